@@ -1,0 +1,210 @@
+"""The ``pipelinebi`` command.
+
+Every subcommand turns a :class:`~pipelinebi.errors.PipelineBIError` into a message on
+stderr and a non-zero exit code (2), never a traceback; Ctrl-C exits 130.
+Heavy modules are imported inside the subcommand so ``--help`` stays instant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Callable, Sequence
+
+from .errors import PipelineBIError
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def _settings(args: argparse.Namespace):
+    from .settings import get_settings
+
+    return get_settings(
+        database=getattr(args, "database", None),
+        semantic_dir=getattr(args, "semantic", None),
+    )
+
+
+# --------------------------------------------------------------------- data
+def cmd_generate(args: argparse.Namespace) -> int:
+    from .generate import generate
+    from .progress import ConsoleProgress
+
+    counts = generate(
+        Path(args.out), deals=args.deals, seed=args.seed, fmt=args.format,
+        as_of=args.as_of, progress=ConsoleProgress(),
+    )
+    for table, n in counts.items():
+        print(f"{table:14} {n:>12,} rows")
+    print(f"wrote {args.format} files to {args.out}")
+    return 0
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    from .ingest import ingest
+    from .progress import ConsoleProgress
+
+    settings = _settings(args)
+    report = ingest(
+        Path(args.path), settings.database, mapping=Path(args.mapping) if args.mapping else None,
+        dry_run=args.dry_run, progress=ConsoleProgress(), semantic_dir=settings.semantic_dir,
+    )
+    print(report.render())
+    return 0 if report.ok else 2
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    from .warehouse import describe, ensure_database
+
+    settings = _settings(args)
+    ensure_database(settings)
+    print(describe(settings))
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from .serve import serve
+
+    return serve(_settings(args), port=args.port, headless=args.headless)
+
+
+# ----------------------------------------------------------------- semantic
+def cmd_validate(args: argparse.Namespace) -> int:
+    from .semantic import load_semantic_layer
+
+    settings = _settings(args)
+    layer = load_semantic_layer(settings.semantic_dir)
+    print(f"ok: {layer.summary()}")
+    return 0
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    from .semantic.json_schema import write_json_schemas
+
+    settings = _settings(args)
+    out = Path(args.out) if args.out else settings.semantic_dir
+    for path in write_json_schemas(out):
+        print(f"wrote {path}")
+    return 0
+
+
+def _query_from_args(args: argparse.Namespace):
+    from .compiler.query import Query
+
+    return Query.from_cli(
+        metrics=args.metrics, by=args.by, filters=args.filter or [], grain=args.grain,
+        start=args.start, end=args.end, order=args.order, limit=args.limit,
+    )
+
+
+def cmd_compile(args: argparse.Namespace) -> int:
+    from .semantic import load_semantic_layer
+
+    layer = load_semantic_layer(_settings(args).semantic_dir)
+    print(layer.compile(_query_from_args(args), dialect=args.dialect))
+    return 0
+
+
+def cmd_query(args: argparse.Namespace) -> int:
+    from .output import render_frame
+    from .semantic import load_semantic_layer
+    from .warehouse import ensure_database, open_readonly
+
+    settings = _settings(args)
+    ensure_database(settings)
+    layer = load_semantic_layer(settings.semantic_dir)
+    with open_readonly(settings.database) as con:
+        result = layer.query(_query_from_args(args), con)
+        print(render_frame(result.df(), args.format, layer.formats_for(result.columns)))
+    return 0
+
+
+def cmd_catalog(args: argparse.Namespace) -> int:
+    from .catalog import catalog_markdown
+    from .semantic import load_semantic_layer
+
+    print(catalog_markdown(load_semantic_layer(_settings(args).semantic_dir)))
+    return 0
+
+
+# ---------------------------------------------------------------- the parser
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="pipelinebi",
+        description="Sales pipeline analytics: YAML semantic layer on DuckDB, Streamlit dashboards.",
+    )
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def add(name: str, handler: Handler, help_: str, *, db: bool = True, sem: bool = False):
+        sp = sub.add_parser(name, help=help_, description=help_)
+        sp.set_defaults(handler=handler)
+        if db:
+            sp.add_argument("--database", metavar="FILE", help="DuckDB file (env PIPELINEBI_DATABASE)")
+        if sem:
+            sp.add_argument("--semantic", metavar="DIR", help="semantic folder (env PIPELINEBI_SEMANTIC_DIR)")
+        return sp
+
+    g = add("generate", cmd_generate, "Write deterministic synthetic CRM data (one file per canonical table).", db=False)
+    g.add_argument("--deals", type=int, required=True, metavar="N", help="number of deals (2000 … 10000000)")
+    g.add_argument("--seed", type=int, default=42, help="random seed (default 42)")
+    g.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    g.add_argument("--format", choices=["csv", "parquet"], default="csv")
+    g.add_argument("--as-of", metavar="YYYY-MM-DD", default=None,
+                   help="the data's 'today' (default: the fixed demo date, so output is reproducible)")
+
+    i = add("ingest", cmd_ingest, "Validate and load a folder of CRM files into the DuckDB file, atomically.", sem=True)
+    i.add_argument("path", metavar="PATH", help="folder of canonical table files, or a CRM export (see --mapping)")
+    i.add_argument("--mapping", metavar="FILE", help="mapping YAML for a CRM export (salesforce, hubspot, pipedrive or your own)")
+    i.add_argument("--dry-run", action="store_true", help="check and count only; the database is not touched")
+
+    add("info", cmd_info, "Show the database, its tables and row counts, and the semantic folder.", sem=True)
+
+    s = add("serve", cmd_serve, "Run the dashboards (builds the demo database on first run).", sem=True)
+    s.add_argument("--port", type=int, default=8501)
+    s.add_argument("--headless", action="store_true", help="do not open a browser")
+
+    add("validate", cmd_validate, "Check the semantic YAML; print every problem with file:line.", db=False, sem=True)
+    sc = add("schema", cmd_schema, "Write JSON Schemas of the YAML files (for editor completion).", db=False, sem=True)
+    sc.add_argument("--out", metavar="DIR", help="folder for the schema files (default: the semantic folder)")
+    add("catalog", cmd_catalog, "Print every metric as markdown: label, formula, format, owner, choices.", db=False, sem=True)
+
+    for name, handler, help_ in (
+        ("compile", cmd_compile, "Print the SQL for a query."),
+        ("query", cmd_query, "Run a query and print the result."),
+    ):
+        q = add(name, handler, help_, db=(name == "query"), sem=True)
+        q.add_argument("-m", "--metrics", required=True, help="comma-separated metric names")
+        q.add_argument("-b", "--by", default="", help="comma-separated dimension names")
+        q.add_argument("-f", "--filter", action="append", metavar="EXPR",
+                       help="filter over dimensions, e.g. \"team = 'EMEA Enterprise'\" (repeatable)")
+        q.add_argument("--grain", choices=["day", "week", "month", "quarter", "year"])
+        q.add_argument("--start", metavar="YYYY-MM-DD", help="time range start (inclusive)")
+        q.add_argument("--end", metavar="YYYY-MM-DD", help="time range end (exclusive)")
+        q.add_argument("--order", default="", help="comma-separated fields, prefix - for descending")
+        q.add_argument("--limit", type=int)
+        if name == "compile":
+            q.add_argument("--dialect", default="duckdb",
+                           choices=["duckdb", "postgres", "spark", "snowflake", "bigquery"])
+        else:
+            q.add_argument("--format", choices=["table", "csv", "json"], default="table")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.handler(args)
+    except PipelineBIError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted: nothing was changed", file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # `pipelinebi query … | head`
+        return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
