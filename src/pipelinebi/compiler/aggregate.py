@@ -1,0 +1,174 @@
+"""Build one branch's SELECT: the model, its many_to_one joins, filters, GROUP BY.
+
+Rewrite kept small and separate: when every measure of a branch has the same filter,
+the filter moves into WHERE (fewer rows aggregated, same numbers); otherwise each
+aggregate reads ``CASE WHEN filter THEN expr END``.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+from sqlglot import exp
+
+from ..errors import Problem, QueryError
+from ..semantic.registry import Measure, Registry
+from .fields import ResolvedField, join_path_models, qualify
+from .plan import Branch, conversion_columns, measure_column
+
+
+def source_table(registry: Registry, model: str) -> exp.Expression:
+    d = registry.models[model].definition
+    if d.table is not None:
+        return exp.Table(this=exp.to_identifier(d.table), alias=exp.TableAlias(this=exp.to_identifier(model)))
+    return exp.Subquery(this=registry.models[model].source.copy(), alias=exp.TableAlias(this=exp.to_identifier(model)))
+
+
+def from_with_joins(registry: Registry, root: str, needed: set[str]) -> exp.Select:
+    """``SELECT … FROM root LEFT JOIN …`` following the many_to_one paths to ``needed``."""
+    select = exp.select().from_(source_table(registry, root))
+    reach = registry.reachable(root)
+    for model in join_path_models(registry, root, needed):
+        parent = reach[model][-2]
+        on = registry.models[parent].many_to_one[model]
+        condition = exp.and_(*[
+            exp.EQ(this=exp.column(mine, table=parent), expression=exp.column(theirs, table=model))
+            for mine, theirs in on.items()
+        ])
+        select = select.join(source_table(registry, model), on=condition, join_type="LEFT")
+    return select
+
+
+def aggregate_expression(m: Measure, use_filter: bool = True) -> exp.Expression:
+    """The aggregate of one measure, qualified with its model."""
+    d = m.definition
+    value = qualify(m.expr, m.model) if m.expr is not None else None
+    cond = qualify(m.filter, m.model) if (m.filter is not None and use_filter) else None
+    if cond is not None:
+        value = exp.Case(ifs=[exp.If(this=cond, true=value if value is not None else exp.Literal.number(1))])
+    if d.agg == "count":
+        return exp.Count(this=value if value is not None else exp.Star())
+    if d.agg == "count_distinct":
+        return exp.Count(this=exp.Distinct(expressions=[value]))
+    if d.agg == "percentile":
+        return exp.PercentileCont(this=value, expression=exp.Literal.number(d.percentile))
+    cls = {"sum": exp.Sum, "avg": exp.Avg, "min": exp.Min, "max": exp.Max, "median": exp.Median,
+           "bool_or": exp.LogicalOr}[d.agg]
+    return cls(this=value)
+
+
+def time_range_condition(expr: exp.Expression, start: date | None, end: date | None) -> exp.Expression | None:
+    from .filters import literal
+
+    parts = []
+    if start is not None:
+        parts.append(exp.GTE(this=expr.copy(), expression=literal(start)))
+    if end is not None:
+        parts.append(exp.LT(this=expr.copy(), expression=literal(end)))
+    return exp.and_(*parts) if parts else None
+
+
+def build_branch(registry: Registry, branch: Branch, dims: list[ResolvedField],
+                 conditions: list[exp.Expression], time_expr: exp.Expression | None,
+                 start: date | None, end: date | None) -> exp.Select:
+    """The aggregate SELECT of one branch; output columns: dims then measure columns."""
+    if branch.conversion:
+        return _conversion_branch(registry, branch, dims, conditions, time_expr, start, end)
+    needed: set[str] = set()
+    for f in dims:
+        needed |= f.models
+    for c in conditions:
+        needed |= {col.table for col in c.find_all(exp.Column) if col.table}
+    filters = {m.filter.sql() if m.filter is not None else None for m in branch.measures}
+    shared_filter = filters.pop() if len(filters) == 1 else None
+    for m in branch.measures:
+        for node in (m.expr, m.filter):
+            if node is not None:
+                needed |= {c.table for c in node.find_all(exp.Column) if c.table}
+    select = from_with_joins(registry, branch.model, needed)
+    where = list(conditions)
+    if shared_filter is not None:
+        where.append(qualify(branch.measures[0].filter, branch.model))
+    if time_expr is not None:
+        rng = time_range_condition(time_expr, start, end)
+        if rng is not None:
+            where.append(rng)
+    for f in dims:
+        select = select.select(exp.alias_(f.expr.copy(), f.name))
+    for m in branch.measures:
+        select = select.select(exp.alias_(aggregate_expression(m, use_filter=shared_filter is None), measure_column(m)))
+    if where:
+        select = select.where(exp.and_(*where))
+    if dims:
+        select = select.group_by(*[f.expr.copy() for f in dims])
+    return select
+
+
+def _conversion_branch(registry, branch, dims, conditions, time_expr, start, end) -> exp.Select:
+    """Entities that did step A (first time, in range) and then step B (within the window).
+
+    a: one row per entity (and dimension values) with the time of its first A;
+    b: every B event; joined on entity with B at or after A (and within the window).
+    """
+    from ..semantic.definitions import ConversionMetric
+
+    d: ConversionMetric = registry.metrics[branch.conversion].definition
+    model = d.model
+    step_a = qualify(registry.conditions[(d.name, "step_a")], model)
+    step_b = qualify(registry.conditions[(d.name, "step_b")], model)
+    needed: set[str] = set()
+    for f in dims:
+        needed |= f.models
+    for c in conditions + [step_a]:
+        needed |= {col.table for col in c.find_all(exp.Column) if col.table}
+    entity = exp.column(d.entity, table=model)
+    ts = exp.column(d.timestamp, table=model)
+    dims_no_period = [f for f in dims if f.name != "period"]
+    a = from_with_joins(registry, model, needed).select(exp.alias_(entity.copy(), "entity_id"))
+    for f in dims_no_period:
+        a = a.select(exp.alias_(f.expr.copy(), f.name))
+    a = a.select(exp.alias_(exp.Min(this=ts.copy()), "a_at"))
+    where = [step_a] + list(conditions)
+    a = a.where(exp.and_(*where)).group_by(entity.copy(), *[f.expr.copy() for f in dims_no_period])
+    b_needed = {col.table for col in step_b.find_all(exp.Column) if col.table}
+    b = from_with_joins(registry, model, b_needed).select(
+        exp.alias_(entity.copy(), "entity_id"), exp.alias_(ts.copy(), "b_at")).where(step_b)
+    on = exp.and_(
+        exp.EQ(this=exp.column("entity_id", "a"), expression=exp.column("entity_id", "b")),
+        exp.GTE(this=exp.column("b_at", "b"), expression=exp.column("a_at", "a")),
+    )
+    if d.within_days:
+        window_end = exp.DateAdd(this=exp.column("a_at", "a"), expression=exp.Literal.number(d.within_days),
+                                 unit=exp.Var(this="DAY"))
+        on = exp.and_(on, exp.LTE(this=exp.column("b_at", "b"), expression=window_end))
+    from .fields import truncate
+
+    per_entity = exp.select(exp.column("entity_id", "a"), exp.column("a_at", "a"))
+    for f in dims_no_period:
+        per_entity = per_entity.select(exp.column(f.name, "a"))
+    reached = exp.Max(this=exp.Case(ifs=[exp.If(this=exp.Is(this=exp.column("entity_id", "b"), expression=exp.Null()),
+                                                true=exp.Literal.number(0))], default=exp.Literal.number(1)))
+    per_entity = (per_entity.select(exp.alias_(reached, "reached"))
+                  .from_(exp.Subquery(this=a, alias=exp.TableAlias(this=exp.to_identifier("a"))))
+                  .join(exp.Subquery(this=b, alias=exp.TableAlias(this=exp.to_identifier("b"))), on=on, join_type="LEFT")
+                  .group_by(exp.column("entity_id", "a"), exp.column("a_at", "a"), *[exp.column(f.name, "a") for f in dims_no_period]))
+    entered, converted = conversion_columns(branch.conversion)
+    outer = exp.select().from_(exp.Subquery(this=per_entity, alias=exp.TableAlias(this=exp.to_identifier("e"))))
+    group = []
+    for f in dims:
+        col = truncate(exp.column("a_at", "e"), _grain_of(f)) if f.name == "period" else exp.column(f.name, "e")
+        outer = outer.select(exp.alias_(col, f.name))
+        group.append(col.copy())
+    outer = outer.select(exp.alias_(exp.Count(this=exp.Star()), entered),
+                         exp.alias_(exp.Sum(this=exp.column("reached", "e")), converted))
+    rng = time_range_condition(exp.column("a_at", "e"), start, end)
+    if rng is not None:
+        outer = outer.where(rng)
+    if group:
+        outer = outer.group_by(*group)
+    return outer
+
+
+def _grain_of(f: ResolvedField) -> str:
+    node = f.expr.find(exp.DateTrunc)
+    return node.args["unit"].name.lower() if node is not None else "day"

@@ -1,0 +1,193 @@
+"""The compiler pipeline: query spec → one sqlglot expression.
+
+resolve fields → plan branches → aggregate per model grain → combine → metric formulas
+→ period-over-period → order/limit. Each step is a small function in its own module;
+this one only wires them together.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+
+from sqlglot import exp
+
+from ..errors import Problem, QueryError, unknown_name_hint
+from ..semantic.definitions import PeriodOverPeriodMetric
+from ..semantic.registry import Registry
+from .aggregate import build_branch
+from .combine import combine
+from .fields import ResolvedField, Unreachable, resolve_dimension, time_column
+from .filters import dimension_names, substitute, to_condition
+from .formulas import metric_expression, safe_divide
+from .plan import Branch, conversion_columns, measure_column, plan_metrics
+from .query import Filter, Query
+
+_MONTHS = {"month": 1, "quarter": 3, "year": 12}
+
+
+@dataclass
+class Compiled:
+    expression: exp.Expression
+    columns: list[str]
+    warnings: list[str] = field(default_factory=list)
+
+
+def shift_date(d: date, grain: str, n: int) -> date:
+    """``d`` moved by ``n`` periods of ``grain`` (negative: back).
+
+    >>> shift_date(date(2026, 10, 1), "quarter", -1)
+    datetime.date(2026, 7, 1)
+    >>> shift_date(date(2026, 3, 31), "month", -1)
+    datetime.date(2026, 2, 28)
+    """
+    from datetime import timedelta
+    import calendar
+
+    if grain in ("day", "week"):
+        return d + timedelta(days=n * (7 if grain == "week" else 1))
+    months = d.year * 12 + d.month - 1 + n * _MONTHS[grain]
+    y, m = divmod(months, 12)
+    return date(y, m + 1, min(d.day, calendar.monthrange(y, m + 1)[1]))
+
+
+def _interval(grain: str, n: int) -> tuple[int, str]:
+    if grain == "week":
+        return 7 * n, "DAY"
+    if grain == "day":
+        return n, "DAY"
+    return _MONTHS[grain] * n, "MONTH"
+
+
+def compile_query(registry: Registry, query: Query) -> Compiled:
+    plan = plan_metrics(registry, query.metrics)
+    dims = list(query.dimensions)
+    warnings: list[str] = []
+    if plan.pop_metrics and "period" not in dims:
+        raise QueryError(Problem(f"period-over-period metric '{plan.pop_metrics[0]}' needs a grain",
+                                 hint="add --grain quarter (or another grain)"))
+    start = query.start
+    if plan.pop_metrics and start is not None:
+        # The previous periods must be computed too, then trimmed at the end.
+        start = shift_date(start, query.grain, -plan.max_pop_offset)
+    conditions = [(to_condition(f), f.strict if isinstance(f, Filter) else True) for f in query.filters]
+
+    ctes: list[tuple[str, exp.Select]] = []
+    branch_outputs: list[tuple[str, list[str]]] = []
+    used_names: set[str] = set()
+    for branch in plan.branches:
+        resolved = [_resolve(registry, branch, name, query.grain) for name in dims]
+        branch_conditions = []
+        for cond, strict in conditions:
+            try:
+                lookup = {n: _resolve(registry, branch, n, query.grain).expr for n in dimension_names(cond)}
+            except Unreachable as e:
+                if strict:
+                    raise
+                warnings.append(f"filter {cond.sql()} does not apply to {branch.conversion or branch.model}: {e.problems[0].message}")
+                continue
+            branch_conditions.append(substitute(cond, lambda n: lookup[n]))
+        time_expr = None
+        if query.start is not None or query.end is not None:
+            time_expr = time_column(registry, branch.model, branch.time_column, "", _who(branch)).expr
+        select = build_branch(registry, branch, resolved, branch_conditions, time_expr, start, query.end)
+        name = _unique(f"{branch.conversion or branch.model}_agg", used_names)
+        ctes.append((name, select))
+        cols = list(conversion_columns(branch.conversion)) if branch.conversion else [measure_column(m) for m in branch.measures]
+        branch_outputs.append((name, cols))
+
+    combined, _ = combine(branch_outputs, dims)
+    ctes.append(("combined", combined))
+
+    base_metrics = [m for m in plan.metric_order if m not in plan.pop_metrics]
+    metrics_select = exp.select(*[exp.column(d) for d in dims])
+    shown = [m for m in base_metrics if m in query.metrics or _wrapped_by_pop(registry, m, plan.pop_metrics)]
+    for m in shown:
+        metrics_select = metrics_select.select(exp.alias_(metric_expression(registry, m, dims, query.grain), m))
+    metrics_select = metrics_select.from_("combined")
+
+    output = dims + list(query.metrics)
+    if plan.pop_metrics:
+        ctes.append(("metrics", metrics_select))
+        final = _period_over_period(registry, plan.pop_metrics, query, dims)
+        if start != query.start:
+            final = final.where(exp.GTE(this=exp.column("period", "cur"),
+                                        expression=exp.cast(exp.Literal.string(query.start.isoformat()), "DATE")))
+    else:
+        final = metrics_select
+        # Show only what was asked for, in the order asked.
+        final.set("expressions", [e for e in final.expressions if e.alias_or_name in output])
+    final = _order_and_limit(final, query, output, qualify_with="cur" if plan.pop_metrics else None)
+    for name, select in ctes:
+        final = final.with_(name, as_=select)
+    return Compiled(final, output, warnings)
+
+
+def _who(branch: Branch) -> str:
+    return f"metric {branch.conversion}" if branch.conversion else ", ".join(f"measure {m.qualified}" for m in branch.measures)
+
+
+def _unique(name: str, used: set[str]) -> str:
+    n, i = name, 2
+    while n in used:
+        n, i = f"{name}_{i}", i + 1
+    used.add(n)
+    return n
+
+
+def _resolve(registry: Registry, branch: Branch, name: str, grain: str | None) -> ResolvedField:
+    try:
+        return resolve_dimension(registry, branch.model, name, grain=grain, time_col=branch.time_column)
+    except QueryError as e:
+        who = _who(branch)
+        raise type(e)([Problem(p.message, obj=who, hint=p.hint) for p in e.problems]) from None
+
+
+def _wrapped_by_pop(registry: Registry, name: str, pops: list[str]) -> bool:
+    return any(registry.metrics[p].definition.metric == name for p in pops)
+
+
+def _period_over_period(registry: Registry, pops: list[str], query: Query, dims: list[str]) -> exp.Select:
+    """Join each period to the period ``offset`` grains earlier, on the other dimensions."""
+    select = exp.select(*[exp.column(d, "cur") for d in dims])
+    for m in query.metrics:
+        if m not in pops:
+            select = select.select(exp.alias_(exp.column(m, "cur"), m))
+    select = select.from_(exp.Table(this=exp.to_identifier("metrics"), alias=exp.TableAlias(this=exp.to_identifier("cur"))))
+    joined: dict[int, str] = {}
+    for name in pops:
+        d: PeriodOverPeriodMetric = registry.metrics[name].definition
+        alias = joined.get(d.offset)
+        if alias is None:
+            alias = joined[d.offset] = f"prev_{d.offset}"
+            amount, unit = _interval(query.grain, d.offset)
+            shifted = exp.DateAdd(this=exp.column("period", "cur"), expression=exp.Literal.number(-amount), unit=exp.Var(this=unit))
+            on = [exp.EQ(this=exp.column("period", alias), expression=exp.cast(shifted, "DATE"))]
+            on += [exp.NullSafeEQ(this=exp.column(x, alias), expression=exp.column(x, "cur")) for x in dims if x != "period"]
+            select = select.join(exp.Table(this=exp.to_identifier("metrics"), alias=exp.TableAlias(this=exp.to_identifier(alias))),
+                                 on=exp.and_(*on), join_type="LEFT")
+        cur, prev = exp.column(d.metric, "cur"), exp.column(d.metric, alias)
+        value = {"previous": prev,
+                 "change": exp.Sub(this=cur, expression=prev),
+                 "pct_change": exp.Sub(this=safe_divide(cur, prev), expression=exp.Literal.number(1))}[d.calc]
+        select = select.select(exp.alias_(value, name))
+    # keep the requested column order
+    order = dims + list(query.metrics)
+    select.set("expressions", sorted(select.expressions, key=lambda e: order.index(e.alias_or_name)))
+    return select
+
+
+def _order_and_limit(select: exp.Select, query: Query, output: list[str], qualify_with: str | None) -> exp.Select:
+    order = list(query.order_by) or [(d, False) for d in query.dimensions]
+    items = []
+    for name, desc in order:
+        if name not in output:
+            raise QueryError(Problem(f"cannot order by '{name}': it is not in the result",
+                                     hint=unknown_name_hint(name, output)))
+        col = exp.column(name, qualify_with) if qualify_with and name in query.dimensions else exp.column(name)
+        items.append(exp.Ordered(this=col, desc=desc, nulls_first=False))
+    if items:
+        select = select.order_by(*items)
+    if query.limit:
+        select = select.limit(query.limit)
+    return select

@@ -1,0 +1,107 @@
+"""Filters become expression trees over dimension names, then per-model SQL.
+
+Filter text is parsed, and only a small set of node types is accepted: comparisons,
+AND/OR/NOT, IN, BETWEEN, IS NULL, LIKE, literals and dimension names. Values stay
+literals in the tree — there is no string formatting anywhere.
+
+>>> to_condition(Filter(dimension="team", op="in", value=["APAC", "O'Brien"])).sql()
+"team IN ('APAC', 'O''Brien')"
+>>> to_condition("amount > 1; DROP TABLE deals")
+Traceback (most recent call last):
+...
+pipelinebi.errors.QueryError: filter "amount > 1; DROP TABLE deals": ';' is not allowed (write a condition over dimensions, e.g. team = 'APAC')
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any, Callable
+
+import sqlglot
+from sqlglot import exp
+from sqlglot.errors import ParseError
+
+from ..errors import Problem, QueryError
+from .query import Filter
+
+_ALLOWED = (
+    exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE, exp.And, exp.Or, exp.Not, exp.Paren,
+    exp.In, exp.Between, exp.Is, exp.Like, exp.ILike, exp.Literal, exp.Null, exp.Boolean,
+    exp.Column, exp.Identifier, exp.Neg, exp.Cast, exp.DataType, exp.Tuple,
+)
+_HINT = "write a condition over dimensions, e.g. team = 'APAC'"
+
+
+def literal(value: Any) -> exp.Expression:
+    """A Python value as a SQL literal node.
+
+    >>> literal(date(2026, 10, 1)).sql()
+    "CAST('2026-10-01' AS DATE)"
+    >>> literal(None).sql(), literal(True).sql(), literal(1.5).sql()
+    ('NULL', 'TRUE', '1.5')
+    """
+    if value is None:
+        return exp.Null()
+    if isinstance(value, bool):
+        return exp.Boolean(this=value)
+    if isinstance(value, (int, float)):
+        return exp.Literal.number(value)
+    if isinstance(value, datetime):
+        return exp.cast(exp.Literal.string(value.isoformat(sep=" ")), "TIMESTAMP")
+    if isinstance(value, date):
+        return exp.cast(exp.Literal.string(value.isoformat()), "DATE")
+    return exp.Literal.string(str(value))
+
+
+def to_condition(f: Filter | str) -> exp.Expression:
+    """A filter as a condition over (unqualified) dimension names."""
+    if isinstance(f, str):
+        if ";" in f:
+            raise QueryError(Problem(f'filter "{f}": \';\' is not allowed', hint=_HINT))
+        try:
+            node = sqlglot.parse_one(f, read="duckdb")
+        except ParseError as e:
+            raise QueryError(Problem(f'filter "{f}" does not parse: {str(e).splitlines()[0]}', hint=_HINT)) from None
+        for sub in node.walk():
+            if not isinstance(sub, _ALLOWED):
+                raise QueryError(Problem(f'filter "{f}": {type(sub).__name__.upper()} is not allowed', hint=_HINT))
+        return node
+    col = exp.column(f.dimension)
+    v = f.value
+    if f.op == "=":
+        return exp.EQ(this=col, expression=literal(v))
+    if f.op == "!=":
+        return exp.NEQ(this=col, expression=literal(v))
+    if f.op in ("<", "<=", ">", ">="):
+        cls = {"<": exp.LT, "<=": exp.LTE, ">": exp.GT, ">=": exp.GTE}[f.op]
+        return cls(this=col, expression=literal(v))
+    if f.op in ("in", "not in"):
+        node = exp.In(this=col, expressions=[literal(x) for x in v])
+        return exp.Not(this=node) if f.op == "not in" else node
+    if f.op == "between":
+        return exp.Between(this=col, low=literal(v[0]), high=literal(v[1]))
+    if f.op == "like":
+        return exp.Like(this=col, expression=literal(v))
+    node = exp.Is(this=col, expression=exp.Null())
+    return exp.Not(this=node) if f.op == "is not null" else node
+
+
+def dimension_names(condition: exp.Expression) -> list[str]:
+    """Dimension names a condition reads (``reps.team`` keeps its qualifier)."""
+    out = []
+    for c in condition.find_all(exp.Column):
+        name = f"{c.table}.{c.name}" if c.table else c.name
+        if name not in out:
+            out.append(name)
+    return out
+
+
+def substitute(condition: exp.Expression, resolve: Callable[[str], exp.Expression]) -> exp.Expression:
+    """Replace each dimension name with its expression for one model."""
+    def swap(node: exp.Expression) -> exp.Expression:
+        if isinstance(node, exp.Column):
+            name = f"{node.table}.{node.name}" if node.table else node.name
+            return exp.Paren(this=resolve(name).copy())
+        return node
+
+    return condition.copy().transform(swap)

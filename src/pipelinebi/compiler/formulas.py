@@ -1,0 +1,75 @@
+"""Metric formulas over the combined measure columns.
+
+simple → the measure (0 when an additive measure has no rows); ratio → num ÷ NULLIF(den, 0)
+as a float; derived → its arithmetic with each metric name replaced by that metric's
+formula; conversion → converted ÷ entered; cumulative → a window SUM over periods.
+"""
+
+from __future__ import annotations
+
+from sqlglot import exp
+
+from ..errors import Problem, QueryError
+from ..semantic.definitions import (
+    ConversionMetric, CumulativeMetric, DerivedMetric, PeriodOverPeriodMetric, RatioMetric, SimpleMetric,
+)
+from ..semantic.registry import Registry
+from .plan import conversion_columns, measure_column
+
+
+def _to_float(e: exp.Expression) -> exp.Expression:
+    return exp.Cast(this=e, to=exp.DataType.build("DOUBLE"))
+
+
+def safe_divide(num: exp.Expression, den: exp.Expression) -> exp.Expression:
+    """``CAST(num AS DOUBLE) / NULLIF(den, 0)``: a zero denominator gives NULL.
+
+    >>> safe_divide(exp.column("a"), exp.column("b")).sql()
+    'CAST(a AS DOUBLE) / NULLIF(b, 0)'
+    """
+    return exp.Div(this=_to_float(num), expression=exp.Nullif(this=den, expression=exp.Literal.number(0)))
+
+
+def metric_expression(registry: Registry, name: str, dims: list[str], grain: str | None) -> exp.Expression:
+    d = registry.metrics[name].definition
+    if isinstance(d, SimpleMetric):
+        m = registry.measure(d.measure)
+        col = exp.column(measure_column(m))
+        return exp.Coalesce(this=col, expressions=[exp.Literal.number(0)]) if m.definition.additive else col
+    if isinstance(d, RatioMetric):
+        return safe_divide(metric_expression(registry, d.numerator, dims, grain),
+                           metric_expression(registry, d.denominator, dims, grain))
+    if isinstance(d, DerivedMetric):
+        def swap(node: exp.Expression) -> exp.Expression:
+            if isinstance(node, exp.Column):
+                inner = metric_expression(registry, node.name, dims, grain)
+                # Parenthesise only what could bind differently (a - (b + c)).
+                return exp.Paren(this=inner) if isinstance(inner, (exp.Binary, exp.Connector)) else inner
+            return node
+        return registry.formulas[name].copy().transform(swap)
+    if isinstance(d, ConversionMetric):
+        entered, converted = conversion_columns(name)
+        e = exp.Coalesce(this=exp.column(entered), expressions=[exp.Literal.number(0)])
+        c = exp.Coalesce(this=exp.column(converted), expressions=[exp.Literal.number(0)])
+        return {"rate": safe_divide(exp.column(converted), exp.column(entered)), "entered": e, "converted": c}[d.output]
+    if isinstance(d, CumulativeMetric):
+        if "period" not in dims:
+            raise QueryError(Problem(f"cumulative metric '{name}' needs a grain (it adds up periods)",
+                                     hint="add --grain month (or another grain)"))
+        inner = metric_expression(registry, d.metric, dims, grain)
+        partition = [exp.column(x) for x in dims if x != "period"]
+        if d.window == "to_date":
+            from .fields import truncate
+            if grain and _grain_rank(d.to_date_grain) < _grain_rank(grain):
+                raise QueryError(Problem(f"'{name}' is {d.to_date_grain}-to-date: the grain must be {d.to_date_grain} or finer, not {grain}"))
+            partition.append(truncate(exp.column("period"), d.to_date_grain))
+        spec = exp.WindowSpec(kind="ROWS", start="UNBOUNDED", start_side="PRECEDING", end="CURRENT ROW")
+        return exp.Window(this=exp.Sum(this=inner), partition_by=partition or None,
+                          order=exp.Order(expressions=[exp.Ordered(this=exp.column("period"))]), spec=spec)
+    if isinstance(d, PeriodOverPeriodMetric):
+        raise AssertionError("period-over-period metrics are computed in the final step")
+    raise AssertionError(f"unknown metric type {d.type}")
+
+
+def _grain_rank(grain: str) -> int:
+    return ("day", "week", "month", "quarter", "year").index(grain)

@@ -1,0 +1,106 @@
+"""What a user asks for: metrics × dimensions × filters × grain × time range × order × limit.
+
+A query is a frozen value, so it can key a cache. Filters are structured
+(:class:`Filter`) or short expressions over dimension names (``"team = 'APAC'"``);
+either way their values end up as literals in the SQL tree, never as formatted text.
+
+>>> q = Query.from_cli(metrics="win_rate,forecast", by="team", filters=["region = 'EMEA'"],
+...                    grain="quarter", start="2026-10-01", end="2027-01-01", order="-forecast", limit=5)
+>>> q.metrics, q.dimensions, q.grain
+(('win_rate', 'forecast'), ('team', 'period'), 'quarter')
+>>> q.order_by
+(('forecast', True),)
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from ..errors import QueryError, Problem
+
+Operator = Literal["=", "!=", "<", "<=", ">", ">=", "in", "not in", "between", "is null", "is not null", "like"]
+OPERATORS: tuple[str, ...] = ("=", "!=", "<", "<=", ">", ">=", "in", "not in", "between", "is null", "is not null", "like")
+
+
+class Filter(BaseModel):
+    """``dimension op value``; ``strict=False`` lets a filter skip models that lack the dimension.
+
+    >>> Filter(dimension="team", op="in", value=["APAC", "NA Enterprise"]).value
+    ('APAC', 'NA Enterprise')
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    dimension: str
+    op: Operator = "="
+    value: Any = None
+    strict: bool = True
+
+    @field_validator("value", mode="before")
+    @classmethod
+    def _freeze(cls, v: Any) -> Any:
+        return tuple(v) if isinstance(v, (list, set)) else v
+
+    @model_validator(mode="after")
+    def _shape(self) -> "Filter":
+        if self.op in ("in", "not in") and not isinstance(self.value, tuple):
+            raise ValueError(f"operator '{self.op}' takes a list of values")
+        if self.op == "between" and not (isinstance(self.value, tuple) and len(self.value) == 2):
+            raise ValueError("operator 'between' takes [low, high]")
+        if self.op in ("is null", "is not null") and self.value is not None:
+            raise ValueError(f"operator '{self.op}' takes no value")
+        if self.op not in ("is null", "is not null") and self.value is None:
+            raise ValueError(f"operator '{self.op}' needs a value")
+        return self
+
+
+class Query(BaseModel):
+    """A semantic query. ``period`` in ``dimensions`` means the metric's own time at ``grain``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    metrics: tuple[str, ...] = Field(min_length=1)
+    dimensions: tuple[str, ...] = ()
+    filters: tuple[Filter | str, ...] = ()
+    grain: Literal["day", "week", "month", "quarter", "year"] | None = None
+    start: date | None = None  # inclusive, on each measure's time dimension
+    end: date | None = None  # exclusive
+    order_by: tuple[tuple[str, bool], ...] = ()  # (column, descending)
+    limit: int | None = Field(None, ge=1)
+
+    @model_validator(mode="after")
+    def _period(self) -> "Query":
+        if self.grain and "period" not in self.dimensions:
+            object.__setattr__(self, "dimensions", self.dimensions + ("period",))
+        if "period" in self.dimensions and not self.grain:
+            raise ValueError("dimension 'period' needs a grain (day, week, month, quarter or year)")
+        if self.start and self.end and self.start >= self.end:
+            raise ValueError(f"start {self.start} must be before end {self.end}")
+        if len(set(self.metrics)) != len(self.metrics) or len(set(self.dimensions)) != len(self.dimensions):
+            raise ValueError("a metric or dimension is listed twice")
+        return self
+
+    @classmethod
+    def from_cli(cls, metrics: str, by: str = "", filters: list[str] | tuple[str, ...] = (), grain: str | None = None,
+                 start: str | None = None, end: str | None = None, order: str = "", limit: int | None = None) -> "Query":
+        def split(s: str) -> tuple[str, ...]:
+            return tuple(p.strip() for p in (s or "").split(",") if p.strip())
+
+        order_by = tuple((o.lstrip("-"), o.startswith("-")) for o in split(order))
+        return cls.build(metrics=split(metrics), dimensions=split(by), filters=tuple(filters), grain=grain,
+                         start=start, end=end, order_by=order_by, limit=limit)
+
+    @classmethod
+    def build(cls, **kwargs: Any) -> "Query":
+        """Like the constructor, but bad input becomes a QueryError a person can read."""
+        from pydantic import ValidationError
+
+        try:
+            return cls(**kwargs)
+        except ValidationError as e:
+            raise QueryError([Problem(err["msg"].removeprefix("Value error, "),
+                                      key=".".join(str(p) for p in err["loc"]) or None)
+                              for err in e.errors()]) from None

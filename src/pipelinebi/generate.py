@@ -1,0 +1,793 @@
+"""Deterministic synthetic CRM data of any size, generated in DuckDB SQL.
+
+``generate(out_dir, deals=N, seed=S)`` writes one file per canonical table
+(``reps``, ``accounts``, ``stages``, ``deals``, ``deal_history``, ``targets``, ``leads``,
+``activities``; CSV or Parquet) that conforms to :mod:`pipelinebi.canonical`.  The output
+is byte-for-byte identical for the same ``(deals, seed, as_of, fmt)``.
+
+>>> import tempfile
+>>> counts = generate(Path(tempfile.mkdtemp()), deals=40, seed=7)
+>>> list(counts)[:4], counts["deals"], counts["stages"]
+(['reps', 'accounts', 'stages', 'deals'], 40, 11)
+
+What the data looks like (so that dashboards tell a story):
+
+* About 2.5 years of deals (``as_of`` - 900 days … ``as_of``), growing over time, busier in
+  Q4 and at quarter ends; ``as_of`` (default :data:`DEMO_AS_OF`) is the data's "today" and
+  every timestamp is before ``as_of`` 00:00.
+* Six teams in three regions (NA, EMEA, APAC); about one rep per 60 deals (at least 12);
+  reps differ in skill (win rate and speed); a few reps have left (``active = false``).
+* Two pipelines: "New Business" (Prospecting → Discovery → Solution Design → Proposal →
+  Negotiation → Closed Won / Closed Lost) and "Renewal" (Renewal Review → Quote → Closed
+  Won / Closed Lost).
+* ``deal_history`` is a per-deal simulation with stage-dependent advance rates, skipped
+  stages, regressions, stalls, close-date pushes and amount changes (each a separate row,
+  carrying the full state after the change).  Open deals are those whose next event falls
+  after ``as_of``, so there are open deals of every age.
+* **Planted bottleneck**: team **"EMEA Mid-Market"**, pipeline "New Business", stage
+  **Proposal**: Proposal → Negotiation converts at about half the rate of the other teams,
+  and deals dwell about twice as long (and stall more often) in Proposal.  The team's
+  quota is set like NA Mid-Market's, so it also misses quota.
+* Targets: one row per rep per quarter in which the rep is employed (from the first quarter
+  of data through the quarter after ``as_of``); quotas follow company bookings, split by
+  segment class, so skilled reps beat quota and others miss.
+* Leads: converted leads (one per New Business deal from inbound, event, partner and
+  referral sources, and some outbound) and many more non-converted ones; engaged leads
+  (more activities) are the ones that convert.  Activities average about 7 per deal.
+
+Randomness is a hash of ``(seed, key, salt)`` turned into a uniform number (see
+:data:`_MACROS`): unlike ``random()`` it does not depend on threads or row order.
+DuckDB's multi-argument ``hash()`` combines its arguments weakly (``hash(s, k, 'a')`` and
+``hash(s, k, 'b')`` correlate at 0.87), so the combined hash is hashed once more.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from datetime import date, datetime
+from pathlib import Path
+from typing import Sequence
+
+import duckdb
+
+from .canonical import LOAD_ORDER, TABLES
+from .errors import ConfigError, Problem, unknown_name_hint
+from .progress import Progress, no_progress
+
+#: The data's "today" when no ``as_of`` is given: keeps the demo reproducible.
+DEMO_AS_OF = date(2026, 11, 15)
+#: Days of history before ``as_of``.
+HISTORY_DAYS = 900
+#: Upper bound on ``deals`` (memory and disk, not correctness).
+MAX_DEALS = 10_000_000
+FORMATS = ("csv", "parquet")
+#: The planted bottleneck (see the module docstring).
+BOTTLENECK_TEAM = "EMEA Mid-Market"
+BOTTLENECK_STAGE = "Proposal"
+#: Safety net for the simulation loop; almost every deal closes or is censored far sooner.
+_MAX_STEPS = 60
+
+# team, region, quota class, deals a rep carries relative to a mid-market rep
+TEAMS: tuple[tuple[str, str, str, float], ...] = (
+    ("NA Enterprise", "NA", "Enterprise", 0.6),
+    ("NA Mid-Market", "NA", "Mid-Market", 1.0),
+    ("NA SMB", "NA", "SMB", 1.5),
+    ("EMEA Enterprise", "EMEA", "Enterprise", 0.6),
+    ("EMEA Mid-Market", "EMEA", "Mid-Market", 1.1),
+    ("APAC", "APAC", "APAC", 1.0),
+)
+SEGMENTS = ("SMB", "Mid-Market", "Enterprise")
+
+# pipeline -> open stages: (stage, probability, forecast category, median dwell days,
+# chance to advance when the stage changes, chance to move back)
+PIPELINES: dict[str, tuple[tuple[str, float, str, float, float, float], ...]] = {
+    "New Business": (
+        ("Prospecting", 0.10, "pipeline", 9, 0.62, 0.0),
+        ("Discovery", 0.20, "pipeline", 12, 0.70, 0.05),
+        ("Solution Design", 0.40, "pipeline", 15, 0.74, 0.06),
+        ("Proposal", 0.60, "best_case", 14, 0.74, 0.08),
+        ("Negotiation", 0.80, "commit", 11, 0.80, 0.07),
+    ),
+    "Renewal": (
+        ("Renewal Review", 0.50, "best_case", 18, 0.88, 0.0),
+        ("Quote", 0.75, "commit", 12, 0.90, 0.04),
+    ),
+}
+
+_FIRST = (
+    "Ava", "Ben", "Chloe", "Daniel", "Elena", "Farid", "Grace", "Hiro", "Isla", "Jamal",
+    "Kara", "Liam", "Maya", "Noah", "Olivia", "Pedro", "Quinn", "Rosa", "Sam", "Tara",
+    "Umar", "Vera", "Wei", "Ximena", "Yara", "Zane", "Amir", "Bianca", "Carlos", "Dana",
+    "Emeka", "Fiona", "Gustav", "Hana", "Ivan", "Julia", "Kenji", "Lena", "Marco", "Nadia",
+    "Oscar", "Priya", "Rafael", "Sofia", "Tomas", "Uma", "Viktor", "Wen", "Yusuf", "Zoe",
+    "Aisha", "Bruno", "Clara", "Diego", "Erik", "Freya", "Gabriel", "Helena", "Ines", "Jonas",
+)
+_LAST = (
+    "Chen", "Smith", "Garcia", "Müller", "Okafor", "Tanaka", "Rossi", "Kowalski", "Dubois",
+    "Johnson", "Nguyen", "Patel", "Silva", "Kim", "Andersson", "Haddad", "Novak", "O'Brien",
+    "Schmidt", "Lopez", "Sato", "Jansen", "Moreau", "Ivanova", "Brown", "Khan", "Fischer",
+    "Costa", "Lee", "Walker", "Bianchi", "Nakamura", "Wright", "Petrov", "Hughes", "Eriksen",
+    "Mendes", "Park", "Clarke", "Singh", "Romero", "Wagner", "Yilmaz", "Murphy", "Lindqvist",
+    "Ahmed", "Taylor", "Morales", "Kuznetsov", "Bauer", "Reyes", "Suzuki", "Evans", "Santos",
+    "Horvat", "Dias", "Nielsen", "Cohen", "Ito", "Martin",
+)
+_ACCOUNT_PREFIX = (
+    "Northwind", "Blue Harbor", "Apex", "Summit", "Crescent", "Ironwood", "Silverline",
+    "Redwood", "Brightpath", "Evergreen", "Granite", "Horizon", "Keystone", "Lakeshore",
+    "Maple", "Nimbus", "Oakridge", "Pinnacle", "Quantum", "Riverbend", "Sterling", "Tidewater",
+    "Union", "Vanguard", "Westfield", "Zenith", "Aurora", "Beacon", "Cobalt", "Delta",
+    "Emerald", "Falcon", "Golden Gate", "Harborview", "Indigo", "Juniper", "Kestrel", "Lumen",
+    "Meridian", "Nova",
+)
+# industry, weight, name cores
+_INDUSTRIES: tuple[tuple[str, float, tuple[str, ...]], ...] = (
+    ("Software", 22, ("Software", "Systems", "Labs", "Cloud", "Data")),
+    ("Financial Services", 16, ("Capital", "Bank", "Financial", "Insurance", "Payments")),
+    ("Healthcare", 14, ("Health", "Medical", "Clinics", "Pharma", "Care")),
+    ("Manufacturing", 14, ("Industries", "Manufacturing", "Components", "Motors", "Tools")),
+    ("Retail", 12, ("Retail", "Stores", "Brands", "Outfitters", "Markets")),
+    ("Education", 8, ("University", "Learning", "Academy", "Schools", "Education")),
+    ("Logistics", 8, ("Logistics", "Freight", "Shipping", "Transport", "Supply")),
+    ("Media", 6, ("Media", "Studios", "Publishing", "Broadcasting", "Entertainment")),
+)
+_SUFFIX = {
+    "NA": ("Inc", "Corp", "LLC", "Group", "Holdings"),
+    "EMEA": ("Ltd", "GmbH", "AG", "SA", "plc"),
+    "APAC": ("Pty Ltd", "KK", "Pte Ltd", "Group", "Ltd"),
+}
+_REGIONS = (("NA", 0.5), ("EMEA", 0.3), ("APAC", 0.2))
+_SEGMENT_WEIGHTS = ((0, 0.45), (1, 0.37), (2, 0.18))  # SMB, Mid-Market, Enterprise
+# employees per segment: [low, high)
+_EMPLOYEES = ((10, 200), (200, 2000), (2000, 150000))
+_NB_SOURCES = (("inbound", 35), ("outbound", 30), ("event", 13), ("partner", 12), ("referral", 10))
+_LEAD_SOURCES = (("inbound", 45), ("event", 20), ("outbound", 15), ("partner", 10), ("referral", 10))
+
+
+def _sql_str(s: str) -> str:
+    return "'" + s.replace("'", "''") + "'"
+
+
+def _sql_list(items: Sequence[str]) -> str:
+    return "[" + ", ".join(_sql_str(i) for i in items) + "]"
+
+
+def _choice(u: str, options: Sequence[tuple[object, float]]) -> str:
+    """A CASE expression that picks a value with the given weights from uniform ``u``.
+
+    >>> _choice("x", [("a", 1), ("b", 3)])
+    "CASE WHEN x < 0.25 THEN 'a' ELSE 'b' END"
+    """
+    total = float(sum(w for _, w in options))
+    lit = lambda v: _sql_str(v) if isinstance(v, str) else str(v)  # noqa: E731
+    parts, cum = [], 0.0
+    for value, weight in options[:-1]:
+        cum += weight
+        parts.append(f"WHEN {u} < {round(cum / total, 6)} THEN {lit(value)}")
+    return f"CASE {' '.join(parts)} ELSE {lit(options[-1][0])} END"
+
+
+def _macros(seed: int) -> str:
+    # u(): uniform [0, 1) from 53 bits of a re-hashed (seed, key, salt); nrm(): standard
+    # normal by Box-Muller.  Keys are always cast to BIGINT so the hash sees one type.
+    return f"""
+    CREATE MACRO u(k, salt) AS
+        (hash(hash({seed}::BIGINT, k::BIGINT, salt)) >> 11)::DOUBLE / 9007199254740992.0;
+    CREATE MACRO nrm(k, salt) AS
+        sqrt(-2 * ln(1 - u(k, salt || '.1'))) * cos(2 * pi() * u(k, salt || '.2'));
+    CREATE MACRO dt(d) AS DATE '1970-01-01' + d::INTEGER;
+    CREATE MACRO ts(s) AS make_timestamp(s::BIGINT * 1000000);
+    CREATE MACRO qend(d) AS
+        last_day(date_trunc('quarter', dt(d)) + INTERVAL 2 MONTH) - DATE '1970-01-01';
+    CREATE MACRO person(n) AS
+        {_sql_list(_FIRST)}[((n % {len(_FIRST) * len(_LAST)}) * 1453 % {len(_FIRST) * len(_LAST)}) % {len(_FIRST)} + 1]
+        || CASE WHEN n >= {len(_FIRST) * len(_LAST)}
+                THEN ' ' || chr((65 + ((n // {len(_FIRST) * len(_LAST)} - 1) % 26))::INTEGER) || '.' ELSE '' END
+        || ' ' || {_sql_list(_LAST)}[((n % {len(_FIRST) * len(_LAST)}) * 1453 % {len(_FIRST) * len(_LAST)}) // {len(_FIRST)} + 1]
+        || CASE WHEN n >= {27 * len(_FIRST) * len(_LAST)}
+                THEN ' ' || (n // {27 * len(_FIRST) * len(_LAST)} + 1)::VARCHAR ELSE '' END;
+    CREATE MACRO code(prefix, n, width) AS prefix || lpad(n::VARCHAR, width, '0');
+    """
+
+
+# ------------------------------------------------------------------ validation
+def _check_args(deals: object, seed: object, fmt: object, as_of: object) -> tuple[int, int, str, date]:
+    problems: list[Problem] = []
+    if isinstance(deals, bool) or not isinstance(deals, int):
+        problems.append(Problem(f"must be a whole number, got {deals!r}", key="deals"))
+    elif not 1 <= deals <= MAX_DEALS:
+        problems.append(Problem(f"must be between 1 and {MAX_DEALS:,}, got {deals:,}", key="deals",
+                                hint="the demo uses 3000; benchmarks use 100000 or 1000000"))
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        problems.append(Problem(f"must be a whole number, got {seed!r}", key="seed"))
+    elif not -(2**63) <= seed < 2**63:
+        problems.append(Problem("must fit in 64 bits", key="seed"))
+    if fmt not in FORMATS:
+        problems.append(Problem(f"unknown format {fmt!r}", key="format",
+                                hint=unknown_name_hint(str(fmt), FORMATS)))
+    day: date | None = None
+    if as_of is None:
+        day = DEMO_AS_OF
+    elif isinstance(as_of, datetime):
+        day = as_of.date()
+    elif isinstance(as_of, date):
+        day = as_of
+    elif isinstance(as_of, str):
+        try:
+            day = date.fromisoformat(as_of.strip())
+        except ValueError:
+            problems.append(Problem(f"cannot read {as_of!r} as a date", key="as_of",
+                                    hint="use YYYY-MM-DD, e.g. 2026-11-15"))
+    else:
+        problems.append(Problem(f"must be a date or YYYY-MM-DD, got {as_of!r}", key="as_of"))
+    if day is not None and not date(1980, 1, 1) <= day <= date(2200, 1, 1):
+        problems.append(Problem(f"{day} is out of range", key="as_of", hint="accepted: 1980-01-01 … 2200-01-01"))
+        day = None
+    if problems:
+        raise ConfigError(problems)
+    assert day is not None
+    return int(deals), int(seed), str(fmt), day  # type: ignore[arg-type]
+
+
+# ------------------------------------------------------------------ the steps
+def _reference_tables(con: duckdb.DuckDBPyConnection, now_d: int) -> None:
+    """teams, stage parameters (sp) and the creation-day calendar (cal)."""
+    team_rows = ", ".join(
+        f"({i}, {_sql_str(n)}, {_sql_str(r)}, {_sql_str(c)}, {load})"
+        for i, (n, r, c, load) in enumerate(TEAMS)
+    )
+    con.execute(f"CREATE TABLE teams AS SELECT * FROM (VALUES {team_rows}) t(team_id, team, region, qclass, load)")
+    rows = []
+    for p, (pipeline, stages) in enumerate(PIPELINES.items()):
+        n = len(stages)
+        for pos, (stage, prob, fc, med, adv, regr) in enumerate(stages, start=1):
+            late = pos >= n - 1
+            rows.append(f"({p}, {_sql_str(pipeline)}, {pos}, {_sql_str(stage)}, {prob}, 'open', '{fc}', {med}, {adv}, {regr}, {late})")
+        rows.append(f"({p}, {_sql_str(pipeline)}, {n + 1}, 'Closed Won', 1, 'won', 'closed', NULL, NULL, NULL, NULL)")
+        rows.append(f"({p}, {_sql_str(pipeline)}, {n + 2}, 'Closed Lost', 0, 'lost', 'omitted', NULL, NULL, NULL, NULL)")
+    con.execute(
+        "CREATE TABLE sp AS SELECT * FROM (VALUES " + ", ".join(rows) + ") "
+        "t(pipe, pipeline, pos, stage, prob, kind, fc, med, adv, regr, late)"
+    )
+    con.execute("CREATE TABLE pipes AS SELECT pipe, count(*) FILTER (kind = 'open') AS nopen FROM sp GROUP BY pipe")
+    # Creation-day weights (integers, so the running sum is exact): growth over the
+    # window, quiet weekends, a busier Q4 and a push in each quarter's last month.
+    start_d = now_d - HISTORY_DAYS
+    con.execute(f"""
+        CREATE TABLE cal AS
+        SELECT d, sum(w) OVER (ORDER BY d) AS cum FROM (
+            SELECT d, (1000 * (0.55 + 0.45 * (d - {start_d}) / {HISTORY_DAYS})
+                * CASE dayofweek(dt(d)) WHEN 0 THEN 0.06 WHEN 6 THEN 0.1 ELSE 1 END
+                * CASE quarter(dt(d)) WHEN 4 THEN 1.2 WHEN 1 THEN 0.9 ELSE 1 END
+                * CASE WHEN month(dt(d)) % 3 = 0 THEN 1.15 ELSE 1 END)::BIGINT AS w
+            FROM range({start_d}, {now_d}) t(d)
+        )""")
+
+
+def _accounts(con: duckdb.DuckDBPyConnection, n_acc: int) -> None:
+    industries = [(i, w) for i, (_, w, _) in enumerate(_INDUSTRIES)]
+    names = "[" + ", ".join(_sql_str(n) for n, _, _ in _INDUSTRIES) + "]"
+    cores = "[" + ", ".join(_sql_list(c) for _, _, c in _INDUSTRIES) + "]"
+    suffix = "CASE region " + " ".join(
+        f"WHEN '{r}' THEN {_sql_list(s)}[1 + floor(u(a, 'acc.sfx') * {len(s)})::INTEGER]" for r, s in _SUFFIX.items()
+    ) + " END"
+    lo = "[" + ", ".join(str(lo) for lo, _ in _EMPLOYEES) + "]"
+    hi = "[" + ", ".join(str(hi) for _, hi in _EMPLOYEES) + "]"
+    con.execute(f"""
+        CREATE TABLE acc AS
+        WITH a0 AS (
+            SELECT range AS a, {_choice("u(range, 'acc.region')", _REGIONS)} AS region,
+                   {_choice("u(range, 'acc.seg')", _SEGMENT_WEIGHTS)} AS seg,
+                   {_choice("u(range, 'acc.ind')", industries)} AS ind
+            FROM range({n_acc})
+        ), a1 AS (
+            SELECT a, region, seg, {names}[ind + 1] AS industry,
+                   least({hi}[seg + 1] - 1, floor(exp(ln({lo}[seg + 1]) + u(a, 'acc.emp')
+                         * (ln({hi}[seg + 1]) - ln({lo}[seg + 1])))))::INTEGER AS employees,
+                   {_sql_list(_ACCOUNT_PREFIX)}[1 + floor(u(a, 'acc.pre') * {len(_ACCOUNT_PREFIX)})::INTEGER]
+                   || ' ' || {cores}[ind + 1][1 + floor(u(a, 'acc.core') * 5)::INTEGER]
+                   || ' ' || {suffix} AS base_name
+            FROM a0
+        )
+        SELECT a1.*, t.team_id,
+               -- duplicates get a number so that every account name is unique
+               CASE WHEN row_number() OVER (PARTITION BY base_name ORDER BY a) = 1 THEN base_name
+                    ELSE base_name || ' ' || row_number() OVER (PARTITION BY base_name ORDER BY a) END AS name
+        FROM a1 JOIN teams t ON t.team = CASE
+            WHEN region = 'APAC' THEN 'APAC'
+            WHEN region = 'EMEA' AND seg = 2 THEN 'EMEA Enterprise'
+            WHEN region = 'EMEA' THEN 'EMEA Mid-Market'
+            WHEN seg = 2 THEN 'NA Enterprise' WHEN seg = 1 THEN 'NA Mid-Market' ELSE 'NA SMB' END
+    """)
+
+
+def _deals(con: duckdb.DuckDBPyConnection, n: int, n_acc: int) -> None:
+    """d0: one row per deal with everything fixed at creation (owner comes later)."""
+    con.execute(f"""
+        CREATE TABLE d0 AS
+        WITH k AS (
+            SELECT range AS k, floor(u(range, 'deal.day') * (SELECT max(cum) FROM cal))::BIGINT + 1 AS target,
+                   floor({n_acc} * pow(u(range, 'deal.acc'), 1.3))::BIGINT AS a
+            FROM range({n})
+        )
+        SELECT k.k, k.a, cal.d * 86400 + 28800 + floor(u(k.k, 'deal.tod') * 36000)::BIGINT AS created_s,
+               acc.seg, acc.team_id, acc.region, acc.name AS account_name,
+               CASE WHEN u(k.k, 'deal.pipe') < 0.22 THEN 1 ELSE 0 END AS pipe
+        FROM k ASOF JOIN cal ON k.target <= cal.cum JOIN acc ON acc.a = k.a
+    """)
+    nb_products = (("Core Platform", 55), ("Analytics Add-on", 25), ("Services", 20))
+    rn_products = (("Core Platform", 80), ("Analytics Add-on", 20))
+    currency = (
+        "CASE region WHEN 'NA' THEN 'USD' "
+        f"WHEN 'EMEA' THEN {_choice(\"u(k, 'deal.cur')\", (('EUR', 60), ('GBP', 40)))} "
+        f"ELSE {_choice(\"u(k, 'deal.cur')\", (('AUD', 40), ('SGD', 30), ('JPY', 30)))} END"
+    )
+    con.execute(f"""
+        CREATE TABLE d1 AS
+        WITH x AS (
+            SELECT d0.*, row_number() OVER (ORDER BY created_s, k) AS deal_no,
+                   CASE pipe WHEN 0 THEN {_choice("u(k, 'deal.prod')", nb_products)}
+                             ELSE {_choice("u(k, 'deal.prod')", rn_products)} END AS product,
+                   CASE pipe WHEN 0 THEN {_choice("u(k, 'deal.src')", _NB_SOURCES)}
+                             ELSE 'existing customer' END AS source,
+                   {currency} AS currency
+            FROM d0
+        )
+        SELECT x.*,
+               -- log-normal amount: segment median x product share, rounded to 50
+               greatest(500, round([10000, 40000, 150000][seg + 1]
+                   * CASE product WHEN 'Core Platform' THEN 1 WHEN 'Analytics Add-on' THEN 0.45 ELSE 0.3 END
+                   * CASE pipe WHEN 1 THEN 0.8 ELSE 1 END
+                   * exp(0.6 * nrm(k, 'deal.amt')) / 50) * 50) AS amt0,
+               created_s // 86400 + greatest(14, round(CASE pipe WHEN 1 THEN 30 + 60 * u(k, 'deal.cd')
+                   ELSE [45, 75, 120][seg + 1] * exp(0.35 * nrm(k, 'deal.cd')) END))::BIGINT AS cd0,
+               CASE WHEN pipe = 1 THEN CASE WHEN u(k, 'deal.entry') < 0.1 THEN 2 ELSE 1 END
+                    ELSE {_choice("u(k, 'deal.entry')", ((1, 85), (2, 10), (3, 5)))} END AS pos0
+        FROM x
+    """)
+
+
+def _reps(con: duckdb.DuckDBPyConnection, n: int, now_d: int) -> int:
+    """reps_i: team members with skill, hire and (internal) leave day; returns the count."""
+    start_d = now_d - HISTORY_DAYS
+    total = max(12, round(n / 60))
+    con.execute(f"""
+        CREATE TABLE team_size AS
+        WITH c AS (
+            SELECT t.team_id, t.team, t.qclass, count(d1.k) / t.load AS w
+            FROM teams t LEFT JOIN d1 USING (team_id) GROUP BY ALL
+        )
+        SELECT team_id, team, qclass,
+               greatest(2, round({total} * w / (SELECT sum(w) FROM c)))::BIGINT AS size FROM c
+    """)
+    con.execute(f"""
+        CREATE TABLE reps_i AS
+        WITH r AS (
+            SELECT ts.team_id, ts.team, ts.qclass, ts.size, i.idx, ts.team_id * 1000000 + i.idx AS rk
+            FROM team_size ts, LATERAL (SELECT unnest(range(ts.size)) AS idx) i
+        ), r2 AS (
+            SELECT r.*,
+                   greatest(-2.5, least(2.5, nrm(rk, 'rep.skill'))) AS skill,
+                   -- rep 0 of each team is the always-there anchor; NA SMB's rep 1 has left
+                   CASE WHEN idx = 0 OR u(rk, 'rep.veteran') < 0.72
+                        THEN {start_d} - 30 - floor(u(rk, 'rep.hire') * 1400)
+                        ELSE {start_d} + floor(u(rk, 'rep.hire') * {HISTORY_DAYS - 60}) END::BIGINT AS hired_day
+            FROM r
+        )
+        SELECT r2.*,
+               CASE WHEN idx > 0 AND hired_day < {start_d}
+                         AND (u(rk, 'rep.left') < 0.1 OR (team = 'NA SMB' AND idx = 1))
+                    THEN {start_d} + 150 + floor(u(rk, 'rep.leftday') * {HISTORY_DAYS - 200})::BIGINT END AS left_day,
+               row_number() OVER (ORDER BY u(rk, 'rep.order'), rk) AS rep_no,
+               dense_rank() OVER (ORDER BY team_id, idx // 8) AS pod_no
+        FROM r2
+    """)
+    return con.execute("SELECT count(*) FROM reps_i").fetchone()[0]
+
+
+def _pick_owner(source: str, key: str, team: str, day: str, salt: str) -> str:
+    """SQL: (key, rep_no) choosing a random rep of the team employed on that day.
+
+    Three random candidates, then the team's anchor rep (always employed) as fallback;
+    reps leaving within 120 days get no new work.
+    """
+    return f"""
+        SELECT key, arg_min(rep_no, c) AS rep_no FROM (
+            SELECT s.{key} AS key, c.c, r.rep_no
+            FROM {source} s CROSS JOIN range(4) c(c)
+            JOIN team_size ts ON ts.team_id = s.{team}
+            JOIN reps_i r ON r.team_id = s.{team} AND r.idx = CASE WHEN c.c = 3 THEN 0
+                 ELSE floor(u(s.{key}, '{salt}' || c.c::VARCHAR) * ts.size)::BIGINT END
+            WHERE r.hired_day <= s.{day} AND (r.left_day IS NULL OR s.{day} < r.left_day - 120)
+        ) GROUP BY key
+    """
+
+
+def _deal_attributes(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute(f"""
+        CREATE TABLE dd AS
+        SELECT d1.*, o.rep_no, r.skill, r.team = '{BOTTLENECK_TEAM}' AS bneck, p.nopen
+        FROM d1 JOIN ({_pick_owner("(SELECT k, team_id, created_s // 86400 AS day FROM d1)", "k", "team_id", "day", "deal.owner")}) o
+             ON o.key = d1.k
+        JOIN reps_i r ON r.rep_no = o.rep_no JOIN pipes p USING (pipe)
+    """)
+
+
+def _simulate(con: duckdb.DuckDBPyConnection, now_d: int, progress: Progress) -> int:
+    """Deal history, one event per deal per step, until every deal is closed or censored.
+
+    A step draws the time to the deal's next event; if that falls after ``as_of`` the
+    deal stays open as it is (censoring), so open deals of every age arise naturally.
+    """
+    now_s = now_d * 86400
+    con.execute("""
+        CREATE TABLE h AS
+        SELECT k, 0 AS j, created_s AS t, pos0 AS pos, amt0 AS amt, cd0 AS cd,
+               sp.fc, NULL::VARCHAR AS lost_reason
+        FROM dd JOIN sp ON sp.pipe = dd.pipe AND sp.pos = dd.pos0
+    """)
+    con.execute("""
+        CREATE TABLE st AS
+        SELECT k, pipe, nopen, pos0 AS pos, created_s AS t, cd0 AS cd, amt0 AS amt, sp.fc,
+               seg, skill, bneck
+        FROM dd JOIN sp ON sp.pipe = dd.pipe AND sp.pos = dd.pos0
+    """)
+    lost_early = (("No Decision", 30), ("Timing", 25), ("Product Fit", 20), ("Budget", 15), ("Competitor", 10))
+    lost_late = (("Price", 35), ("Competitor", 28), ("No Decision", 10), ("Timing", 10), ("Champion Left", 10), ("Budget", 7))
+    lost_renewal = (("Budget", 30), ("Competitor", 25), ("Champion Left", 20), ("Product Fit", 15), ("Price", 10))
+    steps = 0
+    for j in range(1, _MAX_STEPS + 1):
+        active = con.execute("SELECT count(*) FROM st").fetchone()[0]
+        progress("simulating deal history", j - 1, _MAX_STEPS)
+        if active == 0:
+            break
+        steps = j
+        con.execute(f"""
+        CREATE OR REPLACE TABLE ev AS
+        WITH x AS (
+            SELECT s.*, sp.med, sp.adv, sp.regr, sp.late, s.k * 64 + {j} AS r,
+                   s.bneck AND sp.stage = '{BOTTLENECK_STAGE}' AND s.pipe = 0 AS bn
+            FROM st s JOIN sp ON sp.pipe = s.pipe AND sp.pos = s.pos
+        ), y AS (
+            SELECT x.*, u(r, 'ev') < 0.08 AS is_amt, u(r, 'mv') AS umv,
+                   -- dwell: stage median x segment x skill x log-normal noise x stalls
+                   med * [0.6, 1.0, 1.6][seg + 1] * exp(-0.12 * skill + 0.55 * nrm(r, 'dw'))
+                       * CASE WHEN u(r, 'stall') < CASE WHEN bn THEN 0.2 ELSE 0.07 END
+                              THEN 3 + 4 * u(r, 'stall.len') ELSE 1 END
+                       * CASE WHEN bn THEN 2.2 ELSE 1 END AS dwell,
+                   least(0.97, greatest(0.05, adv + 0.05 * skill + [0.02, 0, -0.03][seg + 1]))
+                       * CASE WHEN bn THEN 0.45 ELSE 1 END AS a,
+                   CASE WHEN pos > 1 THEN regr ELSE 0 END AS rg
+            FROM x
+        ), z AS (
+            SELECT y.*,
+                   t + greatest(3600, (dwell * CASE WHEN is_amt THEN 0.5 ELSE 1 END * 86400)::BIGINT) AS tc
+            FROM y
+        ), w AS (
+            SELECT z.*,
+                   NOT is_amt AND tc // 86400 > cd AND u(r, 'push') < 0.75 AS is_push,
+                   CASE WHEN is_amt THEN pos
+                        WHEN umv < a THEN CASE WHEN pos = nopen THEN nopen + 1
+                                               WHEN u(r, 'skip') < 0.1 AND pos + 2 <= nopen THEN pos + 2
+                                               ELSE pos + 1 END
+                        WHEN umv < a + rg THEN pos - 1
+                        ELSE nopen + 2 END AS move_pos,
+                   -- business hours (08:00-18:00) of the candidate day
+                   (tc // 86400) * 86400 + 28800 + (tc % 86400) * 36000 // 86400 AS tbh
+            FROM z
+        ), e AS (
+            SELECT w.*,
+                   CASE WHEN is_push THEN pos ELSE move_pos END AS npos,
+                   CASE WHEN is_push
+                        THEN greatest(t + 3600, cd * 86400 + 32400 + floor(u(r, 'push.t') * 21600)::BIGINT)
+                        -- closes bunch up at quarter end (more so in Q4)
+                        WHEN move_pos = nopen + 1 AND u(r, 'qe') < CASE WHEN quarter(dt(tc // 86400)) = 4 THEN 0.5 ELSE 0.33 END
+                          OR move_pos = nopen + 2 AND u(r, 'qe') < 0.12
+                        THEN greatest(t + 600, tbh, (qend(tc // 86400) - floor(u(r, 'qe.d') * 12)::BIGINT) * 86400
+                                                    + 32400 + floor(u(r, 'qe.t') * 28800)::BIGINT)
+                        ELSE greatest(t + 600, tbh) END AS te
+            FROM w
+        )
+        SELECT e.k, e.pipe, e.nopen, e.npos, e.te, e.seg, e.skill, e.bneck,
+               CASE WHEN is_push THEN te // 86400 + 10 + floor(u(r, 'push.d') * CASE seg WHEN 2 THEN 80 ELSE 45 END)::BIGINT
+                    WHEN npos > nopen THEN te // 86400
+                    ELSE cd END AS ncd,
+               CASE WHEN is_amt THEN CASE WHEN greatest(500, round(amt * exp(0.2 * nrm(r, 'am') + 0.02) / 50) * 50) = amt
+                                          THEN amt + 50
+                                          ELSE greatest(500, round(amt * exp(0.2 * nrm(r, 'am') + 0.02) / 50) * 50) END
+                    WHEN npos = nopen + 1 AND u(r, 'disc') < 0.25
+                         THEN greatest(500, round(amt * (0.85 + 0.13 * u(r, 'disc.f')) / 50) * 50)
+                    ELSE amt END AS namt,
+               CASE WHEN npos = nopen + 1 THEN 'closed'
+                    WHEN npos = nopen + 2 THEN 'omitted'
+                    WHEN is_push THEN CASE WHEN fc = 'commit' AND u(r, 'fc.push') < 0.35 THEN 'best_case' ELSE fc END
+                    WHEN is_amt THEN fc
+                    -- reps sometimes call a deal one category up or down from the stage default
+                    WHEN u(r, 'fc') < 0.06 THEN CASE sp2.fc WHEN 'pipeline' THEN 'best_case' ELSE 'commit' END
+                    WHEN u(r, 'fc') < 0.12 THEN CASE sp2.fc WHEN 'commit' THEN 'best_case' ELSE 'pipeline' END
+                    ELSE sp2.fc END AS nfc,
+               CASE WHEN npos = nopen + 2 THEN
+                    CASE WHEN pipe = 1 THEN {_choice("u(r, 'lr')", lost_renewal)}
+                         WHEN late THEN {_choice("u(r, 'lr')", lost_late)}
+                         ELSE {_choice("u(r, 'lr')", lost_early)} END END AS lost_reason
+        FROM e JOIN sp sp2 ON sp2.pipe = e.pipe AND sp2.pos = e.npos
+        WHERE e.te <= {now_s}
+        """)
+        con.execute(f"INSERT INTO h SELECT k, {j}, te, npos, namt, ncd, nfc, lost_reason FROM ev")
+        con.execute("""
+            CREATE OR REPLACE TABLE st AS
+            SELECT k, pipe, nopen, npos AS pos, te AS t, ncd AS cd, namt AS amt, nfc AS fc, seg, skill, bneck
+            FROM ev WHERE npos <= nopen
+        """)
+    progress("simulating deal history", _MAX_STEPS, _MAX_STEPS)
+    con.execute("DROP TABLE IF EXISTS ev; DROP TABLE st")
+    return steps
+
+
+def _current_state(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute("""
+        CREATE TABLE cur AS
+        SELECT h.k, h.pos, h.amt, h.cd, h.fc, h.lost_reason, h.t AS t_last, m.nrows
+        FROM h JOIN (SELECT k, max(j) AS j, count(*) AS nrows FROM h GROUP BY k) m USING (k, j)
+    """)
+
+
+def _leads(con: duckdb.DuckDBPyConnection, n_other: int, now_d: int) -> None:
+    """lead_i: converted leads (from deals) and leads that did not convert."""
+    now_s = now_d * 86400
+    industries = [(n, w) for n, w, _ in _INDUSTRIES]
+    lo = "[" + ", ".join(str(lo) for lo, _ in _EMPLOYEES) + "]"
+    hi = "[" + ", ".join(str(hi) for _, hi in _EMPLOYEES) + "]"
+    con.execute(f"""
+        CREATE TABLE lo0 AS
+        WITH k AS (
+            SELECT range AS i, 1000000000000 + range AS lk,
+                   floor(u(range, 'lead.day') * (SELECT max(cum) FROM cal))::BIGINT + 1 AS target
+            FROM range({n_other})
+        ), x AS (
+            SELECT k.lk, cal.d * 86400 + 28800 + floor(u(k.lk, 'lead.tod') * 36000)::BIGINT AS created_s,
+                   {_choice("u(k.lk, 'lead.region')", _REGIONS)} AS region,
+                   {_choice("u(k.lk, 'lead.seg')", _SEGMENT_WEIGHTS)} AS seg,
+                   {_choice("u(k.lk, 'lead.ind')", industries)} AS industry,
+                   {_choice("u(k.lk, 'lead.src')", _LEAD_SOURCES)} AS source
+            FROM k ASOF JOIN cal ON k.target <= cal.cum
+        )
+        SELECT x.*, {now_d} - created_s // 86400 AS age,
+               least({hi}[seg + 1] - 1, floor(exp(ln({lo}[seg + 1]) + u(lk, 'lead.emp')
+                     * (ln({hi}[seg + 1]) - ln({lo}[seg + 1])))))::INTEGER AS employees,
+               t.team_id
+        FROM x JOIN teams t ON t.team = CASE
+            WHEN region = 'APAC' THEN 'APAC'
+            WHEN region = 'EMEA' AND seg = 2 THEN 'EMEA Enterprise'
+            WHEN region = 'EMEA' THEN 'EMEA Mid-Market'
+            WHEN seg = 2 THEN 'NA Enterprise' WHEN seg = 1 THEN 'NA Mid-Market' ELSE 'NA SMB' END
+    """)
+    status = (
+        f"CASE WHEN age < 14 THEN {_choice('us', (('new', 65), ('working', 35)))} "
+        f"WHEN age < 75 THEN {_choice('us', (('new', 5), ('working', 55), ('disqualified', 40)))} "
+        f"ELSE {_choice('us', (('new', 3), ('working', 9), ('disqualified', 88)))} END"
+    )
+    con.execute(f"""
+        CREATE TABLE lead_i AS
+        -- converted: New Business deals from marketing/partner sources and some outbound
+        SELECT dd.k AS lk, dd.created_s - (2 * 86400 + floor(u(dd.k, 'lead.lag') * 50 * 86400))::BIGINT AS created_s,
+               dd.source, acc.industry, acc.region, acc.employees, 'converted' AS status,
+               dd.rep_no, dd.deal_no, dd.created_s - floor(u(dd.k, 'lead.conv') * 1800)::BIGINT AS converted_s,
+               dd.created_s - floor(u(dd.k, 'lead.conv') * 1800)::BIGINT AS end_s
+        FROM dd JOIN acc USING (a)
+        WHERE dd.pipe = 0 AND (dd.source <> 'outbound' OR u(dd.k, 'lead.outb') < 0.3)
+        UNION ALL
+        SELECT lk, created_s, source, industry, region, employees, status,
+               -- a few brand-new leads are not assigned yet
+               CASE WHEN status = 'new' AND u(lk, 'lead.unassigned') < 0.1 THEN NULL ELSE o.rep_no END,
+               NULL, NULL,
+               CASE WHEN status = 'disqualified'
+                    THEN least({now_s}, created_s + (5 + floor(u(lk, 'lead.dq') * 40)::BIGINT) * 86400)
+                    ELSE {now_s} END
+        FROM (SELECT lo0.*, u(lk, 'lead.status') AS us, {status} AS status FROM lo0) l
+        JOIN ({_pick_owner("(SELECT lk, team_id, created_s // 86400 AS day FROM lo0)", "lk", "team_id", "day", "lead.owner")}) o
+          ON o.key = l.lk
+    """)
+    con.execute("ALTER TABLE lead_i ADD COLUMN lead_no BIGINT")
+    con.execute("""
+        UPDATE lead_i SET lead_no = n.lead_no FROM (
+            SELECT lk, row_number() OVER (ORDER BY created_s, lk) AS lead_no FROM lead_i
+        ) n WHERE n.lk = lead_i.lk
+    """)
+
+
+def _activities(con: duckdb.DuckDBPyConnection, now_d: int) -> None:
+    now_s = now_d * 86400
+    deal_kinds = (("call", 28), ("meeting", 22), ("email_reply", 22), ("email_open", 18), ("demo", 10))
+    lead_kinds = (("email_open", 35), ("web_visit", 25), ("call", 25), ("email_reply", 15))
+    con.execute(f"""
+        CREATE TABLE act_i AS
+        WITH deal_n AS (
+            SELECT dd.k, dd.deal_no, dd.rep_no, dd.pipe, dd.created_s,
+                   CASE WHEN cur.pos > dd.nopen THEN cur.t_last ELSE {now_s} END AS end_s,
+                   1 + floor(u(dd.k, 'act.n') * 3)::BIGINT + least(cur.nrows, 6) // 2
+                     + CASE WHEN cur.pos = dd.nopen + 1 THEN 1 ELSE 0 END AS n
+            FROM dd JOIN cur USING (k)
+        ), deal_a AS (
+            SELECT k, deal_no, rep_no, pipe, created_s, end_s, unnest(range(n)) AS i FROM deal_n
+        ), lead_n AS (
+            SELECT lk, lead_no, rep_no, created_s, end_s,
+                   CASE status WHEN 'converted' THEN 2 + floor(u(lk, 'act.n') * 4)
+                               WHEN 'disqualified' THEN floor(u(lk, 'act.n') * 2)
+                               ELSE floor(u(lk, 'act.n') * 3.2) END::BIGINT AS n
+            FROM lead_i
+        ), lead_a AS (
+            SELECT lk, lead_no, rep_no, created_s, end_s, unnest(range(n)) AS i FROM lead_n
+        )
+        SELECT 0 AS src, k AS ek, i, created_s + floor(u(k * 64 + i, 'act.t') * (end_s - created_s))::BIGINT AS t,
+               CASE WHEN pipe = 1 AND u(k * 64 + i, 'act.kind') >= 0.9 THEN 'meeting'
+                    ELSE {_choice("u(k * 64 + i, 'act.kind')", deal_kinds)} END AS kind,
+               NULL::BIGINT AS lead_no, deal_no, rep_no
+        FROM deal_a
+        UNION ALL
+        SELECT 1, lk, i, created_s + floor(u(lk * 64 + i, 'act.t') * (end_s - created_s))::BIGINT,
+               {_choice("u(lk * 64 + i, 'act.kind')", lead_kinds)} AS kind, lead_no, NULL,
+               -- opens and web visits are tracked, not made by a rep
+               CASE WHEN kind IN ('email_open', 'web_visit') THEN NULL ELSE rep_no END
+        FROM lead_a
+    """)
+
+
+def _targets(con: duckdb.DuckDBPyConnection, now_d: int) -> None:
+    """Quota per rep per quarter: company bookings x 1.08, split by segment class.
+
+    Complete quarters take their actual bookings; the current and next quarter grow the
+    last complete one.  Each quota class (Enterprise, Mid-Market, SMB, APAC) gets its
+    historical bookings per rep, so a weak team inside a class misses quota.
+    """
+    start_d = now_d - HISTORY_DAYS
+    con.execute(f"""
+        CREATE TABLE tgt_i AS
+        WITH q AS (
+            SELECT (d - DATE '1970-01-01') AS q_start, qend(d - DATE '1970-01-01') AS q_end, row_number() OVER (ORDER BY d) AS qn
+            FROM (SELECT unnest(range(date_trunc('quarter', dt({start_d})),
+                                      date_trunc('quarter', dt({now_d})) + INTERVAL 6 MONTH,
+                                      INTERVAL 3 MONTH))::DATE AS d)
+        ), rq AS (  -- rep-quarters while employed; first quarters after hire at half quota
+            SELECT r.rep_no, r.qclass, q.q_start, q.q_end, q.qn,
+                   CASE WHEN r.hired_day > q.q_start - 91 THEN 0.5 ELSE 1.0 END AS ramp
+            FROM reps_i r JOIN q ON r.hired_day <= q.q_end AND (r.left_day IS NULL OR r.left_day > q.q_start)
+        ), won AS (
+            SELECT q.qn, r.qclass, sum(cur.amt) AS amt
+            FROM cur JOIN dd USING (k) JOIN reps_i r ON r.rep_no = dd.rep_no
+                 JOIN q ON cur.cd BETWEEN q.q_start AND q.q_end
+            WHERE cur.pos = dd.nopen + 1 GROUP BY ALL
+        ), complete AS (SELECT qn FROM q WHERE q_end < {now_d}),
+        company AS (
+            SELECT q.qn, coalesce(sum(won.amt), 0)::DOUBLE AS w FROM q LEFT JOIN won USING (qn) GROUP BY q.qn
+        ), plan AS (
+            SELECT qn, 1.08 * CASE WHEN qn IN (SELECT qn FROM complete) THEN w
+                ELSE (SELECT w FROM company WHERE qn = (SELECT max(qn) FROM complete))
+                     * pow(1.06, qn - (SELECT max(qn) FROM complete)) END AS quota
+            FROM company
+        ), cls AS (  -- bookings per ramped rep-quarter of each class (complete quarters)
+            SELECT c.qclass, coalesce(w.amt, 0)::DOUBLE / c.rq AS weight FROM
+                (SELECT qclass, sum(ramp) AS rq FROM rq WHERE qn IN (SELECT qn FROM complete) GROUP BY qclass) c
+                LEFT JOIN (SELECT qclass, sum(amt) AS amt FROM won WHERE qn IN (SELECT qn FROM complete) GROUP BY qclass) w
+                USING (qclass)
+        ), share AS (
+            SELECT rq.*, coalesce(cls.weight, 1) * rq.ramp AS s FROM rq LEFT JOIN cls USING (qclass)
+        )
+        SELECT share.rep_no, share.q_start, share.q_end,
+               greatest(500, round(coalesce(plan.quota * share.s / nullif(sum(share.s) OVER (PARTITION BY share.qn), 0), 0) / 500) * 500) AS amount
+        FROM share JOIN plan USING (qn)
+    """)
+
+
+# ------------------------------------------------------------------ output
+_OUTPUT_SQL = {
+    "reps": ("""
+        SELECT code('R', rep_no, {rw}) AS rep_id, person(rep_no - 1) AS name, team,
+               t.region, person({n_reps} + pod_no - 1) AS manager, left_day IS NULL AS active,
+               dt(hired_day) AS hired_at
+        FROM reps_i JOIN teams t USING (team_id, team)""", "rep_id"),
+    "accounts": ("""
+        SELECT code('A', a + 1, {aw}) AS account_id, name, industry, ['SMB', 'Mid-Market', 'Enterprise'][seg + 1] AS segment,
+               region, employees FROM acc""", "account_id"),
+    "stages": ("SELECT pipeline, stage, pos AS position, prob AS probability, kind, fc AS forecast_category FROM sp",
+               "pipeline, position"),
+    "deals": ("""
+        SELECT code('D', dd.deal_no, {dw}) AS deal_id,
+               dd.account_name || ' - ' || CASE dd.pipe WHEN 1 THEN 'Renewal ' || year(dt(dd.cd0))::VARCHAR ELSE dd.product END AS name,
+               sp.pipeline, code('A', dd.a + 1, {aw}) AS account_id, code('R', dd.rep_no, {rw}) AS owner_id,
+               dd.source, dd.product, cur.amt AS amount, dd.currency, ts(dd.created_s) AS created_at,
+               dt(cur.cd) AS close_date, sp.stage, sp.kind AS status, cur.fc AS forecast_category, cur.lost_reason
+        FROM dd JOIN cur USING (k) JOIN sp ON sp.pipe = dd.pipe AND sp.pos = cur.pos""", "deal_id"),
+    "deal_history": ("""
+        SELECT code('D', dd.deal_no, {dw}) AS deal_id, ts(h.t) AS changed_at, sp.stage, h.amt AS amount,
+               dt(h.cd) AS close_date, h.fc AS forecast_category, false AS is_synthetic
+        FROM h JOIN dd USING (k) JOIN sp ON sp.pipe = dd.pipe AND sp.pos = h.pos""", "deal_id, changed_at"),
+    "targets": ("""
+        SELECT dt(q_start) AS period_start, dt(q_end) AS period_end, code('R', rep_no, {rw}) AS rep_id,
+               NULL AS team, amount FROM tgt_i""", "period_start, rep_id"),
+    "leads": ("""
+        SELECT code('L', lead_no, {lw}) AS lead_id, ts(created_s) AS created_at, source, industry, region, employees,
+               status, CASE WHEN rep_no IS NOT NULL THEN code('R', rep_no, {rw}) END AS owner_id,
+               CASE WHEN deal_no IS NOT NULL THEN code('D', deal_no, {dw}) END AS converted_deal_id,
+               CASE WHEN converted_s IS NOT NULL THEN ts(converted_s) END AS converted_at
+        FROM lead_i""", "lead_id"),
+    "activities": ("""
+        SELECT code('X', row_number() OVER (ORDER BY t, src, ek, i), {xw}) AS activity_id, ts(t) AS occurred_at, kind,
+               CASE WHEN lead_no IS NOT NULL THEN code('L', lead_no, {lw}) END AS lead_id,
+               CASE WHEN deal_no IS NOT NULL THEN code('D', deal_no, {dw}) END AS deal_id,
+               CASE WHEN rep_no IS NOT NULL THEN code('R', rep_no, {rw}) END AS rep_id
+        FROM act_i""", "activity_id"),
+}
+
+
+def _write(con: duckdb.DuckDBPyConnection, out_dir: Path, fmt: str, widths: dict[str, int],
+           progress: Progress) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    other = [f for f in FORMATS if f != fmt]
+    for i, name in enumerate(LOAD_ORDER):
+        progress(f"writing {name}.{fmt}", i, len(LOAD_ORDER))
+        body, order = _OUTPUT_SQL[name]
+        # Cast every column to its canonical type, in canonical order.
+        cols = ", ".join(f"CAST({c.name} AS {c.type}) AS {c.name}" for c in TABLES[name].columns)
+        query = f"SELECT {cols} FROM ({body.format(**widths)}) ORDER BY {order}"
+        target = out_dir / f"{name}.{fmt}"
+        tmp = out_dir / f".{name}.{fmt}.tmp"
+        options = "FORMAT csv, HEADER true" if fmt == "csv" else "FORMAT parquet, COMPRESSION zstd"
+        con.execute(f"COPY ({query}) TO '{tmp.as_posix()}' ({options})")
+        os.replace(tmp, target)  # never leave a half-written table behind
+        for f in other:  # one file per table: a stale file of the other format would be ambiguous
+            (out_dir / f"{name}.{f}").unlink(missing_ok=True)
+        counts[name] = con.execute(f"SELECT count(*) FROM ({body.format(**widths)})").fetchone()[0]
+    progress("writing files", len(LOAD_ORDER), len(LOAD_ORDER))
+    return counts
+
+
+def generate(out_dir: Path, deals: int, seed: int = 42, fmt: str = "csv",
+             as_of: str | date | None = None, progress: Progress = no_progress) -> dict[str, int]:
+    """Write synthetic canonical CRM tables to ``out_dir``; return row counts in load order.
+
+    >>> generate(Path("/tmp/x"), deals=0)
+    Traceback (most recent call last):
+    ...
+    pipelinebi.errors.ConfigError: deals: must be between 1 and 10,000,000, got 0 (the demo uses 3000; benchmarks use 100000 or 1000000)
+    """
+    n, seed, fmt, day = _check_args(deals, seed, fmt, as_of)
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ConfigError(Problem("is a file, not a folder", file=str(out_dir), key="out"))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    now_d = (day - date(1970, 1, 1)).days
+    n_acc = max(40, n // 3)
+    n_other_leads = round(1.2 * n)
+    spill = tempfile.mkdtemp(prefix="pipelinebi-gen-")
+    con = duckdb.connect(":memory:", config={"memory_limit": "2GB", "temp_directory": spill})
+    try:
+        con.execute(_macros(seed))
+        progress("reference tables", None, None)
+        _reference_tables(con, now_d)
+        progress("accounts", None, None)
+        _accounts(con, n_acc)
+        progress("deals", None, None)
+        _deals(con, n, n_acc)
+        n_reps = _reps(con, n, now_d)
+        _deal_attributes(con)
+        con.execute("DROP TABLE d0; DROP TABLE d1")
+        _simulate(con, now_d, progress)
+        _current_state(con)
+        progress("leads", None, None)
+        _leads(con, n_other_leads, now_d)
+        progress("activities", None, None)
+        _activities(con, now_d)
+        progress("targets", None, None)
+        _targets(con, now_d)
+        n_leads = con.execute("SELECT count(*) FROM lead_i").fetchone()[0]
+        n_act = con.execute("SELECT count(*) FROM act_i").fetchone()[0]
+        widths = {
+            "rw": max(4, len(str(n_reps))), "aw": max(5, len(str(n_acc))), "dw": max(6, len(str(n))),
+            "lw": max(6, len(str(n_leads))), "xw": max(7, len(str(n_act))), "n_reps": n_reps,
+        }
+        return _write(con, out_dir, fmt, widths, progress)
+    finally:
+        con.close()
+        shutil.rmtree(spill, ignore_errors=True)

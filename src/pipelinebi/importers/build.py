@@ -1,0 +1,540 @@
+"""From an :class:`~pipelinebi.importers.sources.Extract` to canonical table rows.
+
+Common to every format: value maps and defaults, stage lookup, status/stage agreement,
+amount parsing and currency conversion, the reps/teams/accounts joins, history ordering
+and repair, synthesis where history is missing. Sound rows become canonical rows; every
+unsound row becomes a located problem; everything done to the data becomes a note.
+
+>>> normalize(" Closed-Won "), normalize("closed won")
+('closedwon', 'closedwon')
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+
+from ..canonical import FORECAST_CATEGORIES, STATUSES
+from ..errors import did_you_mean, unknown_name_hint
+from .csvfile import Rec
+from .mapping_file import Mapping, StageSpec
+from .parse import (parse_amount, parse_bool, parse_date, parse_int, parse_timestamp, to_cents)
+from .report import Report
+from .sources import Extract
+from .synthesize import NOTE as SYNTH_NOTE
+from .synthesize import TICK, synthesize_history
+
+DEFAULT_PIPELINE = "Default"
+DEFAULT_TEAM = "Unassigned"
+DEFAULT_REGION = "Unknown"
+
+
+def normalize(text: str) -> str:
+    """Case, spacing and punctuation removed: 'Closed-Won' and 'closed won' compare equal."""
+    return re.sub(r"[^0-9a-z]", "", text.lower())
+
+
+@dataclass
+class Tables:
+    rows: dict[str, list[dict]] = field(default_factory=lambda: defaultdict(list))
+
+
+class Builder:
+    def __init__(self, ex: Extract, m: Mapping, report: Report):
+        self.ex, self.m, self.r = ex, m, report
+        self.fmts = list(m.date_formats)
+        self.stages: dict[str, dict[str, StageSpec]] = {}
+        self.deals: dict[str, dict] = {}  # sound deals by id
+        self.deal_rec: dict[str, Rec] = {}
+        self.bad_deals: set[str] = set()
+        self.all_ids: set[str] = set()
+
+    # ------------------------------------------------------------ helpers
+    def value(self, column: str, raw: str) -> str:
+        """Apply ``values.<column>`` (exact, then case-insensitive) and count what changed."""
+        table = self.m.values.get(column)
+        if not raw or not table:
+            return raw
+        hit = table.get(raw)
+        if hit is None:
+            folded = {k.casefold(): v for k, v in table.items()}
+            hit = folded.get(raw.casefold())
+        if hit is not None and hit != raw:
+            self.r.count(f"values.{column}", f"'{raw}' → '{hit}'")
+            return hit
+        return raw
+
+    def ts(self, rec: Rec, key: str, required: bool = False) -> datetime | None:
+        try:
+            value = parse_timestamp(rec.get(key), self.fmts)
+        except ValueError as e:
+            self.bad(rec, f"bad {key} '{rec.get(key)}': {e}", key)
+            return None
+        if value is None and required:
+            self.bad(rec, f"{key} is blank", key)
+        return value
+
+    def bad(self, rec: Rec, message: str, key: str | None = None, hint: str | None = None) -> None:
+        src = self.source_col(rec, key)
+        did = rec.get("deal_id")
+        self.r.problem(message, rec.file, rec.line, obj=f"deal {did}" if did else None,
+                       key=f"column {src}" if src else None, hint=hint)
+        self.row_ok = False
+
+    def source_col(self, rec: Rec, key: str | None) -> str | None:
+        if key is None:
+            return None
+        for source, value in rec.raw.items():
+            if rec.values.get(key) is not None and value == rec.values.get(key) and source in self._sources:
+                return source
+        return key
+
+    _sources: set[str] = set()
+
+    # ------------------------------------------------------------- stages
+    def build_stages(self, pipelines: list[str]) -> list[dict]:
+        specific = {s.pipeline for s in self.ex.stages if s.pipeline}
+        rows = []
+        for s in self.ex.stages:
+            targets = [s.pipeline] if s.pipeline else [p for p in pipelines if p not in specific] or (
+                [] if specific else [self.m.default("pipeline", DEFAULT_PIPELINE)])
+            for p in targets:
+                self.stages.setdefault(p, {})[s.stage] = s
+        for p, stages in self.stages.items():
+            # dense positions in the declared order: 1 = first, closed stages last
+            ordered = sorted(stages.values(), key=lambda s: (s.kind != "open", s.position))
+            for i, s in enumerate(ordered, start=1):
+                rows.append({"pipeline": p, "stage": s.stage, "position": i, "kind": s.kind,
+                             "probability": Decimal(str(s.probability)).quantize(Decimal("0.0001")),
+                             "forecast_category": s.forecast_category})
+        return rows
+
+    def first_stage(self, pipeline: str) -> str | None:
+        opens = [s for s in self.stages.get(pipeline, {}).values() if s.kind == "open"]
+        return min(opens, key=lambda s: s.position).stage if opens else None
+
+    def resolve_stage(self, rec: Rec, pipeline: str, raw: str, key: str = "stage") -> StageSpec | None:
+        name = self.value("stage", raw)
+        known = self.stages.get(pipeline)
+        if known is None:
+            self.bad(rec, f"unknown pipeline '{pipeline}'", "pipeline",
+                     unknown_name_hint(pipeline, self.stages))
+            return None
+        if not name:
+            self.bad(rec, "stage is blank", key)
+            return None
+        if name in known:
+            return known[name]
+        loose = [s for s in known if normalize(s) == normalize(name)]
+        if len(loose) == 1:
+            self.r.count("stage spellings matched loosely", f"'{name}' → '{loose[0]}'")
+            return known[loose[0]]
+        hint = did_you_mean(name, known)
+        self.bad(rec, f"unknown stage '{name}' in pipeline '{pipeline}'", key,
+                 (hint + "; " if hint else "") + "accepted: " + ", ".join(known)
+                 + f" (or map it under values.stage)")
+        return None
+
+    # -------------------------------------------------------------- deals
+    def convert(self, rec: Rec, amount: Decimal | None, code: str) -> Decimal | None:
+        cur = self.m.currency
+        if amount is None or cur is None:
+            return None if amount is None else to_cents(amount)
+        if code == cur.reporting:
+            return to_cents(amount)
+        rate = cur.rates.get(code)
+        if rate is None:
+            self.bad(rec, f"no exchange rate for currency '{code}'", "currency",
+                     unknown_name_hint(code, list(cur.rates) + [cur.reporting])
+                     + f"; add it under currency.rates")
+            return None
+        return to_cents(amount * Decimal(str(rate)))
+
+    def currency_of(self, rec: Rec) -> str:
+        cur = self.m.currency
+        raw = self.value("currency", rec.get("currency")).upper()
+        if cur is None:
+            return raw
+        return raw or cur.default or cur.reporting
+
+    def build_deal(self, rec: Rec) -> dict | None:
+        self.row_ok = True
+        did = rec.get("deal_id")
+        if not did:
+            self.bad(rec, "deal id is blank", "deal_id")
+            return None
+        if did in self.deal_rec or did in self.bad_deals:
+            first = self.deal_rec.get(did)
+            self.bad(rec, f"deal id '{did}' appears twice", "deal_id",
+                     f"first on line {first.line}" if first else None)
+            return None
+        pipeline = self.value("pipeline", rec.get("pipeline")) or self.m.default("pipeline", DEFAULT_PIPELINE)
+        spec = self.resolve_stage(rec, pipeline, rec.get("stage"))
+        status = self.value("status", rec.get("status")).lower() if rec.get("status") else ""
+        if status and status not in STATUSES:
+            self.bad(rec, f"unknown status '{rec.get('status')}'", "status",
+                     unknown_name_hint(status, STATUSES) + " (or map it under values.status)")
+        if spec is not None:
+            if not status:
+                status = spec.kind
+            elif status in STATUSES and status != spec.kind:
+                self.bad(rec, f"status '{status}' disagrees with stage '{spec.stage}' (a {spec.kind} stage)",
+                         "status", "fix the stage's kind under stages: or the row")
+        try:
+            amount = parse_amount(rec.get("amount"))
+            if amount is not None and amount < 0:
+                self.bad(rec, f"negative amount '{rec.get('amount')}'", "amount", "amounts must be >= 0")
+        except ValueError as e:
+            self.bad(rec, f"bad amount '{rec.get('amount')}': {e}", "amount")
+            amount = None
+        else:
+            if amount is None and status == "open":
+                self.r.count("defaults", "blank amount on an open deal kept blank (NULL)")
+            elif amount is None and status in ("won", "lost"):
+                self.bad(rec, f"amount is blank on a {status} deal", "amount",
+                         "closed deals need an amount; blank is only allowed on open deals")
+        code = self.currency_of(rec)
+        converted = self.convert(rec, amount, code)
+        if amount is not None and self.m.currency and code != self.m.currency.reporting and converted is not None:
+            self.r.count("currency", code)
+        created = self.ts(rec, "created_at", required=True)
+        try:
+            close = parse_date(rec.get("close_date"), self.fmts)
+            if close is None:
+                self.bad(rec, "close date is blank", "close_date")
+        except ValueError as e:
+            self.bad(rec, f"bad close_date '{rec.get('close_date')}': {e}", "close_date")
+            close = None
+        fc = self.value("forecast_category", rec.get("forecast_category"))
+        if fc and fc not in FORECAST_CATEGORIES:
+            self.bad(rec, f"unknown forecast category '{fc}'", "forecast_category",
+                     unknown_name_hint(fc, FORECAST_CATEGORIES) + " (or map it under values.forecast_category)")
+        if not fc and spec is not None:
+            fc = spec.forecast_category or ""
+        owner = rec.get("owner_id") or self.m.defaults.get("owner_id", "")
+        if not owner:
+            self.bad(rec, "owner is blank", "owner_id", "set defaults.owner_id to assign such deals")
+        last_modified = self.ts(rec, "last_modified")
+        for key in ("won_time", "lost_time", "stage_changed_at"):
+            self.ts(rec, key)
+        if not self.row_ok:
+            self.bad_deals.add(did)
+            return None
+        deal = {
+            "deal_id": did, "name": rec.get("name") or None, "pipeline": pipeline,
+            "account_id": rec.get("account_id") or None, "owner_id": owner,
+            "source": self.value("source", rec.get("source")) or self.m.defaults.get("source"),
+            "product": self.value("product", rec.get("product")) or self.m.defaults.get("product"),
+            "amount": converted, "currency": code or None, "created_at": created, "close_date": close,
+            "stage": spec.stage, "status": status, "forecast_category": fc or None,
+            "lost_reason": self.value("lost_reason", rec.get("lost_reason")) or None,
+        }
+        for col in ("source", "product"):
+            if not self.value(col, rec.get(col)) and self.m.defaults.get(col):
+                self.r.count("defaults", f"blank {col} set to '{self.m.defaults[col]}'")
+        if not rec.get("pipeline") and "pipeline" in self.ex.deal_fields:
+            self.r.count("defaults", f"blank pipeline set to '{pipeline}'")
+        self._last_modified[did] = last_modified
+        return deal
+
+    _last_modified: dict
+
+    # ------------------------------------------------------- reps, accounts
+    def build_reps(self, deals: list[dict]) -> list[dict]:
+        m, r = self.m, self.r
+        team_default = m.default("team", DEFAULT_TEAM)
+        region_default = m.default("region", DEFAULT_REGION)
+        teams: dict[str, dict] = {}
+        for rec in self.ex.teams or []:
+            team = self.value("team", rec.get("team"))
+            if team:
+                teams[team] = {"region": rec.get("region"), "manager": rec.get("manager")}
+        reps: dict[str, dict] = {}
+        by_key: dict[str, str] = {}
+        join_name = m.reps is not None and m.reps.join_on == "name"
+        for rec in self.ex.reps or []:
+            rep_id = rec.get("rep_id") or rec.get("name")
+            if not rep_id:
+                r.problem("rep has neither id nor name", rec.file, rec.line)
+                continue
+            team = self.value("team", rec.get("team"))
+            if not team:
+                r.count("defaults", f"blank rep team set to '{team_default}'")
+                team = team_default
+            elif self.ex.teams is not None and team not in teams:
+                r.unmatched(f"rep teams not in {self.ex.teams_file} (kept as written, region '{region_default}')",
+                            team, rec.file, rec.line, did_you_mean(team, teams))
+            info = teams.get(team, {})
+            try:
+                active = parse_bool(rec.get("active"))
+                hired = parse_date(rec.get("hired_at"), self.fmts)
+            except ValueError as e:
+                r.problem(f"bad value: {e}", rec.file, rec.line, obj=f"rep {rep_id}")
+                continue
+            reps[rep_id] = {
+                "rep_id": rep_id, "name": rec.get("name") or rep_id, "team": team,
+                "region": self.value("region", rec.get("region") or info.get("region") or "") or region_default,
+                "manager": rec.get("manager") or info.get("manager") or None,
+                "active": True if active is None else active, "hired_at": hired,
+            }
+            by_key[(rec.get("name") if join_name else rep_id).casefold()] = rep_id
+        stubs = 0
+        for deal in deals:
+            raw = deal["owner_id"]
+            rep_id = by_key.get(raw.casefold())
+            if rep_id is None and raw in reps:
+                rep_id = raw
+            if rep_id is None:
+                rec = self.deal_rec[deal["deal_id"]]
+                if self.ex.reps is not None:
+                    names = [v["name"] if join_name else k for k, v in reps.items()]
+                    r.unmatched(f"deal owners not in {self.ex.reps_file} (added as reps named by the owner, "
+                                f"team '{team_default}')", raw, rec.file, rec.line, did_you_mean(raw, names))
+                if raw not in reps:
+                    stubs += 1
+                    reps[raw] = {"rep_id": raw, "name": raw, "team": team_default, "region": region_default,
+                                 "manager": None, "active": True, "hired_at": None}
+                rep_id = raw
+            deal["owner_id"] = rep_id
+        if self.ex.reps is None and stubs:
+            r.note(f"reps: no reps file, so {stubs} reps were created from the deal owners "
+                   f"(name = owner, team '{team_default}', region '{region_default}')")
+        return list(reps.values())
+
+    def build_accounts(self, deals: list[dict]) -> list[dict]:
+        m, r = self.m, self.r
+        accounts: dict[str, dict] = {}
+        by_key: dict[str, str] = {}
+        join_name = m.accounts is not None and m.accounts.join_on == "name"
+        for rec in self.ex.accounts or []:
+            aid = rec.get("account_id") or rec.get("name")
+            if not aid:
+                r.problem("account has neither id nor name", rec.file, rec.line)
+                continue
+            try:
+                employees = parse_int(rec.get("employees"))
+            except ValueError as e:
+                r.problem(f"bad employees '{rec.get('employees')}': {e}", rec.file, rec.line, obj=f"account {aid}")
+                employees = None
+            accounts[aid] = {"account_id": aid, "name": rec.get("name") or aid,
+                             "industry": self.value("industry", rec.get("industry")) or None,
+                             "segment": self.value("segment", rec.get("segment")) or None,
+                             "region": self.value("region", rec.get("region")) or None, "employees": employees}
+            by_key[(rec.get("name") if join_name else aid).casefold()] = aid
+        stubs, blank = 0, 0
+        for deal in deals:
+            raw = deal["account_id"]
+            if raw is None:
+                blank += 1
+                continue
+            aid = by_key.get(raw.casefold())
+            if aid is None and self.ex.accounts is not None:
+                rec = self.deal_rec[deal["deal_id"]]
+                names = [v["name"] for v in accounts.values()] if join_name else list(accounts)
+                r.unmatched(f"deal accounts not in {self.ex.accounts_file} (account left blank)", raw,
+                            rec.file, rec.line, did_you_mean(raw, names))
+            elif aid is None:
+                if raw not in accounts:
+                    stubs += 1
+                    accounts[raw] = {"account_id": raw, "name": raw, "industry": None, "segment": None,
+                                     "region": None, "employees": None}
+                aid = raw
+            deal["account_id"] = aid
+        if blank:
+            r.note(f"accounts: {blank} deals have no account (account_id left blank)")
+        if self.ex.accounts is None and stubs:
+            r.note(f"accounts: no accounts file, so {stubs} accounts were created from the deals' "
+                   f"account values (name = that value)")
+        return list(accounts.values())
+
+    # ------------------------------------------------------------ history
+    def build_history(self, deals: list[dict]) -> list[dict]:
+        r = self.r
+        per_deal: dict[str, list[tuple[datetime, int, dict]]] = defaultdict(list)
+        deleted = 0
+        for i, rec in enumerate(self.ex.history or []):
+            did = rec.get("deal_id")
+            if did in self.bad_deals:
+                continue  # the deal itself is already a problem
+            if did not in self.deals:
+                r.unmatched(f"history rows for deals not in {self.ex.deals_file} (skipped)", did or "(blank)",
+                            rec.file, rec.line)
+                continue
+            try:
+                if parse_bool(rec.get("is_deleted")):
+                    deleted += 1
+                    continue
+            except ValueError:
+                pass
+            self.row_ok = True
+            deal = self.deals[did]
+            t = self.ts(rec, "changed_at", required=True)
+            spec = self.resolve_stage(rec, deal["pipeline"], rec.get("stage"))
+            try:
+                amount = self.convert(rec, parse_amount(rec.get("amount")), deal["currency"] or "")
+                close = parse_date(rec.get("close_date"), self.fmts)
+            except ValueError as e:
+                self.bad(rec, f"bad value: {e}")
+                amount = close = None
+            fc = self.value("forecast_category", rec.get("forecast_category"))
+            if fc and fc not in FORECAST_CATEGORIES:
+                self.bad(rec, f"unknown forecast category '{fc}'", "forecast_category",
+                         unknown_name_hint(fc, FORECAST_CATEGORIES))
+            if not self.row_ok:
+                self.bad_deals.add(did)
+                continue
+            per_deal[did].append((t, i, {"deal_id": did, "changed_at": t, "stage": spec.stage,
+                                         "amount": amount, "close_date": close,
+                                         "forecast_category": fc or spec.forecast_category,
+                                         "is_synthetic": False}))
+        if deleted:
+            r.note(f"history: {deleted} rows marked deleted were skipped")
+        out: list[dict] = []
+        synthesized = clamped = merged = prepended = appended = 0
+        stage_fc = {}
+        for stages in self.stages.values():
+            stage_fc.update({s.stage: s.forecast_category for s in stages.values()})
+        for deal in deals:
+            did = deal["deal_id"]
+            rows = [row for _, _, row in sorted(per_deal.get(did, []), key=lambda x: (x[0], x[1]))]
+            rec = self.deal_rec[did]
+            if not rows:
+                closed = deal["status"] != "open"
+                end = (self.ts(rec, f"{deal['status']}_time") or datetime.combine(deal["close_date"], datetime.min.time())
+                       ) if closed else (self.ts(rec, "stage_changed_at") or self._last_modified.get(did))
+                via = []
+                if rec.get("via_stage") and closed:
+                    via_name = self.value("stage", rec.get("via_stage"))
+                    if via_name in self.stages[deal["pipeline"]]:
+                        via = [(self.ts(rec, "stage_changed_at"), via_name)]
+                out += synthesize_history(deal, self.first_stage(deal["pipeline"]), end, via, stage_fc)
+                synthesized += 1
+                continue
+            for row in rows:  # a change cannot precede the deal's creation
+                if row["changed_at"] < deal["created_at"]:
+                    row["changed_at"] = deal["created_at"]
+                    clamped += 1
+            kept: list[dict] = []
+            for row in rows:  # one state per instant: the later row in file order wins
+                if kept and kept[-1]["changed_at"] == row["changed_at"]:
+                    kept[-1] = row
+                    merged += 1
+                else:
+                    kept.append(row)
+            if kept[0]["changed_at"] > deal["created_at"]:
+                kept.insert(0, {**kept[0], "changed_at": deal["created_at"], "is_synthetic": True})
+                prepended += 1
+            last = kept[-1]
+            current = (deal["stage"], deal["amount"], deal["close_date"], deal["forecast_category"])
+            if (last["stage"], last["amount"], last["close_date"], last["forecast_category"]) != current:
+                end = self._last_modified.get(did) or (
+                    datetime.combine(deal["close_date"], datetime.min.time()) if deal["status"] != "open" else None)
+                t = max(end, last["changed_at"] + TICK) if end else last["changed_at"] + TICK
+                kept.append({"deal_id": did, "changed_at": t, "stage": deal["stage"], "amount": deal["amount"],
+                             "close_date": deal["close_date"], "forecast_category": deal["forecast_category"],
+                             "is_synthetic": True})
+                appended += 1
+            out += kept
+        label = self.ex.history_label or "history"
+        if self.ex.history is not None:
+            r.note(f"history: {sum(1 for h in out if not h['is_synthetic'])} rows from {label} "
+                   f"for {len(deals) - synthesized} deals")
+        if self.ex.history_partial:
+            r.note(f"history: {label} records stage changes only; amount and close date on "
+                   f"those rows are the deal's current values")
+        if clamped:
+            r.note(f"history: {clamped} rows dated before their deal's creation were moved to the creation time")
+        if merged:
+            r.note(f"history: {merged} rows shared their timestamp with a later row of the same deal and "
+                   f"were merged (the later row in file order is the state at that instant)")
+        if prepended:
+            r.note(f"history: {prepended} deals' history started after creation; a creation row with the "
+                   f"first known state was added (is_synthetic = true)")
+        if appended:
+            r.note(f"history: {appended} deals' history did not end in their current state; a final row "
+                   f"matching the current deal was added at its last-modified time (is_synthetic = true)")
+        if synthesized:
+            r.note(SYNTH_NOTE.format(n=synthesized))
+        return out
+
+    # ---------------------------------------------------------- vocabulary
+    def check_vocabulary(self, column: str, values: list[tuple[str | None, Rec]]) -> None:
+        """`allowed:` lists, and spellings that differ only in case/spacing/punctuation."""
+        allowed = self.m.allowed.get(column)
+        seen: Counter = Counter(v for v, _ in values if v)
+        if allowed:
+            for v, rec in values:
+                if v and v not in allowed:
+                    self.r.unmatched(f"{column} values not in allowed.{column} (kept as written; map them "
+                                     f"under values.{column})", v, rec.file, rec.line, did_you_mean(v, allowed))
+        groups: dict[str, list[str]] = defaultdict(list)
+        for v in seen:
+            groups[normalize(v)].append(v)
+        for variants in groups.values():
+            if len(variants) > 1:
+                listed = ", ".join(f"'{v}' ×{seen[v]}" for v in sorted(variants, key=lambda v: -seen[v]))
+                self.r.note(f"{column}: {listed} look like one value spelled {len(variants)} ways; "
+                            f"map them under values.{column}")
+
+
+def build(ex: Extract, m: Mapping, report: Report) -> dict[str, list[dict]]:
+    """All canonical tables (sound rows only); problems and notes go to ``report``."""
+    b = Builder(ex, m, report)
+    b._sources = set(ex.deal_fields.values())
+    b._last_modified = {}
+    pipelines = []
+    for rec in ex.deals:
+        p = b.value("pipeline", rec.get("pipeline")) or m.default("pipeline", DEFAULT_PIPELINE)
+        if p not in pipelines:
+            pipelines.append(p)
+    stages = b.build_stages(pipelines)
+    deleted = 0
+    for rec in ex.deals:
+        try:
+            if parse_bool(rec.get("is_deleted")):
+                deleted += 1
+                continue
+        except ValueError:
+            pass
+        deal = b.build_deal(rec)
+        did = rec.get("deal_id")
+        if did:
+            b.all_ids.add(did)
+        if deal is not None:
+            b.deals[deal["deal_id"]] = deal
+            b.deal_rec[deal["deal_id"]] = rec
+    if deleted:
+        report.note(f"deals: {deleted} rows marked deleted were skipped")
+    deals = list(b.deals.values())
+    reps = b.build_reps(deals)
+    accounts = b.build_accounts(deals)
+    history = b.build_history(deals)
+    for deal in deals:
+        if deal["deal_id"] in b.bad_deals:  # a history row of this deal was a problem
+            deal["_bad"] = True
+    deals = [d for d in deals if not d.pop("_bad", False)]
+    ok_ids = {d["deal_id"] for d in deals}
+    history = [h for h in history if h["deal_id"] in ok_ids]
+    for column in ("product", "source", "pipeline"):
+        b.check_vocabulary(column, [(d[column], b.deal_rec[d["deal_id"]]) for d in deals])
+    for key, n in report.counted("values.stage").items():
+        report.note(f"values.stage: {key} on {n} rows")
+    for column in ("status", "forecast_category", "pipeline", "product", "source", "team", "currency"):
+        c = report.counted(f"values.{column}")
+        if c:
+            report.note(f"values.{column}: " + ", ".join(f"{k} ×{n}" for k, n in c.most_common()))
+    for key, n in report.counted("stage spellings matched loosely").items():
+        report.note(f"stage spelling {key} (case/punctuation) on {n} rows")
+    for key, n in report.counted("defaults").items():
+        report.note(f"defaults: {key}: {n} rows")
+    if m.currency:
+        conv = report.counted("currency")
+        for code, n in conv.most_common():
+            report.note(f"currency: {n} deals converted from {code} to {m.currency.reporting} at "
+                        f"{m.currency.rates[code]} (rounded half up to cents; history amounts likewise)")
+    report.notes.extend(report.unmatched_notes())
+    return {"stages": stages, "deals": deals, "deal_history": history, "reps": reps,
+            "accounts": accounts, "targets": []}

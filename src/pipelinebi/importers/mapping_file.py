@@ -1,0 +1,336 @@
+"""The mapping YAML that tells an importer how a CRM export maps into the canonical schema.
+
+Strict pydantic models (``extra="forbid"``) plus a loader that turns every mistake into a
+:class:`~pipelinebi.errors.Problem` with ``file:line``, the key path and a did-you-mean.
+A mapping is a path to a YAML file or the name of a built-in one (``salesforce``,
+``hubspot``, ``pipedrive``) in ``semantic/mappings/``.
+
+>>> m = parse_mapping_text('''
+... format: generic
+... deals:
+...   file: deals.csv
+...   columns: {Opp ID: deal_id, Stage: stage}
+... stages:
+...   - {stage: Open, position: 1, probability: 0.2, kind: open}
+...   - {stage: Won, position: 2, probability: 1, kind: won}
+... ''', "m.yml")
+>>> m.deals.columns["Opp ID"], m.stages[1].kind
+('deal_id', 'won')
+>>> parse_mapping_text("format: generic\\ndeals: {file: d.csv, colums: {}}", "m.yml")
+Traceback (most recent call last):
+...
+pipelinebi.errors.DefinitionError: m.yml:2: deals.colums: unknown key 'colums' (did you mean 'columns'?)
+"""
+
+from __future__ import annotations
+
+import typing
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from ..canonical import FORECAST_CATEGORIES, STAGE_KINDS, STATUSES, TABLES
+from ..errors import DefinitionError, Problem, accepted, did_you_mean, unknown_name_hint
+
+FORMATS = ("salesforce", "hubspot", "pipedrive", "generic")
+BUILTIN_NAMES = ("salesforce", "hubspot", "pipedrive")
+
+#: Fields a deals file may map into besides the canonical ``deals`` columns: they feed
+#: status, history and joins but are not stored as such.
+DEAL_EXTRA_FIELDS = {
+    "last_modified": "when the deal last changed (end point of synthesised history)",
+    "is_closed": "Salesforce IsClosed (1/0, true/false)",
+    "is_won": "Salesforce IsWon",
+    "is_deleted": "Salesforce IsDeleted: deleted rows are skipped",
+    "stage_order": "Salesforce StageSortOrder (derives stage positions)",
+    "probability": "stage probability seen on the deal (percent or 0..1)",
+    "won_time": "Pipedrive Won time (close date and final history row of won deals)",
+    "lost_time": "Pipedrive Lost time",
+    "stage_changed_at": "Pipedrive Last stage change (entry into the current open stage)",
+}
+HISTORY_EXTRA_FIELDS = {"is_deleted": "deleted history rows are skipped", "probability": "ignored"}
+STAGE_FILE_FIELDS = ("stage", "position", "probability", "kind", "is_closed", "is_won",
+                     "forecast_category", "active", "pipeline")
+TEAM_FIELDS = ("team", "region", "manager")
+
+#: Canonical columns a `values:` map or `allowed:` list may refer to.
+VALUE_COLUMNS = ("pipeline", "stage", "status", "forecast_category", "source", "product",
+                 "lost_reason", "team", "region", "industry", "segment", "currency")
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class FileSpec(Strict):
+    """One input file: a name or glob (or several, first that matches wins) and renames."""
+
+    file: str | list[str]
+    #: source column → canonical column; several sources may feed one canonical column
+    #: (the first one present in the file's header is used).
+    columns: dict[str, str] = Field(default_factory=dict)
+    #: a missing optional file is noted, a missing required file is a problem.
+    optional: bool = False
+    #: reps / accounts: do deals refer to rows of this file by its id or by its name?
+    join_on: Literal["id", "name"] = "id"
+
+    @property
+    def patterns(self) -> list[str]:
+        return [self.file] if isinstance(self.file, str) else list(self.file)
+
+
+class StageSpec(Strict):
+    """One canonical stage; ``pipeline`` left out means: in every pipeline of the export."""
+
+    stage: str
+    pipeline: str | None = None
+    position: int = Field(ge=1)
+    probability: float = Field(ge=0, le=1)
+    kind: Literal["open", "won", "lost"]
+    forecast_category: Literal["pipeline", "best_case", "commit", "closed", "omitted"] | None = None
+
+
+class CurrencySpec(Strict):
+    """Convert amounts to one reporting currency with a fixed rate table (rounded to cents)."""
+
+    currency_column: str
+    reporting: str = "USD"
+    #: 1 unit of the key currency = rate units of the reporting currency.
+    rates: dict[str, float] = Field(default_factory=dict)
+    #: currency assumed where the column is blank (default: the reporting currency).
+    default: str | None = None
+
+
+class Mapping(Strict):
+    """A whole mapping file."""
+
+    format: Literal["salesforce", "hubspot", "pipedrive", "generic"]
+    description: str = ""
+    #: ``auto`` decodes UTF-8 (with or without BOM) and falls back to cp1252.
+    encoding: Literal["auto", "utf-8", "cp1252", "latin-1"] = "auto"
+    delimiter: str = Field(",", min_length=1, max_length=1)
+    deals: FileSpec
+    history: FileSpec | None = None
+    stage_file: FileSpec | None = None
+    reps: FileSpec | None = None
+    teams: FileSpec | None = None
+    accounts: FileSpec | None = None
+    stages: list[StageSpec] = Field(default_factory=list)
+    #: canonical column → {value in the export: canonical value} (spelling fixes, codes).
+    values: dict[str, dict[str, str]] = Field(default_factory=dict)
+    #: canonical column → closed list of accepted values; others are reported.
+    allowed: dict[str, list[str]] = Field(default_factory=dict)
+    #: strptime patterns tried in order for every date/time column (ISO 8601 always works).
+    date_formats: list[str] = Field(default_factory=list)
+    currency: CurrencySpec | None = None
+    #: canonical column → value used where the export leaves it blank.
+    defaults: dict[str, str] = Field(default_factory=dict)
+
+    def default(self, column: str, fallback: str) -> str:
+        return self.defaults.get(column, fallback)
+
+
+# ------------------------------------------------------------------ loading
+def builtin_dir() -> Path:
+    from ..settings import PROJECT_ROOT
+
+    return PROJECT_ROOT / "semantic" / "mappings"
+
+
+def resolve_mapping_path(mapping: Path | str) -> Path:
+    """A mapping argument → the YAML file: an existing path, or a built-in name.
+
+    >>> resolve_mapping_path("salesforce").name
+    'salesforce.yml'
+    """
+    text = str(mapping)
+    if text in BUILTIN_NAMES or (not Path(text).exists() and text.lower() in BUILTIN_NAMES):
+        return builtin_dir() / f"{text.lower()}.yml"
+    path = Path(mapping)
+    if not path.exists():
+        hint = did_you_mean(path.stem, BUILTIN_NAMES) or "a YAML file, or one of: " + ", ".join(BUILTIN_NAMES)
+        raise DefinitionError(Problem("mapping file not found", file=text, hint=hint))
+    return path
+
+
+def load_mapping(mapping: Path | str) -> Mapping:
+    """Load and check a mapping file (or built-in name); every problem at once."""
+    path = resolve_mapping_path(mapping)
+    return parse_mapping_text(path.read_text(encoding="utf-8"), str(path))
+
+
+def _line_map(node: yaml.Node, path: tuple = (), out: dict | None = None,
+              dups: list | None = None) -> dict[tuple, int]:
+    """Path of every key/item in a composed YAML document → its 1-based line."""
+    out = {} if out is None else out
+    if isinstance(node, yaml.MappingNode):
+        seen: set = set()
+        for k, v in node.value:
+            key = k.value
+            if key in seen and dups is not None:
+                dups.append((path + (key,), k.start_mark.line + 1))
+            seen.add(key)
+            out[path + (key,)] = k.start_mark.line + 1
+            _line_map(v, path + (key,), out, dups)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            out[path + (i,)] = item.start_mark.line + 1
+            _line_map(item, path + (i,), out, dups)
+    return out
+
+
+def _line_for(lines: dict[tuple, int], loc: tuple) -> int | None:
+    for n in range(len(loc), 0, -1):
+        if tuple(loc[:n]) in lines:
+            return lines[tuple(loc[:n])]
+    return None
+
+
+def _model_fields_at(loc: tuple) -> list[str]:
+    """Field names of the model reached by following ``loc`` from :class:`Mapping`."""
+    model: Any = Mapping
+    for part in loc:
+        if isinstance(model, type) and issubclass(model, BaseModel) and isinstance(part, str) \
+                and part in model.model_fields:
+            model = model.model_fields[part].annotation
+        elif isinstance(part, int) or not (isinstance(model, type) and issubclass(model, BaseModel)):
+            pass
+        else:
+            return []
+        # unwrap Optional[...] / list[...] / dict[str, ...] down to a model, if any
+        for _ in range(3):
+            if isinstance(model, type) and issubclass(model, BaseModel):
+                break
+            args = [a for a in typing.get_args(model) if a is not type(None)]
+            models = [a for a in args if isinstance(a, type) and issubclass(a, BaseModel)]
+            model = models[0] if models else (args[-1] if args else model)
+    return list(model.model_fields) if isinstance(model, type) and issubclass(model, BaseModel) else []
+
+
+def _pydantic_problems(err: ValidationError, file: str, lines: dict[tuple, int]) -> list[Problem]:
+    problems = []
+    for e in err.errors():
+        loc = tuple(e["loc"])
+        key = ".".join(str(p) for p in loc) or None
+        line = _line_for(lines, loc)
+        if e["type"] == "extra_forbidden":
+            name = str(loc[-1])
+            fields = _model_fields_at(loc[:-1])
+            problems.append(Problem(f"unknown key '{name}'", file, line, key=key,
+                                    hint=unknown_name_hint(name, fields) if fields else None))
+        elif e["type"] == "literal_error":
+            got = e.get("input")
+            expected = [s.strip().strip("'") for s in e["ctx"]["expected"].replace(" or ", ", ").split(",")]
+            hint = (did_you_mean(str(got), expected) + "; " if isinstance(got, str) and did_you_mean(str(got), expected) else "")
+            problems.append(Problem(f"bad value {got!r}", file, line, key=key, hint=hint + accepted(expected)))
+        elif e["type"] == "missing":
+            problems.append(Problem("required key is missing", file, line, key=key))
+        else:
+            problems.append(Problem(f"{e['msg']} (got {e.get('input')!r})", file, line, key=key))
+    return problems
+
+
+def _column_targets(section: str) -> dict[str, str]:
+    """Canonical names a ``<section>.columns`` rename may target, with a description."""
+    if section == "deals":
+        return {**{c: "" for c in TABLES["deals"].column_names}, **DEAL_EXTRA_FIELDS}
+    if section == "history":
+        return {**{c: "" for c in TABLES["deal_history"].column_names if c != "is_synthetic"},
+                **HISTORY_EXTRA_FIELDS}
+    if section == "reps":
+        return {c: "" for c in TABLES["reps"].column_names}
+    if section == "accounts":
+        return {c: "" for c in TABLES["accounts"].column_names}
+    if section == "teams":
+        return {c: "" for c in TEAM_FIELDS}
+    return {c: "" for c in STAGE_FILE_FIELDS}  # stage_file
+
+
+def _semantic_problems(m: Mapping, file: str, lines: dict[tuple, int]) -> list[Problem]:
+    """Checks pydantic cannot express: rename targets, value columns, stage order."""
+    out: list[Problem] = []
+
+    def add(msg: str, loc: tuple, hint: str | None = None) -> None:
+        out.append(Problem(msg, file, _line_for(lines, loc), key=".".join(map(str, loc)), hint=hint))
+
+    for section in ("deals", "history", "stage_file", "reps", "teams", "accounts"):
+        spec: FileSpec | None = getattr(m, section)
+        if spec is None:
+            continue
+        targets = _column_targets(section)
+        for source, target in spec.columns.items():
+            if target not in targets:
+                add(f"unknown canonical column '{target}' for {section}", (section, "columns", source),
+                    unknown_name_hint(target, targets))
+    for column in m.values:
+        if column not in VALUE_COLUMNS:
+            add(f"values: '{column}' is not a column values can be mapped for", ("values", column),
+                unknown_name_hint(column, VALUE_COLUMNS))
+    for column in m.allowed:
+        if column not in VALUE_COLUMNS:
+            add(f"allowed: '{column}' is not a column with a vocabulary", ("allowed", column),
+                unknown_name_hint(column, VALUE_COLUMNS))
+    for column, mapping in m.values.items():
+        vocab = {"status": STATUSES, "forecast_category": FORECAST_CATEGORIES}.get(column)
+        for source, target in mapping.items():
+            if vocab and target not in vocab:
+                add(f"'{source}' maps to unknown {column} '{target}'", ("values", column, source),
+                    unknown_name_hint(target, vocab))
+    for pattern in m.date_formats:
+        if "%" not in pattern:
+            add(f"date format '{pattern}' has no strptime directive", ("date_formats",),
+                "e.g. '%m/%d/%Y' or '%d.%m.%Y %H:%M'")
+    if m.currency:
+        for code, rate in m.currency.rates.items():
+            if rate <= 0:
+                add(f"rate for {code} must be > 0 (got {rate})", ("currency", "rates", code))
+    # stage order: unique names and positions per pipeline, won/lost after every open stage
+    by_pipe: dict[str | None, list[tuple[int, StageSpec]]] = {}
+    for i, s in enumerate(m.stages):
+        by_pipe.setdefault(s.pipeline, []).append((i, s))
+    for pipe, items in by_pipe.items():
+        names: dict[str, int] = {}
+        positions: dict[int, str] = {}
+        for i, s in items:
+            if s.stage in names:
+                add(f"stage '{s.stage}' is listed twice", ("stages", i, "stage"))
+            if s.position in positions:
+                add(f"position {s.position} is used by '{positions[s.position]}' and '{s.stage}'",
+                    ("stages", i, "position"))
+            names[s.stage] = i
+            positions[s.position] = s.stage
+        open_max = max((s.position for _, s in items if s.kind == "open"), default=0)
+        for i, s in items:
+            if s.kind != "open" and s.position < open_max:
+                add(f"{s.kind} stage '{s.stage}' (position {s.position}) comes before open stages",
+                    ("stages", i, "position"), f"closed stages go last: use a position > {open_max}")
+    if m.format == "generic" and not m.stages:
+        add("a generic mapping needs a `stages:` list (name, position, probability, kind)", ("format",))
+    return out
+
+
+def parse_mapping_text(text: str, file: str) -> Mapping:
+    """Parse mapping YAML text; raise :class:`DefinitionError` listing every problem."""
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        raise DefinitionError(Problem(f"not valid YAML: {getattr(e, 'problem', e)}", file,
+                                      mark.line + 1 if mark else None)) from None
+    dups: list = []
+    lines = _line_map(node, dups=dups) if node is not None else {}
+    problems = [Problem(f"key '{p[-1]}' appears twice (the last one would silently win)", file, ln,
+                        key=".".join(map(str, p))) for p, ln in dups]
+    if not isinstance(data, dict):
+        raise DefinitionError(Problem("a mapping file must be a YAML mapping (format:, deals:, …)", file, 1))
+    try:
+        mapping = Mapping.model_validate(data)
+    except ValidationError as e:
+        raise DefinitionError(problems + _pydantic_problems(e, file, lines)) from None
+    problems += _semantic_problems(mapping, file, lines)
+    if problems:
+        raise DefinitionError(problems)
+    return mapping

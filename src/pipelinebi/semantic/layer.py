@@ -1,0 +1,113 @@
+"""The public face of the semantic layer.
+
+>>> from pipelinebi.settings import Settings
+>>> layer = SemanticLayer.load(Settings().semantic_dir)
+>>> from pipelinebi.compiler.query import Query
+>>> print(layer.compile(Query(metrics=("pipeline_amount",), dimensions=("team",))).splitlines()[0])
+WITH deals_agg AS (
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from ..compiler.assemble import Compiled, compile_query
+from ..compiler.query import Query
+from ..errors import ConfigError, Problem, QueryError, WarehouseError
+from .definitions import MetricBase
+from .loader import load_definitions
+from .registry import Registry, build_registry
+
+DIALECTS = ("duckdb", "postgres", "spark", "snowflake", "bigquery")
+
+
+@dataclass
+class Result:
+    """A query's answer: the data plus the SQL that produced it."""
+
+    table: Any  # pyarrow.Table
+    sql: str
+    columns: list[str]
+    warnings: list[str] = field(default_factory=list)
+
+    def df(self):
+        return self.table.to_pandas()
+
+    def arrow(self):
+        return self.table
+
+
+class SemanticLayer:
+    def __init__(self, registry: Registry, semantic_dir: Path):
+        self.registry = registry
+        self.semantic_dir = semantic_dir
+
+    @classmethod
+    def load(cls, semantic_dir: Path | str) -> "SemanticLayer":
+        semantic_dir = Path(semantic_dir)
+        models, metrics = load_definitions(semantic_dir)
+        return cls(build_registry(models, metrics, semantic_dir), semantic_dir)
+
+    # ---------------------------------------------------------------- info
+    @property
+    def metrics(self) -> dict[str, MetricBase]:
+        return {n: loc.definition for n, loc in self.registry.metrics.items()}
+
+    def metric(self, name: str) -> MetricBase:
+        try:
+            return self.metrics[name]
+        except KeyError:
+            from ..errors import unknown_name_hint
+            raise QueryError(Problem(f"unknown metric '{name}'", hint=unknown_name_hint(name, self.metrics))) from None
+
+    def dimensions(self) -> list[str]:
+        return sorted({d for m in self.registry.models.values() for d in m.dimensions})
+
+    def dimensions_for(self, metric: str) -> list[str]:
+        """Dimensions every branch of ``metric`` can reach (what Explore may offer)."""
+        from ..compiler.plan import plan_metrics
+
+        plan = plan_metrics(self.registry, (metric,))
+        sets = [{d for m in self.registry.reachable(b.model) for d in self.registry.models[m].dimensions}
+                for b in plan.branches]
+        return sorted(set.intersection(*sets)) if sets else []
+
+    def formats_for(self, columns: list[str]) -> dict[str, str]:
+        return {c: self.metrics[c].format for c in columns if c in self.metrics}
+
+    def summary(self) -> str:
+        n_dims = len(self.dimensions())
+        return (f"{len(self.registry.models)} models, {n_dims} dimensions, "
+                f"{sum(len(m.measures) for m in self.registry.models.values())} measures, "
+                f"{len(self.registry.metrics)} metrics in {self.semantic_dir}")
+
+    # ------------------------------------------------------------- compile
+    def compile_expression(self, query: Query) -> Compiled:
+        return compile_query(self.registry, query)
+
+    def compile(self, query: Query, dialect: str = "duckdb", pretty: bool = True) -> str:
+        if dialect not in DIALECTS:
+            from ..errors import unknown_name_hint
+            raise ConfigError(Problem(f"unknown dialect '{dialect}'", hint=unknown_name_hint(dialect, DIALECTS)))
+        return self.compile_expression(query).expression.sql(dialect=dialect, pretty=pretty)
+
+    def query(self, query: Query, con: duckdb.DuckDBPyConnection) -> Result:
+        compiled = self.compile_expression(query)
+        sql = compiled.expression.sql(dialect="duckdb", pretty=True)
+        cursor = con.cursor()  # connections are not thread-safe; cursors are cheap
+        try:
+            table = cursor.execute(sql).to_arrow_table()
+        except duckdb.CatalogException as e:
+            raise WarehouseError(Problem(f"the database lacks a table or column this query needs: {str(e).splitlines()[0]}",
+                                         hint="re-run `pipelinebi ingest` so derived tables are rebuilt")) from None
+        finally:
+            cursor.close()
+        return Result(table, sql, compiled.columns, compiled.warnings)
+
+
+def load_semantic_layer(semantic_dir: Path | str) -> SemanticLayer:
+    return SemanticLayer.load(semantic_dir)
