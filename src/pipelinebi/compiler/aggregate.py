@@ -89,6 +89,10 @@ def build_branch(registry: Registry, branch: Branch, dims: list[ResolvedField],
     where = list(conditions)
     if shared_filter is not None:
         where.append(qualify(branch.measures[0].filter, branch.model))
+    elif all(m.filter is not None for m in branch.measures):
+        # Rows no measure would count need not be read; it also makes the rule simple:
+        # a dimension value appears when some measure of the query has rows for it.
+        where.append(exp.or_(*[exp.Paren(this=qualify(m.filter, branch.model)) for m in branch.measures]))
     if time_expr is not None:
         rng = time_range_condition(time_expr, start, end)
         if rng is not None:

@@ -100,7 +100,7 @@ class SemanticLayer:
         sql = compiled.expression.sql(dialect="duckdb", pretty=True)
         cursor = con.cursor()  # connections are not thread-safe; cursors are cheap
         try:
-            table = cursor.execute(sql).to_arrow_table()
+            table = cursor.sql(sql).to_arrow_table()
         except duckdb.CatalogException as e:
             raise WarehouseError(Problem(f"the database lacks a table or column this query needs: {str(e).splitlines()[0]}",
                                          hint="re-run `pipelinebi ingest` so derived tables are rebuilt")) from None
