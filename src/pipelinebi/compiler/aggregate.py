@@ -26,7 +26,7 @@ def source_table(registry: Registry, model: str) -> exp.Expression:
 
 def from_with_joins(registry: Registry, root: str, needed: set[str]) -> exp.Select:
     """``SELECT … FROM root LEFT JOIN …`` following the many_to_one paths to ``needed``."""
-    select = exp.select().from_(source_table(registry, root))
+    select = exp.select().from_(source_table(registry, root), copy=False)
     reach = registry.reachable(root)
     for model in join_path_models(registry, root, needed):
         parent = reach[model][-2]
@@ -35,7 +35,7 @@ def from_with_joins(registry: Registry, root: str, needed: set[str]) -> exp.Sele
             exp.EQ(this=exp.column(mine, table=parent), expression=exp.column(theirs, table=model))
             for mine, theirs in on.items()
         ])
-        select = select.join(source_table(registry, model), on=condition, join_type="LEFT")
+        select = select.join(source_table(registry, model), on=condition, join_type="LEFT", copy=False)
     return select
 
 
@@ -98,13 +98,13 @@ def build_branch(registry: Registry, branch: Branch, dims: list[ResolvedField],
         if rng is not None:
             where.append(rng)
     for f in dims:
-        select = select.select(exp.alias_(f.expr.copy(), f.name))
+        select = select.select(exp.alias_(f.expr.copy(), f.name), copy=False)
     for m in branch.measures:
-        select = select.select(exp.alias_(aggregate_expression(m, use_filter=shared_filter is None), measure_column(m)))
+        select = select.select(exp.alias_(aggregate_expression(m, use_filter=shared_filter is None), measure_column(m)), copy=False)
     if where:
-        select = select.where(exp.and_(*where))
+        select = select.where(exp.and_(*where), copy=False)
     if dims:
-        select = select.group_by(*[f.expr.copy() for f in dims])
+        select = select.group_by(*[f.expr.copy() for f in dims], copy=False)
     return select
 
 
@@ -128,15 +128,15 @@ def _conversion_branch(registry, branch, dims, conditions, time_expr, start, end
     entity = exp.column(d.entity, table=model)
     ts = exp.column(d.timestamp, table=model)
     dims_no_period = [f for f in dims if f.name != "period"]
-    a = from_with_joins(registry, model, needed).select(exp.alias_(entity.copy(), "entity_id"))
+    a = from_with_joins(registry, model, needed).select(exp.alias_(entity.copy(), "entity_id"), copy=False)
     for f in dims_no_period:
-        a = a.select(exp.alias_(f.expr.copy(), f.name))
-    a = a.select(exp.alias_(exp.Min(this=ts.copy()), "a_at"))
+        a = a.select(exp.alias_(f.expr.copy(), f.name), copy=False)
+    a = a.select(exp.alias_(exp.Min(this=ts.copy()), "a_at"), copy=False)
     where = [step_a] + list(conditions)
-    a = a.where(exp.and_(*where)).group_by(entity.copy(), *[f.expr.copy() for f in dims_no_period])
+    a = a.where(exp.and_(*where), copy=False).group_by(entity.copy(), *[f.expr.copy() for f in dims_no_period], copy=False)
     b_needed = {col.table for col in step_b.find_all(exp.Column) if col.table}
     b = from_with_joins(registry, model, b_needed).select(
-        exp.alias_(entity.copy(), "entity_id"), exp.alias_(ts.copy(), "b_at")).where(step_b)
+        exp.alias_(entity.copy(), "entity_id"), exp.alias_(ts.copy(), "b_at"), copy=False).where(step_b, copy=False)
     on = exp.and_(
         exp.EQ(this=exp.column("entity_id", "a"), expression=exp.column("entity_id", "b")),
         exp.GTE(this=exp.column("b_at", "b"), expression=exp.column("a_at", "a")),
@@ -149,27 +149,27 @@ def _conversion_branch(registry, branch, dims, conditions, time_expr, start, end
 
     per_entity = exp.select(exp.column("entity_id", "a"), exp.column("a_at", "a"))
     for f in dims_no_period:
-        per_entity = per_entity.select(exp.column(f.name, "a"))
+        per_entity = per_entity.select(exp.column(f.name, "a"), copy=False)
     reached = exp.Max(this=exp.Case(ifs=[exp.If(this=exp.Is(this=exp.column("entity_id", "b"), expression=exp.Null()),
                                                 true=exp.Literal.number(0))], default=exp.Literal.number(1)))
-    per_entity = (per_entity.select(exp.alias_(reached, "reached"))
-                  .from_(exp.Subquery(this=a, alias=exp.TableAlias(this=exp.to_identifier("a"))))
-                  .join(exp.Subquery(this=b, alias=exp.TableAlias(this=exp.to_identifier("b"))), on=on, join_type="LEFT")
-                  .group_by(exp.column("entity_id", "a"), exp.column("a_at", "a"), *[exp.column(f.name, "a") for f in dims_no_period]))
+    per_entity = (per_entity.select(exp.alias_(reached, "reached"), copy=False)
+                  .from_(exp.Subquery(this=a, alias=exp.TableAlias(this=exp.to_identifier("a"))), copy=False)
+                  .join(exp.Subquery(this=b, alias=exp.TableAlias(this=exp.to_identifier("b"))), on=on, join_type="LEFT", copy=False)
+                  .group_by(exp.column("entity_id", "a"), exp.column("a_at", "a"), *[exp.column(f.name, "a") for f in dims_no_period], copy=False))
     entered, converted = conversion_columns(branch.conversion)
-    outer = exp.select().from_(exp.Subquery(this=per_entity, alias=exp.TableAlias(this=exp.to_identifier("e"))))
+    outer = exp.select().from_(exp.Subquery(this=per_entity, alias=exp.TableAlias(this=exp.to_identifier("e"))), copy=False)
     group = []
     for f in dims:
         col = truncate(exp.column("a_at", "e"), _grain_of(f)) if f.name == "period" else exp.column(f.name, "e")
-        outer = outer.select(exp.alias_(col, f.name))
+        outer = outer.select(exp.alias_(col, f.name), copy=False)
         group.append(col.copy())
     outer = outer.select(exp.alias_(exp.Count(this=exp.Star()), entered),
-                         exp.alias_(exp.Sum(this=exp.column("reached", "e")), converted))
+                         exp.alias_(exp.Sum(this=exp.column("reached", "e")), converted), copy=False)
     rng = time_range_condition(exp.column("a_at", "e"), start, end)
     if rng is not None:
-        outer = outer.where(rng)
+        outer = outer.where(rng, copy=False)
     if group:
-        outer = outer.group_by(*group)
+        outer = outer.group_by(*group, copy=False)
     return outer
 
 

@@ -103,8 +103,8 @@ def compile_query(registry: Registry, query: Query) -> Compiled:
     metrics_select = exp.select(*[exp.column(d) for d in dims])
     shown = [m for m in base_metrics if m in query.metrics or _wrapped_by_pop(registry, m, plan.pop_metrics)]
     for m in shown:
-        metrics_select = metrics_select.select(exp.alias_(metric_expression(registry, m, dims, query.grain), m))
-    metrics_select = metrics_select.from_("combined")
+        metrics_select = metrics_select.select(exp.alias_(metric_expression(registry, m, dims, query.grain), m), copy=False)
+    metrics_select = metrics_select.from_("combined", copy=False)
 
     output = dims + list(query.metrics)
     if plan.pop_metrics:
@@ -112,14 +112,14 @@ def compile_query(registry: Registry, query: Query) -> Compiled:
         final = _period_over_period(registry, plan.pop_metrics, query, dims)
         if start != query.start:
             final = final.where(exp.GTE(this=exp.column("period", "cur"),
-                                        expression=exp.cast(exp.Literal.string(query.start.isoformat()), "DATE")))
+                                        expression=exp.cast(exp.Literal.string(query.start.isoformat()), "DATE")), copy=False)
     else:
         final = metrics_select
         # Show only what was asked for, in the order asked.
         final.set("expressions", [e for e in final.expressions if e.alias_or_name in output])
     final = _order_and_limit(final, query, output, qualify_with="cur" if plan.pop_metrics else None)
     for name, select in ctes:
-        final = final.with_(name, as_=select)
+        final = final.with_(name, as_=select, copy=False)
     return Compiled(final, output, warnings)
 
 
@@ -152,8 +152,8 @@ def _period_over_period(registry: Registry, pops: list[str], query: Query, dims:
     select = exp.select(*[exp.column(d, "cur") for d in dims])
     for m in query.metrics:
         if m not in pops:
-            select = select.select(exp.alias_(exp.column(m, "cur"), m))
-    select = select.from_(exp.Table(this=exp.to_identifier("metrics"), alias=exp.TableAlias(this=exp.to_identifier("cur"))))
+            select = select.select(exp.alias_(exp.column(m, "cur"), m), copy=False)
+    select = select.from_(exp.Table(this=exp.to_identifier("metrics"), alias=exp.TableAlias(this=exp.to_identifier("cur"))), copy=False)
     joined: dict[int, str] = {}
     for name in pops:
         d: PeriodOverPeriodMetric = registry.metrics[name].definition
@@ -165,12 +165,12 @@ def _period_over_period(registry: Registry, pops: list[str], query: Query, dims:
             on = [exp.EQ(this=exp.column("period", alias), expression=exp.cast(shifted, "DATE"))]
             on += [exp.NullSafeEQ(this=exp.column(x, alias), expression=exp.column(x, "cur")) for x in dims if x != "period"]
             select = select.join(exp.Table(this=exp.to_identifier("metrics"), alias=exp.TableAlias(this=exp.to_identifier(alias))),
-                                 on=exp.and_(*on), join_type="LEFT")
+                                 on=exp.and_(*on), join_type="LEFT", copy=False)
         cur, prev = exp.column(d.metric, "cur"), exp.column(d.metric, alias)
         value = {"previous": prev,
                  "change": exp.Sub(this=cur, expression=prev),
                  "pct_change": exp.Sub(this=safe_divide(cur, prev), expression=exp.Literal.number(1))}[d.calc]
-        select = select.select(exp.alias_(value, name))
+        select = select.select(exp.alias_(value, name), copy=False)
     # keep the requested column order
     order = dims + list(query.metrics)
     select.set("expressions", sorted(select.expressions, key=lambda e: order.index(e.alias_or_name)))
@@ -187,7 +187,7 @@ def _order_and_limit(select: exp.Select, query: Query, output: list[str], qualif
         col = exp.column(name, qualify_with) if qualify_with and name in query.dimensions else exp.column(name)
         items.append(exp.Ordered(this=col, desc=desc, nulls_first=False))
     if items:
-        select = select.order_by(*items)
+        select = select.order_by(*items, copy=False)
     if query.limit:
-        select = select.limit(query.limit)
+        select = select.limit(query.limit, copy=False)
     return select

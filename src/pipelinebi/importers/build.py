@@ -78,21 +78,11 @@ class Builder:
         return value
 
     def bad(self, rec: Rec, message: str, key: str | None = None, hint: str | None = None) -> None:
-        src = self.source_col(rec, key)
+        src = rec.sources.get(key, key) if key else None
         did = rec.get("deal_id")
         self.r.problem(message, rec.file, rec.line, obj=f"deal {did}" if did else None,
                        key=f"column {src}" if src else None, hint=hint)
         self.row_ok = False
-
-    def source_col(self, rec: Rec, key: str | None) -> str | None:
-        if key is None:
-            return None
-        for source, value in rec.raw.items():
-            if rec.values.get(key) is not None and value == rec.values.get(key) and source in self._sources:
-                return source
-        return key
-
-    _sources: set[str] = set()
 
     # ------------------------------------------------------------- stages
     def build_stages(self, pipelines: list[str]) -> list[dict]:
@@ -155,9 +145,9 @@ class Builder:
 
     def currency_of(self, rec: Rec) -> str:
         cur = self.m.currency
-        raw = self.value("currency", rec.get("currency")).upper()
         if cur is None:
-            return raw
+            return self.value("currency", rec.get("currency")).upper()
+        raw = self.value("currency", (rec.raw.get(cur.currency_column) or "").strip()).upper()
         return raw or cur.default or cur.reporting
 
     def build_deal(self, rec: Rec) -> dict | None:
@@ -300,7 +290,7 @@ class Builder:
                 rep_id = raw
             deal["owner_id"] = rep_id
         if self.ex.reps is None and stubs:
-            r.note(f"reps: no reps file, so {stubs} reps were created from the deal owners "
+            r.note(f"reps: no reps file, so {stubs} rep(s) were created from the deal owners "
                    f"(name = owner, team '{team_default}', region '{region_default}')")
         return list(reps.values())
 
@@ -346,7 +336,7 @@ class Builder:
         if blank:
             r.note(f"accounts: {blank} deals have no account (account_id left blank)")
         if self.ex.accounts is None and stubs:
-            r.note(f"accounts: no accounts file, so {stubs} accounts were created from the deals' "
+            r.note(f"accounts: no accounts file, so {stubs} account(s) were created from the deals' "
                    f"account values (name = that value)")
         return list(accounts.values())
 
@@ -483,7 +473,10 @@ class Builder:
 def build(ex: Extract, m: Mapping, report: Report) -> dict[str, list[dict]]:
     """All canonical tables (sound rows only); problems and notes go to ``report``."""
     b = Builder(ex, m, report)
-    b._sources = set(ex.deal_fields.values())
+    if m.currency and ex.deals and m.currency.currency_column not in ex.deals[0].raw:
+        report.problem(f"currency column '{m.currency.currency_column}' is not in the file", ex.deals_file, 1,
+                       key="currency.currency_column",
+                       hint=unknown_name_hint(m.currency.currency_column, list(ex.deals[0].raw)))
     b._last_modified = {}
     pipelines = []
     for rec in ex.deals:
@@ -530,6 +523,11 @@ def build(ex: Extract, m: Mapping, report: Report) -> dict[str, list[dict]]:
         report.note(f"stage spelling {key} (case/punctuation) on {n} rows")
     for key, n in report.counted("defaults").items():
         report.note(f"defaults: {key}: {n} rows")
+    codes = Counter(d["currency"] for d in deals if d["currency"])
+    if m.currency is None and len(codes) > 1:
+        report.problem("amounts are in " + ", ".join(f"{c} ×{n}" for c, n in codes.most_common())
+                       + " but the mapping has no currency: section, so they cannot be added up",
+                       ex.deals_file, hint="add currency: {currency_column: …, reporting: USD, rates: {…}}")
     if m.currency:
         conv = report.counted("currency")
         for code, n in conv.most_common():

@@ -44,6 +44,7 @@ class Rec:
     line: int
     values: dict[str, str] = field(default_factory=dict)
     raw: dict[str, str] = field(default_factory=dict)  # the source row, by source column
+    sources: dict[str, str] = field(default_factory=dict)  # canonical field → source column
 
     def get(self, key: str) -> str:
         return (self.values.get(key) or "").strip()
@@ -112,6 +113,6 @@ def rename(table: CsvTable, columns: dict[str, str]) -> tuple[list[Rec], dict[st
     for source, target in columns.items():
         if source in present and target not in used:
             used[target] = source
-    recs = [Rec(table.name, line, {t: row.get(s, "") for t, s in used.items()}, row)
+    recs = [Rec(table.name, line, {t: row.get(s, "") for t, s in used.items()}, row, used)
             for line, row in table.rows]
     return recs, used

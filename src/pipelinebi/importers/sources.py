@@ -57,3 +57,38 @@ def load_section(root: Path, spec: FileSpec | None, section: str, mapping: Mappi
                 + ", ".join(f"{s} → {t}" for t, s in used.items())
                 + (f"; {len(unused)} columns not used" + (f" ({', '.join(unused[:8])}{', …' if len(unused) > 8 else ''})" if unused else "")))
     return recs, used, name
+
+
+#: deals fields without which no row can be imported (checked once per file, not per row)
+REQUIRED_DEAL_FIELDS = ("deal_id", "stage", "created_at", "owner_id")
+
+
+def extract_common(root: Path, deals_path: Path | None, mapping: Mapping, report: Report,
+                   required: tuple[str, ...] = REQUIRED_DEAL_FIELDS + ("close_date",)) -> Extract | None:
+    """Read every file the mapping names; adapters then add what is special to their CRM."""
+    counts: dict[str, int] = {}
+    loaded = load_section(root, mapping.deals, "deals", mapping, report, counts, path=deals_path)
+    if loaded is None:
+        return None
+    recs, used, name = loaded
+    missing = [f for f in required if f not in used and not (f == "owner_id" and "owner_id" in mapping.defaults)]
+    for f in missing:
+        sources = [s for s, t in mapping.deals.columns.items() if t == f]
+        from ..errors import Problem, did_you_mean
+
+        header = list(recs[0].raw) if recs else []
+        hint = None
+        for s in sources:
+            hint = hint or did_you_mean(s, header)
+        report.problems.append(Problem(
+            f"no column for deals.{f}: the mapping expects {' or '.join(repr(s) for s in sources) or 'none'}",
+            file=name, line=1, hint=hint or ("columns in the file: " + ", ".join(header[:15]))))
+    if missing:
+        return None
+    ex = Extract(recs, used, deals_file=name, stages=list(mapping.stages), row_counts=counts)
+    for section in ("history", "reps", "teams", "accounts"):
+        got = load_section(root, getattr(mapping, section), section, mapping, report, counts)
+        if got is not None:
+            setattr(ex, section, got[0])
+            setattr(ex, f"{section}_file" if section != "history" else "history_label", got[2])
+    return ex

@@ -135,7 +135,8 @@ def validation_problems(doc: YamlDocument, error: ValidationError) -> list[Probl
             given = (err.get("input") or {}).get("type") if isinstance(err.get("input"), dict) else None
             message = f"unknown metric type '{given}'" if given else "metric needs 'type'"
             hint = (did_you_mean(str(given), METRIC_TYPES) if given else None) or accepted(METRIC_TYPES)
-            key = _key_path(path) or "type"
+            path = path + ("type",)
+            key = "type"
         elif err["type"] == "literal_error":
             expected = err.get("ctx", {}).get("expected", "")
             message = f"{err['input']!r} is not accepted"

@@ -79,12 +79,16 @@ class Registry:
     metrics: dict[str, Located]  # name -> located metric definition
     formulas: dict[str, exp.Expression]  # derived metric name -> parsed formula
     conditions: dict[tuple[str, str], exp.Expression]  # (conversion metric, step) -> parsed condition
+    _reach_cache: dict[str, dict[str, list[str]]] = field(default_factory=dict, repr=False)
 
     def reachable(self, start: str) -> dict[str, list[str]]:
         """Models reachable from ``start`` through many_to_one joins: name -> path of models.
 
         Breadth first, so the shortest path wins; ``start`` maps to ``[start]``.
         """
+        cached = self._reach_cache.get(start)
+        if cached is not None:  # the compiler asks this for every field; definitions are immutable
+            return cached
         paths = {start: [start]}
         queue = deque([start])
         while queue:
@@ -93,6 +97,7 @@ class Registry:
                 if nxt not in paths and nxt in self.models:
                     paths[nxt] = paths[cur] + [nxt]
                     queue.append(nxt)
+        self._reach_cache[start] = paths
         return paths
 
     def measure(self, ref: str) -> Measure:

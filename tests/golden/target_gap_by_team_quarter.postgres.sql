@@ -1,0 +1,97 @@
+WITH targets_agg AS (
+  SELECT
+    reps.team AS team,
+    CAST(DATE_TRUNC('QUARTER', targets.period_start) AS DATE) AS period,
+    SUM(targets.amount) AS targets__target_amount
+  FROM targets AS targets
+  LEFT JOIN reps AS reps
+    ON targets.rep_id = reps.rep_id
+  WHERE
+    targets.period_start >= CAST('2026-10-01' AS DATE)
+    AND targets.period_start < CAST('2027-01-01' AS DATE)
+  GROUP BY
+    reps.team,
+    CAST(DATE_TRUNC('QUARTER', targets.period_start) AS DATE)
+), deals_agg AS (
+  SELECT
+    reps.team AS team,
+    CAST(DATE_TRUNC('QUARTER', deals.close_date) AS DATE) AS period,
+    SUM(CASE WHEN deals.status = 'won' THEN deals.amount END) AS deals__won_amount,
+    SUM(CASE WHEN deals.status = 'open' THEN deals.amount * stages.probability END) AS deals__weighted_open_amount,
+    COUNT(CASE WHEN deals.status = 'won' THEN 1 END) AS deals__won_count,
+    COUNT(CASE WHEN deals.status IN ('won', 'lost') THEN 1 END) AS deals__closed_count
+  FROM deals AS deals
+  LEFT JOIN reps AS reps
+    ON deals.owner_id = reps.rep_id
+  LEFT JOIN stages AS stages
+    ON deals.pipeline = stages.pipeline AND deals.stage = stages.stage
+  WHERE
+    (
+      (
+        deals.status = 'won'
+      )
+      OR (
+        deals.status = 'open'
+      )
+      OR (
+        deals.status = 'won'
+      )
+      OR (
+        deals.status IN ('won', 'lost')
+      )
+    )
+    AND (
+      deals.close_date >= CAST('2026-10-01' AS DATE)
+      AND deals.close_date < CAST('2027-01-01' AS DATE)
+    )
+  GROUP BY
+    reps.team,
+    CAST(DATE_TRUNC('QUARTER', deals.close_date) AS DATE)
+), combined AS (
+  SELECT
+    team,
+    period,
+    MAX(targets__target_amount) AS targets__target_amount,
+    MAX(deals__won_amount) AS deals__won_amount,
+    MAX(deals__weighted_open_amount) AS deals__weighted_open_amount,
+    MAX(deals__won_count) AS deals__won_count,
+    MAX(deals__closed_count) AS deals__closed_count
+  FROM (
+    SELECT
+      team,
+      period,
+      targets__target_amount,
+      NULL AS deals__won_amount,
+      NULL AS deals__weighted_open_amount,
+      NULL AS deals__won_count,
+      NULL AS deals__closed_count
+    FROM targets_agg
+    UNION ALL
+    SELECT
+      team,
+      period,
+      NULL AS targets__target_amount,
+      deals__won_amount,
+      deals__weighted_open_amount,
+      deals__won_count,
+      deals__closed_count
+    FROM deals_agg
+  ) AS stacked
+  GROUP BY
+    team,
+    period
+)
+SELECT
+  team,
+  period,
+  COALESCE(targets__target_amount, 0) AS target,
+  COALESCE(deals__won_amount, 0) AS closed_won_amount,
+  COALESCE(deals__won_amount, 0) + COALESCE(deals__weighted_open_amount, 0) AS forecast,
+  COALESCE(targets__target_amount, 0) - (
+    COALESCE(deals__won_amount, 0) + COALESCE(deals__weighted_open_amount, 0)
+  ) AS target_gap,
+  CAST(COALESCE(deals__won_count, 0) AS DOUBLE PRECISION) / NULLIF(COALESCE(deals__closed_count, 0), 0) AS win_rate
+FROM combined
+ORDER BY
+  team ASC,
+  period ASC

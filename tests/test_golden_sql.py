@@ -1,0 +1,62 @@
+"""Golden SQL snapshots: readable SQL per query and dialect, diffed on change.
+
+Regenerate after an intended change with ``PIPELINEBI_UPDATE_GOLDEN=1 pytest tests/test_golden_sql.py``
+and review the diff in git like any other code change.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from pipelinebi.compiler.query import Filter, Query
+from pipelinebi.semantic import load_semantic_layer
+from pipelinebi.settings import PROJECT_ROOT
+
+GOLDEN = Path(__file__).parent / "golden"
+UPDATE = os.environ.get("PIPELINEBI_UPDATE_GOLDEN") == "1"
+
+QUERIES = {
+    "target_gap_by_team_quarter": Query(
+        metrics=("target", "closed_won_amount", "forecast", "target_gap", "win_rate"), dimensions=("team",),
+        grain="quarter", start=date(2026, 10, 1), end=date(2027, 1, 1)),
+    "pipeline_by_rep_filtered": Query(
+        metrics=("pipeline_amount", "weighted_pipeline"), dimensions=("rep", "stage"),
+        filters=(Filter(dimension="region", op="=", value="EMEA"), "pipeline = 'New Business'"),
+        order_by=(("pipeline_amount", True),), limit=20),
+    "closed_won_qoq_and_ytd": Query(
+        metrics=("closed_won_qoq", "closed_won_cumulative"), dimensions=("region",), grain="quarter",
+        start=date(2026, 1, 1), end=date(2027, 1, 1)),
+}
+DIALECTS = ("duckdb", "postgres", "spark", "snowflake", "bigquery")
+
+
+@pytest.fixture(scope="module")
+def layer():
+    return load_semantic_layer(PROJECT_ROOT / "semantic")
+
+
+@pytest.mark.parametrize("dialect", DIALECTS)
+@pytest.mark.parametrize("name", sorted(QUERIES))
+def test_golden_sql(layer, name, dialect):
+    sql = layer.compile(QUERIES[name], dialect=dialect) + "\n"
+    path = GOLDEN / f"{name}.{dialect}.sql"
+    if UPDATE or not path.exists():
+        if not UPDATE and os.environ.get("CI"):
+            pytest.fail(f"missing golden file {path.name}: run with PIPELINEBI_UPDATE_GOLDEN=1 and commit it")
+        path.write_text(sql)
+    expected = path.read_text()
+    if sql != expected:
+        diff = "".join(difflib.unified_diff(expected.splitlines(True), sql.splitlines(True), str(path), "compiled"))
+        pytest.fail(f"SQL changed for {name} ({dialect}); if intended, regenerate with PIPELINEBI_UPDATE_GOLDEN=1\n{diff}")
+
+
+def test_compiled_sql_has_no_group_by_all_or_positional_tricks(layer):
+    # Engines differ on GROUP BY ALL (postgres rejects it); we always group by expressions.
+    for q in QUERIES.values():
+        for dialect in DIALECTS:
+            assert "GROUP BY ALL" not in layer.compile(q, dialect=dialect).upper()
