@@ -10,13 +10,7 @@ WITH deals_agg AS (
   LEFT JOIN stages AS stages
     ON deals.pipeline = stages.pipeline AND deals.stage = stages.stage
   WHERE
-    (
-      reps.region
-    ) = 'EMEA'
-    AND (
-      deals.pipeline
-    ) = 'New Business'
-    AND deals.status = 'open'
+    reps.region = 'EMEA' AND deals.pipeline = 'New Business' AND deals.status = 'open'
   GROUP BY
     reps.name,
     deals.stage

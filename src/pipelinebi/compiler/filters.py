@@ -101,7 +101,9 @@ def substitute(condition: exp.Expression, resolve: Callable[[str], exp.Expressio
     def swap(node: exp.Expression) -> exp.Expression:
         if isinstance(node, exp.Column):
             name = f"{node.table}.{node.name}" if node.table else node.name
-            return exp.Paren(this=resolve(name).copy())
+            value = resolve(name).copy()
+            # Parenthesise only what could bind differently inside the condition.
+            return exp.Paren(this=value) if isinstance(value, (exp.Binary, exp.Connector)) else value
         return node
 
     return condition.copy().transform(swap)
