@@ -29,14 +29,16 @@ What the data looks like (so that dashboards tell a story):
   and deals dwell about twice as long (and stall more often) in Proposal.  The team's
   quota is set like NA Mid-Market's, so it also misses quota.
 * Targets: one row per rep per quarter in which the rep is employed (from the first quarter
-  of data through the quarter after ``as_of``); quotas follow company bookings, split by
-  segment class, so skilled reps beat quota and others miss.
+  of data through the quarter after ``as_of``); the company plan follows the growth trend
+  a little above actual bookings, split by segment class and team, so skilled reps beat
+  quota and others miss (see :func:`_targets`).
 * Leads: converted leads (one per New Business deal from inbound, event, partner and
   referral sources, and some outbound) and many more non-converted ones; engaged leads
   (more activities) are the ones that convert.  Activities average about 7 per deal.
 
-Randomness is a hash of ``(seed, key, salt)`` turned into a uniform number (see
-:data:`_MACROS`): unlike ``random()`` it does not depend on threads or row order.
+Randomness is a hash of ``(seed, key, salt)`` turned into a uniform number (the ``u``
+macro in :func:`_macros`): unlike ``random()`` it depends neither on threads nor on row
+order.  Outputs are sorted on integer keys before ``COPY``, so files are byte-identical.
 DuckDB's multi-argument ``hash()`` combines its arguments weakly (``hash(s, k, 'a')`` and
 ``hash(s, k, 'b')`` correlate at 0.87), so the combined hash is hashed once more.
 """
@@ -68,6 +70,9 @@ BOTTLENECK_TEAM = "EMEA Mid-Market"
 BOTTLENECK_STAGE = "Proposal"
 #: Safety net for the simulation loop; almost every deal closes or is censored far sooner.
 _MAX_STEPS = 60
+#: DuckDB's buffer limit: larger intermediate results spill to a temporary folder.
+_MEMORY_LIMIT = "1GB"
+_PARQUET_COMPRESSION = "zstd"
 
 # team, region, quota class, deals a rep carries relative to a mid-market rep
 TEAMS: tuple[tuple[str, str, str, float], ...] = (
@@ -231,6 +236,18 @@ def _check_args(deals: object, seed: object, fmt: object, as_of: object) -> tupl
 
 
 # ------------------------------------------------------------------ the steps
+def _numbered(con: duckdb.DuckDBPyConnection, src: str, dst: str, order: str, column: str) -> None:
+    """Copy ``src`` to ``dst`` sorted by ``order`` with a 1-based ``column`` in that order.
+
+    A sorted CREATE TABLE keeps its order (insertion order is preserved), so the rowid is
+    the rank: several times faster than ``row_number() OVER (ORDER BY …)`` on millions of
+    rows.  The tests check that ids follow time.
+    """
+    con.execute(f"CREATE TABLE {dst}_s AS SELECT * FROM {src} ORDER BY {order}")
+    con.execute(f"CREATE TABLE {dst} AS SELECT *, rowid + 1 AS {column} FROM {dst}_s")
+    con.execute(f"DROP TABLE {dst}_s; DROP TABLE {src}")
+
+
 def _reference_tables(con: duckdb.DuckDBPyConnection, now_d: int) -> None:
     """teams, stage parameters (sp) and the creation-day calendar (cal)."""
     team_rows = ", ".join(
@@ -251,18 +268,17 @@ def _reference_tables(con: duckdb.DuckDBPyConnection, now_d: int) -> None:
         "t(pipe, pipeline, pos, stage, prob, kind, fc, med, adv, regr, late)"
     )
     con.execute("CREATE TABLE pipes AS SELECT pipe, count(*) FILTER (kind = 'open') AS nopen FROM sp GROUP BY pipe")
-    # Creation-day weights (integers, so the running sum is exact): growth over the
-    # window, quiet weekends, a busier Q4 and a push in each quarter's last month.
+    # Creation-day weights (integers, so sums are exact): growth over the window (and
+    # beyond, for plans), quiet weekends, a busier Q4 and a push in each quarter's last month.
     start_d = now_d - HISTORY_DAYS
     con.execute(f"""
+        CREATE MACRO dayw(d) AS (1000 * (0.55 + 0.45 * (d - {start_d}) / {HISTORY_DAYS})
+            * CASE dayofweek(dt(d)) WHEN 0 THEN 0.06 WHEN 6 THEN 0.1 ELSE 1 END
+            * CASE quarter(dt(d)) WHEN 4 THEN 1.2 WHEN 1 THEN 0.9 ELSE 1 END
+            * CASE WHEN month(dt(d)) % 3 = 0 THEN 1.15 ELSE 1 END)::BIGINT;
         CREATE TABLE cal AS
-        SELECT d, sum(w) OVER (ORDER BY d) AS cum FROM (
-            SELECT d, (1000 * (0.55 + 0.45 * (d - {start_d}) / {HISTORY_DAYS})
-                * CASE dayofweek(dt(d)) WHEN 0 THEN 0.06 WHEN 6 THEN 0.1 ELSE 1 END
-                * CASE quarter(dt(d)) WHEN 4 THEN 1.2 WHEN 1 THEN 0.9 ELSE 1 END
-                * CASE WHEN month(dt(d)) % 3 = 0 THEN 1.15 ELSE 1 END)::BIGINT AS w
-            FROM range({start_d}, {now_d}) t(d)
-        )""")
+        SELECT d, sum(dayw(d)) OVER (ORDER BY d) AS cum FROM range({start_d}, {now_d}) t(d)
+        """)
 
 
 def _accounts(con: duckdb.DuckDBPyConnection, n_acc: int) -> None:
@@ -295,9 +311,9 @@ def _accounts(con: duckdb.DuckDBPyConnection, n_acc: int) -> None:
                CASE WHEN row_number() OVER (PARTITION BY base_name ORDER BY a) = 1 THEN base_name
                     ELSE base_name || ' ' || row_number() OVER (PARTITION BY base_name ORDER BY a) END AS name
         FROM a1 JOIN teams t ON t.team = CASE
-            WHEN region = 'APAC' THEN 'APAC'
-            WHEN region = 'EMEA' AND seg = 2 THEN 'EMEA Enterprise'
-            WHEN region = 'EMEA' THEN 'EMEA Mid-Market'
+            WHEN a1.region = 'APAC' THEN 'APAC'
+            WHEN a1.region = 'EMEA' AND seg = 2 THEN 'EMEA Enterprise'
+            WHEN a1.region = 'EMEA' THEN 'EMEA Mid-Market'
             WHEN seg = 2 THEN 'NA Enterprise' WHEN seg = 1 THEN 'NA Mid-Market' ELSE 'NA SMB' END
     """)
 
@@ -316,23 +332,25 @@ def _deals(con: duckdb.DuckDBPyConnection, n: int, n_acc: int) -> None:
                CASE WHEN u(k.k, 'deal.pipe') < 0.22 THEN 1 ELSE 0 END AS pipe
         FROM k ASOF JOIN cal ON k.target <= cal.cum JOIN acc ON acc.a = k.a
     """)
+    _numbered(con, "d0", "d0n", "created_s, k", "deal_no")  # deal ids follow creation time
     nb_products = (("Core Platform", 55), ("Analytics Add-on", 25), ("Services", 20))
     rn_products = (("Core Platform", 80), ("Analytics Add-on", 20))
+    ucur = "u(k, 'deal.cur')"
     currency = (
         "CASE region WHEN 'NA' THEN 'USD' "
-        f"WHEN 'EMEA' THEN {_choice(\"u(k, 'deal.cur')\", (('EUR', 60), ('GBP', 40)))} "
-        f"ELSE {_choice(\"u(k, 'deal.cur')\", (('AUD', 40), ('SGD', 30), ('JPY', 30)))} END"
+        f"WHEN 'EMEA' THEN {_choice(ucur, (('EUR', 60), ('GBP', 40)))} "
+        f"ELSE {_choice(ucur, (('AUD', 40), ('SGD', 30), ('JPY', 30)))} END"
     )
     con.execute(f"""
         CREATE TABLE d1 AS
         WITH x AS (
-            SELECT d0.*, row_number() OVER (ORDER BY created_s, k) AS deal_no,
+            SELECT d0n.*,
                    CASE pipe WHEN 0 THEN {_choice("u(k, 'deal.prod')", nb_products)}
                              ELSE {_choice("u(k, 'deal.prod')", rn_products)} END AS product,
                    CASE pipe WHEN 0 THEN {_choice("u(k, 'deal.src')", _NB_SOURCES)}
                              ELSE 'existing customer' END AS source,
                    {currency} AS currency
-            FROM d0
+            FROM d0n
         )
         SELECT x.*,
                -- log-normal amount: segment median x product share, rounded to 50
@@ -341,7 +359,7 @@ def _deals(con: duckdb.DuckDBPyConnection, n: int, n_acc: int) -> None:
                    * CASE pipe WHEN 1 THEN 0.8 ELSE 1 END
                    * exp(0.6 * nrm(k, 'deal.amt')) / 50) * 50) AS amt0,
                created_s // 86400 + greatest(14, round(CASE pipe WHEN 1 THEN 30 + 60 * u(k, 'deal.cd')
-                   ELSE [45, 75, 120][seg + 1] * exp(0.35 * nrm(k, 'deal.cd')) END))::BIGINT AS cd0,
+                   ELSE [30, 50, 90][seg + 1] * exp(0.35 * nrm(k, 'deal.cd')) END))::BIGINT AS cd0,
                CASE WHEN pipe = 1 THEN CASE WHEN u(k, 'deal.entry') < 0.1 THEN 2 ELSE 1 END
                     ELSE {_choice("u(k, 'deal.entry')", ((1, 85), (2, 10), (3, 5)))} END AS pos0
         FROM x
@@ -356,7 +374,7 @@ def _reps(con: duckdb.DuckDBPyConnection, n: int, now_d: int) -> int:
         CREATE TABLE team_size AS
         WITH c AS (
             SELECT t.team_id, t.team, t.qclass, count(d1.k) / t.load AS w
-            FROM teams t LEFT JOIN d1 USING (team_id) GROUP BY ALL
+            FROM teams t LEFT JOIN d1 USING (team_id) GROUP BY t.team_id, t.team, t.qclass, t.load
         )
         SELECT team_id, team, qclass,
                greatest(2, round({total} * w / (SELECT sum(w) FROM c)))::BIGINT AS size FROM c
@@ -394,12 +412,15 @@ def _pick_owner(source: str, key: str, team: str, day: str, salt: str) -> str:
     """
     return f"""
         SELECT key, arg_min(rep_no, c) AS rep_no FROM (
-            SELECT s.{key} AS key, c.c, r.rep_no
-            FROM {source} s CROSS JOIN range(4) c(c)
-            JOIN team_size ts ON ts.team_id = s.{team}
-            JOIN reps_i r ON r.team_id = s.{team} AND r.idx = CASE WHEN c.c = 3 THEN 0
-                 ELSE floor(u(s.{key}, '{salt}' || c.c::VARCHAR) * ts.size)::BIGINT END
-            WHERE r.hired_day <= s.{day} AND (r.left_day IS NULL OR s.{day} < r.left_day - 120)
+            SELECT cand.key, cand.c, r.rep_no
+            FROM (
+                SELECT s.{key} AS key, s.{team} AS team_id, s.{day} AS day, c.c,
+                       CASE WHEN c.c = 3 THEN 0
+                            ELSE floor(u(s.{key}, '{salt}' || c.c::VARCHAR) * ts.size)::BIGINT END AS idx
+                FROM {source} s CROSS JOIN range(4) c(c) JOIN team_size ts ON ts.team_id = s.{team}
+            ) cand
+            JOIN reps_i r ON r.team_id = cand.team_id AND r.idx = cand.idx
+            WHERE r.hired_day <= cand.day AND (r.left_day IS NULL OR cand.day < r.left_day - 120)
         ) GROUP BY key
     """
 
@@ -429,7 +450,7 @@ def _simulate(con: duckdb.DuckDBPyConnection, now_d: int, progress: Progress) ->
     """)
     con.execute("""
         CREATE TABLE st AS
-        SELECT k, pipe, nopen, pos0 AS pos, created_s AS t, cd0 AS cd, amt0 AS amt, sp.fc,
+        SELECT k, dd.pipe, nopen, pos0 AS pos, created_s AS t, cd0 AS cd, amt0 AS amt, sp.fc,
                seg, skill, bneck
         FROM dd JOIN sp ON sp.pipe = dd.pipe AND sp.pos = dd.pos0
     """)
@@ -450,12 +471,16 @@ def _simulate(con: duckdb.DuckDBPyConnection, now_d: int, progress: Progress) ->
                    s.bneck AND sp.stage = '{BOTTLENECK_STAGE}' AND s.pipe = 0 AS bn
             FROM st s JOIN sp ON sp.pipe = s.pipe AND sp.pos = s.pos
         ), y AS (
-            SELECT x.*, u(r, 'ev') < 0.08 AS is_amt, u(r, 'mv') AS umv,
+            SELECT x.*, u(r, 'ev') < 0.12 AS is_amt, u(r, 'mv') AS umv,
                    -- dwell: stage median x segment x skill x log-normal noise x stalls
                    med * [0.6, 1.0, 1.6][seg + 1] * exp(-0.12 * skill + 0.55 * nrm(r, 'dw'))
                        * CASE WHEN u(r, 'stall') < CASE WHEN bn THEN 0.2 ELSE 0.07 END
                               THEN 3 + 4 * u(r, 'stall.len') ELSE 1 END
-                       * CASE WHEN bn THEN 2.2 ELSE 1 END AS dwell,
+                       * CASE WHEN bn THEN 2.2 ELSE 1 END
+                       -- a few deals are slow all the way (they make old open deals)
+                       * CASE WHEN u(k, 'deal.slow') < 0.08 THEN 4 ELSE 1 END
+                       -- year-end push: things move faster in Q4
+                       * CASE WHEN quarter(dt(t // 86400)) = 4 THEN 0.85 ELSE 1 END AS dwell,
                    least(0.97, greatest(0.05, adv + 0.05 * skill + [0.02, 0, -0.03][seg + 1]))
                        * CASE WHEN bn THEN 0.45 ELSE 1 END AS a,
                    CASE WHEN pos > 1 THEN regr ELSE 0 END AS rg
@@ -466,7 +491,7 @@ def _simulate(con: duckdb.DuckDBPyConnection, now_d: int, progress: Progress) ->
             FROM y
         ), w AS (
             SELECT z.*,
-                   NOT is_amt AND tc // 86400 > cd AND u(r, 'push') < 0.75 AS is_push,
+                   NOT is_amt AND tc // 86400 > cd AND u(r, 'push') < 0.82 AS is_push,
                    CASE WHEN is_amt THEN pos
                         WHEN umv < a THEN CASE WHEN pos = nopen THEN nopen + 1
                                                WHEN u(r, 'skip') < 0.1 AND pos + 2 <= nopen THEN pos + 2
@@ -490,7 +515,7 @@ def _simulate(con: duckdb.DuckDBPyConnection, now_d: int, progress: Progress) ->
             FROM w
         )
         SELECT e.k, e.pipe, e.nopen, e.npos, e.te, e.seg, e.skill, e.bneck,
-               CASE WHEN is_push THEN te // 86400 + 10 + floor(u(r, 'push.d') * CASE seg WHEN 2 THEN 80 ELSE 45 END)::BIGINT
+               CASE WHEN is_push THEN te // 86400 + 7 + floor(u(r, 'push.d') * CASE seg WHEN 2 THEN 60 ELSE 35 END)::BIGINT
                     WHEN npos > nopen THEN te // 86400
                     ELSE cd END AS ncd,
                CASE WHEN is_amt THEN CASE WHEN greatest(500, round(amt * exp(0.2 * nrm(r, 'am') + 0.02) / 50) * 50) = amt
@@ -501,17 +526,17 @@ def _simulate(con: duckdb.DuckDBPyConnection, now_d: int, progress: Progress) ->
                     ELSE amt END AS namt,
                CASE WHEN npos = nopen + 1 THEN 'closed'
                     WHEN npos = nopen + 2 THEN 'omitted'
-                    WHEN is_push THEN CASE WHEN fc = 'commit' AND u(r, 'fc.push') < 0.35 THEN 'best_case' ELSE fc END
-                    WHEN is_amt THEN fc
+                    WHEN is_push THEN CASE WHEN e.fc = 'commit' AND u(r, 'fc.push') < 0.35 THEN 'best_case' ELSE e.fc END
+                    WHEN is_amt THEN e.fc
                     -- reps sometimes call a deal one category up or down from the stage default
-                    WHEN u(r, 'fc') < 0.06 THEN CASE sp2.fc WHEN 'pipeline' THEN 'best_case' ELSE 'commit' END
-                    WHEN u(r, 'fc') < 0.12 THEN CASE sp2.fc WHEN 'commit' THEN 'best_case' ELSE 'pipeline' END
-                    ELSE sp2.fc END AS nfc,
+                    WHEN u(r, 'fc') < 0.06 THEN CASE fc2 WHEN 'pipeline' THEN 'best_case' ELSE 'commit' END
+                    WHEN u(r, 'fc') < 0.12 THEN CASE fc2 WHEN 'commit' THEN 'best_case' ELSE 'pipeline' END
+                    ELSE fc2 END AS nfc,
                CASE WHEN npos = nopen + 2 THEN
-                    CASE WHEN pipe = 1 THEN {_choice("u(r, 'lr')", lost_renewal)}
+                    CASE WHEN e.pipe = 1 THEN {_choice("u(r, 'lr')", lost_renewal)}
                          WHEN late THEN {_choice("u(r, 'lr')", lost_late)}
                          ELSE {_choice("u(r, 'lr')", lost_early)} END END AS lost_reason
-        FROM e JOIN sp sp2 ON sp2.pipe = e.pipe AND sp2.pos = e.npos
+        FROM e JOIN (SELECT pipe AS pipe2, pos AS pos2, fc AS fc2 FROM sp) s2 ON s2.pipe2 = e.pipe AND s2.pos2 = e.npos
         WHERE e.te <= {now_s}
         """)
         con.execute(f"INSERT INTO h SELECT k, {j}, te, npos, namt, ncd, nfc, lost_reason FROM ev")
@@ -558,9 +583,9 @@ def _leads(con: duckdb.DuckDBPyConnection, n_other: int, now_d: int) -> None:
                      * (ln({hi}[seg + 1]) - ln({lo}[seg + 1])))))::INTEGER AS employees,
                t.team_id
         FROM x JOIN teams t ON t.team = CASE
-            WHEN region = 'APAC' THEN 'APAC'
-            WHEN region = 'EMEA' AND seg = 2 THEN 'EMEA Enterprise'
-            WHEN region = 'EMEA' THEN 'EMEA Mid-Market'
+            WHEN x.region = 'APAC' THEN 'APAC'
+            WHEN x.region = 'EMEA' AND seg = 2 THEN 'EMEA Enterprise'
+            WHEN x.region = 'EMEA' THEN 'EMEA Mid-Market'
             WHEN seg = 2 THEN 'NA Enterprise' WHEN seg = 1 THEN 'NA Mid-Market' ELSE 'NA SMB' END
     """)
     status = (
@@ -569,7 +594,7 @@ def _leads(con: duckdb.DuckDBPyConnection, n_other: int, now_d: int) -> None:
         f"ELSE {_choice('us', (('new', 3), ('working', 9), ('disqualified', 88)))} END"
     )
     con.execute(f"""
-        CREATE TABLE lead_i AS
+        CREATE TABLE lead_u AS
         -- converted: New Business deals from marketing/partner sources and some outbound
         SELECT dd.k AS lk, dd.created_s - (2 * 86400 + floor(u(dd.k, 'lead.lag') * 50 * 86400))::BIGINT AS created_s,
                dd.source, acc.industry, acc.region, acc.employees, 'converted' AS status,
@@ -589,12 +614,9 @@ def _leads(con: duckdb.DuckDBPyConnection, n_other: int, now_d: int) -> None:
         JOIN ({_pick_owner("(SELECT lk, team_id, created_s // 86400 AS day FROM lo0)", "lk", "team_id", "day", "lead.owner")}) o
           ON o.key = l.lk
     """)
-    con.execute("ALTER TABLE lead_i ADD COLUMN lead_no BIGINT")
-    con.execute("""
-        UPDATE lead_i SET lead_no = n.lead_no FROM (
-            SELECT lk, row_number() OVER (ORDER BY created_s, lk) AS lead_no FROM lead_i
-        ) n WHERE n.lk = lead_i.lk
-    """)
+    # Lead ids follow creation time.
+    _numbered(con, "lead_u", "lead_i", "created_s, lk", "lead_no")
+    con.execute("DROP TABLE lo0")
 
 
 def _activities(con: duckdb.DuckDBPyConnection, now_d: int) -> None:
@@ -602,7 +624,7 @@ def _activities(con: duckdb.DuckDBPyConnection, now_d: int) -> None:
     deal_kinds = (("call", 28), ("meeting", 22), ("email_reply", 22), ("email_open", 18), ("demo", 10))
     lead_kinds = (("email_open", 35), ("web_visit", 25), ("call", 25), ("email_reply", 15))
     con.execute(f"""
-        CREATE TABLE act_i AS
+        CREATE TABLE act_u AS
         WITH deal_n AS (
             SELECT dd.k, dd.deal_no, dd.rep_no, dd.pipe, dd.created_s,
                    CASE WHEN cur.pos > dd.nopen THEN cur.t_last ELSE {now_s} END AS end_s,
@@ -632,50 +654,66 @@ def _activities(con: duckdb.DuckDBPyConnection, now_d: int) -> None:
                CASE WHEN kind IN ('email_open', 'web_visit') THEN NULL ELSE rep_no END
         FROM lead_a
     """)
+    # Activity ids follow time.
+    _numbered(con, "act_u", "act_i", "t, src, ek, i", "act_no")
 
 
 def _targets(con: duckdb.DuckDBPyConnection, now_d: int) -> None:
-    """Quota per rep per quarter: company bookings x 1.08, split by segment class.
+    """Quota per rep per quarter.
 
-    Complete quarters take their actual bookings; the current and next quarter grow the
-    last complete one.  Each quota class (Enterprise, Mid-Market, SMB, APAC) gets its
-    historical bookings per rep, so a weak team inside a class misses quota.
+    The company plan follows the business's growth trend (Q4 planned 10% higher),
+    calibrated to 8% (± a few points a quarter) above actual bookings in mature quarters
+    (complete, and starting 120+ days into the data, when the pipeline has filled up);
+    earlier quarters plan on what was actually booked, so the data's cold start does not
+    look like a miss.  A rep's share is the mean of their quota class's (Enterprise,
+    Mid-Market, SMB, APAC) and their own team's bookings per rep-quarter, halved while
+    ramping after hire: a weak team inside a class misses quota, strong reps beat it.
     """
     start_d = now_d - HISTORY_DAYS
     con.execute(f"""
         CREATE TABLE tgt_i AS
         WITH q AS (
-            SELECT (d - DATE '1970-01-01') AS q_start, qend(d - DATE '1970-01-01') AS q_end, row_number() OVER (ORDER BY d) AS qn
+            SELECT q_start, qend(q_start) AS q_end, row_number() OVER (ORDER BY q_start) AS qn,
+                   qend(q_start) < {now_d} AND q_start >= {start_d + 120} AS mature
             FROM (SELECT unnest(range(date_trunc('quarter', dt({start_d})),
                                       date_trunc('quarter', dt({now_d})) + INTERVAL 6 MONTH,
-                                      INTERVAL 3 MONTH))::DATE AS d)
-        ), rq AS (  -- rep-quarters while employed; first quarters after hire at half quota
-            SELECT r.rep_no, r.qclass, q.q_start, q.q_end, q.qn,
+                                      INTERVAL 3 MONTH))::DATE - DATE '1970-01-01' AS q_start)
+        ), qw AS (  -- the growth trend per quarter, Q4 planned 10% higher (integers: exact sums)
+            SELECT qn, mature, q_start < {start_d + 120} AS early,
+                   sum((1000 * (0.55 + 0.45 * (d - {start_d}) / {HISTORY_DAYS})
+                        * CASE WHEN quarter(dt(d)) = 4 THEN 1.1 ELSE 1 END)::BIGINT) AS w
+            FROM q, LATERAL (SELECT unnest(range(q.q_start, q.q_end + 1)) AS d) GROUP BY ALL
+        ), rq AS (  -- rep-quarters while employed; quarters soon after hire at half quota
+            SELECT r.rep_no, r.qclass, r.team_id, q.q_start, q.q_end, q.qn, q.mature,
                    CASE WHEN r.hired_day > q.q_start - 91 THEN 0.5 ELSE 1.0 END AS ramp
             FROM reps_i r JOIN q ON r.hired_day <= q.q_end AND (r.left_day IS NULL OR r.left_day > q.q_start)
         ), won AS (
-            SELECT q.qn, r.qclass, sum(cur.amt) AS amt
+            SELECT q.qn, q.mature, r.qclass, r.team_id, sum(cur.amt) AS amt
             FROM cur JOIN dd USING (k) JOIN reps_i r ON r.rep_no = dd.rep_no
                  JOIN q ON cur.cd BETWEEN q.q_start AND q.q_end
             WHERE cur.pos = dd.nopen + 1 GROUP BY ALL
-        ), complete AS (SELECT qn FROM q WHERE q_end < {now_d}),
-        company AS (
-            SELECT q.qn, coalesce(sum(won.amt), 0)::DOUBLE AS w FROM q LEFT JOIN won USING (qn) GROUP BY q.qn
-        ), plan AS (
-            SELECT qn, 1.08 * CASE WHEN qn IN (SELECT qn FROM complete) THEN w
-                ELSE (SELECT w FROM company WHERE qn = (SELECT max(qn) FROM complete))
-                     * pow(1.06, qn - (SELECT max(qn) FROM complete)) END AS quota
-            FROM company
-        ), cls AS (  -- bookings per ramped rep-quarter of each class (complete quarters)
-            SELECT c.qclass, coalesce(w.amt, 0)::DOUBLE / c.rq AS weight FROM
-                (SELECT qclass, sum(ramp) AS rq FROM rq WHERE qn IN (SELECT qn FROM complete) GROUP BY qclass) c
-                LEFT JOIN (SELECT qclass, sum(amt) AS amt FROM won WHERE qn IN (SELECT qn FROM complete) GROUP BY qclass) w
-                USING (qclass)
-        ), share AS (
-            SELECT rq.*, coalesce(cls.weight, 1) * rq.ramp AS s FROM rq LEFT JOIN cls USING (qclass)
+        ), rate AS (  -- bookings per unit of expected business
+            SELECT coalesce((SELECT sum(amt) FROM won WHERE mature), 0)::DOUBLE
+                   / (SELECT sum(w) FROM qw WHERE mature) AS r
+        ), plan AS (  -- early quarters (pipeline still filling up) plan on what was booked
+            SELECT qn, (1.08 + 0.12 * (u(qn, 'plan') - 0.5))
+                       * CASE WHEN early THEN coalesce((SELECT sum(amt) FROM won WHERE won.qn = qw.qn), 0)
+                              ELSE (SELECT r FROM rate) * w END AS quota
+            FROM qw
+        ), cls AS (
+            SELECT c.qclass, coalesce(w.amt, 0)::DOUBLE / c.rq AS cw FROM
+                (SELECT qclass, sum(ramp) AS rq FROM rq WHERE mature GROUP BY qclass) c
+                LEFT JOIN (SELECT qclass, sum(amt) AS amt FROM won WHERE mature GROUP BY qclass) w USING (qclass)
+        ), tms AS (
+            SELECT c.team_id, coalesce(w.amt, 0)::DOUBLE / c.rq AS tw FROM
+                (SELECT team_id, sum(ramp) AS rq FROM rq WHERE mature GROUP BY team_id) c
+                LEFT JOIN (SELECT team_id, sum(amt) AS amt FROM won WHERE mature GROUP BY team_id) w USING (team_id)
+        ), share AS (  -- integer shares, so the per-quarter total is exact
+            SELECT rq.*, round(coalesce((cls.cw + tms.tw) / 2, 1000) * rq.ramp)::BIGINT AS s
+            FROM rq LEFT JOIN cls USING (qclass) LEFT JOIN tms USING (team_id)
         )
         SELECT share.rep_no, share.q_start, share.q_end,
-               greatest(500, round(coalesce(plan.quota * share.s / nullif(sum(share.s) OVER (PARTITION BY share.qn), 0), 0) / 500) * 500) AS amount
+               greatest(0, round(coalesce(plan.quota * share.s / nullif(sum(share.s) OVER (PARTITION BY share.qn), 0), 0), -2)) AS amount
         FROM share JOIN plan USING (qn)
     """)
 
@@ -685,39 +723,40 @@ _OUTPUT_SQL = {
     "reps": ("""
         SELECT code('R', rep_no, {rw}) AS rep_id, person(rep_no - 1) AS name, team,
                t.region, person({n_reps} + pod_no - 1) AS manager, left_day IS NULL AS active,
-               dt(hired_day) AS hired_at
-        FROM reps_i JOIN teams t USING (team_id, team)""", "rep_id"),
+               dt(hired_day) AS hired_at, rep_no
+        FROM reps_i JOIN teams t USING (team_id, team)""", "rep_no"),
     "accounts": ("""
         SELECT code('A', a + 1, {aw}) AS account_id, name, industry, ['SMB', 'Mid-Market', 'Enterprise'][seg + 1] AS segment,
-               region, employees FROM acc""", "account_id"),
-    "stages": ("SELECT pipeline, stage, pos AS position, prob AS probability, kind, fc AS forecast_category FROM sp",
-               "pipeline, position"),
+               region, employees, a FROM acc""", "a"),
+    "stages": ("SELECT pipeline, stage, pos AS position, prob AS probability, kind, fc AS forecast_category, pipe FROM sp",
+               "pipe, position"),
     "deals": ("""
         SELECT code('D', dd.deal_no, {dw}) AS deal_id,
                dd.account_name || ' - ' || CASE dd.pipe WHEN 1 THEN 'Renewal ' || year(dt(dd.cd0))::VARCHAR ELSE dd.product END AS name,
                sp.pipeline, code('A', dd.a + 1, {aw}) AS account_id, code('R', dd.rep_no, {rw}) AS owner_id,
                dd.source, dd.product, cur.amt AS amount, dd.currency, ts(dd.created_s) AS created_at,
-               dt(cur.cd) AS close_date, sp.stage, sp.kind AS status, cur.fc AS forecast_category, cur.lost_reason
-        FROM dd JOIN cur USING (k) JOIN sp ON sp.pipe = dd.pipe AND sp.pos = cur.pos""", "deal_id"),
+               dt(cur.cd) AS close_date, sp.stage, sp.kind AS status, cur.fc AS forecast_category, cur.lost_reason,
+               dd.deal_no
+        FROM dd JOIN cur USING (k) JOIN sp ON sp.pipe = dd.pipe AND sp.pos = cur.pos""", "deal_no"),
     "deal_history": ("""
         SELECT code('D', dd.deal_no, {dw}) AS deal_id, ts(h.t) AS changed_at, sp.stage, h.amt AS amount,
-               dt(h.cd) AS close_date, h.fc AS forecast_category, false AS is_synthetic
-        FROM h JOIN dd USING (k) JOIN sp ON sp.pipe = dd.pipe AND sp.pos = h.pos""", "deal_id, changed_at"),
+               dt(h.cd) AS close_date, h.fc AS forecast_category, false AS is_synthetic, dd.deal_no, h.t
+        FROM h JOIN dd USING (k) JOIN sp ON sp.pipe = dd.pipe AND sp.pos = h.pos""", "deal_no, t"),
     "targets": ("""
         SELECT dt(q_start) AS period_start, dt(q_end) AS period_end, code('R', rep_no, {rw}) AS rep_id,
-               NULL AS team, amount FROM tgt_i""", "period_start, rep_id"),
+               NULL AS team, amount, q_start, rep_no FROM tgt_i""", "q_start, rep_no"),
     "leads": ("""
         SELECT code('L', lead_no, {lw}) AS lead_id, ts(created_s) AS created_at, source, industry, region, employees,
                status, CASE WHEN rep_no IS NOT NULL THEN code('R', rep_no, {rw}) END AS owner_id,
                CASE WHEN deal_no IS NOT NULL THEN code('D', deal_no, {dw}) END AS converted_deal_id,
-               CASE WHEN converted_s IS NOT NULL THEN ts(converted_s) END AS converted_at
-        FROM lead_i""", "lead_id"),
+               CASE WHEN converted_s IS NOT NULL THEN ts(converted_s) END AS converted_at, lead_no
+        FROM lead_i""", "lead_no"),
     "activities": ("""
-        SELECT code('X', row_number() OVER (ORDER BY t, src, ek, i), {xw}) AS activity_id, ts(t) AS occurred_at, kind,
+        SELECT code('X', act_no, {xw}) AS activity_id, ts(t) AS occurred_at, kind,
                CASE WHEN lead_no IS NOT NULL THEN code('L', lead_no, {lw}) END AS lead_id,
                CASE WHEN deal_no IS NOT NULL THEN code('D', deal_no, {dw}) END AS deal_id,
-               CASE WHEN rep_no IS NOT NULL THEN code('R', rep_no, {rw}) END AS rep_id
-        FROM act_i""", "activity_id"),
+               CASE WHEN rep_no IS NOT NULL THEN code('R', rep_no, {rw}) END AS rep_id, act_no
+        FROM act_i""", "act_no"),
 }
 
 
@@ -730,15 +769,17 @@ def _write(con: duckdb.DuckDBPyConnection, out_dir: Path, fmt: str, widths: dict
         body, order = _OUTPUT_SQL[name]
         # Cast every column to its canonical type, in canonical order.
         cols = ", ".join(f"CAST({c.name} AS {c.type}) AS {c.name}" for c in TABLES[name].columns)
+        # Sort on the internal integer keys: ids are zero-padded to one width, so that is
+        # also id order, and integer sorts are much cheaper than string sorts.
         query = f"SELECT {cols} FROM ({body.format(**widths)}) ORDER BY {order}"
         target = out_dir / f"{name}.{fmt}"
         tmp = out_dir / f".{name}.{fmt}.tmp"
-        options = "FORMAT csv, HEADER true" if fmt == "csv" else "FORMAT parquet, COMPRESSION zstd"
-        con.execute(f"COPY ({query}) TO '{tmp.as_posix()}' ({options})")
+        options = "FORMAT csv, HEADER true" if fmt == "csv" else f"FORMAT parquet, COMPRESSION {_PARQUET_COMPRESSION}"
+        # COPY answers with the number of rows it wrote.
+        counts[name] = con.execute(f"COPY ({query}) TO {_sql_str(tmp.as_posix())} ({options})").fetchone()[0]
         os.replace(tmp, target)  # never leave a half-written table behind
         for f in other:  # one file per table: a stale file of the other format would be ambiguous
             (out_dir / f"{name}.{f}").unlink(missing_ok=True)
-        counts[name] = con.execute(f"SELECT count(*) FROM ({body.format(**widths)})").fetchone()[0]
     progress("writing files", len(LOAD_ORDER), len(LOAD_ORDER))
     return counts
 
@@ -761,7 +802,7 @@ def generate(out_dir: Path, deals: int, seed: int = 42, fmt: str = "csv",
     n_acc = max(40, n // 3)
     n_other_leads = round(1.2 * n)
     spill = tempfile.mkdtemp(prefix="pipelinebi-gen-")
-    con = duckdb.connect(":memory:", config={"memory_limit": "2GB", "temp_directory": spill})
+    con = duckdb.connect(":memory:", config={"memory_limit": _MEMORY_LIMIT, "temp_directory": spill})
     try:
         con.execute(_macros(seed))
         progress("reference tables", None, None)
@@ -772,7 +813,7 @@ def generate(out_dir: Path, deals: int, seed: int = 42, fmt: str = "csv",
         _deals(con, n, n_acc)
         n_reps = _reps(con, n, now_d)
         _deal_attributes(con)
-        con.execute("DROP TABLE d0; DROP TABLE d1")
+        con.execute("DROP TABLE d0n; DROP TABLE d1")
         _simulate(con, now_d, progress)
         _current_state(con)
         progress("leads", None, None)
