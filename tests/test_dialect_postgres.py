@@ -49,7 +49,9 @@ def pg(duck, postgres_dsn):
 
     conn = psycopg.connect(postgres_dsn, autocommit=True)
     tables = [r[0] for r in duck.execute("SELECT table_name FROM information_schema.tables WHERE table_schema = 'main'").fetchall()]
-    load_duckdb_tables_into_postgres(duck, conn, tables)
+    # A schema of its own, so other tests' tables in public are not touched.
+    load_duckdb_tables_into_postgres(duck, conn, tables, schema="parity")
+    conn.execute("SET search_path TO parity")
     yield conn
     conn.close()
 

@@ -95,7 +95,16 @@ class SemanticLayer:
             raise ConfigError(Problem(f"unknown dialect '{dialect}'", hint=unknown_name_hint(dialect, DIALECTS)))
         return self.compile_expression(query).expression.sql(dialect=dialect, pretty=pretty)
 
-    def query(self, query: Query, con: duckdb.DuckDBPyConnection) -> Result:
+    def query(self, query: Query, con: duckdb.DuckDBPyConnection | None = None) -> Result:
+        """Run ``query`` on ``con`` (default: the configured database, opened read-only)."""
+        if con is None:
+            from ..settings import get_settings
+            from ..warehouse import ensure_database, open_readonly
+
+            settings = get_settings()
+            ensure_database(settings)
+            with open_readonly(settings.database) as own:
+                return self.query(query, own)
         compiled = self.compile_expression(query)
         sql = compiled.expression.sql(dialect="duckdb", pretty=True)
         cursor = con.cursor()  # connections are not thread-safe; cursors are cheap
