@@ -1,0 +1,108 @@
+-- stage_intervals: one row per visit of a deal to a stage, built from deal_history.
+--
+-- A visit starts at a history row whose stage differs from the deal's previous row;
+-- consecutive rows in the same stage (amount or close-date edits) are one visit.
+--
+-- Columns:
+--   deal_id               deals.deal_id
+--   pipeline              the deal's pipeline
+--   stage                 stage visited
+--   position              stages.position
+--   funnel_position       rank of the stage among the pipeline's non-lost stages by position
+--                         (open stages 1..n, won stage n+1); NULL for lost stages
+--   stage_kind            open, won or lost
+--   visit                 1 = first visit of this deal to this stage, 2 = re-entry, …
+--   is_first_seen         this visit starts at the deal's first history row
+--   entered_at            when the visit started
+--   exited_at             when the deal moved to another stage; NULL while it is still here
+--   next_stage            stage the deal moved to (NULL while here)
+--   next_funnel_position  funnel_position of next_stage (NULL for lost stages or while here)
+--   is_current            exited_at IS NULL
+--   dwell_days            (exited_at, or the end of the as_of day, minus entered_at) in days, DOUBLE
+--   is_regression         the exit went to a lower funnel_position
+--   is_skip               the exit went beyond funnel_position + 1 (lost stages excluded)
+--   exited_to_next        the exit went to exactly funnel_position + 1
+--   exited_forward        the exit went to any higher funnel_position
+--   exited_to_lost        the exit went to a lost stage
+--   reached_next_later    the deal entered funnel_position + 1 at any time after entered_at
+--   reached_later         the deal entered any higher funnel_position after entered_at
+--   owner_id, close_date  copied from deals for convenient joins
+-- Exit flags are false (not NULL) while the deal is still in the stage and for lost stages.
+-- as_of comes from pipelinebi_meta (key 'as_of').
+WITH as_of AS (
+    SELECT CAST(CAST(value AS DATE) + 1 AS TIMESTAMP) AS end_of_day
+    FROM pipelinebi_meta WHERE key = 'as_of'
+),
+funnel AS (
+    SELECT pipeline, stage, position, kind,
+           CASE WHEN kind <> 'lost' THEN row_number() OVER (
+               PARTITION BY pipeline, kind = 'lost' ORDER BY position, stage) END AS funnel_position
+    FROM stages
+),
+rows_ AS (
+    SELECT h.deal_id, d.pipeline, h.stage, h.changed_at,
+           row_number() OVER w = 1 AS is_first_row,
+           lag(h.stage) OVER w AS prev_stage
+    FROM deal_history h
+    JOIN deals d USING (deal_id)
+    WINDOW w AS (PARTITION BY h.deal_id ORDER BY h.changed_at)
+),
+visits AS (
+    SELECT deal_id, pipeline, stage, changed_at AS entered_at, is_first_row AS is_first_seen
+    FROM rows_
+    WHERE prev_stage IS DISTINCT FROM stage
+),
+sequenced AS (
+    SELECT v.*,
+           lead(entered_at) OVER w AS exited_at,
+           lead(stage) OVER w AS next_stage,
+           row_number() OVER (PARTITION BY deal_id, stage ORDER BY entered_at) AS visit
+    FROM visits v
+    WINDOW w AS (PARTITION BY deal_id ORDER BY entered_at)
+),
+placed AS (
+    SELECT s.*, f.position, f.funnel_position, f.kind AS stage_kind,
+           nf.funnel_position AS next_funnel_position, nf.kind AS next_kind
+    FROM sequenced s
+    JOIN funnel f ON f.pipeline = s.pipeline AND f.stage = s.stage
+    LEFT JOIN funnel nf ON nf.pipeline = s.pipeline AND nf.stage = s.next_stage
+),
+later AS (
+    -- Latest entry into the next funnel position / into any higher one, per visit:
+    -- range frames over funnel_position (descending), within the deal's non-lost visits.
+    SELECT deal_id, entered_at,
+           max(entered_at) OVER (PARTITION BY deal_id ORDER BY funnel_position DESC
+               RANGE BETWEEN 1 PRECEDING AND 1 PRECEDING) AS next_last_entered,
+           max(entered_at) OVER (PARTITION BY deal_id ORDER BY funnel_position DESC
+               RANGE BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS higher_last_entered
+    FROM placed
+    WHERE funnel_position IS NOT NULL
+)
+SELECT
+    p.deal_id,
+    p.pipeline,
+    p.stage,
+    p.position,
+    p.funnel_position,
+    p.stage_kind,
+    p.visit,
+    p.is_first_seen,
+    p.entered_at,
+    p.exited_at,
+    p.next_stage,
+    p.next_funnel_position,
+    p.exited_at IS NULL AS is_current,
+    (epoch(coalesce(p.exited_at, (SELECT end_of_day FROM as_of))) - epoch(p.entered_at)) / 86400.0 AS dwell_days,
+    coalesce(p.next_funnel_position < p.funnel_position, false) AS is_regression,
+    coalesce(p.next_funnel_position > p.funnel_position + 1, false) AS is_skip,
+    coalesce(p.next_funnel_position = p.funnel_position + 1, false) AS exited_to_next,
+    coalesce(p.next_funnel_position > p.funnel_position, false) AS exited_forward,
+    coalesce(p.next_kind = 'lost', false) AS exited_to_lost,
+    coalesce(l.next_last_entered > p.entered_at, false) AS reached_next_later,
+    coalesce(l.higher_last_entered > p.entered_at, false) AS reached_later,
+    d.owner_id,
+    d.close_date
+FROM placed p
+JOIN deals d USING (deal_id)
+LEFT JOIN later l ON l.deal_id = p.deal_id AND l.entered_at = p.entered_at
+ORDER BY p.deal_id, p.entered_at

@@ -1,0 +1,110 @@
+"""Derived tables: every ``semantic/derived/<name>.sql`` becomes table ``<name>``.
+
+Each file holds one SELECT (DuckDB SQL) over the canonical tables, other derived
+tables and ``pipelinebi_meta``; a header comment documents its columns.  Files run in
+dependency order (a file reading ``stage_intervals`` runs after ``stage_intervals.sql``),
+found by parsing the SQL with sqlglot — which also refuses anything but a query.
+
+>>> import tempfile, pathlib
+>>> d = pathlib.Path(tempfile.mkdtemp())
+>>> _ = (d / "b.sql").write_text("SELECT n + 1 AS m FROM a")
+>>> _ = (d / "a.sql").write_text("-- a: one number\\nSELECT 41 AS n")
+>>> [m.name for m in load_derived(d)]
+['a', 'b']
+>>> import duckdb; con = duckdb.connect()
+>>> build_derived(con, load_derived(d))
+{'a': 1, 'b': 1}
+>>> con.execute("SELECT m FROM b").fetchone()
+(42,)
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import sqlglot
+from sqlglot import exp
+
+from ..canonical import TABLES
+from ..errors import IngestError, Problem
+from ..progress import Progress, no_progress
+
+_NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
+
+
+@dataclass(frozen=True)
+class DerivedModel:
+    name: str
+    path: Path
+    sql: str
+    depends_on: frozenset[str]
+
+
+def load_derived(folder: Path | None) -> list[DerivedModel]:
+    """Parse and order the derived SQL files; IngestError listing every bad file."""
+    if folder is None or not Path(folder).is_dir():
+        return []
+    problems: list[Problem] = []
+    models: dict[str, DerivedModel] = {}
+    for path in sorted(Path(folder).glob("*.sql")):
+        name = path.stem
+        if not _NAME.match(name) or name in TABLES or name == "pipelinebi_meta":
+            problems.append(Problem(f"derived table name '{name}' is not allowed", file=str(path),
+                                    hint="lower-case letters, digits and _; not a canonical table name"))
+            continue
+        sql = path.read_text(encoding="utf-8")
+        try:
+            statements = [s for s in sqlglot.parse(sql, read="duckdb") if s is not None]
+        except sqlglot.errors.ParseError as e:
+            problems.append(Problem(f"does not parse: {str(e).splitlines()[0]}", file=str(path)))
+            continue
+        if len(statements) != 1 or not isinstance(statements[0], exp.Query):
+            problems.append(Problem("must hold exactly one SELECT", file=str(path),
+                                    hint="the result of the query becomes the table"))
+            continue
+        tree = statements[0]
+        ctes = {c.alias_or_name for c in tree.find_all(exp.CTE)}
+        refs = frozenset(t.name for t in tree.find_all(exp.Table) if t.name and t.name not in ctes)
+        models[name] = DerivedModel(name, path, sql, refs)
+    ordered: list[DerivedModel] = []
+    state: dict[str, str] = {}
+
+    def visit(name: str, chain: tuple[str, ...]) -> None:
+        if state.get(name) == "done":
+            return
+        if state.get(name) == "busy":
+            problems.append(Problem("derived tables depend on each other in a cycle: " + " -> ".join(chain + (name,)),
+                                    file=str(models[name].path)))
+            return
+        state[name] = "busy"
+        for dep in sorted(models[name].depends_on):
+            if dep in models and dep != name:
+                visit(dep, chain + (name,))
+        state[name] = "done"
+        ordered.append(models[name])
+
+    for name in sorted(models):
+        visit(name, ())
+    if problems:
+        raise IngestError(problems)
+    return ordered
+
+
+def build_derived(con: duckdb.DuckDBPyConnection, models: list[DerivedModel],
+                  progress: Progress = no_progress) -> dict[str, int]:
+    """Create each derived table; returns row counts.  A failing file raises IngestError."""
+    counts: dict[str, int] = {}
+    for i, m in enumerate(models, 1):
+        progress(f"building derived table {m.name}", i - 1, len(models))
+        try:
+            # The name was checked against _NAME; the SQL is the project's own model file.
+            con.execute(f"CREATE TABLE {m.name} AS {m.sql.strip().rstrip(';')}")
+        except duckdb.Error as e:
+            raise IngestError(Problem(f"derived table {m.name} failed: {str(e).splitlines()[0]}",
+                                      file=str(m.path))) from e
+        counts[m.name] = con.execute(f"SELECT count(*) FROM {m.name}").fetchone()[0]
+        progress(f"building derived table {m.name}", i, len(models))
+    return counts

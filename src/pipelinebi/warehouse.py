@@ -1,0 +1,144 @@
+"""The DuckDB file: open it locked down for reading, build the demo one, describe it.
+
+The app and queries only ever read: :func:`open_readonly` opens the file read-only with
+external access disabled and the configuration locked, so a query can neither write,
+read files (``read_csv('/etc/passwd')``) nor switch those settings back.  Ingest swaps in
+a new file atomically; :func:`database_version` changes then, and readers reopen.
+
+>>> import tempfile, pathlib
+>>> db = pathlib.Path(tempfile.mkdtemp()) / "x.duckdb"
+>>> open_readonly(db)
+Traceback (most recent call last):
+...
+pipelinebi.errors.WarehouseError: ...x.duckdb: database not found (build it with `pipelinebi ingest <folder>`, or `pipelinebi info` to build the demo database from seeds/)
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from datetime import date
+from pathlib import Path
+
+import duckdb
+from sqlglot import exp
+
+from .errors import IngestError, Problem, WarehouseError
+
+#: Settings of every read connection; ``lock_configuration`` makes them final.
+READONLY_CONFIG = {"enable_external_access": False, "lock_configuration": True}
+#: Catalog name of the attached database file.
+CATALOG = "pipelinebi"
+
+
+def open_readonly(path: Path | str) -> duckdb.DuckDBPyConnection:
+    """A read-only, locked-down connection to the file's current version.
+
+    Usable as a context manager (closes on exit).  Refused: writes to the file, any file
+    or network access (``read_csv``, ``COPY``, ``ATTACH``), and ``SET``.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise WarehouseError(Problem("database not found", file=str(path),
+                                     hint="build it with `pipelinebi ingest <folder>`, or `pipelinebi info` "
+                                          "to build the demo database from seeds/"))
+    try:
+        # Not ``duckdb.connect(path, read_only=True)``: DuckDB shares one instance per file
+        # path within a process, so a reconnect after an ingest swap would silently get the
+        # old file while any old connection lives.  A fresh in-memory instance ATTACHing the
+        # file always opens the current inode; then the same lock-down is applied.
+        con = duckdb.connect(":memory:")
+        con.execute(f"ATTACH {exp.Literal.string(str(path)).sql('duckdb')} AS {CATALOG} (READ_ONLY)")
+        con.execute(f"USE {CATALOG}")
+        con.execute("DETACH memory")  # no writable scratch catalog either
+        for key, value in READONLY_CONFIG.items():  # lock_configuration last: it freezes the rest
+            con.execute(f"SET {key} = {str(value).lower()}")
+        return con
+    except duckdb.Error as e:
+        raise WarehouseError(Problem(f"cannot open the database: {str(e).splitlines()[0]}", file=str(path),
+                                     hint="is another process writing it? ingest builds a new file and swaps it in")) from e
+
+
+def ensure_database(settings) -> Path:
+    """The database path, building it from ``settings.seeds_dir`` first if it does not exist."""
+    db = Path(settings.database)
+    if db.is_file():
+        return db
+    seeds = Path(settings.seeds_dir)
+    if not (seeds / "deals.csv").is_file() and not (seeds / "deals.parquet").is_file():
+        raise WarehouseError(Problem(f"no database and no seed data to build one from ({seeds})",
+                                     file=str(db), hint="run `pipelinebi ingest <folder>` with your data"))
+    from .ingest import ingest
+
+    print(f"building the demo database from {seeds}/ into {db} …", file=sys.stderr, flush=True)
+    try:
+        report = ingest(seeds, db, semantic_dir=settings.semantic_dir)
+    except IngestError as e:
+        raise WarehouseError([Problem(f"seed data in {seeds} cannot be loaded"), *e.problems]) from e
+    if not report.ok:
+        raise WarehouseError([Problem(f"seed data in {seeds} has problems; nothing was built"),
+                              *report.problems[:50]])
+    return db
+
+
+def database_as_of(con: duckdb.DuckDBPyConnection) -> date:
+    """The data's 'today' stored at ingest."""
+    try:
+        row = con.execute("SELECT value FROM pipelinebi_meta WHERE key = 'as_of'").fetchone()
+    except duckdb.CatalogException as e:
+        raise WarehouseError(Problem("not a PipelineBI database (no pipelinebi_meta table)",
+                                     hint="build it with `pipelinebi ingest <folder>`")) from e
+    if row is None:
+        raise WarehouseError(Problem("pipelinebi_meta has no as_of", hint="ingest the data again"))
+    return date.fromisoformat(row[0])
+
+
+def database_version(path: Path | str) -> tuple[int, int] | None:
+    """(mtime_ns, inode) of the file — changes when ingest swaps in a new one; None if missing.
+
+    >>> database_version("/no/such/file") is None
+    True
+    """
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return (st.st_mtime_ns, st.st_ino)
+
+
+def _size(n: int) -> str:
+    """Human file size.
+
+    >>> _size(512), _size(3_400_000)
+    ('512 B', '3.2 MiB')
+    """
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n} B"  # pragma: no cover
+
+
+def describe(settings) -> str:
+    """Database path, size, as_of, ingested_at, tables with row counts, semantic folder."""
+    db = Path(settings.database)
+    with open_readonly(db) as con:
+        meta = dict(con.execute("SELECT key, value FROM pipelinebi_meta").fetchall())
+        tables = [r[0] for r in con.execute(
+            "SELECT table_name FROM duckdb_tables() WHERE database_name = current_database() "
+            "ORDER BY table_name").fetchall()]
+        # Table names come from the catalog of our own file, not from a user.
+        counts = {t: con.execute(f'SELECT count(*) FROM "{t}"').fetchone()[0]
+                  for t in tables if t != "pipelinebi_meta"}
+    lines = [
+        f"database     {db} ({_size(db.stat().st_size)})",
+        f"as of        {meta.get('as_of', '?')}",
+        f"ingested at  {meta.get('ingested_at', '?')}",
+        f"source       {meta.get('source', '?')}",
+        f"schema       version {meta.get('schema_version', '?')}",
+        f"semantic     {settings.semantic_dir}",
+        "",
+        f"{'table':20} {'rows':>12}",
+    ]
+    lines += [f"{t:20} {n:>12,}" for t, n in counts.items()]
+    return "\n".join(lines)
