@@ -1,0 +1,50 @@
+"""Shared fixtures for all tests.
+
+``tests/`` goes on ``sys.path`` so tests can import the helper modules next to this file
+(``from pg_helpers import load_duckdb_tables_into_postgres``,
+``from browser_helpers import wait_for_app``) under ``--import-mode=importlib``.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+TESTS_DIR = Path(__file__).resolve().parent
+if str(TESTS_DIR) not in sys.path:
+    sys.path.insert(0, str(TESTS_DIR))
+
+from pg_helpers import PostgresCluster, find_pg_bin  # noqa: E402
+
+REPO_ROOT = TESTS_DIR.parent
+
+
+@pytest.fixture(scope="session")
+def postgres_dsn():
+    """DSN (``postgresql://postgres@127.0.0.1:PORT/postgres``) of a throwaway PostgreSQL
+    cluster for the whole session. Skips without PostgreSQL binaries, except under
+    ``CI=true`` where that is an error."""
+    bin_dir = find_pg_bin()
+    if bin_dir is None:
+        msg = ("PostgreSQL server binaries not found (looked in $PIPELINEBI_PG_BIN, "
+               "/usr/lib/postgresql/*/bin, PATH); apt-get install postgresql-15")
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"CI=true: {msg}", pytrace=False)
+        pytest.skip(msg)
+    cluster = PostgresCluster(bin_dir)
+    try:
+        yield cluster.start()
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture
+def pg_conn(postgres_dsn):
+    """An autocommit psycopg 3 connection to the session's cluster, closed after the test."""
+    import psycopg
+
+    with psycopg.connect(postgres_dsn, autocommit=True) as conn:
+        yield conn
