@@ -2,13 +2,16 @@ WITH targets_agg AS (
   SELECT
     reps.team AS team,
     CAST(DATE_TRUNC('QUARTER', targets.period_start) AS DATE) AS period,
-    SUM(targets.amount) AS targets__target_amount
+    SUM(targets.amount) AS targets__rep_target_amount
   FROM targets AS targets
   LEFT JOIN reps AS reps
     ON targets.rep_id = reps.rep_id
   WHERE
-    targets.period_start >= CAST('2026-10-01' AS DATE)
-    AND targets.period_start < CAST('2027-01-01' AS DATE)
+    NOT targets.rep_id IS NULL
+    AND (
+      targets.period_start >= CAST('2026-10-01' AS DATE)
+      AND targets.period_start < CAST('2027-01-01' AS DATE)
+    )
   GROUP BY
     reps.team,
     CAST(DATE_TRUNC('QUARTER', targets.period_start) AS DATE)
@@ -51,7 +54,7 @@ WITH targets_agg AS (
   SELECT
     team,
     period,
-    MAX(targets__target_amount) AS targets__target_amount,
+    MAX(targets__rep_target_amount) AS targets__rep_target_amount,
     MAX(deals__won_amount) AS deals__won_amount,
     MAX(deals__weighted_open_amount) AS deals__weighted_open_amount,
     MAX(deals__won_count) AS deals__won_count,
@@ -60,7 +63,7 @@ WITH targets_agg AS (
     SELECT
       team,
       period,
-      targets__target_amount,
+      targets__rep_target_amount,
       NULL AS deals__won_amount,
       NULL AS deals__weighted_open_amount,
       NULL AS deals__won_count,
@@ -70,7 +73,7 @@ WITH targets_agg AS (
     SELECT
       team,
       period,
-      NULL AS targets__target_amount,
+      NULL AS targets__rep_target_amount,
       deals__won_amount,
       deals__weighted_open_amount,
       deals__won_count,
@@ -84,10 +87,10 @@ WITH targets_agg AS (
 SELECT
   team,
   period,
-  COALESCE(targets__target_amount, 0) AS target,
+  COALESCE(targets__rep_target_amount, 0) AS target,
   COALESCE(deals__won_amount, 0) AS closed_won_amount,
   COALESCE(deals__won_amount, 0) + COALESCE(deals__weighted_open_amount, 0) AS forecast,
-  COALESCE(targets__target_amount, 0) - (
+  COALESCE(targets__rep_target_amount, 0) - (
     COALESCE(deals__won_amount, 0) + COALESCE(deals__weighted_open_amount, 0)
   ) AS target_gap,
   CAST(COALESCE(deals__won_count, 0) AS DOUBLE PRECISION) / NULLIF(COALESCE(deals__closed_count, 0), 0) AS win_rate

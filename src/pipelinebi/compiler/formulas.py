@@ -35,7 +35,7 @@ def metric_expression(registry: Registry, name: str, dims: list[str], grain: str
     if isinstance(d, SimpleMetric):
         m = registry.measure(d.measure)
         col = exp.column(measure_column(m))
-        return exp.Coalesce(this=col, expressions=[exp.Literal.number(0)]) if m.definition.additive else col
+        return exp.Coalesce(this=col, expressions=[exp.Literal.number(0)]) if m.definition.zero_when_empty else col
     if isinstance(d, RatioMetric):
         return safe_divide(metric_expression(registry, d.numerator, dims, grain),
                            metric_expression(registry, d.denominator, dims, grain))

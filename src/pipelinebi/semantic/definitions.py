@@ -76,7 +76,13 @@ class MeasureDef(Strict):
 
     @property
     def additive(self) -> bool:
+        """Values of disjoint periods add up (what cumulative metrics need)."""
         return self.agg in ("sum", "count")
+
+    @property
+    def zero_when_empty(self) -> bool:
+        """No rows means 0 (a count, a sum), not 'unknown' (an average, a median)."""
+        return self.agg in ("sum", "count", "count_distinct")
 
 
 class ModelDef(Strict):
