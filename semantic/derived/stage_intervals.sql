@@ -40,17 +40,19 @@ funnel AS (
     FROM stages
 ),
 rows_ AS (
-    SELECT h.deal_id, d.pipeline, h.stage, h.changed_at,
+    SELECT h.deal_id, h.stage, h.changed_at,
            row_number() OVER w = 1 AS is_first_row,
            lag(h.stage) OVER w AS prev_stage
     FROM deal_history h
-    JOIN deals d USING (deal_id)
     WINDOW w AS (PARTITION BY h.deal_id ORDER BY h.changed_at)
 ),
 visits AS (
-    SELECT deal_id, pipeline, stage, changed_at AS entered_at, is_first_row AS is_first_seen
-    FROM rows_
-    WHERE prev_stage IS DISTINCT FROM stage
+    -- deals is joined once, after amount/close-date edits are dropped (fewer rows to join).
+    SELECT r.deal_id, d.pipeline, r.stage, r.changed_at AS entered_at, r.is_first_row AS is_first_seen,
+           d.owner_id, d.close_date
+    FROM rows_ r
+    JOIN deals d USING (deal_id)
+    WHERE r.prev_stage IS DISTINCT FROM r.stage
 ),
 sequenced AS (
     SELECT v.*,
@@ -100,9 +102,7 @@ SELECT
     coalesce(p.next_kind = 'lost', false) AS exited_to_lost,
     coalesce(l.next_last_entered > p.entered_at, false) AS reached_next_later,
     coalesce(l.higher_last_entered > p.entered_at, false) AS reached_later,
-    d.owner_id,
-    d.close_date
+    p.owner_id,
+    p.close_date
 FROM placed p
-JOIN deals d USING (deal_id)
 LEFT JOIN later l ON l.deal_id = p.deal_id AND l.entered_at = p.entered_at
-ORDER BY p.deal_id, p.entered_at
