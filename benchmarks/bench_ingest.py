@@ -33,7 +33,7 @@ GENERATE = ("import sys; from pathlib import Path; from pipelinebi.generate impo
             "c = generate(Path(sys.argv[1]), deals=int(sys.argv[2]), seed=7, fmt=sys.argv[3]); "
             "print('ROWS', c['deals'], c['deal_history'])")
 INGEST = ("import sys; from pathlib import Path; from pipelinebi.ingest import ingest; "
-          "r = ingest(Path(sys.argv[1]), Path(sys.argv[2])); "
+          "r = ingest(Path(sys.argv[1]), Path(sys.argv[2]), semantic_dir=sys.argv[3] if len(sys.argv) > 3 else None); "
           "print(r.row_counts.get('deal_history'), r.ok); sys.exit(0 if r.ok else 2)")
 
 
@@ -60,26 +60,36 @@ def main() -> int:
     formats = args.formats.split(",")
     rows = []
     with tempfile.TemporaryDirectory(prefix="pipelinebi-bench-") as tmp:
+        from pipelinebi.settings import Settings
+
+        core_sem = Path(tmp) / "core-semantic"
+        (core_sem / "derived").mkdir(parents=True)
+        src = Settings().semantic_dir / "derived" / "stage_intervals.sql"
+        (core_sem / "derived" / "stage_intervals.sql").write_text(src.read_text())
         for fmt in formats:
             for n in sizes:
                 folder, db = Path(tmp) / f"{fmt}-{n}", Path(tmp) / f"{fmt}-{n}.duckdb"
                 gen = measure(GENERATE, str(folder), str(n), fmt)
                 # DuckDB may draw a progress bar on stdout: take the number after our marker.
                 history = int(re.search(r"ROWS (\d+) (\d+)", gen["stdout"]).group(2))
-                ing = measure(INGEST, str(folder), str(db))
                 size_mib = sum(p.stat().st_size for p in folder.iterdir()) / 2**20
-                rows.append(dict(fmt=fmt, deals=n, history=history, input_mib=size_mib,
-                                 gen_s=gen["seconds"], gen_mib=gen["peak_mib"],
-                                 ing_s=ing["seconds"], ing_mib=ing["peak_mib"],
-                                 db_mib=db.stat().st_size / 2**20))
+                # Two scopes: the foundation (canonical tables + stage_intervals) and the
+                # whole semantic/derived folder of the metric library.
+                for scope, sem in (("core", str(core_sem)), ("full", None)):
+                    ing = measure(INGEST, str(folder), str(db), *([sem] if sem else []))
+                    rows.append(dict(fmt=f"{fmt}/{scope}", deals=n, history=history, input_mib=size_mib,
+                                     gen_s=gen["seconds"], gen_mib=gen["peak_mib"],
+                                     ing_s=ing["seconds"], ing_mib=ing["peak_mib"],
+                                     db_mib=db.stat().st_size / 2**20))
                 print(f"done {fmt} {n:,}", file=sys.stderr, flush=True)
-    print(f"{'format':8} {'deals':>9} {'history':>10} {'input MiB':>9} {'generate s':>10} {'gen peak MiB':>12} "
+    print("core = canonical tables + stage_intervals; full = every semantic/derived/*.sql of the metric library")
+    print(f"{'format':14} {'deals':>9} {'history':>10} {'input MiB':>9} {'generate s':>10} {'gen peak MiB':>12} "
           f"{'ingest s':>9} {'ingest peak MiB':>15} {'db MiB':>7}")
     for r in rows:
-        print(f"{r['fmt']:8} {r['deals']:>9,} {r['history']:>10,} {r['input_mib']:>9.0f} {r['gen_s']:>10.2f} "
+        print(f"{r['fmt']:14} {r['deals']:>9,} {r['history']:>10,} {r['input_mib']:>9.0f} {r['gen_s']:>10.2f} "
               f"{r['gen_mib']:>12.0f} {r['ing_s']:>9.2f} {r['ing_mib']:>15.0f} {r['db_mib']:>7.0f}")
     print()
-    for fmt in formats:
+    for fmt in sorted({r["fmt"] for r in rows}):
         by = {r["deals"]: r for r in rows if r["fmt"] == fmt}
         for r in by.values():
             print(f"{fmt} {r['deals']:,}: ingest / generate time = {r['ing_s'] / r['gen_s']:.2f}")

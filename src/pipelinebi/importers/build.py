@@ -198,6 +198,15 @@ class Builder:
         except ValueError as e:
             self.bad(rec, f"bad close_date '{rec.get('close_date')}': {e}", "close_date")
             close = None
+        if created is not None and close is not None and close < created.date():
+            if self.m.closed_before_created == "error":
+                self.bad(rec, f"close date {close} is before the creation date {created.date()}", "close_date",
+                         "set closed_before_created: move_created in the mapping to import such deals")
+            else:
+                self.r.unmatched("deals closing before they were created (entered after the fact): "
+                                 "created_at moved to the close date, so their age and cycle length are 0",
+                                 did, rec.file, rec.line)
+                created = datetime.combine(close, datetime.min.time())
         fc = self.value("forecast_category", rec.get("forecast_category"))
         if fc and fc not in FORECAST_CATEGORIES:
             self.bad(rec, f"unknown forecast category '{fc}'", "forecast_category",

@@ -127,6 +127,10 @@ class Mapping(Strict):
     currency: CurrencySpec | None = None
     #: canonical column → value used where the export leaves it blank.
     defaults: dict[str, str] = Field(default_factory=dict)
+    #: A close date before the creation date: CRMs show it for deals entered after the fact
+    #: (and for demo data loaded in bulk). ``move_created`` sets created_at to the close date
+    #: and reports every such deal; ``error`` refuses them.
+    closed_before_created: Literal["move_created", "error"] = "move_created"
 
     def default(self, column: str, fallback: str) -> str:
         return self.defaults.get(column, fallback)
