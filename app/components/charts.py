@@ -1,0 +1,235 @@
+"""Altair chart builders for dashboard tiles: bar, line, funnel, heatmap, box (quantile range).
+
+Readable by default: horizontal bars for categories (long team and rep names fit), axes
+formatted from the metric's format ($1.2M, 25%, 12 days), tooltips with full values. Charts
+that drill or select carry a point selection named ``pick`` on their dimension.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import altair as alt
+import pandas as pd
+
+from pipelinebi.formatting import d3_format, d3_tooltip_format
+
+PALETTE = ["#2f6fde", "#a0aab8", "#f28e2b", "#59a14f", "#e15759", "#76b7b2"]
+WORST = "#d62728"
+PICK = "pick"
+
+
+def _labels(metrics: list[str], defs: dict[str, Any]) -> dict[str, str]:
+    return {m: (defs[m].label if m in defs else m) for m in metrics}
+
+
+def _fmt(metrics: list[str], defs: dict[str, Any]) -> str | None:
+    return defs[metrics[0]].format if metrics and metrics[0] in defs else None
+
+
+def _clean(df: pd.DataFrame, dims: list[str]) -> pd.DataFrame:
+    df = df.copy()
+    for d in dims:
+        if d == "period":
+            df[d] = pd.to_datetime(df[d])
+        elif d in df:
+            df[d] = df[d].astype("string").fillna("(none)")
+    return df
+
+
+def _long(df: pd.DataFrame, dims: list[str], metrics: list[str], labels: dict[str, str]) -> pd.DataFrame:
+    long = df.melt(id_vars=[d for d in dims if d in df], value_vars=metrics, var_name="metric", value_name="value")
+    long["measure"] = long["metric"].map(labels)
+    long["value"] = pd.to_numeric(long["value"], errors="coerce")
+    return long
+
+
+def _selection(dim: str) -> alt.Parameter:
+    return alt.selection_point(name=PICK, fields=[dim], on="click", clear="dblclick")
+
+
+def _category_sort(df: pd.DataFrame, dim: str, order_by: list[str] | None) -> list[str]:
+    """Category order from the raw result: by ``order_by``, numerically for numbers, else as queried."""
+    order_by = [o for o in (order_by or []) if o in df]
+    if order_by and order_by != [dim]:
+        d = df.sort_values(order_by + [dim])[dim]
+    elif (order_by == [dim] or pd.api.types.is_numeric_dtype(df[dim])) and dim in df:
+        d = df.sort_values(dim)[dim]
+    else:
+        d = df[dim]
+    return list(dict.fromkeys(d.astype("string").fillna("(none)").tolist()))
+
+
+def bar_chart(df: pd.DataFrame, dim: str, metrics: list[str], defs: dict[str, Any], *, series: str | None = None,
+              order_by: list[str] | None = None, interactive: bool = False, title: str | None = None,
+              baseline: str | None = None, baseline_label: str | None = None, worst: list[str] | None = None, dim_label: str | None = None,
+              horizontal: bool = True, height: int | None = None) -> alt.Chart:
+    labels = _labels(metrics, defs)
+    if baseline:
+        labels[baseline] = baseline_label or _labels([baseline], defs)[baseline]
+    fmt = _fmt(metrics, defs)
+    order = _category_sort(df, dim, order_by)
+    dims = [dim] + ([series] if series else [])
+    df = _clean(df, dims)
+    long = _long(df, dims, metrics, labels)
+    n_cat = max(1, len(order or []))
+    n_group = len(metrics) if not series else max(1, df[series].nunique())
+    color_field = "series_value" if series else "measure"
+    if series:
+        long["series_value"] = long[series]
+    domain = list(labels[m] for m in metrics) if not series else sorted(long["series_value"].dropna().unique().tolist())
+    color = alt.Color(f"{color_field}:N", title=None, scale=alt.Scale(domain=domain, range=PALETTE[: len(domain)] or PALETTE),
+                      legend=alt.Legend(orient="top") if (len(metrics) > 1 or series) else None)
+    if worst:
+        color = alt.condition(alt.FieldOneOfPredicate(field=dim, oneOf=worst), alt.value(WORST), color)
+    value_axis = alt.Axis(format=d3_format(fmt), title=labels[metrics[0]] if len(metrics) == 1 else None, grid=True)
+    cat_axis = alt.Axis(title=dim_label, labelLimit=260)
+    tooltip = [alt.Tooltip(f"{dim}:N", title=dim_label or dim), alt.Tooltip("measure:N", title="Metric"),
+               alt.Tooltip("value:Q", title="Value", format=d3_tooltip_format(fmt))]
+    if series:
+        tooltip.insert(1, alt.Tooltip(f"{series}:N"))
+    base = alt.Chart(long)
+    if horizontal:
+        enc = dict(y=alt.Y(f"{dim}:N", sort=order, axis=cat_axis),
+                   x=alt.X("value:Q", axis=value_axis, stack=None if not series else "zero"),
+                   color=color, tooltip=tooltip)
+        if n_group > 1 and not series:
+            enc["yOffset"] = alt.YOffset("measure:N", sort=[labels[m] for m in metrics])
+        h = height or min(1400, max(140, n_cat * (16 * (n_group if not series else 1) + 14) + 40))
+    else:
+        enc = dict(x=alt.X(f"{dim}:N", sort=order, axis=alt.Axis(title=dim_label, labelAngle=0 if len(order) > 12 else -30,
+                                                                 labelLimit=160, labelOverlap=True)),
+                   y=alt.Y("value:Q", axis=value_axis, stack=None if not series else "zero"),
+                   color=color, tooltip=tooltip)
+        if n_group > 1 and not series:
+            enc["xOffset"] = alt.XOffset("measure:N", sort=[labels[m] for m in metrics])
+        h = height or 320
+    chart = base.mark_bar(cornerRadiusEnd=3, cursor="pointer" if interactive else "default").encode(**enc)
+    if interactive:
+        pick = _selection(dim)
+        chart = chart.add_params(pick).encode(opacity=alt.condition(pick, alt.value(1.0), alt.value(0.35)))
+    layers = [chart]
+    if baseline and baseline in df:
+        b = df[[dim, baseline]].rename(columns={baseline: "baseline"})
+        b["baseline"] = pd.to_numeric(b["baseline"], errors="coerce")
+        tick_enc = (dict(y=alt.Y(f"{dim}:N", sort=order), x="baseline:Q") if horizontal
+                    else dict(x=alt.X(f"{dim}:N", sort=order), y="baseline:Q"))
+        layers.append(alt.Chart(b).mark_tick(color="#222", thickness=3, size=18).encode(
+            **tick_enc, tooltip=[alt.Tooltip(f"{dim}:N"), alt.Tooltip("baseline:Q", title=labels[baseline],
+                                                                         format=d3_tooltip_format(fmt))]))
+    out = alt.layer(*layers) if len(layers) > 1 else chart
+    return out.properties(height=h, title=title or "")
+
+
+def line_chart(df: pd.DataFrame, metrics: list[str], defs: dict[str, Any], *, series: str | None = None,
+               grain: str = "month", title: str | None = None, height: int = 300) -> alt.Chart:
+    labels = _labels(metrics, defs)
+    fmt = _fmt(metrics, defs)
+    dims = ["period"] + ([series] if series else [])
+    df = _clean(df, dims)
+    long = _long(df, dims, metrics, labels)
+    color_field = series if series else "measure"
+    time_fmt = {"quarter": "Q%q %Y", "month": "%b %Y", "year": "%Y"}.get(grain, "%d %b %Y")
+    return alt.Chart(long).mark_line(point=True).encode(
+        x=alt.X("period:T", title=None, axis=alt.Axis(format=time_fmt, labelAngle=0,
+                                                      tickCount={"quarter": {"interval": "month", "step": 3}, "month": "month",
+                                                                 "year": "year"}.get(grain, "week"))),
+        y=alt.Y("value:Q", axis=alt.Axis(format=d3_format(fmt)), title=labels[metrics[0]] if len(metrics) == 1 else None),
+        color=alt.Color(f"{color_field}:N", title=None, scale=alt.Scale(range=PALETTE), legend=alt.Legend(orient="top")),
+        tooltip=[alt.Tooltip("period:T", title="Period", format=time_fmt), alt.Tooltip(f"{color_field}:N", title="Series"),
+                 alt.Tooltip("value:Q", format=d3_tooltip_format(fmt))],
+    ).properties(height=height, title=title or "")
+
+
+def funnel_chart(df: pd.DataFrame, dim: str, metric: str, defs: dict[str, Any], *, order_by: list[str] | None = None,
+                 interactive: bool = False, title: str | None = None, dim_label: str | None = None) -> alt.Chart:
+    labels = _labels([metric], defs)
+    fmt = _fmt([metric], defs)
+    if order_by and all(o in df for o in order_by):
+        df = df.sort_values(list(order_by))
+    df = _clean(df, [dim])
+    df = df.groupby(dim, sort=False, as_index=False)[metric].sum(min_count=1)
+    df["value"] = pd.to_numeric(df[metric], errors="coerce")
+    first = df["value"].iloc[0] if len(df) and df["value"].iloc[0] else None
+    df["share"] = df["value"] / first if first else None
+    order = df[dim].tolist()
+    base = alt.Chart(df).encode(y=alt.Y(f"{dim}:N", sort=order, axis=alt.Axis(title=dim_label, labelLimit=260)))
+    bars = base.mark_bar(color=PALETTE[0], cornerRadiusEnd=3, cursor="pointer" if interactive else "default").encode(
+        x=alt.X("value:Q", axis=alt.Axis(format=d3_format(fmt)), title=labels[metric]),
+        tooltip=[alt.Tooltip(f"{dim}:N"), alt.Tooltip("value:Q", title=labels[metric], format=d3_tooltip_format(fmt)),
+                 alt.Tooltip("share:Q", title="Share of first stage", format=".0%")])
+    if interactive:
+        pick = _selection(dim)
+        bars = bars.add_params(pick).encode(opacity=alt.condition(pick, alt.value(1.0), alt.value(0.35)))
+    text = base.mark_text(align="left", dx=4, fontSize=12, color="#333").encode(
+        x="value:Q", text=alt.Text("value:Q", format=d3_format(fmt)))
+    return alt.layer(bars, text).properties(height=max(160, 34 * len(order) + 30), title=title or "")
+
+
+def heatmap(df: pd.DataFrame, x: str, y: str, metric: str, defs: dict[str, Any], *, x_order: list[str] | None = None,
+            title: str | None = None, x_label: str | None = None, y_label: str | None = None) -> alt.Chart:
+    labels = _labels([metric], defs)
+    fmt = _fmt([metric], defs)
+    df = _clean(df, [x, y])
+    df["value"] = pd.to_numeric(df[metric], errors="coerce")
+    n_y = max(1, df[y].nunique())
+    n_x = max(1, df[x].nunique())
+    base = alt.Chart(df).encode(
+        x=alt.X(f"{x}:N", sort=x_order, axis=alt.Axis(title=x_label, labelAngle=0, labelLimit=140, orient="top",
+                                                      labelOverlap=False)),
+        y=alt.Y(f"{y}:N", axis=alt.Axis(title=y_label, labelLimit=220)))
+    rect = base.mark_rect(stroke="white").encode(
+        color=alt.Color("value:Q", title=labels[metric], scale=alt.Scale(scheme="redyellowgreen"),
+                        legend=alt.Legend(format=d3_format(fmt), orient="right")),
+        tooltip=[alt.Tooltip(f"{y}:N"), alt.Tooltip(f"{x}:N"), alt.Tooltip("value:Q", title=labels[metric],
+                                                                           format=d3_tooltip_format(fmt))])
+    lo, hi = df["value"].quantile(0.2), df["value"].quantile(0.8)
+    text = base.mark_text(fontSize=11).encode(
+        text=alt.Text("value:Q", format=d3_format(fmt)),
+        color=alt.condition(f"datum.value <= {lo if lo == lo else 0} || datum.value >= {hi if hi == hi else 0}",
+                            alt.value("white"), alt.value("#111")))
+    layers = [rect, text] if n_x <= 10 else [rect]
+    return alt.layer(*layers).properties(height=max(200, 22 * n_y + 60), title=title or "")
+
+
+def range_chart(df: pd.DataFrame, dim: str, metrics: list[str], defs: dict[str, Any], *, order_by: list[str] | None = None,
+                title: str | None = None, dim_label: str | None = None) -> alt.Chart:
+    """A distribution per category from quantile metrics (ordered low → high): a rule from the
+    lowest to the highest quantile, a thick bar over the middle ones, a dot per quantile."""
+    labels = _labels(metrics, defs)
+    fmt = _fmt(metrics, defs)
+    order = _category_sort(df, dim, order_by)
+    dims = [dim]
+    df = _clean(df, dims)
+    for m in metrics:
+        df[m] = pd.to_numeric(df[m], errors="coerce")
+    df["lo"] = df[metrics].min(axis=1)
+    df["hi"] = df[metrics].max(axis=1)
+    y = alt.Y(f"{dim}:N", sort=order, axis=alt.Axis(title=dim_label, labelLimit=260))
+    axis = alt.Axis(format=d3_format(fmt))
+    layers = [alt.Chart(df).mark_rule(strokeWidth=2, color="#888").encode(y=y, x=alt.X("lo:Q", axis=axis, title=None), x2="hi:Q")]
+    if len(metrics) >= 3:
+        mid = metrics[1:-1]
+        df["mlo"] = df[mid[0]]
+        df["mhi"] = df[mid[-1]] if len(mid) > 1 else df[mid[0]]
+        layers.append(alt.Chart(df).mark_bar(size=14, color="#c6d4f0").encode(y=y, x="mlo:Q", x2="mhi:Q"))
+    long = _long(df, dims, metrics, labels)
+    layers.append(alt.Chart(long).mark_point(filled=True, size=90).encode(
+        y=y, x=alt.X("value:Q", axis=axis, title=None),
+        color=alt.Color("measure:N", title=None, scale=alt.Scale(domain=[labels[m] for m in metrics], range=PALETTE),
+                        legend=alt.Legend(orient="top", labelLimit=400, direction="vertical")),
+        tooltip=[alt.Tooltip(f"{dim}:N"), alt.Tooltip("measure:N", title="Quantile"),
+                 alt.Tooltip("value:Q", format=d3_tooltip_format(fmt))]))
+    return alt.layer(*layers).properties(height=max(160, 34 * len(order or []) + 40), title=title or "")
+
+
+def picked(event: Any, dim: str) -> str | None:
+    """The value clicked on a chart with the ``pick`` selection, or None."""
+    try:
+        sel = event.selection.get(PICK) or []
+    except AttributeError:
+        return None
+    if sel and isinstance(sel, list) and dim in sel[0]:
+        v = sel[0][dim]
+        return None if v is None else str(v)
+    return None

@@ -1,0 +1,83 @@
+"""Global filters (period, pipeline, region, team) in the sidebar, bound to the URL.
+
+They are drawn by the entrypoint before ``st.navigation(...).run()``, so they survive page
+changes; pages read the values from :func:`current`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+import streamlit as st
+
+from pipelinebi.compiler.query import Filter
+from pipelinebi.dashboards.queries import PageState, global_filters, parse_period_label, period_bounds, period_label, period_options
+
+from . import data
+
+ALL = "All"
+#: URL parameter of each global filter (drill-down uses the bare dimension names)
+PARAMS = {"period": "period", "pipeline": "f_pipeline", "region": "f_region", "team": "f_team"}
+STATE_KEY = "_pipelinebi_globals"
+
+
+@dataclass(frozen=True)
+class Globals:
+    as_of: date
+    period: str
+    start: date
+    end: date
+    grain: str
+    pipeline: str | None
+    region: str | None
+    team: str | None
+
+    def filters(self, use: tuple[str, ...] = ("pipeline", "region", "team")) -> tuple[Filter, ...]:
+        return global_filters({k: getattr(self, k) for k in ("pipeline", "region", "team") if k in use})
+
+    def state(self, use: tuple[str, ...] = ("period", "pipeline", "region", "team"), **kw) -> PageState:
+        start, end = (self.start, self.end) if "period" in use else (None, None)
+        return PageState(start=start, end=end, grain=self.grain, filters=self.filters(use), **kw)
+
+
+def period_choices(as_of: date) -> list[str]:
+    quarters = period_options(as_of, "quarter", back=9, ahead=2)
+    years = [str(as_of.year + 1), str(as_of.year), str(as_of.year - 1), str(as_of.year - 2)]
+    return quarters + years
+
+
+def _parse(label: str) -> tuple[date, date, str] | None:
+    grain = "quarter" if "-Q" in label else "year"
+    b = parse_period_label(label, grain)
+    return (b[0], b[1], grain) if b else None
+
+
+def sidebar() -> Globals:
+    """Draw the global filters and remember their values for the page."""
+    as_of = data.as_of()
+    current = period_label(period_bounds(as_of, "quarter")[0], "quarter")
+    choices = period_choices(as_of)
+    with st.sidebar:
+        st.caption(f"Data as of **{as_of:%d %b %Y}**")
+        period = st.selectbox("Period", choices, index=choices.index(current), key=PARAMS["period"],
+                              bind="query-params", help="Quarter (or year) of the close date / target period")
+        values = {}
+        for dim, label in (("pipeline", "Pipeline"), ("region", "Region"), ("team", "Team")):
+            options = [ALL] + data.dimension_values(dim)
+            picked = st.selectbox(label, options, index=0, key=PARAMS[dim], bind="query-params")
+            values[dim] = None if picked in (None, ALL) else picked
+    parsed = _parse(period or current) or _parse(current)
+    start, end, grain = parsed
+    g = Globals(as_of, period or current, start, end, grain, values["pipeline"], values["region"], values["team"])
+    st.session_state[STATE_KEY] = g
+    return g
+
+
+def current() -> Globals:
+    g = st.session_state.get(STATE_KEY)
+    if g is None:  # a page run without the entrypoint (tests): defaults
+        as_of = data.as_of()
+        start, end = period_bounds(as_of, "quarter")
+        g = Globals(as_of, period_label(start), start, end, "quarter", None, None, None)
+    return g

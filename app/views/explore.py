@@ -1,0 +1,84 @@
+"""Explore: pick metrics, dimensions, filters and grain; see the chart, the table, the SQL the
+semantic layer generated (``layer.compile``), and download the result as CSV."""
+
+from __future__ import annotations
+
+import altair as alt
+import streamlit as st
+
+from components import charts, data, filters, ui
+from pipelinebi.compiler.query import Query
+from pipelinebi.errors import PipelineBIError
+
+DEFAULT_METRICS = ["forecast", "target"]
+GRAINS = ["(none)", "day", "week", "month", "quarter", "year"]
+
+
+def explore() -> None:
+    layer = data.layer()
+    g = filters.current()
+    st.title("Explore")
+    st.caption("Any metric by any dimension it can reach. The sidebar filters apply where a metric can use them.")
+    names = sorted(layer.metrics)
+    c1, c2 = st.columns([3, 2])
+    with c1:
+        metrics = st.multiselect("Metrics", names, default=[m for m in DEFAULT_METRICS if m in names][:2],
+                                 format_func=lambda n: f"{layer.metrics[n].label} ({n})", key="ex_metrics")
+    if not metrics:
+        st.info("Pick at least one metric.", icon=":material/touch_app:")
+        return
+    reachable = sorted(set.intersection(*(set(layer.dimensions_for(m)) for m in metrics)))
+    with c2:
+        dims = st.multiselect("Dimensions", reachable, default=[d for d in ("team",) if d in reachable],
+                              format_func=lambda d: f"{ui.dim_label(layer, d)} ({d})", key="ex_dims")
+    c3, c4, c5, c6 = st.columns([1, 1, 1, 3])
+    with c3:
+        grain = st.selectbox("Time grain", GRAINS, key="ex_grain")
+    with c4:
+        use_period = st.toggle(f"Only {g.period}", value=True, key="ex_period")
+    with c5:
+        limit = st.number_input("Row limit", min_value=1, max_value=100_000, value=1000, step=100, key="ex_limit")
+    with c6:
+        text = st.text_input("Filters (separate with ;)", placeholder="stage = 'Proposal'; amount > 10000", key="ex_filters")
+    extra = tuple(f.strip() for f in (text or "").split(";") if f.strip())
+    order = ((metrics[0], True),)
+    q = Query.build(metrics=tuple(metrics), dimensions=tuple(dims), grain=None if grain == "(none)" else grain,
+                    filters=g.filters() + extra, start=g.start if use_period else None,
+                    end=g.end if use_period else None, order_by=order if not grain or grain == "(none)" else (),
+                    limit=int(limit))
+    ans = data.run(q)
+    df = ans.df
+    if df.empty:
+        st.info("No rows for this query.", icon=":material/inbox:")
+    else:
+        chart = _chart(layer, df, q)
+        if chart is not None:
+            st.altair_chart(chart, width="stretch")
+        ui.table(layer, df, height=min(38 + 35 * len(df), 500))
+        st.download_button("Download CSV", df.to_csv(index=False).encode("utf-8"), file_name="pipelinebi_explore.csv",
+                           mime="text/csv", icon=":material/download:", key="ex_download")
+    with st.expander("Generated SQL (DuckDB)", expanded=False, icon=":material/code:"):
+        dialect = st.segmented_control("Dialect", ["duckdb", "postgres", "snowflake", "bigquery", "spark"],
+                                       default="duckdb", key="ex_dialect")
+        st.code(layer.compile(q, dialect=dialect or "duckdb"), language="sql")
+    ui.warnings_note(ans.warnings)
+
+
+def _chart(layer, df, q: Query) -> alt.Chart | None:
+    metrics = list(q.metrics)
+    if "period" in q.dimensions:
+        series = next((d for d in q.dimensions if d != "period"), None)
+        return charts.line_chart(df, metrics[:1] if series else metrics, layer.metrics, series=series, grain=q.grain)
+    cats = [d for d in q.dimensions]
+    if len(cats) == 1 and len(df) <= 60:
+        return charts.bar_chart(df, cats[0], metrics, layer.metrics, dim_label=ui.dim_label(layer, cats[0]))
+    if len(cats) == 2 and len(df) <= 400:
+        return charts.heatmap(df, cats[0], cats[1], metrics[0], layer.metrics, x_label=ui.dim_label(layer, cats[0]),
+                              y_label=ui.dim_label(layer, cats[1]))
+    return None
+
+
+try:
+    explore()
+except PipelineBIError as e:
+    ui.show_error(e)

@@ -1,0 +1,137 @@
+"""Page query sets at scale: every page's queries at N deals (default 1M), cold and warm,
+plus a cached rerun of each page through AppTest.
+
+    python benchmarks/bench_pages.py [--deals 1000000] [--repeat 5] [--keep DIR]
+
+* cold  = the page's queries on a freshly opened connection (first run after start/ingest);
+* warm  = median of ``--repeat`` further runs of the same set (what an uncached rerun costs);
+* rerun = median AppTest rerun of the page once ``st.cache_data`` holds the results (what a
+  user pays for a widget click that does not change the queries).
+
+Goals: warm ≤ 300 ms per page, cached rerun ≤ 50 ms; the ratio columns say how far off.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "tests"))
+
+WARM_GOAL_MS = 300.0
+RERUN_GOAL_MS = 50.0
+
+
+def build(deals: int, folder: Path) -> Path:
+    from pipelinebi.generate import generate
+    from pipelinebi.ingest import ingest
+
+    db = folder / "bench.duckdb"
+    if db.exists():
+        return db
+    t = time.perf_counter()
+    generate(folder / "data", deals=deals, seed=42, fmt="parquet")
+    t_gen = time.perf_counter() - t
+    report = ingest(folder / "data", db, semantic_dir=REPO / "semantic")
+    if not report.ok:
+        raise SystemExit(report.render())
+    print(f"built {deals:,} deals: generate {t_gen:.1f} s, ingest {time.perf_counter() - t - t_gen:.1f} s")
+    return db
+
+
+def python_page_queries(layer, g_state, as_of):
+    """The queries of the Python views at their defaults (deal board, explore)."""
+    from pipelinebi.compiler.query import Filter, Query
+
+    out = {}
+    base = (Filter(dimension="status", value="open"), Filter(dimension="pipeline", value="New Business"))
+    board = [Query(metrics=("pipeline_amount", "open_deals"), dimensions=("stage", "stage_position"), filters=base,
+                   order_by=(("stage_position", False),)),
+             Query(metrics=("dwell_days_median",), dimensions=("stage",), filters=base[1:])]
+    dims = tuple(d for d in ("deal_id", "deal_name", "account", "rep", "team", "close_date", "days_in_stage",
+                             "is_stalled", "is_high_value") if d in layer.dimensions_for("pipeline_amount"))
+    for stage in ("Prospecting", "Discovery", "Solution Design", "Proposal", "Negotiation"):
+        board.append(Query(metrics=("pipeline_amount",), dimensions=dims,
+                           filters=base + (Filter(dimension="stage", value=stage),),
+                           order_by=(("pipeline_amount", True), ("deal_id", False)), limit=10))
+    out["deal-board"] = board
+    out["explore"] = [Query(metrics=("forecast", "target"), dimensions=("team",), start=g_state.start, end=g_state.end,
+                            order_by=(("forecast", True),), limit=1000)]
+    return out
+
+
+def timed(fn) -> float:
+    t = time.perf_counter()
+    fn()
+    return (time.perf_counter() - t) * 1000
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--deals", type=int, default=1_000_000)
+    ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--keep", metavar="DIR", help="build (or reuse) the database in DIR instead of a temp dir")
+    ap.add_argument("--no-apptest", action="store_true")
+    args = ap.parse_args(argv)
+
+    folder = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="pipelinebi-bench-"))
+    folder.mkdir(parents=True, exist_ok=True)
+    db = build(args.deals, folder)
+
+    from pipelinebi.dashboards import load_dashboards, page_queries
+    from pipelinebi.dashboards.queries import PageState, period_bounds
+    from pipelinebi.semantic import load_semantic_layer
+    from pipelinebi.warehouse import database_as_of, open_readonly
+
+    layer = load_semantic_layer(REPO / "semantic")
+    con = open_readonly(db)
+    as_of = database_as_of(con)
+    start, end = period_bounds(as_of, "quarter")
+    state = PageState(start, end)
+    sets = {p.slug: page_queries(p.definition, state, layer) for p in load_dashboards(REPO / "semantic", layer)}
+    sets.update(python_page_queries(layer, state, as_of))
+    con.close()
+
+    print(f"\n{args.deals:,} deals, period {start}..{end}, warm = median of {args.repeat}")
+    print(f"{'page':<14}{'queries':>8}{'compile ms':>12}{'cold ms':>10}{'warm ms':>10}{'warm/goal':>11}")
+    results = {}
+    for slug, queries in sets.items():
+        sqls = []
+        t_compile = timed(lambda: sqls.extend(layer.compile(q) for q in queries))
+        con = open_readonly(db)  # fresh connection: cold
+
+        def run_all():
+            for q in queries:
+                layer.query(q, con)
+        cold = timed(run_all)
+        warm = statistics.median(timed(run_all) for _ in range(args.repeat))
+        con.close()
+        results[slug] = warm
+        print(f"{slug:<14}{len(queries):>8}{t_compile:>12.1f}{cold:>10.1f}{warm:>10.1f}{warm / WARM_GOAL_MS:>10.2f}x")
+
+    if not args.no_apptest:
+        from app_support import app_test
+
+        os.environ["PIPELINEBI_DATABASE"] = str(db)
+        os.environ.pop("PIPELINEBI_SEMANTIC_DIR", None)
+        print(f"\nAppTest (whole script: navigation, sidebar, page) — first run vs cached rerun (median of {args.repeat})")
+        print(f"{'page':<14}{'first ms':>10}{'rerun ms':>10}{'rerun/goal':>12}{'first/rerun':>13}")
+        for slug in sets:
+            at = app_test(slug, timeout=300)
+            first = timed(at.run)
+            if at.exception:
+                print(f"{slug:<14} exception: {at.exception[0].value}")
+                continue
+            rerun = statistics.median(timed(at.run) for _ in range(args.repeat))
+            print(f"{slug:<14}{first:>10.1f}{rerun:>10.1f}{rerun / RERUN_GOAL_MS:>11.2f}x{first / rerun:>12.1f}x")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,207 @@
+"""Strict pydantic models of a dashboard YAML file (``semantic/dashboards/*.yml``).
+
+One file is one page: a title, an audience, the global filters it uses and a list of
+tiles (KPI rows, charts, tables, notes, rows of tiles side by side).  Charts may carry a
+drill path (``team → rep → stage → deal_id``): clicking a bar descends one level, the
+state lives in the URL, and the last level is a table of the rows behind the number.
+
+>>> page = DashboardDef.model_validate({"title": "T", "audience": "managers",
+...     "tiles": [{"type": "kpis", "items": [{"metric": "forecast", "compare": "target"}]}]})
+>>> page.tiles[0].items[0].compare
+'target'
+>>> ChartTile.model_validate({"type": "chart", "kind": "bar", "metrics": ["forecast"],
+...     "dimension": "team", "drill": {"path": ["team", "rep"]}}).drill.path
+['team', 'rep']
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from ..semantic.definitions import NAME_PATTERN, Name
+
+#: Global filters a page may use; they live in the app's sidebar and in the URL.
+GLOBAL_FILTERS = ("period", "pipeline", "region", "team")
+CHART_KINDS = ("bar", "line", "funnel", "heatmap", "box")
+TILE_TYPES = ("kpis", "chart", "table", "note", "row")
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _split_sort(sort: str) -> tuple[str, bool]:
+    return sort.lstrip("-"), sort.startswith("-")
+
+
+class KpiItem(Strict):
+    """One number. ``compare: target`` shows it as a share of ``target_metric``;
+    ``compare: previous_period`` shows the change against the same metric one period back."""
+
+    metric: Name
+    label: str | None = Field(None, description="default: the metric's label")
+    compare: Literal["target", "previous_period"] | None = None
+    target_metric: Name = Field("target", description="the metric compared against with compare: target")
+    help: str | None = None
+
+
+class KpiTile(Strict):
+    type: Literal["kpis"]
+    title: str | None = None
+    items: list[KpiItem] = Field(min_length=1, max_length=10)
+    period: bool = Field(True, description="apply the global period filter")
+
+
+class DrillLevel(Strict):
+    """Overrides for one level of a drill path."""
+
+    metrics: list[Name] | None = Field(None, description="metrics at this level (default: the chart's)")
+    note: str | None = Field(None, description="shown above the chart at this level")
+
+
+class DetailTable(Strict):
+    """The rows behind the number, at the last level of a drill path."""
+
+    columns: list[Name] = Field(min_length=1, description="dimensions shown as columns")
+    metrics: list[Name] = Field(min_length=1)
+    sort: str | None = Field(None, description="column to sort by, '-' prefix for descending")
+    limit: int = Field(200, ge=1, le=10_000)
+
+
+class DrillPath(Strict):
+    """``path: [team, rep, stage, deal_id]``: the first level is the chart's dimension; the
+    last level is drawn as the detail table."""
+
+    path: list[Name] = Field(min_length=2)
+    levels: dict[Name, DrillLevel] = {}
+    detail: DetailTable | None = None
+
+    @model_validator(mode="after")
+    def _levels(self) -> "DrillPath":
+        if len(set(self.path)) != len(self.path):
+            raise ValueError("a dimension appears twice in the drill path")
+        unknown = [k for k in self.levels if k not in self.path]
+        if unknown:
+            raise ValueError(f"levels names '{unknown[0]}', which is not in the drill path {self.path}")
+        return self
+
+
+class ChartTile(Strict):
+    """metrics × dimension × optional series.
+
+    kind ``bar``/``line``: one mark per metric (side by side) or per ``series`` value;
+    ``funnel``: horizontal bars in the order of ``order_by``; ``heatmap``: ``dimension`` ×
+    ``series`` coloured by the first metric; ``box``: the metrics are read as ordered
+    quantiles (e.g. p25, median, p75, p90) of one distribution per ``dimension`` value.
+    """
+
+    type: Literal["chart"]
+    kind: Literal["bar", "line", "funnel", "heatmap", "box"]
+    title: str | None = None
+    caption: str | None = None
+    metrics: list[Name] = Field(min_length=1, max_length=6)
+    dimension: Name
+    series: Name | None = None
+    grain: Literal["day", "week", "month", "quarter", "year"] | None = Field(
+        None, description="with dimension: period, the time grain of the x axis")
+    order_by: list[Name] = Field([], description="dimensions used only to order the categories (e.g. [pipeline, funnel_position])")
+    sort: str | None = Field(None, description="metric to sort by, '-' prefix for descending")
+    limit: int | None = Field(None, ge=1, le=1000)
+    filters: list[str] = Field([], description="extra filter expressions over dimensions")
+    period: bool = True
+    horizontal: bool = Field(True, description="bars run left to right, category labels on the y axis (readable long names)")
+    height: int = Field(320, ge=120, le=1200)
+    select: bool = Field(False, description="clicking a mark filters the other tiles of the page by its value")
+    drill: DrillPath | None = None
+    highlight_worst: int | None = Field(None, ge=1, le=10, description="call out the N lowest values of the first metric")
+    baseline: Name | None = Field(None, description="metric drawn as a tick against the first metric")
+    baseline_periods: int | None = Field(None, ge=1, le=12, description=(
+        "draw the first metric over the N periods before the selected one as a tick (its historical baseline)"))
+
+    @field_validator("order_by", mode="before")
+    @classmethod
+    def _listify(cls, v: object) -> object:
+        return [v] if isinstance(v, str) else v
+
+    @model_validator(mode="after")
+    def _shape(self) -> "ChartTile":
+        if self.kind == "heatmap" and not self.series:
+            raise ValueError("a heatmap needs 'series' (the second dimension)")
+        if self.dimension == "period" and not self.grain:
+            raise ValueError("dimension 'period' needs 'grain' (day, week, month, quarter or year)")
+        if self.drill and self.drill.path[0] != self.dimension:
+            raise ValueError(f"the drill path starts at '{self.drill.path[0]}' but the chart's dimension is '{self.dimension}'")
+        if self.baseline and self.baseline_periods:
+            raise ValueError("use either 'baseline' (a metric) or 'baseline_periods' (the same metric earlier), not both")
+        if self.drill and self.select:
+            raise ValueError("a chart either drills or selects, not both")
+        return self
+
+
+class TableTile(Strict):
+    """Detail rows: dimension-level query with chosen columns, sorted and limited."""
+
+    type: Literal["table"]
+    title: str | None = None
+    caption: str | None = None
+    columns: list[Name] = Field(min_length=1, description="dimensions shown as columns")
+    metrics: list[Name] = Field(min_length=1)
+    sort: str | None = None
+    limit: int = Field(100, ge=1, le=10_000)
+    filters: list[str] = []
+    period: bool = True
+
+
+class NoteTile(Strict):
+    type: Literal["note"]
+    text: str
+
+
+class RowTile(Strict):
+    """Tiles side by side (relative widths optional)."""
+
+    type: Literal["row"]
+    tiles: list[Annotated[Union[KpiTile, ChartTile, TableTile, NoteTile], Field(discriminator="type")]] = Field(min_length=1, max_length=4)
+    widths: list[float] | None = None
+
+    @model_validator(mode="after")
+    def _widths(self) -> "RowTile":
+        if self.widths is not None and len(self.widths) != len(self.tiles):
+            raise ValueError(f"'widths' has {len(self.widths)} entries for {len(self.tiles)} tiles")
+        return self
+
+
+Tile = Annotated[Union[KpiTile, ChartTile, TableTile, NoteTile, RowTile], Field(discriminator="type")]
+
+
+class PeriodSetting(Strict):
+    grain: Literal["month", "quarter", "year"] = "quarter"
+
+
+class DashboardDef(Strict):
+    """One page of the app."""
+
+    title: str = Field(min_length=1)
+    slug: str | None = Field(None, pattern=r"^[a-z][a-z0-9-]*$", description="URL path (default: from the file name)")
+    audience: str = Field(description="who the page is for (executives, managers, reps, analysts)")
+    description: str | None = None
+    icon: str | None = Field(None, description="emoji or ':material/name:'")
+    order: int = Field(100, description="position in the navigation (lower first)")
+    filters: list[Literal["period", "pipeline", "region", "team"]] = Field(
+        ["period", "pipeline", "region", "team"], description="global filters this page uses")
+    period: PeriodSetting = PeriodSetting()
+    tiles: list[Tile] = Field(min_length=1)
+
+    @field_validator("filters")
+    @classmethod
+    def _unique(cls, v: list[str]) -> list[str]:
+        if len(set(v)) != len(v):
+            raise ValueError("a filter is listed twice")
+        return v
+
+
+__all__ = ["DashboardDef", "KpiTile", "KpiItem", "ChartTile", "TableTile", "NoteTile", "RowTile",
+           "DrillPath", "DrillLevel", "DetailTable", "GLOBAL_FILTERS", "CHART_KINDS", "TILE_TYPES",
+           "NAME_PATTERN"]

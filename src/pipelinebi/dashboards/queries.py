@@ -1,0 +1,288 @@
+"""Turn a dashboard tile plus the page's state (period, global filters, drill, selection)
+into semantic :class:`~pipelinebi.compiler.query.Query` objects.
+
+Pure functions, no Streamlit: the app renders what these return, the benchmark times the
+same query set, and tests assert on the numbers behind a chart.
+
+>>> from pipelinebi.dashboards.models import ChartTile
+>>> tile = ChartTile.model_validate({"type": "chart", "kind": "bar", "metrics": ["forecast", "target"],
+...     "dimension": "team", "drill": {"path": ["team", "rep", "stage"],
+...     "levels": {"stage": {"metrics": ["pipeline_amount"]}}}})
+>>> state = PageState(drill=(("team", "APAC"), ("rep", "Ann")))
+>>> plan = chart_plan(tile, state)
+>>> plan.dimension, plan.metrics, [f.value for f in plan.query.filters]
+('stage', ('pipeline_amount',), ['APAC', 'Ann'])
+>>> quarter_bounds(date(2026, 11, 15))
+(datetime.date(2026, 10, 1), datetime.date(2027, 1, 1))
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from typing import Any, Iterable
+
+from ..compiler.query import Filter, Query
+from .models import ChartTile, DashboardDef, KpiTile, NoteTile, RowTile, TableTile
+
+MONTHS = {"month": 1, "quarter": 3, "year": 12}
+#: how many buckets a time-series chart shows, ending with the selected period
+TREND_BUCKETS = {"day": 90, "week": 13, "month": 12, "quarter": 8, "year": 4}
+
+
+# ------------------------------------------------------------------ periods
+def add_months(d: date, months: int) -> date:
+    y, m = divmod(d.year * 12 + (d.month - 1) + months, 12)
+    return date(y, m + 1, 1)
+
+
+def period_bounds(d: date, grain: str = "quarter") -> tuple[date, date]:
+    """[start, end) of the period (month/quarter/year) holding ``d``."""
+    if grain == "year":
+        start = date(d.year, 1, 1)
+    elif grain == "quarter":
+        start = date(d.year, 3 * ((d.month - 1) // 3) + 1, 1)
+    else:
+        start = date(d.year, d.month, 1)
+    return start, add_months(start, MONTHS[grain])
+
+
+def quarter_bounds(d: date) -> tuple[date, date]:
+    return period_bounds(d, "quarter")
+
+
+def period_label(start: date, grain: str = "quarter") -> str:
+    if grain == "year":
+        return str(start.year)
+    if grain == "quarter":
+        return f"{start.year}-Q{(start.month - 1) // 3 + 1}"
+    return start.strftime("%Y-%m")
+
+
+def parse_period_label(label: str, grain: str = "quarter") -> tuple[date, date] | None:
+    """Inverse of :func:`period_label`; None when the text is not a period."""
+    try:
+        if grain == "quarter":
+            y, q = label.split("-Q")
+            return period_bounds(date(int(y), 3 * (int(q) - 1) + 1, 1), "quarter")
+        if grain == "year":
+            return period_bounds(date(int(label), 1, 1), "year")
+        y, m = label.split("-")
+        return period_bounds(date(int(y), int(m), 1), "month")
+    except (ValueError, TypeError):
+        return None
+
+
+def period_options(as_of: date, grain: str = "quarter", back: int = 10, ahead: int = 2) -> list[str]:
+    """Labels of the periods around ``as_of``, newest first."""
+    start, _ = period_bounds(as_of, grain)
+    step = MONTHS[grain]
+    return [period_label(add_months(start, step * k), grain) for k in range(ahead, -back - 1, -1)]
+
+
+def shift_range(start: date, end: date, grain: str, n: int) -> tuple[date, date]:
+    """The range moved by ``n`` periods (negative = back)."""
+    if grain in MONTHS:
+        return add_months(start, MONTHS[grain] * n), add_months(end, MONTHS[grain] * n)
+    days = 7 if grain == "week" else 1
+    return start + timedelta(days=days * n), end + timedelta(days=days * n)
+
+
+# -------------------------------------------------------------------- state
+@dataclass(frozen=True)
+class PageState:
+    """Everything outside the YAML that shapes a page's queries (all hashable)."""
+
+    start: date | None = None
+    end: date | None = None
+    grain: str = "quarter"
+    #: global filters (pipeline, region, team), already as non-strict Filters
+    filters: tuple[Filter, ...] = ()
+    #: drill values from the URL, e.g. (("team", "APAC"), ("rep", "Ann Lee"))
+    drill: tuple[tuple[str, str], ...] = ()
+    #: values picked on `select: true` charts, e.g. (("stage", "Proposal"),)
+    selection: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def previous(self) -> "PageState":
+        if self.start is None or self.end is None:
+            return self
+        start, end = shift_range(self.start, self.end, self.grain, -1)
+        return PageState(start, end, self.grain, self.filters, self.drill, self.selection)
+
+
+def global_filters(values: dict[str, str | None]) -> tuple[Filter, ...]:
+    """``{"team": "APAC", "region": None}`` -> non-strict filters for the values given."""
+    return tuple(Filter(dimension=k, op="=", value=v, strict=False) for k, v in values.items() if v)
+
+
+def _where(pairs: Iterable[tuple[str, str]]) -> tuple[Filter, ...]:
+    return tuple(Filter(dimension=k, op="=", value=v, strict=False) for k, v in pairs)
+
+
+def _order(sort: str | None, columns: Iterable[str]) -> tuple[tuple[str, bool], ...]:
+    if not sort:
+        return ()
+    name = sort.lstrip("-")
+    return ((name, sort.startswith("-")),) if name in set(columns) else ()
+
+
+def _time(tile_period: bool, state: PageState) -> dict[str, Any]:
+    return {"start": state.start, "end": state.end} if tile_period else {}
+
+
+# -------------------------------------------------------------------- tiles
+def kpi_scope(tile: KpiTile, state: PageState, layer: Any = None) -> tuple[tuple[str, str], ...]:
+    """The drill values the KPI row honours: only dimensions every KPI metric can reach
+    (a target cannot be split by stage, so a stage drill does not narrow the KPI row)."""
+    if not state.drill:
+        return ()
+    if layer is None:
+        return state.drill
+    names = kpi_metrics(tile)
+    scope = []
+    for dim, value in state.drill:
+        try:
+            ok = all(dim in _dims_for(layer, m) for m in names)
+        except Exception:  # unknown metric: the tile reports it elsewhere
+            ok = False
+        if not ok:
+            break
+        scope.append((dim, value))
+    return tuple(scope)
+
+
+_DIMS_CACHE: dict[tuple[int, str], frozenset[str]] = {}
+
+
+def _dims_for(layer: Any, metric: str) -> frozenset[str]:
+    key = (id(layer), metric)
+    if key not in _DIMS_CACHE:
+        _DIMS_CACHE[key] = frozenset(layer.dimensions_for(metric))
+    return _DIMS_CACHE[key]
+
+
+def kpi_metrics(tile: KpiTile) -> tuple[str, ...]:
+    names: list[str] = []
+    for item in tile.items:
+        for n in (item.metric, item.target_metric if item.compare == "target" else None):
+            if n and n not in names:
+                names.append(n)
+    return tuple(names)
+
+
+def kpi_queries(tile: KpiTile, state: PageState, layer: Any = None) -> tuple[Query, Query | None]:
+    """(current period, previous period or None) for a KPI row."""
+    scope = _where(kpi_scope(tile, state, layer))
+    filters = state.filters + scope + _where(state.selection)
+    current = Query(metrics=kpi_metrics(tile), filters=filters, **_time(tile.period, state))
+    prev_metrics = tuple(dict.fromkeys(i.metric for i in tile.items if i.compare == "previous_period"))
+    previous = None
+    if prev_metrics and tile.period and state.start:
+        previous = Query(metrics=prev_metrics, filters=filters, **_time(True, state.previous))
+    return current, previous
+
+
+@dataclass(frozen=True)
+class ChartPlan:
+    """What a chart shows at the current drill level."""
+
+    query: Query
+    dimension: str
+    metrics: tuple[str, ...]
+    level: int = 0
+    is_detail: bool = False
+    note: str | None = None
+    columns: tuple[str, ...] = ()  # detail table columns
+    path: tuple[str, ...] = ()
+    drilled: tuple[tuple[str, str], ...] = field(default=())
+    #: the first metric over the periods before the selected one (tile.baseline_periods)
+    baseline_query: Query | None = None
+
+
+def drill_level(tile: ChartTile, state: PageState) -> tuple[int, tuple[tuple[str, str], ...]]:
+    """How deep the URL's drill values reach along the tile's path (consecutive levels only)."""
+    if not tile.drill:
+        return 0, ()
+    values = dict(state.drill)
+    used = []
+    for dim in tile.drill.path[:-1]:
+        if dim not in values:
+            break
+        used.append((dim, values[dim]))
+    return len(used), tuple(used)
+
+
+def chart_plan(tile: ChartTile, state: PageState, level: int | None = None) -> ChartPlan:
+    drilled: tuple[tuple[str, str], ...] = ()
+    if level is None:
+        level, drilled = drill_level(tile, state)
+    else:
+        drilled = tuple((d, "") for d in tile.drill.path[:level]) if tile.drill else ()
+    selection = tuple((k, v) for k, v in state.selection if not (tile.select and k == tile.dimension))
+    filters = state.filters + _where(drilled) + _where(selection) + tuple(tile.filters)
+    path = tuple(tile.drill.path) if tile.drill else (tile.dimension,)
+    dim = path[level]
+    conf = tile.drill.levels.get(dim) if tile.drill else None
+    note = conf.note if conf else None
+    if tile.drill and tile.drill.detail and level == len(path) - 1:
+        det = tile.drill.detail
+        columns = tuple(dict.fromkeys((dim, *det.columns)))
+        q = Query(metrics=tuple(det.metrics), dimensions=columns, filters=filters,
+                  order_by=_order(det.sort, (*det.metrics, *columns)), limit=det.limit, **_time(tile.period, state))
+        return ChartPlan(q, dim, tuple(det.metrics), level, True, note, columns, path, drilled)
+    metrics = tuple((conf.metrics if conf and conf.metrics else tile.metrics))
+    if tile.baseline and tile.baseline not in metrics and level == 0:
+        metrics = metrics + (tile.baseline,)
+    if dim == "period":
+        end = state.end
+        start = None
+        if end is not None:
+            start, _ = shift_range(*period_bounds(end - timedelta(days=1), "month"), tile.grain, -(TREND_BUCKETS[tile.grain] - 1))
+            start = period_bounds(start, tile.grain)[0] if tile.grain in MONTHS else start
+        dims = tuple(d for d in (tile.series,) if d)
+        q = Query(metrics=metrics, dimensions=dims, grain=tile.grain, filters=filters,
+                  start=start if tile.period else None, end=end if tile.period else None)
+        return ChartPlan(q, dim, metrics, level, False, note, (), path, drilled)
+    dims = tuple(dict.fromkeys(d for d in (dim, tile.series, *tile.order_by) if d))
+    order = _order(tile.sort, (*metrics, *dims))
+    if not order and tile.order_by:
+        order = tuple((d, False) for d in tile.order_by)
+    q = Query(metrics=metrics, dimensions=dims, filters=filters, order_by=order, limit=tile.limit,
+              **_time(tile.period, state))
+    baseline = None
+    if tile.baseline_periods and level == 0 and state.start is not None:
+        b_start, _ = shift_range(state.start, state.start, state.grain, -tile.baseline_periods)
+        baseline = Query(metrics=metrics[:1], dimensions=dims, filters=filters, start=b_start, end=state.start)
+    return ChartPlan(q, dim, metrics, level, False, note, (), path, drilled, baseline)
+
+
+def table_query(tile: TableTile, state: PageState) -> Query:
+    filters = state.filters + _where(state.drill) + _where(state.selection) + tuple(tile.filters)
+    return Query(metrics=tuple(tile.metrics), dimensions=tuple(tile.columns), filters=filters,
+                 order_by=_order(tile.sort, (*tile.metrics, *tile.columns)), limit=tile.limit,
+                 **_time(tile.period, state))
+
+
+def tile_queries(tile: Any, state: PageState, layer: Any = None, all_levels: bool = False) -> list[Query]:
+    """The queries one tile runs (``all_levels``: every drill level, for validation)."""
+    if isinstance(tile, KpiTile):
+        cur, prev = kpi_queries(tile, state, layer)
+        return [cur] + ([prev] if prev else [])
+    if isinstance(tile, ChartTile):
+        if all_levels and tile.drill:
+            return [chart_plan(tile, state, level=i).query for i in range(len(tile.drill.path))]
+        plan = chart_plan(tile, state)
+        return [plan.query] + ([plan.baseline_query] if plan.baseline_query else [])
+    if isinstance(tile, TableTile):
+        return [table_query(tile, state)]
+    if isinstance(tile, RowTile):
+        return [q for t in tile.tiles for q in tile_queries(t, state, layer, all_levels)]
+    if isinstance(tile, NoteTile):
+        return []
+    raise TypeError(f"unknown tile {type(tile).__name__}")
+
+
+def page_queries(page: DashboardDef, state: PageState, layer: Any = None) -> list[Query]:
+    """Every query a page runs in the given state (what the benchmark times)."""
+    return [q for tile in page.tiles for q in tile_queries(tile, state, layer)]

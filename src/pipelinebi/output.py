@@ -1,0 +1,105 @@
+"""Render a query result for the terminal: an aligned text table, CSV or JSON.
+
+>>> import pandas as pd
+>>> df = pd.DataFrame({"team": ["APAC", "NA SMB"], "forecast": [1234567.0, 950.0], "win_rate": [0.25, None]})
+>>> print(render_frame(df, "table", {"forecast": "currency", "win_rate": "percent"}))
+team      forecast  win_rate
+------  ----------  --------
+APAC    $1,234,567     25.0%
+NA SMB        $950         –
+>>> print(render_frame(df, "csv", {}).splitlines()[1])
+APAC,1234567.0,0.25
+>>> render_frame(df, "json", {}).splitlines()[1].strip()
+'{"team": "APAC", "forecast": 1234567.0, "win_rate": 0.25},'
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+from typing import Any
+
+from .errors import ConfigError, Problem
+from .formatting import format_value
+
+OUTPUT_FORMATS = ("table", "csv", "json")
+
+
+def _jsonable(v: Any) -> Any:
+    if v is None:
+        return None
+    if isinstance(v, float) and math.isnan(v):
+        return None
+    if hasattr(v, "item") and not isinstance(v, (str, bytes)):
+        try:
+            v = v.item()
+        except (ValueError, AttributeError):
+            pass
+    if isinstance(v, (dt.datetime, dt.date)):
+        return v.isoformat()
+    if hasattr(v, "isoformat"):
+        return v.isoformat()
+    try:
+        if v != v:  # pd.NA / NaT
+            return None
+    except (TypeError, ValueError):
+        return None
+    if isinstance(v, float) and v.is_integer() is False:
+        return v
+    return v
+
+
+def _cell(v: Any, fmt: str | None) -> str:
+    if fmt:
+        return format_value(v, fmt)
+    if v is None:
+        return ""
+    try:
+        if v != v:
+            return ""
+    except (TypeError, ValueError):
+        return ""
+    if isinstance(v, dt.datetime) and v.time() == dt.time(0):
+        return v.date().isoformat()
+    if hasattr(v, "isoformat"):
+        s = v.isoformat()
+        return s[:10] if s.endswith("T00:00:00") else s
+    if isinstance(v, float):
+        return format_value(v, "number")
+    return str(v)
+
+
+def _numeric(series: Any) -> bool:
+    try:
+        return series.dtype.kind in "iuf"
+    except AttributeError:
+        return False
+
+
+def render_frame(df: Any, fmt: str = "table", formats: dict[str, str] | None = None) -> str:
+    """A pandas DataFrame as text. ``formats`` maps columns to currency|percent|days|count|number
+    (used by ``table``; ``csv`` and ``json`` keep raw values so they can be processed)."""
+    formats = formats or {}
+    if fmt not in OUTPUT_FORMATS:
+        raise ConfigError(Problem(f"unknown output format '{fmt}'", hint="accepted: " + ", ".join(OUTPUT_FORMATS)))
+    if fmt == "csv":
+        return df.to_csv(index=False).rstrip("\n")
+    if fmt == "json":
+        rows = [{str(k): _jsonable(v) for k, v in row.items()} for row in df.to_dict(orient="records")]
+        if not rows:
+            return "[]"
+        return "[\n" + ",\n".join("  " + json.dumps(r, ensure_ascii=False) for r in rows) + "\n]"
+    columns = [str(c) for c in df.columns]
+    if not columns:
+        return "(no columns)"
+    cells = [[_cell(v, formats.get(c)) for v in df[c].tolist()] for c in columns]
+    right = [_numeric(df[c]) or c in formats for c in columns]
+    widths = [max([len(c)] + [len(x) for x in col]) for c, col in zip(columns, cells)]
+    def line(values: list[str]) -> str:
+        return "  ".join(v.rjust(w) if r else v.ljust(w) for v, w, r in zip(values, widths, right)).rstrip()
+    out = [line([c for c in columns]), "  ".join("-" * w for w in widths)]
+    out += [line([col[i] for col in cells]) for i in range(len(df))]
+    if len(df) == 0:
+        out.append("(no rows)")
+    return "\n".join(out)

@@ -1,0 +1,37 @@
+"""Helpers for the app tests (AppTest): a demo database and a script that opens one page.
+
+``AppTest.from_file`` resolves relative paths against the calling test file in Streamlit
+1.67, and pages registered by ``st.navigation`` as callables cannot be reached with
+``switch_page``; so tests run a tiny script that calls ``streamlit_app.run(default=slug)``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+APP_DIR = REPO_ROOT / "app"
+ENTRYPOINT = APP_DIR / "streamlit_app.py"
+PAGES = ("forecast", "bottlenecks", "deal-board", "leads", "explore", "catalog")
+
+
+def build_demo_db(path: Path) -> Path:
+    """The demo database from ``seeds/`` (what ``pipelinebi serve`` builds on first run)."""
+    from pipelinebi.settings import Settings
+    from pipelinebi.warehouse import ensure_database
+
+    return ensure_database(Settings(database=path))
+
+
+def page_script(slug: str) -> str:
+    return (f"import sys\nsys.path.insert(0, {str(APP_DIR)!r})\n"
+            f"from streamlit_app import run\nrun(default={slug!r})\n")
+
+
+def app_test(slug: str, query_params: dict[str, str] | None = None, timeout: float = 60):
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_string(page_script(slug), default_timeout=timeout)
+    for k, v in (query_params or {}).items():
+        at.query_params[k] = v
+    return at

@@ -1,0 +1,208 @@
+"""AppTest: every page renders on the demo database; the numbers on screen are the semantic
+layer's; drill state comes from the URL; broken YAML is explained with file:line."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from app_support import PAGES, app_test, build_demo_db
+from pipelinebi.compiler.query import Filter, Query
+from pipelinebi.dashboards.queries import period_bounds
+from pipelinebi.formatting import format_value
+from pipelinebi.semantic import load_semantic_layer
+from pipelinebi.warehouse import database_as_of, open_readonly
+
+REPO = Path(__file__).resolve().parents[1]
+FORECAST_KPIS = ("target", "closed_won_amount", "weighted_pipeline", "weighted_pipeline_historical", "forecast",
+                 "target_gap", "attainment", "coverage")
+
+
+@pytest.fixture(scope="module")
+def demo_db(tmp_path_factory):
+    return build_demo_db(tmp_path_factory.mktemp("app") / "demo.duckdb")
+
+
+@pytest.fixture
+def env(demo_db, monkeypatch):
+    monkeypatch.setenv("PIPELINEBI_DATABASE", str(demo_db))
+    monkeypatch.delenv("PIPELINEBI_SEMANTIC_DIR", raising=False)
+    return demo_db
+
+
+@pytest.fixture(scope="module")
+def layer():
+    return load_semantic_layer(REPO / "semantic")
+
+
+@pytest.fixture(scope="module")
+def con(demo_db):
+    c = open_readonly(demo_db)
+    yield c
+    c.close()
+
+
+@pytest.fixture(scope="module")
+def quarter(con):
+    return period_bounds(database_as_of(con), "quarter")
+
+
+def run(slug, params=None):
+    at = app_test(slug, params).run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def metrics_on_screen(at) -> dict[str, str]:
+    return {m.label: m.value for m in at.metric}
+
+
+def expected_kpis(layer, con, quarter, names, filters=()):
+    df = layer.query(Query(metrics=names, start=quarter[0], end=quarter[1], filters=filters), con).df()
+    return {layer.metrics[n].label: format_value(df[n].iloc[0], layer.metrics[n].format, compact=True) for n in names}
+
+
+@pytest.mark.parametrize("slug", PAGES)
+def test_every_page_renders_without_errors(env, slug):
+    at = run(slug)
+    assert at.title, f"{slug}: no title"
+    assert not at.error, [e.value for e in at.error]
+    assert not at.warning, [w.value for w in at.warning]
+
+
+def test_forecast_kpis_are_the_semantic_layers_numbers(env, layer, con, quarter):
+    at = run("forecast")
+    names = tuple(n for n in FORECAST_KPIS if n in layer.metrics)
+    assert len(names) >= 6
+    shown = metrics_on_screen(at)
+    assert {k: shown.get(k) for k in expected_kpis(layer, con, quarter, names)} == expected_kpis(layer, con, quarter, names)
+    # the current quarter (of the data's as_of) is preselected
+    assert at.selectbox(key="period").value == f"{quarter[0].year}-Q{(quarter[0].month - 1) // 3 + 1}"
+
+
+def test_global_team_filter_changes_the_kpis(env, layer, con, quarter):
+    at = run("forecast")
+    at.selectbox(key="f_team").select("APAC").run()
+    names = ("target", "forecast")
+    want = expected_kpis(layer, con, quarter, names, (Filter(dimension="team", value="APAC", strict=False),))
+    shown = metrics_on_screen(at)
+    assert {k: shown[k] for k in want} == want
+    everyone = expected_kpis(layer, con, quarter, names)
+    assert want != everyone
+
+
+def _reps(layer, con, team):
+    df = layer.query(Query(metrics=("target",), dimensions=("rep",), filters=(f"team = '{team}'",)), con).df()
+    return sorted(df["rep"])
+
+
+def test_drill_state_comes_from_query_params(env, layer, con, quarter):
+    team = "EMEA Enterprise"
+    at = run("forecast", {"team": team})
+    assert any(s.value == "Forecast vs target by rep" for s in at.subheader)
+    assert at.button(key="crumb-team-top")  # breadcrumb back to all teams
+    # KPIs follow the drill: the team's numbers
+    want = expected_kpis(layer, con, quarter, ("target", "forecast"), (Filter(dimension="team", value=team, strict=False),))
+    assert {k: metrics_on_screen(at)[k] for k in want} == want
+
+    rep = _reps(layer, con, team)[0]
+    at = run("forecast", {"team": team, "rep": rep})
+    assert any(s.value == "Forecast vs target by stage" for s in at.subheader)
+    assert any("cannot be split by stage" in i.value for i in at.info)
+
+    at = run("forecast", {"team": team, "rep": rep, "stage": "Proposal"})
+    assert any(s.value == "Deals behind the number" for s in at.subheader)
+    # at stage level the KPI row stays at the rep (targets have no stage)
+    want = expected_kpis(layer, con, quarter, ("target",), (Filter(dimension="team", value=team, strict=False),
+                                                            Filter(dimension="rep", value=rep, strict=False)))
+    assert metrics_on_screen(at)["Target"] == want["Target"]
+    assert any("narrows the chart only" in c.value for c in at.caption)
+    if at.dataframe:
+        shown = at.dataframe[0].value
+        expect = layer.query(Query(metrics=("pipeline_amount", "weighted_pipeline", "closed_won_amount"),
+                                   dimensions=("deal_id",), start=quarter[0], end=quarter[1],
+                                   filters=(f"team = '{team}'", f"rep = '{rep}'", "stage = 'Proposal'")), con).df()
+        expect = expect.dropna(how="all", subset=["pipeline_amount", "weighted_pipeline", "closed_won_amount"])
+        assert sorted(shown["deal_id"]) == sorted(expect["deal_id"])
+    else:
+        assert any("No deals behind this number" in i.value for i in at.info)
+
+
+def test_breadcrumb_goes_back_up(env):
+    at = run("forecast", {"team": "APAC"})
+    at.button(key="crumb-team-top").click().run()
+    assert not at.exception
+    assert "team" not in at.query_params
+    assert any(s.value == "Forecast vs target by team" for s in at.subheader)
+
+
+def test_bottlenecks_selection_narrows_the_lists(env):
+    at = run("bottlenecks", {"stage": "Proposal"})
+    assert any("Narrowed to stage Proposal" in c.value for c in at.caption)
+    stalled = at.dataframe[0].value if at.dataframe else None
+    if stalled is not None and "stage" in stalled:
+        assert set(stalled["stage"]) <= {"Proposal"}
+
+
+def test_explore_shows_the_generated_sql_and_a_csv_download(env, layer):
+    at = run("explore")
+    code = at.code[0].value
+    assert code.startswith("WITH") and "forecast" in code
+    assert at.get("download_button")
+    at.multiselect(key="ex_metrics").set_value(["win_rate"]).run()
+    assert not at.exception
+    assert "won_deals" in at.code[0].value or "won" in at.code[0].value
+
+
+def test_deal_board_caps_cards_and_says_how_many_more(env, layer, con):
+    at = run("deal-board")
+    more = [c.value for c in at.caption if c.value.startswith("+") and c.value.endswith("more")]
+    df = layer.query(Query(metrics=("open_deals",), dimensions=("stage",),
+                           filters=("status = 'open'", "pipeline = 'New Business'")), con).df()
+    expected = sorted(f"+{n - 10:,} more" for n in df["open_deals"] if n > 10)
+    assert sorted(more) == expected
+
+
+def test_catalog_lists_every_metric(env, layer):
+    at = run("catalog")
+    table = at.dataframe[0].value
+    column = "name" if "name" in table else table.columns[0]
+    assert set(layer.metrics) <= set(table[column])
+
+
+# ------------------------------------------------------------- bad YAML
+@pytest.fixture
+def semantic_copy(tmp_path, monkeypatch, env):
+    dst = tmp_path / "semantic"
+    shutil.copytree(REPO / "semantic", dst, ignore=shutil.ignore_patterns("*.json"))
+    monkeypatch.setenv("PIPELINEBI_SEMANTIC_DIR", str(dst))
+    return dst
+
+
+def test_bad_dashboard_yaml_shows_file_and_line(semantic_copy):
+    (semantic_copy / "dashboards" / "broken.yml").write_text(
+        "title: Broken\naudience: nobody\ntiles:\n  - type: chart\n    kind: pie\n    metrics: [forecast]\n    dimension: team\n")
+    at = run("forecast")
+    errors = " ".join(e.value for e in at.error)
+    assert "semantic/dashboards/broken.yml:5" in errors and "'pie' is not accepted" in errors
+    assert at.metric  # the other pages still work
+
+
+def test_undefined_metric_degrades_to_a_message(semantic_copy):
+    (semantic_copy / "dashboards" / "wip.yml").write_text(
+        "title: Work in progress\nslug: wip\naudience: analysts\ntiles:\n"
+        "  - type: kpis\n    items: [{metric: target}]\n"
+        "  - type: chart\n    kind: bar\n    metrics: [quota_velocity]\n    dimension: team\n")
+    at = run("wip")
+    infos = " ".join(i.value for i in at.info)
+    assert "metric 'quota_velocity' is not defined" in infos and "wip.yml:9" in infos
+    assert [m.label for m in at.metric] == ["Target"]
+
+
+def test_broken_semantic_layer_is_a_message_not_a_traceback(semantic_copy):
+    (semantic_copy / "metrics" / "oops.yml").write_text("metrics:\n  - name: oops\n    type: simple\n    label: Oops\n    measure: deals.nope\n")
+    at = run("forecast")
+    errors = " ".join(e.value for e in at.error)
+    assert "oops.yml:" in errors and "nope" in errors
