@@ -69,3 +69,45 @@ def test_help_is_useful(capsys):
     out = capsys.readouterr().out
     for flag in ("--metrics", "--by", "--filter", "--grain", "--format"):
         assert flag in out
+
+
+def test_validate_checks_dashboards_against_the_layer(tmp_path, capsys):
+    sem = tmp_path / "semantic"
+    shutil.copytree(PROJECT_ROOT / "semantic", sem)
+    page = sem / "dashboards" / "forecast.yml"
+    page.write_text(page.read_text().replace("metric: weighted_pipeline_historical", "metric: weighted_pipeline_historicl"))
+    assert main(["validate", "--semantic", str(sem)]) == 2
+    err = capsys.readouterr().err
+    assert "dashboards/forecast.yml:" in err and "dashboard forecast" in err
+    assert "did you mean 'weighted_pipeline_historical'?" in err
+
+
+def test_serve_runs_streamlit_headless_on_the_resolved_database(tmp_path, monkeypatch):
+    import subprocess
+
+    calls = []
+
+    class FakeProcess:
+        def __init__(self, cmd, env):
+            calls.append((cmd, env))
+
+        def wait(self):
+            return 0
+
+        def poll(self):
+            return 0
+
+    monkeypatch.setattr(subprocess, "Popen", FakeProcess)
+    seeds = PROJECT_ROOT / "seeds"
+    monkeypatch.setenv("PIPELINEBI_SEEDS_DIR", str(seeds))
+    db = tmp_path / "demo.duckdb"
+    assert main(["serve", "--port", "8599", "--database", str(db)]) == 0
+    cmd, env = calls[0]
+    assert cmd[1:4] == ["-m", "streamlit", "run"] and cmd[4].endswith("app/streamlit_app.py")
+    assert ["--server.port", "8599"] == cmd[5:7] and "--server.headless" in cmd  # no first-run prompt
+    assert env["PIPELINEBI_DATABASE"] == str(db.resolve()) and db.exists()  # the demo was built first
+
+
+def test_serve_refuses_a_bad_port(capsys):
+    assert main(["serve", "--port", "70000"]) == 2
+    assert "port 70000 is out of range" in capsys.readouterr().err

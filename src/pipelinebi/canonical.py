@@ -13,7 +13,7 @@ CREATE TABLE targets (period_start DATE NOT NULL, period_end DATE NOT NULL, rep_
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from sqlglot import exp
 

@@ -66,16 +66,20 @@ def cmd_info(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     from .serve import serve
 
-    return serve(_settings(args), port=args.port, headless=args.headless)
+    return serve(_settings(args), port=args.port, headless=not args.open_browser)
 
 
 # ----------------------------------------------------------------- semantic
 def cmd_validate(args: argparse.Namespace) -> int:
     from .semantic import load_semantic_layer
 
+    from .dashboards import load_dashboards
+
     settings = _settings(args)
     layer = load_semantic_layer(settings.semantic_dir)
-    print(f"ok: {layer.summary()}")
+    # Dashboards are checked against the layer: unknown metrics, unreachable dimensions.
+    pages = load_dashboards(settings.semantic_dir, layer)
+    print(f"ok: {layer.summary()}; {len(pages)} dashboards")
     return 0
 
 
@@ -162,7 +166,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = add("serve", cmd_serve, "Run the dashboards (builds the demo database on first run).", sem=True)
     s.add_argument("--port", type=int, default=8501)
-    s.add_argument("--headless", action="store_true", help="do not open a browser")
+    s.add_argument("--open-browser", action="store_true",
+                   help="open a browser tab (default: just print the address; no prompts, fine on servers)")
 
     add("validate", cmd_validate, "Check the semantic YAML; print every problem with file:line.", db=False, sem=True)
     sc = add("schema", cmd_schema, "Write JSON Schemas of the YAML files (for editor completion).", db=False, sem=True)

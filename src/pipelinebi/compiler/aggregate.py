@@ -11,7 +11,6 @@ from datetime import date
 
 from sqlglot import exp
 
-from ..errors import Problem, QueryError
 from ..semantic.registry import Measure, Registry
 from .fields import ResolvedField, join_path_models, qualify
 from .plan import Branch, conversion_columns, measure_column

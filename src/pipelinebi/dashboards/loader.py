@@ -22,15 +22,15 @@ dashboards/x.yml:5: dashboard: tiles[0].kind: 'pie' is not accepted (accepted: '
 from __future__ import annotations
 
 import json
-import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
-from ..errors import DefinitionError, Problem, accepted, did_you_mean, unknown_name_hint
-from ..semantic.loader import _unwrap
+from ..errors import DefinitionError, Problem, unknown_name_hint
+from ..semantic.pydantic_errors import key_path as _key
+from ..semantic.pydantic_errors import validation_problems
 from ..semantic.yaml_source import YamlDocument, load_yaml_file
 from .models import TILE_TYPES, ChartTile, DashboardDef, KpiTile, NoteTile, RowTile, TableTile
 
@@ -72,98 +72,9 @@ def dashboard_files(semantic_dir: Path) -> list[Path]:
 
 
 # ------------------------------------------------------------ shape problems
-def _class_at(loc: Loc) -> tuple[type[BaseModel] | None, Loc]:
-    """The model class holding the last part of a pydantic ``loc``, and the loc as a path
-    into the YAML data (discriminator tags such as 'chart' removed)."""
-    cls: Any = DashboardDef
-    path: list[Any] = []
-    parts = list(loc)
-    i = 0
-    while i < len(parts):
-        part = parts[i]
-        last = i == len(parts) - 1
-        if isinstance(part, int):
-            path.append(part)
-        elif isinstance(cls, list):  # a union of tiles: the tag picks the member
-            member = next((c for c in cls if "type" in c.model_fields
-                           and typing.get_args(c.model_fields["type"].annotation) == (part,)), None)
-            if member is not None and part in TILE_TYPES:
-                cls = member
-            else:
-                path.append(part)
-                cls = None
-        elif isinstance(cls, type) and issubclass(cls, BaseModel) and part in cls.model_fields:
-            path.append(part)
-            if not last:
-                ann = cls.model_fields[part].annotation
-                if typing.get_origin(ann) is dict or (typing.get_origin(_strip_opt(ann)) is dict):
-                    # dict[Name, X]: the next part is a key of the YAML mapping
-                    value_t = typing.get_args(_strip_opt(ann))[1]
-                    if i + 1 < len(parts):
-                        path.append(parts[i + 1])
-                        i += 1
-                    cls = _unwrap(value_t)
-                else:
-                    cls = _unwrap(ann)
-        else:
-            path.append(part)
-            if not last:
-                cls = None
-        i += 1
-    return (cls if isinstance(cls, type) else None), tuple(path)
-
-
-def _strip_opt(ann: Any) -> Any:
-    if typing.get_origin(ann) in (typing.Union, getattr(__import__("types"), "UnionType", None)):
-        rest = [a for a in typing.get_args(ann) if a is not type(None)]
-        if len(rest) == 1:
-            return rest[0]
-    return ann
-
-
-def _key(path: Loc) -> str | None:
-    out = ""
-    for part in path:
-        out += f"[{part}]" if isinstance(part, int) else (("." if out else "") + str(part))
-    return out or None
-
-
 def shape_problems(doc: YamlDocument, error: ValidationError) -> list[Problem]:
-    problems = []
-    for err in error.errors():
-        loc = tuple(err["loc"])
-        cls, path = _class_at(loc)
-        # the holder of an unknown/missing key is the class of the parent
-        holder, _ = _class_at(loc[:-1]) if loc else (DashboardDef, ())
-        message, hint, key = err["msg"], None, _key(path)
-        if err["type"] == "extra_forbidden":
-            name = str(path[-1])
-            fields = list(holder.model_fields) if holder else []
-            message = f"unknown key '{name}'"
-            hint = did_you_mean(name, fields) or (accepted(fields) if fields else None)
-        elif err["type"] == "missing":
-            message = f"required key '{path[-1]}' is missing"
-            key = _key(path[:-1])
-        elif err["type"] in ("union_tag_invalid", "union_tag_not_found"):
-            given = err["input"].get("type") if isinstance(err.get("input"), dict) else None
-            message = f"unknown tile type '{given}'" if given else "a tile needs 'type'"
-            hint = (did_you_mean(str(given), TILE_TYPES) if given else None) or accepted(TILE_TYPES)
-            key = _key(path + ("type",)) if given else _key(path)
-            path = path + ("type",) if given else path
-        elif err["type"] == "literal_error":
-            expected = err.get("ctx", {}).get("expected", "")
-            message = f"{err['input']!r} is not accepted"
-            hint = f"accepted: {expected}"
-            if isinstance(err["input"], str):
-                options = [o.strip(" '") for o in expected.replace(" or ", ", ").split(",")]
-                hint = did_you_mean(err["input"], options) or hint
-        elif err["type"] == "string_pattern_mismatch":
-            message = f"{err['input']!r} is not a valid name"
-            hint = "use snake_case names of metrics and dimensions (slug: lower-case and -)"
-        elif message.startswith("Value error, "):
-            message = message[len("Value error, "):]
-        problems.append(Problem(message, file=doc.path, line=doc.line_of(path), obj="dashboard", key=key, hint=hint))
-    return problems
+    return validation_problems(doc, error, DashboardDef, union_noun="tile type", union_tags=TILE_TYPES,
+                               locate=lambda path: ("dashboard", path))
 
 
 # -------------------------------------------------------- reference problems

@@ -125,7 +125,7 @@ class Builder:
         hint = did_you_mean(name, known)
         self.bad(rec, f"unknown stage '{name}' in pipeline '{pipeline}'", key,
                  (hint + "; " if hint else "") + "accepted: " + ", ".join(known)
-                 + f" (or map it under values.stage)")
+                 + " (or map it under values.stage)")
         return None
 
     # -------------------------------------------------------------- deals
@@ -139,7 +139,7 @@ class Builder:
         if rate is None:
             self.bad(rec, f"no exchange rate for currency '{code}'", "currency",
                      unknown_name_hint(code, list(cur.rates) + [cur.reporting])
-                     + f"; add it under currency.rates")
+                     + "; add it under currency.rates")
             return None
         return to_cents(amount * Decimal(str(rate)))
 

@@ -31,7 +31,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from ..canonical import FORECAST_CATEGORIES, STAGE_KINDS, STATUSES, TABLES
+from ..canonical import FORECAST_CATEGORIES, STATUSES, TABLES
 from ..errors import DefinitionError, Problem, accepted, did_you_mean, unknown_name_hint
 
 FORMATS = ("salesforce", "hubspot", "pipedrive", "generic")
