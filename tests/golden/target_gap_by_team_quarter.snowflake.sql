@@ -30,18 +30,7 @@ WITH targets_agg AS (
     ON deals.pipeline = stages.pipeline AND deals.stage = stages.stage
   WHERE
     (
-      (
-        deals.status = 'won'
-      )
-      OR (
-        deals.status = 'open'
-      )
-      OR (
-        deals.status = 'won'
-      )
-      OR (
-        deals.status IN ('won', 'lost')
-      )
+      deals.status = 'won' OR deals.status = 'open' OR deals.status IN ('won', 'lost')
     )
     AND (
       deals.close_date >= CAST('2026-10-01' AS DATE)

@@ -91,7 +91,8 @@ def build_branch(registry: Registry, branch: Branch, dims: list[ResolvedField],
     elif all(m.filter is not None for m in branch.measures):
         # Rows no measure would count need not be read; it also makes the rule simple:
         # a dimension value appears when some measure of the query has rows for it.
-        where.append(exp.or_(*[exp.Paren(this=qualify(m.filter, branch.model)) for m in branch.measures]))
+        distinct = {qualify(m.filter, branch.model).sql(): qualify(m.filter, branch.model) for m in branch.measures}
+        where.append(exp.or_(*distinct.values()))  # sqlglot parenthesises it inside the AND
     if time_expr is not None:
         rng = time_range_condition(time_expr, start, end)
         if rng is not None:
