@@ -23,7 +23,9 @@ def streamlit_command(script: Path, port: int, headless: bool) -> list[str]:
     cmd = [sys.executable, "-m", "streamlit", "run", str(script), "--server.port", str(port)]
     if headless:
         cmd += ["--server.headless", "true"]
-    return cmd + ["--browser.gatherUsageStats", "false"]
+    # Naming the address ourselves stops Streamlit from asking a public web service for this
+    # machine's external IP (it does that on headless start-up just to print a URL).
+    return cmd + ["--browser.gatherUsageStats", "false", "--browser.serverAddress", "localhost"]
 
 
 def app_environment(settings: Settings) -> dict[str, str]:
