@@ -76,6 +76,7 @@ def main() -> int:
     ap.add_argument("--deals", type=int, default=1_000_000)
     ap.add_argument("--runs", type=int, default=7)
     ap.add_argument("--skip-data", action="store_true", help="only measure compile time")
+    ap.add_argument("--db", help="use this ingested database instead of generating one")
     args = ap.parse_args()
 
     layer = load_semantic_layer(PROJECT_ROOT / "semantic")
@@ -95,14 +96,17 @@ def main() -> int:
     from pipelinebi.warehouse import open_readonly
 
     with tempfile.TemporaryDirectory() as tmp:
-        t0 = time.perf_counter()
-        generate(Path(tmp) / "data", deals=args.deals, seed=42, fmt="parquet")
-        report = ingest(Path(tmp) / "data", Path(tmp) / "bench.duckdb")
-        if not report.ok:
-            print(report.render())
-            return 1
-        print(f"\nwarehouse with {args.deals:,} deals ready in {time.perf_counter() - t0:.1f} s")
-        con = open_readonly(Path(tmp) / "bench.duckdb")
+        db = Path(args.db) if args.db else Path(tmp) / "bench.duckdb"
+        if not args.db:
+            t0 = time.perf_counter()
+            generate(Path(tmp) / "data", deals=args.deals, seed=42, fmt="parquet")
+            report = ingest(Path(tmp) / "data", db)
+            if not report.ok:
+                print(report.render())
+                return 1
+            print(f"\nwarehouse with {args.deals:,} deals ready in {time.perf_counter() - t0:.1f} s")
+        con = open_readonly(db)
+        print(f"\n{con.execute('SELECT count(*) FROM deals').fetchone()[0]:,} deals in {db.name}")
         print(f"{'query':34} {'generated':>10} {'hand':>10} {'ratio':>7}  same answer")
         for name, (q, hand) in CASES.items():
             sql = layer.compile(q)
