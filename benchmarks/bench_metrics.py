@@ -1,10 +1,10 @@
 """Benchmark: generated SQL of the metric library vs hand-written SQL for the same answer.
 
-    python benchmarks/bench_metrics.py [--deals 1000000] [--runs 5] [--db existing.duckdb]
+    python benchmarks/bench_metrics.py [--deals 1000000] [--runs 5] [--db existing.duckdb] [--metrics a,b]
 
 Generates ``--deals`` deals (parquet) into a temp dir, ingests them (canonical + derived tables),
 then for each metric below, by team and quarter, times the compiled semantic query and a
-hand-written query on the same connection in the same run (median of ``--runs``, after one warm-up),
+hand-written query on the same connection, alternately (median of ``--runs``, after one warm-up),
 checks that both give the same rows, and prints ratio and absolute medians.
 Goal: ratio <= 1.1 and <= 300 ms for dashboard-sized queries.
 """
@@ -62,42 +62,90 @@ HAND: dict[str, str] = {
         WHERE d.status = 'open' AND f.is_stalled GROUP BY 1, 2""",
     "stalled_amount": f"""SELECT r.team, {Q}, sum(d.amount) {DEALS_TQ} JOIN deal_facts f ON f.deal_id = d.deal_id
         WHERE d.status = 'open' AND f.is_stalled GROUP BY 1, 2""",
+    # Stage-visit, funnel and flow metrics: the question is about visits / funnel steps / flows, so the
+    # hand-written query reads the same derived table as the semantic one (marked * in the output).
+    # Each of these tables carries the deal's owner_id (copied from deals at ingest), and a person
+    # writing the query by hand would join reps on it directly, so the baseline does too: anything
+    # slower would flatter the ratio.
     "stage_conversion": """SELECT r.team, CAST(date_trunc('quarter', f.first_entered_at) AS DATE),
             count(*) FILTER (WHERE f.exited_to_next) / count(*)
-        FROM stage_funnel f JOIN deals d ON d.deal_id = f.deal_id JOIN reps r ON r.rep_id = d.owner_id
+        FROM stage_funnel f JOIN reps r ON r.rep_id = f.owner_id
         WHERE f.entered GROUP BY 1, 2""",
+    "stage_conversion_resolved": """SELECT r.team, CAST(date_trunc('quarter', f.first_entered_at) AS DATE),
+            count(*) FILTER (WHERE f.exited_to_next) / count(*)
+        FROM stage_funnel f JOIN reps r ON r.rep_id = f.owner_id
+        WHERE f.entered AND f.completed_visits > 0 GROUP BY 1, 2""",
+    "stage_conversion_top_of_funnel": """SELECT r.team, CAST(date_trunc('quarter', f.first_entered_at) AS DATE),
+            count(*) FILTER (WHERE f.exited_to_next) / count(*)
+        FROM stage_funnel f JOIN reps r ON r.rep_id = f.owner_id
+        WHERE f.entered AND f.started_at_top GROUP BY 1, 2""",
+    "funnel_reach_rate": """SELECT r.team, CAST(date_trunc('quarter', f.first_seen_at) AS DATE),
+            count(*) FILTER (WHERE f.reached) / count(*)
+        FROM stage_funnel f JOIN reps r ON r.rep_id = f.owner_id
+        WHERE f.started_at_top GROUP BY 1, 2""",
+    "stage_conversion_per_visit": """SELECT r.team, CAST(date_trunc('quarter', v.entered_at) AS DATE),
+            count(*) FILTER (WHERE v.exited_at IS NOT NULL AND v.exited_to_next) / count(*)
+        FROM stage_intervals v JOIN reps r ON r.rep_id = v.owner_id
+        WHERE v.stage_kind = 'open' GROUP BY 1, 2""",
+    "backward_moves": """SELECT r.team, CAST(date_trunc('quarter', v.exited_at) AS DATE), count(*)
+        FROM stage_intervals v JOIN reps r ON r.rep_id = v.owner_id WHERE v.is_regression GROUP BY 1, 2""",
+    "dwell_days_mean": """SELECT r.team, CAST(date_trunc('quarter', v.exited_at) AS DATE), avg(v.dwell_days)
+        FROM stage_intervals v JOIN reps r ON r.rep_id = v.owner_id
+        WHERE v.exited_at IS NOT NULL GROUP BY 1, 2""",
     "dwell_days_median": """SELECT r.team, CAST(date_trunc('quarter', v.exited_at) AS DATE), median(v.dwell_days)
-        FROM stage_intervals v JOIN deals d ON d.deal_id = v.deal_id JOIN reps r ON r.rep_id = d.owner_id
+        FROM stage_intervals v JOIN reps r ON r.rep_id = v.owner_id
         WHERE v.exited_at IS NOT NULL GROUP BY 1, 2""",
     "dwell_days_p90": """SELECT r.team, CAST(date_trunc('quarter', v.exited_at) AS DATE), quantile_cont(v.dwell_days, 0.9)
-        FROM stage_intervals v JOIN deals d ON d.deal_id = v.deal_id JOIN reps r ON r.rep_id = d.owner_id
+        FROM stage_intervals v JOIN reps r ON r.rep_id = v.owner_id
         WHERE v.exited_at IS NOT NULL GROUP BY 1, 2""",
+    "dwell_days_cumulative_median": """SELECT r.team, CAST(date_trunc('quarter', f.first_entered_at) AS DATE),
+            median(f.dwell_days_total)
+        FROM stage_funnel f JOIN reps r ON r.rep_id = f.owner_id
+        WHERE f.entered AND NOT f.in_stage_now GROUP BY 1, 2""",
+    "flow_net_change": """SELECT r.team, CAST(date_trunc('quarter', p.window_start) AS DATE),
+            sum(CASE WHEN p.category IN ('created', 'pulled_in', 'increased') THEN p.amount ELSE -p.amount END)
+        FROM pipeline_flow p JOIN reps r ON r.rep_id = p.owner_id
+        WHERE p.category NOT IN ('start', 'end') GROUP BY 1, 2""",
+    "flow_end": """SELECT r.team, CAST(date_trunc('quarter', p.window_start) AS DATE), sum(p.amount)
+        FROM pipeline_flow p JOIN reps r ON r.rep_id = p.owner_id WHERE p.category = 'end' GROUP BY 1, 2""",
     "slipped_deals": """SELECT r.team, CAST(date_trunc('quarter', c.close_date_before) AS DATE), count(DISTINCT c.deal_id)
-        FROM close_date_changes c JOIN deals d ON d.deal_id = c.deal_id JOIN reps r ON r.rep_id = d.owner_id
+        FROM close_date_changes c JOIN reps r ON r.rep_id = c.owner_id
         WHERE c.pushed_out_of_quarter GROUP BY 1, 2""",
     "lead_conversion": """SELECT r.team, CAST(date_trunc('quarter', l.created_at) AS DATE), count(*) FILTER (WHERE l.is_converted) / count(*)
         FROM lead_facts l LEFT JOIN reps r ON r.rep_id = l.owner_id GROUP BY 1, 2""",
     "pipeline_as_of": """SELECT r.team, CAST(date_trunc('quarter', p.close_date) AS DATE), sum(p.amount)
-        FROM pipeline_snapshots p JOIN deals d ON d.deal_id = p.deal_id JOIN reps r ON r.rep_id = d.owner_id
+        FROM pipeline_snapshots p JOIN reps r ON r.rep_id = p.owner_id
         WHERE p.snapshot_date = (SELECT max(snapshot_date) FROM pipeline_snapshots) GROUP BY 1, 2""",
 }
+# hand queries that read the same derived table as the semantic one (see the comment above)
+SAME_TABLE = {"stage_conversion", "stage_conversion_resolved", "stage_conversion_top_of_funnel", "funnel_reach_rate",
+              "stage_conversion_per_visit", "backward_moves", "dwell_days_mean", "dwell_days_median", "dwell_days_p90",
+              "dwell_days_cumulative_median", "flow_net_change", "flow_end", "slipped_deals", "pipeline_as_of",
+              "stalled_deals", "stalled_amount", "weighted_pipeline_historical", "lead_conversion"}
 # metrics whose hand query needs the same filter in the semantic query
 FILTERS = {"pipeline_as_of": "SNAPSHOT"}
 # metrics where an absent group is 0 in the semantic answer (additive) but absent in the hand SQL
 ADDITIVE = {"pipeline_amount", "weighted_pipeline", "weighted_pipeline_historical", "closed_won_amount", "forecast",
-            "target", "stalled_deals", "stalled_amount", "pipeline_as_of"}
+            "target", "stalled_deals", "stalled_amount", "pipeline_as_of", "backward_moves", "flow_net_change", "flow_end"}
 
 
-def _median_ms(con, sql: str, runs: int) -> tuple[float, list]:
+def _median_ms(con, sql: str, runs: int, other: str | None = None) -> tuple[float, list, float | None, list | None]:
+    """Median ms of ``sql`` (and of ``other``, run alternately with it so both see the same machine load:
+    on a shared 2-core box a burst of someone else's work otherwise lands on one side only)."""
     cur = con.cursor()
     rows = cur.execute(sql).fetchall()  # warm-up
-    times = []
+    other_rows = cur.execute(other).fetchall() if other else None
+    times, other_times = [], []
     for _ in range(runs):
         t0 = time.perf_counter()
         rows = cur.execute(sql).fetchall()
         times.append((time.perf_counter() - t0) * 1000)
+        if other:
+            t0 = time.perf_counter()
+            other_rows = cur.execute(other).fetchall()
+            other_times.append((time.perf_counter() - t0) * 1000)
     cur.close()
-    return statistics.median(times), rows
+    return statistics.median(times), rows, (statistics.median(other_times) if other else None), other_rows
 
 
 def _normal(rows, drop_zero: bool):
@@ -127,6 +175,7 @@ def main(argv=None) -> int:
     ap.add_argument("--deals", type=int, default=1_000_000)
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--db", help="reuse an ingested database instead of generating one")
+    ap.add_argument("--metrics", help="comma-separated metric names to time (default: all)")
     args = ap.parse_args(argv)
     sys.path.insert(0, str(REPO / "src"))
     from pipelinebi.compiler.query import Filter, Query
@@ -152,20 +201,20 @@ def main(argv=None) -> int:
 
     print(f"{'metric':32} {'semantic ms':>12} {'hand ms':>9} {'ratio':>6}  same")
     worst, slow, mismatches = 0.0, [], []
-    for name in layer.metrics:
+    names = args.metrics.split(",") if args.metrics else list(layer.metrics)
+    for name in names:
         filters = ()
         if FILTERS.get(name) == "SNAPSHOT":
             filters = (Filter(dimension="snapshot_date", value=last_snapshot),)
         dims = ("team",) if "team" in layer.dimensions_for(name) else ()
         q = Query(metrics=(name,), dimensions=dims, grain="quarter", filters=filters)
         sql = layer.compile(q, pretty=False)
-        sem_ms, sem_rows = _median_ms(con, sql, args.runs)
+        sem_ms, sem_rows, hand_ms, hand_rows = _median_ms(con, sql, args.runs, HAND.get(name))
         if name not in HAND:
             print(f"{name:32} {sem_ms:12.1f} {'-':>9} {'-':>6}  (no hand-written query)")
             if sem_ms > 300:
                 slow.append(name)
             continue
-        hand_ms, hand_rows = _median_ms(con, HAND[name], args.runs)
         same = _equal(_normal(sem_rows, name in ADDITIVE), _normal(hand_rows, name in ADDITIVE))
         ratio = sem_ms / hand_ms
         worst = max(worst, ratio)
@@ -173,8 +222,10 @@ def main(argv=None) -> int:
             slow.append(name)
         if not same:
             mismatches.append(name)
-        print(f"{name:32} {sem_ms:12.1f} {hand_ms:9.1f} {ratio:6.2f}  {'yes' if same else 'NO'}")
-    print(f"\nworst ratio {worst:.2f} (goal <= 1.1); over 300 ms: {', '.join(slow) or 'none'}; "
+        label = f"{name}{' *' if name in SAME_TABLE else ''}"
+        print(f"{label:32} {sem_ms:12.1f} {hand_ms:9.1f} {ratio:6.2f}  {'yes' if same else 'NO'}")
+    print("\n* hand-written over the same derived table (the rows the question is about), not only canonical tables")
+    print(f"worst ratio {worst:.2f} (goal <= 1.1); over 300 ms: {', '.join(slow) or 'none'}; "
           f"answers differ: {', '.join(mismatches) or 'none'}")
     return 1 if mismatches else 0
 

@@ -7,10 +7,12 @@
 --   is_pull_in                              moved earlier
 --   pushed_out_of_month / _quarter          moved later into a later calendar month / quarter
 --                                           (the deal "slipped" out of the period it was in)
+--   owner_id                                deals.owner_id (already joined here), so team/rep/region join
+--                                           reps directly instead of through deals
 -- Choices: the change that closes a deal counts too (a deal expected on 30 Sep and won on
 -- 5 Oct slipped out of Q3); changes on closed deals (re-opened, data fixes) do not.
 WITH h AS (
-    SELECT h.deal_id, h.changed_at, h.close_date, d.pipeline,
+    SELECT h.deal_id, h.changed_at, h.close_date, d.pipeline, d.owner_id,
            lag(h.close_date) OVER w AS prev_close,
            lag(h.stage) OVER w AS prev_stage
     FROM deal_history h
@@ -23,7 +25,8 @@ SELECT h.deal_id, h.changed_at,
        h.close_date > h.prev_close AS is_push,
        h.close_date < h.prev_close AS is_pull_in,
        date_trunc('month', h.close_date) > date_trunc('month', h.prev_close) AS pushed_out_of_month,
-       date_trunc('quarter', h.close_date) > date_trunc('quarter', h.prev_close) AS pushed_out_of_quarter
+       date_trunc('quarter', h.close_date) > date_trunc('quarter', h.prev_close) AS pushed_out_of_quarter,
+       h.owner_id
 FROM h
 JOIN stages s ON s.pipeline = h.pipeline AND s.stage = h.prev_stage
 WHERE s.kind = 'open'

@@ -6,6 +6,8 @@
 --   snapshot_date, deal_id
 --   stage, amount, close_date, forecast_category    as of the snapshot
 --   stage_probability                               probability of that stage
+--   owner_id                                        deals.owner_id (the current owner, as the deals join
+--                                                   gives), so team/rep/region join reps directly
 -- Semi-additive: sum amounts within one snapshot_date, never across dates (filter
 -- snapshot_date, or group by it).
 WITH meta AS (
@@ -21,22 +23,22 @@ dates AS (
     SELECT as_of FROM bounds WHERE as_of IS NOT NULL
 ),
 life AS (
-    SELECT h.deal_id, any_value(d.pipeline) AS pipeline, min(h.changed_at) AS first_at, max(h.changed_at) AS last_at,
-           any_value(d.status) AS final_status
-    FROM deal_history h JOIN deals d ON d.deal_id = h.deal_id
-    GROUP BY h.deal_id
+    -- history is reduced to one row per deal before deals is joined: 1M join rows instead of 4.6M
+    SELECT h.deal_id, d.pipeline, h.first_at, h.last_at, d.status AS final_status, d.owner_id
+    FROM (SELECT deal_id, min(changed_at) AS first_at, max(changed_at) AS last_at FROM deal_history GROUP BY deal_id) h
+    JOIN deals d ON d.deal_id = h.deal_id
 ),
 candidates AS (
     -- a deal can only be open at D if it existed before D and either is open now or changed at/after D
-    SELECT l.deal_id, l.pipeline, CAST(dt.snapshot_date AS TIMESTAMP) AS snapshot_ts, dt.snapshot_date
+    SELECT l.deal_id, l.pipeline, l.owner_id, CAST(dt.snapshot_date AS TIMESTAMP) AS snapshot_ts, dt.snapshot_date
     FROM life l JOIN dates dt ON l.first_at < dt.snapshot_date AND (l.final_status = 'open' OR l.last_at >= dt.snapshot_date)
 ),
 states AS (
-    SELECT c.snapshot_date, c.deal_id, c.pipeline, h.stage, h.amount, h.close_date, h.forecast_category
+    SELECT c.snapshot_date, c.deal_id, c.pipeline, c.owner_id, h.stage, h.amount, h.close_date, h.forecast_category
     FROM candidates c ASOF JOIN deal_history h ON c.deal_id = h.deal_id AND c.snapshot_ts > h.changed_at
 )
 SELECT st.snapshot_date, st.deal_id, st.stage, st.amount, st.close_date, st.forecast_category,
-       s.probability AS stage_probability
+       s.probability AS stage_probability, st.owner_id
 FROM states st
 JOIN stages s ON s.pipeline = st.pipeline AND s.stage = st.stage
 WHERE s.kind = 'open'

@@ -21,6 +21,8 @@
 --   reached                                         the deal got at least this far: its furthest stage
 --                                                   (won = after the last open stage) >= funnel_position
 --   skipped                                         reached but never entered (jumped over it)
+--   owner_id                                        deals.owner_id (via stage_intervals), so team/rep/region
+--                                                   join reps directly instead of through the 1M-row deals table
 WITH steps AS (
     SELECT pipeline, stage, kind, position,
            CASE WHEN kind <> 'lost' THEN lead(position) OVER (PARTITION BY pipeline, kind <> 'lost' ORDER BY position) END AS next_position,
@@ -28,7 +30,7 @@ WITH steps AS (
     FROM stages
 ),
 v AS (
-    SELECT i.deal_id, i.pipeline, i.stage, i.entered_at, i.exited_at, i.dwell_days,
+    SELECT i.deal_id, i.pipeline, i.stage, i.entered_at, i.exited_at, i.dwell_days, i.owner_id,
            CASE WHEN s.kind <> 'lost' THEN s.position END AS fpos,
            s.next_position, s.top_position
     FROM stage_intervals i
@@ -41,8 +43,7 @@ w AS (
            max(fpos) OVER (PARTITION BY deal_id ORDER BY entered_at, exited_at NULLS LAST
                            ROWS BETWEEN 1 FOLLOWING AND UNBOUNDED FOLLOWING) AS max_later,
            first_value(fpos) OVER d AS first_seen_position,
-           first_value(entered_at) OVER d AS first_seen_at,
-           max(fpos) OVER (PARTITION BY deal_id) AS max_fpos
+           first_value(entered_at) OVER d AS first_seen_at
     FROM v
     WINDOW d AS (PARTITION BY deal_id ORDER BY entered_at, exited_at NULLS LAST)
 ),
@@ -65,7 +66,8 @@ per_stage AS (
 per_deal AS (
     SELECT deal_id, any_value(pipeline) AS pipeline, any_value(first_seen_position) AS first_seen_position,
            any_value(first_seen_at) AS first_seen_at, any_value(top_position) AS top_position,
-           any_value(max_fpos) AS max_fpos
+           -- a plain aggregate here, not a window over the deal in w: one pass less over 3.4M visits
+           max(fpos) AS max_fpos, any_value(owner_id) AS owner_id
     FROM w GROUP BY deal_id
 )
 SELECT d.deal_id, d.pipeline, s.stage, s.position AS funnel_position, s.next_position,
@@ -81,7 +83,8 @@ SELECT d.deal_id, d.pipeline, s.stage, s.position AS funnel_position, s.next_pos
        d.first_seen_position, d.first_seen_at,
        coalesce(d.first_seen_position = d.top_position, false) AS started_at_top,
        coalesce(d.max_fpos >= s.position, false) AS reached,
-       coalesce(d.max_fpos >= s.position, false) AND p.deal_id IS NULL AS skipped
+       coalesce(d.max_fpos >= s.position, false) AND p.deal_id IS NULL AS skipped,
+       d.owner_id
 FROM per_deal d
 JOIN steps s ON s.pipeline = d.pipeline AND s.kind = 'open'
 LEFT JOIN per_stage p ON p.deal_id = d.deal_id AND p.stage = s.stage
