@@ -126,3 +126,13 @@ def test_non_strict_filter_skips_models_without_the_dimension(layer, con):
     assert any("does not apply to targets" in w for w in res.warnings)
     with pytest.raises(QueryError, match="stage"):
         layer.compile(Query(metrics=("target",), filters=("stage = 'Won'",)))
+
+
+def test_event_models_use_their_own_stage_attributes(layer):
+    # A visit's stage_position is the position of the stage visited, not of the deal's
+    # current stage (which deals → stages would give).
+    from pipelinebi.compiler.fields import resolve_dimension
+
+    for model, column in (("stage_visits", "stage_visits.position"), ("stage_funnel", "stage_funnel.funnel_position")):
+        assert resolve_dimension(layer.registry, model, "stage_position").expr.sql() == column
+    assert resolve_dimension(layer.registry, "stage_visits", "stage_kind").expr.sql() == "stage_visits.stage_kind"
