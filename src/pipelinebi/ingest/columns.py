@@ -1,10 +1,14 @@
-"""Per-column checks of one raw table, then its typed copy ``t_<table>``.
+"""Per-column checks of one raw table, then its typed, final table ``<table>``.
 
 Rules come from the canonical registry: type (every bad value with its row),
 required (NOT NULL), closed vocabulary (grouped per bad value, with accepted list and
 did-you-mean) and value ranges (no negative amounts, probabilities within 0..1).
 All rules of a table are counted in one scan; only rules with hits run again to pick
 examples.
+
+The typed rows go straight from the file into the final canonical table (declared by
+:func:`~pipelinebi.canonical.create_table_sql`), in file order, so each row is written
+once and a row's number is its position: ``rowid + 1`` (see :func:`numbered_views`).
 
 >>> import duckdb, tempfile, pathlib
 >>> from .files import SourceFile
@@ -19,7 +23,7 @@ examples.
 >>> for p in f.errors: print(p.message)
 unparseable date '2024-13-01': expected a date like 2024-01-31
 negative amount -5.00: must be >= 0
->>> con.execute("SELECT _row, period_start, amount FROM t_targets ORDER BY _row").fetchall()
+>>> con.execute("SELECT rowid + 1, period_start, amount FROM targets ORDER BY rowid").fetchall()
 [(1, datetime.date(2024, 1, 1), Decimal('-5.00')), (2, None, Decimal('7.00'))]
 """
 
@@ -27,7 +31,7 @@ from __future__ import annotations
 
 from sqlglot import exp
 
-from ..canonical import TABLES, Column
+from ..canonical import TABLES, Column, create_table_sql
 from ..errors import accepted, did_you_mean
 from .checks import Check, Location, run_check
 from .read import RawTable
@@ -51,7 +55,7 @@ def _lit(value: str) -> str:
 
 
 def _rules(table: str, raw: RawTable) -> list[tuple[str, Check]]:
-    """(condition over raw_<table>, check) for every rule of every present column."""
+    """(condition over the raw relation, check) for every rule of every present column."""
     out: list[tuple[str, Check]] = []
     for col in TABLES[table].columns:
         if col.name not in raw.columns:
@@ -63,27 +67,27 @@ def _rules(table: str, raw: RawTable) -> list[tuple[str, Check]]:
         key = f"column {col.name}"
         if typed != cid and not (is_text(src_type) and is_text(col.type)):
             cond = f"{present} AND {typed} IS NULL"
-            out.append((cond, Check(table, f"SELECT _row, {shown} FROM {raw.sql_name} WHERE {cond}",
+            out.append((cond, Check(table, f"SELECT _row, {shown} FROM {raw.numbered} WHERE {cond}",
                                     _type_message(col), key=key)))
         if not col.nullable:
             cond = f"NOT ({present})"
-            out.append((cond, Check(table, f"SELECT _row FROM {raw.sql_name} WHERE {cond}",
+            out.append((cond, Check(table, f"SELECT _row FROM {raw.numbered} WHERE {cond}",
                                     lambda v: "empty value in a required column", key=key,
                                     hint=lambda v, c=col: c.description or None)))
         if col.allowed:
             cond = f"{typed} NOT IN ({', '.join(_lit(a) for a in col.allowed)})"
-            out.append((cond, Check(table, f"SELECT _row, {typed} FROM {raw.sql_name} WHERE {cond}",
+            out.append((cond, Check(table, f"SELECT _row, {typed} FROM {raw.numbered} WHERE {cond}",
                                     lambda v: f"'{v[0]}' is not an accepted value", key=key,
                                     hint=lambda v, c=col: _vocab_hint(v[0], c.allowed), per_value=True)))
         low, high = RANGES.get((table, col.name), (None, None))
         if low is not None:
             cond = f"{typed} < {low}"
             what = "negative amount" if col.name == "amount" else "value"
-            out.append((cond, Check(table, f"SELECT _row, {typed} FROM {raw.sql_name} WHERE {cond}",
+            out.append((cond, Check(table, f"SELECT _row, {typed} FROM {raw.numbered} WHERE {cond}",
                                     lambda v, w=what, lo=low: f"{w} {v[0]}: must be >= {lo}", key=key)))
         if high is not None:
             cond = f"{typed} > {high}"
-            out.append((cond, Check(table, f"SELECT _row, {typed} FROM {raw.sql_name} WHERE {cond}",
+            out.append((cond, Check(table, f"SELECT _row, {typed} FROM {raw.numbered} WHERE {cond}",
                                     lambda v, hi=high: f"value {v[0]}: must be <= {hi}", key=key)))
     return out
 
@@ -106,31 +110,57 @@ def _vocab_hint(value: str, allowed: tuple[str, ...]) -> str:
 
 
 def check_and_type(con, table: str, raw: RawTable | None, findings: Findings) -> int:
-    """Check ``raw`` column by column, then build ``t_<table>``; returns the number of bad rows.
+    """Check ``raw`` column by column, then build the typed ``<table>``; returns the number of bad rows.
 
-    Without a raw table (file missing or unreadable) ``t_<table>`` is created empty, so
+    Without a raw table (file missing or unreadable) ``<table>`` is created empty, so
     the cross-table checks and the load can run unchanged.
     """
     cols = TABLES[table].columns
     if raw is None:
-        select = ", ".join(f"CAST(NULL AS {c.type}) AS {c.name}" for c in cols)
-        con.execute(f"CREATE OR REPLACE TEMP TABLE t_{table} AS SELECT CAST(NULL AS BIGINT) AS _row, {select} LIMIT 0")
+        _create(con, table, strict=True)  # empty
         return 0
     rules = _rules(table, raw)
     bad = 0
     if rules:
         counts = con.execute("SELECT " + ", ".join(f"count(*) FILTER (WHERE {cond})" for cond, _ in rules)
-                             + f" FROM {raw.sql_name}").fetchone()
+                             + f" FROM {raw.sql_name}", raw.params).fetchone()  # no row numbers: parallel
         where = {table: Location(raw.file, 1 if raw.source.fmt == "csv" else None)}
         for (cond, check), n in zip(rules, counts):
             if n:
-                bad += run_check(con, check, where, findings)
+                bad += run_check(con, check, where, findings, raw.params)
     select = ", ".join(
-        f"{typed_expr(*raw.columns[c.name], c.type)} AS {c.name}" if c.name in raw.columns
-        else f"CAST(NULL AS {c.type}) AS {c.name}"
+        f"{typed_expr(*raw.columns[c.name], c.type)}" if c.name in raw.columns else f"CAST(NULL AS {c.type})"
         for c in cols
     )
-    con.execute(f"CREATE OR REPLACE TEMP TABLE t_{table} AS SELECT _row, {select} FROM {raw.sql_name}")
-    con.execute(f"DROP TABLE {raw.sql_name}")  # raw text is no longer needed: free the memory
+    # Clean columns fit the NOT NULL constraints: every empty or unparseable value of a
+    # required column was counted above, and a missing required column is an error of
+    # its own.  A table with problems is never loaded, so it is built without them and
+    # keeps its rows for the cross-table checks (all problems are reported at once).
+    strict = bad == 0 and all(c.name in raw.columns for c in cols if not c.nullable)
+    _create(con, table, strict)
+    # No ORDER BY needed: DuckDB keeps insertion order (preserve_insertion_order, on by
+    # default) also when it reads and writes in parallel, so rowid + 1 is the row number.
+    con.execute(f"INSERT INTO {table} SELECT {select} FROM {raw.sql_name}", raw.params)
     return bad
 
+
+def _create(con, table: str, strict: bool) -> None:
+    con.execute(f"DROP TABLE IF EXISTS {table}")
+    con.execute(create_table_sql(table))
+    if not strict:
+        for c in TABLES[table].columns:
+            if not c.nullable:
+                con.execute(f"ALTER TABLE {table} ALTER COLUMN {c.name} DROP NOT NULL")
+
+
+def numbered_views(con, tables) -> list[str]:
+    """Temp views ``t_<table>``: the table plus ``_row``, its data row number, for the checks.
+
+    Rows were inserted in file order into fresh tables (no deletes), so ``rowid`` is
+    the 0-based position in the file.
+    """
+    views = []
+    for table in tables:
+        con.execute(f"CREATE OR REPLACE TEMP VIEW t_{table} AS SELECT rowid + 1 AS _row, * FROM {table}")
+        views.append(f"t_{table}")
+    return views

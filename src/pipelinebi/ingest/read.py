@@ -1,10 +1,13 @@
-"""Read one input file into a raw DuckDB table, keeping each row's number.
+"""Open one input file as a raw relation: its columns as ``c0, c1, …``, in file order.
 
-A raw table ``raw_<table>`` has ``_row`` (data row number, 1 = first row after the
-header, so CSV file line = row + 1 for files without line breaks inside quotes) and one
-column ``c0, c1, …`` per column of the file, in file order.  CSV columns are all text
-(type checks come later, with the exact bad value in hand); Parquet columns keep their
-native types.  Header names are matched to the canonical columns here; missing and
+Nothing is copied here.  The raw relation is the file itself (``read_csv``/``read_parquet``
+with the path passed as a query parameter, never formatted into the SQL), read again by
+each query that needs it: a scan is cheap, a copy of millions of rows is not.  CSV columns
+are all text (type checks come later, with the exact bad value in hand); Parquet columns
+keep their native types.  ``numbered`` is the same relation plus ``_row`` (data row
+number, 1 = first row after the header, so CSV file line = row + 1 for files without
+line breaks inside quotes); numbering forces a one-thread scan, so it is used only to
+point at bad rows.  Header names are matched to the canonical columns here; missing and
 unknown columns become findings.
 
 >>> import duckdb, tempfile, pathlib
@@ -14,7 +17,7 @@ unknown columns become findings.
 >>> raw = load_raw(con, SourceFile("reps", d / "reps.csv", "csv"), d, f)
 >>> raw.rows, sorted(raw.columns)[:3], raw.line(1)
 (1, ['active', 'name', 'region'], 2)
->>> con.execute(f"SELECT _row, {raw.columns['name'][0]} FROM {raw.sql_name}").fetchall()
+>>> con.execute(f"SELECT _row, {raw.columns['name'][0]} FROM {raw.numbered}", raw.params).fetchall()
 [(1, 'Ann')]
 >>> for w in f.warnings: print(w.message)
 column 'nickname' is not in the canonical table reps: ignored
@@ -40,11 +43,18 @@ from .report import Findings
 
 @dataclass
 class RawTable:
-    """A file loaded as-is into ``sql_name``; ``columns`` maps canonical name → (column, source type)."""
+    """A file as-is; ``columns`` maps canonical name → (column, source type).
+
+    ``sql_name`` (columns ``c0, c1, …``) and ``numbered`` (the same plus ``_row``) are
+    table expressions for a FROM clause; each takes ``params``, so use one of them once
+    per statement and pass ``params`` with it.
+    """
 
     table: str
     source: SourceFile
-    sql_name: str
+    sql_name: str = ""
+    numbered: str = ""
+    params: list = field(default_factory=list)
     columns: dict[str, tuple[str, str]] = field(default_factory=dict)
     rows: int = 0
 
@@ -59,18 +69,16 @@ class RawTable:
 
 def load_raw(con: duckdb.DuckDBPyConnection, src: SourceFile, workdir: Path,
              findings: Findings, progress: Progress = no_progress) -> RawTable | None:
-    """Load ``src`` into ``raw_<table>``; None (and an error finding) if it cannot be read."""
+    """Open ``src`` as a raw relation; None (and an error finding) if it cannot be read."""
     progress(f"reading {src.path.name}")
-    raw = RawTable(src.table, src, f"raw_{src.table}")
+    raw = RawTable(src.table, src)
     try:
         names = _read_csv(con, raw, workdir, findings) if src.fmt == "csv" else _read_parquet(con, raw)
     except duckdb.Error as e:
-        findings.error(_read_problem(src, e))
-        con.execute(f"DROP TABLE IF EXISTS {raw.sql_name}")
+        findings.error(read_problem(src, e))
         return None
     if names is None:
         return None
-    raw.rows = con.execute(f"SELECT count(*) FROM {raw.sql_name}").fetchone()[0]
     _match_columns(raw, names, findings)
     progress(f"read {src.path.name}", raw.rows, raw.rows)
     return raw
@@ -98,15 +106,18 @@ def _read_csv(con, raw: RawTable, workdir: Path, findings: Findings) -> list[tup
                                    hint="the first line names the columns: " + ", ".join(TABLES[raw.table].column_names)))
             return None
         ids = [f"c{i}" for i in range(len(header))]
+        # No sniffing: the dialect comes from the header, so a ragged row is an error
+        # on its own line instead of a silently different guess at the header.
+        scan = ("read_csv(?, header=true, auto_detect=false, delim=?, quote='\"', escape='\"', columns=?)")
+        raw.sql_name = f"{scan} AS raw"
+        raw.numbered = f"{scan} WITH ORDINALITY AS raw({', '.join(ids)}, _row)"
+        raw.params = [str(path), delim, {i: "VARCHAR" for i in ids}]
         try:
-            # No sniffing: the dialect comes from the header, so a ragged row is an error
-            # on its own line instead of a silently different guess at the header.
-            con.execute(
-                f"CREATE OR REPLACE TEMP TABLE {raw.sql_name} AS SELECT * FROM read_csv(?, header=true, "
-                "auto_detect=false, delim=?, quote='\"', escape='\"', columns=?) "
-                f"WITH ORDINALITY AS t({', '.join(ids)}, _row)",
-                [str(path), delim, {i: "VARCHAR" for i in ids}],
-            )
+            # One full parse now, so a ragged row or bad bytes are reported here as a
+            # problem with the file.  Counting every column makes DuckDB decode (and
+            # check the UTF-8 of) each value; a bare count(*) would skip that.
+            raw.rows = con.execute(f"SELECT count(*), {', '.join(f'count({i})' for i in ids)} "
+                                   f"FROM {raw.sql_name}", raw.params).fetchone()[0]
             return [(h, "VARCHAR") for h in header]
         except duckdb.InvalidInputException as e:
             if attempt == 0 and encoding == "utf-8" and "utf-8" in str(e).lower():
@@ -116,17 +127,17 @@ def _read_csv(con, raw: RawTable, workdir: Path, findings: Findings) -> list[tup
 
 
 def _read_parquet(con, raw: RawTable) -> list[tuple[str, str]]:
-    cols = con.execute("DESCRIBE SELECT * FROM read_parquet(?)", [str(raw.source.path)]).fetchall()
-    ids = [f"c{i}" for i in range(len(cols))]
-    con.execute(
-        f"CREATE OR REPLACE TEMP TABLE {raw.sql_name} AS SELECT * FROM read_parquet(?) "
-        f"WITH ORDINALITY AS t({', '.join(ids)}, _row)",
-        [str(raw.source.path)],
-    )
+    raw.params = [str(raw.source.path)]
+    cols = con.execute("DESCRIBE SELECT * FROM read_parquet(?)", raw.params).fetchall()
+    ids = ", ".join(f"c{i}" for i in range(len(cols)))
+    raw.sql_name = f"read_parquet(?) AS raw({ids})"
+    raw.numbered = f"read_parquet(?) WITH ORDINALITY AS raw({ids}, _row)"
+    # From the file's metadata: the values are first decoded by the checks (see run.py).
+    raw.rows = con.execute(f"SELECT count(*) FROM {raw.sql_name}", raw.params).fetchone()[0]
     return [(name, type_) for name, type_, *_ in cols]
 
 
-def _read_problem(src: SourceFile, e: duckdb.Error) -> Problem:
+def read_problem(src: SourceFile, e: duckdb.Error) -> Problem:
     """DuckDB's reader error, reduced to the line and what was wrong there."""
     text = str(e)
     m = re.search(r"CSV Error on Line: (\d+)", text)

@@ -19,14 +19,14 @@ from pathlib import Path
 
 import duckdb
 
-from ..canonical import LOAD_ORDER, TABLES, create_table_sql
+from ..canonical import LOAD_ORDER
 from ..errors import IngestError, Problem
 from ..progress import Progress, no_progress
 from .checks import Location
-from .columns import check_and_type
+from .columns import check_and_type, numbered_views
 from .derived import DerivedModel, build_derived, load_derived
 from .files import discover
-from .read import load_raw
+from .read import load_raw, read_problem
 from .relations import check_relations
 from .report import Findings, IngestReport
 from .swap import building_path, clean_stale, remove_building, replace_atomically, wal_problem
@@ -148,19 +148,27 @@ def _build(con, files, work: Path, findings: Findings, progress: Progress,
                 available.add(table)
                 counts[table] = raw.rows
                 progress(f"checking {table}", 0, raw.rows)
-        check_and_type(con, table, raw, findings)
+        try:
+            check_and_type(con, table, raw, findings)
+        except (duckdb.IOException, duckdb.InvalidInputException) as e:
+            if raw is None or raw.source.fmt != "parquet":
+                raise
+            # Parquet values are first decoded here (the file is read in place, not
+            # copied): a damaged page is a problem with the file, like an unreadable footer.
+            findings.error(read_problem(raw.source, e))
+            available.discard(table)
+            counts[table] = 0
+            check_and_type(con, table, None, findings)
         counts.setdefault(table, 0)
+        progress(f"checking {table}", counts[table], counts[table])
     progress("checking keys and references")
+    views = numbered_views(con, LOAD_ORDER)
     check_relations(con, available, where, findings, progress)
+    for v in views:
+        con.execute(f"DROP VIEW {v}")
     if findings.errors:
         return counts, None
-    for table in LOAD_ORDER:
-        progress(f"loading {table}", 0, counts[table])
-        cols = ", ".join(TABLES[table].column_names)
-        con.execute(create_table_sql(table))
-        con.execute(f"INSERT INTO {table} SELECT {cols} FROM t_{table}")  # file order kept
-        con.execute(f"DROP TABLE t_{table}")
-        progress(f"loading {table}", counts[table], counts[table])
+    # Nothing left to load: the checked rows went straight into their final tables.
     as_of = as_of or _data_as_of(con, findings)
     meta = {
         "schema_version": SCHEMA_VERSION,
