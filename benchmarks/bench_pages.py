@@ -56,10 +56,9 @@ def python_page_queries(layer, g_state, as_of):
              Query(metrics=("dwell_days_median",), dimensions=("stage",), filters=base[1:])]
     dims = tuple(d for d in ("deal_id", "deal_name", "account", "rep", "team", "close_date", "days_in_stage",
                              "is_stalled", "is_high_value") if d in layer.dimensions_for("pipeline_amount"))
-    for stage in ("Prospecting", "Discovery", "Solution Design", "Proposal", "Negotiation"):
-        board.append(Query(metrics=("pipeline_amount",), dimensions=dims,
-                           filters=base + (Filter(dimension="stage", value=stage),),
-                           order_by=(("pipeline_amount", True), ("deal_id", False)), limit=10))
+    # The board's cards: one query, the 10 largest open deals per stage (as app/views/deal_board.py).
+    board.append(Query(metrics=("pipeline_amount",), dimensions=("stage",) + dims, filters=base,
+                       order_by=(("pipeline_amount", True), ("deal_id", False)), limit=10, limit_per="stage"))
     out["deal-board"] = board
     out["explore"] = [Query(metrics=("forecast", "target"), dimensions=("team",), start=g_state.start, end=g_state.end,
                             order_by=(("forecast", True),), limit=1000)]

@@ -78,6 +78,10 @@ def _queries(layer):
         out.append((name, Query(metrics=(name,), dimensions=by, grain="quarter", start=START, end=END)))
         if metric.type not in ("cumulative", "period_over_period"):
             out.append((name + " (total)", Query(metrics=(name,))))
+    # Top-N per group compiles to a ROW_NUMBER() subquery; ties are broken by deal_id.
+    out.append(("top 3 deals per stage", Query(metrics=("pipeline_amount",), dimensions=("stage", "deal_id"),
+                                               order_by=(("pipeline_amount", True), ("deal_id", False)),
+                                               limit=3, limit_per="stage")))
     return out
 
 

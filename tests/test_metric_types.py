@@ -155,3 +155,18 @@ def test_unknown_names_suggest_close_matches(layer):
 def test_time_dimension_at_a_grain(layer, con):
     got = rows(layer, con, Query(metrics=("closed_won_amount",), dimensions=("close_date__quarter",)))
     assert [(r[0].isoformat(), r[1]) for r in got] == [("2026-01-01", 150), ("2026-04-01", 25)]
+
+
+def test_top_n_per_group(layer, con):
+    # Won amount per (team, rep): A: Rep R1 125; B: Rep R2 50. Top 1 rep per team, biggest first.
+    q = Query(metrics=("closed_won_amount",), dimensions=("team", "rep"),
+              order_by=(("closed_won_amount", True),), limit=1, limit_per="team")
+    assert rows(layer, con, q) == [("A", "Rep R1", 125), ("B", "Rep R2", 50)]
+    # Deals per stage, two per stage by amount: W1 100 / W3 25 / W2 50 are all in stage Won.
+    q = Query(metrics=("closed_won_amount",), dimensions=("stage", "deal_id"),
+              order_by=(("closed_won_amount", True), ("deal_id", False)), limit=2, limit_per="stage")
+    assert rows(layer, con, q) == [("Won", "W1", 100), ("Won", "W2", 50)]
+    for dialect in ("postgres", "spark", "snowflake", "bigquery"):
+        assert "ROW_NUMBER() OVER (PARTITION BY stage" in layer.compile(q, dialect=dialect)
+    with pytest.raises(QueryError, match="limit_per 'team' needs a limit"):
+        Query.build(metrics=("win_rate",), dimensions=("team",), limit_per="team")

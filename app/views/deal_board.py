@@ -72,12 +72,13 @@ def board() -> None:
                           filters=(Filter(dimension="pipeline", value=pipeline),) if pipeline else ()))
     median = dict(zip(norms.get("stage", []), norms.get("dwell_days_median", [])))
     extra = _opt(layer, OPTIONAL_FIELDS)
+    # One query for every column: the `cap` largest open deals per stage.
+    cards = run(Query(metrics=("pipeline_amount",), dimensions=("stage",) + CARD_FIELDS + extra, filters=base,
+                      order_by=(("pipeline_amount", True), ("deal_id", False)), limit=cap, limit_per="stage"))
     cols = st.columns(len(stages), gap="small")
     for col, (_, srow) in zip(cols, stages.iterrows()):
         stage = srow["stage"]
-        deals = run(Query(metrics=("pipeline_amount",), dimensions=CARD_FIELDS + extra,
-                          filters=base + (Filter(dimension="stage", value=stage),),
-                          order_by=(("pipeline_amount", True), ("deal_id", False)), limit=cap))
+        deals = cards[cards["stage"] == stage]
         with col:
             st.markdown(f"**{stage}**  \n{format_value(srow['open_deals'], 'count')} deals · "
                         f"{format_value(srow['pipeline_amount'], 'currency', compact=True)}")

@@ -178,6 +178,8 @@ def _period_over_period(registry: Registry, pops: list[str], query: Query, dims:
 
 
 def _order_and_limit(select: exp.Select, query: Query, output: list[str], qualify_with: str | None) -> exp.Select:
+    if query.limit_per:
+        return _top_per_group(select, query, output)
     order = list(query.order_by) or [(d, False) for d in query.dimensions]
     items = []
     for name, desc in order:
@@ -191,3 +193,28 @@ def _order_and_limit(select: exp.Select, query: Query, output: list[str], qualif
     if query.limit:
         select = select.limit(query.limit, copy=False)
     return select
+
+
+def _top_per_group(select: exp.Select, query: Query, output: list[str]) -> exp.Select:
+    """The first ``limit`` rows per value of ``limit_per``, in the query's order.
+
+    Spelled as a ROW_NUMBER() subquery rather than QUALIFY, so every engine runs it and
+    the outer ORDER BY is kept.
+    """
+    order = [(n, d) for n, d in query.order_by if n != query.limit_per] or [
+        (d, False) for d in query.dimensions if d != query.limit_per]
+    for name, _ in order:
+        if name not in output:
+            raise QueryError(Problem(f"cannot order by '{name}': it is not in the result",
+                                     hint=unknown_name_hint(name, output)))
+    within = [exp.Ordered(this=exp.column(n), desc=d, nulls_first=False) for n, d in order]
+    rank = exp.Window(this=exp.RowNumber(), partition_by=[exp.column(query.limit_per)],
+                      order=exp.Order(expressions=within) if within else None)
+    base = exp.Subquery(this=select, alias=exp.TableAlias(this=exp.to_identifier("result")))
+    ranked = exp.select(*[exp.column(c) for c in output], exp.alias_(rank, "row_in_group")).from_(base, copy=False)
+    outer = exp.select(*[exp.column(c) for c in output]).from_(
+        exp.Subquery(this=ranked, alias=exp.TableAlias(this=exp.to_identifier("ranked"))), copy=False)
+    outer = outer.where(exp.LTE(this=exp.column("row_in_group"), expression=exp.Literal.number(query.limit)), copy=False)
+    group_first = exp.Ordered(this=exp.column(query.limit_per), desc=dict(query.order_by).get(query.limit_per, False),
+                              nulls_first=False)
+    return outer.order_by(group_first, *[w.copy() for w in within], copy=False)

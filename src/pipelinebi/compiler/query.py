@@ -70,6 +70,8 @@ class Query(BaseModel):
     end: date | None = None  # exclusive
     order_by: tuple[tuple[str, bool], ...] = ()  # (column, descending)
     limit: int | None = Field(None, ge=1)
+    #: With ``limit``: the top ``limit`` rows *per value* of this dimension (e.g. 10 deals per stage).
+    limit_per: str | None = None
 
     @model_validator(mode="after")
     def _period(self) -> "Query":
@@ -79,6 +81,8 @@ class Query(BaseModel):
             raise ValueError("dimension 'period' needs a grain (day, week, month, quarter or year)")
         if self.start and self.end and self.start >= self.end:
             raise ValueError(f"start {self.start} must be before end {self.end}")
+        if self.limit_per is not None and (self.limit is None or self.limit_per not in self.dimensions):
+            raise ValueError(f"limit_per '{self.limit_per}' needs a limit and must be one of the dimensions")
         if len(set(self.metrics)) != len(self.metrics) or len(set(self.dimensions)) != len(self.dimensions):
             raise ValueError("a metric or dimension is listed twice")
         return self
