@@ -162,3 +162,16 @@ def test_page_queries_compile(layer):
         state = PageState(date(2026, 10, 1), date(2027, 1, 1))
         for q in page_queries(page.definition, state, layer):
             assert layer.compile(q).startswith("WITH")
+
+
+def test_previous_period_is_like_for_like_while_the_period_runs():
+    from datetime import date
+
+    from pipelinebi.dashboards.queries import PageState
+
+    running = PageState(date(2026, 10, 1), date(2027, 1, 1), as_of=date(2026, 11, 14))
+    assert running.in_progress
+    assert (running.previous.start, running.previous.end) == (date(2026, 7, 1), date(2026, 8, 15))
+    finished = PageState(date(2026, 4, 1), date(2026, 7, 1), as_of=date(2026, 11, 14))
+    assert not finished.in_progress
+    assert (finished.previous.start, finished.previous.end) == (date(2026, 1, 1), date(2026, 4, 1))

@@ -7,6 +7,8 @@ Drill and selection state live in the URL under the bare dimension names
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import hashlib
 from typing import Any
 
@@ -120,6 +122,10 @@ def kpi_row(page: _Page, tile: KpiTile) -> None:
         st.subheader(tile.title)
     row = _first_row(page.run(current).df)
     prev = _first_row(page.run(previous).df) if previous else {}
+    if previous is not None and state.in_progress:
+        p = state.previous
+        st.caption(f"Changes compare with the same days of the previous period "
+                   f"({p.start:%d %b} – {p.end - timedelta(days=1):%d %b %Y}), as this one is still running.")
     scope = kpi_scope(tile, state, layer)
     if state.drill and len(scope) < len(state.drill):
         skipped = [f"{k} = {v}" for k, v in state.drill[len(scope):]]

@@ -38,7 +38,7 @@ class Globals:
 
     def state(self, use: tuple[str, ...] = ("period", "pipeline", "region", "team"), **kw) -> PageState:
         start, end = (self.start, self.end) if "period" in use else (None, None)
-        return PageState(start=start, end=end, grain=self.grain, filters=self.filters(use), **kw)
+        return PageState(start=start, end=end, grain=self.grain, filters=self.filters(use), as_of=self.as_of, **kw)
 
 
 def period_choices(as_of: date) -> list[str]:

@@ -102,13 +102,32 @@ class PageState:
     drill: tuple[tuple[str, str], ...] = ()
     #: values picked on `select: true` charts, e.g. (("stage", "Proposal"),)
     selection: tuple[tuple[str, str], ...] = ()
+    #: the data's "today"; a period that contains it is still running
+    as_of: date | None = None
+
+    @property
+    def in_progress(self) -> bool:
+        return None not in (self.start, self.end, self.as_of) and self.start <= self.as_of < self.end
 
     @property
     def previous(self) -> "PageState":
+        """The period before, like for like: while this period is still running, only as many
+        days of the previous one as have passed in this one (Q4 to 14 Nov vs Q3 to 14 Aug).
+
+        >>> s = PageState(date(2026, 10, 1), date(2027, 1, 1), as_of=date(2026, 11, 14))
+        >>> s.previous.start, s.previous.end
+        (datetime.date(2026, 7, 1), datetime.date(2026, 8, 15))
+        >>> PageState(date(2026, 7, 1), date(2026, 10, 1), as_of=date(2026, 11, 14)).previous.end
+        datetime.date(2026, 7, 1)
+        """
         if self.start is None or self.end is None:
             return self
         start, end = shift_range(self.start, self.end, self.grain, -1)
-        return PageState(start, end, self.grain, self.filters, self.drill, self.selection)
+        if self.in_progress:
+            from ..compiler.assemble import shift_date  # keeps the day of month (add_months does not)
+
+            end = shift_date(self.as_of + timedelta(days=1), self.grain, -1)
+        return PageState(start, end, self.grain, self.filters, self.drill, self.selection, None)
 
 
 def global_filters(values: dict[str, str | None]) -> tuple[Filter, ...]:
