@@ -271,3 +271,27 @@ def test_the_project_semantic_folder_derives_on_the_fixture(data, tmp_path):
     report = run(data, db, semantic_dir=PROJECT_ROOT / "semantic")
     assert report.ok, report.render()
     assert report.row_counts["stage_intervals"] == 12
+
+
+def test_problems_in_a_mapped_export_name_the_export_not_the_temp_folder(tmp_path, monkeypatch):
+    """An importer stages canonical files in a temp folder; messages must name what the user gave."""
+    import shutil
+    from types import SimpleNamespace
+
+    import pipelinebi.importers as importers
+    from pipelinebi.ingest import ingest
+    from pipelinebi.settings import PROJECT_ROOT
+
+    staged = tmp_path / "staged"
+    shutil.copytree(PROJECT_ROOT / "tests" / "fixtures" / "ingest" / "good", staged)
+    deals = staged / "deals.csv"
+    deals.write_text(deals.read_text().replace(",Core,12000,EUR,", ",Core,-12000,EUR,"))
+    monkeypatch.setattr(importers, "stage_export",
+                        lambda path, mapping, workdir, progress: SimpleNamespace(folder=staged, notes=[], problems=[]))
+    export = tmp_path / "my_export"
+    export.mkdir()
+    report = ingest(export, tmp_path / "db.duckdb", mapping="salesforce", dry_run=True)
+    assert not report.ok
+    text = "\n".join(str(p) for p in report.problems)
+    assert f"deals (mapped from {export})" in text and "negative amount" in text
+    assert str(staged) not in text

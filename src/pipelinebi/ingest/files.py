@@ -35,11 +35,13 @@ class SourceFile:
     table: str
     path: Path
     fmt: str  # "csv" or "parquet"
+    #: for files an importer wrote into a temp folder: what to call them instead
+    shown_as: str | None = None
 
     @property
     def display(self) -> str:
         """How messages name the file: the path as the user gave it."""
-        return str(self.path)
+        return self.shown_as or str(self.path)
 
 
 def canonical_tables() -> list[str]:

@@ -13,6 +13,7 @@ dry run: no problems found; nothing written
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 import tempfile
 from datetime import date, datetime, timezone
 from pathlib import Path
@@ -59,6 +60,10 @@ def ingest(path: Path | str, database: Path | str, *, mapping: Path | str | None
             folder = _stage(path, Path(mapping), work, findings, progress)
             source += f" (mapping {Path(mapping).resolve()})"
         files = discover(folder, findings)
+        if mapping is not None:
+            # The staged files live in a temp folder that is gone after the run: name them
+            # after what the user gave us.
+            files = {t: replace(f, shown_as=f"{t} (mapped from {path})") for t, f in files.items()}
         report = IngestReport(database=database, dry_run=dry_run)
         if dry_run:
             con = _connect(":memory:", work / "spill")
