@@ -82,7 +82,9 @@ def bar_chart(df: pd.DataFrame, dim: str, metrics: list[str], defs: dict[str, An
                       legend=alt.Legend(orient="top") if (len(metrics) > 1 or series) else None)
     if worst:
         color = alt.condition(alt.FieldOneOfPredicate(field=dim, oneOf=worst), alt.value(WORST), color)
-    value_axis = alt.Axis(format=d3_format(fmt), title=labels[metrics[0]] if len(metrics) == 1 else None, grid=True)
+    # Counts have no fractional ticks (otherwise a 0–2 axis reads "0 0 0 1 1 1 …").
+    value_axis = alt.Axis(format=d3_format(fmt), title=labels[metrics[0]] if len(metrics) == 1 else None, grid=True,
+                          **({"tickMinStep": 1} if fmt == "count" else {}))
     cat_axis = alt.Axis(title=dim_label, labelLimit=260)
     tooltip = [alt.Tooltip(f"{dim}:N", title=dim_label or dim), alt.Tooltip("measure:N", title="Metric"),
                alt.Tooltip("value:Q", title="Value", format=d3_tooltip_format(fmt))]
