@@ -121,3 +121,13 @@ def test_flow_identity_on_seeds(layer, con):
     for r in df.itertuples():
         # Decimal amounts: the identity holds to the cent, exactly.
         assert r.flow_start + r.flow_net_change == r.flow_end
+
+
+def test_flow_net_change_equals_the_sum_of_the_movements(layer, con):
+    parts = ("flow_created", "flow_pulled_in", "flow_increased", "flow_decreased", "flow_pushed_out", "flow_won", "flow_lost")
+    df = layer.query(Query(metrics=("flow_net_change",) + parts, dimensions=("flow_from", "team"), grain="quarter"), con).df()
+    assert len(df) > 50
+    for r in df.itertuples():
+        moved = (r.flow_created + r.flow_pulled_in + r.flow_increased
+                 - r.flow_decreased - r.flow_pushed_out - r.flow_won - r.flow_lost)
+        assert r.flow_net_change == moved  # Decimal, exact
