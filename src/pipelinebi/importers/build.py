@@ -242,6 +242,16 @@ class Builder:
     _last_modified: dict
 
     # ------------------------------------------------------- reps, accounts
+    def side_records(self, records, id_column: str, what: str):
+        """(row, its id) for each row of a reps/accounts side file; the name stands in for a
+        missing id, and a row with neither is a problem (reported, not silently dropped)."""
+        for rec in records or []:
+            key = rec.get(id_column) or rec.get("name")
+            if not key:
+                self.r.problem(f"{what} has neither id nor name", rec.file, rec.line)
+                continue
+            yield rec, key
+
     def build_reps(self, deals: list[dict]) -> list[dict]:
         m, r = self.m, self.r
         team_default = m.default("team", DEFAULT_TEAM)
@@ -254,11 +264,7 @@ class Builder:
         reps: dict[str, dict] = {}
         by_key: dict[str, str] = {}
         join_name = m.reps is not None and m.reps.join_on == "name"
-        for rec in self.ex.reps or []:
-            rep_id = rec.get("rep_id") or rec.get("name")
-            if not rep_id:
-                r.problem("rep has neither id nor name", rec.file, rec.line)
-                continue
+        for rec, rep_id in self.side_records(self.ex.reps, "rep_id", "rep"):
             team = self.value("team", rec.get("team"))
             if not team:
                 r.count("defaults", f"blank rep team set to '{team_default}'")
@@ -308,11 +314,7 @@ class Builder:
         accounts: dict[str, dict] = {}
         by_key: dict[str, str] = {}
         join_name = m.accounts is not None and m.accounts.join_on == "name"
-        for rec in self.ex.accounts or []:
-            aid = rec.get("account_id") or rec.get("name")
-            if not aid:
-                r.problem("account has neither id nor name", rec.file, rec.line)
-                continue
+        for rec, aid in self.side_records(self.ex.accounts, "account_id", "account"):
             try:
                 employees = parse_int(rec.get("employees"))
             except ValueError as e:
