@@ -116,17 +116,188 @@ HAND: dict[str, str] = {
     "pipeline_as_of": """SELECT r.team, CAST(date_trunc('quarter', p.close_date) AS DATE), sum(p.amount)
         FROM pipeline_snapshots p JOIN reps r ON r.rep_id = p.owner_id
         WHERE p.snapshot_date = (SELECT max(snapshot_date) FROM pipeline_snapshots) GROUP BY 1, 2""",
+    # ---- the rest of the library (every metric has a baseline)
+    # deals: simple counts / sums / medians by close_date (created_* by created_at)
+    "open_deals": f"SELECT r.team, {Q}, count(*) {DEALS_TQ} WHERE d.status = 'open' GROUP BY 1, 2",
+    "closed_lost_amount": f"SELECT r.team, {Q}, sum(d.amount) {DEALS_TQ} WHERE d.status = 'lost' GROUP BY 1, 2",
+    "forecast_closed": f"SELECT r.team, {Q}, sum(d.amount) {DEALS_TQ} WHERE d.status = 'won' GROUP BY 1, 2",
+    "commit_open_amount": f"""SELECT r.team, {Q}, sum(d.amount) {DEALS_TQ}
+        WHERE d.status = 'open' AND d.forecast_category = 'commit' GROUP BY 1, 2""",
+    "best_case_open_amount": f"""SELECT r.team, {Q}, sum(d.amount) {DEALS_TQ}
+        WHERE d.status = 'open' AND d.forecast_category = 'best_case' GROUP BY 1, 2""",
+    "pipeline_category_open_amount": f"""SELECT r.team, {Q}, sum(d.amount) {DEALS_TQ}
+        WHERE d.status = 'open' AND d.forecast_category = 'pipeline' GROUP BY 1, 2""",
+    "won_deals": f"SELECT r.team, {Q}, count(*) {DEALS_TQ} WHERE d.status = 'won' GROUP BY 1, 2",
+    "lost_deals": f"SELECT r.team, {Q}, count(*) {DEALS_TQ} WHERE d.status = 'lost' GROUP BY 1, 2",
+    "closed_deals": f"SELECT r.team, {Q}, count(*) {DEALS_TQ} WHERE d.status IN ('won', 'lost') GROUP BY 1, 2",
+    "closed_amount": f"SELECT r.team, {Q}, sum(d.amount) {DEALS_TQ} WHERE d.status IN ('won', 'lost') GROUP BY 1, 2",
+    "won_cycle_days_total": f"""SELECT r.team, {Q}, sum(date_diff('day', CAST(d.created_at AS DATE), d.close_date))
+        {DEALS_TQ} WHERE d.status = 'won' GROUP BY 1, 2""",
+    "sales_cycle_days_median": f"""SELECT r.team, {Q}, median(date_diff('day', CAST(d.created_at AS DATE), d.close_date))
+        {DEALS_TQ} WHERE d.status = 'won' GROUP BY 1, 2""",
+    "created_deals": """SELECT r.team, CAST(date_trunc('quarter', d.created_at) AS DATE), count(*)
+        FROM deals d JOIN reps r ON r.rep_id = d.owner_id GROUP BY 1, 2""",
+    "created_amount": """SELECT r.team, CAST(date_trunc('quarter', d.created_at) AS DATE), sum(d.amount)
+        FROM deals d JOIN reps r ON r.rep_id = d.owner_id GROUP BY 1, 2""",
+    # deals: derived sums (absent component = 0)
+    "forecast_historical": f"""SELECT r.team, {Q}, coalesce(sum(d.amount) FILTER (WHERE d.status = 'won'), 0)
+                        + coalesce(sum(d.amount * w.win_rate_effective) FILTER (WHERE d.status = 'open'), 0) {DEALS_TQ}
+        LEFT JOIN stage_win_rates w ON w.pipeline = d.pipeline AND w.stage = d.stage GROUP BY 1, 2""",
+    "forecast_commit": f"""SELECT r.team, {Q}, sum(d.amount) FILTER (WHERE d.status = 'won'
+            OR (d.status = 'open' AND d.forecast_category = 'commit')) {DEALS_TQ} GROUP BY 1, 2""",
+    "forecast_best_case": f"""SELECT r.team, {Q}, sum(d.amount) FILTER (WHERE d.status = 'won'
+            OR (d.status = 'open' AND d.forecast_category IN ('commit', 'best_case'))) {DEALS_TQ} GROUP BY 1, 2""",
+    "forecast_pipeline": f"""SELECT r.team, {Q}, sum(d.amount) FILTER (WHERE d.status = 'won'
+            OR (d.status = 'open' AND d.forecast_category IN ('commit', 'best_case', 'pipeline'))) {DEALS_TQ} GROUP BY 1, 2""",
+    "sales_velocity": f"""SELECT r.team, {Q},
+            count(*) FILTER (WHERE d.status = 'open')
+            * avg(d.amount) FILTER (WHERE d.status = 'won')
+            * (count(*) FILTER (WHERE d.status = 'won') / NULLIF(count(*) FILTER (WHERE d.status IN ('won', 'lost')), 0))
+            / avg(date_diff('day', CAST(d.created_at AS DATE), d.close_date)) FILTER (WHERE d.status = 'won')
+        {DEALS_TQ} GROUP BY 1, 2""",
+    # targets, and targets against closed won / forecast
+    "target_team_rows": """SELECT r.team, CAST(date_trunc('quarter', t.period_start) AS DATE), sum(t.amount)
+        FROM targets t LEFT JOIN reps r ON r.rep_id = t.rep_id WHERE t.rep_id IS NULL GROUP BY 1, 2""",
+    "target_gap": f"""WITH d AS (SELECT r.team, {Q} AS p, sum(d.amount) FILTER (WHERE d.status = 'won') AS won,
+                                   sum(d.amount * s.probability) FILTER (WHERE d.status = 'open') AS weighted {DEALS_TQ}
+              LEFT JOIN stages s ON s.pipeline = d.pipeline AND s.stage = d.stage GROUP BY 1, 2),
+        t AS (SELECT r.team, CAST(date_trunc('quarter', t.period_start) AS DATE) AS p, sum(t.amount) AS tgt
+              FROM targets t LEFT JOIN reps r ON r.rep_id = t.rep_id WHERE t.rep_id IS NOT NULL GROUP BY 1, 2)
+        SELECT coalesce(d.team, t.team), coalesce(d.p, t.p), coalesce(tgt, 0) - coalesce(won, 0) - coalesce(weighted, 0)
+        FROM d FULL JOIN t ON d.team IS NOT DISTINCT FROM t.team AND d.p = t.p""",
+    "target_gap_closed": f"""WITH w AS (SELECT r.team, {Q} AS p, sum(d.amount) AS won {DEALS_TQ} WHERE d.status = 'won' GROUP BY 1, 2),
+        t AS (SELECT r.team, CAST(date_trunc('quarter', t.period_start) AS DATE) AS p, sum(t.amount) AS tgt
+              FROM targets t LEFT JOIN reps r ON r.rep_id = t.rep_id WHERE t.rep_id IS NOT NULL GROUP BY 1, 2)
+        SELECT coalesce(w.team, t.team), coalesce(w.p, t.p), coalesce(tgt, 0) - coalesce(won, 0)
+        FROM w FULL JOIN t ON w.team IS NOT DISTINCT FROM t.team AND w.p = t.p""",
+    "remaining_quota": f"""WITH w AS (SELECT r.team, {Q} AS p, sum(d.amount) AS won {DEALS_TQ} WHERE d.status = 'won' GROUP BY 1, 2),
+        t AS (SELECT r.team, CAST(date_trunc('quarter', t.period_start) AS DATE) AS p, sum(t.amount) AS tgt
+              FROM targets t LEFT JOIN reps r ON r.rep_id = t.rep_id WHERE t.rep_id IS NOT NULL GROUP BY 1, 2)
+        SELECT coalesce(w.team, t.team), coalesce(w.p, t.p), greatest(coalesce(tgt, 0) - coalesce(won, 0), 0)
+        FROM w FULL JOIN t ON w.team IS NOT DISTINCT FROM t.team AND w.p = t.p""",
+    # cumulative / period over period, by hand
+    "closed_won_cumulative": f"""WITH w AS (SELECT r.team, {Q} AS p, sum(d.amount) AS won {DEALS_TQ} WHERE d.status = 'won' GROUP BY 1, 2)
+        SELECT team, p, sum(won) OVER (PARTITION BY team, year(p) ORDER BY p) FROM w""",
+    "closed_won_qoq": f"""WITH w AS (SELECT r.team, {Q} AS p, sum(d.amount) AS won {DEALS_TQ} WHERE d.status = 'won' GROUP BY 1, 2)
+        SELECT cur.team, cur.p, cur.won / NULLIF(prev.won, 0) - 1
+        FROM w cur LEFT JOIN w prev ON prev.team = cur.team AND prev.p = cur.p - INTERVAL 3 MONTH""",
+    # deal_facts (current-state facts per deal)
+    "days_in_current_stage": f"""SELECT r.team, {Q}, avg(f.days_in_stage) {DEALS_TQ} JOIN deal_facts f ON f.deal_id = d.deal_id
+        WHERE d.status = 'open' GROUP BY 1, 2""",
+    "days_in_current_stage_median": f"""SELECT r.team, {Q}, median(f.days_in_stage) {DEALS_TQ} JOIN deal_facts f ON f.deal_id = d.deal_id
+        WHERE d.status = 'open' GROUP BY 1, 2""",
+    "stalled_share": f"""SELECT r.team, {Q}, coalesce(sum(d.amount) FILTER (WHERE f.is_stalled), 0) / NULLIF(sum(d.amount), 0)
+        {DEALS_TQ} JOIN deal_facts f ON f.deal_id = d.deal_id WHERE d.status = 'open' GROUP BY 1, 2""",
+    "high_value_deals": f"""SELECT r.team, {Q}, count(*) {DEALS_TQ} JOIN deal_facts f ON f.deal_id = d.deal_id
+        WHERE d.status = 'open' AND f.is_high_value GROUP BY 1, 2""",
+    "high_value_amount": f"""SELECT r.team, {Q}, sum(d.amount) {DEALS_TQ} JOIN deal_facts f ON f.deal_id = d.deal_id
+        WHERE d.status = 'open' AND f.is_high_value GROUP BY 1, 2""",
+    "avg_high_value_score": f"""SELECT r.team, {Q}, avg(f.hv_score) {DEALS_TQ} JOIN deal_facts f ON f.deal_id = d.deal_id
+        WHERE d.status = 'open' GROUP BY 1, 2""",
+    "top20_amount": f"""SELECT r.team, {Q}, sum(d.amount) {DEALS_TQ} JOIN deal_facts f ON f.deal_id = d.deal_id
+        WHERE d.status = 'open' AND f.is_top20 GROUP BY 1, 2""",
+    "top20_share": f"""SELECT r.team, {Q}, coalesce(sum(d.amount) FILTER (WHERE f.is_top20), 0) / NULLIF(sum(d.amount), 0)
+        {DEALS_TQ} JOIN deal_facts f ON f.deal_id = d.deal_id WHERE d.status = 'open' GROUP BY 1, 2""",
+    # stage_funnel (deal x open stage), timed by first entry (cohort metrics by first seen)
+    "stage_entries": """SELECT r.team, CAST(date_trunc('quarter', f.first_entered_at) AS DATE), count(*)
+        FROM stage_funnel f JOIN reps r ON r.rep_id = f.owner_id WHERE f.entered GROUP BY 1, 2""",
+    "stage_to_next": """SELECT r.team, CAST(date_trunc('quarter', f.first_entered_at) AS DATE), count(*)
+        FROM stage_funnel f JOIN reps r ON r.rep_id = f.owner_id WHERE f.entered AND f.exited_to_next GROUP BY 1, 2""",
+    "stage_forward": """SELECT r.team, CAST(date_trunc('quarter', f.first_entered_at) AS DATE), count(*)
+        FROM stage_funnel f JOIN reps r ON r.rep_id = f.owner_id WHERE f.entered AND f.exited_forward GROUP BY 1, 2""",
+    "stage_conversion_with_skips": """SELECT r.team, CAST(date_trunc('quarter', f.first_entered_at) AS DATE),
+            count(*) FILTER (WHERE f.exited_forward) / count(*)
+        FROM stage_funnel f JOIN reps r ON r.rep_id = f.owner_id WHERE f.entered GROUP BY 1, 2""",
+    "stage_advanced": """SELECT r.team, CAST(date_trunc('quarter', f.first_entered_at) AS DATE), count(*)
+        FROM stage_funnel f JOIN reps r ON r.rep_id = f.owner_id WHERE f.entered AND f.advanced_later GROUP BY 1, 2""",
+    "stage_advance_rate": """SELECT r.team, CAST(date_trunc('quarter', f.first_entered_at) AS DATE),
+            count(*) FILTER (WHERE f.advanced_later) / count(*)
+        FROM stage_funnel f JOIN reps r ON r.rep_id = f.owner_id WHERE f.entered GROUP BY 1, 2""",
+    "stage_exits": """SELECT r.team, CAST(date_trunc('quarter', f.first_entered_at) AS DATE), count(*)
+        FROM stage_funnel f JOIN reps r ON r.rep_id = f.owner_id WHERE f.entered AND f.completed_visits > 0 GROUP BY 1, 2""",
+    "stage_exits_to_next": """SELECT r.team, CAST(date_trunc('quarter', f.first_entered_at) AS DATE), count(*)
+        FROM stage_funnel f JOIN reps r ON r.rep_id = f.owner_id
+        WHERE f.entered AND f.completed_visits > 0 AND f.exited_to_next GROUP BY 1, 2""",
+    "top_stage_entries": """SELECT r.team, CAST(date_trunc('quarter', f.first_entered_at) AS DATE), count(*)
+        FROM stage_funnel f JOIN reps r ON r.rep_id = f.owner_id WHERE f.entered AND f.started_at_top GROUP BY 1, 2""",
+    "top_stage_to_next": """SELECT r.team, CAST(date_trunc('quarter', f.first_entered_at) AS DATE), count(*)
+        FROM stage_funnel f JOIN reps r ON r.rep_id = f.owner_id
+        WHERE f.entered AND f.started_at_top AND f.exited_to_next GROUP BY 1, 2""",
+    "funnel_cohort": """SELECT r.team, CAST(date_trunc('quarter', f.first_seen_at) AS DATE), count(*)
+        FROM stage_funnel f JOIN reps r ON r.rep_id = f.owner_id WHERE f.started_at_top GROUP BY 1, 2""",
+    "funnel_reached": """SELECT r.team, CAST(date_trunc('quarter', f.first_seen_at) AS DATE), count(*)
+        FROM stage_funnel f JOIN reps r ON r.rep_id = f.owner_id WHERE f.started_at_top AND f.reached GROUP BY 1, 2""",
+    "skipped_stage_deals": """SELECT r.team, CAST(date_trunc('quarter', f.first_seen_at) AS DATE), count(*)
+        FROM stage_funnel f JOIN reps r ON r.rep_id = f.owner_id WHERE f.skipped GROUP BY 1, 2""",
+    "dwell_days_cumulative_mean": """SELECT r.team, CAST(date_trunc('quarter', f.first_entered_at) AS DATE),
+            avg(f.dwell_days_total)
+        FROM stage_funnel f JOIN reps r ON r.rep_id = f.owner_id
+        WHERE f.entered AND NOT f.in_stage_now GROUP BY 1, 2""",
+    # stage_intervals (one row per visit), timed by entry
+    "stage_visits_to_next": """SELECT r.team, CAST(date_trunc('quarter', v.entered_at) AS DATE), count(*)
+        FROM stage_intervals v JOIN reps r ON r.rep_id = v.owner_id
+        WHERE v.stage_kind = 'open' AND v.exited_at IS NOT NULL AND v.exited_to_next GROUP BY 1, 2""",
+    "stage_visits_entered": """SELECT r.team, CAST(date_trunc('quarter', v.entered_at) AS DATE), count(*)
+        FROM stage_intervals v JOIN reps r ON r.rep_id = v.owner_id WHERE v.stage_kind = 'open' GROUP BY 1, 2""",
+    # close_date_changes, timed by the close date before the change
+    "slipped_deals_month": """SELECT r.team, CAST(date_trunc('quarter', c.close_date_before) AS DATE), count(DISTINCT c.deal_id)
+        FROM close_date_changes c JOIN reps r ON r.rep_id = c.owner_id
+        WHERE c.pushed_out_of_month GROUP BY 1, 2""",
+    "slip_count": """SELECT r.team, CAST(date_trunc('quarter', c.close_date_before) AS DATE), count(*)
+        FROM close_date_changes c JOIN reps r ON r.rep_id = c.owner_id
+        WHERE c.pushed_out_of_quarter GROUP BY 1, 2""",
+    "close_date_pushes": """SELECT r.team, CAST(date_trunc('quarter', c.close_date_before) AS DATE), count(*)
+        FROM close_date_changes c JOIN reps r ON r.rep_id = c.owner_id WHERE c.is_push GROUP BY 1, 2""",
+    # pipeline_snapshots (last snapshot) and pipeline_flow (by close quarter)
+    "pipeline_as_of_deals": """SELECT r.team, CAST(date_trunc('quarter', p.close_date) AS DATE), count(*)
+        FROM pipeline_snapshots p JOIN reps r ON r.rep_id = p.owner_id
+        WHERE p.snapshot_date = (SELECT max(snapshot_date) FROM pipeline_snapshots) GROUP BY 1, 2""",
+    **{f"flow_{name}": f"""SELECT r.team, CAST(date_trunc('quarter', p.window_start) AS DATE), sum(p.amount)
+        FROM pipeline_flow p JOIN reps r ON r.rep_id = p.owner_id WHERE p.category IN ({cats}) GROUP BY 1, 2"""
+       for name, cats in [("start", "'start'"), ("created", "'created'"), ("pulled_in", "'pulled_in'"),
+                          ("increased", "'increased'"), ("decreased", "'decreased'"),
+                          ("pushed_out", "'pushed_out', 'pulled_out'"), ("won", "'won'"), ("lost", "'lost'")]},
+    # lead_facts, timed by lead created_at (leads without an owner: team NULL)
+    "leads": """SELECT r.team, CAST(date_trunc('quarter', l.created_at) AS DATE), count(*)
+        FROM lead_facts l LEFT JOIN reps r ON r.rep_id = l.owner_id GROUP BY 1, 2""",
+    "converted_leads": """SELECT r.team, CAST(date_trunc('quarter', l.created_at) AS DATE), count(*)
+        FROM lead_facts l LEFT JOIN reps r ON r.rep_id = l.owner_id WHERE l.is_converted GROUP BY 1, 2""",
+    "lead_time_to_convert": """SELECT r.team, CAST(date_trunc('quarter', l.created_at) AS DATE), avg(l.days_to_convert)
+        FROM lead_facts l LEFT JOIN reps r ON r.rep_id = l.owner_id WHERE l.is_converted GROUP BY 1, 2""",
+    "lead_time_to_convert_median": """SELECT r.team, CAST(date_trunc('quarter', l.created_at) AS DATE), median(l.days_to_convert)
+        FROM lead_facts l LEFT JOIN reps r ON r.rep_id = l.owner_id WHERE l.is_converted GROUP BY 1, 2""",
+    "avg_lead_score": """SELECT r.team, CAST(date_trunc('quarter', l.created_at) AS DATE), avg(l.lead_score)
+        FROM lead_facts l LEFT JOIN reps r ON r.rep_id = l.owner_id GROUP BY 1, 2""",
 }
 # hand queries that read the same derived table as the semantic one (see the comment above)
 SAME_TABLE = {"stage_conversion", "stage_conversion_resolved", "stage_conversion_top_of_funnel", "funnel_reach_rate",
               "stage_conversion_per_visit", "backward_moves", "dwell_days_mean", "dwell_days_median", "dwell_days_p90",
               "dwell_days_cumulative_median", "flow_net_change", "flow_end", "slipped_deals", "pipeline_as_of",
-              "stalled_deals", "stalled_amount", "weighted_pipeline_historical", "lead_conversion"}
+              "stalled_deals", "stalled_amount", "weighted_pipeline_historical", "lead_conversion",
+              "forecast_historical", "days_in_current_stage", "days_in_current_stage_median", "stalled_share",
+              "high_value_deals", "high_value_amount", "avg_high_value_score", "top20_amount", "top20_share",
+              "stage_entries", "stage_to_next", "stage_forward", "stage_conversion_with_skips", "stage_advanced",
+              "stage_advance_rate", "stage_exits", "stage_exits_to_next", "top_stage_entries", "top_stage_to_next",
+              "funnel_cohort", "funnel_reached", "skipped_stage_deals", "dwell_days_cumulative_mean",
+              "stage_visits_to_next", "stage_visits_entered", "slipped_deals_month", "slip_count", "close_date_pushes",
+              "pipeline_as_of_deals", "flow_start", "flow_created", "flow_pulled_in", "flow_increased",
+              "flow_decreased", "flow_pushed_out", "flow_won", "flow_lost", "leads", "converted_leads",
+              "lead_time_to_convert", "lead_time_to_convert_median", "avg_lead_score"}
 # metrics whose hand query needs the same filter in the semantic query
-FILTERS = {"pipeline_as_of": "SNAPSHOT"}
+FILTERS = {"pipeline_as_of": "SNAPSHOT", "pipeline_as_of_deals": "SNAPSHOT"}
 # metrics where an absent group is 0 in the semantic answer (additive) but absent in the hand SQL
 ADDITIVE = {"pipeline_amount", "weighted_pipeline", "weighted_pipeline_historical", "closed_won_amount", "forecast",
-            "target", "stalled_deals", "stalled_amount", "pipeline_as_of", "backward_moves", "flow_net_change", "flow_end"}
+            "target", "stalled_deals", "stalled_amount", "pipeline_as_of", "backward_moves", "flow_net_change", "flow_end",
+            "open_deals", "closed_lost_amount", "forecast_historical", "forecast_closed", "commit_open_amount",
+            "best_case_open_amount", "pipeline_category_open_amount", "forecast_commit", "forecast_best_case",
+            "forecast_pipeline", "target_team_rows", "target_gap", "target_gap_closed", "remaining_quota", "won_deals",
+            "lost_deals", "closed_deals", "closed_amount", "won_cycle_days_total", "created_deals", "created_amount",
+            "closed_won_cumulative", "high_value_deals", "high_value_amount", "top20_amount", "stage_entries",
+            "stage_to_next", "stage_forward", "stage_advanced", "stage_exits", "stage_exits_to_next",
+            "top_stage_entries", "top_stage_to_next", "funnel_cohort", "funnel_reached", "skipped_stage_deals",
+            "stage_visits_to_next", "stage_visits_entered", "slipped_deals_month", "slip_count", "close_date_pushes",
+            "pipeline_as_of_deals", "flow_start", "flow_created", "flow_pulled_in", "flow_increased", "flow_decreased",
+            "flow_pushed_out", "flow_won", "flow_lost", "leads", "converted_leads"}
 
 
 def _median_ms(con, sql: str, runs: int, other: str | None = None) -> tuple[float, list, float | None, list | None]:
