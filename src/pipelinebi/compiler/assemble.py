@@ -8,11 +8,11 @@ this one only wires them together.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date
 
 from sqlglot import exp
 
 from ..errors import Problem, QueryError, unknown_name_hint
+from ..periods import MONTHS, shift_date
 from ..semantic.definitions import PeriodOverPeriodMetric
 from ..semantic.registry import Registry
 from .aggregate import build_branch
@@ -23,7 +23,6 @@ from .formulas import metric_expression, safe_divide
 from .plan import Branch, conversion_columns, measure_column, plan_metrics
 from .query import Filter, Query
 
-_MONTHS = {"month": 1, "quarter": 3, "year": 12}
 
 
 @dataclass
@@ -33,30 +32,12 @@ class Compiled:
     warnings: list[str] = field(default_factory=list)
 
 
-def shift_date(d: date, grain: str, n: int) -> date:
-    """``d`` moved by ``n`` periods of ``grain`` (negative: back).
-
-    >>> shift_date(date(2026, 10, 1), "quarter", -1)
-    datetime.date(2026, 7, 1)
-    >>> shift_date(date(2026, 3, 31), "month", -1)
-    datetime.date(2026, 2, 28)
-    """
-    from datetime import timedelta
-    import calendar
-
-    if grain in ("day", "week"):
-        return d + timedelta(days=n * (7 if grain == "week" else 1))
-    months = d.year * 12 + d.month - 1 + n * _MONTHS[grain]
-    y, m = divmod(months, 12)
-    return date(y, m + 1, min(d.day, calendar.monthrange(y, m + 1)[1]))
-
-
 def _interval(grain: str, n: int) -> tuple[int, str]:
     if grain == "week":
         return 7 * n, "DAY"
     if grain == "day":
         return n, "DAY"
-    return _MONTHS[grain] * n, "MONTH"
+    return MONTHS[grain] * n, "MONTH"
 
 
 def compile_query(registry: Registry, query: Query) -> Compiled:

@@ -23,19 +23,14 @@ from datetime import date, timedelta
 from typing import Any, Iterable
 
 from ..compiler.query import Filter, Query
+from ..periods import MONTHS, shift_date
 from .models import ChartTile, DashboardDef, KpiTile, NoteTile, RowTile, TableTile
 
-MONTHS = {"month": 1, "quarter": 3, "year": 12}
 #: how many buckets a time-series chart shows, ending with the selected period
 TREND_BUCKETS = {"day": 90, "week": 13, "month": 12, "quarter": 8, "year": 4}
 
 
 # ------------------------------------------------------------------ periods
-def add_months(d: date, months: int) -> date:
-    y, m = divmod(d.year * 12 + (d.month - 1) + months, 12)
-    return date(y, m + 1, 1)
-
-
 def period_bounds(d: date, grain: str = "quarter") -> tuple[date, date]:
     """[start, end) of the period (month/quarter/year) holding ``d``."""
     if grain == "year":
@@ -44,7 +39,7 @@ def period_bounds(d: date, grain: str = "quarter") -> tuple[date, date]:
         start = date(d.year, 3 * ((d.month - 1) // 3) + 1, 1)
     else:
         start = date(d.year, d.month, 1)
-    return start, add_months(start, MONTHS[grain])
+    return start, shift_date(start, grain, 1)
 
 
 def quarter_bounds(d: date) -> tuple[date, date]:
@@ -76,16 +71,12 @@ def parse_period_label(label: str, grain: str = "quarter") -> tuple[date, date] 
 def period_options(as_of: date, grain: str = "quarter", back: int = 10, ahead: int = 2) -> list[str]:
     """Labels of the periods around ``as_of``, newest first."""
     start, _ = period_bounds(as_of, grain)
-    step = MONTHS[grain]
-    return [period_label(add_months(start, step * k), grain) for k in range(ahead, -back - 1, -1)]
+    return [period_label(shift_date(start, grain, k), grain) for k in range(ahead, -back - 1, -1)]
 
 
 def shift_range(start: date, end: date, grain: str, n: int) -> tuple[date, date]:
     """The range moved by ``n`` periods (negative = back)."""
-    if grain in MONTHS:
-        return add_months(start, MONTHS[grain] * n), add_months(end, MONTHS[grain] * n)
-    days = 7 if grain == "week" else 1
-    return start + timedelta(days=days * n), end + timedelta(days=days * n)
+    return shift_date(start, grain, n), shift_date(end, grain, n)
 
 
 # -------------------------------------------------------------------- state
@@ -122,11 +113,9 @@ class PageState:
         """
         if self.start is None or self.end is None:
             return self
-        start, end = shift_range(self.start, self.end, self.grain, -1)
-        if self.in_progress:
-            from ..compiler.assemble import shift_date  # keeps the day of month (add_months does not)
-
-            end = shift_date(self.as_of + timedelta(days=1), self.grain, -1)
+        # While the period runs, it ends (for comparison) the day after as_of.
+        end = self.as_of + timedelta(days=1) if self.in_progress else self.end
+        start, end = shift_range(self.start, end, self.grain, -1)
         return PageState(start, end, self.grain, self.filters, self.drill, self.selection, None)
 
 
