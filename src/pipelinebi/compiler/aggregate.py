@@ -69,10 +69,10 @@ def time_range_condition(expr: exp.Expression, start: date | None, end: date | N
 
 def build_branch(registry: Registry, branch: Branch, dims: list[ResolvedField],
                  conditions: list[exp.Expression], time_expr: exp.Expression | None,
-                 start: date | None, end: date | None) -> exp.Select:
+                 start: date | None, end: date | None, grain: str | None = None) -> exp.Select:
     """The aggregate SELECT of one branch; output columns: dims then measure columns."""
     if branch.conversion:
-        return _conversion_branch(registry, branch, dims, conditions, time_expr, start, end)
+        return _conversion_branch(registry, branch, dims, conditions, start, end, grain)
     needed: set[str] = set()
     for f in dims:
         needed |= f.models
@@ -91,7 +91,8 @@ def build_branch(registry: Registry, branch: Branch, dims: list[ResolvedField],
     elif all(m.filter is not None for m in branch.measures):
         # Rows no measure would count need not be read; it also makes the rule simple:
         # a dimension value appears when some measure of the query has rows for it.
-        distinct = {qualify(m.filter, branch.model).sql(): qualify(m.filter, branch.model) for m in branch.measures}
+        qualified = [qualify(m.filter, branch.model) for m in branch.measures]
+        distinct = {c.sql(): c for c in qualified}
         where.append(exp.or_(*distinct.values()))  # sqlglot parenthesises it inside the AND
     if time_expr is not None:
         rng = time_range_condition(time_expr, start, end)
@@ -108,7 +109,7 @@ def build_branch(registry: Registry, branch: Branch, dims: list[ResolvedField],
     return select
 
 
-def _conversion_branch(registry, branch, dims, conditions, time_expr, start, end) -> exp.Select:
+def _conversion_branch(registry, branch, dims, conditions, start, end, grain) -> exp.Select:
     """Entities that did step A (first time, in range) and then step B (within the window).
 
     a: one row per entity (and dimension values) with the time of its first A;
@@ -160,7 +161,7 @@ def _conversion_branch(registry, branch, dims, conditions, time_expr, start, end
     outer = exp.select().from_(exp.Subquery(this=per_entity, alias=exp.TableAlias(this=exp.to_identifier("e"))), copy=False)
     group = []
     for f in dims:
-        col = truncate(exp.column("a_at", "e"), _grain_of(f)) if f.name == "period" else exp.column(f.name, "e")
+        col = truncate(exp.column("a_at", "e"), grain or "day") if f.name == "period" else exp.column(f.name, "e")
         outer = outer.select(exp.alias_(col, f.name), copy=False)
         group.append(col.copy())
     outer = outer.select(exp.alias_(exp.Count(this=exp.Star()), entered),
@@ -171,8 +172,3 @@ def _conversion_branch(registry, branch, dims, conditions, time_expr, start, end
     if group:
         outer = outer.group_by(*group, copy=False)
     return outer
-
-
-def _grain_of(f: ResolvedField) -> str:
-    node = f.expr.find(exp.DateTrunc)
-    return node.args["unit"].name.lower() if node is not None else "day"

@@ -71,7 +71,7 @@ def compile_query(registry: Registry, query: Query) -> Compiled:
         time_expr = None
         if query.start is not None or query.end is not None:
             time_expr = time_column(registry, branch.model, branch.time_column, "", _who(branch)).expr
-        select = build_branch(registry, branch, resolved, branch_conditions, time_expr, start, query.end)
+        select = build_branch(registry, branch, resolved, branch_conditions, time_expr, start, query.end, query.grain)
         name = _unique(f"{branch.conversion or branch.model}_agg", used_names)
         ctes.append((name, select))
         cols = list(conversion_columns(branch.conversion)) if branch.conversion else [measure_column(m) for m in branch.measures]
