@@ -21,7 +21,7 @@ from .definitions import (
 )
 from .expressions import check_expression, check_metric_formula, check_select
 from .loader import Located
-from .tables import empty_warehouse, physical_columns
+from .tables import describe_select, physical_columns
 
 
 @dataclass
@@ -135,12 +135,7 @@ def build_registry(models: list[Located], metrics: list[Located], semantic_dir: 
         else:
             try:
                 source = check_select(d.sql, tables)
-                con = empty_warehouse()
-                for t in tables:
-                    if t not in ("pipelinebi_meta",) and t not in {r[0] for r in con.execute("SHOW TABLES").fetchall()}:
-                        con.execute(f"CREATE TABLE {t} ({', '.join(f'{c} {ty}' for c, ty in tables[t].items())})")
-                columns = {r[0]: r[1] for r in con.execute(f"DESCRIBE {source.sql('duckdb')}").fetchall()}
-                con.close()
+                columns = describe_select(source.sql("duckdb"), tables)
             except ExpressionError as e:
                 problems += [loc.problem(p.message, key="sql", hint=p.hint, subloc=("sql",)) for p in e.problems]
                 continue

@@ -66,3 +66,18 @@ def _physical_columns(stamp: tuple[tuple[str, int], ...]) -> dict[str, dict[str,
             )
     con.close()
     return out
+
+
+def describe_select(select_sql: str, tables: dict[str, dict[str, str]]) -> dict[str, str]:
+    """Columns and types of a SELECT over the given (empty) tables.
+
+    >>> describe_select("SELECT id, amount * 2 AS double FROM t", {"t": {"id": "VARCHAR", "amount": "INTEGER"}})
+    {'id': 'VARCHAR', 'double': 'INTEGER'}
+    """
+    con = duckdb.connect(":memory:")
+    try:
+        for name, columns in tables.items():
+            con.execute(f"CREATE TABLE {name} ({', '.join(f'{c} {t}' for c, t in columns.items())})")
+        return {r[0]: r[1] for r in con.execute(f"DESCRIBE {select_sql}").fetchall()}
+    finally:
+        con.close()
