@@ -59,6 +59,7 @@ def run(default: str | None = None) -> None:
     st.set_page_config(page_title="PipelineBI", page_icon=":material/monitoring:", layout="wide",
                        initial_sidebar_state="expanded")
     try:
+        data.begin_run()
         data.layer()
         data.connection()
         found = data.dashboards()

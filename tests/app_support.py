@@ -35,3 +35,22 @@ def app_test(slug: str, query_params: dict[str, str] | None = None, timeout: flo
     for k, v in (query_params or {}).items():
         at.query_params[k] = v
     return at
+
+
+def chart_frames(at) -> list[tuple[dict, list]]:
+    """Every Altair/Vega-Lite chart on the page as (spec, [its datasets as DataFrames]),
+    in page order — what the browser would draw."""
+    import json
+
+    from streamlit.dataframe_util import convert_arrow_bytes_to_pandas_df
+
+    found: list = []
+
+    def walk(node) -> None:
+        for child in getattr(node, "children", {}).values():
+            if getattr(child, "type", "") == "vega_lite_chart":
+                found.append(child.proto)
+            walk(child)
+
+    walk(at._tree)
+    return [(json.loads(p.spec), [convert_arrow_bytes_to_pandas_df(d.data.data) for d in p.datasets]) for p in found]

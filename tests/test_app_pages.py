@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from app_support import PAGES, app_test, build_demo_db
+from app_support import PAGES, app_test, build_demo_db, chart_frames
 from pipelinebi.compiler.query import Filter, Query
 from pipelinebi.dashboards.queries import period_bounds
 from pipelinebi.formatting import format_value
@@ -144,6 +144,21 @@ def test_bottlenecks_selection_narrows_the_lists(env):
     stalled = at.dataframe[0].value if at.dataframe else None
     if stalled is not None and "stage" in stalled:
         assert set(stalled["stage"]) <= {"Proposal"}
+
+
+def test_rep_heatmap_shows_the_top_reps_by_stage_entries(env, layer, con, quarter):
+    at = run("bottlenecks")
+    heat = [frames[0] for spec, frames in chart_frames(at) if frames and "rep" in frames[0] and "stage" in frames[0]]
+    assert len(heat) == 1
+    shown = set(heat[0]["rep"].dropna())
+    # Independent ranking: stage entries per rep in the quarter, straight from stage_funnel.
+    ranked = con.execute(
+        "SELECT r.name, count(*) AS n FROM stage_funnel f JOIN reps r ON r.rep_id = f.owner_id "
+        "WHERE f.entered AND f.funnel_position IS NOT NULL AND f.first_entered_at >= ? AND f.first_entered_at < ? "
+        "GROUP BY r.name ORDER BY n DESC, r.name LIMIT 20", list(quarter)).fetchall()
+    assert len(ranked) == 20  # the demo has 50 reps: some are left out
+    assert shown == {name for name, _ in ranked}
+    assert any(c.value == "Top 20 reps by deals entered stage in the period." for c in at.caption)
 
 
 def test_explore_shows_the_generated_sql_and_a_csv_download(env, layer):

@@ -83,6 +83,17 @@ def test_unknown_metric_and_dimension_are_tile_problems_with_did_you_mean(semant
     assert ("tiles", 2) not in page.tile_problems
 
 
+def test_series_top_metric_is_checked_with_its_line(semantic_copy, layer):
+    write(semantic_copy, "top.yml", "title: Top\naudience: managers\ntiles:\n"
+                                    "  - type: chart\n    kind: heatmap\n    metrics: [stage_conversion_resolved]\n"
+                                    "    dimension: stage\n    series: rep\n"
+                                    "    series_top: {count: 20, by: stage_entires}\n")
+    page = next(p for p in load_dashboard_set(semantic_copy, layer).pages if p.slug == "top")
+    (problem,) = page.tile_problems[("tiles", 0)]
+    assert str(problem) == ("semantic/dashboards/top.yml:9: dashboard top: tiles[0].series_top.by: metric "
+                            "'stage_entires' is not defined (did you mean 'stage_entries'?)")
+
+
 def test_reachability_is_checked_by_compiling_every_drill_level(semantic_copy, layer):
     # target cannot be split by stage: a drill level by stage with target is refused
     write(semantic_copy, "reach.yml", "title: R\naudience: x\ntiles:\n"
@@ -103,6 +114,12 @@ def test_duplicate_slug_is_reported(semantic_copy):
 def test_models_refuse_inconsistent_tiles():
     with pytest.raises(ValueError, match="needs 'series'"):
         ChartTile.model_validate({"type": "chart", "kind": "heatmap", "metrics": ["x"], "dimension": "stage"})
+    with pytest.raises(ValueError, match="'series_top' needs 'series'"):
+        ChartTile.model_validate({"type": "chart", "kind": "bar", "metrics": ["x"], "dimension": "stage",
+                                  "series_top": {"count": 5, "by": "y"}})
+    with pytest.raises(ValueError, match="do not combine"):
+        ChartTile.model_validate({"type": "chart", "kind": "bar", "metrics": ["x"], "dimension": "stage", "series": "rep",
+                                  "series_top": {"count": 5, "by": "y"}, "baseline_periods": 4})
     with pytest.raises(ValueError, match="drill path starts at 'rep'"):
         ChartTile.model_validate({"type": "chart", "kind": "bar", "metrics": ["x"], "dimension": "team",
                                   "drill": {"path": ["rep", "stage"]}})

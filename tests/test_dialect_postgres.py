@@ -13,7 +13,7 @@ from decimal import Decimal
 
 import pytest
 
-from pipelinebi.compiler.query import Query
+from pipelinebi.compiler.query import Query, TopValues
 from pipelinebi.semantic import load_semantic_layer
 from pipelinebi.settings import PROJECT_ROOT
 
@@ -82,6 +82,10 @@ def _queries(layer):
     out.append(("top 3 deals per stage", Query(metrics=("pipeline_amount",), dimensions=("stage", "deal_id"),
                                                order_by=(("pipeline_amount", True), ("deal_id", False)),
                                                limit=3, limit_per="stage")))
+    # Top values: a ranking CTE and an IN (SELECT …) inside each branch.
+    out.append(("top 5 reps by stage entries", Query(metrics=("stage_conversion_resolved", "win_rate"),
+                                                     dimensions=("stage", "rep"), start=START, end=END,
+                                                     top=TopValues(dimension="rep", by="stage_entries", count=5))))
     return out
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from pipelinebi.compiler.query import Filter, Query
+from pipelinebi.compiler.query import Filter, Query, TopValues
 from pipelinebi.semantic import load_semantic_layer
 from pipelinebi.settings import PROJECT_ROOT
 
@@ -31,6 +31,9 @@ QUERIES = {
     "closed_won_qoq_and_ytd": Query(
         metrics=("closed_won_qoq", "closed_won_cumulative"), dimensions=("region",), grain="quarter",
         start=date(2026, 1, 1), end=date(2027, 1, 1)),
+    "conversion_top_reps_by_stage": Query(
+        metrics=("stage_conversion_resolved",), dimensions=("stage", "rep"), filters=("funnel_position IS NOT NULL",),
+        top=TopValues(dimension="rep", by="stage_entries", count=20), start=date(2026, 10, 1), end=date(2027, 1, 1)),
 }
 DIALECTS = ("duckdb", "postgres", "spark", "snowflake", "bigquery")
 

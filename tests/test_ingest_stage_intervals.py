@@ -94,3 +94,18 @@ def test_funnel_positions_per_pipeline(db):
     assert rows(db, "SELECT DISTINCT stage, funnel_position FROM stage_intervals ORDER BY 2 NULLS LAST") == [
         ("Discovery", 1), ("Qualification", 2), ("Proposal", 3), ("Negotiation", 4), ("Closed Won", 5),
         ("Closed Lost", None)]
+
+
+def test_period_filtered_tables_are_stored_in_time_order(tmp_path):
+    # stage_funnel ends with ORDER BY its model's time dimension, so a one-quarter query skips
+    # row groups by their min/max (see semantic/derived/README.md).
+    # DuckDB keeps insertion order: rowid order must be time order, NULLs last.
+    from app_support import build_demo_db
+
+    db = build_demo_db(tmp_path / "demo.duckdb")
+    for table, column in (("stage_funnel", "first_entered_at"),):
+        values = [r[0] for r in rows(db, f"SELECT {column} FROM {table} ORDER BY rowid")]
+        assert len(values) > 1000, table
+        present = [v for v in values if v is not None]
+        assert present == sorted(present), table
+        assert values[len(present):] == [None] * (len(values) - len(present)), f"{table}: NULLs must come last"

@@ -231,6 +231,11 @@ def chart(page: _Page, tile: ChartTile, key: str) -> None:
         st.info(f"No data for {', '.join(ui.metric_label(layer, m) for m in plan.metrics)}{where} with these filters.",
                 icon=":material/inbox:")
         return
+    top = plan.query.top
+    if top is not None and top.dimension in df and df[top.dimension].nunique() >= top.count:
+        # Only say "top N" when values were actually left out.
+        st.caption(f"Top {top.count} {ui.plural(ui.dim_label(layer, top.dimension).lower())} by "
+                   f"{ui.metric_label(layer, top.by).lower()}{' in the period' if tile.period and state.start else ''}.")
     defs = layer.metrics
     baseline_col, baseline_label = (tile.baseline, None) if tile.baseline else (None, None)
     if plan.baseline_query is not None:

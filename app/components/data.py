@@ -5,11 +5,16 @@ results cached on the compiled SQL string.
   ingest that swaps the file in makes the next run open the new one;
 * the semantic layer is cached on the YAML files' modification times;
 * results are ``st.cache_data`` keyed on (compiled SQL, database version): the query object is
-  passed along but not hashed.
+  passed along but not hashed;
+* settings, database version and the YAML stamp are read once per script run
+  (:func:`begin_run`), not once per query: a page of ten tiles otherwise re-reads the
+  environment and stats every YAML file dozens of times per rerun.
 """
 
 from __future__ import annotations
 
+import hashlib
+import threading
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -23,8 +28,41 @@ from pipelinebi.settings import Settings
 from pipelinebi.warehouse import database_as_of, database_version, open_readonly
 
 
+@dataclass(frozen=True)
+class RunSnapshot:
+    """What every query of one script run needs to know about the outside world."""
+
+    settings: Settings
+    db_version: Any
+    #: digest of the semantic YAML files' paths and modification times
+    semantic_stamp: str
+
+    @property
+    def db_key(self) -> str:
+        return f"{self.settings.database}@{self.db_version}"
+
+
+_RUN = threading.local()  # Streamlit runs each session's script in its own thread
+
+
+def _snapshot() -> RunSnapshot:
+    s = Settings()
+    return RunSnapshot(s, database_version(s.database), _semantic_stamp(Path(s.semantic_dir)))
+
+
+def begin_run() -> RunSnapshot:
+    """Read settings, database version and YAML stamp for this run (the entrypoint calls it first)."""
+    _RUN.snapshot = _snapshot()
+    return _RUN.snapshot
+
+
+def snapshot() -> RunSnapshot:
+    snap = getattr(_RUN, "snapshot", None)
+    return snap if snap is not None else begin_run()
+
+
 def settings() -> Settings:
-    return Settings()
+    return snapshot().settings
 
 
 # --------------------------------------------------------------- connection
@@ -34,31 +72,30 @@ def _connection(path: str, version: Any):
 
 
 def db_key() -> str:
-    path = str(settings().database)
-    return f"{path}@{database_version(path)}"
+    return snapshot().db_key
 
 
 def connection():
-    path = str(settings().database)
-    return _connection(path, database_version(path))
+    snap = snapshot()
+    return _connection(str(snap.settings.database), snap.db_version)
 
 
 # ------------------------------------------------------------ semantic layer
-def _semantic_stamp(semantic_dir: Path) -> tuple:
+def _semantic_stamp(semantic_dir: Path) -> str:
     files = []
     for sub in ("models", "metrics", "dashboards"):
         folder = semantic_dir / sub
         if folder.is_dir():
             for p in sorted(folder.rglob("*.y*ml")):
                 try:
-                    files.append((str(p), p.stat().st_mtime_ns))
+                    files.append(f"{p}:{p.stat().st_mtime_ns}")
                 except FileNotFoundError:
                     pass
-    return tuple(files)
+    return hashlib.sha256("\n".join(files).encode()).hexdigest()[:16]
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)
-def _layer(semantic_dir: str, stamp: tuple):
+def _layer(semantic_dir: str, stamp: str):
     from pipelinebi.semantic import load_semantic_layer
 
     return load_semantic_layer(semantic_dir)
@@ -66,12 +103,12 @@ def _layer(semantic_dir: str, stamp: tuple):
 
 def layer():
     """The semantic layer (raises DefinitionError with file:line when the YAML is broken)."""
-    sdir = Path(settings().semantic_dir)
-    return _layer(str(sdir), _semantic_stamp(sdir))
+    snap = snapshot()
+    return _layer(str(snap.settings.semantic_dir), snap.semantic_stamp)
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)
-def _dashboards(semantic_dir: str, stamp: tuple):
+def _dashboards(semantic_dir: str, stamp: str):
     from pipelinebi.dashboards import load_dashboard_set
 
     return load_dashboard_set(semantic_dir, layer())
@@ -79,8 +116,8 @@ def _dashboards(semantic_dir: str, stamp: tuple):
 
 def dashboards():
     """Every dashboard page (broken files listed separately, reference problems per tile)."""
-    sdir = Path(settings().semantic_dir)
-    return _dashboards(str(sdir), _semantic_stamp(sdir))
+    snap = snapshot()
+    return _dashboards(str(snap.settings.semantic_dir), snap.semantic_stamp)
 
 
 # ------------------------------------------------------------------- queries
@@ -91,28 +128,31 @@ class Answer:
     warnings: list[str] = field(default_factory=list)
 
 
-def compiled_sql(query: Query) -> str:
+def _compiled(query: Query):
+    """(DuckDB SQL, compiled query), kept per query object: the SQL text is the result
+    cache's key, and a rerun neither compiles nor prints SQL again."""
     lay = layer()
     cache = lay.__dict__.setdefault("_app_sql_cache", {})
-    sql = cache.get(query)
-    if sql is None:
-        sql = lay.compile(query, dialect="duckdb")
+    hit = cache.get(query)
+    if hit is None:
+        compiled = lay.compile_expression(query)
+        hit = (compiled.expression.sql(dialect="duckdb", pretty=True), compiled)
         if len(cache) > 2000:
             cache.clear()
-        cache[query] = sql
-    return sql
+        cache[query] = hit
+    return hit
 
 
 @st.cache_data(ttl=3600, max_entries=2000, show_spinner=False)
-def _execute(sql: str, db: str, _query: Query) -> tuple[pd.DataFrame, list[str]]:
-    res = layer().query(_query, connection())
+def _execute(sql: str, db: str, _compiled: Any) -> tuple[pd.DataFrame, list[str]]:
+    res = layer().execute(_compiled, connection(), sql=sql)
     return res.df(), list(res.warnings)
 
 
 def run(query: Query) -> Answer:
     """Run a semantic query (cached on the compiled SQL); raises PipelineBIError."""
-    sql = compiled_sql(query)
-    df, warnings = _execute(sql, db_key(), _query=query)
+    sql, compiled = _compiled(query)
+    df, warnings = _execute(sql, db_key(), _compiled=compiled)
     return Answer(df, sql, warnings)
 
 
@@ -131,7 +171,7 @@ VALUE_PROBES = ("deal_count", "pipeline_amount", "closed_deals", "won_deals", "t
 
 
 @st.cache_data(ttl=3600, show_spinner=False)
-def _values(dimension: str, db: str, stamp: tuple) -> list[str]:
+def _values(dimension: str, db: str, stamp: str) -> list[str]:
     lay = layer()
     for metric in VALUE_PROBES:
         if metric in lay.metrics and dimension in lay.dimensions_for(metric):
@@ -143,4 +183,4 @@ def _values(dimension: str, db: str, stamp: tuple) -> list[str]:
 
 def dimension_values(dimension: str) -> list[str]:
     """Distinct values of a dimension, through the semantic layer."""
-    return _values(dimension, db_key(), _semantic_stamp(Path(settings().semantic_dir)))
+    return _values(dimension, db_key(), snapshot().semantic_stamp)

@@ -28,6 +28,15 @@ def dim_label(layer: Any, name: str) -> str:
     return name.replace("_", " ").capitalize().replace(" id", " ID")
 
 
+def plural(noun: str) -> str:
+    """English plural of a dimension label (rep -> reps, opportunity -> opportunities)."""
+    if noun.endswith("s"):
+        return noun
+    if noun.endswith("y") and noun[-2:-1] not in "aeiou":
+        return noun[:-1] + "ies"
+    return noun + "s"
+
+
 def metric_label(layer: Any, name: str) -> str:
     m = layer.metrics.get(name)
     return m.label if m is not None else name

@@ -88,3 +88,6 @@ SELECT d.deal_id, d.pipeline, s.stage, s.position AS funnel_position, s.next_pos
 FROM per_deal d
 JOIN steps s ON s.pipeline = d.pipeline AND s.kind = 'open'
 LEFT JOIN per_stage p ON p.deal_id = d.deal_id AND p.stage = s.stage
+-- Stored in first-entry order (DuckDB keeps insertion order): each row group's min/max of
+-- first_entered_at then lets a one-quarter funnel skip the rest of the table.
+ORDER BY first_entered_at NULLS LAST, deal_id, funnel_position

@@ -1,8 +1,9 @@
 """The compiler pipeline: query spec → one sqlglot expression.
 
-resolve fields → plan branches → aggregate per model grain → combine → metric formulas
-→ period-over-period → order/limit. Each step is a small function in its own module;
-this one only wires them together.
+resolve fields → plan branches → (top values: the ranking query's CTEs, and an ``IN``
+per branch) → aggregate per model grain → combine → metric formulas → period-over-period
+→ order/limit. Each step is a small function in its own module; this one only wires them
+together.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from .filters import dimension_names, substitute, to_condition
 from .formulas import metric_expression, safe_divide
 from .plan import Branch, conversion_columns, measure_column, plan_metrics
 from .query import Filter, Query
+from .top_values import cte_name, hoist, membership, ranking_query
 
 
 
@@ -53,9 +55,13 @@ def compile_query(registry: Registry, query: Query) -> Compiled:
         start = shift_date(start, query.grain, -plan.max_pop_offset)
     conditions = [(to_condition(f), f.strict if isinstance(f, Filter) else True) for f in query.filters]
 
-    ctes: list[tuple[str, exp.Select]] = []
+    ctes: list[tuple[str, exp.Expression]] = []
+    top = query.top
+    if top is not None:
+        # The ranking is a semantic query of its own; its CTEs go first.
+        ctes += hoist(compile_query(registry, ranking_query(query)).expression, cte_name(top.dimension))
     branch_outputs: list[tuple[str, list[str]]] = []
-    used_names: set[str] = set()
+    used_names: set[str] = {name for name, _ in ctes}
     for branch in plan.branches:
         resolved = [_resolve(registry, branch, name, query.grain) for name in dims]
         branch_conditions = []
@@ -68,6 +74,9 @@ def compile_query(registry: Registry, query: Query) -> Compiled:
                 warnings.append(f"filter {cond.sql()} does not apply to {branch.conversion or branch.model}: {e.problems[0].message}")
                 continue
             branch_conditions.append(substitute(cond, lambda n: lookup[n]))
+        if top is not None:
+            branch_conditions.append(membership(resolved[dims.index(top.dimension)].expr, top.dimension,
+                                                cte_name(top.dimension)))
         time_expr = None
         if query.start is not None or query.end is not None:
             time_expr = time_column(registry, branch.model, branch.time_column, "", _who(branch)).expr

@@ -57,6 +57,21 @@ class Filter(BaseModel):
         return self
 
 
+class TopValues(BaseModel):
+    """Keep only the ``count`` values of ``dimension`` with the largest ``by`` (a metric) in the
+    query's filters and time range — e.g. the 20 reps with the most stage entries.
+
+    >>> TopValues(dimension="rep", by="stage_entries", count=20).count
+    20
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    dimension: str
+    by: str
+    count: int = Field(ge=1, le=1000)
+
+
 class Query(BaseModel):
     """A semantic query. ``period`` in ``dimensions`` means the metric's own time at ``grain``."""
 
@@ -72,6 +87,8 @@ class Query(BaseModel):
     limit: int | None = Field(None, ge=1)
     #: With ``limit``: the top ``limit`` rows *per value* of this dimension (e.g. 10 deals per stage).
     limit_per: str | None = None
+    #: Only the top values of one of the dimensions (see :mod:`pipelinebi.compiler.top_values`).
+    top: TopValues | None = None
 
     @model_validator(mode="after")
     def _period(self) -> "Query":
@@ -83,6 +100,8 @@ class Query(BaseModel):
             raise ValueError(f"start {self.start} must be before end {self.end}")
         if self.limit_per is not None and (self.limit is None or self.limit_per not in self.dimensions):
             raise ValueError(f"limit_per '{self.limit_per}' needs a limit and must be one of the dimensions")
+        if self.top is not None and self.top.dimension not in self.dimensions:
+            raise ValueError(f"top values of '{self.top.dimension}' need it among the dimensions")
         if len(set(self.metrics)) != len(self.metrics) or len(set(self.dimensions)) != len(self.dimensions):
             raise ValueError("a metric or dimension is listed twice")
         return self

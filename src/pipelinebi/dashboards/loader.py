@@ -95,6 +95,8 @@ def _tile_names(tile: Any) -> tuple[list[tuple[str, Loc]], list[tuple[str, Loc]]
             dims.append((tile.dimension, ("dimension",)))
         if tile.series:
             dims.append((tile.series, ("series",)))
+        if tile.series_top:
+            metrics.append((tile.series_top.by, ("series_top", "by")))
         dims += [(d, ("order_by", i)) for i, d in enumerate(tile.order_by)]
         if tile.drill:
             dims += [(d, ("drill", "path", i)) for i, d in enumerate(tile.drill.path[1:], start=1)]

@@ -88,6 +88,15 @@ class DrillPath(Strict):
         return self
 
 
+class SeriesTop(Strict):
+    """Show only the ``count`` series values with the most ``by`` (a metric) in the tile's
+    filters and period — e.g. the 20 reps with the most stage entries on a rep × stage
+    heatmap, which stays readable (and fast) at 16,000 reps."""
+
+    count: int = Field(ge=1, le=200)
+    by: Name = Field(description="metric that ranks the series values, largest first")
+
+
 class ChartTile(Strict):
     """metrics × dimension × optional series.
 
@@ -104,6 +113,7 @@ class ChartTile(Strict):
     metrics: list[Name] = Field(min_length=1, max_length=6)
     dimension: Name
     series: Name | None = None
+    series_top: SeriesTop | None = Field(None, description="only the top N series values by a metric")
     grain: Literal["day", "week", "month", "quarter", "year"] | None = Field(
         None, description="with dimension: period, the time grain of the x axis")
     order_by: list[Name] = Field([], description="dimensions used only to order the categories (e.g. [pipeline, funnel_position])")
@@ -135,6 +145,11 @@ class ChartTile(Strict):
             raise ValueError(f"the drill path starts at '{self.drill.path[0]}' but the chart's dimension is '{self.dimension}'")
         if self.baseline and self.baseline_periods:
             raise ValueError("use either 'baseline' (a metric) or 'baseline_periods' (the same metric earlier), not both")
+        if self.series_top and not self.series:
+            raise ValueError("'series_top' needs 'series' (the dimension whose top values are shown)")
+        if self.series_top and self.baseline_periods:
+            raise ValueError("'series_top' and 'baseline_periods' do not combine: the top values of earlier "
+                             "periods would differ from the ones shown")
         if self.drill and self.select:
             raise ValueError("a chart either drills or selects, not both")
         return self

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any, Iterable
 
-from ..compiler.query import Filter, Query
+from ..compiler.query import Filter, Query, TopValues
 from ..periods import MONTHS, shift_date
 from .models import ChartTile, DashboardDef, KpiTile, NoteTile, RowTile, TableTile
 
@@ -240,6 +240,8 @@ def chart_plan(tile: ChartTile, state: PageState, level: int | None = None) -> C
                   order_by=_order(det.sort, (*det.metrics, *columns)), limit=det.limit, **_time(tile.period, state))
         return ChartPlan(q, dim, tuple(det.metrics), level, True, note, columns, path, drilled)
     metrics = tuple((conf.metrics if conf and conf.metrics else tile.metrics))
+    top = (TopValues(dimension=tile.series, by=tile.series_top.by, count=tile.series_top.count)
+           if tile.series_top and tile.series else None)
     if tile.baseline and tile.baseline not in metrics and level == 0:
         metrics = metrics + (tile.baseline,)
     if dim == "period":
@@ -249,14 +251,14 @@ def chart_plan(tile: ChartTile, state: PageState, level: int | None = None) -> C
             start, _ = shift_range(*period_bounds(end - timedelta(days=1), "month"), tile.grain, -(TREND_BUCKETS[tile.grain] - 1))
             start = period_bounds(start, tile.grain)[0] if tile.grain in MONTHS else start
         dims = tuple(d for d in (tile.series,) if d)
-        q = Query(metrics=metrics, dimensions=dims, grain=tile.grain, filters=filters,
+        q = Query(metrics=metrics, dimensions=dims, grain=tile.grain, filters=filters, top=top,
                   start=start if tile.period else None, end=end if tile.period else None)
         return ChartPlan(q, dim, metrics, level, False, note, (), path, drilled)
     dims = tuple(dict.fromkeys(d for d in (dim, tile.series, *tile.order_by) if d))
     order = _order(tile.sort, (*metrics, *dims))
     if not order and tile.order_by:
         order = tuple((d, False) for d in tile.order_by)
-    q = Query(metrics=metrics, dimensions=dims, filters=filters, order_by=order, limit=tile.limit,
+    q = Query(metrics=metrics, dimensions=dims, filters=filters, order_by=order, limit=tile.limit, top=top,
               **_time(tile.period, state))
     baseline = None
     if tile.baseline_periods and level == 0 and state.start is not None:

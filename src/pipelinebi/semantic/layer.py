@@ -105,8 +105,13 @@ class SemanticLayer:
             ensure_database(settings)
             with open_readonly(settings.database) as own:
                 return self.query(query, own)
-        compiled = self.compile_expression(query)
-        sql = compiled.expression.sql(dialect="duckdb", pretty=True)
+        return self.execute(self.compile_expression(query), con)
+
+    def execute(self, compiled: Compiled, con: duckdb.DuckDBPyConnection, sql: str | None = None) -> Result:
+        """Run an already compiled query (``sql``: its DuckDB text, when the caller has it
+        already — the app caches it per query, so a rerun does not compile again)."""
+        if sql is None:
+            sql = compiled.expression.sql(dialect="duckdb", pretty=True)
         cursor = con.cursor()  # connections are not thread-safe; cursors are cheap
         try:
             table = cursor.sql(sql).to_arrow_table()
