@@ -174,6 +174,11 @@ def heatmap(df: pd.DataFrame, x: str, y: str, metric: str, defs: dict[str, Any],
     fmt = _fmt([metric], defs)
     df = _clean(df, [x, y])
     df["value"] = pd.to_numeric(df[metric], errors="coerce")
+    # White text only on the dark ends of the colour scale (red and deep green); the scale spans
+    # [min, max] of the values, so the cut-offs are positions in that range, not quantiles.
+    vmin, vmax = df["value"].min(), df["value"].max()
+    span = (vmax - vmin) if vmax == vmax and vmin == vmin else 0
+    df["dark"] = ((df["value"] - vmin) <= 0.15 * span) | ((df["value"] - vmin) >= 0.85 * span) if span else False
     n_y = max(1, df[y].nunique())
     n_x = max(1, df[x].nunique())
     base = alt.Chart(df).encode(
@@ -185,11 +190,9 @@ def heatmap(df: pd.DataFrame, x: str, y: str, metric: str, defs: dict[str, Any],
                         legend=alt.Legend(format=d3_format(fmt), orient="right")),
         tooltip=[alt.Tooltip(f"{y}:N"), alt.Tooltip(f"{x}:N"), alt.Tooltip("value:Q", title=labels[metric],
                                                                            format=d3_tooltip_format(fmt))])
-    lo, hi = df["value"].quantile(0.2), df["value"].quantile(0.8)
     text = base.mark_text(fontSize=11).encode(
         text=alt.Text("value:Q", format=d3_format(fmt)),
-        color=alt.condition(f"datum.value <= {lo if lo == lo else 0} || datum.value >= {hi if hi == hi else 0}",
-                            alt.value("white"), alt.value("#111")))
+        color=alt.condition("datum.dark", alt.value("white"), alt.value("#111")))
     layers = [rect, text] if n_x <= 10 else [rect]
     return alt.layer(*layers).properties(height=max(200, 22 * n_y + 60), title=title or "")
 
