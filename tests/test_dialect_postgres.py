@@ -82,6 +82,10 @@ def _queries(layer):
     out.append(("top 3 deals per stage", Query(metrics=("pipeline_amount",), dimensions=("stage", "deal_id"),
                                                order_by=(("pipeline_amount", True), ("deal_id", False)),
                                                limit=3, limit_per="stage")))
+    # A range starting mid-year: year to date reads from January, the change reads the quarter
+    # before; both are trimmed after the window functions.
+    out.append(("ytd and qoq from Q3", Query(metrics=("closed_won_cumulative", "closed_won_qoq"), dimensions=("team",),
+                                             grain="quarter", start=dt.date(2026, 7, 1), end=END)))
     # Top values: a ranking CTE and an IN (SELECT …) inside each branch.
     out.append(("top 5 reps by stage entries", Query(metrics=("stage_conversion_resolved", "win_rate"),
                                                      dimensions=("stage", "rep"), start=START, end=END,

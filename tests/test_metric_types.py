@@ -22,6 +22,8 @@ from tiny_warehouse import STAGES, deal, make_warehouse, rep
 
 EXTRA_METRICS = [
     {"name": "won_running", "type": "cumulative", "label": "Won (running)", "metric": "closed_won_amount", "window": "running"},
+    {"name": "won_ytd", "type": "cumulative", "label": "Won YTD", "metric": "closed_won_amount", "window": "to_date",
+     "to_date_grain": "year"},
     {"name": "won_prev", "type": "period_over_period", "label": "Won prev", "metric": "closed_won_amount", "offset": 1, "calc": "previous"},
     {"name": "won_change", "type": "period_over_period", "label": "Won change", "metric": "closed_won_amount", "offset": 1, "calc": "change"},
     {"name": "discovery_to_won", "type": "conversion", "label": "Discovery → Won", "model": "deal_history",
@@ -100,6 +102,39 @@ def test_period_over_period_reads_before_the_range(layer, con):
     # The range starts in February, but February's previous month (January, 100) must still be found.
     got = rows(layer, con, Query(metrics=("won_prev",), grain="month", start=date(2026, 2, 1), end=date(2026, 3, 1)))
     assert [(r[0].isoformat(), r[1]) for r in got] == [("2026-02-01", 100)]
+
+
+def test_year_to_date_counts_the_year_before_the_range(layer, con):
+    # Range Feb–Apr: February's YTD is Jan 100 + Feb 50 = 150, April's 150 + 25 = 175 — the
+    # January deal counts although January is outside the range (it is not shown).
+    got = rows(layer, con, Query(metrics=("closed_won_amount", "won_ytd"), grain="month",
+                                 start=date(2026, 2, 1), end=date(2026, 5, 1)))
+    assert [(r[0].isoformat(), *r[1:]) for r in got] == [("2026-02-01", 50, 150), ("2026-04-01", 25, 175)]
+    # With period-over-period in the same query, by quarter from Q2: YTD 175, previous quarter's
+    # won amount (Q1: Jan 100 + Feb 50) 150; Q1 is read, not shown.
+    got = rows(layer, con, Query(metrics=("won_ytd", "won_prev"), grain="quarter",
+                                 start=date(2026, 4, 1), end=date(2026, 7, 1)))
+    assert [(r[0].isoformat(), *r[1:]) for r in got] == [("2026-04-01", 175, 150)]
+
+
+def test_running_total_starts_at_the_range_even_when_earlier_periods_are_read(layer, con):
+    # won_prev makes the compiler read January; the running total still starts in February:
+    # Feb 50, Apr 75 — exactly what it is without won_prev in the query.
+    q = dict(grain="month", start=date(2026, 2, 1), end=date(2026, 5, 1))
+    alone = rows(layer, con, Query(metrics=("won_running",), **q))
+    together = rows(layer, con, Query(metrics=("won_running", "won_prev"), **q))
+    assert [(r[0].isoformat(), r[1]) for r in alone] == [("2026-02-01", 50), ("2026-04-01", 75)]
+    assert [(r[0], r[1]) for r in together] == [(r[0], r[1]) for r in alone]
+    assert [r[2] for r in together] == [100, None]  # previous months: January 100, March no row
+
+
+def test_to_date_and_period_over_period_need_a_range_on_a_period_boundary(layer):
+    with pytest.raises(QueryError, match=r"starts on 2026-02-15, inside the month that starts on 2026-02-01.*use 2026-02-01"):
+        layer.compile(Query(metrics=("won_ytd",), grain="month", start=date(2026, 2, 15)))
+    with pytest.raises(QueryError, match=r"must start on a quarter boundary \(use 2026-01-01\)"):
+        layer.compile(Query(metrics=("won_prev",), grain="quarter", start=date(2026, 2, 1)))
+    # Other metrics keep any start (a partial first period is what was asked for).
+    layer.compile(Query(metrics=("closed_won_amount", "won_running"), grain="quarter", start=date(2026, 2, 1)))
 
 
 def test_conversion_with_and_without_window(layer, con):

@@ -7,6 +7,8 @@ datetime.date(2026, 7, 1)
 datetime.date(2026, 2, 28)
 >>> shift_date(date(2026, 11, 15), "quarter", -1)
 datetime.date(2026, 8, 15)
+>>> period_start(date(2026, 11, 15), "quarter"), period_start(date(2026, 11, 19), "week")
+(datetime.date(2026, 10, 1), datetime.date(2026, 11, 16))
 """
 
 from __future__ import annotations
@@ -24,3 +26,14 @@ def shift_date(d: date, grain: str, n: int) -> date:
         return d + timedelta(days=n * (7 if grain == "week" else 1))
     y, m = divmod(d.year * 12 + d.month - 1 + n * MONTHS[grain], 12)
     return date(y, m + 1, min(d.day, calendar.monthrange(y, m + 1)[1]))
+
+
+def period_start(d: date, grain: str) -> date:
+    """First day of the period of ``grain`` holding ``d`` (weeks start on Monday, as
+    ``DATE_TRUNC('week', …)`` does in DuckDB and PostgreSQL)."""
+    if grain == "day":
+        return d
+    if grain == "week":
+        return d - timedelta(days=d.weekday())
+    months = MONTHS[grain]
+    return date(d.year, (d.month - 1) // months * months + 1, 1)

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from sqlglot import exp
 
 from ..errors import Problem, QueryError, unknown_name_hint
-from ..periods import MONTHS, shift_date
+from ..periods import MONTHS
 from ..semantic.definitions import PeriodOverPeriodMetric
 from ..semantic.registry import Registry
 from .aggregate import build_branch
@@ -23,6 +23,7 @@ from .filters import dimension_names, substitute, to_condition
 from .formulas import metric_expression, safe_divide
 from .plan import Branch, conversion_columns, measure_column, plan_metrics
 from .query import Filter, Query
+from .ranges import read_start, to_date_grains
 from .top_values import cte_name, hoist, membership, ranking_query
 
 
@@ -50,9 +51,12 @@ def compile_query(registry: Registry, query: Query) -> Compiled:
         raise QueryError(Problem(f"period-over-period metric '{plan.pop_metrics[0]}' needs a grain",
                                  hint="add --grain quarter (or another grain)"))
     start = query.start
-    if plan.pop_metrics and start is not None:
-        # The previous periods must be computed too, then trimmed at the end.
-        start = shift_date(start, query.grain, -plan.max_pop_offset)
+    if start is not None:
+        # Earlier periods needed by period-over-period and to-date metrics are read too, then
+        # trimmed at the end (see ranges.py).
+        start = read_start(start, query.grain, plan.max_pop_offset if plan.pop_metrics else 0,
+                           to_date_grains(registry, plan.metric_order))
+    extended = start != query.start
     conditions = [(to_condition(f), f.strict if isinstance(f, Filter) else True) for f in query.filters]
 
     ctes: list[tuple[str, exp.Expression]] = []
@@ -93,16 +97,22 @@ def compile_query(registry: Registry, query: Query) -> Compiled:
     metrics_select = exp.select(*[exp.column(d) for d in dims])
     shown = [m for m in base_metrics if m in query.metrics or _wrapped_by_pop(registry, m, plan.pop_metrics)]
     for m in shown:
-        metrics_select = metrics_select.select(exp.alias_(metric_expression(registry, m, dims, query.grain), m), copy=False)
+        # A running total starts at the range asked for, not at the earlier periods read.
+        value = metric_expression(registry, m, dims, query.grain, running_from=query.start if extended else None)
+        metrics_select = metrics_select.select(exp.alias_(value, m), copy=False)
     metrics_select = metrics_select.from_("combined", copy=False)
 
     output = dims + list(query.metrics)
     if plan.pop_metrics:
         ctes.append(("metrics", metrics_select))
         final = _period_over_period(registry, plan.pop_metrics, query, dims)
-        if start != query.start:
-            final = final.where(exp.GTE(this=exp.column("period", "cur"),
-                                        expression=exp.cast(exp.Literal.string(query.start.isoformat()), "DATE")), copy=False)
+        if extended:
+            final = final.where(_from_start(query, "cur"), copy=False)
+    elif extended:
+        # Window functions see the earlier periods; the trim comes after them.
+        ctes.append(("metrics", metrics_select))
+        final = exp.select(*[exp.column(c) for c in output]).from_("metrics", copy=False)
+        final = final.where(_from_start(query, None), copy=False)
     else:
         final = metrics_select
         # Show only what was asked for, in the order asked.
@@ -111,6 +121,12 @@ def compile_query(registry: Registry, query: Query) -> Compiled:
     for name, select in ctes:
         final = final.with_(name, as_=select, copy=False)
     return Compiled(final, output, warnings)
+
+
+def _from_start(query: Query, table: str | None) -> exp.Expression:
+    """``period >= <start>``: drops the earlier periods read for the window functions."""
+    return exp.GTE(this=exp.column("period", table) if table else exp.column("period"),
+                   expression=exp.cast(exp.Literal.string(query.start.isoformat()), "DATE"))
 
 
 def _who(branch: Branch) -> str:

@@ -7,6 +7,8 @@ formula; conversion → converted ÷ entered; cumulative → a window SUM over p
 
 from __future__ import annotations
 
+from datetime import date
+
 from sqlglot import exp
 
 from ..errors import Problem, QueryError
@@ -30,19 +32,28 @@ def safe_divide(num: exp.Expression, den: exp.Expression) -> exp.Expression:
     return exp.Div(this=_to_float(num), expression=exp.Nullif(this=den, expression=exp.Literal.number(0)))
 
 
-def metric_expression(registry: Registry, name: str, dims: list[str], grain: str | None) -> exp.Expression:
+def metric_expression(registry: Registry, name: str, dims: list[str], grain: str | None,
+                      running_from: date | None = None) -> exp.Expression:
+    """The SQL of metric ``name`` over the combined branch columns.
+
+    ``running_from``: when earlier periods were read only for other window functions, a
+    running cumulative adds up from this period on (before it, the running total is NULL).
+    """
     d = registry.metrics[name].definition
+
+    def sub(other: str) -> exp.Expression:
+        return metric_expression(registry, other, dims, grain, running_from)
+
     if isinstance(d, SimpleMetric):
         m = registry.measure(d.measure)
         col = exp.column(measure_column(m))
         return exp.Coalesce(this=col, expressions=[exp.Literal.number(0)]) if m.definition.zero_when_empty else col
     if isinstance(d, RatioMetric):
-        return safe_divide(metric_expression(registry, d.numerator, dims, grain),
-                           metric_expression(registry, d.denominator, dims, grain))
+        return safe_divide(sub(d.numerator), sub(d.denominator))
     if isinstance(d, DerivedMetric):
         def swap(node: exp.Expression) -> exp.Expression:
             if isinstance(node, exp.Column):
-                inner = metric_expression(registry, node.name, dims, grain)
+                inner = sub(node.name)
                 # Parenthesise only what could bind differently (a - (b + c)).
                 return exp.Paren(this=inner) if isinstance(inner, (exp.Binary, exp.Connector)) else inner
             return node
@@ -56,8 +67,12 @@ def metric_expression(registry: Registry, name: str, dims: list[str], grain: str
         if "period" not in dims:
             raise QueryError(Problem(f"cumulative metric '{name}' needs a grain (it adds up periods)",
                                      hint="add --grain month (or another grain)"))
-        inner = metric_expression(registry, d.metric, dims, grain)
+        inner = sub(d.metric)
         partition = [exp.column(x) for x in dims if x != "period"]
+        if d.window == "running" and running_from is not None:
+            from .filters import literal
+            inner = exp.Case(ifs=[exp.If(this=exp.GTE(this=exp.column("period"), expression=literal(running_from)),
+                                         true=inner)])
         if d.window == "to_date":
             from .fields import truncate
             if grain and _grain_rank(d.to_date_grain) < _grain_rank(grain):
