@@ -275,6 +275,17 @@ def test_pipeline_as_of(layer, con):
     assert got[date(2026, 11, 15)] == pytest.approx(130000)
 
 
+def test_pipeline_as_of_uses_the_stage_and_amount_as_of_the_snapshot(layer, con):
+    at = (Filter(dimension="snapshot_date", value=date(2026, 10, 1)),)
+    # 10-01: D1 in P3 (position 3) with 80000, D3 in P3 50000, D4 in P2 (position 2) 30000, D5 in P2 40000.
+    # The deals' current stages (D3, D5 won, D4 lost; D1 still P3 at 100000) must not leak in.
+    got = {r[0]: r[1] for r in run(layer, con, ["pipeline_as_of"], ["stage_position"], filters=at).itertuples(index=False)}
+    assert got == {3: 130000, 2: 70000}
+    assert set(run(layer, con, ["pipeline_as_of"], ["stage_kind"], filters=at)["stage_kind"]) == {"open"}
+    got = {r[0]: r[1] for r in run(layer, con, ["pipeline_as_of"], ["amount"], filters=at).itertuples(index=False)}
+    assert got == {80000: 80000, 50000: 50000, 30000: 30000, 40000: 40000}
+
+
 FLOW = ["flow_start", "flow_created", "flow_pulled_in", "flow_increased", "flow_decreased",
         "flow_pushed_out", "flow_won", "flow_lost", "flow_end", "flow_net_change"]
 

@@ -5,7 +5,7 @@
 -- One row per snapshot date and deal OPEN at that date (stage kind open).
 --   snapshot_date, deal_id
 --   stage, amount, close_date, forecast_category    as of the snapshot
---   stage_probability                               probability of that stage
+--   stage_probability, stage_position               probability and position of that stage
 --   owner_id                                        deals.owner_id (the current owner, as the deals join
 --                                                   gives), so team/rep/region join reps directly
 -- Semi-additive: sum amounts within one snapshot_date, never across dates (filter
@@ -38,7 +38,7 @@ states AS (
     FROM candidates c ASOF JOIN deal_history h ON c.deal_id = h.deal_id AND c.snapshot_ts > h.changed_at
 )
 SELECT st.snapshot_date, st.deal_id, st.stage, st.amount, st.close_date, st.forecast_category,
-       s.probability AS stage_probability, st.owner_id
+       s.probability AS stage_probability, s.position AS stage_position, st.owner_id
 FROM states st
 JOIN stages s ON s.pipeline = st.pipeline AND s.stage = st.stage
 WHERE s.kind = 'open'
