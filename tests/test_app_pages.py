@@ -159,6 +159,16 @@ def test_rep_heatmap_shows_the_top_reps_by_stage_entries(env, layer, con, quarte
     assert len(ranked) == 20  # the demo has 50 reps: some are left out
     assert shown == {name for name, _ in ranked}
     assert any(c.value == "Top 20 reps by deals entered stage in the period." for c in at.caption)
+    # A team picked in the sidebar: its reps (fewer than 20) are all shown, and the page does not
+    # claim to show a top 20.
+    at = run("bottlenecks", {"f_team": "APAC"})
+    heat = [frames[0] for spec, frames in chart_frames(at) if frames and "rep" in frames[0] and "stage" in frames[0]]
+    team_reps = {r[0] for r in con.execute(
+        "SELECT DISTINCT r.name FROM stage_funnel f JOIN reps r ON r.rep_id = f.owner_id WHERE r.team = 'APAC' "
+        "AND f.entered AND f.completed_visits > 0 AND f.funnel_position IS NOT NULL "
+        "AND f.first_entered_at >= ? AND f.first_entered_at < ?", list(quarter)).fetchall()}
+    assert 0 < len(team_reps) < 20 and set(heat[0]["rep"].dropna()) == team_reps
+    assert not any(c.value.startswith("Top 20") for c in at.caption)
 
 
 def test_explore_shows_the_generated_sql_and_a_csv_download(env, layer):
