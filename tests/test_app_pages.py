@@ -190,6 +190,27 @@ def test_deal_board_caps_cards_and_says_how_many_more(env, layer, con):
     assert sorted(more) == expected
 
 
+def test_region_narrows_the_team_picker_and_a_stale_team_is_dropped(env, con):
+    at = run("forecast", {"f_region": "EMEA"})
+    emea = sorted(r[0] for r in con.execute("SELECT DISTINCT team FROM reps WHERE region = 'EMEA'").fetchall())
+    assert at.selectbox(key="f_team").options == ["All"] + emea
+    # a shared link with a team outside the region: the team is not applied, nothing breaks
+    at = run("forecast", {"f_region": "EMEA", "f_team": "APAC"})
+    assert at.selectbox(key="f_team").value in (None, "All")
+    assert not at.error
+
+
+def test_deal_board_rep_picker_lists_the_sidebar_teams_reps(env, con):
+    at = run("deal-board", {"f_team": "APAC"})
+    picker = at.selectbox(key="board_rep")
+    team_reps = sorted(r[0] for r in con.execute("SELECT name FROM reps WHERE team = 'APAC'").fetchall())
+    # reps that own at least one deal are listed (value probe: deal_count)
+    owning = sorted(r[0] for r in con.execute(
+        "SELECT DISTINCT r.name FROM deals d JOIN reps r ON r.rep_id = d.owner_id WHERE r.team = 'APAC'").fetchall())
+    assert picker.options[0] == "All reps" and picker.options[1:] == owning
+    assert set(owning) <= set(team_reps) and len(owning) < len(con.execute("SELECT * FROM reps").fetchall())
+
+
 def test_catalog_lists_every_metric(env, layer):
     at = run("catalog")
     table = at.dataframe[0].value

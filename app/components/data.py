@@ -23,7 +23,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from pipelinebi.compiler.query import Query
+from pipelinebi.compiler.query import Filter, Query
 from pipelinebi.settings import Settings
 from pipelinebi.warehouse import database_as_of, database_version, open_readonly
 
@@ -171,16 +171,19 @@ VALUE_PROBES = ("deal_count", "pipeline_amount", "closed_deals", "won_deals", "t
 
 
 @st.cache_data(ttl=3600, show_spinner=False)
-def _values(dimension: str, db: str, stamp: str) -> list[str]:
+def _values(dimension: str, db: str, stamp: str, where: tuple[tuple[str, str], ...] = ()) -> list[str]:
     lay = layer()
+    filters = tuple(Filter(dimension=k, value=v, strict=False) for k, v in where)
     for metric in VALUE_PROBES:
         if metric in lay.metrics and dimension in lay.dimensions_for(metric):
-            df = lay.query(Query(metrics=(metric,), dimensions=(dimension,), order_by=((dimension, False),)),
-                           connection()).df()
+            df = lay.query(Query(metrics=(metric,), dimensions=(dimension,), filters=filters,
+                                 order_by=((dimension, False),)), connection()).df()
             return [str(v) for v in df[dimension].dropna().tolist()]
     return []
 
 
-def dimension_values(dimension: str) -> list[str]:
-    """Distinct values of a dimension, through the semantic layer."""
-    return _values(dimension, db_key(), snapshot().semantic_stamp)
+def dimension_values(dimension: str, where: dict[str, str | None] | None = None) -> list[str]:
+    """Distinct values of a dimension, through the semantic layer; ``where`` narrows them
+    (``{"team": "APAC"}``: the reps of one team), empty values are ignored."""
+    pairs = tuple(sorted((k, v) for k, v in (where or {}).items() if v))
+    return _values(dimension, db_key(), snapshot().semantic_stamp, pairs)

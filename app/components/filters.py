@@ -64,7 +64,9 @@ def sidebar() -> Globals:
                               bind="query-params", help="Quarter (or year) of the close date / target period")
         values = {}
         for dim, label in (("pipeline", "Pipeline"), ("region", "Region"), ("team", "Team")):
-            options = [ALL] + data.dimension_values(dim)
+            # a picked region narrows the team list to its teams
+            where = {"region": values.get("region")} if dim == "team" else None
+            options = [ALL] + data.dimension_values(dim, where)
             picked = st.selectbox(label, options, index=0, key=PARAMS[dim], bind="query-params")
             values[dim] = None if picked in (None, ALL) else picked
     parsed = _parse(period or current) or _parse(current)

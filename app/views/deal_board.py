@@ -43,7 +43,8 @@ def board() -> None:
         else:
             pipeline = st.segmented_control("Pipeline", pipelines, default=pipelines[0] if pipelines else None,
                                             key="board_pipeline")
-        reps = data.dimension_values("rep")
+        # only the reps of the sidebar's team/region (16,000 reps at 1M deals otherwise)
+        reps = data.dimension_values("rep", {"team": g.team, "region": g.region})
         rep = st.selectbox("Rep", ["All reps"] + reps, key="board_rep", width=260)
         cap = st.select_slider("Cards per column", [5, 10, 20, 50], value=10, key="board_cap", width=240)
     rep = None if rep in (None, "All reps") else rep
