@@ -48,3 +48,36 @@ def pg_conn(postgres_dsn):
 
     with psycopg.connect(postgres_dsn, autocommit=True) as conn:
         yield conn
+
+
+@pytest.fixture(scope="session")
+def spark_session():
+    """A local Spark session (2 threads, no UI) for the whole test session. Skips without
+    PySpark or Java, except under ``CI=true`` where that is an error."""
+    import shutil
+
+    missing = None
+    try:
+        import pyspark  # noqa: F401
+    except ImportError:
+        missing = "PySpark is not installed (pip install -e '.[test]')"
+    if missing is None and not (os.environ.get("JAVA_HOME") or shutil.which("java")):
+        missing = "no Java runtime for Spark (apt-get install openjdk-17-jre-headless)"
+    if missing:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"CI=true: {missing}", pytrace=False)
+        pytest.skip(missing)
+    from pyspark.sql import SparkSession
+
+    session = (SparkSession.builder.master("local[2]").appName("pipelinebi-tests")
+               .config("spark.ui.enabled", "false")
+               .config("spark.sql.shuffle.partitions", "2")
+               # DuckDB TIMESTAMP is zone-less: read and print it as UTC, whatever the machine's zone
+               .config("spark.sql.session.timeZone", "UTC")
+               .config("spark.driver.extraJavaOptions", "-Duser.timezone=UTC")
+               .getOrCreate())
+    session.sparkContext.setLogLevel("ERROR")
+    try:
+        yield session
+    finally:
+        session.stop()

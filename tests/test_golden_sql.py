@@ -63,3 +63,18 @@ def test_compiled_sql_has_no_group_by_all_or_positional_tricks(layer):
     for q in QUERIES.values():
         for dialect in DIALECTS:
             assert "GROUP BY ALL" not in layer.compile(q, dialect=dialect).upper()
+
+
+def test_percentiles_per_dialect(layer):
+    # Spark 4 refuses PERCENTILE_CONT(x, p) (what sqlglot writes) and its WITHIN GROUP form becomes
+    # PERCENTILE_APPROX; the exact function is PERCENTILE(x, p). tests/test_dialect_spark.py runs it.
+    q = Query(metrics=("dwell_days_p90", "dwell_days_median"), dimensions=("stage",))
+    spark = layer.compile(q, dialect="spark")
+    assert "PERCENTILE(" in spark and "PERCENTILE_CONT" not in spark and "APPROX" not in spark
+    assert "PERCENTILE_CONT(0.9) WITHIN GROUP" in layer.compile(q, dialect="postgres")
+    # BigQuery has no exact percentile aggregate: refused, naming the measure, not emitted wrong.
+    from pipelinebi.errors import QueryError
+
+    with pytest.raises(QueryError, match="BigQuery has no exact median or percentile aggregate, so measure "
+                                         "stage_visits__dwell_days_p90"):
+        layer.compile(q, dialect="bigquery")

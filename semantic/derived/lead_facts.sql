@@ -34,7 +34,9 @@ scored AS (
            (CASE WHEN l.employees >= 1000 THEN 25 WHEN l.employees >= 200 THEN 15 WHEN l.employees >= 50 THEN 5 ELSE 0 END
             + CASE WHEN l.industry IN ('Financial Services', 'Healthcare', 'Software') THEN 10 ELSE 0 END
             + CASE WHEN l.source IN ('referral', 'partner') THEN 10 WHEN l.source = 'event' THEN 5 ELSE 0 END) AS fit_points,
-           least(coalesce(e.raw_points, 0), 50) AS engagement_points
+           -- INTEGER, not the HUGEINT a sum of counts gives: points are small, and every engine
+           -- averages an integer as a double (a 38-digit decimal would be rounded to 4 places by Spark)
+           CAST(least(coalesce(e.raw_points, 0), 50) AS INTEGER) AS engagement_points
     FROM leads l LEFT JOIN eng e ON e.lead_id = l.lead_id
 )
 SELECT *, fit_points + engagement_points AS lead_score,

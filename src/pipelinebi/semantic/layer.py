@@ -16,6 +16,7 @@ from typing import Any
 import duckdb
 
 from ..compiler.assemble import Compiled, compile_query
+from ..compiler.dialects import for_dialect
 from ..compiler.query import Query
 from ..errors import ConfigError, Problem, QueryError, WarehouseError
 from .definitions import MetricBase
@@ -93,7 +94,7 @@ class SemanticLayer:
         if dialect not in DIALECTS:
             from ..errors import unknown_name_hint
             raise ConfigError(Problem(f"unknown dialect '{dialect}'", hint=unknown_name_hint(dialect, DIALECTS)))
-        return self.compile_expression(query).expression.sql(dialect=dialect, pretty=pretty)
+        return for_dialect(self.compile_expression(query).expression, dialect).sql(dialect=dialect, pretty=pretty)
 
     def query(self, query: Query, con: duckdb.DuckDBPyConnection | None = None) -> Result:
         """Run ``query`` on ``con`` (default: the configured database, opened read-only)."""

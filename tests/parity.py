@@ -1,0 +1,74 @@
+"""Shared by the engine parity tests (PostgreSQL, Spark): the query set that covers every
+metric of the library, and a row comparison that ignores engine-level representation
+(Decimal vs float, midnight timestamps vs dates, row order).
+
+The dataset is a small generated warehouse, ingested into DuckDB; each engine gets a copy of
+its tables, and every query compiled for that engine must give DuckDB's rows.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from decimal import Decimal
+from pathlib import Path
+
+from pipelinebi.compiler.query import Query, TopValues
+
+START, END = dt.date(2025, 1, 1), dt.date(2027, 1, 1)
+
+
+def build_parity_warehouse(folder: Path) -> Path:
+    """600 generated deals, ingested with every derived table."""
+    from pipelinebi.generate import generate
+    from pipelinebi.ingest import ingest
+
+    generate(folder / "data", deals=600, seed=7, fmt="parquet")
+    report = ingest(folder / "data", folder / "w.duckdb")
+    assert report.ok, report.render()
+    return folder / "w.duckdb"
+
+
+def parity_queries(layer) -> list[tuple[str, Query]]:
+    out = []
+    for name, metric in sorted(layer.metrics.items()):
+        dims = layer.dimensions_for(name)
+        by = ("team",) if "team" in dims else ()
+        out.append((name, Query(metrics=(name,), dimensions=by, grain="quarter", start=START, end=END)))
+        if metric.type not in ("cumulative", "period_over_period"):
+            out.append((name + " (total)", Query(metrics=(name,))))
+    # Top-N per group compiles to a ROW_NUMBER() subquery; ties are broken by deal_id.
+    out.append(("top 3 deals per stage", Query(metrics=("pipeline_amount",), dimensions=("stage", "deal_id"),
+                                               order_by=(("pipeline_amount", True), ("deal_id", False)),
+                                               limit=3, limit_per="stage")))
+    # A range starting mid-year: year to date reads from January, the change reads the quarter
+    # before; both are trimmed after the window functions.
+    out.append(("ytd and qoq from Q3", Query(metrics=("closed_won_cumulative", "closed_won_qoq"), dimensions=("team",),
+                                             grain="quarter", start=dt.date(2026, 7, 1), end=END)))
+    # Top values: a ranking CTE and an IN (SELECT …) inside each branch.
+    out.append(("top 5 reps by stage entries", Query(metrics=("stage_conversion_resolved", "win_rate"),
+                                                     dimensions=("stage", "rep"), start=START, end=END,
+                                                     top=TopValues(dimension="rep", by="stage_entries", count=5))))
+    return out
+
+
+def _norm(v):
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return None
+    if isinstance(v, (Decimal, int, float)) and not isinstance(v, bool):
+        return float(v)
+    if isinstance(v, dt.datetime):
+        return v.date() if v.time() == dt.time(0) else v
+    return v
+
+
+def normalised(rows) -> list[tuple]:
+    return sorted((tuple(_norm(v) for v in r) for r in rows), key=lambda r: tuple((x is None, str(x)) for x in r))
+
+
+def same_rows(want: list[tuple], got: list[tuple]) -> bool:
+    """Equal row sets, floats to 1e-9 relative (engines sum in different orders)."""
+    return len(want) == len(got) and all(
+        all((a == b) or (isinstance(a, float) and isinstance(b, float) and math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-6))
+            for a, b in zip(rw, rg))
+        for rw, rg in zip(want, got))
