@@ -174,6 +174,19 @@ def test_previous_period_and_baseline_ranges():
     assert (plan.baseline_query.start, plan.baseline_query.end) == (date(2025, 10, 1), date(2026, 10, 1))
 
 
+def test_trend_charts_start_on_a_whole_period(layer):
+    # 13 weeks ending with Q4 2026: the first bucket starts on a Monday, so a period-over-period
+    # metric on the chart compiles (it needs whole periods) and the first bar is a full week.
+    tile = ChartTile.model_validate({"type": "chart", "kind": "line", "metrics": ["closed_won_amount", "closed_won_qoq"],
+                                     "dimension": "period", "grain": "week"})
+    q = chart_plan(tile, PageState(date(2026, 10, 1), date(2027, 1, 1))).query
+    assert q.start.weekday() == 0 and q.start <= date(2026, 10, 1)
+    layer.compile(q)
+    monthly = ChartTile.model_validate({"type": "chart", "kind": "line", "metrics": ["closed_won_amount"],
+                                        "dimension": "period", "grain": "month"})
+    assert chart_plan(monthly, PageState(date(2026, 10, 1), date(2027, 1, 1))).query.start == date(2026, 1, 1)
+
+
 def test_page_queries_compile(layer):
     for page in load_dashboards(SEMANTIC, layer):
         state = PageState(date(2026, 10, 1), date(2027, 1, 1))

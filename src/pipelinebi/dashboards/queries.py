@@ -23,7 +23,7 @@ from datetime import date, timedelta
 from typing import Any, Iterable
 
 from ..compiler.query import Filter, Query, TopValues
-from ..periods import MONTHS, shift_date
+from ..periods import period_start, shift_date
 from .models import ChartTile, DashboardDef, KpiTile, NoteTile, RowTile, TableTile
 
 #: how many buckets a time-series chart shows, ending with the selected period
@@ -249,7 +249,8 @@ def chart_plan(tile: ChartTile, state: PageState, level: int | None = None) -> C
         start = None
         if end is not None:
             start, _ = shift_range(*period_bounds(end - timedelta(days=1), "month"), tile.grain, -(TREND_BUCKETS[tile.grain] - 1))
-            start = period_bounds(start, tile.grain)[0] if tile.grain in MONTHS else start
+            # whole periods (weeks start on Monday): period-over-period and to-date need it
+            start = period_start(start, tile.grain)
         dims = tuple(d for d in (tile.series,) if d)
         q = Query(metrics=metrics, dimensions=dims, grain=tile.grain, filters=filters, top=top,
                   start=start if tile.period else None, end=end if tile.period else None)
