@@ -4,6 +4,7 @@ layer's; drill state comes from the URL; broken YAML is explained with file:line
 from __future__ import annotations
 
 import shutil
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -179,6 +180,23 @@ def test_explore_shows_the_generated_sql_and_a_csv_download(env, layer):
     at.multiselect(key="ex_metrics").set_value(["win_rate"]).run()
     assert not at.exception
     assert "won_deals" in at.code[0].value or "won" in at.code[0].value
+
+
+def test_explore_weekly_change_and_a_dialect_without_percentiles(env, layer, quarter):
+    at = run("explore")
+    at.multiselect(key="ex_metrics").set_value(["closed_won_amount", "closed_won_qoq"])
+    at.multiselect(key="ex_dims").set_value([])
+    at.selectbox(key="ex_grain").set_value("week").run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    monday = quarter[0] - timedelta(days=quarter[0].weekday())
+    assert any(c.value.startswith(f"By week: from {monday:%a %d %b %Y}") for c in at.caption)
+    # BigQuery has no exact percentile aggregate: the SQL panel says so, the rest of the page stays.
+    at.multiselect(key="ex_metrics").set_value(["dwell_days_p90"])
+    at.selectbox(key="ex_grain").set_value("(none)").run()
+    at.segmented_control(key="ex_dialect").set_value("bigquery").run()
+    assert not at.exception
+    assert any("BigQuery has no exact median or percentile aggregate" in e.value for e in at.error)
+    assert at.get("download_button") and at.dataframe
 
 
 def test_deal_board_caps_cards_and_says_how_many_more(env, layer, con):

@@ -9,6 +9,7 @@ import streamlit as st
 from components import charts, data, filters, ui
 from pipelinebi.compiler.query import Query
 from pipelinebi.errors import PipelineBIError
+from pipelinebi.periods import period_start
 
 DEFAULT_METRICS = ["forecast", "target"]
 GRAINS = ["(none)", "day", "week", "month", "quarter", "year"]
@@ -42,9 +43,15 @@ def explore() -> None:
         text = st.text_input("Filters (separate with ;)", placeholder="stage = 'Proposal'; amount > 10000", key="ex_filters")
     extra = tuple(f.strip() for f in (text or "").split(";") if f.strip())
     order = ((metrics[0], True),)
-    q = Query.build(metrics=tuple(metrics), dimensions=tuple(dims), grain=None if grain == "(none)" else grain,
-                    filters=g.filters() + extra, start=g.start if use_period else None,
-                    end=g.end if use_period else None, order_by=order if not grain or grain == "(none)" else (),
+    grain = None if grain == "(none)" else grain
+    start = g.start if use_period else None
+    if start is not None and grain and period_start(start, grain) != start:
+        # whole buckets: the first week of a quarter starts on the Monday before it
+        start = period_start(start, grain)
+        st.caption(f"By {grain}: from {start:%a %d %b %Y}, the start of the {grain} that holds {g.start:%d %b}.")
+    q = Query.build(metrics=tuple(metrics), dimensions=tuple(dims), grain=grain,
+                    filters=g.filters() + extra, start=start,
+                    end=g.end if use_period else None, order_by=order if not grain else (),
                     limit=int(limit))
     ans = data.run(q)
     df = ans.df
@@ -60,7 +67,10 @@ def explore() -> None:
     with st.expander("Generated SQL (DuckDB)", expanded=False, icon=":material/code:"):
         dialect = st.segmented_control("Dialect", ["duckdb", "postgres", "snowflake", "bigquery", "spark"],
                                        default="duckdb", key="ex_dialect")
-        st.code(layer.compile(q, dialect=dialect or "duckdb"), language="sql")
+        try:
+            st.code(layer.compile(q, dialect=dialect or "duckdb"), language="sql")
+        except PipelineBIError as e:  # e.g. a percentile BigQuery has no exact aggregate for
+            ui.show_error(e, f"No {dialect} SQL for this query")
     ui.warnings_note(ans.warnings)
 
 
