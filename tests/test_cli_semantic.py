@@ -46,11 +46,21 @@ def test_compile_prints_sql_for_each_dialect(capsys):
     (["-m", "win_rate", "-f", "team = 'A'; DROP TABLE deals"], "';' is not allowed"),
     (["-m", "win_rate", "--start", "2026-13-01"], "date"),
     (["-m", "win_rate", "--start", "2026-12-01", "--end", "2026-01-01"], "must be before end"),
+    (["-m", "win_rate", "-b", "rep", "--top", "rep:x"], "expected DIMENSION:COUNT:METRIC"),
+    (["-m", "win_rate", "-b", "team", "--top", "rep:5:closed_deals"], "top values of 'rep' need it among the dimensions"),
+    (["-m", "closed_won_cumulative", "--grain", "quarter", "--start", "2026-08-01"], "must start on a quarter boundary (use 2026-07-01)"),
+    (["-m", "dwell_days_p90", "--dialect", "bigquery"], "BigQuery has no exact median or percentile aggregate"),
 ])
 def test_compile_errors_are_messages(capsys, argv, expected):
     assert main(["compile", "--semantic", SEM, *argv]) == 2
     err = capsys.readouterr().err
     assert expected in err and "Traceback" not in err
+
+
+def test_compile_top_values(capsys):
+    assert main(["compile", "--semantic", SEM, "-m", "win_rate", "-b", "rep", "--top", "rep:5:closed_deals"]) == 0
+    sql = capsys.readouterr().out
+    assert "top_rep AS (" in sql and "LIMIT 5" in sql and "IN (" in sql
 
 
 def test_schema_is_written_and_in_sync(tmp_path, capsys):

@@ -98,7 +98,7 @@ def _query_from_args(args: argparse.Namespace):
 
     return Query.from_cli(
         metrics=args.metrics, by=args.by, filters=args.filter or [], grain=args.grain,
-        start=args.start, end=args.end, order=args.order, limit=args.limit,
+        start=args.start, end=args.end, order=args.order, limit=args.limit, top=args.top,
     )
 
 
@@ -188,6 +188,8 @@ def build_parser() -> argparse.ArgumentParser:
         q.add_argument("--end", metavar="YYYY-MM-DD", help="time range end (exclusive)")
         q.add_argument("--order", default="", help="comma-separated fields, prefix - for descending")
         q.add_argument("--limit", type=int)
+        q.add_argument("--top", metavar="DIM:N:METRIC",
+                       help="only the N values of DIM with the most METRIC, e.g. rep:20:stage_entries")
         if name == "compile":
             q.add_argument("--dialect", default="duckdb",
                            choices=["duckdb", "postgres", "spark", "snowflake", "bigquery"])

@@ -108,13 +108,29 @@ class Query(BaseModel):
 
     @classmethod
     def from_cli(cls, metrics: str, by: str = "", filters: list[str] | tuple[str, ...] = (), grain: str | None = None,
-                 start: str | None = None, end: str | None = None, order: str = "", limit: int | None = None) -> "Query":
+                 start: str | None = None, end: str | None = None, order: str = "", limit: int | None = None,
+                 top: str | None = None) -> "Query":
+        """``top``: ``DIMENSION:COUNT:METRIC``, e.g. ``rep:20:stage_entries``.
+
+        >>> Query.from_cli("win_rate", by="rep", top="rep:5:closed_deals").top.count
+        5
+        >>> Query.from_cli("win_rate", by="rep", top="rep:five")
+        Traceback (most recent call last):
+        ...
+        pipelinebi.errors.QueryError: --top 'rep:five': expected DIMENSION:COUNT:METRIC, e.g. rep:20:stage_entries
+        """
         def split(s: str) -> tuple[str, ...]:
             return tuple(p.strip() for p in (s or "").split(",") if p.strip())
 
+        top_values = None
+        if top:
+            parts = [p.strip() for p in top.split(":")]
+            if len(parts) != 3 or not parts[1].isdigit():
+                raise QueryError(Problem(f"--top '{top}': expected DIMENSION:COUNT:METRIC, e.g. rep:20:stage_entries"))
+            top_values = {"dimension": parts[0], "count": int(parts[1]), "by": parts[2]}
         order_by = tuple((o.lstrip("-"), o.startswith("-")) for o in split(order))
         return cls.build(metrics=split(metrics), dimensions=split(by), filters=tuple(filters), grain=grain,
-                         start=start, end=end, order_by=order_by, limit=limit)
+                         start=start, end=end, order_by=order_by, limit=limit, top=top_values)
 
     @classmethod
     def build(cls, **kwargs: Any) -> "Query":
