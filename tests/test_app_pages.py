@@ -199,6 +199,20 @@ def test_explore_weekly_change_and_a_dialect_without_percentiles(env, layer, qua
     assert at.get("download_button") and at.dataframe
 
 
+def test_explore_top_values(env, layer, con, quarter):
+    at = run("explore")
+    at.multiselect(key="ex_metrics").set_value(["closed_deals"])
+    at.multiselect(key="ex_dims").set_value(["rep"])
+    at.selectbox(key="ex_top").set_value(5).run()
+    assert not at.exception and not at.error
+    shown = at.dataframe[0].value
+    # independent: the 5 reps with the most deals closed in the quarter (ties by name)
+    want = con.execute(
+        "SELECT r.name, count(*) AS n FROM deals d JOIN reps r ON r.rep_id = d.owner_id WHERE d.status IN ('won', 'lost') "
+        "AND d.close_date >= ? AND d.close_date < ? GROUP BY r.name ORDER BY n DESC, r.name LIMIT 5", list(quarter)).fetchall()
+    assert sorted(zip(shown["rep"], shown["closed_deals"])) == sorted(want)
+
+
 def test_deal_board_caps_cards_and_says_how_many_more(env, layer, con):
     at = run("deal-board")
     more = [c.value for c in at.caption if c.value.startswith("+") and c.value.endswith("more")]

@@ -32,13 +32,17 @@ def explore() -> None:
     with c2:
         dims = st.multiselect("Dimensions", reachable, default=[d for d in ("team",) if d in reachable],
                               format_func=lambda d: f"{ui.dim_label(layer, d)} ({d})", key="ex_dims")
-    c3, c4, c5, c6 = st.columns([1, 1, 1, 3])
+    c3, c4, c5, c7, c6 = st.columns([1, 1, 1, 1, 3])
     with c3:
         grain = st.selectbox("Time grain", GRAINS, key="ex_grain")
     with c4:
         use_period = st.toggle(f"Only {g.period}", value=True, key="ex_period")
     with c5:
         limit = st.number_input("Row limit", min_value=1, max_value=100_000, value=1000, step=100, key="ex_limit")
+    with c7:
+        top_n = st.selectbox(f"Top {ui.dim_label(layer, dims[0]).lower()}s" if dims else "Top values",
+                             ["all", 5, 10, 20, 50], key="ex_top", disabled=not dims,
+                             help="only the values of the first dimension with the most of the first metric")
     with c6:
         text = st.text_input("Filters (separate with ;)", placeholder="stage = 'Proposal'; amount > 10000", key="ex_filters")
     extra = tuple(f.strip() for f in (text or "").split(";") if f.strip())
@@ -52,7 +56,8 @@ def explore() -> None:
     q = Query.build(metrics=tuple(metrics), dimensions=tuple(dims), grain=grain,
                     filters=g.filters() + extra, start=start,
                     end=g.end if use_period else None, order_by=order if not grain else (),
-                    limit=int(limit))
+                    limit=int(limit),
+                    top={"dimension": dims[0], "by": metrics[0], "count": top_n} if dims and top_n != "all" else None)
     ans = data.run(q)
     df = ans.df
     if df.empty:
