@@ -89,6 +89,8 @@ HAND: dict[str, str] = {
         WHERE v.stage_kind = 'open' GROUP BY 1, 2""",
     "backward_moves": """SELECT r.team, CAST(date_trunc('quarter', v.exited_at) AS DATE), count(*)
         FROM stage_intervals v JOIN reps r ON r.rep_id = v.owner_id WHERE v.is_regression GROUP BY 1, 2""",
+    "stage_skips": """SELECT r.team, CAST(date_trunc('quarter', v.exited_at) AS DATE), count(*)
+        FROM stage_intervals v JOIN reps r ON r.rep_id = v.owner_id WHERE v.is_skip GROUP BY 1, 2""",
     "dwell_days_mean": """SELECT r.team, CAST(date_trunc('quarter', v.exited_at) AS DATE), avg(v.dwell_days)
         FROM stage_intervals v JOIN reps r ON r.rep_id = v.owner_id
         WHERE v.exited_at IS NOT NULL GROUP BY 1, 2""",
@@ -271,7 +273,7 @@ HAND: dict[str, str] = {
 }
 # hand queries that read the same derived table as the semantic one (see the comment above)
 SAME_TABLE = {"stage_conversion", "stage_conversion_resolved", "stage_conversion_top_of_funnel", "funnel_reach_rate",
-              "stage_conversion_per_visit", "backward_moves", "dwell_days_mean", "dwell_days_median", "dwell_days_p90",
+              "stage_conversion_per_visit", "backward_moves", "stage_skips", "dwell_days_mean", "dwell_days_median", "dwell_days_p90",
               "dwell_days_cumulative_median", "flow_net_change", "flow_end", "slipped_deals", "pipeline_as_of",
               "stalled_deals", "stalled_amount", "weighted_pipeline_historical", "lead_conversion",
               "forecast_historical", "days_in_current_stage", "days_in_current_stage_median", "stalled_share",
@@ -287,7 +289,7 @@ SAME_TABLE = {"stage_conversion", "stage_conversion_resolved", "stage_conversion
 FILTERS = {"pipeline_as_of": "SNAPSHOT", "pipeline_as_of_deals": "SNAPSHOT"}
 # metrics where an absent group is 0 in the semantic answer (additive) but absent in the hand SQL
 ADDITIVE = {"pipeline_amount", "weighted_pipeline", "weighted_pipeline_historical", "closed_won_amount", "forecast",
-            "target", "stalled_deals", "stalled_amount", "pipeline_as_of", "backward_moves", "flow_net_change", "flow_end",
+            "target", "stalled_deals", "stalled_amount", "pipeline_as_of", "backward_moves", "stage_skips", "flow_net_change", "flow_end",
             "open_deals", "closed_lost_amount", "forecast_historical", "forecast_closed", "commit_open_amount",
             "best_case_open_amount", "pipeline_category_open_amount", "forecast_commit", "forecast_best_case",
             "forecast_pipeline", "target_team_rows", "target_gap", "target_gap_closed", "remaining_quota", "won_deals",

@@ -218,6 +218,13 @@ def test_backward_moves(layer, con):
     assert by(layer, con, "backward_moves", "stage") == {"P2": 1}
 
 
+def test_stage_skips(layer, con):
+    # D3 jumped P1 → P3 on 08-01 (Q3); every other move goes to the next stage, back (D4), to Lost
+    # (D4, not a skip) or from the last open stage to Won (not a skip)
+    assert by(layer, con, "stage_skips", "stage") == {"P1": 1}
+    assert by(layer, con, "stage_skips", "period", grain="quarter") == {date(2026, 7, 1): 1}
+
+
 # ---------------------------------------------------------------------- dwell
 def test_dwell_per_visit(layer, con):
     # completed visits (days): P1 19 31 19 10 19 19; P2 20 15 21 30 21; P3 36 80 31
