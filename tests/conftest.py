@@ -81,3 +81,15 @@ def spark_session():
         yield session
     finally:
         session.stop()
+
+
+@pytest.fixture(scope="session")
+def parity_duck(tmp_path_factory):
+    """Read-only DuckDB connection to the engine-parity warehouse (tests/parity.py), built once
+    per session for the PostgreSQL and Spark parity tests."""
+    from parity import build_parity_warehouse
+    from pipelinebi.warehouse import open_readonly
+
+    con = open_readonly(build_parity_warehouse(tmp_path_factory.mktemp("parity")))
+    yield con
+    con.close()

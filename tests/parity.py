@@ -29,6 +29,12 @@ def build_parity_warehouse(folder: Path) -> Path:
     return folder / "w.duckdb"
 
 
+def warehouse_tables(con) -> list[str]:
+    """Every table of the parity warehouse (canonical, derived, meta) — what each engine gets."""
+    return [r[0] for r in con.execute(
+        "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main'").fetchall()]
+
+
 def parity_queries(layer) -> list[tuple[str, Query]]:
     out = []
     for name, metric in sorted(layer.metrics.items()):

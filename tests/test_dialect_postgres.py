@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from parity import END, START, build_parity_warehouse, normalised, parity_queries, same_rows
+from parity import warehouse_tables, END, START, normalised, parity_queries, same_rows
 from pipelinebi.compiler.query import Query
 from pipelinebi.semantic import load_semantic_layer
 from pipelinebi.settings import PROJECT_ROOT
@@ -18,37 +18,28 @@ pytestmark = pytest.mark.postgres
 
 
 @pytest.fixture(scope="module")
-def duck(tmp_path_factory):
-    from pipelinebi.warehouse import open_readonly
-
-    con = open_readonly(build_parity_warehouse(tmp_path_factory.mktemp("pgdata")))
-    yield con
-    con.close()
-
-
-@pytest.fixture(scope="module")
 def layer():
     return load_semantic_layer(PROJECT_ROOT / "semantic")
 
 
 @pytest.fixture(scope="module")
-def pg(duck, postgres_dsn):
+def pg(parity_duck, postgres_dsn):
     import psycopg
     from pg_helpers import load_duckdb_tables_into_postgres
 
     conn = psycopg.connect(postgres_dsn, autocommit=True)
-    tables = [r[0] for r in duck.execute("SELECT table_name FROM information_schema.tables WHERE table_schema = 'main'").fetchall()]
+    tables = warehouse_tables(parity_duck)
     # A schema of its own, so other tests' tables in public are not touched.
-    load_duckdb_tables_into_postgres(duck, conn, tables, schema="parity")
+    load_duckdb_tables_into_postgres(parity_duck, conn, tables, schema="parity")
     conn.execute("SET search_path TO parity")
     yield conn
     conn.close()
 
 
-def test_every_metric_matches_duckdb(layer, duck, pg):
+def test_every_metric_matches_duckdb(layer, parity_duck, pg):
     mismatches, checked = [], 0
     for label, q in parity_queries(layer):
-        want = normalised(duck.execute(layer.compile(q, dialect="duckdb")).fetchall())
+        want = normalised(parity_duck.execute(layer.compile(q, dialect="duckdb")).fetchall())
         with pg.cursor() as cur:
             cur.execute(layer.compile(q, dialect="postgres"))
             got = normalised(cur.fetchall())
@@ -59,8 +50,8 @@ def test_every_metric_matches_duckdb(layer, duck, pg):
     assert not mismatches, "\n".join(mismatches)
 
 
-def test_results_are_not_trivially_empty(layer, duck):
+def test_results_are_not_trivially_empty(layer, parity_duck):
     # Guard against comparing two empty answers: the main metrics have data in the range.
     for name in ("closed_won_amount", "pipeline_amount", "target", "win_rate"):
-        rows = duck.execute(layer.compile(Query(metrics=(name,), dimensions=("team",), start=START, end=END))).fetchall()
+        rows = parity_duck.execute(layer.compile(Query(metrics=(name,), dimensions=("team",), start=START, end=END))).fetchall()
         assert rows and any(r[1] not in (None, 0) for r in rows), name

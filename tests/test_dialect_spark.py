@@ -9,20 +9,11 @@ from __future__ import annotations
 
 import pytest
 
-from parity import build_parity_warehouse, normalised, parity_queries, same_rows
+from parity import warehouse_tables, normalised, parity_queries, same_rows
 from pipelinebi.semantic import load_semantic_layer
 from pipelinebi.settings import PROJECT_ROOT
 
 pytestmark = pytest.mark.spark
-
-
-@pytest.fixture(scope="module")
-def duck(tmp_path_factory):
-    from pipelinebi.warehouse import open_readonly
-
-    con = open_readonly(build_parity_warehouse(tmp_path_factory.mktemp("sparkdata")))
-    yield con
-    con.close()
 
 
 @pytest.fixture(scope="module")
@@ -31,20 +22,20 @@ def layer():
 
 
 @pytest.fixture(scope="module")
-def spark(duck, spark_session):
-    tables = [r[0] for r in duck.execute("SELECT table_name FROM information_schema.tables WHERE table_schema = 'main'").fetchall()]
+def spark(parity_duck, spark_session):
+    tables = warehouse_tables(parity_duck)
     for name in tables:
-        arrow = duck.sql(f'SELECT * FROM "{name}"').to_arrow_table()
+        arrow = parity_duck.sql(f'SELECT * FROM "{name}"').to_arrow_table()
         spark_session.createDataFrame(arrow).createOrReplaceTempView(name)
     yield spark_session
     for name in tables:
         spark_session.catalog.dropTempView(name)
 
 
-def test_every_metric_matches_duckdb(layer, duck, spark):
+def test_every_metric_matches_duckdb(layer, parity_duck, spark):
     mismatches, checked = [], 0
     for label, q in parity_queries(layer):
-        want = normalised(duck.execute(layer.compile(q, dialect="duckdb")).fetchall())
+        want = normalised(parity_duck.execute(layer.compile(q, dialect="duckdb")).fetchall())
         try:
             got = normalised(tuple(r) for r in spark.sql(layer.compile(q, dialect="spark")).collect())
         except Exception as e:  # a statement Spark refuses is a mismatch too; say which and why
