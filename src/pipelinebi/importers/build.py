@@ -32,6 +32,14 @@ DEFAULT_TEAM = "Unassigned"
 DEFAULT_REGION = "Unknown"
 
 
+def is_deleted(rec: Rec) -> bool:
+    """The export marks the row deleted (Salesforce IsDeleted); an unreadable flag counts as not."""
+    try:
+        return parse_bool(rec.get("is_deleted"))
+    except ValueError:
+        return False
+
+
 def normalize(text: str) -> str:
     """Case, spacing and punctuation removed: 'Closed-Won' and 'closed won' compare equal."""
     return re.sub(r"[^0-9a-z]", "", text.lower())
@@ -364,12 +372,9 @@ class Builder:
                 r.unmatched(f"history rows for deals not in {self.ex.deals_file} (skipped)", did or "(blank)",
                             rec.file, rec.line)
                 continue
-            try:
-                if parse_bool(rec.get("is_deleted")):
-                    deleted += 1
-                    continue
-            except ValueError:
-                pass
+            if is_deleted(rec):
+                deleted += 1
+                continue
             self.row_ok = True
             deal = self.deals[did]
             t = self.ts(rec, "changed_at", required=True)
@@ -497,12 +502,9 @@ def build(ex: Extract, m: Mapping, report: Report) -> dict[str, list[dict]]:
     stages = b.build_stages(pipelines)
     deleted = 0
     for rec in ex.deals:
-        try:
-            if parse_bool(rec.get("is_deleted")):
-                deleted += 1
-                continue
-        except ValueError:
-            pass
+        if is_deleted(rec):
+            deleted += 1
+            continue
         deal = b.build_deal(rec)
         did = rec.get("deal_id")
         if did:
