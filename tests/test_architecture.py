@@ -1,13 +1,16 @@
 """Design rules that hold by test, not by hope.
 
 - the semantic core (src/pipelinebi) never imports Streamlit;
-- app/ holds layout only: no SQL text in its string literals, no DuckDB calls.
+- app/ holds layout only: no SQL text in its string literals, no DuckDB calls;
+- every module of the compiler and the semantic layer imports first, on its own (no import cycle).
 """
 
 from __future__ import annotations
 
 import ast
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 from pipelinebi.settings import PROJECT_ROOT
@@ -45,3 +48,14 @@ def test_app_has_no_sql_and_no_database_calls():
                 if "duckdb" in names:
                     offenders.append(f"{path.relative_to(PROJECT_ROOT)}:{node.lineno}: imports duckdb")
     assert not offenders, offenders
+
+
+def test_compiler_and_semantic_modules_import_first_on_their_own():
+    # They import each other (layer -> compiler -> definitions); a cycle only shows when a
+    # module is the first one imported, so each gets a fresh interpreter.
+    src = PROJECT_ROOT / "src"
+    names = [".".join(p.relative_to(src).with_suffix("").parts) for folder in ("compiler", "semantic", "dashboards")
+             for p in sorted((src / "pipelinebi" / folder).glob("*.py")) if p.stem != "__init__"]
+    procs = {n: subprocess.Popen([sys.executable, "-c", f"import {n}"], stderr=subprocess.PIPE, text=True) for n in names}
+    failed = {n: p.communicate()[1].strip().splitlines()[-1] for n, p in procs.items() if p.wait() != 0}
+    assert len(names) > 15 and not failed, failed
