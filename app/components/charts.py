@@ -97,7 +97,10 @@ def bar_chart(df: pd.DataFrame, dim: str, metrics: list[str], defs: dict[str, An
                    color=color, tooltip=tooltip)
         if n_group > 1 and not series:
             enc["yOffset"] = alt.YOffset("measure:N", sort=[labels[m] for m in metrics])
-        h = height or min(1400, max(140, n_cat * (16 * (n_group if not series else 1) + 14) + 40))
+        # Streamlit sizes charts with autosize 'fit' (legend and axes inside the height): leave room
+        # for the value axis, and for the legend when there is one, so two bars never shrink to slivers.
+        legend = 44 if (series or n_group > 1) else 0
+        h = height or min(1400, max(150 + legend, n_cat * (16 * (n_group if not series else 1) + 14) + 56 + legend))
     else:
         enc = dict(x=alt.X(f"{dim}:N", sort=order, axis=alt.Axis(title=dim_label, labelAngle=0 if len(order) > 12 else -30,
                                                                  labelLimit=160, labelOverlap=True)),
