@@ -147,9 +147,14 @@ def test_bottlenecks_selection_narrows_the_lists(env):
         assert set(stalled["stage"]) <= {"Proposal"}
 
 
+def _rep_heatmaps(at) -> list:
+    """The data of each rep × stage chart on the page."""
+    return [frames[0] for spec, frames in chart_frames(at) if frames and "rep" in frames[0] and "stage" in frames[0]]
+
+
 def test_rep_heatmap_shows_the_top_reps_by_stage_entries(env, layer, con, quarter):
     at = run("bottlenecks")
-    heat = [frames[0] for spec, frames in chart_frames(at) if frames and "rep" in frames[0] and "stage" in frames[0]]
+    heat = _rep_heatmaps(at)
     assert len(heat) == 1
     shown = set(heat[0]["rep"].dropna())
     # Independent ranking: stage entries per rep in the quarter, straight from stage_funnel.
@@ -163,7 +168,7 @@ def test_rep_heatmap_shows_the_top_reps_by_stage_entries(env, layer, con, quarte
     # A team picked in the sidebar: its reps (fewer than 20) are all shown, and the page does not
     # claim to show a top 20.
     at = run("bottlenecks", {"f_team": "APAC"})
-    heat = [frames[0] for spec, frames in chart_frames(at) if frames and "rep" in frames[0] and "stage" in frames[0]]
+    heat = _rep_heatmaps(at)
     team_reps = {r[0] for r in con.execute(
         "SELECT DISTINCT r.name FROM stage_funnel f JOIN reps r ON r.rep_id = f.owner_id WHERE r.team = 'APAC' "
         "AND f.entered AND f.completed_visits > 0 AND f.funnel_position IS NOT NULL "

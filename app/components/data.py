@@ -61,10 +61,6 @@ def snapshot() -> RunSnapshot:
     return snap if snap is not None else begin_run()
 
 
-def settings() -> Settings:
-    return snapshot().settings
-
-
 # --------------------------------------------------------------- connection
 @st.cache_resource(show_spinner=False, max_entries=2)
 def _connection(path: str, version: Any):
@@ -136,7 +132,7 @@ def _compiled(query: Query):
     hit = cache.get(query)
     if hit is None:
         compiled = lay.compile_expression(query)
-        hit = (compiled.expression.sql(dialect="duckdb", pretty=True), compiled)
+        hit = (lay.sql(compiled), compiled)
         if len(cache) > 2000:
             cache.clear()
         cache[query] = hit

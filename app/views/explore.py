@@ -40,7 +40,7 @@ def explore() -> None:
     with c5:
         limit = st.number_input("Row limit", min_value=1, max_value=100_000, value=1000, step=100, key="ex_limit")
     with c7:
-        top_n = st.selectbox(f"Top {ui.dim_label(layer, dims[0]).lower()}s" if dims else "Top values",
+        top_n = st.selectbox(f"Top {ui.plural(ui.dim_label(layer, dims[0]).lower())}" if dims else "Top values",
                              ["all", 5, 10, 20, 50], key="ex_top", disabled=not dims,
                              help="only the values of the first dimension with the most of the first metric")
     with c6:

@@ -158,6 +158,19 @@ def _sql_list(items: Sequence[str]) -> str:
     return "[" + ", ".join(_sql_str(i) for i in items) + "]"
 
 
+def _employees(u: str) -> str:
+    """Head count for segment ``seg`` (0-based), log-uniform within its _EMPLOYEES band, from
+    uniform ``u`` — the same rule for accounts and leads.
+
+    >>> _employees("x")
+    'least([200, 2000, 150000][seg + 1] - 1, floor(exp(ln([10, 200, 2000][seg + 1]) + x * (ln([200, 2000, 150000][seg + 1]) - ln([10, 200, 2000][seg + 1])))))::INTEGER'
+    """
+    lo = "[" + ", ".join(str(low) for low, _ in _EMPLOYEES) + "]"
+    hi = "[" + ", ".join(str(high) for _, high in _EMPLOYEES) + "]"
+    return (f"least({hi}[seg + 1] - 1, floor(exp(ln({lo}[seg + 1]) + {u} "
+            f"* (ln({hi}[seg + 1]) - ln({lo}[seg + 1])))))::INTEGER")
+
+
 def _choice(u: str, options: Sequence[tuple[object, float]]) -> str:
     """A CASE expression that picks a value with the given weights from uniform ``u``.
 
@@ -288,8 +301,6 @@ def _accounts(con: duckdb.DuckDBPyConnection, n_acc: int) -> None:
     suffix = "CASE region " + " ".join(
         f"WHEN '{r}' THEN {_sql_list(s)}[1 + floor(u(a, 'acc.sfx') * {len(s)})::INTEGER]" for r, s in _SUFFIX.items()
     ) + " END"
-    lo = "[" + ", ".join(str(lo) for lo, _ in _EMPLOYEES) + "]"
-    hi = "[" + ", ".join(str(hi) for _, hi in _EMPLOYEES) + "]"
     con.execute(f"""
         CREATE TABLE acc AS
         WITH a0 AS (
@@ -299,8 +310,7 @@ def _accounts(con: duckdb.DuckDBPyConnection, n_acc: int) -> None:
             FROM range({n_acc})
         ), a1 AS (
             SELECT a, region, seg, {names}[ind + 1] AS industry,
-                   least({hi}[seg + 1] - 1, floor(exp(ln({lo}[seg + 1]) + u(a, 'acc.emp')
-                         * (ln({hi}[seg + 1]) - ln({lo}[seg + 1])))))::INTEGER AS employees,
+                   {_employees("u(a, 'acc.emp')")} AS employees,
                    {_sql_list(_ACCOUNT_PREFIX)}[1 + floor(u(a, 'acc.pre') * {len(_ACCOUNT_PREFIX)})::INTEGER]
                    || ' ' || {cores}[ind + 1][1 + floor(u(a, 'acc.core') * 5)::INTEGER]
                    || ' ' || {suffix} AS base_name
@@ -562,8 +572,6 @@ def _leads(con: duckdb.DuckDBPyConnection, n_other: int, now_d: int) -> None:
     """lead_i: converted leads (from deals) and leads that did not convert."""
     now_s = now_d * 86400
     industries = [(n, w) for n, w, _ in _INDUSTRIES]
-    lo = "[" + ", ".join(str(lo) for lo, _ in _EMPLOYEES) + "]"
-    hi = "[" + ", ".join(str(hi) for _, hi in _EMPLOYEES) + "]"
     con.execute(f"""
         CREATE TABLE lo0 AS
         WITH k AS (
@@ -579,8 +587,7 @@ def _leads(con: duckdb.DuckDBPyConnection, n_other: int, now_d: int) -> None:
             FROM k ASOF JOIN cal ON k.target <= cal.cum
         )
         SELECT x.*, {now_d} - created_s // 86400 AS age,
-               least({hi}[seg + 1] - 1, floor(exp(ln({lo}[seg + 1]) + u(lk, 'lead.emp')
-                     * (ln({hi}[seg + 1]) - ln({lo}[seg + 1])))))::INTEGER AS employees,
+               {_employees("u(lk, 'lead.emp')")} AS employees,
                t.team_id
         FROM x JOIN teams t ON t.team = CASE
             WHEN x.region = 'APAC' THEN 'APAC'

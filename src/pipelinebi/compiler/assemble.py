@@ -23,7 +23,7 @@ from .filters import dimension_names, substitute, to_condition
 from .formulas import metric_expression, safe_divide
 from .plan import Branch, conversion_columns, measure_column, plan_metrics
 from .query import Filter, Query
-from .ranges import read_start, to_date_grains
+from .ranges import from_start, read_start
 from .top_values import cte_name, hoist, membership, ranking_query
 
 
@@ -54,8 +54,7 @@ def compile_query(registry: Registry, query: Query) -> Compiled:
     if start is not None:
         # Earlier periods needed by period-over-period and to-date metrics are read too, then
         # trimmed at the end (see ranges.py).
-        start = read_start(start, query.grain, plan.max_pop_offset if plan.pop_metrics else 0,
-                           to_date_grains(registry, plan.metric_order))
+        start = read_start(start, query.grain, plan.max_pop_offset if plan.pop_metrics else 0, plan.to_date_grains)
     extended = start != query.start
     conditions = [(to_condition(f), f.strict if isinstance(f, Filter) else True) for f in query.filters]
 
@@ -107,12 +106,12 @@ def compile_query(registry: Registry, query: Query) -> Compiled:
         ctes.append(("metrics", metrics_select))
         final = _period_over_period(registry, plan.pop_metrics, query, dims)
         if extended:
-            final = final.where(_from_start(query, "cur"), copy=False)
+            final = final.where(from_start(query.start, "cur"), copy=False)
     elif extended:
         # Window functions see the earlier periods; the trim comes after them.
         ctes.append(("metrics", metrics_select))
         final = exp.select(*[exp.column(c) for c in output]).from_("metrics", copy=False)
-        final = final.where(_from_start(query, None), copy=False)
+        final = final.where(from_start(query.start), copy=False)
     else:
         final = metrics_select
         # Show only what was asked for, in the order asked.
@@ -121,12 +120,6 @@ def compile_query(registry: Registry, query: Query) -> Compiled:
     for name, select in ctes:
         final = final.with_(name, as_=select, copy=False)
     return Compiled(final, output, warnings)
-
-
-def _from_start(query: Query, table: str | None) -> exp.Expression:
-    """``period >= <start>``: drops the earlier periods read for the window functions."""
-    return exp.GTE(this=exp.column("period", table) if table else exp.column("period"),
-                   expression=exp.cast(exp.Literal.string(query.start.isoformat()), "DATE"))
 
 
 def _who(branch: Branch) -> str:

@@ -17,6 +17,7 @@ from ..semantic.definitions import (
 )
 from ..semantic.registry import Registry
 from .plan import conversion_columns, measure_column
+from .ranges import from_start
 
 
 def _to_float(e: exp.Expression) -> exp.Expression:
@@ -70,9 +71,7 @@ def metric_expression(registry: Registry, name: str, dims: list[str], grain: str
         inner = sub(d.metric)
         partition = [exp.column(x) for x in dims if x != "period"]
         if d.window == "running" and running_from is not None:
-            from .filters import literal
-            inner = exp.Case(ifs=[exp.If(this=exp.GTE(this=exp.column("period"), expression=literal(running_from)),
-                                         true=inner)])
+            inner = exp.Case(ifs=[exp.If(this=from_start(running_from), true=inner)])
         if d.window == "to_date":
             from .fields import truncate
             if grain and _grain_rank(d.to_date_grain) < _grain_rank(grain):

@@ -46,6 +46,8 @@ class Plan:
     metric_order: list[str]  # every metric needed, dependencies first
     pop_metrics: list[str]
     max_pop_offset: int
+    #: to-date grains among the metrics (``year`` for year to date …): ranges.read_start reads back to them
+    to_date_grains: tuple[str, ...] = ()
 
 
 def plan_metrics(registry: Registry, metric_names: tuple[str, ...]) -> Plan:
@@ -55,6 +57,7 @@ def plan_metrics(registry: Registry, metric_names: tuple[str, ...]) -> Plan:
     branches: dict[tuple, Branch] = {}
     order: list[str] = []
     pops: list[str] = []
+    to_date: list[str] = []
     max_offset = 0
 
     def visit(name: str) -> None:
@@ -75,6 +78,8 @@ def plan_metrics(registry: Registry, metric_names: tuple[str, ...]) -> Plan:
                 visit(ref)
         elif isinstance(d, CumulativeMetric):
             visit(d.metric)
+            if d.window == "to_date" and d.to_date_grain not in to_date:
+                to_date.append(d.to_date_grain)
         elif isinstance(d, PeriodOverPeriodMetric):
             visit(d.metric)
             pops.append(name)
@@ -85,7 +90,7 @@ def plan_metrics(registry: Registry, metric_names: tuple[str, ...]) -> Plan:
 
     for name in metric_names:
         visit(name)
-    return Plan(list(branches.values()), order, pops, max_offset)
+    return Plan(list(branches.values()), order, pops, max_offset, tuple(to_date))
 
 
 def _formula_refs(registry: Registry, name: str) -> list[str]:

@@ -28,23 +28,12 @@ pipelinebi.errors.QueryError: the time range starts on 2026-08-15, inside the qu
 from __future__ import annotations
 
 from datetime import date
-from typing import TYPE_CHECKING, Iterable
+
+from sqlglot import exp
 
 from ..errors import Problem, QueryError
 from ..periods import period_start, shift_date
-
-if TYPE_CHECKING:  # the semantic package imports the compiler: no import cycle at run time
-    from ..semantic.registry import Registry
-
-
-def to_date_grains(registry: "Registry", metric_names: Iterable[str]) -> tuple[str, ...]:
-    """The to-date grains (``year`` for year to date …) among the given metrics."""
-    out = []
-    for name in metric_names:
-        d = registry.metrics[name].definition
-        if d.type == "cumulative" and d.window == "to_date" and d.to_date_grain not in out:
-            out.append(d.to_date_grain)
-    return tuple(out)
+from .filters import literal
 
 
 def read_start(start: date, grain: str | None, pop_offset: int, to_date_grains: tuple[str, ...]) -> date:
@@ -65,3 +54,13 @@ def read_start(start: date, grain: str | None, pop_offset: int, to_date_grains: 
     for g in to_date_grains:
         read = min(read, period_start(start, g))
     return read
+
+
+def from_start(start: date, table: str | None = None) -> exp.Expression:
+    """``period >= <start>``: what trims the earlier periods read, and what masks a running
+    total before the range asked for.
+
+    >>> from_start(date(2026, 7, 1), "cur").sql()
+    "cur.period >= CAST('2026-07-01' AS DATE)"
+    """
+    return exp.GTE(this=exp.column("period", table) if table else exp.column("period"), expression=literal(start))

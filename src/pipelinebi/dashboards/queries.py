@@ -33,12 +33,7 @@ TREND_BUCKETS = {"day": 90, "week": 13, "month": 12, "quarter": 8, "year": 4}
 # ------------------------------------------------------------------ periods
 def period_bounds(d: date, grain: str = "quarter") -> tuple[date, date]:
     """[start, end) of the period (month/quarter/year) holding ``d``."""
-    if grain == "year":
-        start = date(d.year, 1, 1)
-    elif grain == "quarter":
-        start = date(d.year, 3 * ((d.month - 1) // 3) + 1, 1)
-    else:
-        start = date(d.year, d.month, 1)
+    start = period_start(d, grain)
     return start, shift_date(start, grain, 1)
 
 
@@ -240,8 +235,8 @@ def chart_plan(tile: ChartTile, state: PageState, level: int | None = None) -> C
                   order_by=_order(det.sort, (*det.metrics, *columns)), limit=det.limit, **_time(tile.period, state))
         return ChartPlan(q, dim, tuple(det.metrics), level, True, note, columns, path, drilled)
     metrics = tuple((conf.metrics if conf and conf.metrics else tile.metrics))
-    top = (TopValues(dimension=tile.series, by=tile.series_top.by, count=tile.series_top.count)
-           if tile.series_top and tile.series else None)
+    # (the tile model guarantees a series wherever series_top is set)
+    top = TopValues(dimension=tile.series, by=tile.series_top.by, count=tile.series_top.count) if tile.series_top else None
     if tile.baseline and tile.baseline not in metrics and level == 0:
         metrics = metrics + (tile.baseline,)
     if dim == "period":

@@ -91,10 +91,15 @@ class SemanticLayer:
         return compile_query(self.registry, query)
 
     def compile(self, query: Query, dialect: str = "duckdb", pretty: bool = True) -> str:
+        return self.sql(self.compile_expression(query), dialect, pretty)
+
+    def sql(self, compiled: Compiled, dialect: str = "duckdb", pretty: bool = True) -> str:
+        """The SQL text of a compiled query for ``dialect``, with the per-engine fixes of
+        :mod:`pipelinebi.compiler.dialects` — the one place compiled trees become text."""
         if dialect not in DIALECTS:
             from ..errors import unknown_name_hint
             raise ConfigError(Problem(f"unknown dialect '{dialect}'", hint=unknown_name_hint(dialect, DIALECTS)))
-        return for_dialect(self.compile_expression(query).expression, dialect).sql(dialect=dialect, pretty=pretty)
+        return for_dialect(compiled.expression, dialect).sql(dialect=dialect, pretty=pretty)
 
     def query(self, query: Query, con: duckdb.DuckDBPyConnection | None = None) -> Result:
         """Run ``query`` on ``con`` (default: the configured database, opened read-only)."""
@@ -112,7 +117,7 @@ class SemanticLayer:
         """Run an already compiled query (``sql``: its DuckDB text, when the caller has it
         already — the app caches it per query, so a rerun does not compile again)."""
         if sql is None:
-            sql = compiled.expression.sql(dialect="duckdb", pretty=True)
+            sql = self.sql(compiled)
         cursor = con.cursor()  # connections are not thread-safe; cursors are cheap
         try:
             table = cursor.sql(sql).to_arrow_table()
