@@ -88,7 +88,7 @@ def test_cycle_among_derived_metrics(sem):
 
 
 @pytest.mark.parametrize("expr, expected", [
-    ("amount +", "cannot parse SQL expression"),
+    ("amount +", "cannot parse the SQL expression"),
     ("amout * 2", "unknown column 'amout' (did you mean 'amount'?)"),
     ("read_csv('/etc/passwd')", "function read_csv is not allowed"),
     ("(SELECT max(amount) FROM deals)", "a subquery is not allowed"),

@@ -42,6 +42,10 @@ class Settings(BaseSettings):
     seeds_dir: Path = PROJECT_ROOT / "seeds"
     #: Default SQL dialect for ``compile``.
     dialect: str = "duckdb"
+    #: Seconds a query may run before it is interrupted (0: no limit).
+    query_timeout: float = 30.0
+    #: Memory a query connection may use (DuckDB syntax: ``4GB``, or a share of RAM: ``50%``).
+    query_memory: str = "50%"
 
 
 def get_settings(**overrides: object) -> Settings:

@@ -1,8 +1,9 @@
 """The DuckDB file: open it locked down for reading, build the demo one, describe it.
 
-The app and queries only ever read: :func:`open_readonly` opens the file read-only with
-external access disabled and the configuration locked, so a query can neither write,
-read files (``read_csv('/etc/passwd')``) nor switch those settings back.  Ingest swaps in
+The app and queries only ever read: :func:`open_readonly` opens the file read-only, locked
+by :mod:`pipelinebi.connections` (external access off, a private temp directory, a memory
+limit, configuration locked), so a query can neither write, read files
+(``read_csv('/etc/passwd')``, ``./.tmp/``) nor switch those settings back.  Ingest swaps in
 a new file atomically; :func:`database_version` changes then, and readers reopen.
 
 >>> import tempfile, pathlib
@@ -23,19 +24,19 @@ from pathlib import Path
 import duckdb
 from sqlglot import exp
 
+from .connections import lock, new_instance, private_temp_dir
 from .errors import IngestError, Problem, WarehouseError
 
-#: Settings of every read connection; ``lock_configuration`` makes them final.
-READONLY_CONFIG = {"enable_external_access": False, "lock_configuration": True}
 #: Catalog name of the attached database file.
 CATALOG = "pipelinebi"
 
 
-def open_readonly(path: Path | str) -> duckdb.DuckDBPyConnection:
+def open_readonly(path: Path | str, memory_limit: str | None = None) -> duckdb.DuckDBPyConnection:
     """A read-only, locked-down connection to the file's current version.
 
     Usable as a context manager (closes on exit).  Refused: writes to the file, any file
-    or network access (``read_csv``, ``COPY``, ``ATTACH``), and ``SET``.
+    or network access (``read_csv``, ``COPY``, ``ATTACH``), and ``SET``.  ``memory_limit``
+    defaults to the ``query_memory`` setting.
     """
     path = Path(path)
     if not path.is_file():
@@ -47,13 +48,14 @@ def open_readonly(path: Path | str) -> duckdb.DuckDBPyConnection:
         # path within a process, so a reconnect after an ingest swap would silently get the
         # old file while any old connection lives.  A fresh in-memory instance ATTACHing the
         # file always opens the current inode; then the same lock-down is applied.
-        con = duckdb.connect(":memory:")
+        if memory_limit is None:
+            from .settings import get_settings
+            memory_limit = get_settings().query_memory
+        con = new_instance(memory_limit=memory_limit, temp_directory=private_temp_dir())
         con.execute(f"ATTACH {exp.Literal.string(str(path)).sql('duckdb')} AS {CATALOG} (READ_ONLY)")
         con.execute(f"USE {CATALOG}")
         con.execute("DETACH memory")  # no writable scratch catalog either
-        for key, value in READONLY_CONFIG.items():  # lock_configuration last: it freezes the rest
-            con.execute(f"SET {key} = {str(value).lower()}")
-        return con
+        return lock(con)
     except duckdb.Error as e:
         raise WarehouseError(Problem(f"cannot open the database: {str(e).splitlines()[0]}", file=str(path),
                                      hint="is another process writing it? ingest builds a new file and swaps it in")) from e

@@ -1,15 +1,20 @@
 """Filters become expression trees over dimension names, then per-model SQL.
 
-Filter text is parsed, and only a small set of node types is accepted: comparisons,
-AND/OR/NOT, IN, BETWEEN, IS NULL, LIKE, literals and dimension names. Values stay
-literals in the tree — there is no string formatting anywhere.
+Filter text is parsed and must pass the filter allow-list of
+:mod:`pipelinebi.semantic.allowlist` (comparisons, AND/OR/NOT, IN lists, BETWEEN, IS NULL,
+LIKE, arithmetic, CASE, CAST to a listed type, a named set of pure functions, dimension
+names). Values stay literals in the tree — there is no string formatting anywhere.
 
 >>> to_condition(Filter(dimension="team", op="in", value=["APAC", "O'Brien"])).sql()
 "team IN ('APAC', 'O''Brien')"
 >>> to_condition("amount > 1; DROP TABLE deals")
 Traceback (most recent call last):
 ...
-pipelinebi.errors.QueryError: filter "amount > 1; DROP TABLE deals": ';' is not allowed (write a condition over dimensions, e.g. team = 'APAC')
+pipelinebi.errors.QueryError: filter "amount > 1; DROP TABLE deals": ';' is not allowed: write one filter, not 2 statements (write a condition over dimensions, e.g. team = 'APAC')
+>>> to_condition('team = CAST(1 AS "oid) OR (TRUE")')
+Traceback (most recent call last):
+...
+pipelinebi.errors.QueryError: filter "team = CAST(1 AS "oid) OR (TRUE")": CAST to type 'oid) OR (TRUE' is not allowed in a filter (accepted types: BIGINT, BOOLEAN, DATE, DECIMAL, DOUBLE, FLOAT, INTEGER, INTERVAL, SMALLINT, TEXT, TIMESTAMP, TIMESTAMPTZ, TINYINT, VARCHAR)
 """
 
 from __future__ import annotations
@@ -17,18 +22,13 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any, Callable
 
-import sqlglot
 from sqlglot import exp
-from sqlglot.errors import ParseError
 
-from ..errors import Problem, QueryError
+from ..errors import ExpressionError, Problem, QueryError
+from ..semantic import allowlist
+from ..semantic.expressions import parse_sql
 from .query import Filter
 
-_ALLOWED = (
-    exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE, exp.And, exp.Or, exp.Not, exp.Paren,
-    exp.In, exp.Between, exp.Is, exp.Like, exp.ILike, exp.Literal, exp.Null, exp.Boolean,
-    exp.Column, exp.Identifier, exp.Neg, exp.Cast, exp.DataType, exp.Tuple,
-)
 _HINT = "write a condition over dimensions, e.g. team = 'APAC'"
 
 
@@ -56,15 +56,16 @@ def literal(value: Any) -> exp.Expression:
 def to_condition(f: Filter | str) -> exp.Expression:
     """A filter as a condition over (unqualified) dimension names."""
     if isinstance(f, str):
-        if ";" in f:
-            raise QueryError(Problem(f'filter "{f}": \';\' is not allowed', hint=_HINT))
         try:
-            node = sqlglot.parse_one(f, read="duckdb")
-        except ParseError as e:
-            raise QueryError(Problem(f'filter "{f}" does not parse: {str(e).splitlines()[0]}', hint=_HINT)) from None
-        for sub in node.walk():
-            if not isinstance(sub, _ALLOWED):
-                raise QueryError(Problem(f'filter "{f}": {type(sub).__name__.upper()} is not allowed', hint=_HINT))
+            node = parse_sql(f, "filter")
+            allowlist.check(node, allowlist.FILTER)
+        except ExpressionError as e:
+            p = e.problems[0]
+            shown = f if len(f) <= 200 else f[:200] + "…"
+            raise QueryError(Problem(f'filter "{shown}": {p.message}', hint=p.hint or _HINT)) from None
+        for col in node.find_all(exp.Column):
+            if col.args.get("db") or col.args.get("catalog"):
+                raise QueryError(Problem(f'filter "{f}": \'{col.sql()}\' is not a dimension name', hint=_HINT))
         return node
     col = exp.column(f.dimension)
     v = f.value

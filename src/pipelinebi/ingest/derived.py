@@ -3,7 +3,10 @@
 Each file holds one SELECT (DuckDB SQL) over the canonical tables, other derived
 tables and ``pipelinebi_meta``; a header comment documents its columns.  Files run in
 dependency order (a file reading ``stage_intervals`` runs after ``stage_intervals.sql``),
-found by parsing the SQL with sqlglot — which also refuses anything but a query.
+found by parsing the SQL with sqlglot.  Each file must pass the derived-table allow-list
+(:func:`pipelinebi.semantic.expressions.check_derived_sql`: one SELECT over known tables,
+allow-listed nodes, functions and CAST types); what runs is the checked tree as sqlglot
+prints it, verified to parse back to the same shape, on a connection with file access off.
 
 >>> import tempfile, pathlib
 >>> d = pathlib.Path(tempfile.mkdtemp())
@@ -25,11 +28,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
-import sqlglot
 from sqlglot import exp
 
 from ..canonical import TABLES
-from ..errors import IngestError, Problem
+from ..compiler.verify import verify_sql
+from ..errors import ExpressionError, IngestError, Problem, QueryError
+from ..semantic.allowlist import DERIVED_SQL
+from ..semantic.expressions import check_derived_sql
 from ..progress import Progress, no_progress
 
 _NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
@@ -49,23 +54,28 @@ def load_derived(folder: Path | None) -> list[DerivedModel]:
         return []
     problems: list[Problem] = []
     models: dict[str, DerivedModel] = {}
+    names: list[tuple[str, Path, str]] = []
     for path in sorted(Path(folder).glob("*.sql")):
         name = path.stem
         if not _NAME.match(name) or name in TABLES or name == "pipelinebi_meta":
             problems.append(Problem(f"derived table name '{name}' is not allowed", file=str(path),
                                     hint="lower-case letters, digits and _; not a canonical table name"))
             continue
-        sql = path.read_text(encoding="utf-8")
         try:
-            statements = [s for s in sqlglot.parse(sql, read="duckdb") if s is not None]
-        except sqlglot.errors.ParseError as e:
-            problems.append(Problem(f"does not parse: {str(e).splitlines()[0]}", file=str(path)))
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as e:
+            problems.append(Problem(f"cannot read the file: {e}", file=str(path), hint="derived SQL must be UTF-8 text"))
             continue
-        if len(statements) != 1 or not isinstance(statements[0], exp.Query):
-            problems.append(Problem("must hold exactly one SELECT", file=str(path),
-                                    hint="the result of the query becomes the table"))
+        names.append((name, path, text))
+    known = set(TABLES) | {"pipelinebi_meta"} | {n for n, _, _ in names}
+    for name, path, text in names:
+        try:
+            tree = check_derived_sql(text, known)
+            sql = tree.sql("duckdb")
+            verify_sql(sql, tree, "duckdb", known, policy=DERIVED_SQL)
+        except (ExpressionError, QueryError) as e:
+            problems += [Problem(p.message, file=str(path), obj=f"derived table {name}", hint=p.hint) for p in e.problems]
             continue
-        tree = statements[0]
         ctes = {c.alias_or_name for c in tree.find_all(exp.CTE)}
         refs = frozenset(t.name for t in tree.find_all(exp.Table) if t.name and t.name not in ctes)
         models[name] = DerivedModel(name, path, sql, refs)
@@ -100,8 +110,8 @@ def build_derived(con: duckdb.DuckDBPyConnection, models: list[DerivedModel],
     for i, m in enumerate(models, 1):
         progress(f"building derived table {m.name}", i - 1, len(models))
         try:
-            # The name was checked against _NAME; the SQL is the project's own model file.
-            con.execute(f"CREATE TABLE {m.name} AS {m.sql.strip().rstrip(';')}")
+            # The name was checked against _NAME; the SQL is the allow-listed, re-printed file.
+            con.execute(f"CREATE TABLE {m.name} AS {m.sql}")
         except duckdb.Error as e:
             raise IngestError(Problem(f"derived table {m.name} failed: {str(e).splitlines()[0]}",
                                       file=str(m.path))) from e

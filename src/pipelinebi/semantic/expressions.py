@@ -1,10 +1,8 @@
 """SQL expressions from YAML are parsed and checked, never trusted.
 
 An analyst writes ``expr: amount * probability`` or ``filter: status = 'won'``; we parse it
-with sqlglot and refuse anything that is not a plain scalar expression over known
-columns: statements (DDL/DML, SET, COPY, ATTACH …), subqueries, table references, table
-functions and file/network readers (``read_csv``, ``glob`` …), unknown functions,
-parameters and ``*``.
+with sqlglot and accept it only when every node, function and CAST type in it is on the
+allow-list of :mod:`pipelinebi.semantic.allowlist`, and every column is known.
 
 >>> e = check_expression("amount * 2", own_columns={"amount"})
 >>> e.sql()
@@ -12,7 +10,7 @@ parameters and ``*``.
 >>> check_expression("read_csv('/etc/passwd')", own_columns={"amount"})
 Traceback (most recent call last):
 ...
-pipelinebi.errors.ExpressionError: function read_csv is not allowed in an expression (allowed: scalar and aggregate SQL functions; no table functions, file or network access)
+pipelinebi.errors.ExpressionError: function read_csv is not allowed in an expression (accepted: abs, add_months, any_value, arg_max, arg_min, bool_and, bool_or, ceil, coalesce, concat, contains, count_if, countif, date_add, date_diff, … (56 more))
 >>> check_expression("amout > 0", own_columns={"amount"})
 Traceback (most recent call last):
 ...
@@ -25,70 +23,87 @@ from typing import Iterable, Mapping
 
 import sqlglot
 from sqlglot import exp
-from sqlglot.errors import ParseError
+from sqlglot.errors import SqlglotError
 
 from ..errors import ExpressionError, Problem, unknown_name_hint
+from . import allowlist
+from .allowlist import DERIVED_SQL, EXPRESSION, FORMULA, MODEL_SQL, Policy
 
-# Statement and relation nodes: never inside a column expression.
-_FORBIDDEN_NODES: tuple[type[exp.Expression], ...] = tuple(
-    getattr(exp, n)
-    for n in (
-        "DDL", "DML", "Create", "Drop", "Insert", "Update", "Delete", "Merge", "Alter", "Command",
-        "Set", "Pragma", "Use", "Copy", "Attach", "Detach", "Transaction", "Commit", "Rollback",
-        "Select", "Subquery", "Union", "Table", "Placeholder", "Parameter", "Lateral", "Unnest",
-        "Describe", "Show", "Kill", "Grant", "Into", "With",
-    )
-    if hasattr(exp, n)
-)
-_FORBIDDEN_NAMES = {
-    "Placeholder": "a parameter placeholder", "Parameter": "a parameter", "Select": "a subquery",
-    "Subquery": "a subquery", "Union": "a subquery", "Table": "a table reference", "With": "a CTE",
-}
+#: Longest text accepted for an expression or filter, and for a model's/derived table's SQL.
+MAX_EXPRESSION_CHARS = 4_000
+MAX_SQL_CHARS = 100_000
 
-# sqlglot knows most functions as typed nodes; functions it does not know come back as
-# exp.Anonymous. We allow those only by name, so a new DuckDB table function or file
-# reader can never slip through.
-SAFE_ANONYMOUS_FUNCTIONS = frozenset(
-    {
-        "greatest", "least", "nullif", "coalesce", "ifnull", "round", "floor", "ceil", "abs",
-        "sign", "ln", "log10", "log2", "exp", "sqrt", "power", "pow", "mod", "trunc",
-        "lower", "upper", "trim", "length", "concat", "replace", "left", "right", "substring",
-        "date_part", "datepart", "date_diff", "datediff", "date_trunc", "date_add", "year", "month",
-        "quarter", "week", "day", "dayofweek", "epoch", "make_date", "last_day", "strftime",
-        "regexp_matches", "starts_with", "ends_with", "contains", "bool_or", "bool_and",
-        "quantile_cont", "quantile_disc", "median", "mode", "arg_max", "arg_min", "any_value",
-        "count_if", "countif", "list_contains", "string_split",
-    }
-)
-# Typed sqlglot function nodes that read files or the environment.
-_IO_FUNCTION_PREFIXES = ("read", "glob", "getenv", "currentsetting", "load", "install", "query")
+def _fail(message: str, hint: str | None = None, error: type[Exception] = ExpressionError) -> None:
+    raise error(Problem(message, hint=hint))
 
 
-def _function_name(node: exp.Func) -> str:
-    if isinstance(node, exp.Anonymous):
-        return str(node.this).lower()
-    return node.sql_name().lower()
+def _paren_depth(text: str) -> int:
+    """Deepest parenthesis nesting outside quotes (checked before parsing: sqlglot's parser
+    recurses per level, so 10,000 '(' would end in RecursionError)."""
+    depth = deepest = 0
+    quote = None
+    for ch in text:
+        if quote:
+            quote = None if ch == quote else quote
+        elif ch in "'\"":
+            quote = ch
+        elif ch == "(":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif ch == ")":
+            depth -= 1
+    return deepest
 
 
-def _fail(message: str, hint: str | None = None) -> None:
-    raise ExpressionError(Problem(message, hint=hint))
+def parse_sql(text: object, what: str = "SQL expression", max_chars: int = MAX_EXPRESSION_CHARS,
+              error: type[Exception] = ExpressionError) -> exp.Expression:
+    """Parse exactly one DuckDB expression or statement; every failure is ``error`` with a message.
+
+    >>> parse_sql("status = 'won;lost'").sql()
+    "status = 'won;lost'"
+    >>> parse_sql("1; SELECT 2")
+    Traceback (most recent call last):
+    ...
+    pipelinebi.errors.ExpressionError: ';' is not allowed: write one SQL expression, not 2 statements
+    >>> parse_sql("'unterminated")
+    Traceback (most recent call last):
+    ...
+    pipelinebi.errors.ExpressionError: cannot parse the SQL expression: a quote or comment is not closed
+    """
+    if not isinstance(text, str) or not text.strip():
+        _fail(f"empty {what}", "write a SQL expression, e.g. amount * probability", error)
+    if len(text) > max_chars:
+        _fail(f"{what} is {len(text):,} characters long; the limit is {max_chars:,}", None, error)
+    if _paren_depth(text) > allowlist.MAX_DEPTH:
+        _fail(f"{what} nests parentheses more than {allowlist.MAX_DEPTH} levels deep", "simplify it", error)
+    problem = None
+    try:
+        nodes = [n for n in sqlglot.parse(text, read="duckdb") if n is not None]
+    except RecursionError:
+        problem = (f"{what} is nested too deeply to read", "simplify it")
+    except SqlglotError as e:
+        problem = (f"cannot parse the {what}: {_parse_detail(e)}", None)
+    if problem:  # raised outside the except block: no chained sqlglot traceback in the message
+        _fail(*problem, error)
+    if len(nodes) != 1:
+        _fail(f"';' is not allowed: write one {what}, not {len(nodes)} statements" if nodes else f"empty {what}",
+              None, error)
+    return nodes[0]
+
+
+def _parse_detail(e: SqlglotError) -> str:
+    errors = getattr(e, "errors", None) or []
+    if errors and errors[0].get("description"):
+        return errors[0]["description"]
+    text = str(e).splitlines()[0] if str(e) else type(e).__name__
+    if text.startswith("Error tokenizing"):  # sqlglot's tokenizer: an unclosed quote or comment
+        return "a quote or comment is not closed"
+    return text
 
 
 def parse_expression(sql: str) -> exp.Expression:
     """Parse one scalar SQL expression (DuckDB syntax)."""
-    if not isinstance(sql, str) or not sql.strip():
-        _fail("empty expression", "write a SQL expression, e.g. amount * probability")
-    if ";" in sql:
-        _fail("';' is not allowed: an expression is a single SQL expression, not statements")
-    try:
-        node = sqlglot.parse_one(sql, read="duckdb")
-    except ParseError as e:
-        first = e.errors[0] if e.errors else {}
-        detail = first.get("description") or str(e).splitlines()[0]
-        _fail(f"cannot parse SQL expression {sql!r}: {detail}")
-    if node is None:
-        _fail(f"cannot parse SQL expression {sql!r}")
-    return node
+    return parse_sql(sql)
 
 
 def check_expression(
@@ -102,34 +117,23 @@ def check_expression(
     ``own_columns``: columns usable unqualified. ``joined_columns``: columns of other
     models reachable through a many_to_one join, usable as ``model.column``.
     """
-    node = parse_expression(sql)
+    node = parse_sql(sql)
+    allowlist.check(node, MEASURE_EXPRESSION if allow_aggregates else EXPRESSION)
     own = set(own_columns)
     joined = {k: set(v) for k, v in (joined_columns or {}).items()}
-    for sub in node.walk():
-        if isinstance(sub, _FORBIDDEN_NODES):
-            kind = type(sub).__name__
-            what = _FORBIDDEN_NAMES.get(kind, f"a {kind.upper()} statement")
-            _fail(f"{what} is not allowed in an expression", "only scalar expressions over the model's columns")
-        if isinstance(sub, exp.Star) and not isinstance(sub.parent, exp.Count):
-            _fail("'*' is not allowed here", "name the columns")
-        if isinstance(sub, exp.Func):
-            name = _function_name(sub)
-            compact = name.replace("_", "")
-            io = compact.startswith(_IO_FUNCTION_PREFIXES)
-            if io or (isinstance(sub, exp.Anonymous) and name not in SAFE_ANONYMOUS_FUNCTIONS):
-                _fail(
-                    f"function {name} is not allowed in an expression",
-                    "allowed: scalar and aggregate SQL functions; no table functions, file or network access",
-                )
-            if isinstance(sub, exp.AggFunc) and not allow_aggregates:
-                _fail(f"aggregate {name}() is not allowed here", "measures aggregate with 'agg:'; write the row-level expression")
-        if isinstance(sub, exp.Column):
-            _check_column(sub, own, joined)
+    for col in node.find_all(exp.Column):
+        _check_column(col, own, joined)
     return node
+
+
+#: Only for callers that aggregate inside an expression themselves.
+MEASURE_EXPRESSION = allowlist._policy("an expression", EXPRESSION.nodes, allowlist.AGGREGATE_FUNCTIONS)
 
 
 def _check_column(col: exp.Column, own: set[str], joined: dict[str, set[str]]) -> None:
     name, qualifier = col.name, col.table
+    if col.args.get("db") or col.args.get("catalog"):
+        _fail(f"'{col.sql()}': write model.column, not a longer path")
     if qualifier:
         if qualifier not in joined:
             _fail(f"unknown model '{qualifier}' in '{col.sql()}'",
@@ -151,68 +155,60 @@ def referenced_models(node: exp.Expression) -> set[str]:
 
 
 def check_metric_formula(sql: str, metric_names: Iterable[str]) -> exp.Expression:
-    """A derived metric's formula: arithmetic over metric names only.
+    """A derived metric's formula: arithmetic over metric names only, naming at least one.
 
     >>> check_metric_formula("target - forecast", ["target", "forecast"]).sql()
     'target - forecast'
+    >>> check_metric_formula("1 + 1", ["target"])
+    Traceback (most recent call last):
+    ...
+    pipelinebi.errors.ExpressionError: a derived metric must name at least one metric (e.g. target - forecast)
     """
     names = set(metric_names)
-    node = parse_expression(sql)
-    for sub in node.walk():
-        if isinstance(sub, _FORBIDDEN_NODES) or isinstance(sub, exp.Star):
-            _fail("a derived metric is arithmetic over metric names", "e.g. target - forecast")
-        if isinstance(sub, exp.AggFunc):
-            _fail(f"aggregate {_function_name(sub)}() is not allowed in a derived metric", "reference metrics by name")
-        if isinstance(sub, exp.Func):
-            name = _function_name(sub)
-            if name.replace("_", "").startswith(_IO_FUNCTION_PREFIXES) or (
-                isinstance(sub, exp.Anonymous) and name not in SAFE_ANONYMOUS_FUNCTIONS
-            ):
-                _fail(f"function {name} is not allowed in a derived metric")
-        if isinstance(sub, exp.Column):
-            if sub.table:
-                _fail(f"'{sub.sql()}': reference metrics by plain name")
-            if sub.name not in names:
-                _fail(f"unknown metric '{sub.name}'", unknown_name_hint(sub.name, names))
+    node = parse_sql(sql)
+    allowlist.check(node, FORMULA)
+    columns = list(node.find_all(exp.Column))
+    if not columns:
+        _fail("a derived metric must name at least one metric", "e.g. target - forecast")
+    for col in columns:
+        if col.table:
+            _fail(f"'{col.sql()}': reference metrics by plain name")
+        if col.name not in names:
+            _fail(f"unknown metric '{col.name}'", unknown_name_hint(col.name, names))
     return node
 
 
-def check_select(sql: str, allowed_tables: Iterable[str]) -> exp.Select:
-    """A model's ``sql:``: one SELECT over known tables, no table functions or statements.
+def check_select(sql: str, allowed_tables: Iterable[str], policy: Policy = MODEL_SQL) -> exp.Select:
+    """A model's ``sql:`` (or a derived table): one SELECT over known tables, on the allow-list.
 
     >>> check_select("SELECT deal_id FROM deals WHERE amount > 0", ["deals"]).sql()
     'SELECT deal_id FROM deals WHERE amount > 0'
     >>> check_select("SELECT * FROM read_csv('x.csv')", ["deals"])
     Traceback (most recent call last):
     ...
-    pipelinebi.errors.ExpressionError: 'READ_CSV('x.csv')' is not allowed as a table (a model's SQL may only read canonical and derived tables)
+    pipelinebi.errors.ExpressionError: 'READ_CSV('x.csv')' is not allowed as a table (a model's sql may only read canonical and derived tables)
     """
     allowed = set(allowed_tables)
-    if ";" in sql.strip().rstrip(";"):
-        _fail("';' is not allowed: a model's sql is one SELECT")
-    try:
-        node = sqlglot.parse_one(sql, read="duckdb")
-    except ParseError as e:
-        _fail(f"cannot parse SQL: {str(e).splitlines()[0]}")
+    node = parse_sql(sql.strip().rstrip(";") if isinstance(sql, str) else sql, "SQL", MAX_SQL_CHARS)
     if not isinstance(node, (exp.Select, exp.Union)):
-        _fail(f"a model's sql must be a SELECT, got {type(node).__name__.upper()}")
+        _fail(f"{policy.where} must be a SELECT, got {type(node).__name__.upper()}")
+    # Table-valued functions sit where a table would: name them as such before the generic check.
+    for table in node.find_all(exp.Table):
+        if not isinstance(table.this, (exp.Identifier, *(allowlist.ROW_GENERATORS & policy.nodes))):
+            _fail(f"'{table.sql()}' is not allowed as a table", f"{policy.where} may only read canonical and derived tables")
+    allowlist.check(node, policy)
     ctes = {c.alias_or_name for c in node.find_all(exp.CTE)}
-    for sub in node.walk():
-        if isinstance(sub, (exp.DDL, exp.DML, exp.Command, exp.Set, exp.Pragma, exp.Copy)) or type(sub).__name__ in ("Attach", "Detach", "Use"):
-            _fail(f"{type(sub).__name__.upper()} is not allowed in a model's sql")
-        if isinstance(sub, (exp.Placeholder, exp.Parameter)):
-            _fail("parameters are not allowed in a model's sql")
-        if isinstance(sub, exp.Func):
-            name = _function_name(sub)
-            if name.replace("_", "").startswith(_IO_FUNCTION_PREFIXES) or (
-                isinstance(sub, exp.Anonymous) and name not in SAFE_ANONYMOUS_FUNCTIONS
-            ):
-                _fail(f"function {name} is not allowed", "a model's SQL may only read canonical and derived tables")
-        if isinstance(sub, exp.Table):
-            if not isinstance(sub.this, exp.Identifier):
-                _fail(f"'{sub.sql()}' is not allowed as a table", "a model's SQL may only read canonical and derived tables")
-            if sub.db or sub.catalog:
-                _fail(f"'{sub.sql()}': schema-qualified tables are not allowed")
-            if sub.name not in allowed and sub.name not in ctes:
-                _fail(f"unknown table '{sub.name}'", unknown_name_hint(sub.name, allowed))
+    for table in node.find_all(exp.Table):
+        if not isinstance(table.this, exp.Identifier):
+            continue
+        if table.db or table.catalog:
+            _fail(f"'{table.sql()}': schema-qualified tables are not allowed")
+        if table.name not in allowed and table.name not in ctes:
+            _fail(f"unknown table '{table.name}'", unknown_name_hint(table.name, allowed))
     return node
+
+
+def check_derived_sql(sql: str, allowed_tables: Iterable[str]) -> exp.Select:
+    """A derived table's SELECT (``semantic/derived/*.sql``): like a model's SQL, and it may
+    expand rows with ``generate_series``/``unnest``."""
+    return check_select(sql, allowed_tables, DERIVED_SQL)

@@ -18,6 +18,8 @@ import duckdb
 from ..compiler.assemble import Compiled, compile_query
 from ..compiler.dialects import for_dialect
 from ..compiler.query import Query
+from ..compiler.verify import verify_sql
+from ..connections import run_bounded
 from ..errors import ConfigError, Problem, QueryError, WarehouseError
 from .definitions import MetricBase
 from .loader import load_definitions
@@ -46,6 +48,7 @@ class SemanticLayer:
     def __init__(self, registry: Registry, semantic_dir: Path):
         self.registry = registry
         self.semantic_dir = semantic_dir
+        self._timeout: float | None = None  # the query_timeout setting, read on first use
 
     @classmethod
     def load(cls, semantic_dir: Path | str) -> "SemanticLayer":
@@ -99,7 +102,10 @@ class SemanticLayer:
         if dialect not in DIALECTS:
             from ..errors import unknown_name_hint
             raise ConfigError(Problem(f"unknown dialect '{dialect}'", hint=unknown_name_hint(dialect, DIALECTS)))
-        return for_dialect(compiled.expression, dialect).sql(dialect=dialect, pretty=pretty)
+        tree = for_dialect(compiled.expression, dialect)
+        text = tree.sql(dialect=dialect, pretty=pretty)
+        verify_sql(text, tree, dialect, self.registry.tables)
+        return text
 
     def query(self, query: Query, con: duckdb.DuckDBPyConnection | None = None) -> Result:
         """Run ``query`` on ``con`` (default: the configured database, opened read-only)."""
@@ -113,20 +119,47 @@ class SemanticLayer:
                 return self.query(query, own)
         return self.execute(self.compile_expression(query), con)
 
-    def execute(self, compiled: Compiled, con: duckdb.DuckDBPyConnection, sql: str | None = None) -> Result:
+    def execute(self, compiled: Compiled, con: duckdb.DuckDBPyConnection, sql: str | None = None,
+                timeout: float | None = None) -> Result:
         """Run an already compiled query (``sql``: its DuckDB text, when the caller has it
-        already — the app caches it per query, so a rerun does not compile again)."""
+        already — the app caches it per query, so a rerun does not compile again).
+
+        The query is interrupted after ``timeout`` seconds (default: the ``query_timeout``
+        setting); whatever the engine refuses comes back as a :class:`QueryError` saying why.
+        """
         if sql is None:
             sql = self.sql(compiled)
+        if timeout is None:
+            timeout = self._default_timeout()
         cursor = con.cursor()  # connections are not thread-safe; cursors are cheap
         try:
-            table = cursor.sql(sql).to_arrow_table()
+            table = run_bounded(cursor, sql, timeout)
         except duckdb.CatalogException as e:
-            raise WarehouseError(Problem(f"the database lacks a table or column this query needs: {str(e).splitlines()[0]}",
+            raise WarehouseError(Problem(f"the database lacks a table or column this query needs: {_first_line(e)}",
                                          hint="re-run `pipelinebi ingest` so derived tables are rebuilt")) from None
+        except duckdb.OutOfMemoryException as e:
+            raise QueryError(Problem(f"the query ran out of memory: {_first_line(e)}",
+                                     hint="narrow the period or filters, or raise PIPELINEBI_QUERY_MEMORY")) from None
+        except (duckdb.ConversionException, duckdb.BinderException, duckdb.InvalidInputException,
+                duckdb.OutOfRangeException) as e:
+            raise QueryError(Problem(f"the database cannot run this query: {_first_line(e)}",
+                                     hint="compare each dimension with a value of its type, "
+                                          "e.g. amount > 1000, team = 'APAC', close_date >= DATE '2026-01-01'")) from None
+        except duckdb.Error as e:
+            raise QueryError(Problem(f"the database cannot run this query: {_first_line(e)}")) from None
         finally:
             cursor.close()
         return Result(table, sql, compiled.columns, compiled.warnings)
+
+    def _default_timeout(self) -> float:
+        if self._timeout is None:
+            from ..settings import get_settings
+            self._timeout = get_settings().query_timeout
+        return self._timeout
+
+
+def _first_line(e: Exception) -> str:
+    return (str(e).splitlines() or [type(e).__name__])[0]
 
 
 def load_semantic_layer(semantic_dir: Path | str) -> SemanticLayer:

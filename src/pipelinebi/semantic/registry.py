@@ -21,7 +21,7 @@ from .definitions import (
 )
 from .expressions import check_expression, check_metric_formula, check_select
 from .loader import Located
-from .tables import describe_select, physical_columns
+from .tables import META_TABLE, describe_select, physical_columns
 
 
 @dataclass
@@ -79,6 +79,7 @@ class Registry:
     metrics: dict[str, Located]  # name -> located metric definition
     formulas: dict[str, exp.Expression]  # derived metric name -> parsed formula
     conditions: dict[tuple[str, str], exp.Expression]  # (conversion metric, step) -> parsed condition
+    tables: frozenset[str] = frozenset()  # physical tables a compiled query may read
     _reach_cache: dict[str, dict[str, list[str]]] = field(default_factory=dict, repr=False)
 
     def reachable(self, start: str) -> dict[str, list[str]]:
@@ -170,7 +171,8 @@ def build_registry(models: list[Located], metrics: list[Located], semantic_dir: 
                     f"many_to_one join to '{j.to}' must be on its primary key ({', '.join(other.definition.key_columns)})",
                     key=f"joins[{i}].on", hint="otherwise each row could match several rows and numbers would multiply",
                     subloc=sub + ("on",)))
-    registry = Registry(by_name, {}, {}, {})
+    # What a compiled query may read: canonical and derived tables, never pipelinebi_meta.
+    registry = Registry(by_name, {}, {}, {}, frozenset(tables) - {META_TABLE})
     if problems:
         raise DefinitionError(problems)
 
