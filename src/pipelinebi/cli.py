@@ -8,6 +8,7 @@ Heavy modules are imported inside the subcommand so ``--help`` stays instant.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 from typing import Callable, Sequence
@@ -50,7 +51,10 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         Path(args.path), settings.database, mapping=Path(args.mapping) if args.mapping else None,
         dry_run=args.dry_run, progress=ConsoleProgress(), semantic_dir=settings.semantic_dir,
     )
-    print(report.render())
+    print(report.render(show=args.show, report_file=args.report))
+    if args.report:
+        n = report.write_csv(args.report)
+        print(f"wrote {n:,} problem rows to {args.report}")
     return 0 if report.ok else 2
 
 
@@ -66,7 +70,7 @@ def cmd_info(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     from .serve import serve
 
-    return serve(_settings(args), port=args.port, headless=not args.open_browser)
+    return serve(_settings(args), port=args.port, headless=not args.open_browser, host=args.host)
 
 
 # ----------------------------------------------------------------- semantic
@@ -84,12 +88,34 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_schema(args: argparse.Namespace) -> int:
+    import json
+
+    from .importers.mapping_file import mapping_json_schema
     from .semantic.json_schema import write_json_schemas
 
     settings = _settings(args)
     out = Path(args.out) if args.out else settings.semantic_dir
     for path in write_json_schemas(out):
         print(f"wrote {path}")
+    # Mapping files (semantic/mappings/*.yml) point at it with
+    # "# yaml-language-server: $schema=../mapping.schema.json".
+    path = out / "mapping.schema.json"
+    path.write_text(json.dumps(mapping_json_schema(), indent=2) + "\n", encoding="utf-8")
+    print(f"wrote {path}")
+    return 0
+
+
+def cmd_dimensions(args: argparse.Namespace) -> int:
+    from .dimension_values import dimension_examples, render_dimensions
+    from .semantic import load_semantic_layer
+    from .warehouse import ensure_database, open_readonly
+
+    settings = _settings(args)
+    ensure_database(settings)
+    layer = load_semantic_layer(settings.semantic_dir)
+    with open_readonly(settings.database) as con:
+        rows = dimension_examples(layer, con, examples=args.examples)
+    print(render_dimensions(rows, args.format))
     return 0
 
 
@@ -161,11 +187,18 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("path", metavar="PATH", help="folder of canonical table files, or a CRM export (see --mapping)")
     i.add_argument("--mapping", metavar="FILE", help="mapping YAML for a CRM export (salesforce, hubspot, pipedrive or your own)")
     i.add_argument("--dry-run", action="store_true", help="check and count only; the database is not touched")
+    i.add_argument("--report", metavar="FILE",
+                   help="write every problem to FILE as CSV (file, line, column, value, problem, severity)")
+    i.add_argument("--show", type=int, default=50, metavar="N",
+                   help="problems printed per kind (default 50; all are counted, and all go to --report)")
 
     add("info", cmd_info, "Show the database, its tables and row counts, and the semantic folder.", sem=True)
 
     s = add("serve", cmd_serve, "Run the dashboards (builds the demo database on first run).", sem=True)
     s.add_argument("--port", type=int, default=8501)
+    s.add_argument("--host", default="127.0.0.1", metavar="ADDRESS",
+                   help="address to listen on (default 127.0.0.1: this machine only; the app has no login, "
+                        "so --host 0.0.0.0 exposes it to the network deliberately)")
     s.add_argument("--open-browser", action="store_true",
                    help="open a browser tab (default: just print the address; no prompts, fine on servers)")
 
@@ -173,6 +206,10 @@ def build_parser() -> argparse.ArgumentParser:
     sc = add("schema", cmd_schema, "Write JSON Schemas of the YAML files (for editor completion).", db=False, sem=True)
     sc.add_argument("--out", metavar="DIR", help="folder for the schema files (default: the semantic folder)")
     add("catalog", cmd_catalog, "Print every metric as markdown: label, formula, format, owner, choices.", db=False, sem=True)
+    dm = add("dimensions", cmd_dimensions,
+             "List every dimension with its model, type and a few example values from the database.", sem=True)
+    dm.add_argument("--examples", type=int, default=3, metavar="N", help="example values per dimension (default 3)")
+    dm.add_argument("--format", choices=["table", "csv", "json"], default="table")
 
     for name, handler, help_ in (
         ("compile", cmd_compile, "Print the SQL for a query."),
@@ -211,6 +248,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:  # `pipelinebi query … | head`
         return 0
+    except Exception as e:  # noqa: BLE001 — the last line: a bug of ours is still a message, not a traceback
+        if os.environ.get("PIPELINEBI_DEBUG"):
+            raise
+        print(f"internal error: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}\n"
+              "this is a bug in PipelineBI: please report it with the command you ran "
+              "(PIPELINEBI_DEBUG=1 shows the traceback)", file=sys.stderr)
+        return 70  # EX_SOFTWARE
 
 
 if __name__ == "__main__":  # pragma: no cover

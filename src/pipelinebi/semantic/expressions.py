@@ -83,6 +83,9 @@ def parse_sql(text: object, what: str = "SQL expression", max_chars: int = MAX_E
         problem = (f"{what} is nested too deeply to read", "simplify it")
     except SqlglotError as e:
         problem = (f"cannot parse the {what}: {_parse_detail(e)}", None)
+    except Exception as e:  # noqa: BLE001 — the parser's own bugs on hostile text (a TypeError
+        # from sqlglot on '->' was found by tests/security/test_fuzz.py) are a parse failure too
+        problem = (f"cannot parse the {what} ({type(e).__name__})", None)
     if problem:  # raised outside the except block: no chained sqlglot traceback in the message
         _fail(*problem, error)
     if len(nodes) != 1:
