@@ -197,3 +197,30 @@ def test_fuzz_yaml_expressions(known_tables):
     assert dict(con.execute("SELECT name, value FROM duckdb_settings() WHERE name IN "
                             "('enable_external_access', 'lock_configuration')").fetchall()) == \
         {"enable_external_access": "false", "lock_configuration": "true"}
+
+
+ARG_VALUES = ["win_rate", "pipeline_amount", "team", "rep", "stage", "quarter", "week", "2026-10-01", "2026-13-40",
+              "rep:5:stage_entries", "rep:x", "::", "", "-1", "1e9", "duckdb", "postgres", "oracle", "'; DROP",
+              'CAST(1 AS "oid) OR (TRUE")', "team = 'A'", "\x00", "é", "../../etc/passwd", "--help"]
+FLAGS = ["-m", "-b", "-f", "--grain", "--start", "--end", "--top", "--dialect", "--limit", "--order"]
+
+
+def test_fuzz_cli_arguments(capsys):
+    """``pipelinebi compile`` with any arguments: an exit code and a message, never a traceback."""
+    from pipelinebi.cli import main
+
+    @settings(FUZZ, max_examples=max(EXAMPLES // 20, 50))
+    @given(args=st.lists(st.tuples(st.sampled_from(FLAGS), st.sampled_from(ARG_VALUES)), max_size=6))
+    def run(args):
+        argv = ["compile", "--semantic", str(PROJECT_ROOT / "semantic")]
+        for flag, value in args:
+            argv += [flag, value]
+        try:
+            code = main(argv)
+        except SystemExit as e:  # argparse's own usage errors exit 2 with a usage line
+            code = e.code
+        out = capsys.readouterr()
+        assert code in (0, 2), (argv, code, out.err)
+        assert "Traceback" not in out.err and "internal error" not in out.err, (argv, out.err)
+
+    run()

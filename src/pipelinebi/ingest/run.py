@@ -30,12 +30,14 @@ from .files import discover
 from .read import load_raw, read_problem
 from .relations import check_relations
 from .report import Findings, IngestReport
-from .swap import building_path, clean_stale, remove_building, replace_atomically, wal_problem
+from .storage import check_target, storage_errors
+from .swap import building_path, clean_stale, discard_building, remove_building, replace_atomically, wal_problem
 
 #: Bumped when the canonical or derived tables change shape.
 SCHEMA_VERSION = "1"
 
 
+@storage_errors  # a full disk, a read-only folder: IngestError, not a traceback
 def ingest(path: Path | str, database: Path | str, *, mapping: Path | str | None = None,
            dry_run: bool = False, progress: Progress = no_progress, semantic_dir: Path | str | None = None,
            as_of: date | str | None = None) -> IngestReport:
@@ -46,6 +48,7 @@ def ingest(path: Path | str, database: Path | str, *, mapping: Path | str | None
     (no such folder, no deals file, broken derived SQL).
     """
     path, database = Path(path), Path(database)
+    check_target(database)  # a folder or a non-database file: refused before any work
     as_of = _parse_as_of(as_of)
     if semantic_dir is None:
         from ..settings import Settings
@@ -134,7 +137,7 @@ def _build_and_swap(database: Path, files, work, findings, progress, models, as_
         # Any way out but a finished swap (problems, exceptions, Ctrl-C) removes the build.
         con.close()
         if not swapped:
-            remove_building(building)
+            discard_building(building)
 
 
 def _build(con, files, work: Path, findings: Findings, progress: Progress,

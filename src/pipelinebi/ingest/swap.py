@@ -45,6 +45,19 @@ def remove_building(path: Path) -> None:
             p.unlink(missing_ok=True)
 
 
+def discard_building(path: Path) -> None:
+    """:func:`remove_building` on the way out of a failed build: never raises.
+
+    The failure being reported (a full disk, a read-only folder) is the one the user needs;
+    a second error while cleaning up (unlink on a read-only file system raises EROFS even
+    for a file that is not there) must not replace it.
+    """
+    try:
+        remove_building(path)
+    except OSError:
+        pass
+
+
 def _pid_of(path: Path, target: Path) -> int | None:
     m = re.match(re.escape(f".{target.name}.building-") + r"(\d+)", path.name)
     return int(m.group(1)) if m else None
@@ -94,8 +107,15 @@ def replace_atomically(built: Path, target: Path) -> None:
         os.close(fd)
     os.replace(built, target)
     # Make the rename itself durable: a crash right after must not bring the old name back.
-    dfd = os.open(target.parent, os.O_RDONLY)
+    # Best effort: the swap has happened, and some file systems (network, FUSE) refuse to
+    # fsync a folder — that must not report a successful ingest as failed.
+    try:
+        dfd = os.open(target.parent, os.O_RDONLY)
+    except OSError:
+        return
     try:
         os.fsync(dfd)
+    except OSError:
+        pass
     finally:
         os.close(dfd)

@@ -54,7 +54,9 @@ def _locate(doc: YamlDocument):
             except (KeyError, IndexError, TypeError):
                 item = None
             name = item.get("name") if isinstance(item, dict) else None
-            return f"{path[0][:-1]} {name or '#' + str(path[1] + 1)}", path[2:]
+            # A name that is not text (`name: [1, 2]`) is the error itself: number the item.
+            shown = name if isinstance(name, str) and name else f"#{path[1] + 1}"
+            return f"{path[0][:-1]} {shown}", path[2:]
         return None, path
     return locate
 

@@ -137,9 +137,19 @@ def validation_problems(doc: YamlDocument, error: ValidationError, root: type[Ba
             path = path[:-1]  # point at the object that lacks it
         elif kind in ("union_tag_invalid", "union_tag_not_found"):
             given = err["input"].get("type") if isinstance(err.get("input"), dict) else None
-            message = f"unknown {union_noun} '{given}'" if given else f"'type' is missing (the {union_noun})"
-            hint = (did_you_mean(str(given), union_tags) if given else None) or accepted(union_tags)
-            path = path + ("type",) if given else path
+            # The tags accepted *here* (a row's tiles cannot be rows), as pydantic lists them.
+            expected = str(err.get("ctx", {}).get("expected_tags", ""))
+            tags = tuple(t.strip(" '") for t in expected.split(",") if t.strip(" '")) or union_tags
+            if given is not None and str(given) in union_tags and str(given) not in tags:
+                message = f"{union_noun} '{given}' is not allowed here"
+                hint = accepted(tags)
+            elif given is not None:
+                message = f"unknown {union_noun} '{given}'"
+                hint = did_you_mean(str(given), tags) or accepted(tags)
+            else:
+                message = f"'type' is missing (the {union_noun})"
+                hint = accepted(tags)
+            path = path + ("type",) if given is not None else path
         elif kind == "literal_error":
             expected = err.get("ctx", {}).get("expected", "")
             message = f"{err['input']!r} is not accepted"
