@@ -43,17 +43,25 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
+    from .errors import IngestError, Problem
     from .ingest import ingest
+    from .ingest.storage import check_output_file
     from .progress import ConsoleProgress
 
     settings = _settings(args)
+    if args.report:
+        check_output_file(Path(args.report))  # a folder: refused before the load, not after it
     report = ingest(
         Path(args.path), settings.database, mapping=Path(args.mapping) if args.mapping else None,
         dry_run=args.dry_run, progress=ConsoleProgress(), semantic_dir=settings.semantic_dir,
     )
     print(report.render(show=args.show, report_file=args.report))
     if args.report:
-        n = report.write_csv(args.report)
+        try:
+            n = report.write_csv(args.report)
+        except OSError as e:  # read-only folder, full disk: the load itself is already done
+            raise IngestError(Problem(f"cannot write the report: {e.strerror or e}", file=args.report,
+                                      hint="the ingest finished as shown above; choose another --report path")) from e
         print(f"wrote {n:,} problem rows to {args.report}")
     return 0 if report.ok else 2
 

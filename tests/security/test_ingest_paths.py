@@ -200,3 +200,33 @@ def test_cli_ingest_on_a_full_disk_is_a_message(old_db, semantic, mount_tmpfs, c
     err = capsys.readouterr().err
     assert f"error: {disk}: no space left on the disk" in err
     assert "Traceback" not in err
+
+
+def test_cli_report_into_a_directory_is_refused_before_the_load(tmp_path, semantic, capsys, monkeypatch):
+    folder = tmp_path / "reports"
+    folder.mkdir()
+    db = tmp_path / "new.duckdb"
+
+    def no_load(*a, **k):
+        raise AssertionError("the load ran before --report was checked")
+
+    monkeypatch.setattr(run_module, "discover", no_load)
+    assert main(["ingest", str(GOOD), "--database", str(db), "--semantic", str(semantic),
+                 "--report", str(folder)]) == 2
+    err = capsys.readouterr().err
+    assert f"error: {folder}: is a directory, not a report file (name a file inside it, e.g. --report {folder}/problems.csv)" in err
+    assert "Traceback" not in err and not db.exists()
+
+
+def test_cli_report_on_a_read_only_disk_is_a_message(tmp_path, semantic, mount_tmpfs, capsys):
+    disk = mount_tmpfs(1024 * 1024)
+    if _run("mount", "-o", "remount,ro", str(disk)).returncode != 0:
+        pytest.skip("cannot remount read-only")
+    db = tmp_path / "new.duckdb"
+    report = disk / "problems.csv"
+    code = main(["ingest", str(GOOD), "--database", str(db), "--semantic", str(semantic), "--report", str(report)])
+    captured = capsys.readouterr()
+    assert code == 2
+    assert f"error: {report}: cannot write the report: Read-only file system" in captured.err
+    assert "the ingest finished as shown above" in captured.err and "Traceback" not in captured.err
+    assert db.exists()  # the load itself went through; only the report could not be written

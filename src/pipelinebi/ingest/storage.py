@@ -5,7 +5,8 @@ files in a temp folder; what can go wrong with those paths is a short list, each
 something to do about it:
 
 * ``--database`` names a folder, or a path *inside* a file, or an existing file that is
-  not a DuckDB database — refused by :func:`check_target` before anything is read;
+  not a DuckDB database — refused by :func:`check_target` before anything is read (and
+  ``--report FILE`` that is a folder by :func:`check_output_file`);
 * the folder is read-only, not ours to write, or the disk fills up half-way — the
   ``OSError`` / DuckDB error becomes an :class:`~pipelinebi.errors.IngestError` through
   :func:`storage_errors`, after the build file is removed, so the old database is as it was.
@@ -53,19 +54,31 @@ def check_target(database: Path) -> None:
     Runs before any input is read: a folder, a path below a file, or an existing file
     that is not a DuckDB database (replacing it would destroy it).
     """
-    shown = str(database)
-    if database.is_dir():
-        raise IngestError(Problem("is a directory, not a database file", file=shown,
-                                  hint=f"name a file inside it, e.g. --database {database / 'pipelinebi.duckdb'}"))
-    for parent in database.parents:
+    _check_file_path(database, "--database", "pipelinebi.duckdb", "database")
+    if database.is_file() and not _is_duckdb_file(database):
+        raise IngestError(Problem("exists and is not a DuckDB database: ingest would replace it", file=str(database),
+                                  hint="choose another --database file name, or delete that file first"))
+
+
+def check_output_file(path: Path, flag: str = "--report") -> None:
+    """Refuse an output file path (``--report FILE``) that is a folder or lies below a file.
+
+    Checked before the ingest runs, so a typo does not cost a whole load.
+    """
+    _check_file_path(path, flag, "problems.csv", "report")
+
+
+def _check_file_path(path: Path, flag: str, example: str, noun: str) -> None:
+    """A folder, or a path below a file, cannot be the ``noun`` file ``flag`` names."""
+    if path.is_dir():
+        raise IngestError(Problem(f"is a directory, not a {noun} file", file=str(path),
+                                  hint=f"name a file inside it, e.g. {flag} {path / example}"))
+    for parent in path.parents:  # the nearest one that exists must be a folder
         if parent.exists():
             if not parent.is_dir():
-                raise IngestError(Problem(f"cannot create the database: {parent} is a file, not a folder", file=shown,
-                                          hint="choose a --database path in a folder"))
+                raise IngestError(Problem(f"cannot create the {noun}: {parent} is a file, not a folder",
+                                          file=str(path), hint=f"choose a {flag} path in a folder"))
             break
-    if database.is_file() and not _is_duckdb_file(database):
-        raise IngestError(Problem("exists and is not a DuckDB database: ingest would replace it", file=shown,
-                                  hint="choose another --database file name, or delete that file first"))
 
 
 def _is_duckdb_file(path: Path) -> bool:
