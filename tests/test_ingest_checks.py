@@ -47,12 +47,23 @@ def test_good_fixture_has_no_findings(data):
 
 
 def test_missing_required_column(data):
+    edit(data, "deals.csv", "deal_id,name,pipeline", "deal_id,name")
+    edit(data, "deals.csv", ",New Business,", ",", count=4)
+    assert errors(data)[0] == (
+        f"{data}/deals.csv: table deals: missing column pipeline (required) (Pipeline (see stages).)")
+
+
+def test_missing_close_date_column_refuses_only_closed_deals(data):
+    # a blank close date is allowed on open deals ("no close date set"), so the column is optional
     edit(data, "deals.csv", "created_at,close_date", "created_at")
     for d in ("2024-01-20", "2024-01-25", "2024-04-30", "2024-07-31"):
         edit(data, "deals.csv", f",{d},", ",")
-    assert errors(data) == [
-        f"{data}/deals.csv: table deals: missing column close_date (required) "
-        "(Expected (open) or actual (closed) close date.)"]
+    errs, warns = check(data)
+    assert errs == [f"{data}/deals.csv:2: row 1: column close_date: close date is blank on a won deal "
+                    "(won and lost deals need the date they closed; blank is allowed on open deals)",
+                    f"{data}/deals.csv:3: row 2: column close_date: close date is blank on a lost deal "
+                    "(won and lost deals need the date they closed; blank is allowed on open deals)"]
+    assert f"{data}/deals.csv: missing optional column close_date: loaded as empty" in warns
 
 
 def test_missing_optional_column_is_a_warning(data):
@@ -246,4 +257,4 @@ def test_problems_from_all_files_come_together_and_are_capped(data):
     assert any("owner 'rx' is not a known rep" in t for t in text)
     assert len(text) == 13  # 1 + 10 examples + 1 summary + 1
     rendered = report.render()
-    assert "13 errors:" in rendered
+    assert "62 errors:" in rendered  # the true count: 1 + 60 negative amounts + 1

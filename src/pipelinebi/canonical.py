@@ -107,7 +107,8 @@ _TABLES: tuple[Table, ...] = (
             _c("amount", "DECIMAL(18,2)", "Current amount in the reporting currency; >= 0; blank allowed on open deals."),
             _c("currency", "VARCHAR", "Original currency code (amount is already converted)."),
             _c("created_at", "TIMESTAMP", "When the deal was created.", False),
-            _c("close_date", "DATE", "Expected (open) or actual (closed) close date.", False),
+            _c("close_date", "DATE", "Expected (open) or actual (closed) close date; blank on an open deal means "
+               "no close date set (left out of close-date buckets); required on won and lost deals."),
             _c("stage", "VARCHAR", "Current stage (stages.stage of the deal's pipeline).", False),
             _c("status", "VARCHAR", "open, won or lost; must agree with the stage kind.", False, STATUSES),
             _c("forecast_category", "VARCHAR", "Rep's forecast call.", True, FORECAST_CATEGORIES),

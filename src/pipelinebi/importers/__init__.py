@@ -20,11 +20,12 @@ from ..errors import IngestError, Problem
 from ..progress import Progress, no_progress
 from . import generic, hubspot, pipedrive, salesforce
 from .build import build
-from .mapping_file import FORMATS, Mapping, load_mapping, parse_mapping_text, resolve_mapping_path
+from .mapping_file import (FORMATS, Mapping, load_mapping, mapping_json_schema, parse_mapping_text,
+                           resolve_mapping_path)
 from .report import Report
 from .writer import write_table
 
-__all__ = ["FORMATS", "Mapping", "StagedExport", "load_mapping", "parse_mapping_text",
+__all__ = ["FORMATS", "Mapping", "StagedExport", "load_mapping", "mapping_json_schema", "parse_mapping_text",
            "resolve_mapping_path", "stage_export"]
 
 ADAPTERS = {"salesforce": salesforce.extract, "hubspot": hubspot.extract,
@@ -32,6 +33,8 @@ ADAPTERS = {"salesforce": salesforce.extract, "hubspot": hubspot.extract,
 
 #: Written by every import, in this order (targets may be empty).
 STAGED_TABLES = ("stages", "reps", "accounts", "deals", "deal_history", "targets")
+#: Written when the mapping has their section (``leads:``, ``activities:``).
+OPTIONAL_TABLES = ("leads", "activities")
 
 
 @dataclass
@@ -48,13 +51,16 @@ class StagedExport:
     def ok(self) -> bool:
         return not self.problems
 
-    def render(self) -> str:
+    def render(self, show: int = 50) -> str:
+        """Counts, notes and the first ``show`` problems (all of them are in ``problems``)."""
         lines = ["read: " + ", ".join(f"{f} ({n} rows)" for f, n in self.row_counts.items()),
                  "staged: " + ", ".join(f"{t} {n}" for t, n in self.table_counts.items())]
         lines += [f"note: {n}" for n in self.notes]
         if self.problems:
-            lines.append(f"{len(self.problems)} problems (nothing will be loaded):")
-            lines += [f"  {p}" for p in self.problems]
+            lines.append(f"{len(self.problems):,} problems (nothing will be loaded):")
+            lines += [f"  {p}" for p in self.problems[:show]]
+            if len(self.problems) > show:
+                lines.append(f"  … and {len(self.problems) - show:,} more")
         return "\n".join(lines)
 
 
@@ -85,7 +91,7 @@ def stage_export(path: Path, mapping: Path | str, workdir: Path,
     progress("mapping rows", 0, len(ex.deals))
     tables = build(ex, m, report)
     progress("mapping rows", len(ex.deals), len(ex.deals))
-    for name in STAGED_TABLES:
+    for name in STAGED_TABLES + tuple(t for t in OPTIONAL_TABLES if t in tables):
         progress(f"writing {name}.parquet")
         write_table(folder, name, tables[name])
         staged.table_counts[name] = len(tables[name])

@@ -1,9 +1,18 @@
 """From an :class:`~pipelinebi.importers.sources.Extract` to canonical table rows.
 
 Common to every format: value maps and defaults, stage lookup, status/stage agreement,
-amount parsing and currency conversion, the reps/teams/accounts joins, history ordering
-and repair, synthesis where history is missing. Sound rows become canonical rows; every
-unsound row becomes a located problem; everything done to the data becomes a note.
+amount parsing and currency conversion, the reps/teams/accounts joins, history from
+stage-date columns, history ordering and repair, synthesis where history is missing.
+Sound rows become canonical rows; every unsound row becomes a located problem; everything
+done to the data becomes a note, once, with its true count.
+
+Dates a real export leaves blank:
+
+- **close date** on an open deal: kept blank (NULL, "no close date set").  On a won or
+  lost deal: the date it entered its closed stage (a ``stage_dates`` column or a history
+  row), else its last stage/history date — reported; with no date at all the row is refused.
+- **created date**: the deal's earliest stage/history date, else ``defaults.created_at``
+  — reported; with neither the row is refused.
 
 >>> normalize(" Closed-Won "), normalize("closed won")
 ('closedwon', 'closedwon')
@@ -20,10 +29,12 @@ from decimal import Decimal
 from ..canonical import FORECAST_CATEGORIES, STATUSES
 from ..errors import did_you_mean, unknown_name_hint
 from .csvfile import Rec
-from .mapping_file import Mapping, StageSpec
+from .mapping_file import VALUE_COLUMNS, Mapping, StageSpec
 from .parse import (parse_amount, parse_bool, parse_date, parse_int, parse_timestamp, to_cents)
 from .report import Report
 from .sources import Extract
+from .leads import build_activities, build_leads
+from .targets import build_targets
 from .synthesize import NOTE as SYNTH_NOTE
 from .synthesize import TICK, synthesize_history
 
@@ -59,10 +70,21 @@ class Builder:
         self.deal_rec: dict[str, Rec] = {}
         self.bad_deals: set[str] = set()
         self.all_ids: set[str] = set()
+        self._last_modified: dict[str, datetime | None] = {}
+        #: per deal: (canonical stage, when, source column) from its stage-date cells
+        self.stage_dates: dict[str, list[tuple[str, datetime, str]]] = {}
+        #: per deal: (when, stage as written) of the export's history rows, read ahead so a
+        #: blank created or close date can be taken from them
+        self.history_dates: dict[str, list[tuple[datetime, str]]] = defaultdict(list)
+        self.rep_keys: dict[str, str] = {}  # rep id or name (casefolded) → rep_id
+        self.rep_names: list[str] = []
 
     # ------------------------------------------------------------ helpers
-    def value(self, column: str, raw: str) -> str:
-        """Apply ``values.<column>`` (exact, then case-insensitive) and count what changed."""
+    def value(self, column: str, raw: str, count: bool = True) -> str:
+        """Apply ``values.<column>`` (exact, then case-insensitive) and count what changed.
+
+        Called once per cell (``count=False`` for a look-ahead), so the counts are true.
+        """
         table = self.m.values.get(column)
         if not raw or not table:
             return raw
@@ -71,9 +93,17 @@ class Builder:
             folded = {k.casefold(): v for k, v in table.items()}
             hit = folded.get(raw.casefold())
         if hit is not None and hit != raw:
-            self.r.count(f"values.{column}", f"'{raw}' → '{hit}'")
+            if count:
+                self.r.count(f"values.{column}", f"'{raw}' → '{hit}'")
             return hit
         return raw
+
+    def fill(self, table: str, column: str, fallback: str | None = None, why: str = "blank") -> str | None:
+        """The default of ``column`` (``defaults:``, else ``fallback``) for one blank cell, counted."""
+        value = self.m.defaults.get(column, fallback)
+        if value is not None:
+            self.r.count("defaults", f"{table}: {why} {column} set to '{value}'")
+        return value
 
     def ts(self, rec: Rec, key: str, required: bool = False) -> datetime | None:
         try:
@@ -85,11 +115,14 @@ class Builder:
             self.bad(rec, f"{key} is blank", key)
         return value
 
-    def bad(self, rec: Rec, message: str, key: str | None = None, hint: str | None = None) -> None:
+    def bad(self, rec: Rec, message: str, key: str | None = None, hint: str | None = None,
+            obj: str | None = None) -> None:
+        """A problem with this row (located, with the raw value); the row is not imported."""
         src = rec.sources.get(key, key) if key else None
         did = rec.get("deal_id")
-        self.r.problem(message, rec.file, rec.line, obj=f"deal {did}" if did else None,
-                       key=f"column {src}" if src else None, hint=hint)
+        value = rec.raw.get(src) if src in rec.raw else (rec.get(key) if key else None)
+        self.r.problem(message, rec.file, rec.line, obj=obj or (f"deal {did}" if did else None),
+                       key=f"column {src}" if src else None, hint=hint, value=value)
         self.row_ok = False
 
     # ------------------------------------------------------------- stages
@@ -169,7 +202,8 @@ class Builder:
             self.bad(rec, f"deal id '{did}' appears twice", "deal_id",
                      f"first on line {first.line}" if first else None)
             return None
-        pipeline = self.value("pipeline", rec.get("pipeline")) or self.m.default("pipeline", DEFAULT_PIPELINE)
+        pipeline = self.value("pipeline", rec.get("pipeline")) or self.fill(
+            "deals", "pipeline", DEFAULT_PIPELINE, "blank" if "pipeline" in self.ex.deal_fields else "no")
         spec = self.resolve_stage(rec, pipeline, rec.get("stage"))
         status = self.value("status", rec.get("status")).lower() if rec.get("status") else ""
         if status and status not in STATUSES:
@@ -190,7 +224,7 @@ class Builder:
             amount = None
         else:
             if amount is None and status == "open":
-                self.r.count("defaults", "blank amount on an open deal kept blank (NULL)")
+                self.r.count("defaults", "deals: blank amount on an open deal kept blank (NULL)")
             elif amount is None and status in ("won", "lost"):
                 self.bad(rec, f"amount is blank on a {status} deal", "amount",
                          "closed deals need an amount; blank is only allowed on open deals")
@@ -198,14 +232,10 @@ class Builder:
         converted = self.convert(rec, amount, code)
         if amount is not None and self.m.currency and code != self.m.currency.reporting and converted is not None:
             self.r.count("currency", code)
-        created = self.ts(rec, "created_at", required=True)
-        try:
-            close = parse_date(rec.get("close_date"), self.fmts)
-            if close is None:
-                self.bad(rec, "close date is blank", "close_date")
-        except ValueError as e:
-            self.bad(rec, f"bad close_date '{rec.get('close_date')}': {e}", "close_date")
-            close = None
+        dated = self.row_stage_dates(rec, pipeline, spec)
+        known = [t for _, t, _ in dated] + [t for t, _ in self.history_dates.get(did, [])]
+        created = self.created_at(rec, known)
+        close = self.close_date(rec, status, spec, dated, known)
         if created is not None and close is not None and close < created.date():
             if self.m.closed_before_created == "error":
                 self.bad(rec, f"close date {close} is before the creation date {created.date()}", "close_date",
@@ -221,7 +251,7 @@ class Builder:
                      unknown_name_hint(fc, FORECAST_CATEGORIES) + " (or map it under values.forecast_category)")
         if not fc and spec is not None:
             fc = spec.forecast_category or ""
-        owner = rec.get("owner_id") or self.m.defaults.get("owner_id", "")
+        owner = rec.get("owner_id") or self.fill("deals", "owner_id") or ""
         if not owner:
             self.bad(rec, "owner is blank", "owner_id", "set defaults.owner_id to assign such deals")
         last_modified = self.ts(rec, "last_modified")
@@ -230,24 +260,102 @@ class Builder:
         if not self.row_ok:
             self.bad_deals.add(did)
             return None
+        # each cell is looked up once, so a value fix or default is counted once per row
+        source = self.value("source", rec.get("source")) or self.fill("deals", "source")
+        product = self.value("product", rec.get("product")) or self.fill("deals", "product")
+        lost_reason = self.value("lost_reason", rec.get("lost_reason")) or (
+            self.fill("deals", "lost_reason") if status == "lost" else None)
         deal = {
             "deal_id": did, "name": rec.get("name") or None, "pipeline": pipeline,
             "account_id": rec.get("account_id") or None, "owner_id": owner,
-            "source": self.value("source", rec.get("source")) or self.m.defaults.get("source"),
-            "product": self.value("product", rec.get("product")) or self.m.defaults.get("product"),
+            "source": source, "product": product,
             "amount": converted, "currency": code or None, "created_at": created, "close_date": close,
             "stage": spec.stage, "status": status, "forecast_category": fc or None,
-            "lost_reason": self.value("lost_reason", rec.get("lost_reason")) or None,
+            "lost_reason": lost_reason,
         }
-        for col in ("source", "product"):
-            if not self.value(col, rec.get(col)) and self.m.defaults.get(col):
-                self.r.count("defaults", f"blank {col} set to '{self.m.defaults[col]}'")
-        if not rec.get("pipeline") and "pipeline" in self.ex.deal_fields:
-            self.r.count("defaults", f"blank pipeline set to '{pipeline}'")
         self._last_modified[did] = last_modified
+        if dated:
+            self.stage_dates[did] = dated
         return deal
 
-    _last_modified: dict
+    # ---------------------------------------------------------- deal dates
+    def row_stage_dates(self, rec: Rec, pipeline: str, spec: StageSpec | None) -> list[tuple[str, datetime, str]]:
+        """(stage, when, column) for each filled ``stage_dates`` cell of a deal's row.
+
+        A deal closes once, in its current stage: the date of any other closed stage is
+        ignored (one close-date column may be listed for Won and Lost; an open deal's
+        close date is expected, not entered), also when filling a blank created date.
+        """
+        out = []
+        kinds = {s.stage: s.kind for s in self.stages.get(pipeline, {}).values()}
+        for stage, column in self.m.stage_dates.items():
+            text = (rec.raw.get(column) or "").strip()
+            if not text:
+                continue
+            try:
+                when = parse_timestamp(text, self.fmts)
+            except ValueError as e:
+                self.bad(rec, f"bad date in {column} '{text}': {e}", column)
+                continue
+            if kinds and stage not in kinds:  # mapping stages without `pipeline:` are in every pipeline
+                self.r.unmatched("stage dates of stages not in the deal's pipeline (skipped)", stage,
+                                 rec.file, rec.line)
+                continue
+            if kinds.get(stage, "open") != "open" and (spec is None or stage != spec.stage):
+                self.r.count("filled", "stage dates of a closed stage the deal is not in: ignored "
+                                       "(a deal closes once, in its current stage)")
+                continue
+            out.append((stage, when, column))
+        return out
+
+    def created_at(self, rec: Rec, known: list[datetime]) -> datetime | None:
+        """The created date; blank → the earliest date known for the deal → defaults.created_at."""
+        if rec.get("created_at"):
+            return self.ts(rec, "created_at")
+        if known:
+            self.r.count("filled", "deals without a created date: created_at set to their earliest "
+                                   "stage or history date")
+            return min(known)
+        default = self.fill("deals", "created_at", why="blank (and no stage or history date)")
+        if default is not None:
+            return parse_timestamp(default, self.fmts)  # checked when the mapping was loaded
+        self.bad(rec, "created date is blank and no stage date or history row gives one", "created_at",
+                 "map a created-date column, add the deal's stage dates under stage_dates:, "
+                 "or set defaults.created_at (e.g. the export date)")
+        return None
+
+    def close_date(self, rec: Rec, status: str, spec: StageSpec | None,
+                   dated: list[tuple[str, datetime, str]], known: list[datetime]):
+        """The close date; blank is kept on open deals and filled (or refused) on closed ones."""
+        try:
+            close = parse_date(rec.get("close_date"), self.fmts)
+        except ValueError as e:
+            self.bad(rec, f"bad close_date '{rec.get('close_date')}': {e}", "close_date")
+            return None
+        if close is not None or spec is None:
+            return close
+        if status == "open":
+            # a fact, not a gap: the rep has not set one; close-date buckets leave it out
+            self.r.count("filled", "open deals without a close date: kept blank (no close date set)")
+            return None
+        if status not in ("won", "lost"):
+            return None
+        # The day it entered its closed stage is the day it closed; else the last date we know.
+        entered = [t for s, t, _ in dated if s == spec.stage] + [
+            t for t, s in self.history_dates.get(rec.get("deal_id"), [])
+            if normalize(self.value("stage", s, count=False)) == normalize(spec.stage)]
+        if entered:
+            self.r.count("filled", "won/lost deals without a close date: close date set to the date "
+                                   "they entered their closed stage")
+            return max(entered).date()
+        if known:
+            self.r.count("filled", "won/lost deals without a close date: close date set to their last "
+                                   "stage or history date")
+            return max(known).date()
+        self.bad(rec, f"close date is blank on a {status} deal and no stage date or history row says when "
+                      "it closed", "close_date",
+                 "map the close date, or the date it entered its closed stage under stage_dates:")
+        return None
 
     # ------------------------------------------------------- reps, accounts
     def side_records(self, records, id_column: str, what: str):
@@ -275,8 +383,7 @@ class Builder:
         for rec, rep_id in self.side_records(self.ex.reps, "rep_id", "rep"):
             team = self.value("team", rec.get("team"))
             if not team:
-                r.count("defaults", f"blank rep team set to '{team_default}'")
-                team = team_default
+                team = self.fill("reps", "team", DEFAULT_TEAM)
             elif self.ex.teams is not None and team not in teams:
                 r.unmatched(f"rep teams not in {self.ex.teams_file} (kept as written, region '{region_default}')",
                             team, rec.file, rec.line, did_you_mean(team, teams))
@@ -287,9 +394,11 @@ class Builder:
             except ValueError as e:
                 r.problem(f"bad value: {e}", rec.file, rec.line, obj=f"rep {rep_id}")
                 continue
+            region = self.value("region", rec.get("region") or info.get("region") or "") or self.fill(
+                "reps", "region", DEFAULT_REGION, "no region for the rep or its team, so")
             reps[rep_id] = {
                 "rep_id": rep_id, "name": rec.get("name") or rep_id, "team": team,
-                "region": self.value("region", rec.get("region") or info.get("region") or "") or region_default,
+                "region": region,
                 "manager": rec.get("manager") or info.get("manager") or None,
                 "active": True if active is None else active, "hired_at": hired,
             }
@@ -315,7 +424,18 @@ class Builder:
         if self.ex.reps is None and stubs:
             r.note(f"reps: no reps file, so {stubs} rep(s) were created from the deal owners "
                    f"(name = owner, team '{team_default}', region '{region_default}')")
+        # leads, quotas and activities name reps by id or by name: both are looked up
+        names = Counter(v["name"].casefold() for v in reps.values())
+        for rep_id, v in reps.items():
+            if names[v["name"].casefold()] == 1:
+                self.rep_keys[v["name"].casefold()] = rep_id
+        self.rep_keys.update({k.casefold(): k for k in reps})
+        self.rep_names = sorted({v["name"] for v in reps.values()})
         return list(reps.values())
+
+    def rep_of(self, raw: str) -> str | None:
+        """The rep_id a lead, quota or activity names (by id or by unique name), or None."""
+        return self.rep_keys.get(raw.casefold()) if raw else None
 
     def build_accounts(self, deals: list[dict]) -> list[dict]:
         m, r = self.m, self.r
@@ -329,8 +449,9 @@ class Builder:
                 r.problem(f"bad employees '{rec.get('employees')}': {e}", rec.file, rec.line, obj=f"account {aid}")
                 employees = None
             accounts[aid] = {"account_id": aid, "name": rec.get("name") or aid,
-                             "industry": self.value("industry", rec.get("industry")) or None,
-                             "segment": self.value("segment", rec.get("segment")) or None,
+                             "industry": self.value("industry", rec.get("industry"))
+                             or self.fill("accounts", "industry"),
+                             "segment": self.value("segment", rec.get("segment")) or self.fill("accounts", "segment"),
                              "region": self.value("region", rec.get("region")) or None, "employees": employees}
             by_key[(rec.get("name") if join_name else aid).casefold()] = aid
         stubs, blank = 0, 0
@@ -360,11 +481,26 @@ class Builder:
         return list(accounts.values())
 
     # ------------------------------------------------------------ history
+    def stage_date_rows(self, deals: list[dict]) -> list[Rec]:
+        """History rows from the ``stage_dates`` cells of sound deals (real dates, partial rows)."""
+        rows: list[Rec] = []
+        for deal in deals:
+            did = deal["deal_id"]
+            rec = self.deal_rec[did]
+            for stage, when, column in self.stage_dates.get(did, []):
+                rows.append(Rec(rec.file, rec.line, {"deal_id": did, "changed_at": when.isoformat(sep=" "),
+                                                     "stage": stage}, rec.raw,
+                                {"deal_id": rec.sources.get("deal_id", "deal_id"), "changed_at": column,
+                                 "stage": column}, partial=True))
+        return rows
+
     def build_history(self, deals: list[dict]) -> list[dict]:
         r = self.r
-        per_deal: dict[str, list[tuple[datetime, int, dict]]] = defaultdict(list)
+        per_deal: dict[str, list[tuple[datetime, int, int, dict]]] = defaultdict(list)
         deleted = 0
-        for i, rec in enumerate(self.ex.history or []):
+        dated_rows = self.stage_date_rows(deals)
+        n_file = len(self.ex.history or [])
+        for i, rec in enumerate(list(self.ex.history or []) + dated_rows):
             did = rec.get("deal_id")
             if did in self.bad_deals:
                 continue  # the deal itself is already a problem
@@ -392,20 +528,28 @@ class Builder:
             if not self.row_ok:
                 self.bad_deals.add(did)
                 continue
-            per_deal[did].append((t, i, {"deal_id": did, "changed_at": t, "stage": spec.stage,
-                                         "amount": amount, "close_date": close,
-                                         "forecast_category": fc or spec.forecast_category,
-                                         "is_synthetic": False}))
+            if rec.partial:
+                # Only the stage and the date it was entered are known: the rest is the deal's
+                # current state (its final stage) or the stage's default forecast category.
+                amount, close = deal["amount"], deal["close_date"]
+                fc = deal["forecast_category"] if spec.stage == deal["stage"] else spec.forecast_category
+            # Stages entered at one instant (dates without times) are ordered by position.
+            order = spec.position if rec.partial else 0
+            per_deal[did].append((t, order, i, {"deal_id": did, "changed_at": t, "stage": spec.stage,
+                                                "amount": amount, "close_date": close,
+                                                "forecast_category": fc or spec.forecast_category,
+                                                "is_synthetic": False, "_partial": rec.partial,
+                                                "_dated": i >= n_file}))
         if deleted:
             r.note(f"history: {deleted} rows marked deleted were skipped")
         out: list[dict] = []
-        synthesized = clamped = merged = prepended = appended = 0
+        synthesized = clamped = merged = prepended = appended = ticked = prepended_first = 0
         stage_fc = {}
         for stages in self.stages.values():
             stage_fc.update({s.stage: s.forecast_category for s in stages.values()})
         for deal in deals:
             did = deal["deal_id"]
-            rows = [row for _, _, row in sorted(per_deal.get(did, []), key=lambda x: (x[0], x[1]))]
+            rows = [row for *_, row in sorted(per_deal.get(did, []), key=lambda x: x[:3])]
             rec = self.deal_rec[did]
             if not rows:
                 closed = deal["status"] != "open"
@@ -424,14 +568,28 @@ class Builder:
                     row["changed_at"] = deal["created_at"]
                     clamped += 1
             kept: list[dict] = []
-            for row in rows:  # one state per instant: the later row in file order wins
-                if kept and kept[-1]["changed_at"] == row["changed_at"]:
-                    kept[-1] = row
-                    merged += 1
+            for row in rows:
+                if kept and kept[-1]["changed_at"] >= row["changed_at"]:
+                    if row["_partial"] and kept[-1]["_partial"] and row["stage"] != kept[-1]["stage"]:
+                        # two stages entered on one date: both visits happened, a second apart
+                        row["changed_at"] = kept[-1]["changed_at"] + TICK
+                        kept.append(row)
+                        ticked += 1
+                    else:  # one state per instant: the later row in file order wins
+                        kept[-1] = row
+                        merged += 1
                 else:
                     kept.append(row)
             if kept[0]["changed_at"] > deal["created_at"]:
-                kept.insert(0, {**kept[0], "changed_at": deal["created_at"], "is_synthetic": True})
+                first = self.first_stage(deal["pipeline"])
+                if kept[0]["_partial"] and first and kept[0]["stage"] != first:
+                    # Only the dates stages were entered are known: before the first of them the
+                    # deal sat in the pipeline's first stage, as in a synthesised history.
+                    kept.insert(0, {**kept[0], "changed_at": deal["created_at"], "stage": first,
+                                    "forecast_category": stage_fc.get(first), "is_synthetic": True})
+                    prepended_first += 1
+                else:
+                    kept.insert(0, {**kept[0], "changed_at": deal["created_at"], "is_synthetic": True})
                 prepended += 1
             last = kept[-1]
             current = (deal["stage"], deal["amount"], deal["close_date"], deal["forecast_category"])
@@ -444,10 +602,23 @@ class Builder:
                              "is_synthetic": True})
                 appended += 1
             out += kept
+        real = {True: [], False: []}  # real rows from stage_dates / from the export's history
+        for row in out:
+            row.pop("_partial", None)
+            if not row["is_synthetic"]:
+                real[row["_dated"]].append(row["deal_id"])
+            row.pop("_dated", None)
         label = self.ex.history_label or "history"
         if self.ex.history is not None:
-            r.note(f"history: {sum(1 for h in out if not h['is_synthetic'])} rows from {label} "
-                   f"for {len(deals) - synthesized} deals")
+            r.note(f"history: {len(real[False])} rows from {label} for {len(set(real[False]))} deals")
+        if dated_rows:
+            used = ", ".join(f"{c} → {s}" for s, c in self.m.stage_dates.items())
+            r.note(f"history: {len(real[True])} rows from the stage dates of {self.ex.deals_file} ({used}) "
+                   f"for {len(set(real[True]))} deals; amount and close date on those rows are the deal's "
+                   f"current values")
+        if ticked:
+            r.note(f"history: {ticked} stage dates fell on the same instant as the deal's previous stage date; "
+                   f"both visits are kept, one second apart (in stage order)")
         if self.ex.history_partial:
             r.note(f"history: {label} records stage changes only; amount and close date on "
                    f"those rows are the deal's current values")
@@ -456,9 +627,12 @@ class Builder:
         if merged:
             r.note(f"history: {merged} rows shared their timestamp with a later row of the same deal and "
                    f"were merged (the later row in file order is the state at that instant)")
-        if prepended:
-            r.note(f"history: {prepended} deals' history started after creation; a creation row with the "
-                   f"first known state was added (is_synthetic = true)")
+        if prepended - prepended_first:
+            r.note(f"history: {prepended - prepended_first} deals' history started after creation; a creation "
+                   f"row with the first known state was added (is_synthetic = true)")
+        if prepended_first:
+            r.note(f"history: {prepended_first} deals entered their first dated stage after creation; a "
+                   f"creation row in the pipeline's first stage was added (is_synthetic = true)")
         if appended:
             r.note(f"history: {appended} deals' history did not end in their current state; a final row "
                    f"matching the current deal was added at its last-modified time (is_synthetic = true)")
@@ -493,13 +667,24 @@ def build(ex: Extract, m: Mapping, report: Report) -> dict[str, list[dict]]:
         report.problem(f"currency column '{m.currency.currency_column}' is not in the file", ex.deals_file, 1,
                        key="currency.currency_column",
                        hint=unknown_name_hint(m.currency.currency_column, list(ex.deals[0].raw)))
-    b._last_modified = {}
     pipelines = []
-    for rec in ex.deals:
-        p = b.value("pipeline", rec.get("pipeline")) or m.default("pipeline", DEFAULT_PIPELINE)
+    for rec in ex.deals:  # a look-ahead: build_deal counts the fixes
+        p = b.value("pipeline", rec.get("pipeline"), count=False) or m.default("pipeline", DEFAULT_PIPELINE)
         if p not in pipelines:
             pipelines.append(p)
     stages = b.build_stages(pipelines)
+    names = sorted({s["stage"] for s in stages})
+    for stage in m.stage_dates:  # stages read from the export are known only now
+        if stage not in names:
+            report.problem(f"stage_dates: '{stage}' is not a stage of the export", ex.deals_file, 1,
+                           key=f"stage_dates.{stage}", hint=unknown_name_hint(stage, names))
+    for rec in ex.history or []:  # dates a blank created or close date may be taken from
+        try:
+            when = parse_timestamp(rec.get("changed_at"), b.fmts)
+        except ValueError:
+            continue  # reported with its row by build_history
+        if when is not None and not is_deleted(rec):
+            b.history_dates[rec.get("deal_id")].append((when, rec.get("stage")))
     deleted = 0
     for rec in ex.deals:
         if is_deleted(rec):
@@ -524,18 +709,28 @@ def build(ex: Extract, m: Mapping, report: Report) -> dict[str, list[dict]]:
     deals = [d for d in deals if not d.pop("_bad", False)]
     ok_ids = {d["deal_id"] for d in deals}
     history = [h for h in history if h["deal_id"] in ok_ids]
+    tables = {"stages": stages, "deals": deals, "deal_history": history, "reps": reps,
+              "accounts": accounts, "targets": build_targets(b, reps) if ex.targets is not None else []}
+    if ex.leads is not None:
+        tables["leads"] = build_leads(b, ok_ids)
+    if ex.activities is not None:
+        tables["activities"] = build_activities(b, ok_ids, {lead["lead_id"] for lead in tables.get("leads", [])})
     for column in ("product", "source", "pipeline"):
         b.check_vocabulary(column, [(d[column], b.deal_rec[d["deal_id"]]) for d in deals])
     for key, n in report.counted("values.stage").items():
         report.note(f"values.stage: {key} on {n} rows")
-    for column in ("status", "forecast_category", "pipeline", "product", "source", "team", "currency"):
+    for column in VALUE_COLUMNS:  # every column a fix can apply to, each fix once with its count
         c = report.counted(f"values.{column}")
-        if c:
+        if c and column != "stage":
             report.note(f"values.{column}: " + ", ".join(f"{k} ×{n}" for k, n in c.most_common()))
     for key, n in report.counted("stage spellings matched loosely").items():
         report.note(f"stage spelling {key} (case/punctuation) on {n} rows")
+    for key, n in report.counted("lead status spellings matched loosely").items():
+        report.note(f"lead status spelling {key} (case) on {n} rows")
     for key, n in report.counted("defaults").items():
         report.note(f"defaults: {key}: {n} rows")
+    for key, n in report.counted("filled").items():
+        report.note(f"{key}: {n}")
     codes = Counter(d["currency"] for d in deals if d["currency"])
     if m.currency is None and len(codes) > 1:
         report.problem("amounts are in " + ", ".join(f"{c} ×{n}" for c, n in codes.most_common())
@@ -547,5 +742,4 @@ def build(ex: Extract, m: Mapping, report: Report) -> dict[str, list[dict]]:
             report.note(f"currency: {n} deals converted from {code} to {m.currency.reporting} at "
                         f"{m.currency.rates[code]} (rounded half up to cents; history amounts likewise)")
     report.notes.extend(report.unmatched_notes())
-    return {"stages": stages, "deals": deals, "deal_history": history, "reps": reps,
-            "accounts": accounts, "targets": []}
+    return tables

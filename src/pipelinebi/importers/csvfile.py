@@ -45,6 +45,9 @@ class Rec:
     values: dict[str, str] = field(default_factory=dict)
     raw: dict[str, str] = field(default_factory=dict)  # the source row, by source column
     sources: dict[str, str] = field(default_factory=dict)  # canonical field → source column
+    #: a history row made from a "date entered <stage>" cell: only the stage and its date are
+    #: real; amount, close date and forecast category are the deal's (see build_history).
+    partial: bool = False
 
     def get(self, key: str) -> str:
         return (self.values.get(key) or "").strip()
@@ -102,15 +105,21 @@ def find_file(root: Path, patterns: list[str]) -> tuple[Path | None, Problem | N
                          hint=hint or ("files present: " + ", ".join(sorted(present)[:10]) if present else "the folder is empty"))
 
 
-def rename(table: CsvTable, columns: dict[str, str]) -> tuple[list[Rec], dict[str, str]]:
+def rename(table: CsvTable, renames: list[tuple[str, str]]) -> tuple[list[Rec], dict[str, str]]:
     """Rows with canonical field names; also {canonical: source column actually used}.
 
     Several source columns may feed one canonical field; the first one in the header wins
-    (so one mapping serves exports with "Deal ID" or "Record ID").
+    (so one mapping serves exports with "Deal ID" or "Record ID").  One source column may
+    feed several canonical fields (a rep's manager is also the team label).
+
+    >>> t = CsvTable("reps.csv", ["Rep", "Manager"], [(2, {"Rep": "Ann", "Manager": "Cara"})], "utf-8")
+    >>> recs, used = rename(t, [("Rep", "name"), ("Manager", "manager"), ("Manager", "team")])
+    >>> recs[0].values, used
+    ({'name': 'Ann', 'manager': 'Cara', 'team': 'Cara'}, {'name': 'Rep', 'manager': 'Manager', 'team': 'Manager'})
     """
     used: dict[str, str] = {}
     present = set(table.header)
-    for source, target in columns.items():
+    for source, target in renames:
         if source in present and target not in used:
             used[target] = source
     recs = [Rec(table.name, line, {t: row.get(s, "") for t, s in used.items()}, row, used)

@@ -2,7 +2,8 @@
 
 Stage history comes from the per-stage ``Date entered "<Stage> (<Pipeline>)"`` columns
 (also accepted: ``Date entered "<Stage>" (<Pipeline>)`` and no pipeline at all). A deal's
-row gets one history row per stage it has a date for, in its own pipeline.
+row gets one history row per stage it has a date for, in its own pipeline.  A mapping with
+``stage_dates:`` names its date columns itself and turns this detection off.
 
 >>> parse_date_entered('Date entered "Appointment Scheduled (Sales Pipeline)"')
 ('Appointment Scheduled', 'Sales Pipeline')
@@ -43,6 +44,8 @@ def extract(root: Path, deals_path: Path | None, mapping: Mapping, report: Repor
     ex = extract_common(root, deals_path, mapping, report)
     if ex is None or not ex.deals:
         return ex
+    if mapping.stage_dates:  # the mapping names its date columns itself: those, and no others
+        return ex
     columns = [(c, parse_date_entered(c)) for c in ex.deals[0].raw]
     columns = [(c, p) for c, p in columns if p is not None]
     if not columns:
@@ -59,7 +62,8 @@ def extract(root: Path, deals_path: Path | None, mapping: Mapping, report: Repor
                 "deal_id": rec.get("deal_id"), "changed_at": when, "stage": stage,
                 "amount": rec.get("amount"), "close_date": rec.get("close_date"),
                 "forecast_category": rec.get("forecast_category")}, rec.raw,
-                {"changed_at": column, "stage": column, "deal_id": rec.sources.get("deal_id", "deal_id")}))
+                {"changed_at": column, "stage": column, "deal_id": rec.sources.get("deal_id", "deal_id")},
+                partial=True))
     ex.history = history
     ex.history_label = f"{len(columns)} 'Date entered' columns of {ex.deals_file}"
     ex.history_partial = True

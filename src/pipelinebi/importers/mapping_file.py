@@ -16,6 +16,10 @@ A mapping is a path to a YAML file or the name of a built-in one (``salesforce``
 ... ''', "m.yml")
 >>> m.deals.columns["Opp ID"], m.stages[1].kind
 ('deal_id', 'won')
+>>> parse_mapping_text("format: hubspot\\ndeals: {file: d.csv}\\ndefaults: {sorce: web}", "m.yml")
+Traceback (most recent call last):
+...
+pipelinebi.errors.DefinitionError: m.yml:3: defaults.sorce: 'sorce' is not a column with a default (did you mean 'source'?)
 >>> parse_mapping_text("format: generic\\ndeals: {file: d.csv, colums: {}}", "m.yml")
 Traceback (most recent call last):
 ...
@@ -51,13 +55,37 @@ DEAL_EXTRA_FIELDS = {
     "stage_changed_at": "Pipedrive Last stage change (entry into the current open stage)",
 }
 HISTORY_EXTRA_FIELDS = {"is_deleted": "deleted history rows are skipped", "probability": "ignored"}
+TARGET_EXTRA_FIELDS = {
+    "period": "the quota's period as text: 2024-Q1, Q1 2024, 2024-03, Mar 2024 or 2024 "
+              "(instead of period_start and period_end)",
+}
 STAGE_FILE_FIELDS = ("stage", "position", "probability", "kind", "is_closed", "is_won",
                      "forecast_category", "active", "pipeline")
 TEAM_FIELDS = ("team", "region", "manager")
 
-#: Canonical columns a `values:` map or `allowed:` list may refer to.
+#: Canonical columns a `values:` map or `allowed:` list may refer to.  ``lead_status`` and
+#: ``activity_kind`` are the leads' status and the activities' kind (deals have a status too).
 VALUE_COLUMNS = ("pipeline", "stage", "status", "forecast_category", "source", "product",
-                 "lost_reason", "team", "region", "industry", "segment", "currency")
+                 "lost_reason", "team", "region", "industry", "segment", "currency",
+                 "lead_status", "activity_kind")
+
+#: Canonical columns `defaults:` may fill, and where the default is used.
+DEFAULT_COLUMNS = {
+    "pipeline": "deals with a blank (or no) pipeline",
+    "owner_id": "deals without an owner",
+    "source": "deals and leads with a blank source",
+    "product": "deals with a blank product",
+    "lost_reason": "lost deals with a blank lost reason",
+    "team": "reps with a blank team, and deal owners added as reps",
+    "region": "reps whose team has no region, and leads with a blank region",
+    "industry": "accounts and leads with a blank industry",
+    "segment": "accounts with a blank segment",
+    "created_at": "deals and leads with no created date and no stage or history date (e.g. the export date)",
+    "status": "leads with a blank status and no conversion (deal status comes from the stage)",
+}
+
+#: Sections that read one file each (with ``file:``, ``columns:``, ``optional:``).
+FILE_SECTIONS = ("deals", "history", "stage_file", "reps", "teams", "accounts", "leads", "targets", "activities")
 
 
 class Strict(BaseModel):
@@ -65,72 +93,99 @@ class Strict(BaseModel):
 
 
 class FileSpec(Strict):
-    """One input file: a name or glob (or several, first that matches wins) and renames."""
+    """One input file: a name or glob (or several, first that matches wins) and renames.
 
-    file: str | list[str]
-    #: source column → canonical column; several sources may feed one canonical column
-    #: (the first one present in the file's header is used).
-    columns: dict[str, str] = Field(default_factory=dict)
-    #: a missing optional file is noted, a missing required file is a problem.
-    optional: bool = False
-    #: reps / accounts: do deals refer to rows of this file by its id or by its name?
-    join_on: Literal["id", "name"] = "id"
+    The descriptions below are also the editor tooltips (``pipelinebi schema``); every key
+    is explained with examples in ``semantic/mappings/README.md``.
+    """
+
+    file: str | list[str] = Field(description="file name or glob, relative to the export folder; a list: the "
+                                              "first pattern that matches one file wins")
+    columns: dict[str, str | list[str]] = Field(
+        default_factory=dict,
+        description="source column → canonical column, or a list of them when one source column feeds several "
+                    "(Manager: [manager, team]); several sources may feed one canonical column (the first "
+                    "present in the header is used)")
+    optional: bool = Field(False, description="a missing optional file is noted; a missing required file is a problem")
+    join_on: Literal["id", "name"] = Field(
+        "id", description="reps / accounts: do deals name rows of this file by their id or by their name?")
 
     @property
     def patterns(self) -> list[str]:
         return [self.file] if isinstance(self.file, str) else list(self.file)
 
+    def renames(self) -> list[tuple[str, str]]:
+        """(source column, canonical column) pairs, in the mapping's order.
+
+        >>> FileSpec(file="r.csv", columns={"Rep": "name", "Manager": ["manager", "team"]}).renames()
+        [('Rep', 'name'), ('Manager', 'manager'), ('Manager', 'team')]
+        """
+        return [(s, t) for s, targets in self.columns.items()
+                for t in ([targets] if isinstance(targets, str) else targets)]
+
 
 class StageSpec(Strict):
     """One canonical stage; ``pipeline`` left out means: in every pipeline of the export."""
 
-    stage: str
-    pipeline: str | None = None
-    position: int = Field(ge=1)
-    probability: float = Field(ge=0, le=1)
-    kind: Literal["open", "won", "lost"]
-    forecast_category: Literal["pipeline", "best_case", "commit", "closed", "omitted"] | None = None
+    stage: str = Field(description="the stage's name as it is to appear in PipelineBI")
+    pipeline: str | None = Field(None, description="the pipeline it belongs to (default: every pipeline)")
+    position: int = Field(ge=1, description="order in the pipeline, 1 = first; won/lost stages after the open ones")
+    probability: float = Field(ge=0, le=1, description="win probability of a deal in this stage, 0..1")
+    kind: Literal["open", "won", "lost"] = Field(description="open, won or lost")
+    forecast_category: Literal["pipeline", "best_case", "commit", "closed", "omitted"] | None = Field(
+        None, description="the stage's default forecast category")
 
 
 class CurrencySpec(Strict):
     """Convert amounts to one reporting currency with a fixed rate table (rounded to cents)."""
 
-    currency_column: str
-    reporting: str = "USD"
-    #: 1 unit of the key currency = rate units of the reporting currency.
-    rates: dict[str, float] = Field(default_factory=dict)
-    #: currency assumed where the column is blank (default: the reporting currency).
-    default: str | None = None
+    currency_column: str = Field(description="the deals file's column holding each amount's currency code")
+    reporting: str = Field("USD", description="the currency every amount is converted to")
+    rates: dict[str, float] = Field(default_factory=dict,
+                                    description="1 unit of the key currency = rate units of the reporting currency")
+    default: str | None = Field(None, description="currency assumed where the column is blank "
+                                                  "(default: the reporting currency)")
 
 
 class Mapping(Strict):
     """A whole mapping file."""
 
-    format: Literal["salesforce", "hubspot", "pipedrive", "generic"]
+    format: Literal["salesforce", "hubspot", "pipedrive", "generic"] = Field(
+        description="which CRM wrote the export (generic: any flat CSV)")
     description: str = ""
-    #: ``auto`` decodes UTF-8 (with or without BOM) and falls back to cp1252.
-    encoding: Literal["auto", "utf-8", "cp1252", "latin-1"] = "auto"
-    delimiter: str = Field(",", min_length=1, max_length=1)
-    deals: FileSpec
-    history: FileSpec | None = None
-    stage_file: FileSpec | None = None
-    reps: FileSpec | None = None
-    teams: FileSpec | None = None
-    accounts: FileSpec | None = None
-    stages: list[StageSpec] = Field(default_factory=list)
-    #: canonical column → {value in the export: canonical value} (spelling fixes, codes).
-    values: dict[str, dict[str, str]] = Field(default_factory=dict)
-    #: canonical column → closed list of accepted values; others are reported.
-    allowed: dict[str, list[str]] = Field(default_factory=dict)
-    #: strptime patterns tried in order for every date/time column (ISO 8601 always works).
-    date_formats: list[str] = Field(default_factory=list)
-    currency: CurrencySpec | None = None
-    #: canonical column → value used where the export leaves it blank.
-    defaults: dict[str, str] = Field(default_factory=dict)
-    #: A close date before the creation date: CRMs show it for deals entered after the fact
-    #: (and for demo data loaded in bulk). ``move_created`` sets created_at to the close date
-    #: and reports every such deal; ``error`` refuses them.
-    closed_before_created: Literal["move_created", "error"] = "move_created"
+    encoding: Literal["auto", "utf-8", "cp1252", "latin-1"] = Field(
+        "auto", description="auto: UTF-8 (with or without BOM), else cp1252 (Excel on Windows)")
+    delimiter: str = Field(",", min_length=1, max_length=1, description="the CSV delimiter")
+    deals: FileSpec = Field(description="the deals (opportunities) file: one row per deal")
+    history: FileSpec | None = Field(None, description="a file of stage changes, one row per change")
+    stage_file: FileSpec | None = Field(None, description="a file listing the stages (Salesforce OpportunityStage)")
+    reps: FileSpec | None = Field(None, description="a file of sales reps (users, owners, sales agents)")
+    teams: FileSpec | None = Field(None, description="a file of teams with their region and manager")
+    accounts: FileSpec | None = Field(None, description="a file of accounts (companies)")
+    leads: FileSpec | None = Field(None, description="a marketing leads export")
+    targets: FileSpec | None = Field(None, description="a quota sheet: one quota per rep (or team) and period")
+    activities: FileSpec | None = Field(None, description="an activity log: calls, emails, meetings, demos")
+    stages: list[StageSpec] = Field(default_factory=list, description="every stage a deal may be in")
+    stage_dates: dict[str, str] = Field(
+        default_factory=dict,
+        description="canonical stage → column of the deals file holding the date the deal entered that stage "
+                    "(HubSpot 'Date entered …', a flat export's engage_date): real history rows instead of "
+                    "synthesised ones")
+    values: dict[str, dict[str, str]] = Field(
+        default_factory=dict, description="column → {value in the export: canonical value} (spelling fixes, codes)")
+    allowed: dict[str, list[str]] = Field(
+        default_factory=dict, description="column → closed list of accepted values; others are reported")
+    date_formats: list[str] = Field(
+        default_factory=list, description="strptime patterns tried in order for every date (ISO 8601 always works)")
+    currency: CurrencySpec | None = Field(None, description="convert amounts to one reporting currency")
+    defaults: dict[str, str] = Field(
+        default_factory=dict, description="canonical column → value used where the export leaves it blank "
+                                          "(each use is reported with its count)")
+    #: CRMs show a close date before the creation date for deals entered after the fact
+    #: (and for demo data loaded in bulk).
+    closed_before_created: Literal["move_created", "error"] = Field(
+        "move_created", description="a close date before the creation date: move_created sets created_at to the "
+                                    "close date and reports every such deal; error refuses them")
 
     def default(self, column: str, fallback: str) -> str:
         return self.defaults.get(column, fallback)
@@ -245,8 +300,10 @@ def _column_targets(section: str) -> dict[str, str]:
                 **HISTORY_EXTRA_FIELDS}
     if section == "reps":
         return {c: "" for c in TABLES["reps"].column_names}
-    if section == "accounts":
-        return {c: "" for c in TABLES["accounts"].column_names}
+    if section in ("accounts", "leads", "activities"):
+        return {c: "" for c in TABLES[section].column_names}
+    if section == "targets":
+        return {**{c: "" for c in TABLES["targets"].column_names}, **TARGET_EXTRA_FIELDS}
     if section == "teams":
         return {c: "" for c in TEAM_FIELDS}
     return {c: "" for c in STAGE_FILE_FIELDS}  # stage_file
@@ -259,15 +316,34 @@ def _semantic_problems(m: Mapping, file: str, lines: dict[tuple, int]) -> list[P
     def add(msg: str, loc: tuple, hint: str | None = None) -> None:
         out.append(Problem(msg, file, _line_for(lines, loc), key=".".join(map(str, loc)), hint=hint))
 
-    for section in ("deals", "history", "stage_file", "reps", "teams", "accounts"):
+    for section in FILE_SECTIONS:
         spec: FileSpec | None = getattr(m, section)
         if spec is None:
             continue
         targets = _column_targets(section)
-        for source, target in spec.columns.items():
+        for source, target in spec.renames():
             if target not in targets:
                 add(f"unknown canonical column '{target}' for {section}", (section, "columns", source),
                     unknown_name_hint(target, targets))
+    for column, value in m.defaults.items():
+        if column not in DEFAULT_COLUMNS:
+            add(f"'{column}' is not a column with a default", ("defaults", column),
+                unknown_name_hint(column, DEFAULT_COLUMNS))
+        elif column == "created_at":
+            from .parse import parse_timestamp
+
+            try:
+                parse_timestamp(value, m.date_formats)
+            except ValueError as e:
+                add(f"defaults.created_at '{value}' is not a date: {e}", ("defaults", column))
+    names = {s.stage for s in m.stages}
+    for stage, column in m.stage_dates.items():
+        # Stages read from the export (Salesforce without `stages:`) are checked at import.
+        if names and stage not in names:
+            add(f"stage_dates: '{stage}' is not a stage of the mapping", ("stage_dates", stage),
+                unknown_name_hint(stage, sorted(names)))
+        if not column.strip():
+            add(f"stage_dates: no column named for stage '{stage}'", ("stage_dates", stage))
     for column in m.values:
         if column not in VALUE_COLUMNS:
             add(f"values: '{column}' is not a column values can be mapped for", ("values", column),
@@ -277,7 +353,8 @@ def _semantic_problems(m: Mapping, file: str, lines: dict[tuple, int]) -> list[P
             add(f"allowed: '{column}' is not a column with a vocabulary", ("allowed", column),
                 unknown_name_hint(column, VALUE_COLUMNS))
     for column, mapping in m.values.items():
-        vocab = {"status": STATUSES, "forecast_category": FORECAST_CATEGORIES}.get(column)
+        vocab = {"status": STATUSES, "forecast_category": FORECAST_CATEGORIES,
+                 "lead_status": TABLES["leads"].column("status").allowed}.get(column)
         for source, target in mapping.items():
             if vocab and target not in vocab:
                 add(f"'{source}' maps to unknown {column} '{target}'", ("values", column, source),
@@ -313,6 +390,19 @@ def _semantic_problems(m: Mapping, file: str, lines: dict[tuple, int]) -> list[P
     if m.format == "generic" and not m.stages:
         add("a generic mapping needs a `stages:` list (name, position, probability, kind)", ("format",))
     return out
+
+
+def mapping_json_schema() -> dict:
+    """JSON Schema of a mapping file, for editor completion (``pipelinebi schema``).
+
+    >>> s = mapping_json_schema()
+    >>> "stage_dates" in s["properties"], s["additionalProperties"]
+    (True, False)
+    """
+    schema = Mapping.model_json_schema()
+    schema["title"] = "PipelineBI mapping file (a CRM export → the canonical tables)"
+    schema["description"] = "Every key is documented in semantic/mappings/README.md."
+    return schema
 
 
 def parse_mapping_text(text: str, file: str) -> Mapping:

@@ -11,10 +11,13 @@ datetime.datetime(2024, 3, 15, 10, 0)
 Decimal('100.01')
 >>> parse_bool("1"), parse_bool("false")
 (True, False)
+>>> parse_period("2024-Q1"), parse_period("Mar 2024")
+((datetime.date(2024, 1, 1), datetime.date(2024, 3, 31)), (datetime.date(2024, 3, 1), datetime.date(2024, 3, 31)))
 """
 
 from __future__ import annotations
 
+import calendar
 import re
 from datetime import date, datetime, timezone
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
@@ -104,3 +107,53 @@ def parse_probability(text: str) -> Decimal | None:
     if not 0 <= value <= 1:
         raise ValueError("probability must be between 0 and 100 %")
     return value.quantize(Decimal("0.0001"), rounding=ROUND_HALF_UP)
+
+
+_QUARTER = (re.compile(r"^(?P<y>\d{4})\s*[-/ ]?\s*Q(?P<q>[1-4])$", re.I),
+            re.compile(r"^Q(?P<q>[1-4])\s*[-/ ]?\s*(?:FY)?(?P<y>\d{4})$", re.I))
+_MONTH = re.compile(r"^(?P<y>\d{4})-(?P<m>\d{1,2})$")
+_YEAR = re.compile(r"^(?:FY\s*)?(?P<y>\d{4})$", re.I)
+
+
+def parse_period(text: str) -> tuple[date, date] | None:
+    """A quota period as written in a quota sheet → (first day, last day); blank → None.
+
+    Calendar periods only: a fiscal year that starts in another month needs period_start
+    and period_end columns instead.
+
+    >>> parse_period("Q3 2024")
+    (datetime.date(2024, 7, 1), datetime.date(2024, 9, 30))
+    >>> parse_period("2024-02")
+    (datetime.date(2024, 2, 1), datetime.date(2024, 2, 29))
+    >>> parse_period("2025")
+    (datetime.date(2025, 1, 1), datetime.date(2025, 12, 31))
+    >>> parse_period("H1 2024")
+    Traceback (most recent call last):
+    ...
+    ValueError: not a period (expected e.g. 2024-Q1, Q1 2024, 2024-03, Mar 2024 or 2024)
+    """
+    t = (text or "").strip()
+    if not t:
+        return None
+    for pattern in _QUARTER:
+        if m := pattern.match(t):
+            y, q = int(m["y"]), int(m["q"])
+            return date(y, 3 * q - 2, 1), date(y, 3 * q, calendar.monthrange(y, 3 * q)[1])
+    month = None
+    if m := _MONTH.match(t):
+        if 1 <= int(m["m"]) <= 12:
+            month = (int(m["y"]), int(m["m"]))
+    else:
+        for fmt in ("%b %Y", "%B %Y", "%b-%Y", "%B-%Y", "%b-%y", "%b %y"):
+            try:
+                d = datetime.strptime(t, fmt)
+            except ValueError:
+                continue
+            month = (d.year, d.month)
+            break
+    if month:
+        y, mo = month
+        return date(y, mo, 1), date(y, mo, calendar.monthrange(y, mo)[1])
+    if m := _YEAR.match(t):
+        return date(int(m["y"]), 1, 1), date(int(m["y"]), 12, 31)
+    raise ValueError("not a period (expected e.g. 2024-Q1, Q1 2024, 2024-03, Mar 2024 or 2024)")

@@ -2,6 +2,8 @@
 
 Unmatched keys are counted per distinct value with example locations, so one line says
 "3 deals name owner 'jdoe' (deals.csv:4, deals.csv:9, …)" instead of three hundred lines.
+Problems are all kept (no cap): the CLI shows the first few, counts all of them and writes
+the full list with ``--report FILE``; each carries the raw value it is about.
 
 >>> r = Report()
 >>> for line in (4, 9, 12):
@@ -18,9 +20,19 @@ from dataclasses import dataclass, field
 
 from ..errors import Problem
 
-MAX_PROBLEMS = 200
 MAX_KEYS = 50
 MAX_EXAMPLES = 3
+
+
+@dataclass(frozen=True)
+class RowProblem(Problem):
+    """A problem with one row of an export, and the raw value it is about (for the report file).
+
+    >>> print(RowProblem("bad amount '5k'", "deals.csv", 4, key="column Amount", value="5k"))
+    deals.csv:4: column Amount: bad amount '5k'
+    """
+
+    value: str | None = None
 
 
 @dataclass
@@ -35,7 +47,6 @@ class _Unmatched:
 class Report:
     notes: list[str] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
-    dropped_problems: int = 0
     _unmatched: dict[str, _Unmatched] = field(default_factory=dict)
     _counters: dict[str, Counter] = field(default_factory=dict)
 
@@ -43,12 +54,9 @@ class Report:
         self.notes.append(text)
 
     def problem(self, message: str, file: str | None = None, line: int | None = None,
-                obj: str | None = None, key: str | None = None, hint: str | None = None) -> None:
-        # keep the first MAX_PROBLEMS; the rest are counted so the user knows there are more
-        if len(self.problems) < MAX_PROBLEMS:
-            self.problems.append(Problem(message, file, line, obj, key, hint))
-        else:
-            self.dropped_problems += 1
+                obj: str | None = None, key: str | None = None, hint: str | None = None,
+                value: str | None = None) -> None:
+        self.problems.append(RowProblem(message, file, line, obj, key, hint, value or None))
 
     def unmatched(self, category: str, key: str, file: str, line: int,
                   hint: str | None = None, suffix: str = "") -> None:
@@ -82,6 +90,4 @@ class Report:
         return out
 
     def final_problems(self) -> list[Problem]:
-        if self.dropped_problems:
-            return self.problems + [Problem(f"… and {self.dropped_problems} more problems not shown")]
         return list(self.problems)

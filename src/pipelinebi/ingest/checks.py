@@ -26,7 +26,7 @@ from typing import Callable
 import duckdb
 
 from ..errors import Problem
-from .report import Findings
+from .report import Findings, ReportLine, column_of
 
 #: Examples reported per check; the rest are counted ("… and 120 more rows").
 EXAMPLES = 10
@@ -61,11 +61,16 @@ class Check:
     hint: Callable[[Values], str | None] | None = None
     severity: str = "error"  # or "warning"
     per_value: bool = False  # group hits by the shown values
+    value_index: int = 0  # which shown value is "the value" in the full report
 
 
 def run_check(con: duckdb.DuckDBPyConnection, check: Check, where: dict[str, Location],
               findings: Findings, params: list | None = None) -> int:
-    """Run one check, add its problems to ``findings``; returns the number of offending rows."""
+    """Run one check, add its problems to ``findings``; returns the number of offending rows.
+
+    The first :data:`EXAMPLES` are shown (per row, or one per distinct value); every
+    offending row goes to the full list (``findings.lines``), so counts add up.
+    """
     loc = where.get(check.table, Location(None))
     rel = f"({check.sql}) AS hits"
     if check.per_value:
@@ -85,11 +90,12 @@ def run_check(con: duckdb.DuckDBPyConnection, check: Check, where: dict[str, Loc
             rows_txt = f" ({n:,} rows, first row {first})" if n > 1 else ""
             findings.add(Problem(check.message(values) + rows_txt, file=loc.file, line=loc.line(first),
                                  obj=f"row {first}" if first is not None else None, key=check.key,
-                                 hint=check.hint(values) if check.hint else None), check.severity)
+                                 hint=check.hint(values) if check.hint else None), check.severity, listed=False)
         groups, total = rows[0][width + 2], int(rows[0][width + 3])
         if groups > len(rows):
             findings.add(Problem(f"… and {groups - len(rows):,} more distinct values like this",
-                                 file=loc.file, key=check.key), check.severity)
+                                 file=loc.file, key=check.key), check.severity, listed=False)
+        _list_all(con, check, rel, loc, findings, params)
         return total
     rows = con.execute(f"SELECT *, count(*) OVER () AS total FROM {rel} ORDER BY _row NULLS LAST "
                        f"LIMIT {EXAMPLES}", params or []).fetchall()
@@ -99,12 +105,32 @@ def run_check(con: duckdb.DuckDBPyConnection, check: Check, where: dict[str, Loc
         row, values = r[0], tuple(r[1:-1])
         findings.add(Problem(check.message(values), file=loc.file, line=loc.line(row),
                              obj=f"row {row}" if row is not None else None, key=check.key,
-                             hint=check.hint(values) if check.hint else None), check.severity)
+                             hint=check.hint(values) if check.hint else None), check.severity, listed=False)
     total = rows[0][-1]
     if total > len(rows):
         findings.add(Problem(f"… and {total - len(rows):,} more rows like this", file=loc.file,
-                             key=check.key), check.severity)
+                             key=check.key), check.severity, listed=False)
+    _list_all(con, check, rel, loc, findings, params)
     return total
+
+
+def _list_all(con, check: Check, rel: str, loc: Location, findings: Findings, params: list | None) -> None:
+    """Every offending row into the full list.  Runs only when the check has hits, so a
+    clean table never pays for it; hints are worded once per distinct value."""
+    hints: dict[tuple, str | None] = {}
+    lines = []
+    for r in con.execute(f"SELECT * FROM {rel} ORDER BY 1 NULLS LAST", params or []).fetchall():
+        row, values = r[0], tuple(r[1:])
+        if values not in hints:
+            hints[values] = check.hint(values) if check.hint else None
+        text = check.message(values) + (f" ({hints[values]})" if hints[values] else "")
+        lines.append(ReportLine(text, loc.file, loc.line(row), column_of(check.key),
+                                _value(values, check.value_index), check.severity))
+    findings.list_rows(lines)
+
+
+def _value(values: tuple, i: int) -> str | None:
+    return None if len(values) <= i or values[i] is None else str(values[i])
 
 
 def quote_text(value: object) -> str:

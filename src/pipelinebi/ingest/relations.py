@@ -123,7 +123,7 @@ def _deal_checks(con, available: set[str]) -> list[Check]:
                                     "WHERE x.stage IS NOT NULL AND x.pipeline IN (SELECT pipeline FROM t_stages) "
                                     "AND NOT EXISTS (SELECT 1 FROM t_stages s WHERE s.pipeline = x.pipeline "
                                     "AND s.stage = x.stage)",
-                             key="column stage", per_value=True,
+                             key="column stage", per_value=True, value_index=1,
                              message=lambda v: f"unknown stage '{v[1]}' in pipeline '{v[0]}'", hint=stage_hint))
         if "deals" in available:
             out.append(Check("deals", "SELECT d._row, d.status, d.stage, s.kind FROM t_deals d JOIN t_stages s "
@@ -138,6 +138,13 @@ def _deal_checks(con, available: set[str]) -> list[Check]:
                          key="column close_date",
                          message=lambda v: f"close date {v[0]} is before the create date {v[1]}",
                          hint=lambda v: "close_date >= created_at"))
+        # A blank close date is a fact on an open deal ("no close date set"); a won or lost
+        # deal closed on some day, and every closed-deal metric is bucketed by that day.
+        out.append(Check("deals", "SELECT _row, status FROM t_deals WHERE close_date IS NULL "
+                                  "AND status IN ('won', 'lost')",
+                         key="column close_date",
+                         message=lambda v: f"close date is blank on a {v[0]} deal",
+                         hint=lambda v: "won and lost deals need the date they closed; blank is allowed on open deals"))
     if {"deals", "reps"} <= available:
         reps = _names(con, "SELECT rep_id FROM t_reps WHERE rep_id IS NOT NULL ORDER BY 1")
         out.append(Check("deals", "SELECT _row, owner_id FROM t_deals WHERE owner_id IS NOT NULL "
@@ -212,6 +219,14 @@ def _other_checks(con, available: set[str]) -> list[Check]:
                          key="column position", severity="warning",
                          message=lambda v: f"position {v[1]} used twice in pipeline '{v[0]}'",
                          hint=lambda v: "ties are ordered by stage name"))
+    if "leads" in available:
+        # Like a deal closing before it was created: negative days to convert would pull
+        # lead_time_to_convert down without anyone noticing.
+        out.append(Check("leads", "SELECT _row, converted_at, created_at FROM t_leads "
+                                  "WHERE converted_at < created_at",
+                         key="column converted_at",
+                         message=lambda v: f"converted at {v[0]}, before the lead was created ({v[1]})",
+                         hint=lambda v: "converted_at >= created_at"))
     # Soft references from the optional tables: worth a warning, never a reason to refuse.
     for table, col, target, tcol in (("leads", "owner_id", "reps", "rep_id"),
                                      ("leads", "converted_deal_id", "deals", "deal_id"),

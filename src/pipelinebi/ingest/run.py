@@ -77,7 +77,7 @@ def ingest(path: Path | str, database: Path | str, *, mapping: Path | str | None
         else:
             report.row_counts, report.as_of = _build_and_swap(database, files, work, findings, progress,
                                                               models, as_of, source)
-    report.problems, report.warnings, report.notes = findings.errors, findings.warnings, findings.notes
+    report.take(findings)
     return report
 
 
@@ -99,7 +99,8 @@ def _stage(path: Path, mapping: Path, work: Path, findings: Findings, progress: 
                                   hint=f"{e}; load a folder of canonical files without --mapping")) from e
     staged = stage_export(path, mapping, workdir=work / "staged", progress=progress)
     findings.notes.extend(staged.notes)
-    findings.errors.extend(staged.problems)
+    for p in staged.problems:  # each one listed in the full report (--report FILE)
+        findings.error(p)
     return Path(staged.folder)
 
 
