@@ -3,6 +3,15 @@
 Pages: one per YAML file in ``semantic/dashboards/`` (drawn by one renderer) plus Python
 views (deal board, explore, catalog). Global filters live here, in the sidebar, bound to the
 URL, so they survive page changes.
+
+URLs: every page answers at its own path (``/forecast``, ``/explore``, …). Streamlit serves
+the *default* page at ``/`` and not at its ``url_path`` (``/forecast`` would say "Page not
+found"), so no real page is the default: a hidden page holds ``/`` and hands over to the first
+page with the URL's query parameters (``/?team=APAC`` → ``/forecast?team=APAC``).
+
+Errors: whatever a page raises is caught once, around ``nav.run()`` (:func:`components.ui.guard`):
+a PipelineBIError shows its message, anything else a generic message, with the traceback in
+the server log only.
 """
 
 from __future__ import annotations
@@ -17,7 +26,7 @@ if str(APP_DIR) not in sys.path:
 import streamlit as st  # noqa: E402
 
 from components import dashboard, data, filters, ui  # noqa: E402
-from pipelinebi.errors import PipelineBIError  # noqa: E402
+from pipelinebi.formatting import md_escape  # noqa: E402
 
 #: Python pages: (file, title, icon, url_path, order)
 VIEWS = [
@@ -25,6 +34,8 @@ VIEWS = [
     ("explore.py", "Explore", ":material/query_stats:", "explore", 90),
     ("catalog.py", "Catalog", ":material/menu_book:", "catalog", 95),
 ]
+#: url path of the hidden page that holds ``/`` (must differ from every page's)
+HOME = "home"
 
 
 def _dashboard_page(loaded):
@@ -35,9 +46,16 @@ def _dashboard_page(loaded):
     return page
 
 
+def _home() -> None:  # never drawn: run() switches to the first page before it runs
+    pass
+
+
 def build_pages(default: str | None = None) -> dict[str, list]:
-    """Navigation sections: YAML dashboards and Python views, ordered; ``default`` is the
-    url path of the page served at ``/`` (default: the first one)."""
+    """Navigation sections: YAML dashboards and Python views, ordered.
+
+    ``default``: the url path of a page to serve at ``/`` instead (tests open one page that
+    way). Without it, ``/`` belongs to a hidden home page (section ``""``, first) and every
+    page keeps its own path."""
     found = data.dashboards()
     entries = []
     for loaded in found.pages:
@@ -46,37 +64,51 @@ def build_pages(default: str | None = None) -> dict[str, list]:
     for file, title, icon, url, order in VIEWS:
         entries.append((order, url, str(APP_DIR / "views" / file), title, icon))
     entries.sort(key=lambda e: e[0])
-    default = default if default in {e[1] for e in entries} else (entries[0][1] if entries else None)
+    default = default if default in {e[1] for e in entries} else None
     sections: dict[str, list] = {"Dashboards": [], "Analysis": []}
     for order, url, target, title, icon in entries:
         page = st.Page(target, title=title, icon=icon, url_path=url, default=(url == default))
         sections["Dashboards" if order < 90 else "Analysis"].append(page)
+    if default is None and entries:
+        home = st.Page(_home, title="Home", url_path=HOME, default=True, visibility="hidden")
+        sections = {"": [home], **sections}
     return sections
 
 
+def _home_and_first(sections: dict[str, list]):
+    """(the hidden page at ``/`` or None, the first real page)."""
+    home = sections[""][0] if "" in sections else None
+    return home, next(p for name, pages in sections.items() if name for p in pages)
+
+
 def run(default: str | None = None) -> None:
-    """Draw the app; ``default`` picks the page served at ``/`` by url path (tests use it)."""
+    """Draw the app; ``default`` serves that page (by url path) at ``/`` (tests use it)."""
     st.set_page_config(page_title="PipelineBI", page_icon=":material/monitoring:", layout="wide",
                        initial_sidebar_state="expanded")
-    try:
+    head = st.empty()
+    with ui.guard("The app cannot start", where="start-up") as start:
         data.begin_run()
         data.layer()
         data.connection()
         found = data.dashboards()
         sections = build_pages(default)
-    except PipelineBIError as e:
-        st.title("PipelineBI")
-        ui.show_error(e, "The app cannot start")
+    if start.failed:
+        head.title("PipelineBI")
         return
     nav = st.navigation(sections, position="sidebar", expanded=True)
-    try:
+    home, first = _home_and_first(sections)
+    if nav is home:
+        # `/`: open the first page at its own path, keeping the link's parameters (a shared
+        # `/?team=APAC` drill or `?f_region=EMEA` filter); nothing has been drawn yet
+        qp = st.query_params
+        st.switch_page(first, query_params=[(k, v) for k in qp for v in qp.get_all(k)])
+    with ui.guard("Filters unavailable", where="sidebar"):
         filters.sidebar()
-    except PipelineBIError as e:
-        ui.show_error(e, "Filters unavailable")
     for file, problems in found.broken.items():
-        st.error(f"**Dashboard file {file} could not be read** — fix it and reload:  \n"
-                 + "  \n".join(f"`{p}`" for p in problems), icon=":material/error:")
-    nav.run()
+        st.error(f"**Dashboard file {md_escape(file)} could not be read** — fix it and reload:  \n"
+                 + "  \n".join(md_escape(p) for p in problems), icon=":material/error:")
+    with ui.guard(where=f"page '{nav.title}' (/{nav.url_path})"):
+        nav.run()
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@ layer's; drill state comes from the URL; broken YAML is explained with file:line
 
 from __future__ import annotations
 
+import re
 import shutil
 from datetime import timedelta
 from pathlib import Path
@@ -12,7 +13,7 @@ import pytest
 from app_support import PAGES, app_test, build_demo_db, chart_frames
 from pipelinebi.compiler.query import Filter, Query
 from pipelinebi.dashboards.queries import period_bounds
-from pipelinebi.formatting import format_value
+from pipelinebi.formatting import WORD_JOINER, format_value
 from pipelinebi.semantic import load_semantic_layer
 from pipelinebi.warehouse import database_as_of, open_readonly
 
@@ -48,6 +49,14 @@ def con(demo_db):
 @pytest.fixture(scope="module")
 def quarter(con):
     return period_bounds(database_as_of(con), "quarter")
+
+
+def shown(markdown: str) -> str:
+    """The text a reader sees in markdown the app escaped (``md_escape``): backslash escapes of
+    ASCII punctuation resolved (CommonMark), the invisible word joiners and ``&#32;`` gone.
+    tests/browser/test_markdown_escape.py checks in Chromium that this is what renders."""
+    text = re.sub(r"\\([!-/:-@\[-`{-~])", r"\1", markdown)
+    return text.replace(WORD_JOINER, "").replace("&#32;", " ")
 
 
 def run(slug, params=None):
@@ -268,7 +277,7 @@ def test_bad_dashboard_yaml_shows_file_and_line(semantic_copy):
     (semantic_copy / "dashboards" / "broken.yml").write_text(
         "title: Broken\naudience: nobody\ntiles:\n  - type: chart\n    kind: pie\n    metrics: [forecast]\n    dimension: team\n")
     at = run("forecast")
-    errors = " ".join(e.value for e in at.error)
+    errors = " ".join(shown(e.value) for e in at.error)
     assert "semantic/dashboards/broken.yml:5" in errors and "'pie' is not accepted" in errors
     assert at.metric  # the other pages still work
 
@@ -279,7 +288,7 @@ def test_undefined_metric_degrades_to_a_message(semantic_copy):
         "  - type: kpis\n    items: [{metric: target}]\n"
         "  - type: chart\n    kind: bar\n    metrics: [quota_velocity]\n    dimension: team\n")
     at = run("wip")
-    infos = " ".join(i.value for i in at.info)
+    infos = " ".join(shown(i.value) for i in at.info)
     assert "metric 'quota_velocity' is not defined" in infos and "wip.yml:9" in infos
     assert [m.label for m in at.metric] == ["Target"]
 
@@ -287,5 +296,5 @@ def test_undefined_metric_degrades_to_a_message(semantic_copy):
 def test_broken_semantic_layer_is_a_message_not_a_traceback(semantic_copy):
     (semantic_copy / "metrics" / "oops.yml").write_text("metrics:\n  - name: oops\n    type: simple\n    label: Oops\n    measure: deals.nope\n")
     at = run("forecast")
-    errors = " ".join(e.value for e in at.error)
+    errors = " ".join(shown(e.value) for e in at.error)
     assert "oops.yml:" in errors and "nope" in errors

@@ -2,7 +2,9 @@
 click-to-select), tables and notes, over semantic-layer queries.
 
 Drill and selection state live in the URL under the bare dimension names
-(``?team=EMEA%20Enterprise&rep=…``), so a drilled view can be shared and reloaded.
+(``?team=EMEA%20Enterprise&rep=…``), so a drilled view can be shared and reloaded. Values from
+the URL or the data are escaped (``md_escape``) wherever they go into markdown — captions,
+bold text, button labels: a link in ``?rep=[…](https://…)`` is shown as text.
 """
 
 from __future__ import annotations
@@ -18,8 +20,7 @@ import streamlit as st
 from pipelinebi.dashboards import LoadedDashboard
 from pipelinebi.dashboards.models import ChartTile, KpiTile, NoteTile, RowTile, TableTile
 from pipelinebi.dashboards.queries import PageState, chart_plan, kpi_queries, kpi_scope, table_query
-from pipelinebi.errors import PipelineBIError
-from pipelinebi.formatting import format_value
+from pipelinebi.formatting import format_value, md_escape
 
 from . import charts, data, filters, ui
 
@@ -61,8 +62,8 @@ def render(loaded: LoadedDashboard) -> None:
     drill, selection = url_state(loaded)
     state = g.state(tuple(d.filters), drill=drill, selection=selection)
     st.title(d.title)
-    period = f"**{g.period}**" if "period" in d.filters else "all periods"
-    scope = ", ".join(f"{k} **{v}**" for k, v in (("pipeline", g.pipeline), ("region", g.region), ("team", g.team))
+    period = f"**{md_escape(g.period)}**" if "period" in d.filters else "all periods"
+    scope = ", ".join(f"{k} **{md_escape(v)}**" for k, v in (("pipeline", g.pipeline), ("region", g.region), ("team", g.team))
                       if v and k in d.filters)
     st.caption(" · ".join(x for x in (f"For {d.audience}", period, scope, d.description) if x))
     page = _Page(loaded, state, layer)
@@ -76,7 +77,7 @@ def _problems(page: _Page, loc: tuple) -> bool:
     if not problems:
         return False
     undefined = [p for p in problems if "is not defined" in p.message]
-    lines = "  \n".join(f"`{p}`" for p in problems)
+    lines = "  \n".join(md_escape(p) for p in problems)
     if len(undefined) == len(problems):
         st.info(f"This tile needs something the semantic layer does not define yet:  \n{lines}",
                 icon=":material/pending:")
@@ -98,20 +99,16 @@ def _tile(page: _Page, loc: tuple, tile: Any) -> None:
     if _problems(page, loc):
         return
     key = "t" + "-".join(str(x) for x in loc[1::2])
-    try:
+    # one tile that fails (a query the data cannot answer, a bug in a chart) must not take the
+    # page down: its message takes its place, the other tiles draw
+    with ui.guard(getattr(tile, "title", None) or None,
+                  where=f"{page.loaded.file}, tile {'.'.join(str(x) for x in loc[1::2])}"):
         if isinstance(tile, KpiTile):
             kpi_row(page, tile)
         elif isinstance(tile, ChartTile):
             chart(page, tile, key)
         elif isinstance(tile, TableTile):
             table(page, tile)
-    except PipelineBIError as e:
-        ui.show_error(e, tile.title if getattr(tile, "title", None) else None)
-    except Exception as e:  # a bug in a chart must not take the page down: say which tile
-        if type(e).__name__ in ("RerunException", "StopException"):
-            raise
-        ui.show_error(e, f"{getattr(tile, 'title', None) or 'This tile'} could not be drawn "
-                         f"({page.loaded.file}, tile {'.'.join(str(x) for x in loc[1::2])})")
 
 
 # ---------------------------------------------------------------------- KPIs
@@ -128,8 +125,8 @@ def kpi_row(page: _Page, tile: KpiTile) -> None:
                    f"({p.start:%d %b} – {p.end - timedelta(days=1):%d %b %Y}), as this one is still running.")
     scope = kpi_scope(tile, state, layer)
     if state.drill and len(scope) < len(state.drill):
-        skipped = [f"{k} = {v}" for k, v in state.drill[len(scope):]]
-        st.caption(f"The KPIs cover {' / '.join(v for _, v in scope) or 'everything in the filters'}; "
+        skipped = [f"{k} = {md_escape(v)}" for k, v in state.drill[len(scope):]]
+        st.caption(f"The KPIs cover {' / '.join(md_escape(v) for _, v in scope) or 'everything in the filters'}; "
                    f"{', '.join(skipped)} narrows the chart only (some KPIs, like targets, cannot be split that way).")
     per_row = 4 if len(tile.items) > 5 else len(tile.items)
     rows = [tile.items[i:i + per_row] for i in range(0, len(tile.items), per_row)]
@@ -188,8 +185,8 @@ def breadcrumb(page: _Page, tile: ChartTile, plan) -> None:
         for i, (dim, value) in enumerate(plan.drilled):
             st.markdown("›")
             if i == len(plan.drilled) - 1:
-                st.markdown(f"**{value}**")
-            elif st.button(value, key=f"crumb-{tile.dimension}-{i}", type="tertiary"):
+                st.markdown(f"**{md_escape(value)}**")
+            elif st.button(md_escape(value), key=f"crumb-{tile.dimension}-{i}", type="tertiary"):
                 _drill_to(tile, i + 1)
 
 
@@ -227,7 +224,7 @@ def chart(page: _Page, tile: ChartTile, key: str) -> None:
         ui.table(layer, df[[c for c in (*plan.columns, *plan.metrics) if c in df]], key=_key(key, "detail", plan.drilled))
         return
     if df.empty or df[list(plan.metrics)].isna().all().all():
-        where = f" in {filters.current().period}" if tile.period and state.start else ""
+        where = f" in {md_escape(filters.current().period)}" if tile.period and state.start else ""
         st.info(f"No data for {', '.join(ui.metric_label(layer, m) for m in plan.metrics)}{where} with these filters.",
                 icon=":material/inbox:")
         return
@@ -291,11 +288,11 @@ def chart(page: _Page, tile: ChartTile, key: str) -> None:
     else:
         st.vega_lite_chart(spec, key=ckey, width="stretch")
     if tile.select and sel_now is not None:
-        if st.button(f"{dim_label}: {sel_now}  ✕", key=f"clear-{key}", help="Show all again", icon=":material/filter_alt_off:"):
+        if st.button(f"{dim_label}: {md_escape(sel_now)}  ✕", key=f"clear-{key}", help="Show all again", icon=":material/filter_alt_off:"):
             del st.query_params[tile.dimension]
             st.rerun()
     if worst:
-        st.markdown("**Worst:** " + "; ".join(text for _, text in worst))
+        st.markdown("**Worst:** " + "; ".join(md_escape(text) for _, text in worst))
 
 
 @st.cache_data(max_entries=1000, show_spinner=False)
@@ -329,7 +326,7 @@ def _worst(tile: ChartTile, df: pd.DataFrame, plan, baseline: str | None, label:
 def table(page: _Page, tile: TableTile) -> None:
     if tile.title:
         st.subheader(tile.title)
-    sel = ", ".join(f"{ui.dim_label(page.layer, k).lower()} {v}" for k, v in page.state.selection)
+    sel = ", ".join(f"{ui.dim_label(page.layer, k).lower()} {md_escape(v)}" for k, v in page.state.selection)
     if tile.caption or sel:
         st.caption(" · ".join(x for x in (tile.caption, f"Narrowed to {sel}" if sel else None) if x))
     q = table_query(tile, page.state)

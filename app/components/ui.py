@@ -1,21 +1,86 @@
-"""Small shared UI helpers: errors as messages, labels, formatted tables."""
+"""Small shared UI helpers: errors as messages (:func:`guard`), labels, formatted tables."""
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+import logging
+import re
+import uuid
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, Iterable, Iterator
 
 import pandas as pd
 import streamlit as st
 
 from pipelinebi.errors import PipelineBIError
-from pipelinebi.formatting import format_value
+from pipelinebi.formatting import format_value, md_escape
+
+log = logging.getLogger("pipelinebi.app")
+
+UNEXPECTED = "Something went wrong; the details are in the server log"
 
 
 def show_error(e: Exception, context: str | None = None) -> None:
-    """A PipelineBIError as a readable message (never a traceback)."""
-    text = str(e) if isinstance(e, PipelineBIError) else f"{type(e).__name__}: {e}"
+    """A PipelineBIError as a readable message (never a traceback). The message is plain text
+    that may quote what a user typed or put in the URL, so it is escaped, line by line."""
+    text = "  \n".join(md_escape(line) for line in str(e).splitlines())
     head = f"**{context}**  \n" if context else ""
-    st.error(head + text.replace("\n", "  \n"), icon=":material/error:")
+    st.error(head + text, icon=":material/error:")
+
+
+@dataclass
+class Outcome:
+    failed: bool = False
+
+
+def _is_duckdb_error(e: Exception) -> bool:
+    return any(c.__module__.lstrip("_").startswith("duckdb") for c in type(e).__mro__)
+
+
+# an absolute path in a database message says where the server keeps its files: not shown
+_PATH = re.compile(r"""(?<![\w.])(?:[A-Za-z]:[\\/]|~?/)[^\s"']+""")
+
+
+def _database_message(e: Exception) -> str:
+    """The first line of a DuckDB error (``Conversion Error: Could not convert string "abc"
+    to DECIMAL(18,2)``), without the SQL excerpt that follows it or any file path."""
+    first = next((line.strip() for line in str(e).splitlines() if line.strip()), type(e).__name__)
+    return _PATH.sub("…", first)
+
+
+@contextmanager
+def guard(context: str | None = None, *, where: str = "page") -> Iterator[Outcome]:
+    """Run a part of a page; what it raises becomes a message in its place, never a traceback.
+
+    * a :class:`PipelineBIError` shows its message (under ``context`` in bold, when given);
+    * a DuckDB error that escaped the semantic layer shows the database's one-line reason;
+    * anything else shows a generic message with a short reference; the traceback goes to
+      the server log (logger ``pipelinebi.app``) under the same reference.
+
+    Streamlit's own control flow (``st.rerun``, ``st.stop``, ``st.switch_page``) raises
+    BaseException, not Exception, and passes through. ``where`` names the part in the log.
+
+    >>> with guard("Results") as result:  # doctest: +SKIP
+    ...     draw_results()
+    >>> if result.failed:  # doctest: +SKIP
+    ...     st.stop()
+    """
+    outcome = Outcome()
+    try:
+        yield outcome
+    except PipelineBIError as e:
+        outcome.failed = True
+        show_error(e, context)
+    except Exception as e:  # the last line of defence: the browser gets no traceback
+        outcome.failed = True
+        ref = uuid.uuid4().hex[:8]
+        log.error("unexpected error in %s (reference %s)", where, ref, exc_info=e)
+        head = f"**{context}**  \n" if context else ""
+        if _is_duckdb_error(e):
+            st.error(f"{head}The database could not run this query: {md_escape(_database_message(e))}  \n"
+                     f"(reference {ref} in the server log)", icon=":material/error:")
+        else:
+            st.error(f"{head}{UNEXPECTED} (reference {ref}).", icon=":material/error:")
 
 
 def dim_label(layer: Any, name: str) -> str:
@@ -82,7 +147,7 @@ def warnings_note(warnings: Iterable[str]) -> None:
     if ws:
         with st.expander(f"{len(ws)} note{'s' if len(ws) > 1 else ''} on filters", icon=":material/info:"):
             for w in ws:
-                st.caption(w)
+                st.caption(md_escape(w))
 
 
 def fmt(layer: Any, metric: str, value: Any, compact: bool = True) -> str:

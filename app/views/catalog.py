@@ -5,8 +5,8 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from components import data, ui
-from pipelinebi.errors import PipelineBIError
+from components import data
+from pipelinebi.formatting import md_escape
 
 
 def _formula(m) -> str:
@@ -45,7 +45,7 @@ def entries(layer) -> pd.DataFrame:
 def catalog() -> None:
     layer = data.layer()
     st.title("Metric catalog")
-    st.caption(f"{len(layer.metrics)} metrics defined in `{layer.semantic_dir}`. Every number in the app comes from one of these.")
+    st.caption(f"{len(layer.metrics)} metrics defined in {md_escape(layer.semantic_dir)}. Every number in the app comes from one of these.")
     df = entries(layer)
     text = st.text_input("Search", placeholder="name, label or description", key="catalog_search")
     if text:
@@ -56,7 +56,4 @@ def catalog() -> None:
     st.dataframe(df, hide_index=True, width="stretch", height=min(38 + 35 * max(len(df), 1), 700), column_config=cc)
 
 
-try:
-    catalog()
-except PipelineBIError as e:
-    ui.show_error(e)
+catalog()  # errors: the entrypoint's guard around the page shows them

@@ -7,15 +7,12 @@ high-value deals. Each column shows the largest deals first, capped, with "+N mo
 
 from __future__ import annotations
 
-import html
-
 import pandas as pd
 import streamlit as st
 
 from components import data, filters, ui
 from pipelinebi.compiler.query import Filter, Query
-from pipelinebi.errors import PipelineBIError
-from pipelinebi.formatting import format_value
+from pipelinebi.formatting import format_value, md_escape
 
 CARD_FIELDS = ("deal_id", "deal_name", "account", "rep", "team", "close_date")
 OPTIONAL_FIELDS = ("days_in_stage", "is_stalled", "is_high_value")
@@ -39,17 +36,19 @@ def board() -> None:
     with st.container(horizontal=True, vertical_alignment="bottom"):
         if g.pipeline:
             pipeline = g.pipeline
-            st.markdown(f"Pipeline **{pipeline}** (sidebar)")
+            st.markdown(f"Pipeline **{md_escape(pipeline)}** (sidebar)")
         else:
+            # options are rendered as markdown: the names are data
             pipeline = st.segmented_control("Pipeline", pipelines, default=pipelines[0] if pipelines else None,
-                                            key="board_pipeline")
+                                            format_func=md_escape, key="board_pipeline")
         # only the reps of the sidebar's team/region (16,000 reps at 1M deals otherwise)
         reps = data.dimension_values("rep", {"team": g.team, "region": g.region})
         rep = st.selectbox("Rep", ["All reps"] + reps, key="board_rep", width=260)
         cap = st.select_slider("Cards per column", [5, 10, 20, 50], value=10, key="board_cap", width=240)
     rep = None if rep in (None, "All reps") else rep
     st.caption("Open deals in their current stage, largest first · whatever their close date"
-               + (f" · team **{g.team}**" if g.team else "") + (f" · region **{g.region}**" if g.region else ""))
+               + (f" · team **{md_escape(g.team)}**" if g.team else "")
+               + (f" · region **{md_escape(g.region)}**" if g.region else ""))
     base = g.filters(("region", "team")) + (Filter(dimension="status", value="open"),)
     if pipeline:
         base += (Filter(dimension="pipeline", value=pipeline),)
@@ -81,7 +80,7 @@ def board() -> None:
         stage = srow["stage"]
         deals = cards[cards["stage"] == stage]
         with col:
-            st.markdown(f"**{stage}**  \n{format_value(srow['open_deals'], 'count')} deals · "
+            st.markdown(f"**{md_escape(stage)}**  \n{format_value(srow['open_deals'], 'count')} deals · "
                         f"{format_value(srow['pipeline_amount'], 'currency', compact=True)}")
             for _, d in deals.iterrows():
                 _card(d, median.get(stage))
@@ -96,11 +95,6 @@ def board() -> None:
     ui.warnings_note(warnings)
 
 
-def _md(text: str) -> str:
-    """Plain text safe inside markdown (no accidental formatting)."""
-    return html.escape(text).replace("[", "\\[").replace("]", "\\]").replace("*", "\\*").replace("_", "\\_")
-
-
 def _card(d: pd.Series, median: float | None) -> None:
     with st.container(border=True, gap=None):
         account = str(d.get("account") or "")
@@ -109,14 +103,11 @@ def _card(d: pd.Series, median: float | None) -> None:
             name = name[len(account):].lstrip(" -–") or name
         badge = " :violet-badge[★ high value]" if bool(d.get("is_high_value")) else ""
         st.markdown(f"**{format_value(d['pipeline_amount'], 'currency')}**{badge}  \n"
-                    f"{_md(account)}  \n:gray[{_md(name)} · {_md(str(d.get('rep') or ''))}]")
+                    f"{md_escape(account)}  \n:gray[{md_escape(name)} · {md_escape(d.get('rep') or '')}]")
         days = d.get("days_in_stage")
         if days is not None and days == days:
             color = "red" if bool(d.get("is_stalled")) else ("orange" if median and days > median else "green")
             st.markdown(f":{color}-badge[{days:,.0f} days in stage]")
 
 
-try:
-    board()
-except PipelineBIError as e:
-    ui.show_error(e)
+board()  # errors: the entrypoint's guard around the page shows them

@@ -1,5 +1,6 @@
 """Explore: pick metrics, dimensions, filters and grain; see the chart, the table, the SQL the
-semantic layer generated (``layer.compile``), and download the result as CSV."""
+semantic layer generated (``layer.compile``), and download the result as CSV (spreadsheet-safe:
+``pipelinebi.export.safe_csv``)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ import streamlit as st
 from components import charts, data, filters, ui
 from pipelinebi.compiler.query import Query
 from pipelinebi.errors import PipelineBIError
+from pipelinebi.export import safe_csv
+from pipelinebi.formatting import md_escape
 from pipelinebi.periods import period_start
 
 DEFAULT_METRICS = ["forecast", "target"]
@@ -36,7 +39,7 @@ def explore() -> None:
     with c3:
         grain = st.selectbox("Time grain", GRAINS, key="ex_grain")
     with c4:
-        use_period = st.toggle(f"Only {g.period}", value=True, key="ex_period")
+        use_period = st.toggle(f"Only {md_escape(g.period)}", value=True, key="ex_period")
     with c5:
         limit = st.number_input("Row limit", min_value=1, max_value=100_000, value=1000, step=100, key="ex_limit")
     with c7:
@@ -53,22 +56,18 @@ def explore() -> None:
         # whole buckets: the first week of a quarter starts on the Monday before it
         start = period_start(start, grain)
         st.caption(f"By {grain}: from {start:%a %d %b %Y}, the start of the {grain} that holds {g.start:%d %b}.")
-    q = Query.build(metrics=tuple(metrics), dimensions=tuple(dims), grain=grain,
-                    filters=g.filters() + extra, start=start,
-                    end=g.end if use_period else None, order_by=order if not grain else (),
-                    limit=int(limit),
-                    top={"dimension": dims[0], "by": metrics[0], "count": top_n} if dims and top_n != "all" else None)
-    ans = data.run(q)
-    df = ans.df
-    if df.empty:
-        st.info("No rows for this query.", icon=":material/inbox:")
-    else:
-        chart = _chart(layer, df, q)
-        if chart is not None:
-            st.altair_chart(chart, width="stretch")
-        ui.table(layer, df, height=min(38 + 35 * len(df), 500))
-        st.download_button("Download CSV", df.to_csv(index=False).encode("utf-8"), file_name="pipelinebi_explore.csv",
-                           mime="text/csv", icon=":material/download:", key="ex_download")
+    # The filter box takes raw conditions: a bad one is said here, under the inputs, and the page
+    # stops (there is no result, and no SQL, for a query that cannot be built).
+    with ui.guard("This query cannot run", where="explore query") as result:
+        q = Query.build(metrics=tuple(metrics), dimensions=tuple(dims), grain=grain,
+                        filters=g.filters() + extra, start=start,
+                        end=g.end if use_period else None, order_by=order if not grain else (),
+                        limit=int(limit),
+                        top={"dimension": dims[0], "by": metrics[0], "count": top_n} if dims and top_n != "all" else None)
+        ans = data.run(q)
+        _results(layer, q, ans.df)
+    if result.failed:
+        return
     with st.expander("Generated SQL (DuckDB)", expanded=False, icon=":material/code:"):
         dialect = st.segmented_control("Dialect", ["duckdb", "postgres", "snowflake", "bigquery", "spark"],
                                        default="duckdb", key="ex_dialect")
@@ -77,6 +76,20 @@ def explore() -> None:
         except PipelineBIError as e:  # e.g. a percentile BigQuery has no exact aggregate for
             ui.show_error(e, f"No {dialect} SQL for this query")
     ui.warnings_note(ans.warnings)
+
+
+def _results(layer, q: Query, df) -> None:
+    if df.empty:
+        st.info("No rows for this query.", icon=":material/inbox:")
+        return
+    chart = _chart(layer, df, q)
+    if chart is not None:
+        st.altair_chart(chart, width="stretch")
+    ui.table(layer, df, height=min(38 + 35 * len(df), 500))
+    # the file is built when the button is clicked (not on every rerun), through the one
+    # spreadsheet-safe CSV writer the CLI uses too
+    st.download_button("Download CSV", lambda: safe_csv(df), file_name="pipelinebi_explore.csv",
+                       mime="text/csv", icon=":material/download:", key="ex_download", on_click="ignore")
 
 
 def _chart(layer, df, q: Query) -> alt.Chart | None:
@@ -93,7 +106,4 @@ def _chart(layer, df, q: Query) -> alt.Chart | None:
     return None
 
 
-try:
-    explore()
-except PipelineBIError as e:
-    ui.show_error(e)
+explore()  # errors: the entrypoint's guard around the page shows them

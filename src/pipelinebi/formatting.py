@@ -1,4 +1,5 @@
-"""Numbers for people: currency, percent, days, counts (used by the CLI and the app).
+"""Numbers for people: currency, percent, days, counts (used by the CLI and the app); data
+shown inside Streamlit markdown, as plain text (:func:`md_escape`).
 
 >>> format_value(1234567.8, "currency")
 '$1,234,568'
@@ -13,6 +14,7 @@
 from __future__ import annotations
 
 import math
+import re
 from typing import Any
 
 FORMATS = ("currency", "percent", "days", "count", "number")
@@ -67,3 +69,54 @@ def d3_format(fmt: str | None) -> str:
 
 def d3_tooltip_format(fmt: str | None) -> str:
     return {"currency": "$,.0f", "percent": ".1%", "days": ",.1f", "count": ",.0f"}.get(fmt or "", ",.2f")
+
+
+# Everything Streamlit's markdown gives a meaning to: CommonMark/GFM (emphasis, links, images,
+# code, headings, lists, tables, strikethrough, HTML and entities like &lt;), Streamlit's
+# directives (:red[…], :material/icon:, emoji :smile:) and LaTeX ($…$). Backslash escapes work
+# for any ASCII punctuation, so escaping too much is harmless.
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~:$&])")
+_MD_BREAKS = re.compile(r"[\r\n\t\v\f\u2028\u2029]+")
+# GFM "autolink literals" (https://…, www.…, name@host.tld) and Streamlit's icons
+# (:material/name:) are found in the text *after* escapes are resolved, so backslashes do not
+# stop them: an invisible WORD JOINER (U+2060) in the middle of the pattern does (checked in
+# Chromium by tests/browser/test_markdown_escape.py). The text looks the same; a copied URL
+# no longer works.
+_AUTOLINK = re.compile(r"(?i)(?:(?<=https:)|(?<=http:))(?=//)|(?<=www)(?=\.)|(?<=[-.\w+])(?=@[-\w]+\.)"
+                       r"|(?<=:)(?=material/)")
+WORD_JOINER = "\u2060"
+
+
+def md_escape(value: Any) -> str:
+    r"""Any value as plain text inside Streamlit markdown (``st.markdown``, ``st.caption``,
+    ``st.error``, widget labels): a team, rep or deal name, a value from the URL or an error
+    message shows literally and cannot add links, formatting, colours, icons or LaTeX.
+
+    Bare URLs and e-mail addresses do not become links, nor ``:material/…:`` an icon (an
+    invisible U+2060 is put inside them). Line breaks become spaces (a value stays inside the sentence it is put in:
+    a newline could start a heading or a list) and leading/trailing spaces become ``&#32;``
+    (four leading spaces would start a code block, a space inside ``**…**`` undoes the bold).
+    ``None`` is empty.
+
+    >>> show = lambda text: print(text.replace(WORD_JOINER, "<WJ>"))
+    >>> show(md_escape("[Session expired - sign in](https://evil.example)"))
+    \[Session expired \- sign in\]\(https\:<WJ>//evil\.example\)
+    >>> print(md_escape(":red[alert] $x^2$ **bold** <b>hi</b>"))
+    \:red\[alert\] \$x^2\$ \*\*bold\*\* \<b\>hi\</b\>
+    >>> show(md_escape("www.evil.example mail@evil.example"))
+    www<WJ>\.evil\.example mail<WJ>@evil\.example
+    >>> print(md_escape("EMEA Enterprise"), md_escape(3), repr(md_escape(None)))
+    EMEA Enterprise 3 ''
+    >>> print(md_escape("  # two\nlines "))
+    &#32;&#32;\# two lines&#32;
+    """
+    if value is None:
+        return ""
+    text = _AUTOLINK.sub(WORD_JOINER, _MD_BREAKS.sub(" ", str(value)))
+    text = _MD_SPECIAL.sub(r"\\\1", text)
+    core = text.strip(" ")
+    if not core:
+        return "&#32;" * len(text)
+    lead = len(text) - len(text.lstrip(" "))
+    trail = len(text) - len(text.rstrip(" "))
+    return "&#32;" * lead + core + "&#32;" * trail

@@ -1,5 +1,8 @@
 """Render a query result for the terminal: an aligned text table, CSV or JSON.
 
+CSV is the spreadsheet-safe CSV of :mod:`pipelinebi.export` (the app's downloads use the same
+function): text is quoted, and text a spreadsheet would run as a formula gets a ``'`` in front.
+
 >>> import pandas as pd
 >>> df = pd.DataFrame({"team": ["APAC", "NA SMB"], "forecast": [1234567.0, 950.0], "win_rate": [0.25, None]})
 >>> print(render_frame(df, "table", {"forecast": "currency", "win_rate": "percent"}))
@@ -8,7 +11,10 @@ team      forecast  win_rate
 APAC    $1,234,567     25.0%
 NA SMB        $950         –
 >>> print(render_frame(df, "csv", {}).splitlines()[1])
-APAC,1234567.0,0.25
+"APAC",1234567.0,0.25
+>>> print(render_frame(pd.DataFrame({"deal": ["=1+2"], "amount": [-5]}), "csv", {}))
+"deal","amount"
+"'=1+2",-5
 >>> render_frame(df, "json", {}).splitlines()[1].strip()
 '{"team": "APAC", "forecast": 1234567.0, "win_rate": 0.25},'
 """
@@ -21,6 +27,7 @@ import math
 from typing import Any
 
 from .errors import ConfigError, Problem
+from .export import safe_csv_text
 from .formatting import format_value
 
 OUTPUT_FORMATS = ("table", "csv", "json")
@@ -84,7 +91,8 @@ def render_frame(df: Any, fmt: str = "table", formats: dict[str, str] | None = N
     if fmt not in OUTPUT_FORMATS:
         raise ConfigError(Problem(f"unknown output format '{fmt}'", hint="accepted: " + ", ".join(OUTPUT_FORMATS)))
     if fmt == "csv":
-        return df.to_csv(index=False).rstrip("\n")
+        text = safe_csv_text(df)
+        return text[:-1] if text.endswith("\n") else text  # print() adds the last line end
     if fmt == "json":
         rows = [{str(k): _jsonable(v) for k, v in row.items()} for row in df.to_dict(orient="records")]
         if not rows:

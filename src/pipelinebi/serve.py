@@ -3,6 +3,11 @@
 The app reads ``PIPELINEBI_DATABASE`` and ``PIPELINEBI_SEMANTIC_DIR`` from its environment,
 so the resolved settings (CLI flags, env, .env) reach it unchanged. The exit code is
 Streamlit's; Ctrl-C stops Streamlit and returns 130 without a traceback.
+
+It listens on 127.0.0.1 unless told otherwise (Streamlit alone listens on every interface):
+the dashboards have no login, so putting them on the network is a decision, ``--host 0.0.0.0``.
+Error details (tracebacks, exception types) never reach the browser: the app shows messages,
+the server log has the rest.
 """
 
 from __future__ import annotations
@@ -19,13 +24,41 @@ from .settings import PROJECT_ROOT, Settings
 APP_SCRIPT = PROJECT_ROOT / "app" / "streamlit_app.py"
 
 
-def streamlit_command(script: Path, port: int, headless: bool) -> list[str]:
-    cmd = [sys.executable, "-m", "streamlit", "run", str(script), "--server.port", str(port)]
+DEFAULT_HOST = "127.0.0.1"
+
+
+def streamlit_command(script: Path, port: int, headless: bool, host: str = DEFAULT_HOST) -> list[str]:
+    """The ``streamlit run`` command line.
+
+    >>> cmd = streamlit_command(Path("app.py"), 8501, headless=True)
+    >>> cmd[cmd.index("--server.address") + 1], cmd[cmd.index("--browser.serverAddress") + 1]
+    ('127.0.0.1', '127.0.0.1')
+    >>> cmd = streamlit_command(Path("app.py"), 8501, headless=True, host="0.0.0.0")
+    >>> cmd[cmd.index("--server.address") + 1], cmd[cmd.index("--browser.serverAddress") + 1]
+    ('0.0.0.0', 'localhost')
+    """
+    cmd = [sys.executable, "-m", "streamlit", "run", str(script), "--server.port", str(port),
+           "--server.address", host]
     if headless:
         cmd += ["--server.headless", "true"]
+    # "none", not the deprecated `false` (which still shows tracebacks): the flag wins over any
+    # config file or STREAMLIT_* variable; app/.streamlit/config.toml says the same for a bare
+    # `streamlit run`.
+    cmd += ["--client.showErrorDetails", "none"]
     # Naming the address ourselves stops Streamlit from asking a public web service for this
     # machine's external IP (it does that on headless start-up just to print a URL).
-    return cmd + ["--browser.gatherUsageStats", "false", "--browser.serverAddress", "localhost"]
+    return cmd + ["--browser.gatherUsageStats", "false", "--browser.serverAddress", browse_host(host)]
+
+
+def browse_host(host: str) -> str:
+    """The host to put in a URL for ``host`` (a wildcard address is not one to browse to).
+
+    >>> browse_host("0.0.0.0"), browse_host("::"), browse_host("10.1.2.3"), browse_host("::1")
+    ('localhost', 'localhost', '10.1.2.3', '[::1]')
+    """
+    if host in ("0.0.0.0", "::", ""):
+        return "localhost"
+    return f"[{host}]" if ":" in host else host
 
 
 def app_environment(settings: Settings) -> dict[str, str]:
@@ -34,7 +67,8 @@ def app_environment(settings: Settings) -> dict[str, str]:
             "PIPELINEBI_SEMANTIC_DIR": str(Path(settings.semantic_dir).resolve())}
 
 
-def serve(settings: Settings, port: int = 8501, headless: bool = False, script: Path | None = None) -> int:
+def serve(settings: Settings, port: int = 8501, headless: bool = False, script: Path | None = None,
+          host: str = DEFAULT_HOST) -> int:
     from .warehouse import ensure_database
 
     script = Path(script or APP_SCRIPT)
@@ -43,8 +77,12 @@ def serve(settings: Settings, port: int = 8501, headless: bool = False, script: 
                                   hint="serve runs from a checkout installed with `pip install -e .`"))
     if not 1 <= port <= 65535:
         raise ConfigError(Problem(f"port {port} is out of range", hint="use 1 … 65535"))
+    if not host or any(c.isspace() for c in host):
+        raise ConfigError(Problem(f"'{host}' is not a host address", hint="e.g. 127.0.0.1, or 0.0.0.0 for every interface"))
     ensure_database(settings)
-    proc = subprocess.Popen(streamlit_command(script, port, headless), env=app_environment(settings))
+    where = "every network interface" if host in ("0.0.0.0", "::") else host
+    print(f"PipelineBI on http://{browse_host(host)}:{port} (listening on {where})", flush=True)
+    proc = subprocess.Popen(streamlit_command(script, port, headless, host), env=app_environment(settings))
 
     def _stop(signum, frame):  # SIGTERM (service managers, `kill`): stop Streamlit the same way as Ctrl-C
         raise KeyboardInterrupt

@@ -1,8 +1,10 @@
 """The real app in Chromium: every page renders; click-to-drill team → rep; the drilled URL
-reloads to the same view; Explore downloads a CSV. Screenshots go to ``screenshot_dir``."""
+reloads to the same view; Explore downloads a (spreadsheet-safe) CSV. Screenshots go to ``screenshot_dir``."""
 
 from __future__ import annotations
 
+import csv
+import io
 import re
 from urllib.parse import parse_qs, urlparse
 
@@ -112,8 +114,11 @@ def test_explore_downloads_csv(big_page, app_server, screenshot_dir, tmp_path):
         page.get_by_test_id("stDownloadButton").get_by_role("button").click()
     target = tmp_path / "explore.csv"
     info.value.save_as(target)
-    lines = target.read_text().splitlines()
-    assert lines[0].split(",")[0] == "team" and "forecast" in lines[0] and len(lines) > 2
+    text = target.read_text()
+    rows = list(csv.reader(io.StringIO(text, newline="")))
+    assert rows[0][0] == "team" and "forecast" in rows[0] and len(rows) > 2
+    # written by the spreadsheet-safe writer (pipelinebi.export): text quoted, numbers bare
+    assert text.startswith('"team",') and re.match(r'^"[^"]+",-?[0-9.]', text.splitlines()[1])
     page.get_by_text("Generated SQL").click()
     page.get_by_text("WITH").first.wait_for()
     page.screenshot(path=screenshot_dir / "explore_sql.png", full_page=True)
