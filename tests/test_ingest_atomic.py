@@ -15,6 +15,7 @@ import duckdb
 import pytest
 
 import pipelinebi.ingest.run as run_module
+from pipelinebi.errors import IngestError
 from pipelinebi.ingest import ingest
 from pipelinebi.settings import PROJECT_ROOT
 from pipelinebi.warehouse import database_version, open_readonly
@@ -116,7 +117,7 @@ def test_broken_derived_sql_is_reported_and_nothing_changes(old_db, newer, seman
 
 def test_derived_sql_must_be_one_select(old_db, newer, semantic):
     (semantic / "derived" / "evil.sql").write_text("DROP TABLE deals")
-    with pytest.raises(Exception, match="must hold exactly one SELECT"):
+    with pytest.raises(IngestError, match="a derived table must be a SELECT, got DROP"):
         ingest(newer, old_db, semantic_dir=semantic)
     assert counts(old_db) == (4, 12, "2024-03-20")
 

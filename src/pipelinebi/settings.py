@@ -13,8 +13,10 @@ then the defaults below.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
+from pydantic import ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 #: The repository root when installed from a checkout (``pip install -e .``).
@@ -47,8 +49,33 @@ class Settings(BaseSettings):
     #: Memory a query connection may use (DuckDB syntax: ``4GB``, or a share of RAM: ``50%``).
     query_memory: str = "50%"
 
+    @field_validator("query_memory")
+    @classmethod
+    def _memory_size(cls, value: str) -> str:
+        if not re.fullmatch(r"(?i)\s*\d+(\.\d+)?\s*(b|kb|mb|gb|tb|kib|mib|gib|tib|%)\s*", value):
+            raise ValueError("write a size such as 4GB or a share of memory such as 50%")
+        return value.strip()
+
 
 def get_settings(**overrides: object) -> Settings:
-    """Settings with CLI-flag overrides applied (``None`` means 'not given')."""
+    """Settings with CLI-flag overrides applied (``None`` means 'not given').
+
+    A bad value in the environment or ``.env`` is a :class:`ConfigError` naming the variable:
+
+    >>> import os; os.environ["PIPELINEBI_QUERY_TIMEOUT"] = "soon"
+    >>> get_settings()
+    Traceback (most recent call last):
+    ...
+    pipelinebi.errors.ConfigError: PIPELINEBI_QUERY_TIMEOUT: 'soon' is not valid: Input should be a valid number, unable to parse string as a number (set it in the environment or .env, or unset it for the default)
+    >>> del os.environ["PIPELINEBI_QUERY_TIMEOUT"]
+    """
     given = {k: v for k, v in overrides.items() if v is not None}
-    return Settings(**given)
+    try:
+        return Settings(**given)
+    except ValidationError as e:
+        from .errors import ConfigError, Problem
+
+        raise ConfigError([
+            Problem(f"{'PIPELINEBI_' + '.'.join(map(str, err['loc'])).upper()}: {err.get('input')!r} is not valid: "
+                    f"{err['msg']}", hint="set it in the environment or .env, or unset it for the default")
+            for err in e.errors()]) from None

@@ -253,3 +253,14 @@ def test_every_library_metric_passes_verification_in_every_dialect(layer):
             except PipelineBIError:
                 refused += 1
     assert compiled > 4 * len(layer.metrics)
+
+
+@pytest.mark.parametrize("var, value, expected", [
+    ("PIPELINEBI_QUERY_MEMORY", "lots", "write a size such as 4GB"),
+    ("PIPELINEBI_QUERY_TIMEOUT", "soon", "PIPELINEBI_QUERY_TIMEOUT: 'soon' is not valid"),
+])
+def test_bad_settings_are_messages(monkeypatch, capsys, var, value, expected):
+    monkeypatch.setenv(var, value)
+    assert main(["info"]) == 2
+    err = capsys.readouterr().err
+    assert expected in err and "Traceback" not in err and "internal error" not in err
