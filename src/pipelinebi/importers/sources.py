@@ -59,10 +59,11 @@ def load_section(root: Path, spec: FileSpec | None, section: str, mapping: Mappi
     table = read_csv(path, name, mapping.encoding, mapping.delimiter)
     counts[name] = len(table.rows)
     recs, used = rename(table, spec.renames())
+    used_sources = set(used.values())
     if section == "deals":  # stage-date columns are used too, just not renamed
-        used_sources = set(used.values()) | set(mapping.stage_dates.values())
-    else:
-        used_sources = set(used.values())
+        used_sources |= set(mapping.stage_dates.values())
+        if mapping.format == "hubspot" and not mapping.stage_dates:  # found by the hubspot adapter
+            used_sources |= {h for h in table.header if h.startswith("Date entered")}
     unused = [h for h in table.header if h not in used_sources]
     enc = f", decoded as {table.encoding}" if table.encoding != "utf-8" else ""
     report.note(f"{name}: {len(table.rows)} rows{enc}; mapped "
