@@ -24,7 +24,7 @@ import pandas as pd
 import streamlit as st
 
 from pipelinebi.compiler.query import Filter, Query
-from pipelinebi.settings import Settings
+from pipelinebi.settings import Settings, get_settings
 from pipelinebi.warehouse import database_as_of, database_version, open_readonly
 
 
@@ -46,7 +46,7 @@ _RUN = threading.local()  # Streamlit runs each session's script in its own thre
 
 
 def _snapshot() -> RunSnapshot:
-    s = Settings()
+    s = get_settings()
     return RunSnapshot(s, database_version(s.database), _semantic_stamp(Path(s.semantic_dir)))
 
 

@@ -21,6 +21,8 @@ from pathlib import Path
 import duckdb
 
 from ..canonical import LOAD_ORDER
+from ..coverage import META_KEY as COVERAGE_KEY
+from ..coverage import measure as measure_coverage
 from ..errors import IngestError, Problem
 from ..progress import Progress, no_progress
 from .checks import Location
@@ -51,9 +53,9 @@ def ingest(path: Path | str, database: Path | str, *, mapping: Path | str | None
     check_target(database)  # a folder or a non-database file: refused before any work
     as_of = _parse_as_of(as_of)
     if semantic_dir is None:
-        from ..settings import Settings
+        from ..settings import get_settings
 
-        semantic_dir = Settings().semantic_dir
+        semantic_dir = get_settings().semantic_dir
     models = load_derived(Path(semantic_dir) / "derived")
     findings = Findings()
     with tempfile.TemporaryDirectory(prefix="pipelinebi-ingest-") as work:
@@ -185,6 +187,9 @@ def _build(con, files, work: Path, findings: Findings, progress: Progress,
         "ingested_at": datetime.now(timezone.utc).replace(microsecond=0).isoformat(),
         "source": source,
         "pid": str(os.getpid()),
+        # What the data can answer (targets and their periods, synthesised history, leads, …):
+        # pages read it to say "no quotas loaded" instead of showing $0.
+        COVERAGE_KEY: measure_coverage(con).to_json(),
     }
     con.execute("CREATE TABLE pipelinebi_meta (key VARCHAR NOT NULL, value VARCHAR)")
     con.executemany("INSERT INTO pipelinebi_meta VALUES (?, ?)", list(meta.items()))
