@@ -249,7 +249,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return args.handler(args)
     except PipelineBIError as e:
-        print(f"error: {e}", file=sys.stderr)
+        from .output import terminal_safe  # a message may quote user input: no escape sequences
+
+        print(f"error: {terminal_safe(str(e)).replace(chr(92) + 'x0a', chr(10))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted: nothing was changed", file=sys.stderr)

@@ -24,6 +24,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
+import re
 from typing import Any
 
 from .errors import ConfigError, Problem
@@ -57,7 +58,25 @@ def _jsonable(v: Any) -> Any:
     return v
 
 
+#: C0 and C1 control characters (ESC, BEL, CR, …): data printed to a terminal must not move the
+#: cursor, recolour, retitle the window or hide earlier lines.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def terminal_safe(text: str) -> str:
+    r"""Text with control characters shown as visible escapes (``\x1b``), never interpreted.
+
+    >>> terminal_safe("ok\x1b[2J\x07 done")
+    'ok\\x1b[2J\\x07 done'
+    """
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+
+
 def _cell(v: Any, fmt: str | None) -> str:
+    return terminal_safe(_raw_cell(v, fmt))
+
+
+def _raw_cell(v: Any, fmt: str | None) -> str:
     if fmt:
         return format_value(v, fmt)
     if v is None:
@@ -98,7 +117,7 @@ def render_frame(df: Any, fmt: str = "table", formats: dict[str, str] | None = N
         if not rows:
             return "[]"
         return "[\n" + ",\n".join("  " + json.dumps(r, ensure_ascii=False) for r in rows) + "\n]"
-    columns = [str(c) for c in df.columns]
+    columns = [terminal_safe(str(c)) for c in df.columns]
     if not columns:
         return "(no columns)"
     cells = [[_cell(v, formats.get(c)) for v in df[c].tolist()] for c in columns]
@@ -106,7 +125,7 @@ def render_frame(df: Any, fmt: str = "table", formats: dict[str, str] | None = N
     widths = [max([len(c)] + [len(x) for x in col]) for c, col in zip(columns, cells)]
     def line(values: list[str]) -> str:
         return "  ".join(v.rjust(w) if r else v.ljust(w) for v, w, r in zip(values, widths, right)).rstrip()
-    out = [line([c for c in columns]), "  ".join("-" * w for w in widths)]
+    out = [line(columns), "  ".join("-" * w for w in widths)]
     out += [line([col[i] for col in cells]) for i in range(len(df))]
     if len(df) == 0:
         out.append("(no rows)")

@@ -127,3 +127,17 @@ def test_md_escape_leaves_no_markdown_syntax_unescaped(value):
             continue
         assert out[i] not in "`*_{}[]()#+-.!|<>~:$&\n", (out, i)
         i += 1
+
+
+def test_terminal_output_shows_escape_sequences_instead_of_running_them(tmp_path, capsys):
+    """Data and messages printed to a terminal cannot clear the screen or recolour it."""
+    import pandas as pd
+
+    from pipelinebi.cli import main
+    from pipelinebi.output import render_frame
+
+    table = render_frame(pd.DataFrame({"team": ["A\x1b[2J\x1b]0;pwned\x07"], "n": [1]}), "table", {})
+    assert "\x1b" not in table and "\x07" not in table and "\\x1b[2J" in table
+    assert main(["compile", "-m", "win_rate", "-f", "team = '\x1b[31mred'"]) in (0, 2)
+    captured = capsys.readouterr()
+    assert "\x1b" not in captured.err
