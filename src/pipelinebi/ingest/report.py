@@ -18,7 +18,7 @@ so "2,589 errors" means 2,589 rows to fix.
 >>> r.ok, r.error_count
 (False, 1)
 >>> print(r.render())
-read: deals 3 rows
+rows checked, nothing loaded: deals 3
 <BLANKLINE>
 1 error:
   deals.csv:2: column amount: bad
@@ -156,8 +156,9 @@ class IngestReport:
             out.append(f"{'table':{width}} {'rows':>{num}}")
             out += [f"{t:{width}} {n:>{num},}" for t, n in self.row_counts.items()]
         elif self.row_counts:
-            # Not a table: with problems nothing is loaded, so rows are only what was read.
-            out.append("read: " + ", ".join(f"{t} {n:,} rows" for t, n in self.row_counts.items() if n))
+            # Not a table: with problems nothing is loaded, so rows are only what was checked.
+            out.append("rows checked, nothing loaded: "
+                       + ", ".join(f"{t} {n:,}" for t, n in self.row_counts.items() if n))
         if self.as_of:
             out.append(f"as of {self.as_of}")
         more = f" (full list: {report_file})" if report_file else " (full list: --report FILE)"
