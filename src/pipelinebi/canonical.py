@@ -139,6 +139,8 @@ _TABLES: tuple[Table, ...] = (
             _c("amount", "DECIMAL(18,2)", "Quota amount, >= 0.", False),
         ),
         (),
+        # Optional: many CRM exports carry no quotas; pages then say "no quotas loaded" instead of $0.
+        required=False,
     ),
     Table(
         "leads", "one lead",

@@ -291,3 +291,22 @@ def test_cli_validate_lists_every_hostile_file_at_once(semantic, capsys):
     assert "semantic/metrics/tag.yml:1: YAML tag '!!python/object/apply:os.system' is not accepted" in err
     assert "semantic/metrics/deep.yml:1: nesting deeper than 50 levels" in err
     assert "Traceback" not in err
+
+
+@pytest.mark.parametrize("text, expected", [
+    (BILLION_LAUGHS, "more than 100,000 keys and values once aliases are expanded"),
+    ("a: &a [*a]\n", "alias"),
+    ("format: !!int abc\n", "'abc' is not a valid int"),
+    ("format: !!python/object:os.system ls\n", "tag"),
+])
+def test_mapping_files_use_the_same_hardened_reader(tmp_path, capsys, text, expected):
+    """`ingest --mapping FILE`: a hostile mapping file is a located message, refused before any data is read."""
+    from pipelinebi.cli import main
+
+    mapping = tmp_path / "bomb.yml"
+    mapping.write_text(text)
+    (tmp_path / "export").mkdir()
+    code = main(["ingest", str(tmp_path / "export"), "--mapping", str(mapping), "--dry-run",
+                 "--database", str(tmp_path / "x.duckdb")])
+    err = capsys.readouterr().err
+    assert code == 2 and "bomb.yml" in err and expected in err and "Traceback" not in err, err

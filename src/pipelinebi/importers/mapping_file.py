@@ -32,11 +32,11 @@ import typing
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ..canonical import FORECAST_CATEGORIES, STATUSES, TABLES
 from ..errors import DefinitionError, Problem, accepted, did_you_mean, unknown_name_hint
+from ..semantic.yaml_source import load_yaml_text, read_yaml_text
 
 FORMATS = ("salesforce", "hubspot", "pipedrive", "generic")
 BUILTIN_NAMES = ("salesforce", "hubspot", "pipedrive")
@@ -217,27 +217,8 @@ def resolve_mapping_path(mapping: Path | str) -> Path:
 def load_mapping(mapping: Path | str) -> Mapping:
     """Load and check a mapping file (or built-in name); every problem at once."""
     path = resolve_mapping_path(mapping)
-    return parse_mapping_text(path.read_text(encoding="utf-8"), str(path))
-
-
-def _line_map(node: yaml.Node, path: tuple = (), out: dict | None = None,
-              dups: list | None = None) -> dict[tuple, int]:
-    """Path of every key/item in a composed YAML document → its 1-based line."""
-    out = {} if out is None else out
-    if isinstance(node, yaml.MappingNode):
-        seen: set = set()
-        for k, v in node.value:
-            key = k.value
-            if key in seen and dups is not None:
-                dups.append((path + (key,), k.start_mark.line + 1))
-            seen.add(key)
-            out[path + (key,)] = k.start_mark.line + 1
-            _line_map(v, path + (key,), out, dups)
-    elif isinstance(node, yaml.SequenceNode):
-        for i, item in enumerate(node.value):
-            out[path + (i,)] = item.start_mark.line + 1
-            _line_map(item, path + (i,), out, dups)
-    return out
+    # The semantic YAML reader: regular file, ≤ 1 MiB, UTF-8 (see semantic/yaml_source.py).
+    return parse_mapping_text(read_yaml_text(path, str(path)), str(path))
 
 
 def _line_for(lines: dict[tuple, int], loc: tuple) -> int | None:
@@ -407,17 +388,11 @@ def mapping_json_schema() -> dict:
 
 def parse_mapping_text(text: str, file: str) -> Mapping:
     """Parse mapping YAML text; raise :class:`DefinitionError` listing every problem."""
-    try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        raise DefinitionError(Problem(f"not valid YAML: {getattr(e, 'problem', e)}", file,
-                                      mark.line + 1 if mark else None)) from None
-    dups: list = []
-    lines = _line_map(node, dups=dups) if node is not None else {}
-    problems = [Problem(f"key '{p[-1]}' appears twice (the last one would silently win)", file, ln,
-                        key=".".join(map(str, p))) for p, ln in dups]
+    # Hardened like every semantic file: size, depth and alias limits, safe tags only, text
+    # keys, duplicate keys refused — an alias bomb in a mapping is refused in milliseconds.
+    doc = load_yaml_text(text, file)
+    data, lines = doc.data, doc.lines
+    problems: list[Problem] = []
     if not isinstance(data, dict):
         raise DefinitionError(Problem("a mapping file must be a YAML mapping (format:, deals:, …)", file, 1))
     try:
