@@ -39,7 +39,8 @@ SYNTHETIC_HISTORY_THRESHOLD = 0.2
 class Coverage:
     deals: int = 0
     deals_without_close_date: int = 0
-    #: Share of deals (0..1) with at least one synthesised history row.
+    #: Share of deals (0..1) whose history is entirely synthesised (no real stage change known;
+    #: a deal imported with stage-entered dates has real rows and a synthesised creation row).
     history_synthetic_share: float = 0.0
     #: Distinct target periods as ISO (start, end-inclusive) pairs.
     target_periods: tuple[tuple[str, str], ...] = ()
@@ -107,7 +108,8 @@ def measure(con) -> Coverage:
     one = lambda sql: con.execute(sql).fetchone()  # noqa: E731
     deals, no_close, first_close, last_close = one(
         "SELECT count(*), count(*) FILTER (WHERE close_date IS NULL), min(close_date), max(close_date) FROM deals")
-    synthetic = one("SELECT count(DISTINCT deal_id) FROM deal_history WHERE is_synthetic")[0]
+    synthetic = one("SELECT count(*) FROM (SELECT deal_id FROM deal_history GROUP BY deal_id "
+                    "HAVING bool_and(coalesce(is_synthetic, false)))")[0]
     periods = con.execute("SELECT DISTINCT period_start, period_end FROM targets ORDER BY 1, 2").fetchall()
     quarters = [r[0] for r in con.execute(
         "SELECT DISTINCT date_trunc('quarter', close_date) FROM deals WHERE close_date IS NOT NULL ORDER BY 1").fetchall()]
