@@ -91,7 +91,11 @@ def cmd_validate(args: argparse.Namespace) -> int:
     layer = load_semantic_layer(settings.semantic_dir)
     # Dashboards are checked against the layer: unknown metrics, unreachable dimensions.
     pages = load_dashboards(settings.semantic_dir, layer)
-    print(f"ok: {layer.summary()}; {len(pages)} dashboards")
+    from .access import load_access
+
+    policy, from_file = load_access(settings.semantic_dir, layer)  # row rules against the layer's dimensions
+    access = f"access.yml: {len(policy.roles)} roles, {len(policy.users)} users" if from_file else "no access.yml (open access)"
+    print(f"ok: {layer.summary()}; {len(pages)} dashboards; {access}")
     return 0
 
 
@@ -127,20 +131,36 @@ def cmd_dimensions(args: argparse.Namespace) -> int:
     return 0
 
 
-def _query_from_args(args: argparse.Namespace):
+def _query_from_args(args: argparse.Namespace, layer=None):
     from .compiler.query import Query
 
-    return Query.from_cli(
+    query = Query.from_cli(
         metrics=args.metrics, by=args.by, filters=args.filter or [], grain=args.grain,
         start=args.start, end=args.end, order=args.order, limit=args.limit, top=args.top,
     )
+    if getattr(args, "as_user", None):
+        query = query.model_copy(update={"scope": _scope_as(args, layer)})
+    return query
+
+
+def _scope_as(args: argparse.Namespace, layer):
+    """``--as EMAIL``: the rows that person would see, per semantic/access.yml."""
+    from .access import Identity, load_access, scope_of
+    from .errors import AccessError, Problem
+
+    policy, from_file = load_access(_settings(args).semantic_dir, layer)
+    if not from_file:
+        raise AccessError(Problem("--as needs semantic/access.yml: without it everyone sees every row"))
+    if not policy.allow_cli_as:
+        raise AccessError(Problem("--as is turned off by semantic/access.yml (allow_cli_as: false)"))
+    return scope_of(policy, Identity(args.as_user.strip().lower(), source="cli"))
 
 
 def cmd_compile(args: argparse.Namespace) -> int:
     from .semantic import load_semantic_layer
 
     layer = load_semantic_layer(_settings(args).semantic_dir)
-    print(layer.compile(_query_from_args(args), dialect=args.dialect))
+    print(layer.compile(_query_from_args(args, layer), dialect=args.dialect))
     return 0
 
 
@@ -153,7 +173,7 @@ def cmd_query(args: argparse.Namespace) -> int:
     ensure_database(settings)
     layer = load_semantic_layer(settings.semantic_dir)
     with open_readonly(settings.database) as con:
-        result = layer.query(_query_from_args(args), con)
+        result = layer.query(_query_from_args(args, layer), con)
         print(render_frame(result.df(), args.format, layer.formats_for(result.columns)))
     return 0
 
@@ -235,6 +255,8 @@ def build_parser() -> argparse.ArgumentParser:
         q.add_argument("--limit", type=int)
         q.add_argument("--top", metavar="DIM:N:METRIC",
                        help="only the N values of DIM with the most METRIC, e.g. rep:20:stage_entries")
+        q.add_argument("--as", dest="as_user", metavar="EMAIL",
+                       help="the rows this person may see under semantic/access.yml (to check the policy)")
         if name == "compile":
             q.add_argument("--dialect", default="duckdb",
                            choices=["duckdb", "postgres", "spark", "snowflake", "bigquery"])

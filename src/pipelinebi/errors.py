@@ -82,6 +82,10 @@ class IngestError(PipelineBIError):
     """Input data that cannot be loaded; the previous database is left untouched."""
 
 
+class AccessError(PipelineBIError):
+    """Who is asking is unknown, not allowed, or has no role (see pipelinebi.access)."""
+
+
 class WarehouseError(PipelineBIError):
     """The database is missing, locked or not a PipelineBI database."""
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Literal
 
 from pydantic import ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -46,6 +47,15 @@ class Settings(BaseSettings):
     dialect: str = "duckdb"
     #: Seconds a query may run before it is interrupted (0: no limit).
     query_timeout: float = 30.0
+    #: Who is asking: none (open access), header (a trusted proxy's header) or oidc (st.login).
+    auth: Literal["none", "header", "oidc"] = "none"
+    #: ``auth: header``: the header holding the e-mail, one holding comma-separated groups,
+    #: and the proxies (addresses or networks) whose requests are believed.
+    auth_header: str = "X-Forwarded-Email"
+    auth_groups_header: str | None = "X-Forwarded-Groups"
+    trusted_proxies: tuple[str, ...] = ("127.0.0.1",)
+    #: ``auth: oidc``: the token claim listing the user's groups.
+    oidc_groups_claim: str = "groups"
     #: Memory a query connection may use (DuckDB syntax: ``4GB``, or a share of RAM: ``50%``).
     query_memory: str = "50%"
 

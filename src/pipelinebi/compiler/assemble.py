@@ -24,6 +24,7 @@ from .formulas import metric_expression, safe_divide
 from .plan import Branch, conversion_columns, measure_column, plan_metrics
 from .query import Filter, Query
 from .ranges import from_start, read_start
+from .scope import check_allowed, explain_unreachable, scope_conditions
 from .top_values import cte_name, hoist, membership, ranking_query
 
 
@@ -44,6 +45,7 @@ def _interval(grain: str, n: int) -> tuple[int, str]:
 
 
 def compile_query(registry: Registry, query: Query) -> Compiled:
+    check_allowed(query)
     plan = plan_metrics(registry, query.metrics)
     dims = list(query.dimensions)
     warnings: list[str] = []
@@ -57,6 +59,7 @@ def compile_query(registry: Registry, query: Query) -> Compiled:
         start = read_start(start, query.grain, plan.max_pop_offset if plan.pop_metrics else 0, plan.to_date_grains)
     extended = start != query.start
     conditions = [(to_condition(f), f.strict if isinstance(f, Filter) else True) for f in query.filters]
+    scoped = scope_conditions(query)  # the user's rows: every branch, strictly (compiler/scope.py)
 
     ctes: list[tuple[str, exp.Expression]] = []
     top = query.top
@@ -76,6 +79,12 @@ def compile_query(registry: Registry, query: Query) -> Compiled:
                     raise
                 warnings.append(f"filter {cond.sql()} does not apply to {branch.conversion or branch.model}: {e.problems[0].message}")
                 continue
+            branch_conditions.append(substitute(cond, lambda n: lookup[n]))
+        for cond, _ in scoped:
+            try:
+                lookup = {n: _resolve(registry, branch, n, query.grain).expr for n in dimension_names(cond)}
+            except QueryError as e:
+                raise explain_unreachable(query, e) from None
             branch_conditions.append(substitute(cond, lambda n: lookup[n]))
         if top is not None:
             branch_conditions.append(membership(resolved[dims.index(top.dimension)].expr, top.dimension,

@@ -72,6 +72,37 @@ class TopValues(BaseModel):
     count: int = Field(ge=1, le=1000)
 
 
+class RowScope(BaseModel):
+    """The rows one user may see, as conditions over dimensions (see :mod:`pipelinebi.compiler.scope`).
+
+    Built by :mod:`pipelinebi.access` from the policy and the signed-in user; each condition is
+    text printed by sqlglot from a tree whose values are literals, and it is allow-listed again
+    when compiled.  ``conditions=()`` means every row (executives, analysts, open access).
+
+    >>> RowScope(who="rep Ana", conditions=("rep_id = 'R0001'",)).restricted
+    True
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    who: str
+    conditions: tuple[str, ...] = ()
+    #: Metrics a scoped user may also see company-wide, labelled "company benchmark".
+    benchmarks: tuple[str, ...] = ()
+    #: This query asks for the company benchmark of its metrics (all must be in ``benchmarks``).
+    benchmark: bool = False
+    deny_metrics: tuple[str, ...] = ()
+    deny_dimensions: tuple[str, ...] = ()
+
+    @property
+    def restricted(self) -> bool:
+        return bool(self.conditions)
+
+    def as_benchmark(self) -> "RowScope":
+        """The same user asking for company benchmarks (refused for metrics not listed)."""
+        return self.model_copy(update={"benchmark": True})
+
+
 class Query(BaseModel):
     """A semantic query. ``period`` in ``dimensions`` means the metric's own time at ``grain``."""
 
@@ -89,6 +120,9 @@ class Query(BaseModel):
     limit_per: str | None = None
     #: Only the top values of one of the dimensions (see :mod:`pipelinebi.compiler.top_values`).
     top: TopValues | None = None
+    #: Whose rows: injected into every branch by :mod:`pipelinebi.compiler.scope`; part of the
+    #: query's identity, so of every cache key and of the compiled SQL.
+    scope: RowScope | None = None
 
     @model_validator(mode="after")
     def _period(self) -> "Query":

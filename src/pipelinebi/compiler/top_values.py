@@ -35,7 +35,7 @@ def ranking_query(query: Query) -> Query:
     assert top is not None
     return Query(metrics=(top.by,), dimensions=(top.dimension,),
                  filters=query.filters + (Filter(dimension=top.dimension, op="is not null"),),
-                 start=query.start, end=query.end,
+                 start=query.start, end=query.end, scope=query.scope,
                  # ties broken by the value itself, so the same N come back every time
                  order_by=((top.by, True), (top.dimension, False)), limit=top.count)
 
