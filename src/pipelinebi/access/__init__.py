@@ -27,7 +27,13 @@ OPEN_SCOPE = RowScope(who="everyone (open access)")
 
 def load_access(semantic_dir: Path | str, layer=None) -> tuple[Policy, bool]:
     """The policy, with its rules checked against ``layer``'s dimensions and metrics if given."""
-    dims = set(layer.dimensions()) if layer is not None else None
+    dims = None
+    if layer is not None:  # every dimension, with the models that define it
+        dims = {}
+        for model_name, model in layer.registry.models.items():
+            for dim in model.dimensions:
+                dims.setdefault(dim, []).append(model_name)
+                dims.setdefault(f"{model_name}.{dim}", []).append(model_name)
     metrics = set(layer.metrics) if layer is not None else None
     return load_policy(semantic_dir, dims, metrics)
 

@@ -118,12 +118,15 @@ OPEN_POLICY = Policy(roles={"everyone": RoleDef(rows="all", description="no acce
                      default_role="everyone")
 
 
-def load_policy(semantic_dir: Path | str, dimensions: set[str] | None = None,
+def load_policy(semantic_dir: Path | str, dimensions: dict[str, list[str]] | None = None,
                 metrics: set[str] | None = None) -> tuple[Policy, bool]:
     """``(policy, from_file)``: ``semantic/access.yml`` checked, or :data:`OPEN_POLICY` without one.
 
-    With ``dimensions``/``metrics`` (the semantic layer's), every row rule is parsed and
-    allow-listed, and every name it uses is checked — with file, line and did-you-mean.
+    With ``dimensions`` (name → the models defining it) and ``metrics``, every row rule is
+    parsed and allow-listed, and every name it uses is checked — with file, line and
+    did-you-mean.  A rule may not name a dimension that several models define (``region`` is
+    the rep's sales region and also a lead's own region): it must say which (``reps.region``),
+    or a scope would mean different rows for different metrics.
     """
     path = Path(semantic_dir) / POLICY_FILE
     if not path.is_file():
@@ -139,7 +142,8 @@ def load_policy(semantic_dir: Path | str, dimensions: set[str] | None = None,
     return policy, True
 
 
-def _check_rules(policy: Policy, doc: YamlDocument, dimensions: set[str] | None, metrics: set[str] | None) -> None:
+def _check_rules(policy: Policy, doc: YamlDocument, dimensions: dict[str, list[str]] | None,
+                 metrics: set[str] | None) -> None:
     from .scope import rule_condition  # the same code that builds scopes checks the rules
 
     problems: list[Problem] = []
@@ -150,7 +154,8 @@ def _check_rules(policy: Policy, doc: YamlDocument, dimensions: set[str] | None,
                 if attr not in SCALAR_ATTRIBUTES + LIST_ATTRIBUTES:
                     problems.append(doc.problem(f"unknown user attribute 'user.{attr}'", where + ("rows",),
                                                 obj=f"role {name}", key="rows",
-                                                hint=unknown_name_hint(attr, SCALAR_ATTRIBUTES + LIST_ATTRIBUTES)))
+                                                hint=unknown_name_hint(f"user.{attr}", [f"user.{a}" for a in
+                                                                                        SCALAR_ATTRIBUTES + LIST_ATTRIBUTES])))
             try:
                 condition = rule_condition(role.rows, _sample_user(), name)
             except DefinitionError as e:
@@ -164,6 +169,12 @@ def _check_rules(policy: Policy, doc: YamlDocument, dimensions: set[str] | None,
                     if dim not in dimensions:
                         problems.append(doc.problem(f"unknown dimension '{dim}'", where + ("rows",), obj=f"role {name}",
                                                     key="rows", hint=unknown_name_hint(dim, dimensions)))
+                    elif len(dimensions[dim]) > 1:
+                        models = dimensions[dim]
+                        problems.append(doc.problem(
+                            f"dimension '{dim}' is defined on several models ({', '.join(models)})", where + ("rows",),
+                            obj=f"role {name}", key="rows",
+                            hint=f"say which one, e.g. {models[0]}.{dim}, so the scope means the same rows for every metric"))
         for key, known in (("deny_dimensions", dimensions), ("deny_metrics", metrics)):
             for value in getattr(role, key):
                 if known is not None and value not in known:

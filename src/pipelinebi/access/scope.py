@@ -19,6 +19,8 @@ pipelinebi.errors.AccessError: this user has no role in semantic/access.yml, so 
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from sqlglot import exp
 
 from ..compiler.query import RowScope
@@ -28,6 +30,8 @@ from ..semantic.expressions import parse_sql
 from .policy import ATTRIBUTE, LIST_ATTRIBUTES, Policy, UserDef
 
 _PLACEHOLDER = "__user_{}__"
+#: A row rule is a filter: the same allow-list, named as what it is in messages.
+ROW_RULE = replace(allowlist.FILTER, where="a row rule")
 
 
 def rule_condition(rows: str, user: UserDef, role: str = "") -> exp.Expression:
@@ -35,7 +39,7 @@ def rule_condition(rows: str, user: UserDef, role: str = "") -> exp.Expression:
     text = ATTRIBUTE.sub(lambda m: _PLACEHOLDER.format(m.group(1)), rows)
     try:
         node = parse_sql(text, "row rule")
-        allowlist.check(node, allowlist.FILTER)
+        allowlist.check(node, ROW_RULE)
     except ExpressionError as e:
         raise DefinitionError([Problem(p.message, hint=p.hint) for p in e.problems]) from None
 

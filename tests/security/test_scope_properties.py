@@ -1,0 +1,253 @@
+"""Row-level security, proven by properties: a scoped query equals the same query on only the
+rows that user may see.
+
+The oracle is built apart from the compiler: for each user the test works out, from
+``seeds/reps.csv`` with pandas, which reps they may see, then copies the warehouse and
+*deletes* every fact row outside that set with plain SQL (deals by owner; history,
+activities by deal; targets, leads, stage and flow tables by rep).  Company-wide reference
+tables (stages, stage norms, win rates) and dimension tables stay.  Then, for generated
+(user, metrics, dimensions, filters, grain, top-N, period) combinations:
+
+    compile(query, scope=user) on the full warehouse  ==  compile(query) on the user's copy
+
+and no rep outside the user's set appears in any row.  A scoped query may also be refused
+(a metric whose model cannot reach the user's scope), never answered unscoped.
+``PIPELINEBI_SCOPE_EXAMPLES`` sets the number of cases: 1,000 in the default test run, 10,000
+in CI's own tier (``.ci/run``: each case runs two queries, ~35 ms, so 10,000 take ~6 minutes).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import shutil
+from datetime import date
+
+import duckdb
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from pipelinebi.access.policy import Policy
+from pipelinebi.access.scope import scope_for
+from pipelinebi.compiler.query import Query, TopValues
+from pipelinebi.errors import PipelineBIError, QueryError
+from pipelinebi.settings import PROJECT_ROOT
+from pipelinebi.warehouse import open_readonly
+
+EXAMPLES = int(os.environ.get("PIPELINEBI_SCOPE_EXAMPLES", "1000"))
+# keep_default_na=False: the region "NA" is North America, not a missing value.
+REPS = pd.read_csv(PROJECT_ROOT / "seeds" / "reps.csv", keep_default_na=False)
+
+POLICY = Policy.model_validate({
+    "roles": {
+        "executive": {"rows": "all"},
+        "regional_lead": {"rows": "reps.region IN ({{ user.regions }})"},
+        "manager": {"rows": "reps.team IN ({{ user.teams }})"},
+        "rep": {"rows": "reps.rep_id = {{ user.rep_id }}"},
+    },
+    "users": [
+        {"email": "rep@x", "role": "rep", "rep_id": "R0001"},
+        {"email": "rep2@x", "role": "rep", "rep_id": "R0017"},
+        {"email": "mgr@x", "role": "manager", "teams": ["APAC"]},
+        {"email": "mgr2@x", "role": "manager", "teams": ["NA SMB", "EMEA Enterprise"]},
+        {"email": "lead@x", "role": "regional_lead", "regions": ["NA"]},
+        {"email": "nobody@x", "role": "manager", "teams": []},
+        {"email": "quote@x", "role": "manager", "teams": ["APAC') OR ('1'='1"]},
+        {"email": "ceo@x", "role": "executive"},
+    ],
+})
+
+
+def allowed_reps(email: str) -> set[str]:
+    """The reps a user may see, from the raw CSV (independent of the compiler)."""
+    u = POLICY.user(email)
+    if u.role == "executive":
+        return set(REPS.rep_id)
+    if u.role == "rep":
+        return {u.rep_id}
+    if u.role == "manager":
+        return set(REPS[REPS.team.isin(u.teams)].rep_id)
+    return set(REPS[REPS.region.isin(u.regions)].rep_id)
+
+
+#: How each fact table is cut down to a set of reps (plain SQL, no semantic layer).
+BY_OWNER = ("deals", "stage_intervals", "stage_funnel", "close_date_changes", "pipeline_snapshots",
+            "pipeline_flow", "lead_facts", "leads")
+BY_DEAL = ("deal_history", "activities")
+
+
+def scoped_copy(full_db, folder, reps: set[str]):
+    db = folder / "scoped.duckdb"
+    shutil.copy(full_db, db)
+    con = duckdb.connect(str(db))
+    con.execute("CREATE TEMP TABLE allowed AS SELECT unnest(?::VARCHAR[]) AS rep_id", [sorted(reps)])
+    for t in BY_OWNER:
+        con.execute(f"DELETE FROM {t} WHERE owner_id IS NULL OR owner_id NOT IN (SELECT rep_id FROM allowed)")
+    for t in BY_DEAL:
+        con.execute(f"DELETE FROM {t} WHERE deal_id IS NULL OR deal_id NOT IN (SELECT deal_id FROM deals)")
+    con.execute("DELETE FROM targets WHERE rep_id IS NULL OR rep_id NOT IN (SELECT rep_id FROM allowed)")
+    con.close()
+    return db
+
+
+@pytest.fixture(scope="module")
+def warehouses(seeds_db, tmp_path_factory):
+    """email → (read connection to the full warehouse, read connection to the user's copy)."""
+    full = open_readonly(seeds_db)
+    out = {}
+    for u in POLICY.users:
+        folder = tmp_path_factory.mktemp(u.email.split("@")[0])
+        out[u.email] = open_readonly(scoped_copy(seeds_db, folder, allowed_reps(u.email)))
+    yield full, out
+    full.close()
+    for con in out.values():
+        con.close()
+
+
+METRICS = ["pipeline_amount", "open_deals", "closed_won_amount", "win_rate", "weighted_pipeline", "forecast",
+           "weighted_pipeline_historical", "target", "target_gap", "attainment", "coverage", "avg_deal_size",
+           "sales_cycle_days", "sales_cycle_days_median", "closed_deals", "stage_entries", "stage_conversion_resolved",
+           "funnel_reach_rate", "backward_moves", "stage_skips", "dwell_days_median", "dwell_days_p90",
+           "days_in_current_stage", "stalled_deals", "stalled_share", "slipped_deals", "close_date_pushes",
+           "pipeline_as_of", "flow_net_change", "flow_won", "leads", "converted_leads", "lead_conversion",
+           "avg_lead_score", "high_value_deals", "top20_share", "closed_won_qoq", "closed_won_cumulative",
+           "forecast_commit", "sales_velocity"]
+DIMENSIONS = ["team", "region", "rep", "stage", "pipeline", "segment", "source"]
+FILTERS = [None, "region = 'EMEA'", "team = 'APAC'", "amount > 20000", "pipeline = 'New Business'",
+           "team = 'NA SMB' OR team = 'APAC'", "region != 'NA'"]
+PERIODS = [(None, None), (date(2026, 10, 1), date(2027, 1, 1)), (date(2026, 1, 1), date(2027, 1, 1)),
+           (date(2025, 7, 1), date(2025, 10, 1))]
+
+
+@st.composite
+def cases(draw):
+    metrics = tuple(draw(st.lists(st.sampled_from(METRICS), min_size=1, max_size=3, unique=True)))
+    dims = tuple(draw(st.lists(st.sampled_from(DIMENSIONS), max_size=2, unique=True)))
+    flt = draw(st.sampled_from(FILTERS))
+    grain = draw(st.sampled_from([None, None, "quarter", "month"]))
+    start, end = draw(st.sampled_from(PERIODS))
+    if grain is None and any(m.endswith("_qoq") for m in metrics):
+        grain = "quarter"
+    top = None
+    if dims and draw(st.booleans()):
+        top = TopValues(dimension=dims[0], by=metrics[0], count=draw(st.integers(1, 5)))
+    return dict(metrics=metrics, dimensions=dims, filters=(flt,) if flt else (), grain=grain,
+                start=start, end=end, top=top)
+
+
+def _frame(table) -> pd.DataFrame:
+    df = table.to_pandas()
+    return df.sort_values(list(df.columns), na_position="first", key=lambda s: s.astype(str)).reset_index(drop=True)
+
+
+def _same(a: pd.DataFrame, b: pd.DataFrame) -> bool:
+    if list(a.columns) != list(b.columns) or len(a) != len(b):
+        return False
+    for col in a.columns:
+        for x, y in zip(a[col].tolist(), b[col].tolist()):
+            nx = x is None or (isinstance(x, float) and math.isnan(x)) or x is pd.NaT
+            ny = y is None or (isinstance(y, float) and math.isnan(y)) or y is pd.NaT
+            if nx or ny:
+                if nx != ny:
+                    return False
+            elif isinstance(x, (int, float)) and isinstance(y, (int, float)):
+                if not math.isclose(float(x), float(y), rel_tol=1e-9, abs_tol=1e-9):
+                    return False
+            elif str(x) != str(y):
+                return False
+    return True
+
+
+def test_scoped_answers_equal_answers_on_the_users_rows(layer, warehouses):
+    full, copies = warehouses
+    rep_names = dict(zip(REPS.rep_id, REPS.name))
+    seen = {"equal": 0, "refused_scope": 0, "invalid": 0}
+
+    @settings(max_examples=EXAMPLES, deadline=None, database=None, derandomize=True,
+              suppress_health_check=list(HealthCheck))
+    @given(case=cases(), email=st.sampled_from([u.email for u in POLICY.users]))
+    def run(case, email):
+        try:
+            plain = Query(**case)
+        except (ValueError, PipelineBIError):
+            seen["invalid"] += 1
+            return
+        scope = scope_for(POLICY, POLICY.user(email))
+        try:
+            expected = layer.query(plain, copies[email])
+        except PipelineBIError:
+            seen["invalid"] += 1  # not a valid question at all (unreachable dimension, …)
+            return
+        try:
+            got = layer.query(plain.model_copy(update={"scope": scope}), full)
+        except QueryError as e:
+            # Refused, never unscoped: only a model that cannot reach the scope is refused.
+            assert "cannot be limited to the rows" in str(e), (case, email, str(e))
+            seen["refused_scope"] += 1
+            return
+        a, b = _frame(got.table), _frame(expected.table)
+        assert _same(a, b), (case, email, got.sql, a.head(10).to_dict(), b.head(10).to_dict())
+        if "rep" in a.columns:
+            allowed = {rep_names[r] for r in allowed_reps(email)}
+            assert set(a["rep"].dropna()) <= allowed, (case, email)
+        seen["equal"] += 1
+
+    run()
+    print("scope properties:", seen)
+    assert seen["equal"] > EXAMPLES // 2, seen
+
+
+def test_hardening_payloads_do_not_widen_a_scope(layer, warehouses):
+    """The filter payloads of test_injection.py, typed by a rep: refused, or answered within scope."""
+    from security.test_injection import FILTER_PAYLOADS  # tests/ is on sys.path (conftest)
+
+    full, copies = warehouses
+    scope = scope_for(POLICY, POLICY.user("rep@x"))
+    widen = ["1 = 1", "TRUE OR TRUE", "rep_id = 'R0002' OR TRUE", "team IN ('APAC', 'EMEA Enterprise')",
+             ") OR (1 = 1"] + [p for p, _ in FILTER_PAYLOADS]
+    for payload in widen:
+        q = Query(metrics=("pipeline_amount",), dimensions=("rep",), filters=(payload,), scope=scope)
+        try:
+            result = layer.query(q, full).table.to_pandas()
+        except PipelineBIError:
+            continue
+        assert set(result["rep"].dropna()) <= {"Ava Chen"}, (payload, result)
+
+
+def test_an_ambiguous_dimension_in_a_row_rule_is_refused(tmp_path, layer):
+    """`region` is the rep's sales region on reps and a lead's own region on leads: a rule must say which."""
+    from pipelinebi.access import load_access
+    from pipelinebi.errors import DefinitionError
+
+    (tmp_path / "access.yml").write_text("roles:\n  lead:\n    rows: \"region IN ({{ user.regions }})\"\n")
+    with pytest.raises(DefinitionError) as err:
+        load_access(tmp_path, layer)
+    assert "access.yml:3: role lead: rows: dimension 'region' is defined on several models (reps, leads)" in str(err.value)
+    assert "reps.region" in str(err.value)
+
+
+@pytest.mark.parametrize("rows, expected", [
+    ("reps.team IN ({{ user.teams }}) OR (SELECT 1) = 1", "a subquery is not allowed in a row rule"),
+    ("reps.team = {{ user.tems }}", "unknown user attribute 'user.tems' (did you mean 'user.teams'?)"),
+    ("reps.team = {{ user.teams }}", "user.teams is a list"),
+    ("reps.tema = {{ user.team }}", "unknown dimension 'reps.tema' (did you mean 'reps.team'?)"),
+])
+def test_bad_row_rules_are_located_messages(tmp_path, layer, rows, expected):
+    from pipelinebi.access import load_access
+    from pipelinebi.errors import DefinitionError
+
+    (tmp_path / "access.yml").write_text(f"roles:\n  r:\n    rows: \"{rows}\"\n")
+    with pytest.raises(DefinitionError) as err:
+        load_access(tmp_path, layer)
+    assert "access.yml:3: role r: rows:" in str(err.value) and expected in str(err.value), str(err.value)
+
+
+def test_a_value_that_looks_like_sql_stays_a_value(layer, warehouses):
+    """A team called "APAC') OR ('1'='1" is one string: the user sees no rows, not all of them."""
+    full, _ = warehouses
+    scope = scope_for(POLICY, POLICY.user("quote@x"))
+    assert scope.conditions == ("reps.team IN ('APAC'') OR (''1''=''1')",)
+    result = layer.query(Query(metrics=("pipeline_amount", "closed_deals"), scope=scope), full).table.to_pylist()
+    assert result == [{"pipeline_amount": 0, "closed_deals": 0}]
