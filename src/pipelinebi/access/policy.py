@@ -24,7 +24,6 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Literal
 
@@ -33,11 +32,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from ..errors import DefinitionError, Problem, did_you_mean, unknown_name_hint
 from ..semantic.pydantic_errors import validation_problems
 from ..semantic.yaml_source import YamlDocument, load_yaml_file
+from .rules import ATTRIBUTE, LIST_ATTRIBUTES, SCALAR_ATTRIBUTES, rule_condition  # the same code builds scopes
 
-#: The user attributes a row rule may name as ``{{ user.<name> }}``; lists go inside ``IN (…)``.
-SCALAR_ATTRIBUTES = ("email", "rep_id", "rep", "team", "region")
-LIST_ATTRIBUTES = ("teams", "regions", "rep_ids")
-ATTRIBUTE = re.compile(r"\{\{\s*user\.([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 POLICY_FILE = "access.yml"
 
 
@@ -144,8 +140,6 @@ def load_policy(semantic_dir: Path | str, dimensions: dict[str, list[str]] | Non
 
 def _check_rules(policy: Policy, doc: YamlDocument, dimensions: dict[str, list[str]] | None,
                  metrics: set[str] | None) -> None:
-    from .scope import rule_condition  # the same code that builds scopes checks the rules
-
     problems: list[Problem] = []
     for name, role in policy.roles.items():
         where = ("roles", name)
