@@ -119,7 +119,7 @@ def test_drill_state_comes_from_query_params(env, layer, con, quarter):
 
     rep = _reps(layer, con, team)[0]
     at = run("forecast", {"team": team, "rep": rep})
-    assert any(s.value == "Forecast vs target by stage" for s in at.subheader)
+    assert any(s.value == "What makes up the forecast, by stage" for s in at.subheader)
     assert any("cannot be split by stage" in i.value for i in at.info)
 
     at = run("forecast", {"team": team, "rep": rep, "stage": "Proposal"})

@@ -117,9 +117,11 @@ def test_hostile_names_in_the_data_are_shown_as_text_on_the_deal_board(hostile_d
     assert_no_link(at)
     cards = [shown(m.value) for m in at.markdown if "HYPERLINK" in m.value]
     assert cards, "no deal cards for the rep"
-    # the card's second line is the account, literally; the third names the rep inside :gray[…]
+    # the card's second line is the account, literally; the third names the rep (and the close
+    # date) inside :gray[…]
     assert all(c.split("  \n")[1].startswith('=HYPERLINK("https://evil.example";"') for c in cards), cards
-    assert all(c.split("  \n")[2].endswith(f" · {LINK}]") for c in cards), cards
+    assert all(re.search(rf" · {re.escape(LINK)} · (closes \d\d \w{{3}} \d{{4}}|no close date)\]$", c.split("  \n")[2])
+               for c in cards), cards
 
 
 # ------------------------------------------------------------ errors as messages

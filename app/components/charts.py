@@ -63,7 +63,9 @@ def _category_sort(df: pd.DataFrame, dim: str, order_by: list[str] | None) -> li
 def bar_chart(df: pd.DataFrame, dim: str, metrics: list[str], defs: dict[str, Any], *, series: str | None = None,
               order_by: list[str] | None = None, interactive: bool = False, title: str | None = None,
               baseline: str | None = None, baseline_label: str | None = None, worst: list[str] | None = None, dim_label: str | None = None,
-              horizontal: bool = True, height: int | None = None) -> alt.Chart:
+              horizontal: bool = True, height: int | None = None, stack: bool = False) -> alt.Chart:
+    """Bars per category: one per metric side by side, or per ``series`` value stacked;
+    ``stack``: the metrics stacked in one bar (parts of a whole: closed won + weighted open)."""
     labels = _labels(metrics, defs)
     if baseline:
         labels[baseline] = baseline_label or _labels([baseline], defs)[baseline]
@@ -74,6 +76,7 @@ def bar_chart(df: pd.DataFrame, dim: str, metrics: list[str], defs: dict[str, An
     long = _long(df, dims, metrics, labels)
     n_cat = max(1, len(order or []))
     n_group = len(metrics) if not series else max(1, df[series].nunique())
+    stacked = bool(series) or stack
     color_field = "series_value" if series else "measure"
     if series:
         long["series_value"] = long[series]
@@ -93,20 +96,20 @@ def bar_chart(df: pd.DataFrame, dim: str, metrics: list[str], defs: dict[str, An
     base = alt.Chart(long)
     if horizontal:
         enc = dict(y=alt.Y(f"{dim}:N", sort=order, axis=cat_axis),
-                   x=alt.X("value:Q", axis=value_axis, stack=None if not series else "zero"),
+                   x=alt.X("value:Q", axis=value_axis, stack="zero" if stacked else None),
                    color=color, tooltip=tooltip)
-        if n_group > 1 and not series:
+        if n_group > 1 and not stacked:
             enc["yOffset"] = alt.YOffset("measure:N", sort=[labels[m] for m in metrics])
         # Streamlit sizes charts with autosize 'fit' (legend and axes inside the height): leave room
         # for the value axis, and for the legend when there is one, so two bars never shrink to slivers.
         legend = 44 if (series or n_group > 1) else 0
-        h = height or min(1400, max(150 + legend, n_cat * (16 * (n_group if not series else 1) + 14) + 56 + legend))
+        h = height or min(1400, max(150 + legend, n_cat * (16 * (n_group if not stacked else 1) + 14) + 56 + legend))
     else:
         enc = dict(x=alt.X(f"{dim}:N", sort=order, axis=alt.Axis(title=dim_label, labelAngle=0 if len(order) > 12 else -30,
                                                                  labelLimit=160, labelOverlap=True)),
-                   y=alt.Y("value:Q", axis=value_axis, stack=None if not series else "zero"),
+                   y=alt.Y("value:Q", axis=value_axis, stack="zero" if stacked else None),
                    color=color, tooltip=tooltip)
-        if n_group > 1 and not series:
+        if n_group > 1 and not stacked:
             enc["xOffset"] = alt.XOffset("measure:N", sort=[labels[m] for m in metrics])
         h = height or 320
     chart = base.mark_bar(cornerRadiusEnd=3, cursor="pointer" if interactive else "default").encode(**enc)

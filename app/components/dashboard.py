@@ -5,39 +5,84 @@ Drill and selection state live in the URL under the bare dimension names
 (``?team=EMEA%20Enterprise&rep=…``), so a drilled view can be shared and reloaded. Values from
 the URL or the data are escaped (``md_escape``) wherever they go into markdown — captions,
 bold text, button labels: a link in ``?rep=[…](https://…)`` is shown as text.
+
+Partial data (``data.coverage()``, stored at ingest): metrics the data cannot answer in the
+period — targets that were never loaded, stage figures over synthesised history, leads — are
+left out of the queries and said once at the top of the page (a KPI shows "—", a chart drops
+the series, a tile with nothing left is not drawn). A tile with no rows in the period defers
+its message: when no tile of the page has data, the page says so once instead.
 """
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 import hashlib
-from typing import Any
+from dataclasses import replace
+from datetime import timedelta
+from typing import Any, Callable
 
 import pandas as pd
 import streamlit as st
 
-from pipelinebi.dashboards import LoadedDashboard
+from pipelinebi.dashboards import LoadedDashboard, answers
+from pipelinebi.periods import period_start, shift_date
 from pipelinebi.dashboards.models import ChartTile, KpiTile, NoteTile, RowTile, TableTile
-from pipelinebi.dashboards.queries import PageState, chart_plan, kpi_queries, kpi_scope, table_query
-from pipelinebi.formatting import format_value, md_escape
+from pipelinebi.dashboards.queries import (NO_CLOSE_DATE_METRICS, PageState, chart_plan, kpi_queries, kpi_scope,
+                                           no_close_date_query, parse_period_label, period_label, table_query)
+from pipelinebi.compiler.query import Query
+from pipelinebi.formatting import MISSING, format_value, is_missing, md_escape, plural
 
 from . import charts, data, filters, ui
 
 
 class _Page:
-    """Per-run context: layer, state, collected warnings."""
+    """Per-run context: layer, state, coverage, collected warnings, what the tiles found."""
 
-    def __init__(self, loaded: LoadedDashboard, state: PageState, layer: Any):
+    def __init__(self, loaded: LoadedDashboard, state: PageState, layer: Any, coverage: Any,
+                 lacking: dict[str, frozenset[str]]):
         self.loaded = loaded
         self.state = state
         self.layer = layer
+        self.coverage = coverage
+        #: metric -> what it needs that the data lacks in this period
+        self.lacking = lacking
         self.warnings: list[str] = []
+        #: whether the tile being drawn shows the selected period (not a trend, not current state)
+        self.in_period = False
+        #: in-period tiles that drew data
+        self.drawn = 0
+        #: (placeholder, drawer, in period) of tiles that found nothing: an in-period one is drawn
+        #: unless no in-period tile has data (then the page says so once)
+        self.deferred: list[tuple[Any, Callable[[], None], bool]] = []
+        #: queries of in-period tiles that found nothing
+        self.empty_queries: list[Any] = []
+        #: titles of tiles not drawn because the data cannot answer them, by need
+        self.hidden: dict[str, list[str]] = {}
 
     def run(self, query):
         ans = data.run(query)
         self.warnings += ans.warnings
         return ans
+
+    def defer(self, draw: Callable[[], None], query: Any = None) -> None:
+        """Keep a place here for an empty tile's message (see :func:`render`); ``query``: what
+        the tile asked (to find the latest period where it has data)."""
+        self.deferred.append((st.container(), draw, self.in_period))
+        if self.in_period and query is not None:
+            self.empty_queries.append(query)
+
+    def drew(self) -> None:
+        self.drawn += self.in_period
+
+    @property
+    def empty_period(self) -> bool:
+        """No in-period tile found anything (and at least one looked)."""
+        return self.drawn == 0 and any(in_period for _, _, in_period in self.deferred)
+
+    def hide(self, tile: Any, dropped: tuple[str, ...]) -> None:
+        needs = sorted({n for m in dropped for n in self.lacking.get(m, ())}) or ["data"]
+        for n in needs:
+            self.hidden.setdefault(n, []).append(getattr(tile, "title", None) or ", ".join(
+                ui.metric_label(self.layer, m) for m in dropped))
 
 
 def url_state(loaded: LoadedDashboard) -> tuple[tuple[tuple[str, str], ...], tuple[tuple[str, str], ...]]:
@@ -59,17 +104,87 @@ def render(loaded: LoadedDashboard) -> None:
     layer = data.layer()
     d = loaded.definition
     g = filters.current()
+    cov = data.coverage()
     drill, selection = url_state(loaded)
     state = g.state(tuple(d.filters), drill=drill, selection=selection)
+    lacking = answers.unanswerable(layer, cov, answers.page_metrics(d.tiles), state.start, state.end)
+    state = replace(state, unavailable=frozenset(lacking))
     st.title(d.title)
     period = f"**{md_escape(g.period)}**" if "period" in d.filters else "all periods"
     scope = ", ".join(f"{k} **{md_escape(v)}**" for k, v in (("pipeline", g.pipeline), ("region", g.region), ("team", g.team))
                       if v and k in d.filters)
     st.caption(" · ".join(x for x in (f"For {d.audience}", period, scope, d.description) if x))
-    page = _Page(loaded, state, layer)
+    notice = st.container()  # what the data cannot answer, or an empty period: said once, here
+    page = _Page(loaded, state, layer, cov, lacking)
     for i, tile in enumerate(d.tiles):
         _tile(page, ("tiles", i), tile)
+    with notice:
+        _notices(page, g.period if "period" in d.filters and state.start else None)
     ui.warnings_note(page.warnings)
+
+
+def _notices(page: _Page, period: str | None) -> None:
+    """One message per thing the data lacks, then one for an empty page (or each empty tile's own)."""
+    needs = {n for m in page.state.unavailable for n in page.lacking.get(m, ())}
+    cov = page.coverage
+    empty = page.empty_period
+    if answers.STAGE_HISTORY in needs:
+        gone = page.hidden.get(answers.STAGE_HISTORY, [])
+        what = "; ".join(md_escape(t) for t in gone) or None
+        st.warning(f"**Stage figures are not measured in this data.** {answers.synthetic_history_message(cov, what)}",
+                   icon=":material/history_toggle_off:")
+    if answers.TARGETS in needs and not empty:
+        st.info(answers.no_targets_message(cov, md_escape(period) if period else None), icon=":material/flag:")
+    if answers.LEADS in needs:
+        st.info(answers.no_leads_message(), icon=":material/person_off:")
+    if empty:
+        _empty_page(page, period)
+    for slot, draw, in_period in page.deferred:
+        if not (empty and in_period):
+            with slot:
+                draw()
+
+
+def _empty_page(page: _Page, period: str | None) -> None:
+    """No tile showing the period found anything: say it once, and offer the latest period
+    (up to the as-of date) where this page's figures have data."""
+    state, cov = page.state, page.coverage
+    narrowed = bool(state.filters or state.drill or state.selection)
+    what = f"**{md_escape(period)}**" if period else "the selected period"
+    text = f"Nothing in {what} for this page{' with these filters' if narrowed else ''}."
+    if period and state.start and not cov.has_deals_closing(state.start, state.end):
+        text += " No deals close in it."
+    latest = _latest_with_data(page) if period and state.start else None
+    if latest and latest != period:
+        text += f" The latest {state.grain} with data here is **{latest}**."
+    st.info(text, icon=":material/event_busy:")
+    if latest and latest != period:
+        st.button(f"Open {latest}", key="open-latest-period", icon=":material/event:",
+                  on_click=_set_period, args=(latest,))
+
+
+def _latest_with_data(page: _Page) -> str | None:
+    """The latest period (the page's grain, up to the as-of date) in which the first empty
+    tile's metrics have a value, by the same filters; None when there is none."""
+    state = page.state
+    if not page.empty_queries:
+        return None
+    q = page.empty_queries[0]
+    probe = Query(metrics=q.metrics, filters=q.filters, grain=state.grain,
+                  end=shift_date(period_start(state.as_of, state.grain), state.grain, 1) if state.as_of else None)
+    df = page.run(probe).df
+    if df.empty or "period" not in df:
+        return None
+    has = df[[m for m in q.metrics if m in df]].apply(pd.to_numeric, errors="coerce").fillna(0).ne(0).any(axis=1)
+    found = df.loc[has, "period"]
+    if found.empty:
+        return None
+    return period_label(pd.Timestamp(found.max()).date(), state.grain)
+
+
+def _set_period(label: str) -> None:
+    if parse_period_label(label, "quarter"):
+        st.session_state[filters.PARAMS["period"]] = label
 
 
 def _problems(page: _Page, loc: tuple) -> bool:
@@ -98,7 +213,14 @@ def _tile(page: _Page, loc: tuple, tile: Any) -> None:
         return
     if _problems(page, loc):
         return
+    if isinstance(tile, (KpiTile, ChartTile, TableTile)):
+        wanted = answers.tile_metrics(tile) if not isinstance(tile, ChartTile) else None
+        if wanted is not None and not page.state.available(wanted):
+            page.hide(tile, wanted)
+            return
     key = "t" + "-".join(str(x) for x in loc[1::2])
+    page.in_period = bool(getattr(tile, "period", False) and page.state.start is not None
+                          and "period" in page.loaded.definition.filters and getattr(tile, "dimension", None) != "period")
     # one tile that fails (a query the data cannot answer, a bug in a chart) must not take the
     # page down: its message takes its place, the other tiles draw
     with ui.guard(getattr(tile, "title", None) or None,
@@ -115,10 +237,21 @@ def _tile(page: _Page, loc: tuple, tile: Any) -> None:
 def kpi_row(page: _Page, tile: KpiTile) -> None:
     layer, state = page.layer, page.state
     current, previous = kpi_queries(tile, state, layer)
+    row = _first_row(page.run(current).df) if current is not None else {}
+    prev = _first_row(page.run(previous).df) if previous else {}
+    shown = [row.get(i.metric) for i in tile.items if i.metric not in state.unavailable]
+    if all(is_missing(v) or v == 0 for v in shown):
+        # nothing in the period (all blank or zero): the cards only if another tile has data
+        page.defer(lambda: _kpi_cards(page, tile, row, prev, previous), current)
+        return
+    page.drew()
+    _kpi_cards(page, tile, row, prev, previous)
+
+
+def _kpi_cards(page: _Page, tile: KpiTile, row: dict[str, Any], prev: dict[str, Any], previous: Any) -> None:
+    layer, state = page.layer, page.state
     if tile.title:
         st.subheader(tile.title)
-    row = _first_row(page.run(current).df)
-    prev = _first_row(page.run(previous).df) if previous else {}
     if previous is not None and state.in_progress:
         p = state.previous
         st.caption(f"Changes compare with the same days of the previous period "
@@ -134,14 +267,41 @@ def kpi_row(page: _Page, tile: KpiTile) -> None:
         cols = st.columns(per_row)
         for col, item in zip(cols, chunk):
             with col:
-                _kpi(layer, item, row, prev)
+                _kpi(page, item, row, prev)
+    _no_close_date_note(page, tile)
 
 
-def _kpi(layer: Any, item: Any, row: dict[str, Any], prev: dict[str, Any]) -> None:
+def _no_close_date_note(page: _Page, tile: KpiTile) -> None:
+    """Open deals with no close date are in no period: say how many a KPI row over deals left out."""
+    layer, state = page.layer, page.state
+    if (not page.coverage.deals_without_close_date or not tile.period or state.start is None
+            or any(m not in layer.metrics for m in NO_CLOSE_DATE_METRICS)
+            or not answers.reads_table(layer, state.available(answers.tile_metrics(tile)), "deals")):
+        return
+    row = _first_row(page.run(no_close_date_query(tile, state, layer)).df)
+    n = _num(row.get("open_deals")) or 0
+    if n:
+        amount = ui.fmt(layer, "pipeline_amount", row.get("pipeline_amount"))
+        st.caption(f":material/event_busy: {plural(n, 'open deal')} ({amount}) "
+                   f"{'has' if n == 1 else 'have'} no close date, so no period's pipeline or forecast counts "
+                   f"{'it' if n == 1 else 'them'}; the Deal board lists {'it' if n == 1 else 'them'}.")
+
+
+def _kpi(page: _Page, item: Any, row: dict[str, Any], prev: dict[str, Any]) -> None:
+    layer = page.layer
     m = layer.metrics[item.metric]
+    if item.metric in page.state.unavailable:
+        # the data cannot answer it in this period (no quotas, …): a dash, never $0; the page says why
+        needs = sorted(page.lacking.get(item.metric, ()))
+        for n in needs:
+            page.hidden.setdefault(n, []).append(item.label or m.label)
+        why = "; ".join(answers.IMPORT_HINT[n] for n in needs)
+        st.metric(item.label or m.label, MISSING, help=f"Not available in this data: {why}." if why else None,
+                  border=True)
+        return
     value = row.get(item.metric)
     delta = None
-    if item.compare == "target":
+    if item.compare == "target" and item.target_metric not in page.state.unavailable:
         target = row.get(item.target_metric)
         if _num(value) is not None and _num(target):
             diff = value - target
@@ -200,34 +360,44 @@ def _drill_to(tile: ChartTile, level: int) -> None:
 def chart(page: _Page, tile: ChartTile, key: str) -> None:
     layer, state = page.layer, page.state
     plan = chart_plan(tile, state)
+    if not plan.answerable:
+        page.hide(tile, plan.dropped)
+        if plan.drilled:  # never strand a drilled view: the way back up stays
+            breadcrumb(page, tile, plan)
+        return
     dim_label = ui.dim_label(layer, plan.dimension)
     title = tile.title
+    if title and plan.dropped and not plan.is_detail:
+        title = " and ".join(ui.metric_label(layer, m) for m in plan.metrics)  # "Forecast", not "Forecast vs target"
     if tile.drill and title:
-        title = "Deals behind the number" if plan.is_detail else f"{title} by {dim_label.lower()}"
-    if title:
-        st.subheader(title)
-    breadcrumb(page, tile, plan)
-    if plan.note:
-        st.info(plan.note, icon=":material/info:")
-    if tile.caption and not plan.is_detail:
-        st.caption(tile.caption)
+        title = "Deals behind the number" if plan.is_detail else plan.title or f"{title} by {dim_label.lower()}"
+
+    def heading() -> None:
+        if title:
+            st.subheader(title)
+        breadcrumb(page, tile, plan)
+        if plan.note:
+            st.info(plan.note, icon=":material/info:")
+        if tile.caption and not plan.is_detail:
+            st.caption(tile.caption)
+
     ans = page.run(plan.query)
     df = ans.df
     if plan.is_detail:
-        df = df.dropna(how="all", subset=list(plan.metrics))
-        if df.empty:
-            st.info("No deals behind this number in the selected period and filters.", icon=":material/inbox:")
-            return
-        limit = plan.query.limit
-        st.caption(f"{len(df):,} deal{'s' if len(df) != 1 else ''}" + (f" (first {limit:,} by {plan.query.order_by[0][0].replace('_', ' ')})"
-                                              if limit and len(ans.df) >= limit and plan.query.order_by else ""))
-        ui.table(layer, df[[c for c in (*plan.columns, *plan.metrics) if c in df]], key=_key(key, "detail", plan.drilled))
+        _detail(page, plan, ans, df, heading, key)
         return
     if df.empty or df[list(plan.metrics)].isna().all().all():
         where = f" in {md_escape(filters.current().period)}" if tile.period and state.start else ""
-        st.info(f"No data for {', '.join(ui.metric_label(layer, m) for m in plan.metrics)}{where} with these filters.",
-                icon=":material/inbox:")
+        message = (f"No data for {', '.join(ui.metric_label(layer, m) for m in plan.metrics)}{where}"
+                   f"{' with these filters' if state.filters or state.drill or state.selection else ''}.")
+        if plan.drilled:  # the breadcrumb now, the message unless the page says it once
+            heading()
+            page.defer(lambda: st.info(message, icon=":material/inbox:"), plan.query)
+        else:
+            page.defer(lambda: (heading(), st.info(message, icon=":material/inbox:")), plan.query)
         return
+    page.drew()
+    heading()
     top = plan.query.top
     if top is not None and top.dimension in df and df[top.dimension].nunique() >= top.count:
         # Only say "top N" when values were actually left out.
@@ -236,12 +406,26 @@ def chart(page: _Page, tile: ChartTile, key: str) -> None:
     defs = layer.metrics
     baseline_col, baseline_label = (tile.baseline, None) if tile.baseline else (None, None)
     if plan.baseline_query is not None:
-        base = page.run(plan.baseline_query).df
-        dims = [c for c in plan.query.dimensions if c in base and c in df]
-        base = base[dims + [plan.metrics[0]]].rename(columns={plan.metrics[0]: "__baseline"})
-        df = df.merge(base, on=dims, how="left")
-        baseline_col = "__baseline"
-        baseline_label = f"Previous {tile.baseline_periods} {state.grain}s"
+        # the baseline names the span it really covers: "1 earlier quarter", not "previous 4"
+        span = page.run(plan.baseline_span_query).df
+        m0 = plan.metrics[0]
+        with_data = answers.baseline_periods_with_data(
+            span.loc[span[m0].notna(), "period"] if "period" in span and m0 in span else [],
+            state.start, state.grain, tile.baseline_periods)
+        if with_data:
+            base = page.run(plan.baseline_query).df
+            dims = [c for c in plan.query.dimensions if c in base and c in df]
+            base = base[dims + [m0]].rename(columns={m0: "__baseline"})
+            df = df.merge(base, on=dims, how="left")
+            baseline_col = "__baseline"
+            baseline_label = answers.span_label(len(with_data), state.grain)
+            first, last = (period_label(p, state.grain) for p in (with_data[0], with_data[-1]))
+            st.caption(f"Black tick: the same metric over {baseline_label} "
+                       f"({first if first == last else f'{first} – {last}'})"
+                       + (f", the only ones with data of the {tile.baseline_periods} before"
+                          if len(with_data) < tile.baseline_periods else "") + ".")
+        else:
+            st.caption(f"No earlier {state.grain} has data to compare with: no baseline tick.")
     interactive = bool(tile.drill and plan.level < len(plan.path) - 1) or tile.select
     worst = _worst(tile, df, plan, baseline_col, baseline_label) if tile.highlight_worst else None
     metrics = [m for m in plan.metrics if m != tile.baseline or plan.level > 0]
@@ -264,11 +448,11 @@ def chart(page: _Page, tile: ChartTile, key: str) -> None:
                                  interactive=interactive, baseline=baseline_col if plan.level == 0 else None,
                                  baseline_label=baseline_label,
                                  worst=[w[0] for w in worst] if worst else None, dim_label=dim_label,
-                                 horizontal=tile.horizontal)
+                                 horizontal=tile.horizontal, stack=plan.stack)
         return c
 
-    spec_key = _key("spec", tile.model_dump_json(), plan.query, plan.baseline_query, state.selection,
-                    interactive, data.db_key(), id(layer))
+    spec_key = _key("spec", tile.model_dump_json(), plan.query, plan.baseline_query, baseline_label, state.selection,
+                    interactive, plan.stack, data.db_key(), id(layer))
     spec = _chart_spec(spec_key, _build=build)
     sel_now = dict(state.selection).get(tile.dimension) if tile.select else None
     ckey = _key(key, plan.level, plan.drilled, sel_now)
@@ -295,6 +479,33 @@ def chart(page: _Page, tile: ChartTile, key: str) -> None:
         st.markdown("**Worst:** " + "; ".join(md_escape(text) for _, text in worst))
 
 
+def _detail(page: _Page, plan, ans, df: pd.DataFrame, heading: Callable[[], None], key: str) -> None:
+    """The deals behind a number: every deal the drill path and period select (won, lost and
+    open alike: the drill never dead-ends). Metric columns that are zero for every deal listed
+    are left out (a Closed Won list has no open pipeline); a deal with a blank amount shows "—"
+    for its amounts, not $0."""
+    layer = page.layer
+    heading()
+    if df.empty:
+        page.defer(lambda: st.info("No deals behind this number in the selected period and filters.",
+                                   icon=":material/inbox:"))
+        return
+    page.drew()
+    df = df.copy()
+    metrics = [m for m in plan.metrics if m in df]
+    if "amount" in df:
+        blank = df["amount"].isna()
+        for m in metrics:
+            if (layer.metrics[m].format or "") == "currency":
+                df[m] = df[m].astype(object).where(~blank, None)
+    nonzero = [m for m in metrics if pd.to_numeric(df[m], errors="coerce").fillna(0).ne(0).any()]
+    limit = plan.query.limit
+    st.caption(f"{plural(len(df), 'deal')}" + (f" (first {limit:,} by {plan.query.order_by[0][0].replace('_', ' ')})"
+                                              if limit and len(ans.df) >= limit and plan.query.order_by else ""))
+    ui.table(layer, df[[c for c in (*plan.columns, *(nonzero or metrics[:1])) if c in df]],
+             key=_key(key, "detail", plan.drilled))
+
+
 @st.cache_data(max_entries=1000, show_spinner=False)
 def _chart_spec(key: str, _build) -> dict:
     """The Vega-Lite spec of a chart, built once per (tile, queries, state, database):
@@ -316,7 +527,7 @@ def _worst(tile: ChartTile, df: pd.DataFrame, plan, baseline: str | None, label:
         d = d[d["gap"] < 0]
         unit = " pts" if f == "percent" else ""
         return [(str(r[plan.dimension]),
-                 f"{r[plan.dimension]} {format_value(r[m], f)} vs {format_value(r[baseline], f)} ({(label or 'baseline').lower()}) "
+                 f"{r[plan.dimension]} {format_value(r[m], f)} vs {format_value(r[baseline], f)} over {label or 'the baseline'} "
                  f"({(r['gap'] * 100 if f == 'percent' else r['gap']):+.1f}{unit})") for _, r in d.iterrows()]
     d = d.dropna(subset=[m]).sort_values(m).head(tile.highlight_worst)
     return [(str(r[plan.dimension]), f"{r[plan.dimension]} {format_value(r[m], f)}") for _, r in d.iterrows()]
@@ -324,17 +535,27 @@ def _worst(tile: ChartTile, df: pd.DataFrame, plan, baseline: str | None, label:
 
 # -------------------------------------------------------------------- tables
 def table(page: _Page, tile: TableTile) -> None:
-    if tile.title:
-        st.subheader(tile.title)
-    sel = ", ".join(f"{ui.dim_label(page.layer, k).lower()} {md_escape(v)}" for k, v in page.state.selection)
-    if tile.caption or sel:
-        st.caption(" · ".join(x for x in (tile.caption, f"Narrowed to {sel}" if sel else None) if x))
     q = table_query(tile, page.state)
-    ans = page.run(q)
-    df = ans.df.dropna(how="all", subset=list(tile.metrics))
-    if df.empty:
-        st.info("Nothing to list for this period and these filters.", icon=":material/inbox:")
+    if q is None:
+        page.hide(tile, tuple(tile.metrics))
         return
+    sel = ", ".join(f"{ui.dim_label(page.layer, k).lower()} {md_escape(v)}" for k, v in page.state.selection)
+
+    def heading() -> None:
+        if tile.title:
+            st.subheader(tile.title)
+        if tile.caption or sel:
+            st.caption(" · ".join(x for x in (tile.caption, f"Narrowed to {sel}" if sel else None) if x))
+
+    ans = page.run(q)
+    metrics = [m for m in q.metrics if m in ans.df]
+    df = ans.df.dropna(how="all", subset=metrics)
+    if df.empty:
+        page.defer(lambda: (heading(), st.info("Nothing to list for this period and these filters.",
+                                               icon=":material/inbox:")), q)
+        return
+    page.drew()
+    heading()
     ui.table(page.layer, df, height=min(38 + 35 * len(df), 420))
     if len(ans.df) >= tile.limit:
         st.caption(f"Showing the first {tile.limit:,} rows.")

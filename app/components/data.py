@@ -23,6 +23,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
+from pipelinebi import coverage as coverage_module
 from pipelinebi.compiler.query import Filter, Query
 from pipelinebi.settings import Settings, get_settings
 from pipelinebi.warehouse import database_as_of, database_version, open_readonly
@@ -160,6 +161,22 @@ def _as_of(db: str) -> date:
 def as_of() -> date:
     """The data's 'today' (stored at ingest)."""
     return _as_of(db_key())
+
+
+@st.cache_data(ttl=3600, show_spinner=False)
+def _coverage(db: str) -> coverage_module.Coverage:
+    cur = connection().cursor()  # sessions are threads: a cursor of their own
+    try:
+        return coverage_module.read(cur)
+    finally:
+        cur.close()
+
+
+def coverage() -> coverage_module.Coverage:
+    """What the loaded data can answer (targets and their periods, synthesised history, leads,
+    deals without a close date, quarters with deals): stored at ingest, read once per database
+    version."""
+    return _coverage(db_key())
 
 
 #: metrics tried, in order, to list the values of a dimension

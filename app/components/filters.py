@@ -12,6 +12,8 @@ from datetime import date
 import streamlit as st
 
 from pipelinebi.compiler.query import Filter
+from pipelinebi.coverage import Coverage
+from pipelinebi.dashboards.answers import default_period_start
 from pipelinebi.dashboards.queries import PageState, global_filters, parse_period_label, period_bounds, period_label, period_options
 
 from . import data
@@ -41,10 +43,23 @@ class Globals:
         return PageState(start=start, end=end, grain=self.grain, filters=self.filters(use), as_of=self.as_of, **kw)
 
 
-def period_choices(as_of: date) -> list[str]:
-    quarters = period_options(as_of, "quarter", back=9, ahead=2)
-    years = [str(as_of.year + 1), str(as_of.year), str(as_of.year - 1), str(as_of.year - 2)]
-    return quarters + years
+def period_choices(as_of: date, coverage: Coverage | None = None) -> list[str]:
+    """Quarters around ``as_of`` and every quarter that holds deals, newest first, then the
+    years they span: an export whose deals all closed years before its as-of date still has
+    its quarters to pick."""
+    quarters = set(period_options(as_of, "quarter", back=9, ahead=2))
+    years = {as_of.year + 1, as_of.year, as_of.year - 1, as_of.year - 2}
+    for q in (coverage.quarters_with_deals if coverage else ()):
+        d = date.fromisoformat(q)
+        quarters.add(period_label(d, "quarter"))
+        years.add(d.year)
+    ordered = sorted(quarters, key=lambda label: parse_period_label(label, "quarter")[0], reverse=True)
+    return ordered + [str(y) for y in sorted(years, reverse=True)]
+
+
+def default_period(as_of: date, coverage: Coverage) -> str:
+    """The as-of quarter when deals close in it, else the latest quarter with deals."""
+    return period_label(default_period_start(coverage, as_of, "quarter"), "quarter")
 
 
 def _parse(label: str) -> tuple[date, date, str] | None:
@@ -56,10 +71,14 @@ def _parse(label: str) -> tuple[date, date, str] | None:
 def sidebar() -> Globals:
     """Draw the global filters and remember their values for the page."""
     as_of = data.as_of()
-    current = period_label(period_bounds(as_of, "quarter")[0], "quarter")
-    choices = period_choices(as_of)
+    cov = data.coverage()
+    current = default_period(as_of, cov)
+    choices = period_choices(as_of, cov)
     with st.sidebar:
-        st.caption(f"Data as of **{as_of:%d %b %Y}**")
+        as_of_quarter = period_label(period_bounds(as_of, "quarter")[0], "quarter")
+        st.caption(f"Data as of **{as_of:%d %b %Y}**" + (
+            f" · no deals close in {as_of_quarter}: the latest quarter with deals is **{current}**"
+            if current != as_of_quarter else ""))
         period = st.selectbox("Period", choices, index=choices.index(current), key=PARAMS["period"],
                               bind="query-params", help="Quarter (or year) of the close date / target period")
         values = {}
@@ -80,6 +99,6 @@ def current() -> Globals:
     g = st.session_state.get(STATE_KEY)
     if g is None:  # a page run without the entrypoint (tests): defaults
         as_of = data.as_of()
-        start, end = period_bounds(as_of, "quarter")
+        start, end = period_bounds(default_period_start(data.coverage(), as_of, "quarter"), "quarter")
         g = Globals(as_of, period_label(start), start, end, "quarter", None, None, None)
     return g

@@ -13,7 +13,7 @@ import pandas as pd
 import streamlit as st
 
 from pipelinebi.errors import PipelineBIError
-from pipelinebi.formatting import format_value, md_escape
+from pipelinebi.formatting import MISSING, format_value, is_missing, md_escape
 
 log = logging.getLogger("pipelinebi.app")
 
@@ -116,18 +116,30 @@ def metric_not_defined(names: list[str]) -> None:
             "Add it under `semantic/metrics/` and this part of the page appears.", icon=":material/pending:")
 
 
-def column_config(layer: Any, columns: Iterable[str]) -> dict[str, Any]:
+DATE_COLUMNS = ("close_date", "created_at", "entered_at", "changed_at")
+
+
+def column_config(layer: Any, columns: Iterable[str], as_text: Iterable[str] = ()) -> dict[str, Any]:
+    """Labels and formats per column; ``as_text``: columns already turned into text (they hold
+    a blank, see :func:`display_frame`)."""
     cc = st.column_config
     out: dict[str, Any] = {}
+    as_text = set(as_text)
     for c in columns:
         m = layer.metrics.get(c)
+        if c in as_text:
+            label = m.label if m is not None else dim_label(layer, c)
+            numeric = m is not None or c == "amount"
+            out[c] = cc.TextColumn(label, help=(m.description or None) if m is not None else None,
+                                   alignment="right" if numeric else None)
+            continue
         if m is not None:
             fmt = {"currency": "dollar", "percent": "percent", "days": "%.1f days",
                    "count": "%d"}.get(m.format, "%.2f")
             out[c] = cc.NumberColumn(m.label, format=fmt, help=m.description or None)
         elif c == "period":
             out[c] = cc.DateColumn("Period", format="YYYY-MM-DD")
-        elif c in ("close_date", "created_at", "entered_at", "changed_at"):
+        elif c in DATE_COLUMNS:
             out[c] = cc.DateColumn(dim_label(layer, c), format="YYYY-MM-DD")
         elif c == "amount":
             out[c] = cc.NumberColumn("Amount", format="dollar")
@@ -136,9 +148,43 @@ def column_config(layer: Any, columns: Iterable[str]) -> dict[str, Any]:
     return out
 
 
+def _cell_text(v: Any, fmt: str | None, width: int) -> str:
+    """A formatted number, left-padded with spaces to ``width`` so that sorting the text sorts
+    non-negative numbers by size (the blank, ``—``, sorts last)."""
+    if is_missing(v):
+        return MISSING
+    text = format_value(v, fmt)
+    return text.rjust(width) if not text.startswith("-") else text
+
+
+def display_frame(layer: Any, df: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
+    """The frame as shown: Streamlit's grid draws a blank cell as the word "None", so a column
+    holding a blank becomes text with "—" there (numbers formatted like the column would be:
+    $1,234, 12.5%, 3.0 days). Returns the frame and the columns turned into text."""
+    out = df.copy()
+    as_text = []
+    for c in df.columns:
+        col = df[c]
+        if not col.isna().any():
+            continue
+        m = layer.metrics.get(c)
+        if m is not None or c == "amount":
+            fmt = m.format if m is not None else "currency"
+            width = max((len(format_value(v, fmt)) for v in col if not is_missing(v)), default=0)
+            out[c] = [_cell_text(v, fmt, width) for v in col]
+        elif c in DATE_COLUMNS or c == "period":
+            out[c] = [MISSING if is_missing(v) else pd.Timestamp(v).strftime("%Y-%m-%d") for v in col]
+        else:
+            out[c] = [MISSING if is_missing(v) else str(v) for v in col]
+        as_text.append(c)
+    return out, as_text
+
+
 def table(layer: Any, df: pd.DataFrame, *, height: int | str = "auto", key: str | None = None) -> None:
-    st.dataframe(df, hide_index=True, width="stretch", height=height, column_config=column_config(layer, df.columns),
-                 key=key)
+    """A result table: labels and formats from the semantic layer; no cell shows None or nan."""
+    shown, as_text = display_frame(layer, df)
+    st.dataframe(shown, hide_index=True, width="stretch", height=height,
+                 column_config=column_config(layer, shown.columns, as_text), key=key)
 
 
 def warnings_note(warnings: Iterable[str]) -> None:

@@ -7,8 +7,10 @@ shown inside Streamlit markdown, as plain text (:func:`md_escape`).
 '$1.23M'
 >>> format_value(0.2345, "percent"), format_value(12.04, "days"), format_value(3, "count")
 ('23.4%', '12.0 days', '3')
->>> format_value(None, "currency")
-'–'
+>>> format_value(None, "currency"), format_value(float("nan"), "count"), format_value(1, "days")
+('—', '—', '1.0 day')
+>>> plural(1, "day"), plural(2, "day"), plural(1_250, "deal")
+('1 day', '2 days', '1,250 deals')
 """
 
 from __future__ import annotations
@@ -18,7 +20,19 @@ import re
 from typing import Any
 
 FORMATS = ("currency", "percent", "days", "count", "number")
-MISSING = "–"
+#: what a blank value (None, NaN, pd.NA) is shown as: never "nan", "None" or "$0"
+MISSING = "—"
+
+
+def is_missing(v: Any) -> bool:
+    """None, NaN, NaT or pd.NA (what a blank cell of a query result can be)."""
+    return _is_missing(v)
+
+
+def plural(n: float, noun: str, nouns: str | None = None) -> str:
+    """``n`` and the noun, singular for exactly one (``1 day``, ``2 days``, ``1.5 days``)."""
+    text = f"{n:,.0f}" if float(n).is_integer() else f"{n:,}"
+    return f"{text} {noun if n == 1 else (nouns or noun + 's')}"
 
 
 def _is_missing(v: Any) -> bool:
@@ -54,7 +68,7 @@ def format_value(v: Any, fmt: str | None, compact: bool = False) -> str:
     if fmt == "percent":
         return f"{v * 100:.1f}%"
     if fmt == "days":
-        return f"{v:,.1f} days"
+        return f"{v:,.1f} day{'' if round(v, 1) == 1 else 's'}"
     if fmt == "count":
         return compact_number(v) if compact and abs(v) >= 10_000 else f"{v:,.0f}"
     if isinstance(v, float) and not v.is_integer():

@@ -69,7 +69,7 @@ def test_click_to_drill_team_then_rep_and_reload(big_page, app_server, screensho
     page.screenshot(path=screenshot_dir / "drill_1_rep.png", full_page=True)
 
     rep = _click_bar(page, "rep")
-    page.get_by_role("heading", name="Forecast vs target by stage").wait_for(timeout=30_000)
+    page.get_by_role("heading", name="What makes up the forecast, by stage").wait_for(timeout=30_000)
     settle(page)
     assert params(page).get("team") == team and params(page).get("rep") == rep
     page.get_by_text("cannot be split by stage").first.wait_for()
@@ -77,7 +77,7 @@ def test_click_to_drill_team_then_rep_and_reload(big_page, app_server, screensho
 
     # the URL alone reproduces the view (share / reload)
     page.reload()
-    page.get_by_role("heading", name="Forecast vs target by stage").wait_for(timeout=60_000)
+    page.get_by_role("heading", name="What makes up the forecast, by stage").wait_for(timeout=60_000)
     settle(page)
     assert params(page).get("rep") == rep
     page.get_by_text(rep, exact=True).first.wait_for()  # the breadcrumb names the rep
@@ -96,7 +96,7 @@ def test_deal_level_table(big_page, app_server, screenshot_dir):
     page.get_by_role("heading", name="Forecast vs target by rep").wait_for(timeout=60_000)
     settle(page)
     rep = _click_bar(page, "rep")
-    page.get_by_role("heading", name="Forecast vs target by stage").wait_for(timeout=30_000)
+    page.get_by_role("heading", name="What makes up the forecast, by stage").wait_for(timeout=30_000)
     settle(page)
     _click_bar(page, "stage")
     page.get_by_role("heading", name="Deals behind the number").wait_for(timeout=30_000)

@@ -58,7 +58,10 @@ class DrillLevel(Strict):
     """Overrides for one level of a drill path."""
 
     metrics: list[Name] | None = Field(None, description="metrics at this level (default: the chart's)")
+    title: str | None = Field(None, description="heading at this level (default: the chart's title 'by' the level)")
     note: str | None = Field(None, description="shown above the chart at this level")
+    stack: bool = Field(False, description=(
+        "stack the metrics in one bar per category (parts of a whole, e.g. closed won + weighted open = forecast)"))
 
 
 class DetailTable(Strict):

@@ -14,6 +14,14 @@ same query set, and tests assert on the numbers behind a chart.
 ('stage', ('pipeline_amount',), ['APAC', 'Ann'])
 >>> quarter_bounds(date(2026, 11, 15))
 (datetime.date(2026, 10, 1), datetime.date(2027, 1, 1))
+
+Metrics the data cannot answer (``PageState.unavailable``: no targets for the period, …) are
+left out of every query; a chart keeps the rest (``ChartPlan.dropped`` names what went) and a
+tile left with nothing has no query:
+
+>>> plan = chart_plan(tile, PageState(unavailable=frozenset({"target"})))
+>>> plan.metrics, plan.dropped
+(('forecast',), ('target',))
 """
 
 from __future__ import annotations
@@ -90,6 +98,12 @@ class PageState:
     selection: tuple[tuple[str, str], ...] = ()
     #: the data's "today"; a period that contains it is still running
     as_of: date | None = None
+    #: metrics the loaded data cannot answer in this state (no targets for the period, …):
+    #: left out of every query (see :mod:`pipelinebi.dashboards.answers`)
+    unavailable: frozenset[str] = frozenset()
+
+    def available(self, metrics: Iterable[str]) -> tuple[str, ...]:
+        return tuple(m for m in metrics if m not in self.unavailable)
 
     @property
     def in_progress(self) -> bool:
@@ -111,7 +125,7 @@ class PageState:
         # While the period runs, it ends (for comparison) the day after as_of.
         end = self.as_of + timedelta(days=1) if self.in_progress else self.end
         start, end = shift_range(self.start, end, self.grain, -1)
-        return PageState(start, end, self.grain, self.filters, self.drill, self.selection, None)
+        return PageState(start, end, self.grain, self.filters, self.drill, self.selection, None, self.unavailable)
 
 
 def global_filters(values: dict[str, str | None]) -> tuple[Filter, ...]:
@@ -123,10 +137,15 @@ def _where(pairs: Iterable[tuple[str, str]]) -> tuple[Filter, ...]:
     return tuple(Filter(dimension=k, op="=", value=v, strict=False) for k, v in pairs)
 
 
-def _order(sort: str | None, columns: Iterable[str]) -> tuple[tuple[str, bool], ...]:
+def _order(sort: str | None, columns: Iterable[str], dropped: Iterable[str] = (),
+           fallback: str | None = None) -> tuple[tuple[str, bool], ...]:
+    """``-amount`` -> ((amount, descending),); a sort on a metric that was ``dropped`` sorts on
+    ``fallback`` (the first metric left) the same way."""
     if not sort:
         return ()
     name = sort.lstrip("-")
+    if name in set(dropped) and fallback:
+        name = fallback
     return ((name, sort.startswith("-")),) if name in set(columns) else ()
 
 
@@ -142,7 +161,7 @@ def kpi_scope(tile: KpiTile, state: PageState, layer: Any = None) -> tuple[tuple
         return ()
     if layer is None:
         return state.drill
-    names = kpi_metrics(tile)
+    names = kpi_metrics(tile, state)
     scope = []
     for dim, value in state.drill:
         try:
@@ -165,32 +184,48 @@ def _dims_for(layer: Any, metric: str) -> frozenset[str]:
     return _DIMS_CACHE[key]
 
 
-def kpi_metrics(tile: KpiTile) -> tuple[str, ...]:
+def kpi_metrics(tile: KpiTile, state: PageState | None = None) -> tuple[str, ...]:
+    """Every metric of a KPI row (compared targets included), less those ``state`` marks unavailable."""
     names: list[str] = []
     for item in tile.items:
         for n in (item.metric, item.target_metric if item.compare == "target" else None):
             if n and n not in names:
                 names.append(n)
-    return tuple(names)
+    return state.available(names) if state is not None else tuple(names)
 
 
-def kpi_queries(tile: KpiTile, state: PageState, layer: Any = None) -> tuple[Query, Query | None]:
-    """(current period, previous period or None) for a KPI row."""
+def kpi_queries(tile: KpiTile, state: PageState, layer: Any = None) -> tuple[Query | None, Query | None]:
+    """(current period, previous period or None) for a KPI row; (None, None) when the data can
+    answer none of its metrics."""
+    names = kpi_metrics(tile, state)
+    if not names:
+        return None, None
     scope = _where(kpi_scope(tile, state, layer))
     filters = state.filters + scope + _where(state.selection)
-    current = Query(metrics=kpi_metrics(tile), filters=filters, **_time(tile.period, state))
-    prev_metrics = tuple(dict.fromkeys(i.metric for i in tile.items if i.compare == "previous_period"))
+    current = Query(metrics=names, filters=filters, **_time(tile.period, state))
+    prev_metrics = state.available(dict.fromkeys(i.metric for i in tile.items if i.compare == "previous_period"))
     previous = None
     if prev_metrics and tile.period and state.start:
         previous = Query(metrics=prev_metrics, filters=filters, **_time(True, state.previous))
     return current, previous
 
 
+#: open deals and their amount: what is left out of every close-date bucket when no close date is set
+NO_CLOSE_DATE_METRICS = ("open_deals", "pipeline_amount")
+
+
+def no_close_date_query(tile: KpiTile, state: PageState, layer: Any = None) -> Query:
+    """Open deals without a close date in the KPI row's scope (filters, drill), any period:
+    deals no period's pipeline or forecast counts."""
+    filters = state.filters + _where(kpi_scope(tile, state, layer)) + _where(state.selection)
+    return Query(metrics=NO_CLOSE_DATE_METRICS, filters=filters + ("close_date IS NULL",))
+
+
 @dataclass(frozen=True)
 class ChartPlan:
     """What a chart shows at the current drill level."""
 
-    query: Query
+    query: Query | None
     dimension: str
     metrics: tuple[str, ...]
     level: int = 0
@@ -201,6 +236,19 @@ class ChartPlan:
     drilled: tuple[tuple[str, str], ...] = field(default=())
     #: the first metric over the periods before the selected one (tile.baseline_periods)
     baseline_query: Query | None = None
+    #: the same, by period (``grain`` of the page): which of those periods hold data at all
+    baseline_span_query: Query | None = None
+    #: metrics of the tile left out because the data cannot answer them (``PageState.unavailable``)
+    dropped: tuple[str, ...] = ()
+    #: stack the metrics in one bar per category (a drill level's ``stack``)
+    stack: bool = False
+    #: the drill level's own heading, if it has one
+    title: str | None = None
+
+    @property
+    def answerable(self) -> bool:
+        """False when the data can answer none of the tile's metrics (``query`` is None)."""
+        return self.query is not None
 
 
 def drill_level(tile: ChartTile, state: PageState) -> tuple[int, tuple[tuple[str, str], ...]]:
@@ -228,17 +276,32 @@ def chart_plan(tile: ChartTile, state: PageState, level: int | None = None) -> C
     dim = path[level]
     conf = tile.drill.levels.get(dim) if tile.drill else None
     note = conf.note if conf else None
+    stack = bool(conf and conf.stack)
+    level_title = conf.title if conf else None
     if tile.drill and tile.drill.detail and level == len(path) - 1:
         det = tile.drill.detail
         columns = tuple(dict.fromkeys((dim, *det.columns)))
-        q = Query(metrics=tuple(det.metrics), dimensions=columns, filters=filters,
-                  order_by=_order(det.sort, (*det.metrics, *columns)), limit=det.limit, **_time(tile.period, state))
-        return ChartPlan(q, dim, tuple(det.metrics), level, True, note, columns, path, drilled)
-    metrics = tuple((conf.metrics if conf and conf.metrics else tile.metrics))
+        metrics = state.available(det.metrics)
+        dropped = tuple(m for m in det.metrics if m not in metrics)
+        if not metrics:
+            return ChartPlan(None, dim, (), level, True, note, columns, path, drilled, dropped=dropped)
+        q = Query(metrics=metrics, dimensions=columns, filters=filters,
+                  order_by=_order(det.sort, (*metrics, *columns), dropped, metrics[0]), limit=det.limit,
+                  **_time(tile.period, state))
+        return ChartPlan(q, dim, metrics, level, True, note, columns, path, drilled, dropped=dropped)
+    wanted = tuple((conf.metrics if conf and conf.metrics else tile.metrics))
     # (the tile model guarantees a series wherever series_top is set)
     top = TopValues(dimension=tile.series, by=tile.series_top.by, count=tile.series_top.count) if tile.series_top else None
-    if tile.baseline and tile.baseline not in metrics and level == 0:
-        metrics = metrics + (tile.baseline,)
+    if tile.baseline and tile.baseline not in wanted and level == 0:
+        wanted = wanted + (tile.baseline,)
+    metrics = state.available(wanted)
+    dropped = tuple(m for m in wanted if m not in metrics)
+    if top is not None and top.by in state.unavailable:
+        dropped += (top.by,)
+        metrics = ()
+    if not metrics:
+        return ChartPlan(None, dim, (), level, False, note, (), path, drilled, dropped=dropped, stack=stack,
+                         title=level_title)
     if dim == "period":
         end = state.end
         start = None
@@ -249,39 +312,49 @@ def chart_plan(tile: ChartTile, state: PageState, level: int | None = None) -> C
         dims = tuple(d for d in (tile.series,) if d)
         q = Query(metrics=metrics, dimensions=dims, grain=tile.grain, filters=filters, top=top,
                   start=start if tile.period else None, end=end if tile.period else None)
-        return ChartPlan(q, dim, metrics, level, False, note, (), path, drilled)
+        return ChartPlan(q, dim, metrics, level, False, note, (), path, drilled, dropped=dropped, stack=stack,
+                         title=level_title)
     dims = tuple(dict.fromkeys(d for d in (dim, tile.series, *tile.order_by) if d))
-    order = _order(tile.sort, (*metrics, *dims))
+    order = _order(tile.sort, (*metrics, *dims), dropped, metrics[0])
     if not order and tile.order_by:
         order = tuple((d, False) for d in tile.order_by)
     q = Query(metrics=metrics, dimensions=dims, filters=filters, order_by=order, limit=tile.limit, top=top,
               **_time(tile.period, state))
-    baseline = None
+    baseline = span = None
     if tile.baseline_periods and level == 0 and state.start is not None:
         b_start, _ = shift_range(state.start, state.start, state.grain, -tile.baseline_periods)
         baseline = Query(metrics=metrics[:1], dimensions=dims, filters=filters, start=b_start, end=state.start)
-    return ChartPlan(q, dim, metrics, level, False, note, (), path, drilled, baseline)
+        # the same metric per period over the same span: a baseline says how many periods it covers
+        span = Query(metrics=metrics[:1], grain=state.grain, filters=filters, start=b_start, end=state.start)
+    return ChartPlan(q, dim, metrics, level, False, note, (), path, drilled, baseline, span, dropped, stack,
+                     level_title)
 
 
-def table_query(tile: TableTile, state: PageState) -> Query:
+def table_query(tile: TableTile, state: PageState) -> Query | None:
+    """The table's query; None when the data can answer none of its metrics."""
+    metrics = state.available(tile.metrics)
+    if not metrics:
+        return None
+    dropped = tuple(m for m in tile.metrics if m not in metrics)
     filters = state.filters + _where(state.drill) + _where(state.selection) + tuple(tile.filters)
-    return Query(metrics=tuple(tile.metrics), dimensions=tuple(tile.columns), filters=filters,
-                 order_by=_order(tile.sort, (*tile.metrics, *tile.columns)), limit=tile.limit,
+    return Query(metrics=metrics, dimensions=tuple(tile.columns), filters=filters,
+                 order_by=_order(tile.sort, (*metrics, *tile.columns), dropped, metrics[0]), limit=tile.limit,
                  **_time(tile.period, state))
 
 
 def tile_queries(tile: Any, state: PageState, layer: Any = None, all_levels: bool = False) -> list[Query]:
     """The queries one tile runs (``all_levels``: every drill level, for validation)."""
     if isinstance(tile, KpiTile):
-        cur, prev = kpi_queries(tile, state, layer)
-        return [cur] + ([prev] if prev else [])
+        return [q for q in kpi_queries(tile, state, layer) if q is not None]
     if isinstance(tile, ChartTile):
         if all_levels and tile.drill:
-            return [chart_plan(tile, state, level=i).query for i in range(len(tile.drill.path))]
-        plan = chart_plan(tile, state)
-        return [plan.query] + ([plan.baseline_query] if plan.baseline_query else [])
+            plans = [chart_plan(tile, state, level=i) for i in range(len(tile.drill.path))]
+        else:
+            plans = [chart_plan(tile, state)]
+        return [q for p in plans for q in (p.query, p.baseline_query, p.baseline_span_query) if q is not None]
     if isinstance(tile, TableTile):
-        return [table_query(tile, state)]
+        q = table_query(tile, state)
+        return [q] if q is not None else []
     if isinstance(tile, RowTile):
         return [q for t in tile.tiles for q in tile_queries(t, state, layer, all_levels)]
     if isinstance(tile, NoteTile):
