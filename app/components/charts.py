@@ -74,6 +74,9 @@ def bar_chart(df: pd.DataFrame, dim: str, metrics: list[str], defs: dict[str, An
     dims = [dim] + ([series] if series else [])
     df = _clean(df, dims)
     long = _long(df, dims, metrics, labels)
+    if stack and not series:
+        # a part that is zero (or blank) draws nothing, but would still answer a hover or a click
+        long = long[long["value"].fillna(0) != 0]
     n_cat = max(1, len(order or []))
     n_group = len(metrics) if not series else max(1, df[series].nunique())
     stacked = bool(series) or stack
@@ -82,7 +85,7 @@ def bar_chart(df: pd.DataFrame, dim: str, metrics: list[str], defs: dict[str, An
         long["series_value"] = long[series]
     domain = list(labels[m] for m in metrics) if not series else sorted(long["series_value"].dropna().unique().tolist())
     color = alt.Color(f"{color_field}:N", title=None, scale=alt.Scale(domain=domain, range=PALETTE[: len(domain)] or PALETTE),
-                      legend=alt.Legend(orient="top") if (len(metrics) > 1 or series) else None)
+                      legend=alt.Legend(orient="top", labelLimit=400) if (len(metrics) > 1 or series) else None)
     if worst:
         color = alt.condition(alt.FieldOneOfPredicate(field=dim, oneOf=worst), alt.value(WORST), color)
     # Counts have no fractional ticks (otherwise a 0–2 axis reads "0 0 0 1 1 1 …").

@@ -422,8 +422,8 @@ def chart(page: _Page, tile: ChartTile, key: str) -> None:
             first, last = (period_label(p, state.grain) for p in (with_data[0], with_data[-1]))
             st.caption(f"Black tick: the same metric over {baseline_label} "
                        f"({first if first == last else f'{first} – {last}'})"
-                       + (f", the only ones with data of the {tile.baseline_periods} before"
-                          if len(with_data) < tile.baseline_periods else "") + ".")
+                       + (f", the only {'one' if len(with_data) == 1 else 'ones'} with data of the "
+                          f"{tile.baseline_periods} before" if len(with_data) < tile.baseline_periods else "") + ".")
         else:
             st.caption(f"No earlier {state.grain} has data to compare with: no baseline tick.")
     interactive = bool(tile.drill and plan.level < len(plan.path) - 1) or tile.select
@@ -433,18 +433,18 @@ def chart(page: _Page, tile: ChartTile, key: str) -> None:
         if tile.kind == "line" or plan.dimension == "period":
             c = charts.line_chart(df, metrics, defs, series=tile.series, grain=tile.grain or "month", height=tile.height)
         elif tile.kind == "funnel":
-            c = charts.funnel_chart(df, plan.dimension, metrics[0], defs, order_by=tile.order_by, interactive=interactive,
+            c = charts.funnel_chart(df, plan.dimension, metrics[0], defs, order_by=list(plan.order_by), interactive=interactive,
                                     dim_label=dim_label)
         elif tile.kind == "heatmap":
             x_order = None
-            if tile.order_by and all(o in df for o in tile.order_by):
-                x_order = list(dict.fromkeys(df.sort_values(list(tile.order_by))[plan.dimension].astype(str)))
+            if plan.order_by and all(o in df for o in plan.order_by):
+                x_order = list(dict.fromkeys(df.sort_values(list(plan.order_by))[plan.dimension].astype(str)))
             c = charts.heatmap(df, plan.dimension, tile.series, metrics[0], defs, x_order=x_order, x_label=dim_label,
                                y_label=ui.dim_label(layer, tile.series))
         elif tile.kind == "box":
-            c = charts.range_chart(df, plan.dimension, metrics, defs, order_by=tile.order_by, dim_label=dim_label)
+            c = charts.range_chart(df, plan.dimension, metrics, defs, order_by=list(plan.order_by), dim_label=dim_label)
         else:
-            c = charts.bar_chart(df, plan.dimension, metrics, defs, series=tile.series, order_by=tile.order_by,
+            c = charts.bar_chart(df, plan.dimension, metrics, defs, series=tile.series, order_by=list(plan.order_by),
                                  interactive=interactive, baseline=baseline_col if plan.level == 0 else None,
                                  baseline_label=baseline_label,
                                  worst=[w[0] for w in worst] if worst else None, dim_label=dim_label,

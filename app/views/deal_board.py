@@ -18,7 +18,7 @@ import streamlit as st
 from components import data, filters, ui
 from pipelinebi.compiler.query import Filter, Query
 from pipelinebi.dashboards import answers
-from pipelinebi.formatting import MISSING, format_value, is_missing, md_escape, plural
+from pipelinebi.formatting import format_value, is_missing, md_escape, plural
 
 CARD_FIELDS = ("deal_id", "deal_name", "account", "rep", "team", "close_date", "amount")
 OPTIONAL_FIELDS = ("days_in_stage", "is_stalled", "is_high_value")
@@ -132,7 +132,7 @@ def _card(d: pd.Series, median: float | None, judged: bool = True) -> None:
             if "close_date" in d else ""
         details = " · ".join(md_escape(x) for x in (name, _text(d.get("rep")), when) if x)
         st.markdown(f"**{format_value(amount, 'currency')}**{badge}  \n"
-                    f"{md_escape(account) or MISSING}  \n:gray[{details}]")
+                    f"{md_escape(account) or ':gray[*no account*]'}  \n:gray[{details}]")
         days = d.get("days_in_stage")
         if not is_missing(days):
             if not judged or median is None:

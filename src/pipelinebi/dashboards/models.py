@@ -59,6 +59,7 @@ class DrillLevel(Strict):
 
     metrics: list[Name] | None = Field(None, description="metrics at this level (default: the chart's)")
     title: str | None = Field(None, description="heading at this level (default: the chart's title 'by' the level)")
+    order_by: list[Name] = Field([], description="dimensions that order the categories at this level (e.g. [stage_position])")
     note: str | None = Field(None, description="shown above the chart at this level")
     stack: bool = Field(False, description=(
         "stack the metrics in one bar per category (parts of a whole, e.g. closed won + weighted open = forecast)"))

@@ -161,7 +161,9 @@ def kpi_scope(tile: KpiTile, state: PageState, layer: Any = None) -> tuple[tuple
         return ()
     if layer is None:
         return state.drill
-    names = kpi_metrics(tile, state)
+    # every metric of the row, answerable or not: the row covers the same drill levels whatever
+    # the data holds (without targets it would otherwise narrow to a stage and show its $0s)
+    names = kpi_metrics(tile)
     scope = []
     for dim, value in state.drill:
         try:
@@ -244,6 +246,8 @@ class ChartPlan:
     stack: bool = False
     #: the drill level's own heading, if it has one
     title: str | None = None
+    #: dimensions that order the categories at this level
+    order_by: tuple[str, ...] = ()
 
     @property
     def answerable(self) -> bool:
@@ -278,6 +282,7 @@ def chart_plan(tile: ChartTile, state: PageState, level: int | None = None) -> C
     note = conf.note if conf else None
     stack = bool(conf and conf.stack)
     level_title = conf.title if conf else None
+    order_by = tuple(conf.order_by) if conf and conf.order_by else tuple(tile.order_by)
     if tile.drill and tile.drill.detail and level == len(path) - 1:
         det = tile.drill.detail
         columns = tuple(dict.fromkeys((dim, *det.columns)))
@@ -313,11 +318,11 @@ def chart_plan(tile: ChartTile, state: PageState, level: int | None = None) -> C
         q = Query(metrics=metrics, dimensions=dims, grain=tile.grain, filters=filters, top=top,
                   start=start if tile.period else None, end=end if tile.period else None)
         return ChartPlan(q, dim, metrics, level, False, note, (), path, drilled, dropped=dropped, stack=stack,
-                         title=level_title)
-    dims = tuple(dict.fromkeys(d for d in (dim, tile.series, *tile.order_by) if d))
+                         title=level_title, order_by=order_by)
+    dims = tuple(dict.fromkeys(d for d in (dim, tile.series, *order_by) if d))
     order = _order(tile.sort, (*metrics, *dims), dropped, metrics[0])
-    if not order and tile.order_by:
-        order = tuple((d, False) for d in tile.order_by)
+    if not order and order_by:
+        order = tuple((d, False) for d in order_by)
     q = Query(metrics=metrics, dimensions=dims, filters=filters, order_by=order, limit=tile.limit, top=top,
               **_time(tile.period, state))
     baseline = span = None
@@ -327,7 +332,7 @@ def chart_plan(tile: ChartTile, state: PageState, level: int | None = None) -> C
         # the same metric per period over the same span: a baseline says how many periods it covers
         span = Query(metrics=metrics[:1], grain=state.grain, filters=filters, start=b_start, end=state.start)
     return ChartPlan(q, dim, metrics, level, False, note, (), path, drilled, baseline, span, dropped, stack,
-                     level_title)
+                     level_title, order_by)
 
 
 def table_query(tile: TableTile, state: PageState) -> Query | None:
