@@ -9,6 +9,10 @@ the *default* page at ``/`` and not at its ``url_path`` (``/forecast`` would say
 found"), so no real page is the default: a hidden page holds ``/`` and hands over to the first
 page with the URL's query parameters (``/?team=APAC`` → ``/forecast?team=APAC``).
 
+Who asks (``PIPELINEBI_AUTH``): :func:`components.auth.gate` names this run's viewer before
+anything reads data — or draws the sign-in / no-access page and nothing else; every query
+then carries the viewer's row scope (:mod:`components.data`).
+
 Errors: whatever a page raises is caught once, around ``nav.run()`` (:func:`components.ui.guard`):
 a PipelineBIError shows its message, anything else a generic message, with the traceback in
 the server log only.
@@ -25,7 +29,7 @@ if str(APP_DIR) not in sys.path:
 
 import streamlit as st  # noqa: E402
 
-from components import dashboard, data, filters, ui  # noqa: E402
+from components import auth, dashboard, data, filters, ui  # noqa: E402
 from pipelinebi.formatting import md_escape  # noqa: E402
 
 #: Python pages: (file, title, icon, url_path, order)
@@ -88,12 +92,15 @@ def run(default: str | None = None) -> None:
     head = st.empty()
     with ui.guard("The app cannot start", where="start-up") as start:
         data.begin_run()
-        data.layer()
+        data.base_layer()
         data.connection()
         found = data.dashboards()
         sections = build_pages(default)
     if start.failed:
         head.title("PipelineBI")
+        return
+    viewer = auth.gate()  # who asks; None: the sign-in or no-access page is drawn, nothing else
+    if viewer is None:
         return
     nav = st.navigation(sections, position="sidebar", expanded=True)
     home, first = _home_and_first(sections)
@@ -102,6 +109,7 @@ def run(default: str | None = None) -> None:
         # `/?team=APAC` drill or `?f_region=EMEA` filter); nothing has been drawn yet
         qp = st.query_params
         st.switch_page(first, query_params=[(k, v) for k in qp for v in qp.get_all(k)])
+    auth.sidebar(viewer)
     with ui.guard("Filters unavailable", where="sidebar"):
         filters.sidebar()
     for file, problems in found.broken.items():

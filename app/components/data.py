@@ -8,7 +8,15 @@ results cached on the compiled SQL string.
   passed along but not hashed;
 * settings, database version and the YAML stamp are read once per script run
   (:func:`begin_run`), not once per query: a page of ten tiles otherwise re-reads the
-  environment and stats every YAML file dozens of times per rerun.
+  environment and stats every YAML file dozens of times per rerun;
+* whose rows: :mod:`components.auth` names this run's viewer (:func:`set_viewer`) and
+  :func:`layer` is the semantic layer limited to their scope
+  (:class:`pipelinebi.access.scoped.ScopedLayer`), so every query compiled or run through it —
+  tables, charts, picker values, the SQL panel, downloads — carries the scope. The compiled
+  SQL holds the scope's conditions, so the SQL-keyed result cache cannot hand one person's rows
+  to another; :func:`db_key` names the scope too, for caches keyed on it instead of on SQL
+  (chart specs, picker values). A page run without the entrypoint resolves the viewer itself:
+  nobody is ever given open access by default.
 """
 
 from __future__ import annotations
@@ -24,7 +32,9 @@ import pandas as pd
 import streamlit as st
 
 from pipelinebi import coverage as coverage_module
-from pipelinebi.compiler.query import Filter, Query
+from pipelinebi.access.scoped import ScopedLayer
+from pipelinebi.compiler.query import Filter, Query, RowScope
+from pipelinebi.errors import AccessError, Problem
 from pipelinebi.settings import Settings, get_settings
 from pipelinebi.warehouse import database_as_of, database_version, open_readonly
 
@@ -54,12 +64,51 @@ def _snapshot() -> RunSnapshot:
 def begin_run() -> RunSnapshot:
     """Read settings, database version and YAML stamp for this run (the entrypoint calls it first)."""
     _RUN.snapshot = _snapshot()
+    _RUN.viewer = None  # who asks: named again by components.auth in every run
     return _RUN.snapshot
 
 
 def snapshot() -> RunSnapshot:
     snap = getattr(_RUN, "snapshot", None)
     return snap if snap is not None else begin_run()
+
+
+# ------------------------------------------------------------------ who asks
+def _session_id() -> str | None:
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    ctx = get_script_run_ctx()
+    return ctx.session_id if ctx is not None else None
+
+
+def set_viewer(viewer: Any) -> None:
+    """This run's viewer (a :class:`components.auth.Viewer`), for this session only."""
+    _RUN.viewer = (_session_id(), viewer)
+
+
+def viewer() -> Any:
+    """This run's viewer; resolved here when the entrypoint did not (a page run on its own) —
+    an unknown person gets an AccessError, never open access."""
+    held = getattr(_RUN, "viewer", None)
+    if held is None or held[0] != _session_id():
+        from . import auth
+
+        try:
+            set_viewer(auth.resolve())
+        except auth.NotSignedIn:
+            raise AccessError(Problem("not signed in", hint="sign in on the app's start page")) from None
+        held = _RUN.viewer
+    return held[1]
+
+
+def scope() -> RowScope:
+    """The rows this run's viewer may see."""
+    return viewer().scope
+
+
+def scope_key() -> str:
+    """A short digest of :func:`scope` (part of :func:`db_key`)."""
+    return hashlib.sha256(scope().model_dump_json().encode()).hexdigest()[:16]
 
 
 # --------------------------------------------------------------- connection
@@ -69,7 +118,8 @@ def _connection(path: str, version: Any):
 
 
 def db_key() -> str:
-    return snapshot().db_key
+    """The data this run sees: database file, its version and the viewer's scope."""
+    return f"{snapshot().db_key}#{scope_key()}"
 
 
 def connection():
@@ -98,17 +148,32 @@ def _layer(semantic_dir: str, stamp: str):
     return load_semantic_layer(semantic_dir)
 
 
-def layer():
-    """The semantic layer (raises DefinitionError with file:line when the YAML is broken)."""
+def base_layer():
+    """The semantic layer shared by every session (raises DefinitionError with file:line when
+    the YAML is broken). Queries go through :func:`layer`."""
     snap = snapshot()
     return _layer(str(snap.settings.semantic_dir), snap.semantic_stamp)
+
+
+def layer() -> ScopedLayer:
+    """The semantic layer limited to this run's viewer: what pages compile and run queries on
+    (one object per scope, kept on the shared layer)."""
+    base = base_layer()
+    scope_ = scope()
+    held = base.__dict__.setdefault("_app_scoped_layers", {})
+    lay = held.get(scope_)
+    if lay is None:
+        if len(held) > 1000:
+            held.clear()
+        lay = held[scope_] = ScopedLayer(base, scope_)
+    return lay
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)
 def _dashboards(semantic_dir: str, stamp: str):
     from pipelinebi.dashboards import load_dashboard_set
 
-    return load_dashboard_set(semantic_dir, layer())
+    return load_dashboard_set(semantic_dir, base_layer())
 
 
 def dashboards():
@@ -123,17 +188,21 @@ class Answer:
     df: pd.DataFrame
     sql: str
     warnings: list[str] = field(default_factory=list)
+    #: a company-wide answer given to a viewer who otherwise sees fewer rows: label it
+    #: "company benchmark"
+    benchmark: bool = False
 
 
 def _compiled(query: Query):
-    """(DuckDB SQL, compiled query), kept per query object: the SQL text is the result
-    cache's key, and a rerun neither compiles nor prints SQL again."""
+    """(DuckDB SQL, compiled query), kept per query object — scope included: the SQL text is
+    the result cache's key, and a rerun neither compiles nor prints SQL again."""
     lay = layer()
-    cache = lay.__dict__.setdefault("_app_sql_cache", {})
+    query = lay.scoped(query)
+    cache = lay.base.__dict__.setdefault("_app_sql_cache", {})
     hit = cache.get(query)
     if hit is None:
-        compiled = lay.compile_expression(query)
-        hit = (lay.sql(compiled), compiled)
+        compiled = lay.base.compile_expression(query)
+        hit = (lay.base.sql(compiled), compiled)
         if len(cache) > 2000:
             cache.clear()
         cache[query] = hit
@@ -146,11 +215,15 @@ def _execute(sql: str, db: str, _compiled: Any) -> tuple[pd.DataFrame, list[str]
     return res.df(), list(res.warnings)
 
 
-def run(query: Query) -> Answer:
-    """Run a semantic query (cached on the compiled SQL); raises PipelineBIError."""
+def run(query: Query, benchmark: bool = False) -> Answer:
+    """Run a semantic query for this run's viewer (cached on the compiled SQL); raises
+    PipelineBIError. ``benchmark=True``: the company-wide answer when every metric is a
+    benchmark of semantic/access.yml (``Answer.benchmark`` says so), else the viewer's own."""
+    lay = layer()
+    query = lay.benchmark(query) if benchmark else lay.scoped(query)
     sql, compiled = _compiled(query)
     df, warnings = _execute(sql, db_key(), _compiled=compiled)
-    return Answer(df, sql, warnings)
+    return Answer(df, sql, warnings, benchmark=lay.is_benchmark(query))
 
 
 @st.cache_data(ttl=3600, show_spinner=False)

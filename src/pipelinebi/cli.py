@@ -225,8 +225,8 @@ def build_parser() -> argparse.ArgumentParser:
     s = add("serve", cmd_serve, "Run the dashboards (builds the demo database on first run).", sem=True)
     s.add_argument("--port", type=int, default=8501)
     s.add_argument("--host", default="127.0.0.1", metavar="ADDRESS",
-                   help="address to listen on (default 127.0.0.1: this machine only; the app has no login, "
-                        "so --host 0.0.0.0 exposes it to the network deliberately)")
+                   help="address to listen on (default 127.0.0.1: this machine only; with PIPELINEBI_AUTH=none the "
+                        "app has no sign-in, so --host 0.0.0.0 exposes it to the network deliberately)")
     s.add_argument("--open-browser", action="store_true",
                    help="open a browser tab (default: just print the address; no prompts, fine on servers)")
 

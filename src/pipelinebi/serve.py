@@ -5,7 +5,16 @@ so the resolved settings (CLI flags, env, .env) reach it unchanged. The exit cod
 Streamlit's; Ctrl-C stops Streamlit and returns 130 without a traceback.
 
 It listens on 127.0.0.1 unless told otherwise (Streamlit alone listens on every interface):
-the dashboards have no login, so putting them on the network is a decision, ``--host 0.0.0.0``.
+with ``PIPELINEBI_AUTH=none`` the dashboards have no sign-in, so putting them on the network is
+a decision, ``--host 0.0.0.0``.
+
+Sign-in (``PIPELINEBI_AUTH``, see :mod:`pipelinebi.access.identity`): for ``oidc``,
+``PIPELINEBI_AUTH_SECRETS`` names the secrets file with Streamlit's ``[auth]`` section
+(``--secrets.files``). For ``header``, the app believes the sign-in header only from
+``PIPELINEBI_TRUSTED_PROXIES``, compared with the connection's real peer address: Streamlit's
+web server (uvicorn) would otherwise replace a loopback peer's address with whatever its
+``X-Forwarded-For`` header says, so ``serve`` sets ``FORWARDED_ALLOW_IPS`` to trust no one
+(an operator's own value is kept).
 Error details (tracebacks, exception types) never reach the browser: the app shows messages,
 the server log has the rest.
 """
@@ -27,8 +36,9 @@ APP_SCRIPT = PROJECT_ROOT / "app" / "streamlit_app.py"
 DEFAULT_HOST = "127.0.0.1"
 
 
-def streamlit_command(script: Path, port: int, headless: bool, host: str = DEFAULT_HOST) -> list[str]:
-    """The ``streamlit run`` command line.
+def streamlit_command(script: Path, port: int, headless: bool, host: str = DEFAULT_HOST,
+                      secrets: Path | None = None) -> list[str]:
+    """The ``streamlit run`` command line (``secrets``: the secrets file holding ``[auth]``).
 
     >>> cmd = streamlit_command(Path("app.py"), 8501, headless=True)
     >>> cmd[cmd.index("--server.address") + 1], cmd[cmd.index("--browser.serverAddress") + 1]
@@ -36,9 +46,14 @@ def streamlit_command(script: Path, port: int, headless: bool, host: str = DEFAU
     >>> cmd = streamlit_command(Path("app.py"), 8501, headless=True, host="0.0.0.0")
     >>> cmd[cmd.index("--server.address") + 1], cmd[cmd.index("--browser.serverAddress") + 1]
     ('0.0.0.0', 'localhost')
+    >>> cmd = streamlit_command(Path("app.py"), 8501, headless=True, secrets=Path("/etc/pipelinebi/auth.toml"))
+    >>> cmd[cmd.index("--secrets.files") + 1]
+    '/etc/pipelinebi/auth.toml'
     """
     cmd = [sys.executable, "-m", "streamlit", "run", str(script), "--server.port", str(port),
            "--server.address", host]
+    if secrets is not None:
+        cmd += ["--secrets.files", str(secrets)]
     if headless:
         cmd += ["--server.headless", "true"]
     # "none", not the deprecated `false` (which still shows tracebacks): the flag wins over any
@@ -62,7 +77,14 @@ def browse_host(host: str) -> str:
 
 
 def app_environment(settings: Settings) -> dict[str, str]:
-    return {**os.environ,
+    """The app's environment: resolved paths, and uvicorn told to keep the real peer address
+    (``FORWARDED_ALLOW_IPS`` empty: no peer's ``X-Forwarded-For`` is believed).
+
+    >>> env = app_environment(Settings(database="/tmp/x.duckdb"))
+    >>> env["PIPELINEBI_DATABASE"], env["FORWARDED_ALLOW_IPS"] if "FORWARDED_ALLOW_IPS" not in os.environ else ""
+    ('/tmp/x.duckdb', '')
+    """
+    return {"FORWARDED_ALLOW_IPS": "", **os.environ,
             "PIPELINEBI_DATABASE": str(Path(settings.database).resolve()),
             "PIPELINEBI_SEMANTIC_DIR": str(Path(settings.semantic_dir).resolve())}
 
@@ -79,10 +101,17 @@ def serve(settings: Settings, port: int = 8501, headless: bool = False, script: 
         raise ConfigError(Problem(f"port {port} is out of range", hint="use 1 … 65535"))
     if not host or any(c.isspace() for c in host):
         raise ConfigError(Problem(f"'{host}' is not a host address", hint="e.g. 127.0.0.1, or 0.0.0.0 for every interface"))
+    secrets = Path(settings.auth_secrets) if settings.auth_secrets else None
+    if secrets is not None and not secrets.is_file():
+        raise ConfigError(Problem(f"PIPELINEBI_AUTH_SECRETS: {secrets} is not a file",
+                                  hint="a TOML file with an [auth] section (Streamlit's sign-in settings)"))
     ensure_database(settings)
     where = "every network interface" if host in ("0.0.0.0", "::") else host
     print(f"PipelineBI on http://{browse_host(host)}:{port} (listening on {where})", flush=True)
-    proc = subprocess.Popen(streamlit_command(script, port, headless, host), env=app_environment(settings))
+    if settings.auth == "none":
+        print("Access is open: everyone who can reach this address sees every deal "
+              "(PIPELINEBI_AUTH=header or oidc signs people in)", flush=True)
+    proc = subprocess.Popen(streamlit_command(script, port, headless, host, secrets), env=app_environment(settings))
 
     def _stop(signum, frame):  # SIGTERM (service managers, `kill`): stop Streamlit the same way as Ctrl-C
         raise KeyboardInterrupt

@@ -56,6 +56,11 @@ class Settings(BaseSettings):
     trusted_proxies: tuple[str, ...] = ("127.0.0.1",)
     #: ``auth: oidc``: the token claim listing the user's groups.
     oidc_groups_claim: str = "groups"
+    #: ``auth: oidc``: a Streamlit secrets file whose ``[auth]`` section names the OpenID Connect
+    #: provider (``server_metadata_url``, ``client_id``, ``client_secret``, ``redirect_uri``,
+    #: ``cookie_secret``); ``pipelinebi serve`` hands it to Streamlit. Unset: Streamlit's own
+    #: ``.streamlit/secrets.toml``.
+    auth_secrets: Path | None = None
     #: Memory a query connection may use (DuckDB syntax: ``4GB``, or a share of RAM: ``50%``).
     query_memory: str = "50%"
 
