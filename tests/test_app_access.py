@@ -292,3 +292,37 @@ def test_charts_are_not_shared_between_people_with_the_same_view(oidc, layer, co
     for email in (AVA, MANAGER, AVA):  # Ava again: from the cache, still hers
         assert drawn(team_chart(email)) == pytest.approx(expected(email)), email
     assert expected(AVA) != expected(MANAGER)
+
+
+def test_company_benchmarks_are_labelled_and_company_wide_only_where_listed(oidc, layer, con, quarter):
+    """Bottlenecks' conversion baseline and the deal board's stage norms are benchmarks in
+    semantic/access.yml: a rep gets the company's, labelled; the bars beside them stay hers."""
+    import json
+
+    from pipelinebi.dashboards import load_dashboards
+    from pipelinebi.dashboards.models import ChartTile, RowTile
+    from pipelinebi.dashboards.queries import PageState, chart_plan
+
+    at = run_as("bottlenecks", AVA, {"period": period_label(quarter[0], "quarter")})
+    assert any("company benchmark" in c.value and "whole company" in c.value for c in at.caption)
+    charts = chart_frames(at)
+    assert any("company benchmark" in json.dumps(spec) for spec, _ in charts)  # the tick's label
+    drawn = next(df for _, datasets in charts for df in datasets if "baseline" in df.columns)
+    # the tick is the company's number, not the rep's own history
+    page = next(p for p in load_dashboards(REPO / "semantic", layer) if p.slug == "bottlenecks")
+    tiles = [t for row in page.definition.tiles for t in (row.tiles if isinstance(row, RowTile) else [row])]
+    tile = next(t for t in tiles if isinstance(t, ChartTile) and t.baseline_periods)
+    plan = chart_plan(tile, PageState(*quarter))
+    m0 = plan.metrics[0]
+    company = layer.query(plan.baseline_query, con).df().set_index("stage")[m0]
+    own = layer.query(plan.baseline_query.model_copy(update={"scope": scope_as(AVA, layer)}), con).df()
+    own = own.set_index("stage")[m0]
+    ticks = drawn.set_index("stage")["baseline"]
+    assert ticks.to_dict() == pytest.approx(company.loc[ticks.index].to_dict())
+    assert not own.reindex(ticks.index).equals(ticks)
+
+    at = run_as("deal-board", AVA)
+    assert any("company benchmark" in c.value for c in at.caption)
+    # an executive sees the company anyway: no label
+    at = run_as("bottlenecks", "ceo@pipelinebi.example", {"period": period_label(quarter[0], "quarter")})
+    assert not any("company benchmark" in c.value for c in at.caption)

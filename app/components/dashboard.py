@@ -58,8 +58,8 @@ class _Page:
         #: titles of tiles not drawn because the data cannot answer them, by need
         self.hidden: dict[str, list[str]] = {}
 
-    def run(self, query):
-        ans = data.run(query)
+    def run(self, query, benchmark: bool = False):
+        ans = data.run(query, benchmark=benchmark)
         self.warnings += ans.warnings
         return ans
 
@@ -406,21 +406,28 @@ def chart(page: _Page, tile: ChartTile, key: str) -> None:
     defs = layer.metrics
     baseline_col, baseline_label = (tile.baseline, None) if tile.baseline else (None, None)
     if plan.baseline_query is not None:
-        # the baseline names the span it really covers: "1 earlier quarter", not "previous 4"
-        span = page.run(plan.baseline_span_query).df
+        # the baseline names the span it really covers: "1 earlier quarter", not "previous 4";
+        # for someone who sees part of the company it is the company's, when access.yml lists
+        # the metric as a benchmark (labelled), else their own
+        span_ans = page.run(plan.baseline_span_query, benchmark=True)
+        span = span_ans.df
         m0 = plan.metrics[0]
         with_data = answers.baseline_periods_with_data(
             span.loc[span[m0].notna(), "period"] if "period" in span and m0 in span else [],
             state.start, state.grain, tile.baseline_periods)
         if with_data:
-            base = page.run(plan.baseline_query).df
+            base = page.run(plan.baseline_query, benchmark=True).df
             dims = [c for c in plan.query.dimensions if c in base and c in df]
             base = base[dims + [m0]].rename(columns={m0: "__baseline"})
             df = df.merge(base, on=dims, how="left")
             baseline_col = "__baseline"
             baseline_label = answers.span_label(len(with_data), state.grain)
+            what = "the same metric"
+            if span_ans.benchmark:
+                what = "the company benchmark — the same metric for the whole company"
+                baseline_label = f"company benchmark, {baseline_label}"
             first, last = (period_label(p, state.grain) for p in (with_data[0], with_data[-1]))
-            st.caption(f"Black tick: the same metric over {baseline_label} "
+            st.caption(f"Black tick: {what} over {answers.span_label(len(with_data), state.grain)} "
                        f"({first if first == last else f'{first} – {last}'})"
                        + (f", the only {'one' if len(with_data) == 1 else 'ones'} with data of the "
                           f"{tile.baseline_periods} before" if len(with_data) < tile.baseline_periods else "") + ".")

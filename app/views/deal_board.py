@@ -78,12 +78,16 @@ def board() -> None:
     if stages.empty:
         st.info("No open deals with these filters.", icon=":material/inbox:")
         return
-    norms = pd.DataFrame()
+    norms, company_norms = pd.DataFrame(), False
     # stage norms come from stage history: none when it is synthesised (they would be invented)
     invented = bool(answers.unanswerable(layer, data.coverage(), ("dwell_days_median",), None, None))
     if "dwell_days_median" in layer.metrics and not invented:
-        norms = run(Query(metrics=("dwell_days_median",), dimensions=("stage",),
-                          filters=(Filter(dimension="pipeline", value=pipeline),) if pipeline else ()))
+        # the company's stage norms (a benchmark in access.yml) for someone who sees part of it
+        norms_ans = data.run(Query(metrics=("dwell_days_median",), dimensions=("stage",),
+                                   filters=(Filter(dimension="pipeline", value=pipeline),) if pipeline else ()),
+                             benchmark=True)
+        warnings.extend(norms_ans.warnings)
+        norms, company_norms = norms_ans.df, norms_ans.benchmark
     median = {k: v for k, v in zip(norms.get("stage", []), norms.get("dwell_days_median", [])) if not is_missing(v)}
     extra = _opt(layer, OPTIONAL_FIELDS)
     # One query for every column: the `cap` largest open deals per stage.
@@ -109,7 +113,8 @@ def board() -> None:
                    f"{data.coverage().history_synthetic_share:.0%} of deals, so there are no stage norms to "
                    "compare with · ★ high-value deal (score ≥ 60)")
     else:
-        st.caption("Days in stage: :green[■] up to the stage's median visit · :orange[■] longer · "
+        st.caption("Days in stage: :green[■] up to the stage's median visit"
+                   + (" (company benchmark: every team's deals)" if company_norms else "") + " · :orange[■] longer · "
                    ":red[■] stalled (beyond the stage norm) · :gray[■] no norm for the stage · "
                    "★ high-value deal (score ≥ 60)")
     ui.warnings_note(warnings)
