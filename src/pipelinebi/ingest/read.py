@@ -74,6 +74,8 @@ def load_raw(con: duckdb.DuckDBPyConnection, src: SourceFile, workdir: Path,
     raw = RawTable(src.table, src)
     try:
         names = _read_csv(con, raw, workdir, findings) if src.fmt == "csv" else _read_parquet(con, raw)
+    except duckdb.OutOfMemoryException:
+        raise  # not a problem with the file: ingest says which setting to raise (run.py)
     except duckdb.Error as e:
         findings.error(read_problem(src, e))
         return None

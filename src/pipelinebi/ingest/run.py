@@ -70,17 +70,98 @@ def ingest(path: Path | str, database: Path | str, *, mapping: Path | str | None
             # after what the user gave us.
             files = {t: replace(f, shown_as=f"{t} (mapped from {path})") for t, f in files.items()}
         report = IngestReport(database=database, dry_run=dry_run)
-        if dry_run:
-            con = _connect(":memory:", work / "spill")
-            try:
-                report.row_counts, report.as_of = _build(con, files, work, findings, progress, models, as_of, source)
-            finally:
-                con.close()
-        else:
-            report.row_counts, report.as_of = _build_and_swap(database, files, work, findings, progress,
-                                                              models, as_of, source)
+        run = _Run(files, progress)
+        # The spill folder lives in this run's private temp folder (mkdtemp: 0700, removed at
+        # the end), never in the working directory's .tmp/ nor beside the database.
+        spill = work / "spill"
+        try:
+            if dry_run:
+                con = _connect(":memory:", spill, run)
+                try:
+                    report.row_counts, report.as_of = _build(con, files, work, findings, run, models, as_of,
+                                                             source)
+                finally:
+                    con.close()
+            else:
+                report.row_counts, report.as_of = _build_and_swap(database, files, work, findings, run,
+                                                                  models, as_of, source, spill)
+        except IngestError as e:
+            if isinstance(e.__cause__, duckdb.OutOfMemoryException):
+                raise run.out_of_memory(e.__cause__, database, dry_run) from None
+            raise
+        except duckdb.OutOfMemoryException as e:
+            raise run.out_of_memory(e, database, dry_run) from None
     report.take(findings)
     return report
+
+
+class _Run:
+    r"""What one ingest is doing, for the message when it runs out of memory.
+
+    It is also the progress sink handed to every step: the last step reported is the one
+    that was running.
+
+    >>> run = _Run({}, no_progress)
+    >>> run("building derived table stage_norms", 3, 9); run.limit = "1.0 GiB"
+    >>> run.counts.update(deals=10_000_000, deal_history=46_000_000, leads=0)
+    >>> e = duckdb.OutOfMemoryException("Out of Memory Error: failed to allocate data of size 32.0 MiB "
+    ...                                 "(948.6 MiB/953.6 MiB used)\n\nPossible solutions:\n* Reducing the number of threads")
+    >>> print(run.out_of_memory(e, Path("db.duckdb"), False))  # doctest: +NORMALIZE_WHITESPACE
+    building derived table stage_norms: ran out of memory: the limit is PIPELINEBI_INGEST_MEMORY = 1.0 GiB;
+    the data: rows read: deals 10,000,000, deal_history 46,000,000; DuckDB: Out of Memory Error: failed to
+    allocate data of size 32.0 MiB (948.6 MiB/953.6 MiB used) (raise PIPELINEBI_INGEST_MEMORY (a size such
+    as 8GB, or a share of RAM such as 40%; the default is 20%), or ingest on a machine with more memory;
+    the old database db.duckdb was not changed)
+    """
+
+    def __init__(self, files, progress: Progress):
+        self.files, self.progress = files, progress
+        self.step = "reading the input"
+        self.counts: dict[str, int] = {}
+        self.limit = "?"
+
+    def __call__(self, step: str, done: int | None = None, total: int | None = None) -> None:
+        self.step = step
+        self.progress(step, done, total)
+
+    def out_of_memory(self, e: duckdb.Error, database: Path, dry_run: bool) -> IngestError:
+        from ..settings import Settings
+
+        # DuckDB's whole reason; its "Possible solutions" (SET threads, SET memory_limit …) are
+        # statements the user cannot run here: the setting to raise is ours.
+        reason = " ".join(ln.strip() for ln in str(e).split("Possible solutions")[0].splitlines() if ln.strip())
+        sizes = {}
+        for f in self.files.values():
+            try:
+                sizes[f.path.name] = f.path.stat().st_size
+            except OSError:
+                pass
+        largest = sorted(sizes.items(), key=lambda kv: -kv[1])[:3]
+        data = [f"{_size(sum(sizes.values()))} of input files ("
+                + ", ".join(f"{name} {_size(n)}" for name, n in largest) + (", …" if len(sizes) > 3 else "") + ")"
+                ] if sizes else []
+        if any(self.counts.values()):
+            data.append("rows read: " + ", ".join(f"{t} {n:,}" for t, n in self.counts.items() if n))
+        kept = "nothing was written" if dry_run else f"the old database {database} was not changed"
+        default = Settings.model_fields["ingest_memory"].default
+        return IngestError(Problem(
+            f"{self.step}: ran out of memory: the limit is PIPELINEBI_INGEST_MEMORY = {self.limit}; "
+            f"the data: {'; '.join(data) or 'unknown'}; DuckDB: {reason}",
+            hint=f"raise PIPELINEBI_INGEST_MEMORY (a size such as 8GB, or a share of RAM such as 40%; "
+                 f"the default is {default}), or ingest on a machine with more memory; {kept}"))
+
+
+def _size(n: int) -> str:
+    """Bytes for people.
+
+    >>> _size(3_500_000_000), _size(512)
+    ('3.3 GiB', '512 bytes')
+    """
+    for unit in ("bytes", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:,} bytes" if unit == "bytes" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} TiB"
 
 
 def _parse_as_of(as_of: date | str | None) -> date | None:
@@ -106,26 +187,31 @@ def _stage(path: Path, mapping: Path, work: Path, findings: Findings, progress: 
     return Path(staged.folder)
 
 
-def _connect(target: str, spill: Path) -> duckdb.DuckDBPyConnection:
-    # A memory cap makes DuckDB spill the big intermediate tables to ``spill`` instead of
-    # growing: 1M deals with history and activities stay within the 2 GB target.
+def _connect(target: str, spill: Path, run: _Run | None = None) -> duckdb.DuckDBPyConnection:
+    # The memory cap (PIPELINEBI_INGEST_MEMORY, a share of RAM by default) makes DuckDB spill
+    # big intermediate results to ``spill`` instead of growing past it.
+    from ..settings import get_settings
+
     con = duckdb.connect(target, config={"temp_directory": str(spill),
-                                         "memory_limit": os.environ.get("PIPELINEBI_INGEST_MEMORY", "1GB")})
+                                         "memory_limit": get_settings().ingest_memory})
+    if run is not None:
+        run.limit = con.execute("SELECT current_setting('memory_limit')").fetchone()[0]
     # Offsets in timestamps are converted to UTC; naive timestamps stay as written.
     con.execute("SET TimeZone = 'UTC'")
     return con
 
 
-def _build_and_swap(database: Path, files, work, findings, progress, models, as_of, source):
+def _build_and_swap(database: Path, files, work, findings, run: _Run, models, as_of, source, spill: Path):
     database.parent.mkdir(parents=True, exist_ok=True)
     for p in clean_stale(database):
         findings.note(f"removed {p.name}, left over from an interrupted ingest")
     building = building_path(database)
     remove_building(building)
     swapped = False
-    con = _connect(str(building), Path(f"{building}.tmp"))
+    con = _connect(str(building), spill, run)
+    progress = run
     try:
-        counts, as_of_txt = _build(con, files, work, findings, progress, models, as_of, source)
+        counts, as_of_txt = _build(con, files, work, findings, run, models, as_of, source)
         if not findings.errors and (p := wal_problem(database)):
             findings.error(p)
         if findings.errors:
@@ -143,12 +229,12 @@ def _build_and_swap(database: Path, files, work, findings, progress, models, as_
             discard_building(building)
 
 
-def _build(con, files, work: Path, findings: Findings, progress: Progress,
+def _build(con, files, work: Path, findings: Findings, progress: _Run,
            models: list[DerivedModel], as_of: date | None, source: str) -> tuple[dict[str, int], str | None]:
     """Read and check everything into ``con``; if clean, load the tables and derive."""
     where: dict[str, Location] = {}
     available: set[str] = set()
-    counts: dict[str, int] = {}
+    counts: dict[str, int] = progress.counts  # filled as tables are read: the data size if memory runs out
     for table in LOAD_ORDER:
         raw = None
         if table in files:
