@@ -324,3 +324,15 @@ def test_an_empty_period_says_so_once_per_page(use, slug):
     assert at.selectbox(key="period").value == latest
     assert not any(shown(i.value).startswith("Nothing in") for i in at.info)
     assert at.metric or at.subheader
+
+
+def test_explore_leaves_a_metric_the_data_cannot_answer_blank(use):
+    use("no_targets")
+    at = run("explore")  # default metrics: forecast and target
+    assert [shown(i.value) for i in at.info] == [
+        "Target left blank: No quotas loaded for 2026-Q4 — import targets to see the gap."]
+    table = at.dataframe[0].value
+    assert set(table["target"]) == {DASH} and DASH not in set(table["forecast"])
+    (spec, frames), = chart_frames(at)
+    assert set(frames[0]["measure"]) == {"Forecast"}
+    assert_no_blank_words(at)

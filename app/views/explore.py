@@ -1,6 +1,10 @@
 """Explore: pick metrics, dimensions, filters and grain; see the chart, the table, the SQL the
 semantic layer generated (``layer.compile``), and download the result as CSV (spreadsheet-safe:
-``pipelinebi.export.safe_csv``)."""
+``pipelinebi.export.safe_csv``).
+
+A metric the loaded data cannot answer in the range (no quotas loaded for the period, stage
+figures over synthesised history, no leads) is left blank — in the table, the chart and the
+CSV — and the page says why, instead of showing the query's 0."""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ import streamlit as st
 
 from components import charts, data, filters, ui
 from pipelinebi.compiler.query import Query
+from pipelinebi.dashboards import answers
 from pipelinebi.errors import PipelineBIError
 from pipelinebi.export import safe_csv
 from pipelinebi.formatting import md_escape
@@ -65,7 +70,15 @@ def explore() -> None:
                         limit=int(limit),
                         top={"dimension": dims[0], "by": metrics[0], "count": top_n} if dims and top_n != "all" else None)
         ans = data.run(q)
-        _results(layer, q, ans.df)
+        df = ans.df
+        lacking = answers.unanswerable(layer, data.coverage(), metrics, start, g.end if use_period else None)
+        if lacking:
+            _say_unanswerable(layer, lacking, g.period if use_period else None)
+            df = df.copy()
+            for m in lacking:
+                if m in df:
+                    df[m] = None
+        _results(layer, q, df, [m for m in metrics if m not in lacking])
     if result.failed:
         return
     with st.expander("Generated SQL (DuckDB)", expanded=False, icon=":material/code:"):
@@ -78,11 +91,28 @@ def explore() -> None:
     ui.warnings_note(ans.warnings)
 
 
-def _results(layer, q: Query, df) -> None:
+def _say_unanswerable(layer, lacking: dict[str, frozenset[str]], period: str | None) -> None:
+    """One line per thing the data lacks, naming the metrics left blank."""
+    cov = data.coverage()
+    lines = []
+    for need in sorted({n for needs in lacking.values() for n in needs}):
+        names = ", ".join(ui.metric_label(layer, m) for m, needs in lacking.items() if need in needs)
+        if need == answers.TARGETS:
+            why = answers.no_targets_message(cov, md_escape(period) if period else None)
+        elif need == answers.STAGE_HISTORY:
+            why = (f"Stage history is synthesised for {cov.history_synthetic_share:.0%} of deals, so stage figures "
+                   f"would be invented — {answers.IMPORT_HINT[need]}.")
+        else:
+            why = answers.no_leads_message()
+        lines.append(f"**{md_escape(names)}** left blank: {why}")
+    st.info("  \n".join(lines), icon=":material/info:")
+
+
+def _results(layer, q: Query, df, shown_metrics: list[str]) -> None:
     if df.empty:
         st.info("No rows for this query.", icon=":material/inbox:")
         return
-    chart = _chart(layer, df, q)
+    chart = _chart(layer, df, q, shown_metrics) if shown_metrics else None
     if chart is not None:
         st.altair_chart(chart, width="stretch")
     ui.table(layer, df, height=min(38 + 35 * len(df), 500))
@@ -92,8 +122,7 @@ def _results(layer, q: Query, df) -> None:
                        mime="text/csv", icon=":material/download:", key="ex_download", on_click="ignore")
 
 
-def _chart(layer, df, q: Query) -> alt.Chart | None:
-    metrics = list(q.metrics)
+def _chart(layer, df, q: Query, metrics: list[str]) -> alt.Chart | None:
     if "period" in q.dimensions:
         series = next((d for d in q.dimensions if d != "period"), None)
         return charts.line_chart(df, metrics[:1] if series else metrics, layer.metrics, series=series, grain=q.grain)
