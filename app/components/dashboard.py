@@ -10,7 +10,8 @@ Partial data (``data.coverage()``, stored at ingest): metrics the data cannot an
 period — targets that were never loaded, stage figures over synthesised history, leads — are
 left out of the queries and said once at the top of the page (a KPI shows "—", a chart drops
 the series, a tile with nothing left is not drawn). A tile with no rows in the period defers
-its message: when no tile of the page has data, the page says so once instead.
+its message: when no tile showing the period has data, the page says so once instead (trend
+and current-state tiles still draw).
 """
 
 from __future__ import annotations

@@ -59,9 +59,6 @@ IMPORT_HINT = {
 
 
 # ------------------------------------------------------------------ needs
-_NEEDS_CACHE: dict[tuple[int, str], frozenset[str]] = {}
-
-
 def metric_tables(layer: Any, metric: str) -> frozenset[str]:
     """Physical tables a metric's numbers come from (its models' tables and joined ones)."""
     from ..compiler.plan import plan_metrics
@@ -85,14 +82,15 @@ def metric_tables(layer: Any, metric: str) -> frozenset[str]:
 
 
 def metric_needs(layer: Any, metric: str) -> frozenset[str]:
-    """``{"targets"}``, ``{"stage_history"}``, … : what a metric's numbers rest on (cached per layer)."""
-    key = (id(layer), metric)
-    hit = _NEEDS_CACHE.get(key)
+    """``{"targets"}``, ``{"stage_history"}``, … : what a metric's numbers rest on (kept on the
+    layer object: a reloaded semantic layer is a new object and asks again)."""
+    try:
+        cache = vars(layer).setdefault("_metric_needs", {})
+    except TypeError:  # an object without a __dict__: no cache
+        cache = {}
+    hit = cache.get(metric)
     if hit is None:
-        hit = frozenset(NEEDS_BY_TABLE[t] for t in metric_tables(layer, metric) if t in NEEDS_BY_TABLE)
-        if len(_NEEDS_CACHE) > 5000:
-            _NEEDS_CACHE.clear()
-        _NEEDS_CACHE[key] = hit
+        hit = cache[metric] = frozenset(NEEDS_BY_TABLE[t] for t in metric_tables(layer, metric) if t in NEEDS_BY_TABLE)
     return hit
 
 
