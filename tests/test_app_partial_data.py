@@ -15,7 +15,7 @@ from datetime import date
 
 import pytest
 
-from app_support import app_test, build_demo_db, chart_frames
+from app_support import PAGES, app_test, build_demo_db, chart_frames
 from partial_data import LATE_AS_OF, build, changed_deals
 from pipelinebi.formatting import format_value
 from pipelinebi.warehouse import open_readonly
@@ -336,3 +336,10 @@ def test_explore_leaves_a_metric_the_data_cannot_answer_blank(use):
     (spec, frames), = chart_frames(at)
     assert set(frames[0]["measure"]) == {"Forecast"}
     assert_no_blank_words(at)
+
+
+@pytest.mark.parametrize("kind", ["no_targets", "synthetic_history"])
+@pytest.mark.parametrize("slug", PAGES)
+def test_no_page_prints_nan_or_none(use, kind, slug):
+    use(kind)
+    assert_no_blank_words(run(slug))

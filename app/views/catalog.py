@@ -51,6 +51,7 @@ def catalog() -> None:
     if text:
         mask = df.astype(str).apply(lambda c: c.str.contains(text, case=False, regex=False)).any(axis=1)
         df = df[mask]
+    df = df.astype(object).where(df.notna(), "—")  # a blank (no owner) is a dash, not the grid's "None"
     cc = {c: st.column_config.TextColumn(c.replace("_", " ").capitalize(), width="large" if c in ("description", "definition", "choices") else None)
           for c in df.columns}
     st.dataframe(df, hide_index=True, width="stretch", height=min(38 + 35 * max(len(df), 1), 700), column_config=cc)
