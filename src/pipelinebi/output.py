@@ -9,7 +9,7 @@ function): text is quoted, and text a spreadsheet would run as a formula gets a 
 team      forecast  win_rate
 ------  ----------  --------
 APAC    $1,234,567     25.0%
-NA SMB        $950         –
+NA SMB        $950         —
 >>> print(render_frame(df, "csv", {}).splitlines()[1])
 "APAC",1234567.0,0.25
 >>> print(render_frame(pd.DataFrame({"deal": ["=1+2"], "amount": [-5]}), "csv", {}))
