@@ -206,7 +206,11 @@ class OIDCProvider:
             if user is None or not secrets.compare_digest(request.form.get("password") or "", user.password):
                 return provider.login_form(request.query_string.decode(), "Wrong e-mail or password."), 401
             provider.sign_ins.append(email)
-            return server.create_authorization_response(grant_user=user)
+            try:
+                grant = server.get_consent_grant(end_user=user)
+            except Exception as e:
+                return f"<h1>Bad sign-in request</h1><p>{escape(str(e))}</p>", 400
+            return server.create_authorization_response(grant_user=user, grant=grant)
 
         @app.post("/token")
         def token():

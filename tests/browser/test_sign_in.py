@@ -37,6 +37,8 @@ AVA, MANAGER = "ava.chen@pipelinebi.example", "apac.manager@pipelinebi.example"
 PASSWORDS = {AVA: "ava-" + secrets.token_hex(4), MANAGER: "ivan-" + secrets.token_hex(4),
              "stranger@elsewhere.example": "x-" + secrets.token_hex(4)}
 VIEWPORT = {"width": 1440, "height": 1200}
+#: its own CI tier (``pytest -m signin``, ~1 min: each module starts a provider, proxies and apps)
+pytestmark = pytest.mark.signin
 
 
 @pytest.fixture(scope="module")

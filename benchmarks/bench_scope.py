@@ -1,0 +1,118 @@
+"""The cost of row-level security on the page query sets: each page's queries run unscoped and
+as signed-in people of ``semantic/access.yml``, warm, in the same run, interleaved (one round
+unscoped, one scoped, …) so both see the same machine.
+
+    python benchmarks/bench_scope.py [--deals 1000000] [--repeat 5] [--keep DIR] [--as EMAIL ...]
+
+People by default: a rep (Ava Chen), a manager (team APAC), a regional lead (EMEA), and
+"every region": a scope whose rule is ``reps.region IN (every region)`` — it sees every row
+but pays for the rule, so its ratio is the overhead of scoping itself (a rep's pages are
+faster than the company's: they read fewer rows). Goal: ≤ 1.10× the unscoped time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "benchmarks"))
+
+from bench_pages import build, python_page_queries  # noqa: E402
+
+GOAL = 1.10
+PEOPLE = ("ava.chen@pipelinebi.example", "apac.manager@pipelinebi.example", "emea.lead@pipelinebi.example")
+EVERY_REGION = "every region"
+
+
+def scopes(layer, con, emails):
+    """(label, RowScope) for each e-mail, plus the all-rows-but-filtered scope."""
+    from pipelinebi.access import Identity, load_access, scope_of
+    from pipelinebi.compiler.query import RowScope
+
+    policy, _ = load_access(REPO / "semantic", layer)
+    out = [(e, scope_of(policy, Identity(e, source="cli"))) for e in emails]
+    cur = con.cursor()
+    regions = [r for (r,) in cur.execute("SELECT DISTINCT region FROM reps ORDER BY 1").fetchall()]
+    cur.close()
+    listed = ", ".join("'" + r.replace("'", "''") + "'" for r in regions)
+    out.append((EVERY_REGION, RowScope(who="every region", conditions=(f"reps.region IN ({listed})",))))
+    return out
+
+
+def timed(fn) -> float:
+    t = time.perf_counter()
+    fn()
+    return (time.perf_counter() - t) * 1000
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--deals", type=int, default=1_000_000)
+    ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--keep", metavar="DIR", help="build (or reuse) the database in DIR instead of a temp dir")
+    ap.add_argument("--as", dest="emails", action="append", metavar="EMAIL",
+                    help="a person of semantic/access.yml (repeatable; default: a rep, a manager, a regional lead)")
+    args = ap.parse_args(argv)
+
+    folder = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="pipelinebi-bench-"))
+    folder.mkdir(parents=True, exist_ok=True)
+    db = build(args.deals, folder)
+
+    from pipelinebi.dashboards import load_dashboards, page_queries
+    from pipelinebi.dashboards.queries import PageState, period_bounds
+    from pipelinebi.semantic import load_semantic_layer
+    from pipelinebi.warehouse import database_as_of, open_readonly
+
+    layer = load_semantic_layer(REPO / "semantic")
+    con = open_readonly(db)
+    as_of = database_as_of(con)
+    start, end = period_bounds(as_of, "quarter")
+    state = PageState(start, end)
+    sets = {p.slug: page_queries(p.definition, state, layer) for p in load_dashboards(REPO / "semantic", layer)}
+    sets.update(python_page_queries(layer, state, as_of))
+    people = scopes(layer, con, args.emails or PEOPLE)
+
+    print(f"\n{args.deals:,} deals, period {start}..{end}; median of {args.repeat} rounds, unscoped and "
+          "scoped interleaved")
+    print("run = the page's queries on the warm connection, compiled beforehand (the app compiles a query once);"
+          " compile = compiling them")
+    print(f"{'page':<13}{'person':<34}{'run ms':>9}{'scoped':>9}{'ratio':>8}{'compile ms':>12}{'scoped':>9}{'ratio':>8}")
+    worst: dict[str, float] = {}
+    for slug, queries in sets.items():
+        for who, scope in people:
+            scoped = [q.model_copy(update={"scope": scope}) for q in queries]
+
+            def compile_all(qs):
+                return [(c, layer.sql(c)) for c in (layer.compile_expression(q) for q in qs)]
+
+            def run(compiled):
+                for c, sql in compiled:
+                    layer.execute(c, con, sql=sql)
+            plain_c, mine_c = compile_all(queries), compile_all(scoped)
+            run(plain_c), run(mine_c)  # warm both
+            t_run = ([], [])
+            t_compile = ([], [])
+            for _ in range(args.repeat):
+                t_compile[0].append(timed(lambda: compile_all(queries)))
+                t_compile[1].append(timed(lambda: compile_all(scoped)))
+                t_run[0].append(timed(lambda: run(plain_c)))
+                t_run[1].append(timed(lambda: run(mine_c)))
+            a, b = (statistics.median(x) for x in t_run)
+            ca, cb = (statistics.median(x) for x in t_compile)
+            ratio = b / a if a else float("nan")
+            worst[who] = max(worst.get(who, 0.0), ratio)
+            print(f"{slug:<13}{who:<34}{a:>9.1f}{b:>9.1f}{ratio:>7.2f}x{ca:>12.1f}{cb:>9.1f}{cb / ca:>7.2f}x")
+    con.close()
+    print("\nworst page run per person (goal ≤ 1.10x for the overhead of scoping, 'every region'):")
+    for who, r in worst.items():
+        print(f"  {who:<34}{r:.2f}x{'' if r <= GOAL or who != EVERY_REGION else '  over the goal'}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
