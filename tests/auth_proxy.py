@@ -120,7 +120,7 @@ class AuthProxy:
     # ------------------------------------------------------------- serving
     def start(self, timeout: float = 10) -> str:
         config = uvicorn.Config(self, host="127.0.0.1", port=self.port, log_level="warning", proxy_headers=False,
-                                lifespan="off", ws="websockets")
+                                lifespan="off", ws="websockets-sansio")
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, name=f"auth-proxy-{self.email}", daemon=True)
         self._thread.start()

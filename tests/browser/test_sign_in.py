@@ -23,11 +23,12 @@ from pathlib import Path
 import pytest
 
 from app_support import build_demo_db
-from auth_helpers import PEOPLE, Serve, expected_kpis
+from auth_helpers import PEOPLE, Serve, expected_kpis, scope_as
 from auth_proxy import AuthProxy
 from browser_helpers import wait_for_app
 from oidc_provider import OIDCProvider
 from pg_helpers import free_port
+from pipelinebi.compiler.query import Query
 from pipelinebi.dashboards.queries import period_bounds, period_label
 from pipelinebi.semantic import load_semantic_layer
 from pipelinebi.warehouse import database_as_of, open_readonly
@@ -50,6 +51,10 @@ def world(tmp_path_factory):
     try:
         quarter = period_bounds(database_as_of(con), "quarter")
         want = {email: expected_kpis(layer, con, email, *quarter) for email in (AVA, MANAGER, None)}
+        # Explore's default query (forecast and target by team in the period), as Ava
+        explore = layer.query(Query(metrics=("forecast", "target"), dimensions=("team",), start=quarter[0],
+                                    end=quarter[1], scope=scope_as(AVA, layer)), con).df()
+        want["explore", AVA] = {r.team: round(float(r.forecast), 2) for r in explore.itertuples()}
     finally:
         con.close()
     return db, period_label(quarter[0], "quarter"), want
@@ -110,6 +115,29 @@ def test_trusted_header_rep_and_manager_see_their_own_numbers(browser, header_ap
         page.screenshot(path=screenshot_dir / f"sign_in_header_{PEOPLE[email][1]}.png", full_page=True)
         context.close()
     assert want[AVA] != want[MANAGER]
+
+
+def test_trusted_header_rep_downloads_and_reads_sql_of_her_rows_only(browser, header_app, world, screenshot_dir,
+                                                                     tmp_path):
+    import csv
+    import io
+
+    _, proxies = header_app
+    _, period, want = world
+    context = browser.new_context(viewport=VIEWPORT, accept_downloads=True)
+    page = context.new_page()
+    page.goto(f"{proxies[AVA]}/explore?period={period}")
+    page.get_by_role("heading", name="Explore").wait_for(timeout=60_000)
+    wait_for_app(page, timeout=60_000)
+    with page.expect_download(timeout=30_000) as info:
+        page.get_by_test_id("stDownloadButton").get_by_role("button").click()
+    info.value.save_as(tmp_path / "explore.csv")
+    rows = list(csv.DictReader(io.StringIO((tmp_path / "explore.csv").read_text(), newline="")))
+    assert {r["team"]: round(float(r["forecast"]), 2) for r in rows} == want["explore", AVA]
+    page.get_by_text("Generated SQL").click()
+    page.get_by_text("'R0001'").first.wait_for(timeout=30_000)  # the SQL her query runs: her rows
+    page.screenshot(path=screenshot_dir / "sign_in_header_rep_explore.png", full_page=True)
+    context.close()
 
 
 def test_a_header_not_from_the_trusted_proxy_is_refused(browser, header_app, world, screenshot_dir):
