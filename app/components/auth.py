@@ -92,8 +92,13 @@ def peer_address() -> str | None:
 
         client = _get_client_context()
         address = client.remote_ip if client is not None else None
-    except (ImportError, AttributeError):
-        address = st.context.ip_address
+    except (ImportError, AttributeError):  # the internal moved: the public value (None for loopback)
+        try:
+            address = st.context.ip_address
+        except RuntimeError:
+            address = None
+    except RuntimeError:  # no Streamlit runtime at all
+        address = None
     return address if isinstance(address, str) else None  # AppTest's stand-in runtime has no address
 
 

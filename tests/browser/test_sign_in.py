@@ -143,7 +143,11 @@ def test_trusted_header_rep_downloads_and_reads_sql_of_her_rows_only(browser, he
 def test_a_header_not_from_the_trusted_proxy_is_refused(browser, header_app, world, screenshot_dir):
     url, _ = header_app
     _, period, _ = world
-    context = browser.new_context(viewport=VIEWPORT, extra_http_headers={"X-Forwarded-Email": "ceo@pipelinebi.example"})
+    # straight to the app, claiming to be the CEO and to come through the trusted proxy: the
+    # X-Forwarded-For would move the peer address to 127.0.0.2 if Streamlit's web server believed
+    # it (uvicorn does for loopback peers; `pipelinebi serve` tells it not to)
+    forged = {"X-Forwarded-Email": "ceo@pipelinebi.example", "X-Forwarded-For": "127.0.0.2"}
+    context = browser.new_context(viewport=VIEWPORT, extra_http_headers=forged)
     page = context.new_page()
     page.goto(f"{url}/forecast?period={period}")
     page.get_by_text("You cannot see any data in this app").wait_for(timeout=60_000)
