@@ -103,6 +103,18 @@ def test_target_sums_rep_quotas_not_team_rows(layer, con):
     assert got == {"A": pytest.approx(150000), "B": pytest.approx(80000)}
 
 
+def test_no_quota_rows_is_no_target_not_zero(layer, con):
+    """2027-Q1: team B has an open deal (D6, 10000 at 10 %) and no quota row at all: the target is
+    unknown, so gap, attainment and coverage are unknown too — never a $0 target and a gap 'ahead'."""
+    df = run(layer, con, ["target", "forecast", "target_gap", "attainment", "coverage"], ["team"],
+             start=date(2027, 1, 1), end=date(2027, 4, 1)).set_index("team")
+    assert df.loc["B", "forecast"] == pytest.approx(1000, abs=CENT)
+    for metric in ("target", "target_gap", "attainment", "coverage"):
+        assert pd.isna(df.loc["B", metric]), (metric, df.loc["B", metric])
+    # Q3 2026 has one quota (R1, 60000): a rep quota exists, so the target is a number
+    assert one(layer, con, "target", start=date(2026, 7, 1), end=date(2026, 10, 1)) == pytest.approx(60000, abs=CENT)
+
+
 def test_target_gap_attainment_coverage_by_team(layer, con):
     df = run(layer, con, ["target_gap", "target_gap_closed", "attainment", "coverage"], ["team"], **Q4).set_index("team")
     # A: target 150000, won 50000 (D3), weighted 66000, open 120000

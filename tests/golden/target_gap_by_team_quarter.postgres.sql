@@ -76,10 +76,10 @@ WITH targets_agg AS (
 SELECT
   team,
   period,
-  COALESCE(targets__rep_target_amount, 0) AS target,
+  targets__rep_target_amount AS target,
   COALESCE(deals__won_amount, 0) AS closed_won_amount,
   COALESCE(deals__won_amount, 0) + COALESCE(deals__weighted_open_amount, 0) AS forecast,
-  COALESCE(targets__rep_target_amount, 0) - (
+  targets__rep_target_amount - (
     COALESCE(deals__won_amount, 0) + COALESCE(deals__weighted_open_amount, 0)
   ) AS target_gap,
   CAST(COALESCE(deals__won_count, 0) AS DOUBLE PRECISION) / NULLIF(COALESCE(deals__closed_count, 0), 0) AS win_rate

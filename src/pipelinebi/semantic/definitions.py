@@ -61,6 +61,9 @@ class MeasureDef(Strict):
     filter: str | None = Field(None, description="SQL condition; rows outside it are not aggregated")
     percentile: float | None = Field(None, gt=0, lt=1, description="for agg: percentile, e.g. 0.9")
     time_dimension: str | None = Field(None, description="time column for period/time range (default: the model's)")
+    empty: Literal["zero", "unknown"] | None = Field(
+        None, description="what no rows mean: zero (default for sum/count) or unknown (NULL, shown as —): "
+                          "no quota rows is no target, not a target of $0")
     description: str | None = None
 
     @model_validator(mode="after")
@@ -80,7 +83,10 @@ class MeasureDef(Strict):
 
     @property
     def zero_when_empty(self) -> bool:
-        """No rows means 0 (a count, a sum), not 'unknown' (an average, a median)."""
+        """No rows means 0 (a count, a sum), not 'unknown' (an average, a median) — unless the
+        measure says ``empty: unknown`` (a quota that was never loaded is not $0)."""
+        if self.empty is not None:
+            return self.empty == "zero"
         return self.agg in ("sum", "count", "count_distinct")
 
 
