@@ -111,7 +111,9 @@ def run(default: str | None = None) -> None:
         st.switch_page(first, query_params=[(k, v) for k in qp for v in qp.get_all(k)])
     auth.sidebar(viewer)
     with ui.guard("Filters unavailable", where="sidebar"):
-        filters.sidebar()
+        g = filters.sidebar()
+        for text in g.stale:  # a stale link says so instead of showing silent $0s
+            st.info(md_escape(text), icon=":material/search_off:")
     for file, problems in found.broken.items():
         st.error(f"**Dashboard file {md_escape(file)} could not be read** — fix it and reload:  \n"
                  + "  \n".join(md_escape(p) for p in problems), icon=":material/error:")

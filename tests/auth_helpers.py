@@ -44,7 +44,17 @@ def expected_kpis(layer, con, email: str | None, start, end, names=FORECAST_KPIS
 
     scope = scope_as(email, layer) if email else None
     df = layer.query(Query(metrics=names, start=start, end=end, scope=scope), con).df()
-    return {layer.metrics[n].label: format_value(df[n].iloc[0], layer.metrics[n].format, compact=True) for n in names}
+    return {layer.metrics[n].label: shown_kpi(layer, n, df[n].iloc[0]) for n in names}
+
+
+def shown_kpi(layer, name: str, value) -> str:
+    """A KPI card's value as the app shows it: the gap to target (target − forecast) in words
+    ("$35.0M ahead" / "$2.00M short"), everything else in its compact format."""
+    from pipelinebi.formatting import format_value, gap_words, is_missing
+
+    if name == "target_gap":
+        return gap_words(None if is_missing(value) else -float(value), None if is_missing(value) else 0.0)
+    return format_value(value, layer.metrics[name].format, compact=True)
 
 
 class Serve:

@@ -179,7 +179,9 @@ def test_header_mode_without_a_trusted_proxy_connection_shows_nothing(demo_db, m
 # -------------------------------------------------------------- the scope
 def test_the_reps_numbers_are_the_semantic_layers_for_their_rows(oidc, layer, con, quarter):
     at = run_as("forecast", AVA, {"period": period_label(quarter[0], "quarter")})
-    shown = {m.label: m.value for m in at.metric}
+    from test_app_pages import metrics_on_screen  # KPI cards and the headline's figures
+
+    shown = metrics_on_screen(at)
     want = expected_kpis(layer, con, AVA, *quarter)
     assert {k: shown.get(k) for k in want} == want
     assert want != expected_kpis(layer, con, None, *quarter)  # not the company's

@@ -13,7 +13,7 @@ import pytest
 from app_support import PAGES, app_test, build_demo_db, chart_frames
 from pipelinebi.compiler.query import Filter, Query
 from pipelinebi.dashboards.queries import period_bounds
-from pipelinebi.formatting import WORD_JOINER, format_value
+from pipelinebi.formatting import WORD_JOINER, format_value, gap_words
 from pipelinebi.semantic import load_semantic_layer
 from pipelinebi.warehouse import database_as_of, open_readonly
 
@@ -65,8 +65,24 @@ def run(slug, params=None):
     return at
 
 
+HEADLINE = re.compile(r"([A-Z][\w ]*?) \*\*([^*]+)\*\*")
+
+
+def headline(at) -> str:
+    """The page's answer line ("#### Forecast **$224M** · Target **$189M** · …"), as written."""
+    lines = [m.value for m in at.markdown if m.value.startswith("#### ")]
+    assert len(lines) == 1, lines
+    return lines[0]
+
+
 def metrics_on_screen(at) -> dict[str, str]:
-    return {m.label: m.value for m in at.metric}
+    """KPI cards, and the figures of the headline line (label → value)."""
+    out = {m.label: m.value for m in at.metric}
+    lines = [m.value for m in at.markdown if m.value.startswith("#### ")]
+    for line in lines:
+        for label, value in HEADLINE.findall(shown(line)):
+            out.setdefault(label.strip(), value)
+    return out
 
 
 def expected_kpis(layer, con, quarter, names, filters=()):
@@ -86,8 +102,12 @@ def test_forecast_kpis_are_the_semantic_layers_numbers(env, layer, con, quarter)
     at = run("forecast")
     names = tuple(n for n in FORECAST_KPIS if n in layer.metrics)
     assert len(names) >= 6
-    shown = metrics_on_screen(at)
-    assert {k: shown.get(k) for k in expected_kpis(layer, con, quarter, names)} == expected_kpis(layer, con, quarter, names)
+    on_screen = metrics_on_screen(at)
+    want = expected_kpis(layer, con, quarter, names)
+    # the gap is said in words, one sign convention: target − forecast > 0 is "short"
+    gap = layer.query(Query(metrics=("target_gap",), start=quarter[0], end=quarter[1]), con).df()["target_gap"].iloc[0]
+    want["Gap to target"] = gap_words(-float(gap), 0.0)
+    assert {k: on_screen.get(k) for k in want} == want
     # the current quarter (of the data's as_of) is preselected
     assert at.selectbox(key="period").value == f"{quarter[0].year}-Q{(quarter[0].month - 1) // 3 + 1}"
 
@@ -97,8 +117,8 @@ def test_global_team_filter_changes_the_kpis(env, layer, con, quarter):
     at.selectbox(key="f_team").select("APAC").run()
     names = ("target", "forecast")
     want = expected_kpis(layer, con, quarter, names, (Filter(dimension="team", value="APAC", strict=False),))
-    shown = metrics_on_screen(at)
-    assert {k: shown[k] for k in want} == want
+    on_screen = metrics_on_screen(at)
+    assert {k: on_screen[k] for k in want} == want
     everyone = expected_kpis(layer, con, quarter, names)
     assert want != everyone
 

@@ -85,7 +85,12 @@ def assert_no_blank_words(at) -> None:
 
 
 def kpis(at) -> dict[str, str]:
-    return {m.label: m.value for m in at.metric}
+    """KPI cards and the headline's figures ("#### Forecast **$224M** · Target **—** …")."""
+    out = {m.label: m.value for m in at.metric}
+    for line in (unescaped(m.value) for m in at.markdown if m.value.startswith("#### ")):
+        for label, value in re.findall(r"([A-Z][\w ]*?) \*\*([^*]+)\*\*", line):
+            out.setdefault(label.strip(), value)
+    return out
 
 
 def money(v) -> str:

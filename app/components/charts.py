@@ -14,8 +14,17 @@ import pandas as pd
 
 from pipelinebi.formatting import d3_format, d3_tooltip_format
 
-PALETTE = ["#2f6fde", "#a0aab8", "#f28e2b", "#59a14f", "#e15759", "#76b7b2"]
-WORST = "#d62728"
+#: colour-blind-safe (Okabe–Ito hues after the brand blue): no red–green pair
+PALETTE = ["#2f6fde", "#a0aab8", "#e69f00", "#56b4e9", "#d55e00", "#009e73"]
+WORST = "#d55e00"  # vermillion: "bad" that reads for red–green colour blindness too
+#: bullet bars: ahead of target / short of it / no target
+AHEAD, SHORT, NO_TARGET = "#2f6fde", "#d55e00", "#a0aab8"
+
+
+def _tick(chart: alt.Chart, **kw) -> list[alt.Chart]:
+    """A target tick visible on light and dark backgrounds alike: a light halo under a dark core."""
+    return [chart.mark_tick(color="#ffffff", thickness=6, size=kw.get("size", 22), opacity=0.9),
+            chart.mark_tick(color="#1f2430", thickness=3, size=kw.get("size", 22))]
 PICK = "pick"
 
 
@@ -125,11 +134,53 @@ def bar_chart(df: pd.DataFrame, dim: str, metrics: list[str], defs: dict[str, An
         b["baseline"] = pd.to_numeric(b["baseline"], errors="coerce")
         tick_enc = (dict(y=alt.Y(f"{dim}:N", sort=order), x="baseline:Q") if horizontal
                     else dict(x=alt.X(f"{dim}:N", sort=order), y="baseline:Q"))
-        layers.append(alt.Chart(b).mark_tick(color="#222", thickness=3, size=18).encode(
-            **tick_enc, tooltip=[alt.Tooltip(f"{dim}:N"), alt.Tooltip("baseline:Q", title=labels[baseline],
-                                                                         format=d3_tooltip_format(fmt))]))
+        tip = [alt.Tooltip(f"{dim}:N"), alt.Tooltip("baseline:Q", title=labels[baseline], format=d3_tooltip_format(fmt))]
+        layers += [t.encode(**tick_enc, tooltip=tip) for t in _tick(alt.Chart(b), size=18)]
     out = alt.layer(*layers) if len(layers) > 1 else chart
     return out.properties(height=h, title=title or "")
+
+
+def bullet_chart(df: pd.DataFrame, dim: str, value: str, target: str, defs: dict[str, Any], *,
+                 interactive: bool = False, dim_label: str | None = None, height: int | None = None) -> alt.LayerChart:
+    """One bar per category for ``value`` (forecast) with a tick at ``target``; sorted by the
+    gap, furthest short first (no target last); a bar short of target is vermillion and says
+    "$2.00M short" beside it, one ahead is blue and says "$35.0M ahead" (colour is never the
+    only signal)."""
+    from pipelinebi.formatting import gap_words
+
+    labels = _labels([value, target], defs)
+    fmt = _fmt([value], defs)
+    d = _clean(df, [dim]).groupby(dim, as_index=False, sort=False)[[value, target]].first()
+    d["v"] = pd.to_numeric(d[value], errors="coerce")
+    d["t"] = pd.to_numeric(d[target], errors="coerce")
+    d["gap"] = d["v"] - d["t"]
+    d["status"] = ["no target" if t != t else ("short" if g < 0 else "ahead") for g, t in zip(d["gap"], d["t"])]
+    d["words"] = [gap_words(v, t, fmt) if t == t else "no target" for v, t in zip(d["v"], d["t"])]
+    d = d.sort_values("gap", na_position="last")
+    order = d[dim].tolist()
+    d["end"] = d[["v", "t"]].max(axis=1)
+    value_axis = alt.Axis(format=d3_format(fmt), title=f"{labels[value]} (bar) against {labels[target].lower()} (tick)",
+                          grid=True, tickCount=6)
+    y = alt.Y(f"{dim}:N", sort=order, axis=alt.Axis(title=dim_label, labelLimit=260))
+    tooltip = [alt.Tooltip(f"{dim}:N", title=dim_label or dim),
+               alt.Tooltip("v:Q", title=labels[value], format=d3_tooltip_format(fmt)),
+               alt.Tooltip("t:Q", title=labels[target], format=d3_tooltip_format(fmt)),
+               alt.Tooltip("words:N", title="Gap")]
+    base = alt.Chart(d)
+    domain = ["ahead", "short", "no target"]
+    bars = base.mark_bar(cornerRadiusEnd=3, height={"band": 0.6}, cursor="pointer" if interactive else "default").encode(
+        y=y, x=alt.X("v:Q", axis=value_axis),
+        color=alt.Color("status:N", title=None, scale=alt.Scale(domain=domain, range=[AHEAD, SHORT, NO_TARGET]),
+                        legend=alt.Legend(orient="top", labelExpr="datum.label == 'ahead' ? 'Ahead of target' : "
+                                          "datum.label == 'short' ? 'Short of target' : 'No target'")),
+        tooltip=tooltip)
+    if interactive:
+        pick = _selection(dim)
+        bars = bars.add_params(pick).encode(opacity=alt.condition(pick, alt.value(1.0), alt.value(0.35)))
+    ticks = [t.encode(y=y, x="t:Q", tooltip=tooltip) for t in _tick(base.transform_filter("isValid(datum.t)"))]
+    words = base.mark_text(align="left", dx=6, fontSize=12).encode(y=y, x="end:Q", text="words:N")
+    h = height or min(1400, max(170, len(order) * 34 + 90))
+    return alt.layer(bars, *ticks, words).properties(height=h)
 
 
 def line_chart(df: pd.DataFrame, metrics: list[str], defs: dict[str, Any], *, series: str | None = None,
@@ -172,7 +223,8 @@ def funnel_chart(df: pd.DataFrame, dim: str, metric: str, defs: dict[str, Any], 
     if interactive:
         pick = _selection(dim)
         bars = bars.add_params(pick).encode(opacity=alt.condition(pick, alt.value(1.0), alt.value(0.35)))
-    text = base.mark_text(align="left", dx=4, fontSize=12, color="#333").encode(
+    # no fixed text colour: the theme's (readable on light and dark backgrounds)
+    text = base.mark_text(align="left", dx=4, fontSize=12).encode(
         x="value:Q", text=alt.Text("value:Q", format=d3_format(fmt)))
     return alt.layer(bars, text).properties(height=max(160, 34 * len(order) + 30), title=title or "")
 
@@ -195,7 +247,8 @@ def heatmap(df: pd.DataFrame, x: str, y: str, metric: str, defs: dict[str, Any],
                                                       labelOverlap=False)),
         y=alt.Y(f"{y}:N", axis=alt.Axis(title=y_label, labelLimit=220)))
     rect = base.mark_rect(stroke="white").encode(
-        color=alt.Color("value:Q", title=labels[metric], scale=alt.Scale(scheme="redyellowgreen"),
+        # blue (high) to orange (low): colour-blind safe, never red against green
+        color=alt.Color("value:Q", title=labels[metric], scale=alt.Scale(scheme="blueorange", reverse=True),
                         legend=alt.Legend(format=d3_format(fmt), orient="right")),
         tooltip=[alt.Tooltip(f"{y}:N"), alt.Tooltip(f"{x}:N"), alt.Tooltip("value:Q", title=labels[metric],
                                                                            format=d3_tooltip_format(fmt))])

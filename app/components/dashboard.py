@@ -30,7 +30,7 @@ from pipelinebi.dashboards.models import ChartTile, KpiTile, NoteTile, RowTile, 
 from pipelinebi.dashboards.queries import (NO_CLOSE_DATE_METRICS, PageState, chart_plan, kpi_queries, kpi_scope,
                                            no_close_date_query, parse_period_label, period_label, table_query)
 from pipelinebi.compiler.query import Query
-from pipelinebi.formatting import MISSING, format_value, is_missing, md_escape, plural
+from pipelinebi.formatting import MISSING, format_value, gap_words, is_missing, md_escape, plural
 
 from . import charts, data, filters, ui
 
@@ -86,8 +86,10 @@ class _Page:
                 ui.metric_label(self.layer, m) for m in dropped))
 
 
-def url_state(loaded: LoadedDashboard) -> tuple[tuple[tuple[str, str], ...], tuple[tuple[str, str], ...]]:
-    """(drill values, selection values) read from the URL for this page's charts."""
+def url_state(loaded: LoadedDashboard, g: Any = None) -> tuple[tuple[tuple[str, str], ...], tuple[tuple[str, str], ...]]:
+    """(drill values, selection values) read from the URL for this page's charts. A drill level
+    that is also a global filter of the page (team) is that filter's value: the drill and the
+    sidebar are one state (a drilled team shows in the Team filter, "All teams" clears both)."""
     drill_dims: list[str] = []
     select_dims: list[str] = []
     for _, tile in loaded.tiles():
@@ -96,7 +98,14 @@ def url_state(loaded: LoadedDashboard) -> tuple[tuple[tuple[str, str], ...], tup
         if isinstance(tile, ChartTile) and tile.select and tile.dimension not in select_dims:
             select_dims.append(tile.dimension)
     qp = st.query_params
-    drill = tuple((d, qp[d]) for d in drill_dims if qp.get(d))
+    uses = set(loaded.definition.filters)
+
+    def value(d: str) -> str | None:
+        if d in filters.DRILLABLE and d in uses:
+            return getattr(g, d, None) if g is not None else qp.get(d)
+        return qp.get(d)
+
+    drill = tuple((d, value(d)) for d in drill_dims if value(d))
     selection = tuple((d, qp[d]) for d in select_dims if qp.get(d))
     return drill, selection
 
@@ -106,7 +115,8 @@ def render(loaded: LoadedDashboard) -> None:
     d = loaded.definition
     g = filters.current()
     cov = data.coverage()
-    drill, selection = url_state(loaded)
+    drill, selection = url_state(loaded, g)
+    drill, stale = _known_drill(layer, g, d, drill)
     state = g.state(tuple(d.filters), drill=drill, selection=selection)
     lacking = answers.unanswerable(layer, cov, answers.page_metrics(d.tiles), state.start, state.end)
     state = replace(state, unavailable=frozenset(lacking))
@@ -115,6 +125,8 @@ def render(loaded: LoadedDashboard) -> None:
     scope = ", ".join(f"{k} **{md_escape(v)}**" for k, v in (("pipeline", g.pipeline), ("region", g.region), ("team", g.team))
                       if v and k in d.filters)
     st.caption(" · ".join(x for x in (f"For {d.audience}", period, scope, d.description) if x))
+    for text in stale:
+        st.info(md_escape(text), icon=":material/search_off:")
     notice = st.container()  # what the data cannot answer, or an empty period: said once, here
     page = _Page(loaded, state, layer, cov, lacking)
     for i, tile in enumerate(d.tiles):
@@ -122,6 +134,29 @@ def render(loaded: LoadedDashboard) -> None:
     with notice:
         _notices(page, g.period if "period" in d.filters and state.start else None)
     ui.warnings_note(page.warnings)
+
+
+def _known_drill(layer: Any, g: Any, d: Any, drill: tuple) -> tuple[tuple, list[str]]:
+    """The drill values that exist under the ones above them (and the page's filters); a stale
+    link's value — a rep who left, a typo — is dropped from the URL and said, never shown as
+    silent $0s: "Rep 'X' not found — showing all reps"."""
+    where = {k: getattr(g, k) for k in ("pipeline", "region", "team") if k in d.filters and getattr(g, k, None)}
+    kept: list[tuple[str, str]] = []
+    for dim, value in drill:
+        if dim in filters.DRILLABLE and dim in d.filters:  # the sidebar checked it
+            kept.append((dim, value))
+            where[dim] = value
+            continue
+        known = data.dimension_values(dim, where, every=True)
+        if known and value not in known:
+            label = ui.dim_label(layer, dim)
+            for deeper, _ in drill[len(kept):]:
+                if deeper in st.query_params:
+                    del st.query_params[deeper]
+            return tuple(kept), [f"{label} '{value}' not found — showing all {ui.plural(label.lower())}"]
+        kept.append((dim, value))
+        where[dim] = value
+    return tuple(kept), []
 
 
 def _notices(page: _Page, period: str | None) -> None:
@@ -262,8 +297,12 @@ def _kpi_cards(page: _Page, tile: KpiTile, row: dict[str, Any], prev: dict[str, 
         skipped = [f"{k} = {md_escape(v)}" for k, v in state.drill[len(scope):]]
         st.caption(f"The KPIs cover {' / '.join(md_escape(v) for _, v in scope) or 'everything in the filters'}; "
                    f"{', '.join(skipped)} narrows the chart only (some KPIs, like targets, cannot be split that way).")
-    per_row = 4 if len(tile.items) > 5 else len(tile.items)
-    rows = [tile.items[i:i + per_row] for i in range(0, len(tile.items), per_row)]
+    for item in tile.items:
+        if item.headline:
+            _headline(page, item, row)
+    items = list(tile.items)  # the headline's figure keeps its card among the inputs
+    per_row = 4 if len(items) > 5 else len(items)
+    rows = [items[i:i + per_row] for i in range(0, len(items), per_row)]
     for chunk in rows:
         cols = st.columns(per_row)
         for col, item in zip(cols, chunk):
@@ -288,6 +327,35 @@ def _no_close_date_note(page: _Page, tile: KpiTile) -> None:
                    f"{'it' if n == 1 else 'them'}; the Deal board lists {'it' if n == 1 else 'them'}.")
 
 
+def _headline(page: _Page, item: Any, row: dict[str, Any]) -> None:
+    """The page's answer in one line: "Forecast $224M · Target $189M · 119% · $35.0M ahead" —
+    coloured by meaning, and said in words and with an arrow (colour is never the only signal)."""
+    layer = page.layer
+    label = item.label or layer.metrics[item.metric].label
+    value = row.get(item.metric)
+    parts = [f"{md_escape(label)} **{md_escape(ui.fmt(layer, item.metric, value))}**"]
+    target = row.get(item.target_metric) if item.target_metric not in page.state.unavailable else None
+    if _num(target):
+        tlabel = layer.metrics[item.target_metric].label
+        parts.append(f"{md_escape(tlabel)} **{md_escape(ui.fmt(layer, item.target_metric, target))}**")
+        if _num(value) is not None:
+            parts.append(f"**{_num(value) / _num(target):.0%}** of {md_escape(tlabel.lower())}")
+            words = gap_words(value, target, layer.metrics[item.metric].format)
+            if value >= target:
+                parts.append(f":green-badge[:material/trending_up: {md_escape(words)}]")
+            else:
+                parts.append(f":red-badge[:material/trending_down: {md_escape(words)}]")
+    st.markdown("#### " + " · ".join(parts))
+
+
+def _pace(state: Any) -> float | None:
+    """The share of the period elapsed up to the data's as-of date (None: not running)."""
+    if not state.in_progress:
+        return None
+    days = (state.end - state.start).days
+    return min(1.0, ((state.as_of - state.start).days + 1) / days) if days > 0 else None
+
+
 def _kpi(page: _Page, item: Any, row: dict[str, Any], prev: dict[str, Any]) -> None:
     layer = page.layer
     m = layer.metrics[item.metric]
@@ -302,7 +370,21 @@ def _kpi(page: _Page, item: Any, row: dict[str, Any], prev: dict[str, Any]) -> N
         return
     value = row.get(item.metric)
     delta = None
-    if item.compare == "target" and item.target_metric not in page.state.unavailable:
+    shown = ui.fmt(layer, item.metric, value)
+    if item.gap:
+        # target − value, positive = short: said in words, one sign convention everywhere
+        shown = gap_words(0 if _num(value) is None else -value, None if _num(value) is None else 0, m.format)
+    pace = _pace(page.state) if item.to_date else None
+    if item.compare == "target" and item.target_metric not in page.state.unavailable and pace is not None:
+        # mid-period, a to-date figure against the full target always looks short: compare it
+        # with the share of the period elapsed instead
+        target = row.get(item.target_metric)
+        if _num(value) is not None and _num(target):
+            share = _num(value) / _num(target)
+            grain = page.state.grain
+            delta = (f"{(share - pace) * 100:+.0f} pts vs pace · {share:.0%} of target with "
+                     f"{pace:.0%} of the {grain} gone")
+    elif item.compare == "target" and item.target_metric not in page.state.unavailable:
         target = row.get(item.target_metric)
         if _num(value) is not None and _num(target):
             diff = value - target
@@ -312,7 +394,7 @@ def _kpi(page: _Page, item: Any, row: dict[str, Any], prev: dict[str, Any]) -> N
         before = prev.get(item.metric)
         if _num(value) is not None and _num(before):
             delta = f"{(value - before) / abs(before):+.1%} vs previous period"
-    st.metric(item.label or m.label, ui.fmt(layer, item.metric, value), delta=delta, delta_color="normal",
+    st.metric(item.label or m.label, shown, delta=delta, delta_color="normal",
               help=item.help or m.description or None, border=True)
 
 
@@ -341,20 +423,31 @@ def breadcrumb(page: _Page, tile: ChartTile, plan) -> None:
     layer = page.layer
     with st.container(horizontal=True, vertical_alignment="center", gap="small"):
         first = ui.dim_label(layer, plan.path[0]).lower()
-        if st.button(f"All {first}s", key=f"crumb-{tile.dimension}-top", type="tertiary", icon=":material/home:"):
-            _drill_to(tile, 0)
+        st.button(f"All {ui.plural(first)}", key=f"crumb-{tile.dimension}-top", type="tertiary", icon=":material/home:",
+                  on_click=_drill_to, args=(tuple(tile.drill.path), 0, tuple(page.loaded.definition.filters)))
         for i, (dim, value) in enumerate(plan.drilled):
             st.markdown("›")
             if i == len(plan.drilled) - 1:
                 st.markdown(f"**{md_escape(value)}**")
-            elif st.button(md_escape(value), key=f"crumb-{tile.dimension}-{i}", type="tertiary"):
-                _drill_to(tile, i + 1)
+            else:
+                st.button(md_escape(value), key=f"crumb-{tile.dimension}-{i}", type="tertiary",
+                          on_click=_drill_to, args=(tuple(tile.drill.path), i + 1, tuple(page.loaded.definition.filters)))
 
 
-def _drill_to(tile: ChartTile, level: int) -> None:
-    for dim in tile.drill.path[level:]:
-        if dim in st.query_params:
+def _drill_to(path: tuple[str, ...], level: int, uses: tuple[str, ...]) -> None:
+    """Back up to ``level`` (a callback: runs before the next run draws the sidebar, so a
+    drill level that is the Team filter is reset there too)."""
+    for dim in path[level:]:
+        if dim in filters.DRILLABLE and dim in uses:
+            st.session_state[filters.PARAMS[dim]] = filters.ALL
+        elif dim in st.query_params:
             del st.query_params[dim]
+
+
+def _drill_into(dim: str, value: str) -> None:
+    """Go one level down (after a click on a bar or a grid row, inline: the next run's sidebar
+    moves a ``team`` value into the Team filter)."""
+    st.query_params[dim] = value
     st.rerun()
 
 
@@ -399,6 +492,11 @@ def chart(page: _Page, tile: ChartTile, key: str) -> None:
         return
     page.drew()
     heading()
+    nxt = tile.drill.path[plan.level + 1] if tile.drill and plan.level < len(plan.path) - 1 else None
+    if (plan.grid_query is not None and nxt is not None and plan.dimension in df
+            and df[plan.dimension].nunique() > (plan.grid_over or 15)):
+        _grid(page, tile, plan, key, nxt)
+        return
     top = plan.query.top
     if top is not None and top.dimension in df and df[top.dimension].nunique() >= top.count:
         # Only say "top N" when values were actually left out.
@@ -451,6 +549,9 @@ def chart(page: _Page, tile: ChartTile, key: str) -> None:
                                y_label=ui.dim_label(layer, tile.series))
         elif tile.kind == "box":
             c = charts.range_chart(df, plan.dimension, metrics, defs, order_by=list(plan.order_by), dim_label=dim_label)
+        elif tile.bullet and not plan.stack and len(metrics) == 2:
+            c = charts.bullet_chart(df, plan.dimension, metrics[0], metrics[1], defs, interactive=interactive,
+                                    dim_label=dim_label)
         else:
             c = charts.bar_chart(df, plan.dimension, metrics, defs, series=tile.series, order_by=list(plan.order_by),
                                  interactive=interactive, baseline=baseline_col if plan.level == 0 else None,
@@ -464,17 +565,31 @@ def chart(page: _Page, tile: ChartTile, key: str) -> None:
     spec = _chart_spec(spec_key, _build=build)
     sel_now = dict(state.selection).get(tile.dimension) if tile.select else None
     ckey = _key(key, plan.level, plan.drilled, sel_now)
+    if interactive and tile.drill:
+        # the hint above the chart, and a keyboard path to every drill beside it
+        nxt_label = ui.plural(ui.dim_label(layer, nxt).lower())
+        members = list(dict.fromkeys(df[plan.dimension].dropna().astype(str)))
+        with st.container(horizontal=True, vertical_alignment="bottom", gap="medium"):
+            st.caption(f":material/ads_click: Drill down: click a {dim_label.lower()}'s bar to see its {nxt_label}, "
+                       f"or pick it here.")
+            chosen = st.selectbox(f"Open a {dim_label.lower()}", members, index=None, key=_key(key, "open", plan.drilled),
+                                  placeholder=f"Choose a {dim_label.lower()}…", width=280)
+        if chosen is not None:
+            _drill_into(plan.dimension, chosen)
+    if tile.bullet and not plan.stack and len(metrics) == 2:
+        st.caption(f"Bars: {ui.metric_label(layer, metrics[0]).lower()}; tick: {ui.metric_label(layer, metrics[1]).lower()}. "
+                   f"Sorted by the gap, furthest short first; bars short of {ui.metric_label(layer, metrics[1]).lower()} "
+                   f"are orange and say so.")
     if interactive:
         event = st.vega_lite_chart(spec, on_select="rerun", selection_mode=charts.PICK, key=ckey, width="stretch")
         value = charts.picked(event, plan.dimension)
         if tile.drill and value is not None:
-            st.query_params[plan.dimension] = value
-            st.rerun()
+            _drill_into(plan.dimension, value)
         if tile.select and value is not None and value != sel_now:
             st.query_params[tile.dimension] = value
             st.rerun()
         if tile.drill:
-            st.caption(f"Click a bar to see its {ui.dim_label(layer, plan.path[plan.level + 1]).lower()}s.")
+            pass
         elif tile.select and sel_now is None and not tile.caption:
             st.caption(f"Click a {dim_label.lower()} to narrow the lists below.")
     else:
@@ -485,6 +600,50 @@ def chart(page: _Page, tile: ChartTile, key: str) -> None:
             st.rerun()
     if worst:
         st.markdown("**Worst:** " + "; ".join(md_escape(text) for _, text in worst))
+
+
+def _grid(page: _Page, tile: ChartTile, plan, key: str, nxt: str) -> None:
+    """A drill level with too many members for bars (231 reps): every member's numbers in a
+    sortable grid, furthest short of target first, with a search box; a row (or the select box
+    beside it, the keyboard path) drills like a bar."""
+    layer = page.layer
+    dim = plan.dimension
+    dim_label = ui.dim_label(layer, dim)
+    df = page.run(plan.grid_query).df.copy()
+    if "target_gap" in df:
+        gap = pd.to_numeric(df["target_gap"], errors="coerce")
+        df["__gap"] = [gap_words(0 if v != v else -v, None if v != v else 0) for v in gap]
+        df = df.assign(__order=gap.fillna(float("-inf"))).sort_values("__order", ascending=False).drop(columns="__order")
+    metrics = [m for m in plan.grid_query.metrics if m in df and m != "target_gap"]
+    nxt_label = ui.plural(ui.dim_label(layer, nxt).lower())
+    st.caption(f":material/table_rows: {plural(len(df), dim_label.lower(), ui.plural(dim_label.lower()))}: too many for "
+               f"bars, so a grid — furthest short of target first (click a column to sort). "
+               f"Select a row, or pick a {dim_label.lower()} in the box, to see its {nxt_label}.")
+    with st.container(horizontal=True, vertical_alignment="bottom", gap="medium"):
+        search = st.text_input(f"Search {ui.plural(dim_label.lower())}", key=_key(key, "search", plan.drilled),
+                               placeholder="Name contains…", width=280)
+        chosen = st.selectbox(f"Open a {dim_label.lower()}", df[dim].astype(str).tolist(), index=None,
+                              key=_key(key, "gridopen", plan.drilled), placeholder=f"Choose a {dim_label.lower()}…",
+                              width=280)
+    if chosen is not None:
+        _drill_into(dim, chosen)
+    if search:
+        df = df[df[dim].astype(str).str.contains(search, case=False, regex=False)]
+    cols = [dim] + (["__gap"] if "__gap" in df else []) + metrics
+    shown, as_text = ui.display_frame(layer, df[cols].reset_index(drop=True))
+    config = ui.column_config(layer, shown.columns, as_text)
+    if "__gap" in shown:
+        config["__gap"] = st.column_config.TextColumn("Gap to target", help="Forecast against target, in words")
+    for c in metrics:  # large amounts: no cents, compact like the KPIs
+        m = layer.metrics.get(c)
+        if m is not None and m.format == "currency" and c not in as_text:
+            config[c] = st.column_config.NumberColumn(m.label, format="compact", help=m.description or None)
+    event = st.dataframe(shown, hide_index=True, width="stretch", height=min(38 + 35 * len(shown), 560),
+                         column_config=config, on_select="rerun", selection_mode="single-row",
+                         key=_key(key, "grid", plan.drilled, search))
+    rows = getattr(getattr(event, "selection", None), "rows", None) or []
+    if rows:
+        _drill_into(dim, str(shown.iloc[rows[0]][dim]))
 
 
 def _detail(page: _Page, plan, ans, df: pd.DataFrame, heading: Callable[[], None], key: str) -> None:

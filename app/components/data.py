@@ -257,19 +257,26 @@ VALUE_PROBES = ("deal_count", "pipeline_amount", "closed_deals", "won_deals", "t
 
 
 @st.cache_data(ttl=3600, show_spinner=False)
-def _values(dimension: str, db: str, stamp: str, where: tuple[tuple[str, str], ...] = ()) -> list[str]:
+def _values(dimension: str, db: str, stamp: str, where: tuple[tuple[str, str], ...] = (),
+            every: bool = False) -> list[str]:
     lay = layer()
     filters = tuple(Filter(dimension=k, value=v, strict=False) for k, v in where)
+    found: list[str] = []
     for metric in VALUE_PROBES:
         if metric in lay.metrics and dimension in lay.dimensions_for(metric):
             df = lay.query(Query(metrics=(metric,), dimensions=(dimension,), filters=filters,
                                  order_by=((dimension, False),)), connection()).df()
-            return [str(v) for v in df[dimension].dropna().tolist()]
-    return []
+            values = [str(v) for v in df[dimension].dropna().tolist()]
+            if not every:
+                return values
+            found += [v for v in values if v not in found]
+    return found
 
 
-def dimension_values(dimension: str, where: dict[str, str | None] | None = None) -> list[str]:
+def dimension_values(dimension: str, where: dict[str, str | None] | None = None, every: bool = False) -> list[str]:
     """Distinct values of a dimension, through the semantic layer; ``where`` narrows them
-    (``{"team": "APAC"}``: the reps of one team), empty values are ignored."""
+    (``{"team": "APAC"}``: the reps of one team), empty values are ignored. ``every``: the
+    values any probe metric finds (open, closed, won deals and targets alike: whether a drill
+    link's value exists at all), not only the first probe's."""
     pairs = tuple(sorted((k, v) for k, v in (where or {}).items() if v))
-    return _values(dimension, db_key(), snapshot().semantic_stamp, pairs)
+    return _values(dimension, db_key(), snapshot().semantic_stamp, pairs, every)

@@ -34,6 +34,8 @@ class Globals:
     pipeline: str | None
     region: str | None
     team: str | None
+    #: values from the URL that match nothing ("Team 'X' not found — showing all teams")
+    stale: tuple[str, ...] = ()
 
     def filters(self, use: tuple[str, ...] = ("pipeline", "region", "team")) -> tuple[Filter, ...]:
         return global_filters({k: getattr(self, k) for k in ("pipeline", "region", "team") if k in use})
@@ -62,6 +64,28 @@ def default_period(as_of: date, coverage: Coverage) -> str:
     return period_label(default_period_start(coverage, as_of, "quarter"), "quarter")
 
 
+#: global filters that are also drill levels (a dashboard drills team → rep → …)
+DRILLABLE = ("team",)
+
+
+def drill_dims() -> set[str]:
+    """Dimensions the dashboards drill into below a global filter (rep, stage): in the URL."""
+    out: set[str] = set()
+    for loaded in data.dashboards().pages:
+        for _, tile in loaded.tiles():
+            drill = getattr(tile, "drill", None)
+            if drill:
+                out |= {d for d in drill.path[:-1] if d not in PARAMS}
+    return out
+
+
+def _reset_drill() -> None:
+    """A filter changed: a drill below it (a rep of the old team) no longer applies."""
+    for dim in drill_dims():
+        if dim in st.query_params:
+            del st.query_params[dim]
+
+
 def _parse(label: str) -> tuple[date, date, str] | None:
     grain = "quarter" if "-Q" in label else "year"
     b = parse_period_label(label, grain)
@@ -82,15 +106,31 @@ def sidebar() -> Globals:
         period = st.selectbox("Period", choices, index=choices.index(current), key=PARAMS["period"],
                               bind="query-params", help="Quarter (or year) of the close date / target period")
         values = {}
+        stale: list[str] = []
         for dim, label in (("pipeline", "Pipeline"), ("region", "Region"), ("team", "Team")):
             # a picked region narrows the team list to its teams
             where = {"region": values.get("region")} if dim == "team" else None
             options = [ALL] + data.dimension_values(dim, where)
-            picked = st.selectbox(label, options, index=0, key=PARAMS[dim], bind="query-params")
+            key = PARAMS[dim]
+            # the drill and the sidebar are one state: a drill link (`?team=X`, a bar clicked)
+            # sets the Team filter, and the drill reads it back (components.dashboard.url_state)
+            drilled = st.query_params.get(dim) if dim in DRILLABLE else None
+            if drilled is not None:
+                del st.query_params[dim]
+                if drilled in options:
+                    st.session_state[key] = drilled
+            wanted = drilled if drilled is not None else st.query_params.get(key)
+            if wanted and wanted not in options:
+                stale.append(f"{label} '{wanted}' not found — showing all {label.lower()}s")
+                if drilled is None:
+                    st.session_state[key] = ALL
+            picked = st.selectbox(label, options, index=0, key=key, bind="query-params",
+                                  on_change=_reset_drill)
             values[dim] = None if picked in (None, ALL) else picked
     parsed = _parse(period or current) or _parse(current)
     start, end, grain = parsed
-    g = Globals(as_of, period or current, start, end, grain, values["pipeline"], values["region"], values["team"])
+    g = Globals(as_of, period or current, start, end, grain, values["pipeline"], values["region"], values["team"],
+                tuple(stale))
     st.session_state[STATE_KEY] = g
     return g
 

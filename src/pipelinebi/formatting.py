@@ -11,6 +11,12 @@ shown inside Streamlit markdown, as plain text (:func:`md_escape`).
 ('—', '—', '1.0 day')
 >>> plural(1, "day"), plural(2, "day"), plural(1_250, "deal")
 ('1 day', '2 days', '1,250 deals')
+
+The gap to a target has one sign convention everywhere, said in words (:func:`gap_words`):
+ahead of target or short of it, never a bare signed number.
+
+>>> gap_words(224e6, 189e6), gap_words(8e6, 10e6), gap_words(5, 5), gap_words(None, 5)
+('$35.0M ahead', '$2.00M short', 'on target', '—')
 """
 
 from __future__ import annotations
@@ -74,6 +80,17 @@ def format_value(v: Any, fmt: str | None, compact: bool = False) -> str:
     if isinstance(v, float) and not v.is_integer():
         return f"{v:,.2f}"
     return f"{v:,.0f}"
+
+
+def gap_words(value: Any, target: Any, fmt: str | None = "currency") -> str:
+    """How far ``value`` (a forecast) lands from ``target``, in words: "$35.0M ahead",
+    "$2.00M short", "on target"; "—" when either is blank. The one way the app says a gap."""
+    if _is_missing(value) or _is_missing(target):
+        return MISSING
+    diff = float(value) - float(target)
+    if abs(diff) < 0.5:
+        return "on target"
+    return f"{format_value(abs(diff), fmt, compact=True)} {'ahead' if diff > 0 else 'short'}"
 
 
 def d3_format(fmt: str | None) -> str:

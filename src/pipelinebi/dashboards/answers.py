@@ -206,6 +206,7 @@ def tile_metrics(tile: Any) -> tuple[str, ...]:
             for level in tile.drill.levels.values():
                 names += level.metrics or []
             names += tile.drill.detail.metrics if tile.drill.detail else []
+            names += tile.drill.grid.metrics if tile.drill.grid else []
     elif isinstance(tile, TableTile):
         names += tile.metrics
     elif isinstance(tile, RowTile):

@@ -102,6 +102,8 @@ def _tile_names(tile: Any) -> tuple[list[tuple[str, Loc]], list[tuple[str, Loc]]
             dims += [(d, ("drill", "path", i)) for i, d in enumerate(tile.drill.path[1:], start=1)]
             for name, level in tile.drill.levels.items():
                 metrics += [(m, ("drill", "levels", name, "metrics", i)) for i, m in enumerate(level.metrics or [])]
+            if tile.drill.grid:
+                metrics += [(m, ("drill", "grid", "metrics", i)) for i, m in enumerate(tile.drill.grid.metrics)]
             if tile.drill.detail:
                 det = tile.drill.detail
                 metrics += [(m, ("drill", "detail", "metrics", i)) for i, m in enumerate(det.metrics)]

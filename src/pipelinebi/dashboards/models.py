@@ -45,6 +45,20 @@ class KpiItem(Strict):
     compare: Literal["target", "previous_period"] | None = None
     target_metric: Name = Field("target", description="the metric compared against with compare: target")
     help: str | None = None
+    headline: bool = Field(False, description=(
+        "the page's answer, also drawn as one line above the cards (needs compare: target): "
+        "'Forecast $224M · Target $189M · 119% · $35.0M ahead', coloured and worded by meaning"))
+    to_date: bool = Field(False, description=(
+        "the value accumulates through the period (closed won): while the period runs it is compared with "
+        "the target pro rata to the share of the period elapsed, not with the full target"))
+    gap: bool = Field(False, description=(
+        "the metric is a target minus a value (positive = short): shown in words, '$35.0M ahead' / '$2.00M short'"))
+
+    @model_validator(mode="after")
+    def _headline(self) -> "KpiItem":
+        if self.headline and self.compare != "target":
+            raise ValueError("'headline' needs compare: target (the line says the value against the target)")
+        return self
 
 
 class KpiTile(Strict):
@@ -74,6 +88,14 @@ class DetailTable(Strict):
     limit: int = Field(200, ge=1, le=10_000)
 
 
+class DrillGrid(Strict):
+    """A level with more members than ``over`` is a sortable, searchable grid instead of
+    bars (231 reps would be 3-pixel bars): its rows drill like the bars do."""
+
+    over: int = Field(15, ge=1, le=1000, description="more members than this: the grid")
+    metrics: list[Name] = Field(min_length=1, max_length=12, description="grid columns (first: the bar's value)")
+
+
 class DrillPath(Strict):
     """``path: [team, rep, stage, deal_id]``: the first level is the chart's dimension; the
     last level is drawn as the detail table."""
@@ -81,6 +103,7 @@ class DrillPath(Strict):
     path: list[Name] = Field(min_length=2)
     levels: dict[Name, DrillLevel] = {}
     detail: DetailTable | None = None
+    grid: DrillGrid | None = None
 
     @model_validator(mode="after")
     def _levels(self) -> "DrillPath":
@@ -129,6 +152,9 @@ class ChartTile(Strict):
     height: int = Field(320, ge=120, le=1200)
     select: bool = Field(False, description="clicking a mark filters the other tiles of the page by its value")
     drill: DrillPath | None = None
+    bullet: bool = Field(False, description=(
+        "with metrics [value, target]: a bar for the value and a tick for the target per category, sorted by "
+        "the gap (furthest short first); bars short of target marked in colour and in words"))
     highlight_worst: int | None = Field(None, ge=1, le=10, description="call out the N lowest values of the first metric")
     baseline: Name | None = Field(None, description="metric drawn as a tick against the first metric")
     baseline_periods: int | None = Field(None, ge=1, le=12, description=(
@@ -154,6 +180,8 @@ class ChartTile(Strict):
         if self.series_top and self.baseline_periods:
             raise ValueError("'series_top' and 'baseline_periods' do not combine: the top values of earlier "
                              "periods would differ from the ones shown")
+        if self.bullet and (len(self.metrics) != 2 or self.kind != "bar"):
+            raise ValueError("'bullet' needs kind: bar and two metrics: [value, target]")
         if self.drill and self.select:
             raise ValueError("a chart either drills or selects, not both")
         return self
@@ -221,6 +249,6 @@ class DashboardDef(Strict):
         return v
 
 
-__all__ = ["DashboardDef", "KpiTile", "KpiItem", "ChartTile", "TableTile", "NoteTile", "RowTile",
+__all__ = ["DashboardDef", "DrillGrid", "KpiTile", "KpiItem", "ChartTile", "TableTile", "NoteTile", "RowTile",
            "DrillPath", "DrillLevel", "DetailTable", "GLOBAL_FILTERS", "CHART_KINDS", "TILE_TYPES",
            "NAME_PATTERN"]

@@ -248,6 +248,10 @@ class ChartPlan:
     title: str | None = None
     #: dimensions that order the categories at this level
     order_by: tuple[str, ...] = ()
+    #: the drill level as a grid (``drill.grid``): every grid metric by the level's dimension,
+    #: shown instead of the bars when the level has more than ``grid_over`` members
+    grid_query: Query | None = None
+    grid_over: int | None = None
 
     @property
     def answerable(self) -> bool:
@@ -331,8 +335,15 @@ def chart_plan(tile: ChartTile, state: PageState, level: int | None = None) -> C
         baseline = Query(metrics=metrics[:1], dimensions=dims, filters=filters, start=b_start, end=state.start)
         # the same metric per period over the same span: a baseline says how many periods it covers
         span = Query(metrics=metrics[:1], grain=state.grain, filters=filters, start=b_start, end=state.start)
+    grid = grid_over = None
+    if tile.drill and tile.drill.grid and not stack:
+        g_metrics = state.available(tile.drill.grid.metrics)
+        if g_metrics:
+            grid = Query(metrics=g_metrics, dimensions=(dim,), filters=filters, order_by=((dim, False),),
+                         **_time(tile.period, state))
+            grid_over = tile.drill.grid.over
     return ChartPlan(q, dim, metrics, level, False, note, (), path, drilled, baseline, span, dropped, stack,
-                     level_title, order_by)
+                     level_title, order_by, grid, grid_over)
 
 
 def table_query(tile: TableTile, state: PageState) -> Query | None:
@@ -356,7 +367,8 @@ def tile_queries(tile: Any, state: PageState, layer: Any = None, all_levels: boo
             plans = [chart_plan(tile, state, level=i) for i in range(len(tile.drill.path))]
         else:
             plans = [chart_plan(tile, state)]
-        return [q for p in plans for q in (p.query, p.baseline_query, p.baseline_span_query) if q is not None]
+        return [q for p in plans for q in (p.query, p.baseline_query, p.baseline_span_query, p.grid_query)
+                if q is not None]
     if isinstance(tile, TableTile):
         q = table_query(tile, state)
         return [q] if q is not None else []
