@@ -14,6 +14,7 @@ Goals: warm ≤ 300 ms per page, cached rerun ≤ 50 ms; the ratio columns say h
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
 import sys
@@ -71,18 +72,9 @@ def timed(fn) -> float:
     return (time.perf_counter() - t) * 1000
 
 
-def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--deals", type=int, default=1_000_000)
-    ap.add_argument("--repeat", type=int, default=5)
-    ap.add_argument("--keep", metavar="DIR", help="build (or reuse) the database in DIR instead of a temp dir")
-    ap.add_argument("--no-apptest", action="store_true")
-    args = ap.parse_args(argv)
-
-    folder = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="pipelinebi-bench-"))
-    folder.mkdir(parents=True, exist_ok=True)
-    db = build(args.deals, folder)
-
+def measure(db: Path, repeat: int = 5, apptest: bool = True, show=print) -> dict[str, dict]:
+    """Each page's query set on ``db``: compile, cold and warm ms; with ``apptest`` the whole
+    page's first run and cached rerun (AppTest).  ``show`` gets the printed lines."""
     from pipelinebi.dashboards import load_dashboards, page_queries
     from pipelinebi.dashboards.queries import PageState, period_bounds
     from pipelinebi.semantic import load_semantic_layer
@@ -97,9 +89,9 @@ def main(argv=None) -> int:
     sets.update(python_page_queries(layer, state, as_of))
     con.close()
 
-    print(f"\n{args.deals:,} deals, period {start}..{end}, warm = median of {args.repeat}")
-    print(f"{'page':<14}{'queries':>8}{'compile ms':>12}{'cold ms':>10}{'warm ms':>10}{'warm/goal':>11}")
-    results = {}
+    show(f"period {start}..{end}, warm = median of {repeat}")
+    show(f"{'page':<14}{'queries':>8}{'compile ms':>12}{'cold ms':>10}{'warm ms':>10}{'warm/goal':>11}")
+    results: dict[str, dict] = {}
     for slug, queries in sets.items():
         sqls = []
         t_compile = timed(lambda: sqls.extend(layer.compile(q) for q in queries))
@@ -109,26 +101,50 @@ def main(argv=None) -> int:
             for q in queries:
                 layer.query(q, con)
         cold = timed(run_all)
-        warm = statistics.median(timed(run_all) for _ in range(args.repeat))
+        warm = statistics.median(timed(run_all) for _ in range(repeat))
         con.close()
-        results[slug] = warm
-        print(f"{slug:<14}{len(queries):>8}{t_compile:>12.1f}{cold:>10.1f}{warm:>10.1f}{warm / WARM_GOAL_MS:>10.2f}x")
+        results[slug] = {"queries": len(queries), "compile": t_compile, "cold": cold, "warm": warm}
+        show(f"{slug:<14}{len(queries):>8}{t_compile:>12.1f}{cold:>10.1f}{warm:>10.1f}{warm / WARM_GOAL_MS:>10.2f}x")
 
-    if not args.no_apptest:
+    if apptest:
         from app_support import app_test
 
         os.environ["PIPELINEBI_DATABASE"] = str(db)
         os.environ.pop("PIPELINEBI_SEMANTIC_DIR", None)
-        print(f"\nAppTest (whole script: navigation, sidebar, page) — first run vs cached rerun (median of {args.repeat})")
-        print(f"{'page':<14}{'first ms':>10}{'rerun ms':>10}{'rerun/goal':>12}{'first/rerun':>13}")
+        show(f"\nAppTest (whole script: navigation, sidebar, page) — first run vs cached rerun (median of {repeat})")
+        show(f"{'page':<14}{'first ms':>10}{'rerun ms':>10}{'rerun/goal':>12}{'first/rerun':>13}")
         for slug in sets:
             at = app_test(slug, timeout=300)
             first = timed(at.run)
             if at.exception:
-                print(f"{slug:<14} exception: {at.exception[0].value}")
+                show(f"{slug:<14} exception: {at.exception[0].value}")
                 continue
-            rerun = statistics.median(timed(at.run) for _ in range(args.repeat))
-            print(f"{slug:<14}{first:>10.1f}{rerun:>10.1f}{rerun / RERUN_GOAL_MS:>11.2f}x{first / rerun:>12.1f}x")
+            rerun = statistics.median(timed(at.run) for _ in range(repeat))
+            results[slug].update(first=first, rerun=rerun)
+            show(f"{slug:<14}{first:>10.1f}{rerun:>10.1f}{rerun / RERUN_GOAL_MS:>11.2f}x{first / rerun:>12.1f}x")
+    return results
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--deals", type=int, default=1_000_000)
+    ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--keep", metavar="DIR", help="build (or reuse) the database in DIR instead of a temp dir")
+    ap.add_argument("--db", type=Path, help="measure this database instead of building one")
+    ap.add_argument("--no-apptest", action="store_true")
+    ap.add_argument("--json", type=Path, help="also write the figures to this file")
+    args = ap.parse_args(argv)
+
+    if args.db:
+        db = args.db
+    else:
+        folder = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="pipelinebi-bench-"))
+        folder.mkdir(parents=True, exist_ok=True)
+        db = build(args.deals, folder)
+    print(f"\n{db}: {args.deals:,} deals" if not args.db else f"\n{db}")
+    results = measure(db, args.repeat, not args.no_apptest)
+    if args.json:
+        args.json.write_text(json.dumps(results))
     return 0
 
 

@@ -80,11 +80,23 @@ scored AS (
            CASE WHEN probability >= 0.6 THEN 15 ELSE 0 END AS score_stage
     FROM base
 ),
+open_amounts AS (
+    SELECT deal_id, amount FROM deals WHERE status = 'open' AND amount IS NOT NULL
+),
+-- The rank by amount (desc, ties by deal_id) without one window over every open deal (a window
+-- with no PARTITION BY is one sort on one thread, all rows in memory): per distinct amount, the
+-- number of open deals with a larger one (a window over the few thousand amounts), plus the
+-- deal's place among the deals with the same amount (partitions: many small sorts in parallel).
+larger AS (
+    SELECT amount,
+           coalesce(sum(count(*)) OVER (ORDER BY amount DESC ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) AS n
+    FROM open_amounts GROUP BY amount
+),
 ranked AS (
-    SELECT deal_id,
-           row_number() OVER (ORDER BY amount DESC, deal_id) AS amount_rank,
-           count(*) OVER () AS open_deals
-    FROM deals WHERE status = 'open' AND amount IS NOT NULL
+    SELECT o.deal_id,
+           CAST(l.n + row_number() OVER (PARTITION BY o.amount ORDER BY o.deal_id) AS BIGINT) AS amount_rank,
+           (SELECT count(*) FROM open_amounts) AS open_deals
+    FROM open_amounts o JOIN larger l ON l.amount = o.amount
 )
 SELECT s.deal_id, s.stage_entered_at, s.days_in_stage, s.norm_days,
        coalesce(s.status = 'open' AND s.days_in_stage > s.norm_days, false) AS is_stalled,

@@ -1,0 +1,151 @@
+"""Scale on one machine: 1M and 10M deals in one run — generate, ingest, every page — and 10M ÷ 1M.
+
+    python benchmarks/bench_scale.py [--sizes 1000000,10000000] [--keep DIR] [--repeat 5]
+
+For each size, in this order and each in its own process (peak memory = that step's):
+``pipelinebi generate --format parquet`` (time, peak RSS), ``pipelinebi ingest`` of those files
+with the default settings (``PIPELINEBI_INGEST_MEMORY`` unset: a share of this machine's RAM;
+time, peak RSS, database size), then every page's query set cold and warm and its AppTest first
+run and cached rerun (``bench_pages.measure``).  The table at the end has one column per size
+and the ratio of the largest to the smallest size; the goals of issue #20 are checked against
+the largest size: ingest peak ≤ 6 GB and ≤ 10× the smallest size's time, pages ≤ 1 s warm,
+≤ 50 ms cached rerun, first open ≤ 1.5 s.  The machine (cores, RAM, load average before and
+after) is printed with it: on a shared machine the ratios, measured in the same run, are the
+figures to compare, not the seconds.  Timings are never asserted in tests.
+
+With ``--keep DIR`` the data and databases stay in DIR (about 10 GB at 10M deals).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+RUNNER = r"""
+import json, resource, subprocess, sys, time
+t0 = time.perf_counter()
+proc = subprocess.run(sys.argv[1:], capture_output=True, text=True)
+wall = time.perf_counter() - t0
+peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss  # KiB on Linux
+print(json.dumps({"rc": proc.returncode, "seconds": wall, "peak_mib": peak_kib / 1024,
+                  "stdout": proc.stdout[-3000:], "stderr": proc.stderr[-3000:]}))
+"""
+
+PAGES = ("import json, sys; sys.path.insert(0, sys.argv[3]); sys.path.insert(0, sys.argv[4]); "
+         "from pathlib import Path; import bench_pages; "
+         "r = bench_pages.measure(Path(sys.argv[1]), int(sys.argv[2]), True, show=lambda s: print(s, file=sys.stderr)); "
+         "print('RESULT' + json.dumps(r))")
+
+GB = 1e9
+
+
+def measure(*cmd: str, env: dict | None = None) -> dict:
+    out = subprocess.run([sys.executable, "-c", RUNNER, *cmd], capture_output=True, text=True, check=True,
+                         env=env)
+    result = json.loads(out.stdout)
+    if result["rc"] != 0:
+        raise SystemExit(f"step failed: {' '.join(cmd)}\n{result['stderr']}\n{result['stdout']}")
+    return result
+
+
+def machine() -> str:
+    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    import duckdb
+
+    return (f"{platform.machine()}, {os.cpu_count()} cores, {mem / 2**30:.1f} GiB RAM, Python "
+            f"{platform.python_version()}, DuckDB {duckdb.__version__}")
+
+
+def load() -> str:
+    return ", ".join(f"{x:.1f}" for x in os.getloadavg())
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sizes", default="1000000,10000000")
+    ap.add_argument("--keep", type=Path, help="keep data and databases in this folder")
+    ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--no-pages", action="store_true")
+    args = ap.parse_args(argv)
+    sizes = [int(s) for s in args.sizes.split(",")]
+    folder = args.keep or Path(tempfile.mkdtemp(prefix="pipelinebi-scale-"))
+    folder.mkdir(parents=True, exist_ok=True)
+    env = {k: v for k, v in os.environ.items() if k != "PIPELINEBI_INGEST_MEMORY"}  # the defaults
+    exe = shutil.which("pipelinebi") or "pipelinebi"
+    print(f"machine: {machine()}; load average at start: {load()}", flush=True)
+    figures: dict[int, dict] = {}
+    try:
+        for n in sizes:
+            data, db = folder / f"data-{n}", folder / f"db-{n}.duckdb"
+            f = figures[n] = {}
+            gen = measure(exe, "generate", "--deals", str(n), "--out", str(data), "--format", "parquet", env=env)
+            f["generate_s"], f["generate_peak_gb"] = gen["seconds"], gen["peak_mib"] * 2**20 / GB
+            f["input_gb"] = sum(p.stat().st_size for p in data.iterdir()) / GB
+            print(f"{n:,} deals: generate {gen['seconds']:.0f} s, peak {f['generate_peak_gb']:.2f} GB", flush=True)
+            ing = measure(exe, "ingest", str(data), "--database", str(db), env=env)
+            f["ingest_s"], f["ingest_peak_gb"] = ing["seconds"], ing["peak_mib"] * 2**20 / GB
+            f["db_gb"] = db.stat().st_size / GB
+            print(f"{n:,} deals: ingest {ing['seconds']:.0f} s, peak {f['ingest_peak_gb']:.2f} GB", flush=True)
+            if not args.no_pages:
+                out = subprocess.run([sys.executable, "-c", PAGES, str(db), str(args.repeat), str(REPO / "benchmarks"),
+                                      str(REPO / "tests")], capture_output=True, text=True, env=env)
+                if out.returncode != 0 or "RESULT" not in out.stdout:
+                    raise SystemExit(f"pages failed:\n{out.stderr[-3000:]}")
+                f["pages"] = json.loads(out.stdout.split("RESULT", 1)[1])
+                print(f"{n:,} deals: pages measured", flush=True)
+            if not args.keep:
+                shutil.rmtree(data, ignore_errors=True)
+    finally:
+        if not args.keep:
+            shutil.rmtree(folder, ignore_errors=True)
+    print(f"load average at the end: {load()}\n")
+    lo, hi = min(sizes), max(sizes)
+    rows: list[tuple[str, str, list[float]]] = [
+        ("generate (parquet)", "s", [figures[n]["generate_s"] for n in sizes]),
+        ("generate peak memory", "GB", [figures[n]["generate_peak_gb"] for n in sizes]),
+        ("input files", "GB", [figures[n]["input_gb"] for n in sizes]),
+        ("ingest, all derived tables, defaults", "s", [figures[n]["ingest_s"] for n in sizes]),
+        ("ingest peak memory", "GB", [figures[n]["ingest_peak_gb"] for n in sizes]),
+        ("database file", "GB", [figures[n]["db_gb"] for n in sizes]),
+    ]
+    if not args.no_pages:
+        for slug in figures[lo]["pages"]:
+            for key, what in (("cold", "cold"), ("warm", "warm"), ("first", "first open (AppTest)"),
+                              ("rerun", "cached rerun (AppTest)")):
+                if all(key in figures[n]["pages"].get(slug, {}) for n in sizes):
+                    rows.append((f"{slug}: {what}", "ms", [figures[n]["pages"][slug][key] for n in sizes]))
+    head = "".join(f"{f'{n:,} deals':>16}" for n in sizes)
+    print(f"{'':<42}{'unit':>5}{head}{f'{hi // lo}x deals':>12}")
+    for name, unit, vals in rows:
+        cells = "".join(f"{v:>16,.1f}" if unit != "GB" else f"{v:>16.2f}" for v in vals)
+        ratio = vals[-1] / vals[0] if vals[0] else float("nan")
+        print(f"{name:<42}{unit:>5}{cells}{ratio:>11.1f}x")
+    big = figures[hi]
+    checks = [
+        (f"ingest {hi:,} peak ≤ 6 GB", big["ingest_peak_gb"] <= 6, f"{big['ingest_peak_gb']:.2f} GB"),
+        (f"ingest {hi:,} ≤ 10× ingest {lo:,}", big["ingest_s"] <= 10 * figures[lo]["ingest_s"],
+         f"{big['ingest_s'] / figures[lo]['ingest_s']:.1f}×"),
+    ]
+    if not args.no_pages:
+        for slug, p in big["pages"].items():
+            checks.append((f"{slug} warm ≤ 1 s", p["warm"] <= 1000, f"{p['warm']:,.0f} ms"))
+            if "rerun" in p:
+                checks.append((f"{slug} cached rerun ≤ 50 ms", p["rerun"] <= 50, f"{p['rerun']:,.0f} ms"))
+                checks.append((f"{slug} first open ≤ 1.5 s", p["first"] <= 1500, f"{p['first']:,.0f} ms"))
+    print()
+    for what, ok, value in checks:
+        print(f"{'ok  ' if ok else 'OVER'} {what}: {value}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
