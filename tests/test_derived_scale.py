@@ -1,0 +1,102 @@
+"""The derived tables rewritten for 10M deals (issue #20) still answer what their plain SQL answers.
+
+At 1M deals ``benchmarks/compare_derived.py`` proves old SQL = new SQL with EXCEPT ALL both ways;
+these tests pin the same equalities on the demo data, every run:
+
+- ``deal_facts.amount_rank``: computed from per-amount counts plus a rank within each amount, it
+  equals ``row_number() OVER (ORDER BY amount DESC, deal_id)`` over open deals (ties included);
+- ``stage_norms``: one ``quantile_cont(x, [0.5, 0.75, 0.9])`` state per stage equals ``median``
+  and two ``quantile_cont`` calls, exactly;
+- ``stage_intervals`` is stored in exit order (what lets a period query skip row groups);
+- generating in chunks of deals gives the same files as one pass.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import duckdb
+import pytest
+
+import pipelinebi.generate as generate_module
+from pipelinebi.ingest import ingest
+from pipelinebi.settings import PROJECT_ROOT
+
+
+@pytest.fixture(scope="module")
+def con(tmp_path_factory):
+    db = tmp_path_factory.mktemp("scale") / "demo.duckdb"
+    assert ingest(PROJECT_ROOT / "seeds", db, semantic_dir=PROJECT_ROOT / "semantic").ok
+    c = duckdb.connect(str(db), read_only=True)
+    yield c
+    c.close()
+
+
+def test_amount_rank_is_the_row_number_by_amount_then_deal_id(con):
+    ties = con.execute("SELECT count(*) FROM (SELECT amount FROM deals WHERE status = 'open' "
+                       "GROUP BY amount HAVING count(*) > 1)").fetchone()[0]
+    assert ties > 10  # amounts are rounded to 50: many ties to break by deal_id
+    diff = con.execute("""
+        WITH plain AS (
+            SELECT deal_id, row_number() OVER (ORDER BY amount DESC, deal_id) AS amount_rank,
+                   count(*) OVER () AS open_deals
+            FROM deals WHERE status = 'open' AND amount IS NOT NULL
+        ), expected AS (
+            SELECT d.deal_id, p.amount_rank, coalesce(p.amount_rank <= ceil(0.2 * p.open_deals), false) AS is_top20
+            FROM deals d LEFT JOIN plain p USING (deal_id)
+        )
+        SELECT count(*) FROM (
+            (SELECT deal_id, amount_rank, is_top20 FROM deal_facts EXCEPT ALL SELECT * FROM expected)
+            UNION ALL
+            (SELECT * FROM expected EXCEPT ALL SELECT deal_id, amount_rank, is_top20 FROM deal_facts))
+    """).fetchone()[0]
+    assert diff == 0
+    assert con.execute("SELECT typeof(amount_rank) FROM deal_facts LIMIT 1").fetchone()[0] == "BIGINT"
+
+
+def test_stage_norms_quantiles_equal_median_and_quantile_cont(con):
+    rows = con.execute("""
+        SELECT n.stage, n.median_days, n.p75_days, n.p90_days, p.m, p.q75, p.q90
+        FROM stage_norms n
+        LEFT JOIN (SELECT pipeline, stage, median(dwell_days) AS m, quantile_cont(dwell_days, 0.75) AS q75,
+                          quantile_cont(dwell_days, 0.9) AS q90
+                   FROM stage_intervals WHERE exited_at IS NOT NULL GROUP BY pipeline, stage) p
+          ON p.pipeline = n.pipeline AND p.stage = n.stage
+    """).fetchall()
+    assert len(rows) == 7
+    for stage, *values in rows:
+        assert values[:3] == values[3:], stage  # exactly, not approximately
+
+
+def test_stage_without_completed_visits_has_no_quantiles(tmp_path):
+    good = Path(__file__).parent / "fixtures" / "ingest" / "good"
+    db = tmp_path / "x.duckdb"
+    assert ingest(good, db, semantic_dir=PROJECT_ROOT / "semantic").ok
+    with duckdb.connect(str(db), read_only=True) as c:
+        empty = c.execute("SELECT completed_visits, median_days, p75_days, p90_days, norm_days FROM stage_norms "
+                          "WHERE completed_visits = 0").fetchall()
+        assert empty and all(r == (0, None, None, None, None) for r in empty)
+
+
+def test_stage_intervals_are_stored_in_exit_order(con):
+    out_of_order = con.execute("""
+        SELECT count(*) FROM (
+            SELECT rowid AS r, exited_at, lag(exited_at) OVER (ORDER BY rowid) AS before FROM stage_intervals)
+        WHERE exited_at < before OR (before IS NULL AND exited_at IS NOT NULL AND r > 0)
+    """).fetchone()[0]
+    assert out_of_order == 0
+    assert con.execute("SELECT count(*) FROM stage_intervals WHERE exited_at IS NULL").fetchone()[0] > 0
+
+
+def test_generating_in_chunks_gives_the_same_files(tmp_path, monkeypatch):
+    def digest(folder: Path) -> dict[str, str]:
+        return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir())}
+
+    generate_module.generate(tmp_path / "one", deals=2500, seed=3, fmt="csv")
+    monkeypatch.setattr(generate_module, "_CHUNK_DEALS", 700)  # 4 chunks, the last one partial
+    seen = []
+    generate_module.generate(tmp_path / "chunks", deals=2500, seed=3, fmt="csv",
+                             progress=lambda step, done=None, total=None: seen.append(step))
+    assert any("deals 2,100-2,500 of 2,500" in s for s in seen)
+    assert digest(tmp_path / "chunks") == digest(tmp_path / "one")
