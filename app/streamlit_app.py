@@ -88,7 +88,7 @@ def _home_and_first(sections: dict[str, list]):
 def run(default: str | None = None) -> None:
     """Draw the app; ``default`` serves that page (by url path) at ``/`` (tests use it)."""
     st.set_page_config(page_title="PipelineBI", page_icon=":material/monitoring:", layout="wide",
-                       initial_sidebar_state="expanded")
+                       initial_sidebar_state="auto")  # collapsed on a phone
     head = st.empty()
     with ui.guard("The app cannot start", where="start-up") as start:
         data.begin_run()
@@ -102,7 +102,10 @@ def run(default: str | None = None) -> None:
     viewer = auth.gate()  # who asks; None: the sign-in or no-access page is drawn, nothing else
     if viewer is None:
         return
-    nav = st.navigation(sections, position="sidebar", expanded=True)
+    # one flat list: Streamlit draws sections as <div>s inside the <ul> (an accessibility error:
+    # list items outside a list); the hidden home page stays first
+    nav = st.navigation([p for pages in sections.values() for p in pages], position="sidebar", expanded=True)
+    ui.accessible_theme()
     home, first = _home_and_first(sections)
     if nav is home:
         # `/`: open the first page at its own path, keeping the link's parameters (a shared

@@ -178,7 +178,11 @@ def bullet_chart(df: pd.DataFrame, dim: str, value: str, target: str, defs: dict
         pick = _selection(dim)
         bars = bars.add_params(pick).encode(opacity=alt.condition(pick, alt.value(1.0), alt.value(0.35)))
     ticks = [t.encode(y=y, x="t:Q", tooltip=tooltip) for t in _tick(base.transform_filter("isValid(datum.t)"))]
-    words = base.mark_text(align="left", dx=6, fontSize=12).encode(y=y, x="end:Q", text="words:N")
+    # the words in the bar's own colour: readable on the light and the dark theme (a fixed
+    # black or the theme-less default vanishes on dark)
+    words = base.mark_text(align="left", dx=6, fontSize=12, fontWeight="bold").encode(
+        y=y, x="end:Q", text="words:N",
+        color=alt.Color("status:N", scale=alt.Scale(domain=domain, range=[AHEAD, SHORT, NO_TARGET]), legend=None))
     h = height or min(1400, max(170, len(order) * 34 + 90))
     return alt.layer(bars, *ticks, words).properties(height=h)
 

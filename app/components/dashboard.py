@@ -375,6 +375,7 @@ def _kpi(page: _Page, item: Any, row: dict[str, Any], prev: dict[str, Any]) -> N
         # target − value, positive = short: said in words, one sign convention everywhere
         shown = gap_words(0 if _num(value) is None else -value, None if _num(value) is None else 0, m.format)
     pace = _pace(page.state) if item.to_date else None
+    pace_help = ""
     if item.compare == "target" and item.target_metric not in page.state.unavailable and pace is not None:
         # mid-period, a to-date figure against the full target always looks short: compare it
         # with the share of the period elapsed instead
@@ -382,8 +383,10 @@ def _kpi(page: _Page, item: Any, row: dict[str, Any], prev: dict[str, Any]) -> N
         if _num(value) is not None and _num(target):
             share = _num(value) / _num(target)
             grain = page.state.grain
-            delta = (f"{(share - pace) * 100:+.0f} pts vs pace · {share:.0%} of target with "
-                     f"{pace:.0%} of the {grain} gone")
+            delta = f"{(share - pace) * 100:+.0f} pts vs {pace:.0%} pace"
+            pace_help = (f"{share:.0%} of the target closed with {pace:.0%} of the {grain} gone: "
+                         f"{abs(share - pace) * 100:.0f} points {'ahead of' if share >= pace else 'behind'} "
+                         f"a straight pace to the target. ")
     elif item.compare == "target" and item.target_metric not in page.state.unavailable:
         target = row.get(item.target_metric)
         if _num(value) is not None and _num(target):
@@ -395,7 +398,7 @@ def _kpi(page: _Page, item: Any, row: dict[str, Any], prev: dict[str, Any]) -> N
         if _num(value) is not None and _num(before):
             delta = f"{(value - before) / abs(before):+.1%} vs previous period"
     st.metric(item.label or m.label, shown, delta=delta, delta_color="normal",
-              help=item.help or m.description or None, border=True)
+              help=(pace_help + (item.help or m.description or "")) or None, border=True)
 
 
 def _first_row(df: pd.DataFrame) -> dict[str, Any]:
