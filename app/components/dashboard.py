@@ -443,7 +443,7 @@ def _drill_to(path: tuple[str, ...], level: int, uses: tuple[str, ...]) -> None:
     for dim in path[level:]:
         if dim in filters.DRILLABLE and dim in uses:
             st.session_state[filters.PARAMS[dim]] = filters.ALL
-        elif dim in st.query_params:
+        if dim in st.query_params:
             del st.query_params[dim]
 
 

@@ -81,7 +81,7 @@ def drill_dims() -> set[str]:
 
 def _reset_drill() -> None:
     """A filter changed: a drill below it (a rep of the old team) no longer applies."""
-    for dim in drill_dims():
+    for dim in (*drill_dims(), *DRILLABLE):
         if dim in st.query_params:
             del st.query_params[dim]
 
@@ -114,11 +114,14 @@ def sidebar() -> Globals:
             key = PARAMS[dim]
             # the drill and the sidebar are one state: a drill link (`?team=X`, a bar clicked)
             # sets the Team filter, and the drill reads it back (components.dashboard.url_state)
+            # (`team` stays in the URL, so the link reproduces the view; changing the Team
+            # filter or "All teams" removes it)
             drilled = st.query_params.get(dim) if dim in DRILLABLE else None
             if drilled is not None:
-                del st.query_params[dim]
                 if drilled in options:
                     st.session_state[key] = drilled
+                else:
+                    del st.query_params[dim]
             wanted = drilled if drilled is not None else st.query_params.get(key)
             if wanted and wanted not in options:
                 stale.append(f"{label} '{wanted}' not found — showing all {label.lower()}s")

@@ -63,6 +63,8 @@ def test_root_opens_the_forecast_page_at_its_path_with_the_links_parameters(page
     page.get_by_role("heading", name="Forecast vs target by rep").wait_for(timeout=30_000)  # the drill came along
     assert urlparse(page.url).path == "/forecast"
     assert {k: v[0] for k, v in parse_qs(urlparse(page.url).query).items()} == {"team": "APAC", "f_region": "APAC"}
+    # the drilled team is the Team filter (one state)
+    assert page.get_by_test_id("stSidebar").get_by_role("combobox").nth(3).input_value() == "APAC"
     assert current_nav_label(page) == "Forecast vs target"
     page.screenshot(path=screenshot_dir / "path_root.png")
 
