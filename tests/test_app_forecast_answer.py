@@ -100,7 +100,14 @@ def test_gap_card_in_words_and_closed_won_against_pace(env, con, quarter):
     pace = ((as_of - quarter[0]).days + 1) / (quarter[1] - quarter[0]).days
     delta = cards["Closed won"].proto.delta
     # mid-quarter, closed won is compared with the pro-rata target, not shown short of the full one
-    assert delta == f"{(won / target - pace) * 100:+.0f} pts vs {pace:.0%} pace"
+    share = won / target
+    assert delta == f"{abs(share - pace) * 100:.0f} pts {'ahead of' if share >= pace else 'behind'} pace"
+    from streamlit.proto.Metric_pb2 import Metric
+
+    names = {v.number: v.name for v in Metric.DESCRIPTOR.fields_by_name["color"].enum_type.values}
+    assert names[cards["Closed won"].proto.color].lower() == ("green" if share >= pace else "red")
+    # the forecast card says its gap in the same words as the headline
+    assert cards["Forecast"].proto.delta == f"{gap_words(forecast, target)} of target ({forecast / target:.0%})"
     assert cards["Closed won"].proto.help.startswith(f"{won / target:.0%} of the target closed with {pace:.0%} of the quarter gone")
     assert "vs target" not in delta
 

@@ -276,12 +276,12 @@ def test_baseline_names_the_span_it_really_covers(use):
     assert (first.year, (first.month - 1) // 3 + 1) == (2024, 2)  # nothing before 2024-Q2
     at = run("bottlenecks", {"period": "2024-Q3"})
     captions = [shown(c.value) for c in at.caption]
-    assert "Black tick: the same metric over 1 earlier quarter (2024-Q2), the only one with data of the 4 before." in captions
+    assert "Tick: the same metric over 1 earlier quarter (2024-Q2), the only one with data of the 4 before." in captions
     worst = [shown(m.value) for m in at.markdown if m.value.startswith("**Worst:**")]
     assert not any("4 quarters" in w for w in worst)
     assert all(" over 1 earlier quarter " in w for w in worst)
     at = run("bottlenecks", {"period": "2026-Q4"})
-    assert "Black tick: the same metric over 4 earlier quarters (2025-Q4 – 2026-Q3)." in [shown(c.value) for c in at.caption]
+    assert "Tick: the same metric over 4 earlier quarters (2025-Q4 – 2026-Q3)." in [shown(c.value) for c in at.caption]
     at = run("bottlenecks", {"period": "2024-Q2"})
     assert "No earlier quarter has data to compare with: no baseline tick." in [shown(c.value) for c in at.caption]
 

@@ -227,8 +227,8 @@ def funnel_chart(df: pd.DataFrame, dim: str, metric: str, defs: dict[str, Any], 
     if interactive:
         pick = _selection(dim)
         bars = bars.add_params(pick).encode(opacity=alt.condition(pick, alt.value(1.0), alt.value(0.35)))
-    # no fixed text colour: the theme's (readable on light and dark backgrounds)
-    text = base.mark_text(align="left", dx=4, fontSize=12).encode(
+    # the bar's blue, not black: readable on the light and the dark theme
+    text = base.mark_text(align="left", dx=4, fontSize=12, fontWeight="bold", color=PALETTE[0]).encode(
         x="value:Q", text=alt.Text("value:Q", format=d3_format(fmt)))
     return alt.layer(bars, text).properties(height=max(160, 34 * len(order) + 30), title=title or "")
 

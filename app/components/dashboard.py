@@ -370,6 +370,7 @@ def _kpi(page: _Page, item: Any, row: dict[str, Any], prev: dict[str, Any]) -> N
         return
     value = row.get(item.metric)
     delta = None
+    color, arrow = "normal", "auto"  # a comparison with a target says its side in words and colour
     shown = ui.fmt(layer, item.metric, value)
     if item.gap:
         # target − value, positive = short: said in words, one sign convention everywhere
@@ -383,21 +384,24 @@ def _kpi(page: _Page, item: Any, row: dict[str, Any], prev: dict[str, Any]) -> N
         if _num(value) is not None and _num(target):
             share = _num(value) / _num(target)
             grain = page.state.grain
-            delta = f"{(share - pace) * 100:+.0f} pts vs {pace:.0%} pace"
+            on_pace = share >= pace
+            delta = f"{abs(share - pace) * 100:.0f} pts {'ahead of' if on_pace else 'behind'} pace"
+            color, arrow = ("green", "up") if on_pace else ("red", "down")
             pace_help = (f"{share:.0%} of the target closed with {pace:.0%} of the {grain} gone: "
                          f"{abs(share - pace) * 100:.0f} points {'ahead of' if share >= pace else 'behind'} "
                          f"a straight pace to the target. ")
     elif item.compare == "target" and item.target_metric not in page.state.unavailable:
         target = row.get(item.target_metric)
         if _num(value) is not None and _num(target):
-            diff = value - target
             tlabel = layer.metrics[item.target_metric].label.lower()
-            delta = f"{'+' if diff >= 0 else '-'}{ui.fmt(layer, item.metric, abs(diff))} vs {tlabel} ({value / target:.0%})"
+            words = gap_words(value, target, m.format)
+            delta = f"{words} of {tlabel} ({_num(value) / _num(target):.0%})" if words != "on target" else words
+            color, arrow = ("green", "up") if value >= target else ("red", "down")
     elif item.compare == "previous_period":
         before = prev.get(item.metric)
         if _num(value) is not None and _num(before):
             delta = f"{(value - before) / abs(before):+.1%} vs previous period"
-    st.metric(item.label or m.label, shown, delta=delta, delta_color="normal",
+    st.metric(item.label or m.label, shown, delta=delta, delta_color=color, delta_arrow=arrow,
               help=(pace_help + (item.help or m.description or "")) or None, border=True)
 
 
@@ -529,7 +533,7 @@ def chart(page: _Page, tile: ChartTile, key: str) -> None:
                 what = "the company benchmark — the same metric for the whole company"
                 baseline_label = f"company benchmark, {baseline_label}"
             first, last = (period_label(p, state.grain) for p in (with_data[0], with_data[-1]))
-            st.caption(f"Black tick: {what} over {answers.span_label(len(with_data), state.grain)} "
+            st.caption(f"Tick: {what} over {answers.span_label(len(with_data), state.grain)} "
                        f"({first if first == last else f'{first} – {last}'})"
                        + (f", the only {'one' if len(with_data) == 1 else 'ones'} with data of the "
                           f"{tile.baseline_periods} before" if len(with_data) < tile.baseline_periods else "") + ".")
