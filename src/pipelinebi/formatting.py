@@ -151,3 +151,16 @@ def md_escape(value: Any) -> str:
     lead = len(text) - len(text.lstrip(" "))
     trail = len(text) - len(text.rstrip(" "))
     return "&#32;" * lead + core + "&#32;" * trail
+
+
+def file_size(n: int) -> str:
+    """Bytes for people (database files, input files in ingest messages).
+
+    >>> file_size(512), file_size(3_400_000), file_size(3_500_000_000)
+    ('512 B', '3.2 MiB', '3.3 GiB')
+    """
+    for unit in ("B", "KiB", "MiB"):
+        if n < 1024:
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} GiB"

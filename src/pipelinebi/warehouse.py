@@ -26,6 +26,7 @@ from sqlglot import exp
 
 from .connections import lock, new_instance, private_temp_dir
 from .errors import IngestError, Problem, WarehouseError
+from .formatting import file_size
 
 #: Catalog name of the attached database file.
 CATALOG = "pipelinebi"
@@ -108,19 +109,6 @@ def database_version(path: Path | str) -> tuple[int, int] | None:
     return (st.st_mtime_ns, st.st_ino)
 
 
-def _size(n: int) -> str:
-    """Human file size.
-
-    >>> _size(512), _size(3_400_000)
-    ('512 B', '3.2 MiB')
-    """
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if n < 1024 or unit == "GiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n} B"  # pragma: no cover
-
-
 def describe(settings) -> str:
     """Database path, size, as_of, ingested_at, tables with row counts, semantic folder."""
     db = Path(settings.database)
@@ -133,7 +121,7 @@ def describe(settings) -> str:
         counts = {t: con.execute(f'SELECT count(*) FROM "{t}"').fetchone()[0]
                   for t in tables if t != "pipelinebi_meta"}
     lines = [
-        f"database     {db} ({_size(db.stat().st_size)})",
+        f"database     {db} ({file_size(db.stat().st_size)})",
         f"as of        {meta.get('as_of', '?')}",
         f"ingested at  {meta.get('ingested_at', '?')}",
         f"source       {meta.get('source', '?')}",

@@ -24,6 +24,7 @@ from ..canonical import LOAD_ORDER
 from ..coverage import META_KEY as COVERAGE_KEY
 from ..coverage import measure as measure_coverage
 from ..errors import IngestError, Problem
+from ..formatting import file_size
 from ..progress import Progress, no_progress
 from .checks import Location
 from .columns import check_and_type, numbered_views
@@ -137,8 +138,8 @@ class _Run:
             except OSError:
                 pass
         largest = sorted(sizes.items(), key=lambda kv: -kv[1])[:3]
-        data = [f"{_size(sum(sizes.values()))} of input files ("
-                + ", ".join(f"{name} {_size(n)}" for name, n in largest) + (", …" if len(sizes) > 3 else "") + ")"
+        data = [f"{file_size(sum(sizes.values()))} of input files ("
+                + ", ".join(f"{name} {file_size(n)}" for name, n in largest) + (", …" if len(sizes) > 3 else "") + ")"
                 ] if sizes else []
         if any(self.counts.values()):
             data.append("rows read: " + ", ".join(f"{t} {n:,}" for t, n in self.counts.items() if n))
@@ -149,19 +150,6 @@ class _Run:
             f"the data: {'; '.join(data) or 'unknown'}; DuckDB: {reason}",
             hint=f"raise PIPELINEBI_INGEST_MEMORY (a size such as 8GB, or a share of RAM such as 40%; "
                  f"the default is {default}), or ingest on a machine with more memory; {kept}"))
-
-
-def _size(n: int) -> str:
-    """Bytes for people.
-
-    >>> _size(3_500_000_000), _size(512)
-    ('3.3 GiB', '512 bytes')
-    """
-    for unit in ("bytes", "KiB", "MiB", "GiB"):
-        if n < 1024 or unit == "GiB":
-            return f"{n:,} bytes" if unit == "bytes" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} TiB"
 
 
 def _parse_as_of(as_of: date | str | None) -> date | None:
