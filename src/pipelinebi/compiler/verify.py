@@ -36,11 +36,25 @@ _BUG = "this is a bug in PipelineBI: please report the query"
 
 
 def _shape(tree: exp.Expression) -> tuple[list[str], Counter, Counter]:
-    ctes = {c.alias_or_name for c in tree.find_all(exp.CTE)}
-    tables = sorted({t.name for t in tree.find_all(exp.Table) if t.name not in ctes})
-    counts = Counter(type(n).__name__ for n in tree.walk() if isinstance(n, (exp.Select, exp.Union)))
-    columns = Counter(c.name for c in tree.find_all(exp.Column))
-    return tables, counts, columns
+    """Tables read (CTE names excepted), SELECT/UNION counts and column names, in one walk.
+
+    >>> _shape(sqlglot.parse_one("WITH t AS (SELECT a FROM deals) SELECT a FROM t"))[0]
+    ['deals']
+    """
+    ctes: set[str] = set()
+    tables: set[str] = set()
+    counts: Counter = Counter()
+    columns: Counter = Counter()
+    for node in tree.walk():
+        if isinstance(node, exp.Column):
+            columns[node.name] += 1
+        elif isinstance(node, exp.Table):
+            tables.add(node.name)
+        elif isinstance(node, (exp.Select, exp.Union)):
+            counts[type(node).__name__] += 1
+        elif isinstance(node, exp.CTE):
+            ctes.add(node.alias_or_name)
+    return sorted(tables - ctes), counts, columns
 
 
 def _refuse(detail: str) -> None:
