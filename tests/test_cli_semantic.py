@@ -23,8 +23,8 @@ def test_validate_reports_every_problem_and_exits_non_zero(tmp_path, capsys):
     sem = tmp_path / "semantic"
     shutil.copytree(PROJECT_ROOT / "semantic", sem)
     (sem / "metrics" / "broken.yml").write_text(
-        "metrics:\n  - {name: a, type: ratio, label: A, numerator: won_deals, denominator: clsoed_deals}\n"
-        "  - {name: b, type: simple, label: B, measure: deals.nope}\n")
+        "metrics:\n  - {name: a, type: ratio, label: A, description: A., numerator: won_deals, denominator: clsoed_deals}\n"
+        "  - {name: b, type: simple, label: B, description: B., measure: deals.nope}\n")
     assert main(["validate", "--semantic", str(sem)]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: 2 problems:")

@@ -68,14 +68,42 @@ def test_unknown_references_are_all_reported_with_suggestions(sem):
             label: R
             numerator: won_deal
             denominator: closed_deals
+            description: R.
           - name: s
             type: simple
             label: S
             measure: deals.won_amont
+            description: S.
         """)
     assert len(msgs) == 2
     assert "semantic/metrics/bad.yml:5: metric r: numerator: unknown metric 'won_deal' (did you mean 'won_deals'?)" in msgs
-    assert "semantic/metrics/bad.yml:10: metric s: measure: unknown measure 'deals.won_amont' (did you mean 'deals.won_amount'?)" in msgs
+    assert "semantic/metrics/bad.yml:11: metric s: measure: unknown measure 'deals.won_amont' (did you mean 'deals.won_amount'?)" in msgs
+
+
+def test_a_metric_without_a_description_is_refused_with_file_line_and_name(sem):
+    """The catalog and every KPI's help show the description: one that is missing or blank
+    is an error at the metric's line, naming it, among the other problems."""
+    msgs = problems_for(sem, """\
+        metrics:
+          - name: big_wins
+            type: simple
+            label: Big wins
+            measure: deals.won_amount
+          - name: blank_one
+            type: simple
+            label: Blank
+            description: "   "
+            measure: deals.won_amount
+          - name: fine
+            type: simple
+            label: Fine
+            description: Won amount, again.
+            measure: deals.won_amount
+        """)
+    assert len(msgs) == 2, msgs
+    assert msgs[0].startswith("semantic/metrics/bad.yml:2: metric big_wins: description: a description is required")
+    assert msgs[1].startswith("semantic/metrics/bad.yml:6: metric blank_one: description: a description is required")
+    assert all("add `description:`" in m for m in msgs)
 
 
 def test_cycle_among_derived_metrics(sem):

@@ -95,8 +95,8 @@ def test_activity_and_history_measures_next_to_deal_measures(layer, con, tmp_pat
     sem = tmp_path / "semantic"
     shutil.copytree(PROJECT_ROOT / "semantic", sem, ignore=shutil.ignore_patterns("dashboards"))
     (sem / "metrics" / "zz_trap.yml").write_text(yaml.safe_dump({"metrics": [
-        {"name": "touches", "type": "simple", "label": "Touches", "measure": "activities.activity_count"},
-        {"name": "history_rows", "type": "simple", "label": "History rows", "measure": "deal_history.change_count"},
+        {"name": "touches", "type": "simple", "label": "Touches", "description": "Touches.", "measure": "activities.activity_count"},
+        {"name": "history_rows", "type": "simple", "label": "History rows", "description": "History rows.", "measure": "deal_history.change_count"},
     ]}))
     mixed = load_semantic_layer(sem)
     df = mixed.query(Query(metrics=("touches", "history_rows", "closed_won_amount"), dimensions=("team",)), con).df()

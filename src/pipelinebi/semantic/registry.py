@@ -229,6 +229,11 @@ def build_registry(models: list[Located], metrics: list[Located], semantic_dir: 
         if name in all_dims or name in ("period",):
             problems.append(loc.problem(f"metric name '{name}' is also a dimension name", key="name",
                                         hint="result columns must be unambiguous; rename the metric"))
+        if not loc.definition.description.strip():
+            # the catalog and every KPI's help show it: a number nobody can look up is not shipped
+            problems.append(loc.problem("a description is required (the catalog and every KPI's help show it)", key="description",
+                                        hint="add `description:` — one sentence on what it counts and over which "
+                                             "rows, e.g. 'Deals won in the period, by close date.'"))
         metric_names[name] = loc
     registry.metrics = metric_names
     measure_names: dict[str, list[str]] = {}
