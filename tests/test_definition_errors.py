@@ -191,3 +191,21 @@ def test_all_files_are_reported_together(sem):
     (sem / "metrics" / "bad2.yml").write_text("metrics:\n  - {name: q, type: simple, label: Q, measur: x}\n")
     msgs = problems_for(sem, "metrics:\n  - {name: p, type: ratio, label: P, numerator: a}\n")
     assert any("bad.yml" in m for m in msgs) and any("bad2.yml" in m for m in msgs)
+
+
+def test_derived_files_are_checked_by_validate_as_by_ingest(sem):
+    """Validation and ingest read derived SQL through one reader: the same problems, located."""
+    from pipelinebi.errors import IngestError
+    from pipelinebi.ingest.derived import load_derived
+
+    (sem / "derived" / "deals.sql").write_text("SELECT 1 AS n")
+    (sem / "derived" / "leak.sql").write_text("SELECT * FROM read_csv('/etc/passwd')")
+    with pytest.raises(DefinitionError) as e:
+        load_semantic_layer(sem)
+    validate = sorted(str(p) for p in e.value.problems)
+    with pytest.raises(IngestError) as e:
+        load_derived(sem / "derived")
+    assert sorted(str(p) for p in e.value.problems) == validate
+    assert any(p.startswith(str(sem / "derived" / "deals.sql")) and "derived table name 'deals' is not allowed" in p
+               for p in validate), validate
+    assert any(str(sem / "derived" / "leak.sql") in p and "is not allowed as a table" in p for p in validate), validate

@@ -23,22 +23,17 @@ prints it, verified to parse back to the same shape, on a connection with file a
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
-from sqlglot import exp
 
 from ..canonical import TABLES
 from ..compiler.verify import verify_sql
-from ..errors import ExpressionError, IngestError, Problem, QueryError
+from ..errors import IngestError, Problem, QueryError
 from ..semantic.allowlist import DERIVED_SQL
-from ..semantic.expressions import check_derived_sql
+from ..semantic.derived_files import META_TABLE, read_derived
 from ..progress import Progress, no_progress
-
-_NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
-
 
 @dataclass(frozen=True)
 class DerivedModel:
@@ -50,35 +45,17 @@ class DerivedModel:
 
 def load_derived(folder: Path | None) -> list[DerivedModel]:
     """Parse and order the derived SQL files; IngestError listing every bad file."""
-    if folder is None or not Path(folder).is_dir():
-        return []
-    problems: list[Problem] = []
+    files, problems = read_derived(folder)
+    known = set(TABLES) | {META_TABLE} | {f.name for f in files}
     models: dict[str, DerivedModel] = {}
-    names: list[tuple[str, Path, str]] = []
-    for path in sorted(Path(folder).glob("*.sql")):
-        name = path.stem
-        if not _NAME.match(name) or name in TABLES or name == "pipelinebi_meta":
-            problems.append(Problem(f"derived table name '{name}' is not allowed", file=str(path),
-                                    hint="lower-case letters, digits and _; not a canonical table name"))
-            continue
+    for f in files:
         try:
-            text = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as e:
-            problems.append(Problem(f"cannot read the file: {e}", file=str(path), hint="derived SQL must be UTF-8 text"))
+            verify_sql(f.sql, f.tree, "duckdb", known, policy=DERIVED_SQL)
+        except QueryError as e:
+            problems += [Problem(p.message, file=str(f.path), obj=f"derived table {f.name}", hint=p.hint)
+                         for p in e.problems]
             continue
-        names.append((name, path, text))
-    known = set(TABLES) | {"pipelinebi_meta"} | {n for n, _, _ in names}
-    for name, path, text in names:
-        try:
-            tree = check_derived_sql(text, known)
-            sql = tree.sql("duckdb")
-            verify_sql(sql, tree, "duckdb", known, policy=DERIVED_SQL)
-        except (ExpressionError, QueryError) as e:
-            problems += [Problem(p.message, file=str(path), obj=f"derived table {name}", hint=p.hint) for p in e.problems]
-            continue
-        ctes = {c.alias_or_name for c in tree.find_all(exp.CTE)}
-        refs = frozenset(t.name for t in tree.find_all(exp.Table) if t.name and t.name not in ctes)
-        models[name] = DerivedModel(name, path, sql, refs)
+        models[f.name] = DerivedModel(f.name, f.path, f.sql, f.depends_on)
     ordered: list[DerivedModel] = []
     state: dict[str, str] = {}
 

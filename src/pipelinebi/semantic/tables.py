@@ -19,12 +19,7 @@ from sqlglot import exp
 from ..canonical import TABLES, create_table_sql
 from ..connections import scratch
 from ..errors import DefinitionError, ExpressionError, Problem
-
-META_TABLE = "pipelinebi_meta"
-
-
-def derived_sql_files(semantic_dir: Path) -> list[Path]:
-    return sorted((semantic_dir / "derived").glob("*.sql"))
+from .derived_files import META_TABLE, derived_sql_files, read_derived
 
 
 def empty_warehouse() -> duckdb.DuckDBPyConnection:
@@ -38,46 +33,35 @@ def empty_warehouse() -> duckdb.DuckDBPyConnection:
 
 def physical_columns(semantic_dir: Path) -> dict[str, dict[str, str]]:
     """``{table: {column: duckdb type}}`` for canonical and derived tables."""
-    files = tuple(derived_sql_files(semantic_dir))
+    files = tuple(derived_sql_files(semantic_dir / "derived"))
     stamp = tuple((str(f), f.stat().st_mtime_ns) for f in files)
-    return _physical_columns(stamp)
+    return _physical_columns(Path(semantic_dir) / "derived", stamp)
 
 
 @lru_cache(maxsize=8)
-def _physical_columns(stamp: tuple[tuple[str, int], ...]) -> dict[str, dict[str, str]]:
+def _physical_columns(folder: Path, stamp: tuple[tuple[str, int], ...]) -> dict[str, dict[str, str]]:
+    """Cached by the files' modification times (``stamp``), so an edited file is read again."""
     out = {name: {c.name: c.type for c in t.columns} for name, t in TABLES.items()}
-    from .expressions import check_derived_sql
-
-    paths = [Path(f) for f, _ in stamp]
-    known = set(out) | {p.stem for p in paths} | {META_TABLE}
-    checked: dict[Path, str] = {}
-    problems = []
-    for path in paths:
-        try:
-            checked[path] = check_derived_sql(_read_sql(path), known).sql("duckdb")
-        except (ExpressionError, DefinitionError) as e:
-            problems += [Problem(p.message, file=str(path), obj=f"derived table {path.stem}", hint=p.hint)
-                         for p in e.problems]
+    files, problems = read_derived(folder)
     if problems:
         raise DefinitionError(problems)
     con = empty_warehouse()
-    pending = list(paths)
+    pending = list(files)
     # Derived tables may read each other: retry until no progress, then report.
     errors: dict[Path, str] = {}
     while pending:
         progressed = False
-        for path in list(pending):
+        for f in list(pending):
             try:
                 # The checked tree, printed by sqlglot: one SELECT, allow-listed, known tables.
-                con.execute(exp.Create(this=exp.to_table(path.stem), kind="TABLE",
-                                       expression=exp.maybe_parse(checked[path], dialect="duckdb")).sql("duckdb"))
+                con.execute(exp.Create(this=exp.to_table(f.name), kind="TABLE", expression=f.tree.copy()).sql("duckdb"))
             except duckdb.Error as e:
-                errors[path] = str(e).splitlines()[0]
+                errors[f.path] = str(e).splitlines()[0]
                 continue
-            rows = con.execute(f"DESCRIBE {path.stem}").fetchall()
-            out[path.stem] = {r[0]: r[1] for r in rows}
-            pending.remove(path)
-            errors.pop(path, None)
+            rows = con.execute(f"DESCRIBE {f.name}").fetchall()
+            out[f.name] = {r[0]: r[1] for r in rows}
+            pending.remove(f)
+            errors.pop(f.path, None)
             progressed = True
         if not progressed:
             raise DefinitionError(
@@ -104,11 +88,3 @@ def describe_select(select_sql: str, tables: dict[str, dict[str, str]]) -> dict[
         raise ExpressionError(Problem(f"the SQL does not run: {str(e).splitlines()[0]}")) from None
     finally:
         con.close()
-
-
-def _read_sql(path: Path) -> str:
-    try:
-        return path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as e:
-        raise DefinitionError(Problem(f"cannot read the file: {e}", file=str(path),
-                                      hint="derived table SQL must be UTF-8 text")) from None
