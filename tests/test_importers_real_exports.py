@@ -273,6 +273,24 @@ def test_lead_converted_before_it_was_created_is_refused_with_file_line(tmp_path
         "was created (2024-02-02 00:00:00) (a lead converts after it is created: fix the row)"]
 
 
+def test_blank_and_repeated_lead_and_activity_ids_are_refused_with_file_line(tmp_path):
+    export = tmp_path / "export"
+    shutil.copytree(FLAT, export)
+    leads = (export / "leads.csv").read_text().splitlines()
+    leads[2] = "00Q-001" + leads[2][len("00Q-002"):]   # line 3 repeats line 2's id
+    leads[3] = leads[3][len("00Q-003"):]               # line 4 has no id
+    (export / "leads.csv").write_text("\n".join(leads) + "\n")
+    acts = (export / "activities.csv").read_text().splitlines()
+    acts[2] = "A-1" + acts[2][len("A-2"):]
+    (export / "activities.csv").write_text("\n".join(acts) + "\n")
+    report = ingest(export, tmp_path / "x.duckdb", mapping=export / "mapping.yml", dry_run=True,
+                    semantic_dir=SEMANTIC)
+    assert [str(p) for p in report.problems] == [
+        "leads.csv:3: lead 00Q-001: column Lead ID: lead id '00Q-001' appears twice (first on line 2)",
+        "leads.csv:4: lead: column Lead ID: lead id is blank",
+        "activities.csv:3: activity A-1: column Activity ID: activity id 'A-1' appears twice (first on line 2)"]
+
+
 def test_canonical_leads_converted_before_created_are_refused(tmp_path):
     data = tmp_path / "data"
     shutil.copytree(PROJECT_ROOT / "tests" / "fixtures" / "ingest" / "good", data)

@@ -31,7 +31,7 @@ as written and reported, not invented as a rep.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Iterable, Iterator
 
 from ..canonical import TABLES
 from ..errors import did_you_mean, unknown_name_hint
@@ -47,18 +47,7 @@ LEAD_STATUSES = TABLES["leads"].column("status").allowed
 def build_leads(b: "Builder", deal_ids: set[str], recs: list[Rec] | None = None) -> list[dict]:
     """Sound lead rows; each unsound one is a located problem."""
     out: list[dict] = []
-    first_line: dict[str, int] = {}
-    for rec in recs if recs is not None else (b.ex.leads or []):
-        b.row_ok = True
-        lid = rec.get("lead_id")
-        obj = f"lead {lid}" if lid else "lead"
-        if not lid:
-            b.bad(rec, "lead id is blank", "lead_id", obj=obj)
-            continue
-        if lid in first_line:
-            b.bad(rec, f"lead id '{lid}' appears twice", "lead_id", f"first on line {first_line[lid]}", obj=obj)
-            continue
-        first_line[lid] = rec.line
+    for rec, lid, obj in _keyed(b, recs if recs is not None else (b.ex.leads or []), "lead_id", "lead"):
         created = _ts(b, rec, "created_at", obj)
         if created is None and not rec.get("created_at") and b.row_ok:
             default = b.fill("leads", "created_at")
@@ -94,6 +83,26 @@ def build_leads(b: "Builder", deal_ids: set[str], recs: list[Rec] | None = None)
             "converted_deal_id": converted_deal, "converted_at": converted_at,
         })
     return out
+
+
+def _keyed(b: "Builder", recs: Iterable[Rec], key: str, noun: str) -> Iterator[tuple[Rec, str, str]]:
+    """``(record, id, object name)`` for each record whose id is present and seen for the first time.
+
+    A blank or repeated id is a located problem and the record is skipped; ``b.row_ok`` is
+    reset for every record handed out, so the caller's own checks start clean.
+    """
+    first_line: dict[str, int] = {}
+    for rec in recs:
+        b.row_ok = True
+        rid = rec.get(key)
+        obj = f"{noun} {rid}" if rid else noun
+        if not rid:
+            b.bad(rec, f"{noun} id is blank", key, obj=obj)
+        elif rid in first_line:
+            b.bad(rec, f"{noun} id '{rid}' appears twice", key, f"first on line {first_line[rid]}", obj=obj)
+        else:
+            first_line[rid] = rec.line
+            yield rec, rid, obj
 
 
 def _ts(b: "Builder", rec: Rec, key: str, obj: str):
@@ -142,19 +151,7 @@ def build_activities(b: "Builder", deal_ids: set[str], lead_ids: set[str],
                      recs: list[Rec] | None = None) -> list[dict]:
     """Sound activity rows; each unsound one is a located problem."""
     out: list[dict] = []
-    first_line: dict[str, int] = {}
-    for rec in recs if recs is not None else (b.ex.activities or []):
-        b.row_ok = True
-        aid = rec.get("activity_id")
-        obj = f"activity {aid}" if aid else "activity"
-        if not aid:
-            b.bad(rec, "activity id is blank", "activity_id", obj=obj)
-            continue
-        if aid in first_line:
-            b.bad(rec, f"activity id '{aid}' appears twice", "activity_id", f"first on line {first_line[aid]}",
-                  obj=obj)
-            continue
-        first_line[aid] = rec.line
+    for rec, aid, obj in _keyed(b, recs if recs is not None else (b.ex.activities or []), "activity_id", "activity"):
         occurred = _ts(b, rec, "occurred_at", obj)
         if occurred is None and not rec.get("occurred_at"):
             b.bad(rec, "activity date is blank", "occurred_at", obj=obj)
