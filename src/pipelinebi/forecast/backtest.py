@@ -1,0 +1,112 @@
+"""The backtest: on each snapshot date, every method's forecast for the quarter being
+forecast, against what that quarter actually closed.
+
+For snapshot D (Mondays with ``every="week"``), the period is D's calendar quarter.  Everything
+on the row is computed from what was known before D (snapshots, win rates, model); only
+``actual`` — closed won with a close date in the quarter, as recorded by the data's as-of date
+— is filled once the quarter is over (``actual`` is NULL for a quarter still running).
+
+The model behind method ``model`` is retrained at the start of each quarter on outcomes known
+before that day (``model_cutoff`` = period start ≤ D), so a row never uses a later model.
+
+Result columns (table ``forecast_backtest``, see ``semantic/derived/forecast_backtest.sql``):
+snapshot_date, period_start, period_end, week_of_period, method, team, closed_won_to_date,
+open_in_period, open_weighted, forecast, actual, error (forecast − actual), abs_error.
+
+>>> accuracy(pd.DataFrame({"method": ["m", "m"], "team": ["a", "b"], "forecast": [110.0, 80.0],
+...     "actual": [100.0, 100.0], "snapshot_date": [1, 1]}), by=["method"]).to_dict("records")
+[{'method': 'm', 'snapshots': 1, 'mean_error': -10.0, 'abs_pct_error': 0.15, 'bias': -0.05}]
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import date, timedelta
+
+import pandas as pd
+
+from ..progress import Progress, no_progress
+from . import model as M
+from .dates import quarter_of
+from .methods import NO_TEAM, period_forecasts, probabilities
+from .snapshots import closed_before, open_pipeline, stage_win_rates
+
+COLUMNS = ["snapshot_date", "period_start", "period_end", "week_of_period", "method", "team",
+           "closed_won_to_date", "open_in_period", "open_weighted", "forecast", "actual", "error", "abs_error"]
+
+
+def actuals(closed: pd.DataFrame, start: date, end: date, teams: list[str]) -> dict[str, float]:
+    """Closed won per team with a close date in ``[start, end]``, from ``closed`` (the outcomes
+    known at the data's as-of date)."""
+    cd = pd.to_datetime(closed.closed_close_date)
+    won = closed[(closed.outcome == "won") & (cd >= pd.Timestamp(start)) & (cd <= pd.Timestamp(end))]
+    by = won.assign(team=won.team.fillna(NO_TEAM)).groupby("team").closed_amount.sum()
+    return {t: float(by.get(t, 0.0)) for t in teams}
+
+
+def run(con, dates: list[date], as_of: date, *, with_model: bool = True,
+        progress: Progress = no_progress) -> tuple[pd.DataFrame, dict]:
+    """Backtest rows for every date in ``dates`` (each < ``as_of``) and timings."""
+    teams = [r[0] for r in con.execute("SELECT DISTINCT coalesce(team, '(no team)') FROM reps ORDER BY 1").fetchall()]
+    if NO_TEAM not in teams:
+        teams.append(NO_TEAM)
+    known_now = closed_before(con, as_of + timedelta(days=1))
+    models: dict[date, M.WinModel | None] = {}
+    cache: dict = {}
+    rows, timings = [], {"snapshots_s": 0.0, "training_s": 0.0, "models": 0}
+    for i, d in enumerate(dates):
+        progress("backtest", i, len(dates))
+        start, end = quarter_of(d)
+        model = None
+        if with_model:
+            if start not in models:
+                t = time.perf_counter()
+                try:
+                    models[start] = M.train(con, start, cache=cache)
+                    timings["models"] += 1
+                except Exception as e:  # noqa: BLE001 — too little history before this quarter: no model row
+                    from ..errors import PipelineBIError
+                    if not isinstance(e, PipelineBIError):
+                        raise
+                    models[start] = None
+                timings["training_s"] += time.perf_counter() - t
+            model = models[start]
+        t = time.perf_counter()
+        snap = open_pipeline(con, d)
+        probs = probabilities(snap, d, stage_win_rates(con, d), model)
+        f = period_forecasts(snap, closed_before(con, d), d, start, end, probs, teams)
+        timings["snapshots_s"] += time.perf_counter() - t
+        done = end < as_of
+        act = actuals(known_now, start, end, teams) if done else {}
+        f["actual"] = f.team.map(act) if done else None
+        f.insert(0, "snapshot_date", d)
+        f.insert(1, "period_start", start)
+        f.insert(2, "period_end", end)
+        f.insert(3, "week_of_period", (d - start).days // 7 + 1)
+        rows.append(f)
+    progress("backtest", len(dates), len(dates))
+    out = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(columns=COLUMNS)
+    out["actual"] = out["actual"].astype(float)
+    out["error"] = out.forecast - out.actual
+    out["abs_error"] = out.error.abs()
+    return out[COLUMNS], timings
+
+
+def accuracy(rows: pd.DataFrame, by: list[str]) -> pd.DataFrame:
+    """Accuracy over rows with a known actual, grouped by ``by`` (e.g. method, team, period):
+    the forecast and actual are first summed per snapshot (over the teams in the group), then
+
+    * ``mean_error``   — mean over snapshots of (forecast − actual)
+    * ``abs_pct_error`` — Σ|forecast − actual| / Σ actual over those snapshots (weighted APE)
+    * ``bias``         — Σ(forecast − actual) / Σ actual (positive: forecasts ran high)
+    """
+    r = rows[rows.actual.notna()]
+    per = r.groupby(by + ["snapshot_date"], as_index=False)[["forecast", "actual"]].sum()
+    per["err"] = per.forecast - per.actual
+    per["abs"] = per.err.abs()
+    g = per.groupby(by, as_index=False).agg(snapshots=("snapshot_date", "size"), err=("err", "sum"),
+                                            abs=("abs", "sum"), actual=("actual", "sum"))
+    g["mean_error"] = g.err / g.snapshots
+    g["abs_pct_error"] = g["abs"] / g.actual.where(g.actual != 0)
+    g["bias"] = g.err / g.actual.where(g.actual != 0)
+    return g[by + ["snapshots", "mean_error", "abs_pct_error", "bias"]]
