@@ -17,9 +17,22 @@ TESTS_DIR = Path(__file__).resolve().parent
 if str(TESTS_DIR) not in sys.path:
     sys.path.insert(0, str(TESTS_DIR))
 
+from ingest_support import built_database, intervals_only_semantic  # noqa: E402
 from pg_helpers import PostgresCluster, find_pg_bin  # noqa: E402
 
 REPO_ROOT = TESTS_DIR.parent
+
+
+@pytest.fixture
+def intervals_semantic(tmp_path) -> Path:
+    """A semantic folder with only the ``stage_intervals`` derived table (ingest tests)."""
+    return intervals_only_semantic(tmp_path / "semantic")
+
+
+@pytest.fixture
+def old_db(tmp_path, intervals_semantic) -> Path:
+    """A database built from the good export (4 deals, 12 stage intervals)."""
+    return built_database(tmp_path / "db" / "pipelinebi.duckdb", intervals_semantic)
 
 
 @pytest.fixture(scope="session")

@@ -17,28 +17,11 @@ import pytest
 import pipelinebi.ingest.run as run_module
 from pipelinebi.errors import IngestError
 from pipelinebi.ingest import ingest
-from pipelinebi.settings import PROJECT_ROOT
 from pipelinebi.warehouse import database_version, open_readonly
+from ingest_support import GOOD
 
-GOOD = Path(__file__).parent / "fixtures" / "ingest" / "good"
 NEW_DEAL = "D5,Newer,New Business,a1,r1,inbound,Core,100,EUR,2024-03-25 09:00:00,2024-05-01,Discovery,open,pipeline,\n"
 NEW_HISTORY = "D5,2024-03-25 09:00:00,Discovery,100,2024-05-01,pipeline,\n"
-
-
-@pytest.fixture
-def semantic(tmp_path) -> Path:
-    folder = tmp_path / "semantic"
-    (folder / "derived").mkdir(parents=True)
-    shutil.copy(PROJECT_ROOT / "semantic" / "derived" / "stage_intervals.sql", folder / "derived")
-    return folder
-
-
-@pytest.fixture
-def old_db(tmp_path, semantic) -> Path:
-    """A database built from the good fixture: 4 deals, 12 stage intervals."""
-    db = tmp_path / "db" / "pipelinebi.duckdb"
-    assert ingest(GOOD, db, semantic_dir=semantic).ok
-    return db
 
 
 @pytest.fixture
@@ -64,19 +47,19 @@ def leftovers(db: Path) -> list[str]:
     return sorted(p.name for p in db.parent.iterdir() if p.name != db.name)
 
 
-def test_a_newer_ingest_replaces_the_database(old_db, newer, semantic):
+def test_a_newer_ingest_replaces_the_database(old_db, newer, intervals_semantic):
     assert counts(old_db) == (4, 12, "2024-03-20")
-    report = ingest(newer, old_db, semantic_dir=semantic)
+    report = ingest(newer, old_db, semantic_dir=intervals_semantic)
     assert report.ok
     assert counts(old_db) == (5, 13, "2024-03-25")
     assert leftovers(old_db) == []
 
 
-def test_validation_errors_leave_the_old_database(old_db, newer, semantic):
+def test_validation_errors_leave_the_old_database(old_db, newer, intervals_semantic):
     before = database_version(old_db)
     text = (newer / "deals.csv").read_text().replace("D5,Newer", "D1,Newer")  # duplicate id
     (newer / "deals.csv").write_text(text)
-    report = ingest(newer, old_db, semantic_dir=semantic)
+    report = ingest(newer, old_db, semantic_dir=intervals_semantic)
     assert not report.ok
     assert report.render().endswith(f"not loaded: the database {old_db} was not changed")
     assert database_version(old_db) == before
@@ -84,55 +67,55 @@ def test_validation_errors_leave_the_old_database(old_db, newer, semantic):
     assert leftovers(old_db) == []
 
 
-def test_exception_while_deriving_leaves_the_old_database(old_db, newer, semantic, monkeypatch):
+def test_exception_while_deriving_leaves_the_old_database(old_db, newer, intervals_semantic, monkeypatch):
     def broken(*args, **kwargs):
         raise RuntimeError("derive step failed on purpose")
 
     monkeypatch.setattr(run_module, "build_derived", broken)
     with pytest.raises(RuntimeError, match="on purpose"):
-        ingest(newer, old_db, semantic_dir=semantic)
+        ingest(newer, old_db, semantic_dir=intervals_semantic)
     assert counts(old_db) == (4, 12, "2024-03-20")
     assert leftovers(old_db) == []
 
 
-def test_ctrl_c_while_loading_leaves_the_old_database(old_db, newer, semantic, monkeypatch):
+def test_ctrl_c_while_loading_leaves_the_old_database(old_db, newer, intervals_semantic, monkeypatch):
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
     monkeypatch.setattr(run_module, "build_derived", interrupted)
     with pytest.raises(KeyboardInterrupt):
-        ingest(newer, old_db, semantic_dir=semantic)
+        ingest(newer, old_db, semantic_dir=intervals_semantic)
     assert counts(old_db) == (4, 12, "2024-03-20")
     assert leftovers(old_db) == []
 
 
-def test_broken_derived_sql_is_reported_and_nothing_changes(old_db, newer, semantic):
-    (semantic / "derived" / "zz_bad.sql").write_text("SELECT no_such_column FROM deals")
+def test_broken_derived_sql_is_reported_and_nothing_changes(old_db, newer, intervals_semantic):
+    (intervals_semantic / "derived" / "zz_bad.sql").write_text("SELECT no_such_column FROM deals")
     with pytest.raises(Exception) as e:
-        ingest(newer, old_db, semantic_dir=semantic)
+        ingest(newer, old_db, semantic_dir=intervals_semantic)
     assert "derived table zz_bad failed" in str(e.value) and "zz_bad.sql" in str(e.value)
     assert counts(old_db) == (4, 12, "2024-03-20")
     assert leftovers(old_db) == []
 
 
-def test_derived_sql_must_be_one_select(old_db, newer, semantic):
-    (semantic / "derived" / "evil.sql").write_text("DROP TABLE deals")
+def test_derived_sql_must_be_one_select(old_db, newer, intervals_semantic):
+    (intervals_semantic / "derived" / "evil.sql").write_text("DROP TABLE deals")
     with pytest.raises(IngestError, match="a derived table must be a SELECT, got DROP"):
-        ingest(newer, old_db, semantic_dir=semantic)
+        ingest(newer, old_db, semantic_dir=intervals_semantic)
     assert counts(old_db) == (4, 12, "2024-03-20")
 
 
-def test_a_reader_keeps_the_old_file_and_a_reopen_sees_the_new(old_db, newer, semantic):
+def test_a_reader_keeps_the_old_file_and_a_reopen_sees_the_new(old_db, newer, intervals_semantic):
     before = database_version(old_db)
     with open_readonly(old_db) as reader:
-        assert ingest(newer, old_db, semantic_dir=semantic).ok
+        assert ingest(newer, old_db, semantic_dir=intervals_semantic).ok
         assert reader.execute("SELECT count(*) FROM deals").fetchone() == (4,)  # old inode
         assert database_version(old_db) != before  # what the app watches
         with open_readonly(old_db) as fresh:  # same process, old connection still open
             assert fresh.execute("SELECT count(*) FROM deals").fetchone() == (5,)
 
 
-def test_sigkill_midway_leaves_the_old_database_and_the_next_ingest_cleans_up(old_db, newer, semantic, tmp_path):
+def test_sigkill_midway_leaves_the_old_database_and_the_next_ingest_cleans_up(old_db, newer, intervals_semantic, tmp_path):
     marker = tmp_path / "deriving"
     script = textwrap.dedent(f"""
         import time, pathlib
@@ -143,7 +126,7 @@ def test_sigkill_midway_leaves_the_old_database_and_the_next_ingest_cleans_up(ol
         run_module.build_derived = stall
         from pipelinebi.ingest import ingest
         ingest(pathlib.Path({str(newer)!r}), pathlib.Path({str(old_db)!r}),
-               semantic_dir=pathlib.Path({str(semantic)!r}))
+               semantic_dir=pathlib.Path({str(intervals_semantic)!r}))
     """)
     proc = subprocess.Popen([sys.executable, "-c", script])
     try:
@@ -164,24 +147,24 @@ def test_sigkill_midway_leaves_the_old_database_and_the_next_ingest_cleans_up(ol
     assert set(leftovers(old_db)) <= {build, build + ".wal", build + ".tmp"}
     assert counts(old_db) == (4, 12, "2024-03-20")
     # The next ingest removes the dead build and succeeds.
-    report = ingest(newer, old_db, semantic_dir=semantic)
+    report = ingest(newer, old_db, semantic_dir=intervals_semantic)
     assert report.ok
     assert f"removed .pipelinebi.duckdb.building-{proc.pid}, left over from an interrupted ingest" in report.notes
     assert leftovers(old_db) == []
     assert counts(old_db) == (5, 13, "2024-03-25")
 
 
-def test_build_files_of_a_running_ingest_are_not_removed(old_db, newer, semantic):
+def test_build_files_of_a_running_ingest_are_not_removed(old_db, newer, intervals_semantic):
     # pid 1 is always alive: its build file is someone else's work in progress.
     alive = old_db.with_name(f".{old_db.name}.building-1")
     alive.write_text("busy")
-    assert ingest(newer, old_db, semantic_dir=semantic).ok
+    assert ingest(newer, old_db, semantic_dir=intervals_semantic).ok
     assert alive.exists()
 
 
-def test_a_leftover_wal_of_the_target_is_refused(old_db, newer, semantic):
+def test_a_leftover_wal_of_the_target_is_refused(old_db, newer, intervals_semantic):
     Path(f"{old_db}.wal").write_bytes(b"")
-    report = ingest(newer, old_db, semantic_dir=semantic)
+    report = ingest(newer, old_db, semantic_dir=intervals_semantic)
     assert not report.ok
     assert "pipelinebi.duckdb.wal exists" in str(report.problems[0])
     Path(f"{old_db}.wal").unlink()

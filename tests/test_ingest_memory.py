@@ -5,7 +5,6 @@ raise, how big the data was, DuckDB's reason) that leaves the previous database 
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -18,25 +17,9 @@ from pipelinebi.errors import ConfigError, IngestError
 from pipelinebi.ingest import ingest
 from pipelinebi.settings import PROJECT_ROOT, get_settings
 from pipelinebi.warehouse import database_version, open_readonly
+from ingest_support import GOOD
 
-GOOD = Path(__file__).parent / "fixtures" / "ingest" / "good"
 SEEDS = PROJECT_ROOT / "seeds"  # 3,000 deals, 13,708 history rows, 20,984 activities (CSV)
-
-
-@pytest.fixture
-def semantic(tmp_path) -> Path:
-    folder = tmp_path / "semantic"
-    (folder / "derived").mkdir(parents=True)
-    shutil.copy(PROJECT_ROOT / "semantic" / "derived" / "stage_intervals.sql", folder / "derived")
-    return folder
-
-
-@pytest.fixture
-def old_db(tmp_path, semantic) -> Path:
-    """The previous database: the good fixture (4 deals), built with the default limit."""
-    db = tmp_path / "db" / "pipelinebi.duckdb"
-    assert ingest(GOOD, db, semantic_dir=semantic).ok
-    return db
 
 
 def answers(db: Path) -> tuple:
@@ -68,7 +51,7 @@ def test_the_default_limit_is_a_share_of_this_machine(monkeypatch):
         get_settings()
 
 
-def test_the_build_uses_the_setting_and_spills_into_a_private_folder(monkeypatch, tmp_path, semantic):
+def test_the_build_uses_the_setting_and_spills_into_a_private_folder(monkeypatch, tmp_path, intervals_semantic):
     seen = {}
     real = run_module._connect
 
@@ -83,7 +66,7 @@ def test_the_build_uses_the_setting_and_spills_into_a_private_folder(monkeypatch
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("PIPELINEBI_INGEST_MEMORY", "300MB")
     db = tmp_path / "db" / "x.duckdb"
-    assert ingest(GOOD, db, semantic_dir=semantic).ok
+    assert ingest(GOOD, db, semantic_dir=intervals_semantic).ok
     assert seen["limit"] == "286.1 MiB"
     # the run's own temp folder (0700, removed afterwards): not ./.tmp, not beside the database
     assert seen["mode"] == 0o700
@@ -92,35 +75,35 @@ def test_the_build_uses_the_setting_and_spills_into_a_private_folder(monkeypatch
     assert sorted(p.name for p in db.parent.iterdir()) == ["x.duckdb"]
 
     monkeypatch.delenv("PIPELINEBI_INGEST_MEMORY")
-    assert ingest(GOOD, db, semantic_dir=semantic).ok
+    assert ingest(GOOD, db, semantic_dir=intervals_semantic).ok
     default = duckdb.connect(config={"memory_limit": get_settings().ingest_memory})
     assert seen["limit"] == default.execute("SELECT current_setting('memory_limit')").fetchone()[0]
 
 
-def test_out_of_memory_while_loading_is_a_message_and_the_old_database_answers(old_db, semantic, monkeypatch):
+def test_out_of_memory_while_loading_is_a_message_and_the_old_database_answers(old_db, intervals_semantic, monkeypatch):
     before, version = answers(old_db), database_version(old_db)
     monkeypatch.setenv("PIPELINEBI_INGEST_MEMORY", "1MB")  # far too little for 3,000 deals
     with pytest.raises(IngestError) as caught:
-        ingest(SEEDS, old_db, semantic_dir=semantic)
+        ingest(SEEDS, old_db, semantic_dir=intervals_semantic)
     assert_clear_out_of_memory(str(caught.value), old_db, "976.5 KiB")
     assert caught.value.__cause__ is None and caught.value.__suppress_context__  # DuckDB's text is in the message
     assert answers(old_db) == before and database_version(old_db) == version
     assert sorted(p.name for p in old_db.parent.iterdir()) == [old_db.name]
     # with enough memory the same input loads
     monkeypatch.setenv("PIPELINEBI_INGEST_MEMORY", "1GB")
-    assert ingest(SEEDS, old_db, semantic_dir=semantic).ok
+    assert ingest(SEEDS, old_db, semantic_dir=intervals_semantic).ok
     assert answers(old_db)[0] == 3000
 
 
-def test_out_of_memory_in_a_derived_table_names_it(old_db, semantic, monkeypatch):
+def test_out_of_memory_in_a_derived_table_names_it(old_db, intervals_semantic, monkeypatch):
     # An exact median of 4M values cannot spill: it needs 30 MiB at once.
-    (semantic / "derived" / "big_median.sql").write_text(
+    (intervals_semantic / "derived" / "big_median.sql").write_text(
         "-- big_median: m   the median of 1..4,000,000\n"
         "SELECT median(x) AS m FROM (SELECT unnest(generate_series(1, 4000000)) AS x)\n")
     before = answers(old_db)
     monkeypatch.setenv("PIPELINEBI_INGEST_MEMORY", "24MB")
     with pytest.raises(IngestError) as caught:
-        ingest(SEEDS, old_db, semantic_dir=semantic)
+        ingest(SEEDS, old_db, semantic_dir=intervals_semantic)
     message = str(caught.value)
     assert message.startswith("building derived table big_median: ran out of memory")
     assert_clear_out_of_memory(message, old_db, "22.8 MiB")
@@ -128,9 +111,9 @@ def test_out_of_memory_in_a_derived_table_names_it(old_db, semantic, monkeypatch
     assert answers(old_db) == before
 
 
-def test_the_cli_prints_the_message_not_a_traceback(old_db, semantic, tmp_path):
+def test_the_cli_prints_the_message_not_a_traceback(old_db, intervals_semantic, tmp_path):
     before = answers(old_db)
-    env = {**os.environ, "PIPELINEBI_INGEST_MEMORY": "1MB", "PIPELINEBI_SEMANTIC_DIR": str(semantic)}
+    env = {**os.environ, "PIPELINEBI_INGEST_MEMORY": "1MB", "PIPELINEBI_SEMANTIC_DIR": str(intervals_semantic)}
     proc = subprocess.run([sys.executable, "-m", "pipelinebi.cli", "ingest", str(SEEDS), "--database", str(old_db)],
                           capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120)
     assert proc.returncode == 2, proc.stderr
