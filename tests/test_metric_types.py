@@ -32,6 +32,8 @@ EXTRA_METRICS = [
      "entity": "deal_id", "timestamp": "changed_at", "step_a": "stage = 'Discovery'", "step_b": "stage = 'Won'",
      "within_days": 30},
 ]
+for m in EXTRA_METRICS:  # validate requires a description of every metric
+    m["description"] = f"Test metric: {m['label']}."
 
 # Won deals by month (team A unless noted): Jan 100, Feb 50 (team B), Apr 25 (no March deal).
 DEALS = [
