@@ -294,6 +294,32 @@ def range_chart(df: pd.DataFrame, dim: str, metrics: list[str], defs: dict[str, 
     return alt.layer(*layers).properties(height=max(160, 34 * len(order or []) + 40), title=title or "")
 
 
+def dim_others(spec: dict, field: str, value: str, dimmed: float = 0.3) -> dict:
+    """The chart spec with the marks of ``field == value`` at full strength and every other
+    category dimmed (a picked stage highlighted, the chart not narrowed to one bar). Only layers
+    that place marks by ``field`` are touched; the value goes into a field predicate, never into
+    an expression string.
+
+    >>> s = dim_others({"mark": "bar", "encoding": {"y": {"field": "stage"}}}, "stage", "Quote")
+    >>> s["encoding"]["opacity"]["condition"]
+    {'test': {'field': 'stage', 'equal': 'Quote'}, 'value': 1.0}
+    """
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            enc = node.get("encoding")
+            if isinstance(enc, dict) and any(isinstance(enc.get(c), dict) and enc[c].get("field") == field
+                                             for c in ("x", "y")):
+                enc["opacity"] = {"condition": {"test": {"field": field, "equal": value}, "value": 1.0},
+                                  "value": dimmed}
+            for k in ("layer", "hconcat", "vconcat", "concat"):
+                for child in node.get(k, []) or []:
+                    walk(child)
+            if isinstance(node.get("spec"), dict):
+                walk(node["spec"])
+    walk(spec)
+    return spec
+
+
 def picked(event: Any, dim: str) -> str | None:
     """The value clicked on a chart with the ``pick`` selection, or None."""
     try:

@@ -16,6 +16,7 @@ and current-state tiles still draw).
 
 from __future__ import annotations
 
+import copy
 import hashlib
 from dataclasses import replace
 from datetime import timedelta
@@ -28,11 +29,12 @@ from pipelinebi.dashboards import LoadedDashboard, answers
 from pipelinebi.periods import period_start, shift_date
 from pipelinebi.dashboards.models import ChartTile, KpiTile, NoteTile, RowTile, TableTile
 from pipelinebi.dashboards.queries import (NO_CLOSE_DATE_METRICS, PageState, chart_plan, kpi_queries, kpi_scope,
-                                           no_close_date_query, parse_period_label, period_label, table_query)
+                                           no_close_date_query, parse_period_label, period_label, table_query,
+                                           table_totals_query)
 from pipelinebi.compiler.query import Query
 from pipelinebi.formatting import MISSING, format_value, gap_words, is_missing, md_escape, plural
 
-from . import charts, data, filters, ui
+from . import charts, data, deal_list, filters, ui
 
 
 class _Page:
@@ -567,10 +569,23 @@ def chart(page: _Page, tile: ChartTile, key: str) -> None:
                                  horizontal=tile.horizontal, stack=plan.stack)
         return c
 
-    spec_key = _key("spec", tile.model_dump_json(), plan.query, plan.baseline_query, baseline_label, state.selection,
-                    interactive, plan.stack, data.db_key(), id(layer))
-    spec = _chart_spec(spec_key, _build=build)
     sel_now = dict(state.selection).get(tile.dimension) if tile.select else None
+    # a value picked on this page's dimension: highlighted here, the rest dimmed (not narrowed)
+    lit = dict(state.selection).get(plan.dimension)
+    whole = df
+    parts = [(None, whole)]
+    if tile.split_by and tile.split_by in whole and whole[tile.split_by].nunique() > 1:
+        # one chart per value (one funnel per pipeline), in the order queried
+        parts = [(v, whole[whole[tile.split_by] == v]) for v in dict.fromkeys(whole[tile.split_by].dropna())]
+    specs = []
+    for part, sub in parts:
+        df = sub
+        spec_key = _key("spec", tile.model_dump_json(), plan.query, plan.baseline_query, baseline_label, state.selection,
+                        interactive, plan.stack, data.db_key(), id(layer), part)
+        spec = _chart_spec(spec_key, _build=build)
+        if lit is not None:
+            spec = charts.dim_others(copy.deepcopy(spec), plan.dimension, lit)
+        specs.append((part, spec))
     ckey = _key(key, plan.level, plan.drilled, sel_now)
     if interactive and tile.drill:
         # the hint above the chart, and a keyboard path to every drill beside it
@@ -587,20 +602,22 @@ def chart(page: _Page, tile: ChartTile, key: str) -> None:
         st.caption(f"Bars: {ui.metric_label(layer, metrics[0]).lower()}; tick: {ui.metric_label(layer, metrics[1]).lower()}. "
                    f"Sorted by the gap, furthest short first; bars short of {ui.metric_label(layer, metrics[1]).lower()} "
                    f"are orange and say so.")
-    if interactive:
-        event = st.vega_lite_chart(spec, on_select="rerun", selection_mode=charts.PICK, key=ckey, width="stretch")
-        value = charts.picked(event, plan.dimension)
-        if tile.drill and value is not None:
-            _drill_into(plan.dimension, value)
-        if tile.select and value is not None and value != sel_now:
-            st.query_params[tile.dimension] = value
-            st.rerun()
-        if tile.drill:
-            pass
-        elif tile.select and sel_now is None and not tile.caption:
-            st.caption(f"Click a {dim_label.lower()} to narrow the lists below.")
-    else:
-        st.vega_lite_chart(spec, key=ckey, width="stretch")
+    for part, spec in specs:
+        if part is not None:
+            st.markdown(f"**{md_escape(ui.dim_label(layer, tile.split_by))}: {md_escape(part)}**")
+        pkey = ckey if part is None else _key(ckey, part)
+        if interactive:
+            event = st.vega_lite_chart(spec, on_select="rerun", selection_mode=charts.PICK, key=pkey, width="stretch")
+            value = charts.picked(event, plan.dimension)
+            if tile.drill and value is not None:
+                _drill_into(plan.dimension, value)
+            if tile.select and value is not None and value != sel_now:
+                st.query_params[tile.dimension] = value
+                st.rerun()
+        else:
+            st.vega_lite_chart(spec, key=pkey, width="stretch")
+    if interactive and tile.select and sel_now is None and not tile.caption:
+        st.caption(f"Click a {dim_label.lower()} to narrow the lists below.")
     if tile.select and sel_now is not None:
         if st.button(f"{dim_label}: {md_escape(sel_now)}  ✕", key=f"clear-{key}", help="Show all again", icon=":material/filter_alt_off:"):
             del st.query_params[tile.dimension]
@@ -674,6 +691,13 @@ def _detail(page: _Page, plan, ans, df: pd.DataFrame, heading: Callable[[], None
                 df[m] = df[m].astype(object).where(~blank, None)
     nonzero = [m for m in metrics if pd.to_numeric(df[m], errors="coerce").fillna(0).ne(0).any()]
     limit = plan.query.limit
+    if "deal_id" in plan.columns:  # a deal list: totals over every deal behind the number, CRM link
+        tq = plan.query.model_copy(update={"dimensions": (), "order_by": (), "limit": None})
+        totals = _first_row(page.run(tq).df)
+        deal_list.render(layer, df[[c for c in (*plan.columns, *(nonzero or metrics[:1])) if c in df]],
+                         key=_key(key, "detail", plan.drilled), totals={m: totals.get(m) for m in nonzero or metrics[:1]},
+                         complete=not (limit and len(ans.df) >= limit))
+        return
     st.caption(f"{plural(len(df), 'deal')}" + (f" (first {limit:,} by {plan.query.order_by[0][0].replace('_', ' ')})"
                                               if limit and len(ans.df) >= limit and plan.query.order_by else ""))
     ui.table(layer, df[[c for c in (*plan.columns, *(nonzero or metrics[:1])) if c in df]],
@@ -730,6 +754,13 @@ def table(page: _Page, tile: TableTile) -> None:
         return
     page.drew()
     heading()
+    if "deal_id" in tile.columns:  # a deal list: what a manager acts on first, totals above, CRM link
+        tq = table_totals_query(tile, page.state)
+        totals = _first_row(page.run(tq).df) if tq is not None else {}
+        deal_list.render(page.layer, df, key=_key("deals", tile.model_dump_json()),
+                         totals={m: totals.get(m) for m in (tq.metrics if tq is not None else ())},
+                         complete=len(ans.df) < tile.limit)
+        return
     ui.table(page.layer, df, height=min(38 + 35 * len(df), 420))
     if len(ans.df) >= tile.limit:
         st.caption(f"Showing the first {tile.limit:,} rows.")

@@ -1,8 +1,13 @@
 """Deal board: open deals as cards in one column per stage (read-only kanban).
 
-Cards show amount, account, owner, days in stage coloured against the stage norm (green up to
-the stage's median visit, amber up to its stall threshold, red when stalled) and a badge for
-high-value deals. Each column shows the largest deals first, capped, with "+N more".
+Cards show amount, account, owner, close date, days in stage against the stage norm (colour
+*and* a word and an icon: ✓ up to the stage's median visit, ◷ slow up to its stall threshold,
+⚠ stalled beyond it) and a ★ top 20% badge: the deal is among the largest fifth of the
+company's open deals by amount (``deal_facts.is_top20``, the 80/20 definition in the semantic
+layer). The legend is above the board. Each column shows the largest deals first, capped; "+N
+more" opens every deal of the stage as a list (totals, CRM link) below the board. The board
+is every open deal whatever its close date unless "Only deals closing in <period>" is on; it
+says which. On a phone (narrow screen) the columns become stage tabs.
 
 Partial data: a blank amount, account or name shows "—" or nothing (never "nan" or "$0"); a
 deal without a close date is on the board like any other and says so; without a stage norm —
@@ -15,13 +20,25 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from components import data, filters, ui
+from components import data, deal_list, filters, ui
 from pipelinebi.compiler.query import Filter, Query
 from pipelinebi.dashboards import answers
 from pipelinebi.formatting import format_value, is_missing, md_escape, plural
 
 CARD_FIELDS = ("deal_id", "deal_name", "account", "rep", "team", "close_date", "amount")
-OPTIONAL_FIELDS = ("days_in_stage", "is_stalled", "is_high_value")
+OPTIONAL_FIELDS = ("days_in_stage", "is_stalled", "is_top20")
+#: card order: (column, descending) pairs
+ORDERS = {"Closing soonest": (("close_date", False), ("pipeline_amount", True)),
+          "Largest amount": (("pipeline_amount", True),),
+          "Longest in stage": (("days_in_stage", True), ("pipeline_amount", True))}
+LIST_FIELDS = ("deal_name", "amount", "stage", "days_in_stage", "stage_norm_days", "close_date", "deal_pushes", "rep",
+               "account", "deal_id")
+#: narrow screens (phones) get the board as stage tabs, wide ones as columns: both are drawn,
+#: CSS shows one (a Streamlit page cannot know the width; the browser can)
+_RESPONSIVE_CSS = """<style>
+.st-key-board-tabs { display: none; }
+@media (max-width: 640px) { .st-key-board-columns { display: none; } .st-key-board-tabs { display: block; } }
+</style>"""
 NEEDED = ("pipeline_amount", "open_deals")
 
 
@@ -50,9 +67,15 @@ def board() -> None:
         # only the reps of the sidebar's team/region (16,000 reps at 1M deals otherwise)
         reps = data.dimension_values("rep", {"team": g.team, "region": g.region})
         rep = st.selectbox("Rep", ["All reps"] + reps, key="board_rep", width=260)
+        # closing soonest by default: sorted by size, the top 20% badge would sit on nearly every card
+        order = st.selectbox("Order cards by", list(ORDERS), key="board_order", width=200)
         cap = st.select_slider("Cards per column", [5, 10, 20, 50], value=10, key="board_cap", width=240)
+        in_period = st.toggle(f"Only deals closing in {md_escape(g.period)}", key="board_in_period",
+                              disabled=not (g.start and g.end)) if g.period else False
     rep = None if rep in (None, "All reps") else rep
     base = g.filters(("region", "team")) + (Filter(dimension="status", value="open"),)
+    if in_period:
+        base += (Filter(dimension="close_date", op=">=", value=g.start), Filter(dimension="close_date", op="<", value=g.end))
     if pipeline:
         base += (Filter(dimension="pipeline", value=pipeline),)
     if rep:
@@ -69,7 +92,10 @@ def board() -> None:
         n = run(Query(metrics=("open_deals",), filters=base + ("close_date IS NULL",)))
         n = int(n["open_deals"].iloc[0]) if len(n) and not is_missing(n["open_deals"].iloc[0]) else 0
         undated = f" · {plural(n, 'deal')} without a close date (in no period's pipeline)" if n else ""
-    st.caption("Open deals in their current stage, largest first · whatever their close date" + undated
+    when = (f"closing in **{md_escape(g.period)}** (the sidebar's period)" if in_period else
+            f"whatever their close date — **not limited to {md_escape(g.period)}**, the sidebar's period"
+            if g.period else "whatever their close date")
+    st.caption(f"Open deals in their current stage, {order.lower()} first · {when}" + ("" if in_period else undated)
                + (f" · team **{md_escape(g.team)}**" if g.team else "")
                + (f" · region **{md_escape(g.region)}**" if g.region else ""))
 
@@ -92,31 +118,68 @@ def board() -> None:
     extra = _opt(layer, OPTIONAL_FIELDS)
     # One query for every column: the `cap` largest open deals per stage.
     cards = run(Query(metrics=("pipeline_amount",), dimensions=("stage",) + CARD_FIELDS + extra, filters=base,
-                      order_by=(("pipeline_amount", True), ("deal_id", False)), limit=cap, limit_per="stage"))
-    cols = st.columns(len(stages), gap="small")
-    for col, (_, srow) in zip(cols, stages.iterrows()):
+                      order_by=ORDERS[order] + (("deal_id", False),), limit=cap, limit_per="stage"))
+    # the legend first: what the colours and the star mean, before the cards
+    n_top = run(Query(metrics=("open_deals", "pipeline_amount"), filters=base + (Filter(dimension="is_top20", value=True),))) \
+        if "is_top20" in extra else pd.DataFrame()
+    star = ("★ **Top 20%**: among the largest fifth of the company's open deals by amount (what carries most of "
+            "the value: 80/20)") if "is_top20" in extra else ""
+    if "days_in_stage" not in extra:
+        legend = "Days in stage are not defined in the semantic layer yet."
+    elif invented:
+        legend = ("Days in stage: :gray-badge[■ not judged] — stage history is synthesised for "
+                  f"{data.coverage().history_synthetic_share:.0%} of deals, so there are no stage norms to compare with")
+    else:
+        legend = ("Days in stage: :green-badge[✓ on pace] up to the stage's median visit"
+                  + (" (company benchmark: every team's deals)" if company_norms else "")
+                  + " · :orange-badge[◷ slow] longer · :red-badge[⚠ stalled] beyond the stage norm · "
+                  ":gray-badge[■ no norm] for the stage")
+    st.markdown(legend + ("  \n" + star if star else ""))
+    if len(n_top) and not is_missing(n_top["open_deals"].iloc[0]):
+        st.caption(f"{plural(int(n_top['open_deals'].iloc[0]), 'deal')} on this board "
+                   f"({format_value(n_top['pipeline_amount'].iloc[0], 'currency', compact=True)}) "
+                   f"{'is' if int(n_top['open_deals'].iloc[0]) == 1 else 'are'} in the top 20%.")
+    st.html(_RESPONSIVE_CSS)
+
+    def column(srow, where: str) -> None:
         stage = srow["stage"]
         deals = cards[cards["stage"] == stage]
-        with col:
-            n = 0 if is_missing(srow["open_deals"]) else int(srow["open_deals"])
-            st.markdown(f"**{md_escape(stage)}**  \n{plural(n, 'deal')} · "
-                        f"{format_value(srow['pipeline_amount'], 'currency', compact=True)}")
-            for _, d in deals.iterrows():
-                _card(d, median.get(stage), judged=not invented)
-            more = int(srow["open_deals"] or 0) - len(deals)
-            if more > 0:
-                st.caption(f"+{more:,} more")
-    if "days_in_stage" not in extra:
-        st.caption("Days in stage are not defined in the semantic layer yet.")
-    elif invented:
-        st.caption("Days in stage: :gray[■] not judged — stage history is synthesised for "
-                   f"{data.coverage().history_synthetic_share:.0%} of deals, so there are no stage norms to "
-                   "compare with · ★ high-value deal (score ≥ 60)")
-    else:
-        st.caption("Days in stage: :green[■] up to the stage's median visit"
-                   + (" (company benchmark: every team's deals)" if company_norms else "") + " · :orange[■] longer · "
-                   ":red[■] stalled (beyond the stage norm) · :gray[■] no norm for the stage · "
-                   "★ high-value deal (score ≥ 60)")
+        n = 0 if is_missing(srow["open_deals"]) else int(srow["open_deals"])
+        st.markdown(f"**{md_escape(stage)}**  \n{plural(n, 'deal')} · "
+                    f"{format_value(srow['pipeline_amount'], 'currency', compact=True)}")
+        for _, d in deals.iterrows():
+            _card(d, median.get(stage), judged=not invented)
+        more = n - len(deals)
+        if more > 0 and st.button(f"+{more:,} more: list all {n:,}", key=f"more-{where}-{stage}", type="tertiary",
+                                  icon=":material/list:", help="Every open deal of this stage, in a list below the board"):
+            st.session_state["board_list_stage"] = stage
+
+    with st.container(key="board-columns"):
+        cols = st.columns(len(stages), gap="small")
+        for col, (_, srow) in zip(cols, stages.iterrows()):
+            with col:
+                column(srow, "col")
+    with st.container(key="board-tabs"):
+        tabs = st.tabs([str(x) for x in stages["stage"]])
+        for tab, (_, srow) in zip(tabs, stages.iterrows()):
+            with tab:
+                column(srow, "tab")
+    listed = st.session_state.get("board_list_stage")
+    if listed in set(stages["stage"]):
+        st.subheader(f"All open deals in {md_escape(listed)}")
+        with st.container(horizontal=True, vertical_alignment="center"):
+            st.caption("The board's filters, every deal of the stage, largest first (up to 1,000).")
+            if st.button("Close the list", key="board_list_close", icon=":material/close:", type="tertiary"):
+                st.session_state.pop("board_list_stage", None)
+                st.rerun()
+        fields = _opt(layer, LIST_FIELDS)
+        sf = base + (Filter(dimension="stage", value=listed),)
+        rows = run(Query(metrics=("pipeline_amount",), dimensions=fields, filters=sf,
+                         order_by=(("pipeline_amount", True), ("deal_id", False)), limit=1000))
+        tot = run(Query(metrics=("open_deals", "pipeline_amount"), filters=sf))
+        deal_list.render(layer, rows.drop(columns=["pipeline_amount"]), key=f"board-list-{listed}",
+                         totals={m: tot[m].iloc[0] for m in tot.columns} if len(tot) else None,
+                         complete=len(rows) < 1000)
     ui.warnings_note(warnings)
 
 
@@ -131,7 +194,7 @@ def _card(d: pd.Series, median: float | None, judged: bool = True) -> None:
         name = _text(d.get("deal_name")) or _text(d.get("deal_id"))
         if account and name.startswith(account):
             name = name[len(account):].lstrip(" -–") or name
-        badge = " :violet-badge[★ high value]" if _flag(d.get("is_high_value")) else ""
+        badge = " :violet-badge[★ top 20%]" if _flag(d.get("is_top20")) else ""
         amount = d.get("amount") if "amount" in d else d.get("pipeline_amount")
         when = ("no close date" if is_missing(d.get("close_date")) else f"closes {pd.Timestamp(d['close_date']):%d %b %Y}") \
             if "close_date" in d else ""
@@ -146,7 +209,9 @@ def _card(d: pd.Series, median: float | None, judged: bool = True) -> None:
                 color = "red"
             else:
                 color = "orange" if days > median else "green"
-            st.markdown(f":{color}-badge[{plural(round(days), 'day')} in stage]")
+            # the word and the icon say what the colour says
+            sign = {"gray": "■", "red": "⚠ stalled:", "orange": "◷ slow:", "green": "✓"}[color]
+            st.markdown(f":{color}-badge[{sign} {plural(round(days), 'day')} in stage]")
 
 
 def _flag(v) -> bool:

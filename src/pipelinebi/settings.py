@@ -68,6 +68,17 @@ class Settings(BaseSettings):
     #: fills up to the limit while it writes; bigger intermediate results spill to a temp folder
     #: private to the run. 10M deals ingest within the default on 24 GB (README, Benchmarks).
     ingest_memory: str = "20%"
+    #: A deal's record in the CRM (``PIPELINEBI_CRM_DEAL_URL``): an http(s) address with exactly one
+    #: ``{deal_id}`` placeholder, e.g. ``https://crm.example/deals/{deal_id}``; deal lists then have a
+    #: link column (the id percent-encoded). Unset: no link column.
+    crm_deal_url: str | None = None
+
+    @field_validator("crm_deal_url")
+    @classmethod
+    def _crm_deal_url(cls, value: str | None) -> str | None:
+        from .crm_links import check_template
+
+        return None if value is None or not value.strip() else check_template(value)
 
     @field_validator("query_memory", "ingest_memory")
     @classmethod

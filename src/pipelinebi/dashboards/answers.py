@@ -208,7 +208,7 @@ def tile_metrics(tile: Any) -> tuple[str, ...]:
             names += tile.drill.detail.metrics if tile.drill.detail else []
             names += tile.drill.grid.metrics if tile.drill.grid else []
     elif isinstance(tile, TableTile):
-        names += tile.metrics
+        names += tile.metrics + tile.totals
     elif isinstance(tile, RowTile):
         for inner in tile.tiles:
             names += tile_metrics(inner)

@@ -152,6 +152,12 @@ class ChartTile(Strict):
     height: int = Field(320, ge=120, le=1200)
     select: bool = Field(False, description="clicking a mark filters the other tiles of the page by its value")
     drill: DrillPath | None = None
+    split_by: Name | None = Field(None, description=(
+        "one chart per value of this dimension, each with its own scale (one funnel per pipeline: the stages "
+        "of two pipelines in one funnel are not a funnel)"))
+    bullet: bool = Field(False, description=(
+        "with metrics [value, target]: a bar for the value and a tick for the target per category, sorted by "
+        "the gap (furthest short first); bars short of target marked in colour and in words"))
     bullet: bool = Field(False, description=(
         "with metrics [value, target]: a bar for the value and a tick for the target per category, sorted by "
         "the gap (furthest short first); bars short of target marked in colour and in words"))
@@ -199,6 +205,10 @@ class TableTile(Strict):
     limit: int = Field(100, ge=1, le=10_000)
     filters: list[str] = []
     period: bool = True
+    totals: list[Name] = Field([], description=(
+        "metrics over every row the table's filters select (not only the rows listed), shown above it: "
+        "e.g. [stalled_deals, stalled_amount] -> '37 stalled deals · $2.41M'"))
+
 
 
 class NoteTile(Strict):

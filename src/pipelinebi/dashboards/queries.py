@@ -278,7 +278,9 @@ def chart_plan(tile: ChartTile, state: PageState, level: int | None = None) -> C
         level, drilled = drill_level(tile, state)
     else:
         drilled = tuple((d, "") for d in tile.drill.path[:level]) if tile.drill else ()
-    selection = tuple((k, v) for k, v in state.selection if not (tile.select and k == tile.dimension))
+    # a chart over the picked dimension is not narrowed to one bar: it shows every value and
+    # highlights the picked one (the renderer dims the rest); charts over other dimensions narrow
+    selection = tuple((k, v) for k, v in state.selection if k != tile.dimension)
     filters = state.filters + _where(drilled) + _where(selection) + tuple(tile.filters)
     path = tuple(tile.drill.path) if tile.drill else (tile.dimension,)
     dim = path[level]
@@ -358,6 +360,24 @@ def table_query(tile: TableTile, state: PageState) -> Query | None:
                  **_time(tile.period, state))
 
 
+def table_totals_query(tile: TableTile, state: PageState) -> Query | None:
+    """The table's ``totals``: its metrics over every row the table's filters select (no
+    columns, no limit); None without totals or when the data can answer none of them.
+
+    >>> from .models import TableTile
+    >>> t = TableTile(type="table", columns=["deal_id"], metrics=["stalled_amount"],
+    ...               totals=["stalled_deals", "stalled_amount"], filters=["is_stalled = true"], period=False)
+    >>> q = table_totals_query(t, PageState(None, None))
+    >>> q.metrics, q.dimensions, q.filters
+    (('stalled_deals', 'stalled_amount'), (), ('is_stalled = true',))
+    """
+    metrics = state.available(tile.totals)
+    if not metrics:
+        return None
+    filters = state.filters + _where(state.drill) + _where(state.selection) + tuple(tile.filters)
+    return Query(metrics=metrics, filters=filters, **_time(tile.period, state))
+
+
 def tile_queries(tile: Any, state: PageState, layer: Any = None, all_levels: bool = False) -> list[Query]:
     """The queries one tile runs (``all_levels``: every drill level, for validation)."""
     if isinstance(tile, KpiTile):
@@ -370,8 +390,7 @@ def tile_queries(tile: Any, state: PageState, layer: Any = None, all_levels: boo
         return [q for p in plans for q in (p.query, p.baseline_query, p.baseline_span_query, p.grid_query)
                 if q is not None]
     if isinstance(tile, TableTile):
-        q = table_query(tile, state)
-        return [q] if q is not None else []
+        return [q for q in (table_query(tile, state), table_totals_query(tile, state)) if q is not None]
     if isinstance(tile, RowTile):
         return [q for t in tile.tiles for q in tile_queries(t, state, layer, all_levels)]
     if isinstance(tile, NoteTile):

@@ -1,0 +1,101 @@
+"""Deal lists: the columns a manager acts on first, totals above, a link to the CRM record.
+
+Any table whose rows are deals (it has a ``deal_id`` column) is drawn here: the Bottlenecks
+lists (stalled, moved back) and the Forecast drill's deal level. Columns lead with deal,
+amount, stage, days in stage against the stage norm, close date, pushes and owner, then the
+rest as the YAML lists them. With ``PIPELINEBI_CRM_DEAL_URL`` set, a "CRM" column links each
+deal to its record (the id percent-encoded into the template; the grid draws the link as text
+on a canvas, so nothing in a name or id becomes markup).
+
+>>> against_norm(34.2, 21.0)
+'13 days over (norm 21)'
+>>> against_norm(5, 21.0)
+'within (norm 21)'
+>>> against_norm(5, None)
+'no norm'
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from pipelinebi.crm_links import deal_url
+from pipelinebi.formatting import MISSING, format_value, is_missing, md_escape, plural
+
+from . import data, ui
+
+#: what a manager acts on, in this order (those the table has)
+LEAD = ("deal_name", "amount", "stage", "days_in_stage", "stage_norm_days", "close_date", "deal_pushes", "rep")
+LINK = "__crm"
+NORM = "__norm"
+
+
+def against_norm(days: Any, norm: Any) -> str:
+    """Days in stage said against the stage norm, in words (colour is never the only signal)."""
+    if is_missing(days):
+        return MISSING
+    if is_missing(norm):
+        return "no norm"
+    over = float(days) - float(norm)
+    return f"{plural(round(over), 'day')} over (norm {float(norm):.0f})" if over > 0 else f"within (norm {float(norm):.0f})"
+
+
+def ordered(columns: list[str]) -> list[str]:
+    """``LEAD`` columns first, the rest as given.
+
+    >>> ordered(["deal_id", "rep", "amount", "deal_name", "stalled_amount"])
+    ['deal_name', 'amount', 'rep', 'deal_id', 'stalled_amount']
+    """
+    return [c for c in LEAD if c in columns] + [c for c in columns if c not in LEAD]
+
+
+def totals_line(layer: Any, totals: dict[str, Any]) -> str:
+    """'Stalled deals **37** · Stalled amount **$2.41M**' (markdown, values escaped)."""
+    return " · ".join(f"{md_escape(ui.metric_label(layer, m))} **{md_escape(ui.fmt(layer, m, v))}**"
+                      for m, v in totals.items())
+
+
+def render(layer: Any, df: pd.DataFrame, *, key: str, totals: dict[str, Any] | None = None,
+           complete: bool = True, height: int | str | None = None) -> None:
+    """The deals in ``df`` (one row each), ``totals`` (metric -> value over every deal the
+    filters select) above them; ``complete``: every such deal is listed (else the caption says
+    how many are)."""
+    head = totals_line(layer, totals) if totals else ""
+    listed = f"{len(df):,} listed" + ("" if complete else ", the first by the list's order")
+    if complete and "amount" in df and not totals:
+        head = f"{plural(len(df), 'deal')} · **{md_escape(format_value(pd.to_numeric(df['amount'], errors='coerce').sum(), 'currency', compact=True))}**"
+        listed = ""
+    st.markdown(":material/functions: " + " · ".join(x for x in (head, listed) if x))
+    cols = ordered(list(df.columns))
+    out = df[cols].copy()
+    if "days_in_stage" in out:
+        out["days_in_stage"] = pd.to_numeric(out["days_in_stage"], errors="coerce").round()
+    if "stage_norm_days" in out:
+        out[NORM] = [against_norm(d, n) for d, n in zip(df.get("days_in_stage", [None] * len(df)), df["stage_norm_days"])]
+        out = out.drop(columns="stage_norm_days")
+        at = list(out.columns).index("days_in_stage") + 1 if "days_in_stage" in out else 0
+        out.insert(at, NORM, out.pop(NORM))
+    template = data.snapshot().settings.crm_deal_url
+    if template and "deal_id" in df:
+        out.insert(1 if "deal_name" in out else 0, LINK, [deal_url(template, v) for v in df["deal_id"]])
+    shown, as_text = ui.display_frame(layer, out.reset_index(drop=True))
+    config = ui.column_config(layer, [c for c in shown.columns if c not in (LINK, NORM)], as_text)
+    config[NORM] = st.column_config.TextColumn("Against norm", help="Days in the current stage against its norm "
+                                               "(the stalled threshold: historical 75th percentile)")
+    if LINK in shown:
+        config[LINK] = st.column_config.LinkColumn("CRM", display_text="Open ↗", help="The deal's record in the CRM")
+    if "days_in_stage" in shown and "days_in_stage" not in as_text:
+        config["days_in_stage"] = st.column_config.NumberColumn("Days in stage", format="%d days")
+    if "deal_pushes" in shown and "deal_pushes" not in as_text:
+        config["deal_pushes"] = st.column_config.NumberColumn("Pushes", format="%d",
+                                                              help="Times the close date was moved later")
+    for c in shown.columns:  # large amounts: no cents
+        m = layer.metrics.get(c)
+        if c not in as_text and (c == "amount" or (m is not None and m.format == "currency")):
+            config[c] = st.column_config.NumberColumn(m.label if m is not None else "Amount", format="compact",
+                                                      help=(m.description or None) if m is not None else None)
+    st.dataframe(shown, hide_index=True, width="stretch", height=height or min(38 + 35 * len(shown), 420),
+                 column_config=config, key=key)
