@@ -57,6 +57,8 @@ def main(argv=None) -> int:
     ap.add_argument("--keep", metavar="DIR", help="build (or reuse) the database in DIR instead of a temp dir")
     ap.add_argument("--as", dest="emails", action="append", metavar="EMAIL",
                     help="a person of semantic/access.yml (repeatable; default: a rep, a manager, a regional lead)")
+    ap.add_argument("--joined", action="store_true",
+                    help="apply the rules as written (each branch joins reps), not resolved to rep keys")
     args = ap.parse_args(argv)
 
     folder = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="pipelinebi-bench-"))
@@ -76,6 +78,12 @@ def main(argv=None) -> int:
     sets = {p.slug: page_queries(p.definition, state, layer) for p in load_dashboards(REPO / "semantic", layer)}
     sets.update(python_page_queries(layer, state, as_of))
     people = scopes(layer, con, args.emails or PEOPLE)
+    if not args.joined:  # as the app does: the rule resolved to rep keys once per database version
+        from pipelinebi.access.keys import resolve, stamp_of
+
+        t = time.perf_counter()
+        people = [(who, resolve(layer, s, con, stamp_of(con))) for who, s in people]
+        print(f"scopes resolved to rep keys in {(time.perf_counter() - t) * 1000:.0f} ms (once per database version)")
 
     print(f"\n{args.deals:,} deals, period {start}..{end}; median of {args.repeat} rounds, unscoped and "
           "scoped interleaved")

@@ -32,6 +32,7 @@ import pandas as pd
 import streamlit as st
 
 from pipelinebi import coverage as coverage_module
+from pipelinebi.access.keys import resolve as resolve_keys
 from pipelinebi.access.scoped import ScopedLayer
 from pipelinebi.compiler.query import Filter, Query, RowScope
 from pipelinebi.errors import AccessError, Problem
@@ -161,11 +162,15 @@ def layer() -> ScopedLayer:
     base = base_layer()
     scope_ = scope()
     held = base.__dict__.setdefault("_app_scoped_layers", {})
-    lay = held.get(scope_)
+    snap = snapshot()
+    lay = held.get((scope_, snap.db_key))
     if lay is None:
         if len(held) > 1000:
             held.clear()
-        lay = held[scope_] = ScopedLayer(base, scope_)
+        # the rule on rep attributes resolved to the reps' keys on this database version, so
+        # branches test their own owner column instead of joining reps (pipelinebi.access.keys)
+        resolved = resolve_keys(base, scope_, connection(), (str(snap.settings.database), snap.db_version))
+        lay = held[(scope_, snap.db_key)] = ScopedLayer(base, resolved)
     return lay
 
 

@@ -46,6 +46,7 @@ POLICY = Policy.model_validate({
         "regional_lead": {"rows": "reps.region IN ({{ user.regions }})"},
         "manager": {"rows": "reps.team IN ({{ user.teams }})"},
         "rep": {"rows": "reps.rep_id = {{ user.rep_id }}"},
+        "all_but": {"rows": "NOT reps.team IN ({{ user.teams }})"},
     },
     "users": [
         {"email": "rep@x", "role": "rep", "rep_id": "R0001"},
@@ -56,6 +57,9 @@ POLICY = Policy.model_validate({
         {"email": "nobody@x", "role": "manager", "teams": []},
         {"email": "quote@x", "role": "manager", "teams": ["APAC') OR ('1'='1"]},
         {"email": "ceo@x", "role": "executive"},
+        # every rep, but the rule is still applied: resolved, it is "has an owner" (unowned leads out)
+        {"email": "world@x", "role": "regional_lead", "regions": sorted(set(REPS.region))},
+        {"email": "most@x", "role": "all_but", "teams": ["APAC"]},
     ],
 })
 
@@ -69,6 +73,8 @@ def allowed_reps(email: str) -> set[str]:
         return {u.rep_id}
     if u.role == "manager":
         return set(REPS[REPS.team.isin(u.teams)].rep_id)
+    if u.role == "all_but":
+        return set(REPS[~REPS.team.isin(u.teams)].rep_id)
     return set(REPS[REPS.region.isin(u.regions)].rep_id)
 
 
@@ -164,21 +170,51 @@ def _same(a: pd.DataFrame, b: pd.DataFrame) -> bool:
     return True
 
 
-def test_scoped_answers_equal_answers_on_the_users_rows(layer, warehouses):
+#: How the scope reaches each branch (pipelinebi.access.keys): "joined" — the rule as written,
+#: each branch joins reps; "keys" — resolved to rep ids as the app does (IN lists of a few ids);
+#: "sets" — resolved writing out at most 10 ids, so the whole-set forms are used too (every rep:
+#: the owner column IS NOT NULL, or nothing; all but a few: NOT IN the others).
+MODES = ("joined", "keys", "sets")
+
+
+@pytest.fixture(scope="module")
+def scopes(layer, warehouses):
+    from pipelinebi.access import keys
+
+    full, _ = warehouses
+    out = {}
+    for u in POLICY.users:
+        scope = scope_for(POLICY, u)
+        out[u.email, "joined"] = scope.model_copy(update={"keys": ()})
+        out[u.email, "keys"] = keys.resolve(layer, scope, full)
+        limit = keys.MAX_LITERALS
+        keys.MAX_LITERALS = 10
+        try:
+            out[u.email, "sets"] = keys.resolve(layer, scope, full)
+        finally:
+            keys.MAX_LITERALS = limit
+    forms = {m: [k for (e, mode), s in out.items() if mode == m for k in (s.keys or ())] for m in MODES}
+    # the fixture exercises each form it claims to
+    assert any(k.values for k in forms["keys"]) and any(k.every and k.clean for k in forms["sets"])
+    assert any(k.complement for k in forms["sets"])
+    return out
+
+
+def test_scoped_answers_equal_answers_on_the_users_rows(layer, warehouses, scopes):
     full, copies = warehouses
     rep_names = dict(zip(REPS.rep_id, REPS.name))
     seen = {"equal": 0, "refused_scope": 0, "invalid": 0}
 
     @settings(max_examples=EXAMPLES, deadline=None, database=None, derandomize=True,
               suppress_health_check=list(HealthCheck))
-    @given(case=cases(), email=st.sampled_from([u.email for u in POLICY.users]))
-    def run(case, email):
+    @given(case=cases(), email=st.sampled_from([u.email for u in POLICY.users]), mode=st.sampled_from(MODES))
+    def run(case, email, mode):
         try:
             plain = Query(**case)
         except (ValueError, PipelineBIError):
             seen["invalid"] += 1
             return
-        scope = scope_for(POLICY, POLICY.user(email))
+        scope = scopes[email, mode]
         try:
             expected = layer.query(plain, copies[email])
         except PipelineBIError:
@@ -188,11 +224,11 @@ def test_scoped_answers_equal_answers_on_the_users_rows(layer, warehouses):
             got = layer.query(plain.model_copy(update={"scope": scope}), full)
         except QueryError as e:
             # Refused, never unscoped: only a model that cannot reach the scope is refused.
-            assert "cannot be limited to the rows" in str(e), (case, email, str(e))
+            assert "cannot be limited to the rows" in str(e), (case, email, mode, str(e))
             seen["refused_scope"] += 1
             return
         a, b = _frame(got.table), _frame(expected.table)
-        assert _same(a, b), (case, email, got.sql, a.head(10).to_dict(), b.head(10).to_dict())
+        assert _same(a, b), (case, email, mode, got.sql, a.head(10).to_dict(), b.head(10).to_dict())
         if "rep" in a.columns:
             allowed = {rep_names[r] for r in allowed_reps(email)}
             assert set(a["rep"].dropna()) <= allowed, (case, email)

@@ -24,7 +24,7 @@ from .formulas import metric_expression, safe_divide
 from .plan import Branch, conversion_columns, measure_column, plan_metrics
 from .query import Filter, Query
 from .ranges import from_start, read_start
-from .scope import check_allowed, explain_unreachable, scope_conditions
+from .scope import check_allowed, explain_unreachable, keyed_condition, scope_conditions
 from .top_values import cte_name, hoist, membership, ranking_query
 
 
@@ -59,7 +59,8 @@ def compile_query(registry: Registry, query: Query) -> Compiled:
         start = read_start(start, query.grain, plan.max_pop_offset if plan.pop_metrics else 0, plan.to_date_grains)
     extended = start != query.start
     conditions = [(to_condition(f), f.strict if isinstance(f, Filter) else True) for f in query.filters]
-    scoped = scope_conditions(query)  # the user's rows: every branch, strictly (compiler/scope.py)
+    # the user's rows: every branch, strictly (compiler/scope.py); (condition, its keys or None)
+    scoped = scope_conditions(query)
 
     ctes: list[tuple[str, exp.Expression]] = []
     top = query.top
@@ -80,7 +81,12 @@ def compile_query(registry: Registry, query: Query) -> Compiled:
                 warnings.append(f"filter {cond.sql()} does not apply to {branch.conversion or branch.model}: {e.problems[0].message}")
                 continue
             branch_conditions.append(substitute(cond, lambda n: lookup[n]))
-        for cond, _ in scoped:
+        for cond, keys in scoped:
+            keyed = keyed_condition(registry, branch.model, keys) if keys is not None else None
+            if keyed is not None:  # the same test on the branch's own key column, no join
+                if keyed != exp.true():
+                    branch_conditions.append(keyed)
+                continue
             try:
                 lookup = {n: _resolve(registry, branch, n, query.grain).expr for n in dimension_names(cond)}
             except QueryError as e:

@@ -72,6 +72,43 @@ class TopValues(BaseModel):
     count: int = Field(ge=1, le=1000)
 
 
+class ScopeKeys(BaseModel):
+    """One scope condition resolved, on one database version, to the keys of the model it tests.
+
+    ``reps.team IN ('APAC')`` is true of a fact row exactly when the row's ``owner_id`` is the
+    ``rep_id`` of a rep of team APAC (the join is on the rep's primary key, and a row without a
+    rep — ``rule(NULL row)`` — is checked not to pass).  So a branch can test its own key column
+    instead of joining ``reps`` (see :func:`pipelinebi.compiler.scope.keyed_condition`).
+    Built by :mod:`pipelinebi.access.keys` on the locked connection; part of the scope, so of
+    the compiled SQL and every cache key.
+
+    >>> ScopeKeys(condition="reps.team IN ('APAC')", model="reps", column="rep_id", matched=2, total=9,
+    ...           values=("R1", "R2")).every
+    False
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    condition: str  #: the scope condition (as in ``RowScope.conditions``) these keys stand for
+    model: str  #: the model the condition tests (every dimension it names is that model's own)
+    column: str  #: its primary key
+    matched: int  #: keys the condition is true for
+    total: int  #: keys of the model
+    #: the matched keys, when few enough to be written out (else None)
+    values: tuple[str | int, ...] | None = None
+    #: the keys it is not true for, when few enough (else None)
+    complement: tuple[str | int, ...] | None = None
+    #: ``model.column`` of each key column that joins to this model whose every non-NULL value
+    #: is a key of it (no orphans; only checked when ``values`` is not enough)
+    clean: tuple[str, ...] = ()
+    #: of those, the ones without NULLs
+    not_null: tuple[str, ...] = ()
+
+    @property
+    def every(self) -> bool:
+        return self.matched == self.total
+
+
 class RowScope(BaseModel):
     """The rows one user may see, as conditions over dimensions (see :mod:`pipelinebi.compiler.scope`).
 
@@ -93,6 +130,9 @@ class RowScope(BaseModel):
     benchmark: bool = False
     deny_metrics: tuple[str, ...] = ()
     deny_dimensions: tuple[str, ...] = ()
+    #: The conditions resolved to key sets on one database version (:mod:`pipelinebi.access.keys`);
+    #: None: not resolved, every branch joins what the conditions name.
+    keys: tuple[ScopeKeys, ...] | None = None
 
     @property
     def restricted(self) -> bool:

@@ -9,9 +9,15 @@ a scope dimension is refused rather than shown unscoped.  A company benchmark is
 explicitly (``scope.as_benchmark()``), only for metrics the policy lists, and the caller
 labels it; every other query is scoped.
 
+Resolved scopes (:mod:`pipelinebi.access.keys`) are cheaper to apply: a condition on a rep's
+attributes (``reps.region IN ('EMEA')``) has been turned, once per database version, into the set
+of rep ids it is true for, so a branch whose model holds the rep's key tests its own column
+(``deals.owner_id IN (…)``, ``leads.owner_id IS NOT NULL`` when the set is every rep) instead of
+joining ``reps`` — :func:`keyed_condition`, with the conditions under which that is the same test.
+
 >>> from pipelinebi.compiler.query import Query, RowScope
 >>> s = RowScope(who="manager of EMEA", conditions=("team IN ('EMEA')",), benchmarks=("win_rate",))
->>> [c.sql() for c, strict in scope_conditions(Query(metrics=("win_rate",), scope=s))]
+>>> [c.sql() for c, keys in scope_conditions(Query(metrics=("win_rate",), scope=s))]
 ["team IN ('EMEA')"]
 >>> scope_conditions(Query(metrics=("win_rate",), scope=s.as_benchmark()))
 []
@@ -26,8 +32,10 @@ from __future__ import annotations
 from sqlglot import exp
 
 from ..errors import Problem, QueryError
-from .filters import to_condition
-from .query import Query
+from ..semantic.registry import Registry
+from .fields import resolve_dimension
+from .filters import dimension_names, literal, to_condition
+from .query import Query, ScopeKeys
 
 
 def is_benchmark_query(query: Query) -> bool:
@@ -59,12 +67,13 @@ def check_allowed(query: Query) -> None:
                                  hint="the access policy (semantic/access.yml) hides it for this role"))
 
 
-def scope_conditions(query: Query) -> list[tuple[exp.Expression, bool]]:
-    """The scope's conditions as strict filter conditions (none for a benchmark-only query)."""
+def scope_conditions(query: Query) -> list[tuple[exp.Expression, ScopeKeys | None]]:
+    """The scope's conditions (none for a benchmark-only query), each with its resolved keys if any."""
     scope = query.scope
     if scope is None or not scope.conditions or is_benchmark_query(query):
         return []
-    return [(to_condition(c), True) for c in scope.conditions]
+    keys = {k.condition: k for k in scope.keys or ()}
+    return [(to_condition(c), keys.get(c)) for c in scope.conditions]
 
 
 def explain_unreachable(query: Query, error: QueryError) -> QueryError:
@@ -74,3 +83,72 @@ def explain_unreachable(query: Query, error: QueryError) -> QueryError:
     return QueryError(Problem(f"this cannot be limited to the rows {scope.who} may see: {detail}",
                               hint="ask for a metric of deals, targets, leads or activities, or ask an "
                                    "administrator to mark it a company benchmark in semantic/access.yml"))
+
+
+def keyed_condition(registry: Registry, root: str, keys: ScopeKeys) -> exp.Expression | None:
+    """The scope condition ``keys`` stands for, as a test of the key column of a model on the
+    way from ``root`` to ``keys.model`` — or None where the condition itself must be applied.
+
+    Why it is the same test: the branch reaches ``keys.model`` (M) through many_to_one LEFT
+    JOINs, the last one from model P on ``P.fk = M.pk``, M's primary key (the registry
+    refuses other many_to_one joins; :mod:`pipelinebi.access.keys` checked the key is unique).
+    Every dimension the condition names resolves from ``root`` to M's own column, as it does
+    from M (checked here), so on a joined row the condition is the condition of P's rep.  A
+    row whose ``P.fk`` matches rep r passes iff r is in the matched set; a row with no rep
+    (NULL or unknown ``P.fk``, or no P row) sees an all-NULL M row, which
+    :mod:`pipelinebi.access.keys` checked does not pass.  Hence:
+
+    - no key matched: FALSE;
+    - the matched keys written out: ``P.fk IN (…)`` (NULL or an unknown key: not in it);
+    - every key matched, and every non-NULL ``P.fk`` is a key of M (``clean``, checked on this
+      database version): ``P.fk IS NOT NULL`` — or nothing at all when P is the branch's own
+      model and ``P.fk`` holds no NULL;
+    - the unmatched keys written out, ``P.fk`` clean: ``P.fk IS NOT NULL AND NOT P.fk IN (…)``.
+
+    >>> from pipelinebi.semantic import load_semantic_layer
+    >>> from pipelinebi.settings import PROJECT_ROOT
+    >>> reg = load_semantic_layer(PROJECT_ROOT / "semantic").registry
+    >>> k = ScopeKeys(condition="reps.team IN ('APAC')", model="reps", column="rep_id", matched=2, total=9,
+    ...               values=("R1", "R2"))
+    >>> keyed_condition(reg, "deals", k).sql()
+    "deals.owner_id IN ('R1', 'R2')"
+    >>> keyed_condition(reg, "activities", k).sql()     # through deals: deals is joined, reps is not
+    "deals.owner_id IN ('R1', 'R2')"
+    >>> every = k.model_copy(update={"matched": 9, "values": None, "clean": ("leads.owner_id",)})
+    >>> keyed_condition(reg, "leads", every).sql()
+    'NOT leads.owner_id IS NULL'
+    >>> keyed_condition(reg, "deals", every) is None    # deals.owner_id not known to be clean
+    True
+    """
+    reach = registry.reachable(root)
+    path = reach.get(keys.model)
+    if path is None or len(path) < 2:
+        return None  # unreachable (refused as ever) or the model itself (no join to save)
+    parent = path[-2]
+    on = registry.models[parent].many_to_one.get(keys.model, {})
+    if len(on) != 1 or list(on.values())[0] != keys.column:
+        return None
+    try:
+        for name in dimension_names(to_condition(keys.condition)):
+            here = resolve_dimension(registry, root, name)
+            there = resolve_dimension(registry, keys.model, name)
+            if here.models != {keys.model} or here.expr.sql() != there.expr.sql():
+                return None
+    except QueryError:
+        return None
+    fk = exp.column(list(on)[0], table=parent)
+    column = f"{parent}.{fk.name}"
+    if keys.matched == 0:
+        return exp.false()
+    if keys.values is not None:
+        if len(keys.values) == 1:
+            return exp.EQ(this=fk, expression=literal(keys.values[0]))
+        return exp.In(this=fk, expressions=[literal(v) for v in keys.values])
+    if column not in keys.clean:
+        return None
+    present = exp.Not(this=exp.Is(this=fk.copy(), expression=exp.Null()))
+    if keys.every:
+        return exp.true() if parent == root and column in keys.not_null else present
+    if keys.complement is not None:
+        return exp.and_(present, exp.Not(this=exp.In(this=fk.copy(), expressions=[literal(v) for v in keys.complement])))
+    return None

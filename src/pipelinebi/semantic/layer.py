@@ -117,6 +117,12 @@ class SemanticLayer:
             ensure_database(settings)
             with open_readonly(settings.database) as own:
                 return self.query(query, own)
+        if query.scope is not None and query.scope.restricted and query.scope.keys is None:
+            # a row rule on rep attributes becomes the reps' keys once per database version, so
+            # branches need not join reps to test it (pipelinebi.access.keys)
+            from ..access.keys import resolve, stamp_of
+
+            query = query.model_copy(update={"scope": resolve(self, query.scope, con, stamp_of(con))})
         return self.execute(self.compile_expression(query), con)
 
     def execute(self, compiled: Compiled, con: duckdb.DuckDBPyConnection, sql: str | None = None,

@@ -1,0 +1,190 @@
+"""A scope's conditions resolved to key sets, once per scope and database version.
+
+A row rule tests a rep's attributes (``reps.region IN ('EMEA')``).  Applied as written, every
+branch of every query joins ``reps`` to test it — at 1M deals that join was most of the cost of
+scoping (2.3× on the Leads page for a rule that keeps every row).  Here the rule is run once on
+``reps`` itself: which rep ids it is true for.  The compiler then tests the branch's own key
+column (``leads.owner_id IN (…)``), see :func:`pipelinebi.compiler.scope.keyed_condition` for why
+that is the same test.  What this module checks so that it is:
+
+- every dimension the condition names is a column of one model M with a one-column primary key;
+- that key is unique and the condition is not true of an all-NULL M row (the row a LEFT JOIN
+  gives a fact without a rep): otherwise the condition is left as it is, joined;
+- when the matched keys are too many to write out but are every key, or all but a few, each
+  key column that joins to M is checked for values that are no key of M (``clean``) and for
+  NULLs (``not_null``).
+
+Nothing here widens a scope: a condition that cannot be resolved stays a joined condition, and a
+branch that cannot reach it is refused by the compiler as before.  The answer depends on the
+data, so it is cached per (database version, conditions) and the resolved scope — keys included —
+is part of the compiled SQL and every cache key.
+
+>>> from pipelinebi.semantic import load_semantic_layer
+>>> from pipelinebi.settings import PROJECT_ROOT
+>>> from pipelinebi.compiler.query import RowScope
+>>> import duckdb
+>>> layer = load_semantic_layer(PROJECT_ROOT / "semantic")
+>>> con = duckdb.connect()
+>>> _ = con.execute("CREATE TABLE reps AS SELECT * FROM (VALUES ('R1', 'APAC', 'T1'), ('R2', 'EMEA', 'T2'), "
+...                 "('R3', 'EMEA', 'T3')) AS t(rep_id, region, team)")
+>>> scope = resolve(layer, RowScope(who="x", conditions=("reps.region IN ('EMEA')",)), con)
+>>> k = scope.keys[0]
+>>> (k.model, k.column, k.matched, k.total, k.values)
+('reps', 'rep_id', 2, 3, ('R2', 'R3'))
+>>> resolve(layer, RowScope(who="x", conditions=("reps.region IS NULL",)), con).keys   # true of "no rep"
+()
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any, Hashable
+
+from sqlglot import exp
+
+from ..compiler.aggregate import source_table
+from ..compiler.fields import resolve_dimension
+from ..compiler.filters import dimension_names, substitute, to_condition
+from ..compiler.query import RowScope, ScopeKeys
+from ..errors import QueryError
+
+#: Keys written out as literals (a longer IN list costs DuckDB more to plan than a join: 43 ms
+#: for 5,000 rep ids against 10 ms for joining reps, at 1M deals).
+MAX_LITERALS = 64
+
+_CACHE: dict[tuple, RowScope] = {}
+_LOCK = threading.Lock()
+
+
+def resolve(layer: Any, scope: RowScope, con, stamp: Hashable | None = None) -> RowScope:
+    """``scope`` with ``keys`` filled in from ``con``'s data (``layer``: the semantic layer).
+
+    ``stamp`` names the database version (``warehouse.database_version``); with it the answer
+    is cached for that version.  A scope without conditions, or already resolved, is returned
+    as it is.
+    """
+    if not scope.conditions or scope.keys is not None:
+        return scope
+    key = (stamp, id(layer), scope.conditions)
+    if stamp is not None:
+        with _LOCK:
+            hit = _CACHE.get(key)
+        if hit is not None:
+            return scope.model_copy(update={"keys": hit.keys})
+    registry = layer.registry
+    cursor = con.cursor()  # the app's connection is shared by sessions (threads)
+    try:
+        found = tuple(k for k in (_keys_of(registry, c, cursor) for c in scope.conditions) if k is not None)
+    finally:
+        cursor.close()
+    out = scope.model_copy(update={"keys": found})
+    if stamp is not None:
+        with _LOCK:
+            if len(_CACHE) > 256:
+                _CACHE.clear()
+            _CACHE[key] = out
+    return out
+
+
+def stamp_of(con) -> Hashable | None:
+    """The version of the database file ``con`` reads (None for an in-memory database)."""
+    from ..warehouse import database_version
+
+    try:
+        row = con.execute("SELECT path FROM duckdb_databases() WHERE database_name = current_database()").fetchone()
+    except Exception:  # duckdb.Error: an engine without the catalog function: no caching
+        return None
+    path = row[0] if row else None
+    version = database_version(path) if path else None
+    return (path, version) if version is not None else None
+
+
+def _model_of(registry, condition: exp.Expression) -> str | None:
+    """The one model whose own columns are every dimension ``condition`` names."""
+    names = dimension_names(condition)
+    if not names:
+        return None
+    found = None
+    for model_name, model in registry.models.items():
+        if len(model.definition.key_columns) != 1:
+            continue
+        try:
+            if all(resolve_dimension(registry, model_name, n).models == {model_name} for n in names):
+                if found is not None:
+                    return None  # two candidates: leave it to the joins
+                found = model_name
+        except QueryError:
+            continue
+    return found
+
+
+def _keys_of(registry, text: str, cursor) -> ScopeKeys | None:
+    condition = to_condition(text)  # allow-listed again, as the compiler does
+    model = _model_of(registry, condition)
+    if model is None:
+        return None
+    pk = registry.models[model].definition.key_columns[0]
+    test = substitute(condition, lambda n: resolve_dimension(registry, model, n).expr)
+    key = exp.column(pk, table=model)
+    src = source_table(registry, model)
+    not_null_key = exp.Not(this=exp.Is(this=key.copy(), expression=exp.Null()))
+    passes = exp.Is(this=exp.Paren(this=test.copy()), expression=exp.true())
+
+    # 1. the condition on the row a LEFT JOIN gives a fact without a rep; 2. the key is unique
+    nobody = (exp.select(exp.alias_(test.copy(), "passes"))
+              .from_(exp.Subquery(this=exp.select(exp.alias_(exp.Literal.number(1), "one")),
+                                  alias=exp.TableAlias(this=exp.to_identifier("one"))))
+              .join(src.copy(), on=exp.false(), join_type="LEFT"))
+    if cursor.execute(nobody.sql("duckdb")).fetchone()[0] is True:
+        return None
+    counts = (exp.select(exp.alias_(exp.Count(this=exp.Star()), "n"),
+                         exp.alias_(exp.Count(this=exp.Distinct(expressions=[key.copy()])), "keys"),
+                         exp.alias_(exp.Count(this=exp.Distinct(expressions=[
+                             exp.Case(ifs=[exp.If(this=passes.copy(), true=key.copy())])])), "matched"))
+              .from_(src.copy()).where(not_null_key.copy()))
+    n, total, matched = cursor.execute(counts.sql("duckdb")).fetchone()
+    if n != total:
+        return None  # a key held by two rows: a join would count a fact twice, keys would not
+    values = complement = None
+    if matched <= MAX_LITERALS:
+        values = _list(cursor, src, key, exp.and_(not_null_key.copy(), passes.copy()))
+    elif total - matched <= MAX_LITERALS:
+        complement = _list(cursor, src, key, exp.and_(not_null_key.copy(), exp.Not(this=passes.copy())))
+    clean: list[str] = []
+    not_null: list[str] = []
+    if values is None:  # IS NOT NULL / NOT IN (…) forms need every key column pointing at a key
+        for name, other in registry.models.items():
+            on = other.many_to_one.get(model, {})
+            if len(on) != 1 or list(on.values())[0] != pk:
+                continue
+            fk = exp.column(list(on)[0], table=name)
+            orphans, nulls = _orphans(cursor, registry, name, fk, model, key)
+            if orphans == 0:
+                clean.append(f"{name}.{fk.name}")
+                if nulls == 0:
+                    not_null.append(f"{name}.{fk.name}")
+    return ScopeKeys(condition=text, model=model, column=pk, matched=matched, total=total,
+                     values=values, complement=complement, clean=tuple(clean), not_null=tuple(not_null))
+
+
+def _list(cursor, src, key, where) -> tuple:
+    q = exp.select(key.copy()).distinct().from_(src.copy()).where(where).order_by(key.copy())
+    return tuple(v for (v,) in cursor.execute(q.sql("duckdb")).fetchall())
+
+
+def _orphans(cursor, registry, name: str, fk: exp.Column, model: str, key: exp.Column) -> tuple[int, int]:
+    """(non-NULL values of ``fk`` that are no key of ``model``, NULLs of ``fk``)."""
+    other = exp.Subquery(this=exp.select(exp.alias_(key.copy(), "k")).from_(source_table(registry, model)),
+                         alias=exp.TableAlias(this=exp.to_identifier("scope_keys")))
+    missing = exp.and_(exp.Not(this=exp.Is(this=fk.copy(), expression=exp.Null())),
+                       exp.Is(this=exp.column("k", table="scope_keys"), expression=exp.Null()))
+
+    def count_of(cond: exp.Expression) -> exp.Expression:
+        return exp.Sum(this=exp.Case(ifs=[exp.If(this=cond, true=exp.Literal.number(1))], default=exp.Literal.number(0)))
+
+    q = (exp.select(exp.alias_(count_of(missing), "orphans"),
+                    exp.alias_(count_of(exp.Is(this=fk.copy(), expression=exp.Null())), "nulls"))
+         .from_(source_table(registry, name))
+         .join(other, on=exp.EQ(this=fk.copy(), expression=exp.column("k", table="scope_keys")), join_type="LEFT"))
+    orphans, nulls = cursor.execute(q.sql("duckdb")).fetchone()
+    return int(orphans or 0), int(nulls or 0)
