@@ -45,8 +45,9 @@ def entries(layer) -> pd.DataFrame:
 def catalog() -> None:
     layer = data.layer()
     st.title("Metric catalog")
-    st.caption(f"{len(layer.metrics)} metrics defined in {md_escape(layer.semantic_dir)}. Every number in the app comes from one of these.")
+    st.caption(f"{len(layer.visible_metrics())} metrics defined in {md_escape(layer.semantic_dir)}. Every number in the app comes from one of these.")
     df = entries(layer)
+    df = df[df["name"].isin(layer.visible_metrics())]  # not the metrics this viewer's role hides
     text = st.text_input("Search", placeholder="name, label or description", key="catalog_search")
     if text:
         mask = df.astype(str).apply(lambda c: c.str.contains(text, case=False, regex=False)).any(axis=1)

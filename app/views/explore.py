@@ -28,7 +28,7 @@ def explore() -> None:
     g = filters.current()
     st.title("Explore")
     st.caption("Any metric by any dimension it can reach. The sidebar filters apply where a metric can use them.")
-    names = sorted(layer.metrics)
+    names = layer.visible_metrics()  # metrics the viewer's role hides are not offered
     c1, c2 = st.columns([3, 2])
     with c1:
         metrics = st.multiselect("Metrics", names, default=[m for m in DEFAULT_METRICS if m in names][:2],

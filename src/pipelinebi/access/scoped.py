@@ -89,6 +89,16 @@ class ScopedLayer:
         return self.base.query(self.scoped(query), con)
 
     # --------------------------------------------------------------- info
+    def visible_metrics(self) -> list[str]:
+        """The metrics this person's role may see, sorted — what pickers and the catalog offer
+        (a hidden metric is not listed and then refused: it is not listed).
+
+        >>> class Base: metrics = {"win_rate": 1, "rep_ranking": 2}
+        >>> ScopedLayer(Base(), RowScope(who="r", deny_metrics=("rep_ranking",))).visible_metrics()
+        ['win_rate']
+        """
+        return sorted(m for m in self.base.metrics if m not in self.scope.deny_metrics)
+
     def dimensions_for(self, metric: str) -> list[str]:
         """The dimensions of ``metric`` this person's role may group by."""
         return [d for d in self.base.dimensions_for(metric) if d not in self.scope.deny_dimensions]
