@@ -99,6 +99,26 @@ class ScopedLayer:
         """
         return sorted(m for m in self.base.metrics if m not in self.scope.deny_metrics)
 
+    def coverage(self, company, con):
+        """The database's :class:`~pipelinebi.coverage.Coverage` as this person sees it.
+
+        Facts that count deals are theirs, asked through this scoped layer: the quarters that
+        hold their deals (the default period is the latest of them, and the period picker lists
+        no quarter only other people's deals fill), the number of deals and of deals without a
+        close date; the first and last close dates are dropped. What says what was *loaded* —
+        the as-of date, whether targets, leads and activities exist, the share of synthesised
+        stage history — stays company-wide (it names no row)."""
+        import dataclasses
+
+        if not self.scope.restricted:
+            return company
+        q = Query(metrics=("open_deals", "closed_deals"), dimensions=("close_date__quarter",))
+        rows = self.query(q, con).table.to_pylist()
+        count = {r["close_date__quarter"]: (r["open_deals"] or 0) + (r["closed_deals"] or 0) for r in rows}
+        quarters = sorted(q.isoformat()[:10] for q, n in count.items() if q is not None and n > 0)
+        return dataclasses.replace(company, deals=sum(count.values()), deals_without_close_date=count.get(None, 0),
+                                   quarters_with_deals=tuple(quarters), first_close=None, last_close=None)
+
     def dimensions_for(self, metric: str) -> list[str]:
         """The dimensions of ``metric`` this person's role may group by."""
         return [d for d in self.base.dimensions_for(metric) if d not in self.scope.deny_dimensions]
