@@ -253,8 +253,23 @@ def _coverage(db: str) -> coverage_module.Coverage:
 def coverage() -> coverage_module.Coverage:
     """What the loaded data can answer (targets and their periods, synthesised history, leads,
     deals without a close date, quarters with deals): stored at ingest, read once per database
-    version."""
-    return _coverage(db_key())
+    version and scope.
+
+    For a viewer limited to some rows, the facts that count deals are their own (through the
+    scoped layer): which quarters hold deals — so the default period is the latest quarter with
+    *their* deals, and the period picker lists no quarter only others' deals fill — how many
+    deals, and how many lack a close date. What stays company-wide says what was loaded, not
+    whose rows: the as-of date, whether targets, leads and activities were loaded at all, and
+    the share of synthesised stage history (a property of the export)."""
+    cov = _coverage(db_key())
+    if not scope().restricted:
+        return cov
+    return _scoped_coverage(db_key(), cov)
+
+
+@st.cache_data(ttl=3600, show_spinner=False)
+def _scoped_coverage(db: str, _company: coverage_module.Coverage) -> coverage_module.Coverage:
+    return layer().coverage(_company, connection())
 
 
 #: metrics tried, in order, to list the values of a dimension
