@@ -186,6 +186,25 @@ def cmd_catalog(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---------------------------------------------------------------- forecast (#16)
+def cmd_model(args: argparse.Namespace) -> int:
+    from .forecast import commands
+    from .warehouse import ensure_database
+
+    db = ensure_database(_settings(args))
+    print(commands.train(db) if args.action == "train" else commands.score(db, args.limit))
+    return 0
+
+
+def cmd_backtest(args: argparse.Namespace) -> int:
+    from .forecast import commands
+    from .warehouse import ensure_database
+
+    db = ensure_database(_settings(args))
+    print(commands.backtest(db, args.start, args.end, args.every, not args.no_model, args.out))
+    return 0
+
+
 # ---------------------------------------------------------------- the parser
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
@@ -238,6 +257,18 @@ def build_parser() -> argparse.ArgumentParser:
              "List every dimension with its model, type and a few example values from the database.", sem=True)
     dm.add_argument("--examples", type=int, default=3, metavar="N", help="example values per dimension (default 3)")
     dm.add_argument("--format", choices=["table", "csv", "json"], default="table")
+
+    mo = add("model", cmd_model, "Train the per-deal win-probability model (stored beside the database), "
+             "or score the open deals with it.")
+    mo.add_argument("action", choices=["train", "score"])
+    mo.add_argument("--limit", type=int, default=20, metavar="N", help="score: the N largest open deals (default 20)")
+    bt = add("backtest", cmd_backtest, "Replay every forecast method on past snapshot dates, using only what was "
+             "known then, and compare with what closed.")
+    bt.add_argument("--from", dest="start", required=True, metavar="YYYY-MM-DD", help="first snapshot date")
+    bt.add_argument("--to", dest="end", metavar="YYYY-MM-DD", help="last snapshot date (default: the data's as-of date)")
+    bt.add_argument("--every", default="week", metavar="week|month", help="snapshot spacing (default week)")
+    bt.add_argument("--no-model", action="store_true", help="leave out the learned model (faster)")
+    bt.add_argument("--out", metavar="FILE.csv", help="write every backtest row to FILE.csv")
 
     for name, handler, help_ in (
         ("compile", cmd_compile, "Print the SQL for a query."),

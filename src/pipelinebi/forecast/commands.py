@@ -1,0 +1,116 @@
+"""What ``pipelinebi model train|score`` and ``pipelinebi backtest`` do, as text for the terminal.
+
+Kept here (not in cli.py) so the CLI stays a thin parser and the commands can be tested
+without a subprocess.  Every database read goes through a read-only, locked connection.
+"""
+
+from __future__ import annotations
+
+import time
+import tracemalloc
+from datetime import timedelta
+from pathlib import Path
+
+import pandas as pd
+
+from ..errors import ConfigError, Problem
+from ..warehouse import open_readonly
+from . import backtest as B
+from . import model as M
+from .dates import check_every, check_range, parse_date, quarter_of, schedule
+from .features import feature_frame
+from .snapshots import history_span, open_pipeline
+
+
+def _pct(v) -> str:
+    return "—" if v is None or pd.isna(v) else f"{v:.1%}"
+
+
+def train(database: Path) -> str:
+    """Evaluate on the last complete quarter (trained on what came before), then train on
+    everything and store the model beside the database with that evaluation."""
+    with open_readonly(database) as con:
+        first, as_of = history_span(con)
+        test_start, _ = quarter_of(quarter_of(as_of)[0] - timedelta(days=1))
+        test_end = quarter_of(test_start)[1]
+        cache: dict = {}
+        t0 = time.perf_counter()
+        tracemalloc.start()
+        report = M.holdout(con, test_start, test_end, as_of, cache=cache)
+        model = M.train(con, as_of + timedelta(days=1), cache=cache)
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        seconds = time.perf_counter() - t0
+    model.meta["holdout"] = {k: v for k, v in report.items() if k != "calibration"}
+    model.meta["calibration"] = report["calibration"]
+    path = M.model_path(Path(database))
+    model.save(path)
+    q = report
+    lines = [f"trained on {model.meta['examples']:,} deal-snapshots ({model.meta['deals']:,} deals) "
+             f"known before {as_of + timedelta(days=1)}; wrote {path}",
+             f"held-out quarter {test_start} … {test_end} (model trained on outcomes known before {test_start}):",
+             f"  {'method':22} {'rows':>6} {'AUC':>6} {'Brier':>6}"]
+    for name in ("model", "historical_win_rate", "stage_probability"):
+        m = q[name]
+        auc = "—" if m["auc"] is None else f"{m['auc']:.3f}"
+        brier = "—" if m["brier"] is None else f"{m['brier']:.3f}"
+        lines.append(f"  {name:22} {m['rows']:>6} {auc:>6} {brier:>6}")
+    lines.append("  calibration (model): bucket, deals, predicted, actual")
+    for r in q["calibration"]:
+        lines.append(f"    {r['bucket']:>8} {r['deals']:>6} {_pct(r['predicted']):>7} {_pct(r['actual']):>7}")
+    lines.append(f"time {seconds:.1f} s, Python peak memory {peak / 2**20:.0f} MiB")
+    return "\n".join(lines)
+
+
+def score(database: Path, limit: int) -> str:
+    """Win probability and top reasons of the deals open now (by amount, largest first)."""
+    if limit < 1:
+        raise ConfigError(Problem(f"must be at least 1, got {limit}", key="--limit"))
+    model = M.WinModel.load(M.model_path(Path(database)))
+    with open_readonly(database) as con:
+        _, as_of = history_span(con)
+        day = as_of + timedelta(days=1)
+        snap = open_pipeline(con, day)
+    feats = feature_frame(snap, day)
+    order = snap.amount.fillna(0).sort_values(ascending=False).index[:limit]
+    words = M.reasons(model, feats.loc[order])
+    out = [f"{'deal':10} {'amount':>12}  win probability — top reasons (model trained before {model.meta.get('cutoff')})"]
+    for i, w in zip(order, words):
+        out.append(f"{snap.deal_id[i]:10} {snap.amount[i]:>12,.0f}  {w}")
+    return "\n".join(out)
+
+
+def backtest(database: Path, start: str, end: str | None, every: str, with_model: bool, out: str | None) -> str:
+    """Backtest every method on snapshots from ``start`` to ``end`` (default: the as-of date)."""
+    every = check_every(every)
+    d0 = parse_date(start, "--from")
+    with open_readonly(database) as con:
+        first, as_of = history_span(con)
+        d1 = parse_date(end, "--to") if end else as_of
+        check_range(d0, d1, first, as_of)
+        dates = [d for d in schedule(d0, min(d1, as_of), every)]
+        if not dates:
+            raise ConfigError(Problem(f"no {every} start between {d0} and {min(d1, as_of)}", key="--from",
+                                      hint="widen the range"))
+        t0 = time.perf_counter()
+        rows, timings = B.run(con, dates, as_of, with_model=with_model)
+        seconds = time.perf_counter() - t0
+    if out:
+        rows.to_csv(out, index=False)
+    by_method = B.accuracy(rows, ["method"])
+    by_team = B.accuracy(rows, ["method", "team"])
+    lines = [f"{len(dates)} snapshots ({every}) {dates[0]} … {dates[-1]}, {len(rows):,} rows in {seconds:.1f} s "
+             f"(models trained: {timings['models']}, {timings['training_s']:.1f} s)",
+             "accuracy over completed quarters (bias > 0: forecasts ran high):",
+             f"  {'method':22} {'snapshots':>9} {'mean error':>14} {'abs % error':>11} {'bias':>8}"]
+    for r in by_method.itertuples():
+        lines.append(f"  {r.method:22} {r.snapshots:>9} {r.mean_error:>14,.0f} {_pct(r.abs_pct_error):>11} {_pct(r.bias):>8}")
+    if len(by_team):
+        lines.append("bias by team:")
+        piv = by_team.pivot(index="team", columns="method", values="bias")
+        lines.append("  " + f"{'team':18}" + "".join(f"{c:>20}" for c in piv.columns))
+        for team, r in piv.iterrows():
+            lines.append("  " + f"{team:18}" + "".join(f"{_pct(v):>20}" for v in r))
+    if out:
+        lines.append(f"wrote {len(rows):,} rows to {out}")
+    return "\n".join(lines)
