@@ -12,7 +12,7 @@ from typing import Any
 import altair as alt
 import pandas as pd
 
-from pipelinebi.formatting import d3_format, d3_tooltip_format
+from pipelinebi.formatting import axis_label_expr, d3_format, d3_tooltip_format
 
 #: colour-blind-safe (Okabe–Ito hues after the brand blue): no red–green pair
 PALETTE = ["#2f6fde", "#a0aab8", "#e69f00", "#56b4e9", "#d55e00", "#009e73"]
@@ -94,11 +94,16 @@ def bar_chart(df: pd.DataFrame, dim: str, metrics: list[str], defs: dict[str, An
         long["series_value"] = long[series]
     domain = list(labels[m] for m in metrics) if not series else sorted(long["series_value"].dropna().unique().tolist())
     color = alt.Color(f"{color_field}:N", title=None, scale=alt.Scale(domain=domain, range=PALETTE[: len(domain)] or PALETTE),
-                      legend=alt.Legend(orient="top", labelLimit=400) if (len(metrics) > 1 or series) else None)
+                      legend=alt.Legend(orient="top", labelLimit=400,
+                                        # parts of a whole in two columns: four fit a phone's width
+                                        **({"columns": 2} if stack and not series and len(metrics) > 2 else {}))
+                      if (len(metrics) > 1 or series) else None)
     if worst:
         color = alt.condition(alt.FieldOneOfPredicate(field=dim, oneOf=worst), alt.value(WORST), color)
-    # Counts have no fractional ticks (otherwise a 0–2 axis reads "0 0 0 1 1 1 …").
+    # At most 6 ticks, written like the KPI cards ($200K, not $200k); counts have no fractional
+    # ticks (otherwise a 0–2 axis reads "0 0 0 1 1 1 …").
     value_axis = alt.Axis(format=d3_format(fmt), title=labels[metrics[0]] if len(metrics) == 1 else None, grid=True,
+                          tickCount=6, **({"labelExpr": axis_label_expr(fmt)} if axis_label_expr(fmt) else {}),
                           **({"tickMinStep": 1} if fmt == "count" else {}))
     cat_axis = alt.Axis(title=dim_label, labelLimit=260)
     tooltip = [alt.Tooltip(f"{dim}:N", title=dim_label or dim), alt.Tooltip("measure:N", title="Metric"),
@@ -160,7 +165,7 @@ def bullet_chart(df: pd.DataFrame, dim: str, value: str, target: str, defs: dict
     order = d[dim].tolist()
     d["end"] = d[["v", "t"]].max(axis=1)
     value_axis = alt.Axis(format=d3_format(fmt), title=f"{labels[value]} (bar) against {labels[target].lower()} (tick)",
-                          grid=True, tickCount=6)
+                          grid=True, tickCount=6, **({"labelExpr": axis_label_expr(fmt)} if axis_label_expr(fmt) else {}))
     y = alt.Y(f"{dim}:N", sort=order, axis=alt.Axis(title=dim_label, labelLimit=260))
     tooltip = [alt.Tooltip(f"{dim}:N", title=dim_label or dim),
                alt.Tooltip("v:Q", title=labels[value], format=d3_tooltip_format(fmt)),

@@ -34,7 +34,7 @@ from pipelinebi.dashboards.queries import (NO_CLOSE_DATE_METRICS, PageState, cha
 from pipelinebi.compiler.query import Query
 from pipelinebi.formatting import MISSING, format_value, gap_words, is_missing, md_escape, plural
 
-from . import charts, data, deal_list, filters, ui
+from . import charts, data, deal_list, filters, pacing, ui, waterfall
 
 
 class _Page:
@@ -265,6 +265,9 @@ def _tile(page: _Page, loc: tuple, tile: Any) -> None:
                   where=f"{page.loaded.file}, tile {'.'.join(str(x) for x in loc[1::2])}"):
         if isinstance(tile, KpiTile):
             kpi_row(page, tile)
+        elif isinstance(tile, ChartTile) and tile.kind in ("waterfall", "pacing"):
+            # charts through the period, with their own queries (pipelinebi.dashboards.movement)
+            (waterfall.render if tile.kind == "waterfall" else pacing.render)(page, tile, key)
         elif isinstance(tile, ChartTile):
             chart(page, tile, key)
         elif isinstance(tile, TableTile):

@@ -206,6 +206,22 @@ def fmt(layer: Any, metric: str, value: Any, compact: bool = True) -> str:
 _THEME_CSS = """<style>
 [data-testid="stCaptionContainer"], [data-testid="stCaptionContainer"] * { color: inherit !important; }
 [data-testid="stCaptionContainer"] { opacity: 0.8; }
+/* KPI labels wrap instead of ending in "…" (a card is narrow on a phone and in a row of four) */
+[data-testid="stMetricLabel"], [data-testid="stMetricLabel"] * { white-space: normal !important; overflow: visible !important;
+  text-overflow: clip !important; }
+/* phones: a row of KPI cards wraps two per row instead of stacking one per screen line */
+@media (max-width: 640px) {
+  [data-testid="stHorizontalBlock"]:has(> [data-testid="stColumn"] [data-testid="stMetric"]) { flex-wrap: wrap !important;
+    gap: 0.5rem !important; }
+  [data-testid="stHorizontalBlock"]:has(> [data-testid="stColumn"] [data-testid="stMetric"]) > [data-testid="stColumn"] {
+    flex: 1 1 calc(50% - 0.25rem) !important; min-width: calc(50% - 0.25rem) !important;
+    max-width: calc(50% - 0.25rem) !important; width: calc(50% - 0.25rem) !important; }
+  /* half a phone is 170 px: a smaller figure, and words that wrap rather than end in "…" */
+  [data-testid="stMetricValue"] { font-size: 1.6rem !important; }
+  [data-testid="stMetricValue"] *, [data-testid="stMetricDelta"] * { white-space: normal !important;
+    overflow: visible !important; text-overflow: clip !important; }
+  [data-testid="stMetricDelta"] { height: auto !important; }
+}
 @media (prefers-color-scheme: dark) {
   /* the dark theme's accent is a light blue (readable as text on dark): its tags get dark text */
   [data-testid="stMultiSelect"] span[title], [data-baseweb="tag"] span[title], [data-baseweb="tag"] svg { color: #0e1117 !important; }

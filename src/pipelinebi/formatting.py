@@ -98,6 +98,18 @@ def d3_format(fmt: str | None) -> str:
     return {"currency": "$,.3~s", "percent": ".0%", "days": ",.1f", "count": ",.0f"}.get(fmt or "", ",.4~g")
 
 
+def axis_label_expr(fmt: str | None) -> str | None:
+    """A Vega label expression that writes compact axis numbers the way the KPI cards do
+    ($200K, $1.5M, $2B), not d3's SI letters ($200k, $2G); None for other formats.
+
+    >>> axis_label_expr("currency")
+    "replace(replace(format(datum.value, '$,.3~s'), 'k', 'K'), 'G', 'B')"
+    """
+    if fmt != "currency":
+        return None
+    return "replace(replace(format(datum.value, '$,.3~s'), 'k', 'K'), 'G', 'B')"
+
+
 def d3_tooltip_format(fmt: str | None) -> str:
     return {"currency": "$,.0f", "percent": ".1%", "days": ",.1f", "count": ",.0f"}.get(fmt or "", ",.2f")
 

@@ -16,7 +16,7 @@ Two kinds of problems, both located as ``file:line``:
 ...     load_dashboards(d)
 ... except Exception as e:
 ...     print(str(e).split("/", 1)[1])
-dashboards/x.yml:5: dashboard: tiles[0].kind: 'pie' is not accepted (accepted: 'bar', 'line', 'funnel', 'heatmap' or 'box')
+dashboards/x.yml:5: dashboard: tiles[0].kind: 'pie' is not accepted (accepted: 'bar', 'line', 'funnel', 'heatmap', 'box', 'waterfall' or 'pacing')
 """
 
 from __future__ import annotations

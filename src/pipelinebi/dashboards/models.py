@@ -24,7 +24,7 @@ from ..semantic.definitions import NAME_PATTERN, Name
 
 #: Global filters a page may use; they live in the app's sidebar and in the URL.
 GLOBAL_FILTERS = ("period", "pipeline", "region", "team")
-CHART_KINDS = ("bar", "line", "funnel", "heatmap", "box")
+CHART_KINDS = ("bar", "line", "funnel", "heatmap", "box", "waterfall", "pacing")
 TILE_TYPES = ("kpis", "chart", "table", "note", "row")
 
 
@@ -124,20 +124,45 @@ class SeriesTop(Strict):
     by: Name = Field(description="metric that ranks the series values, largest first")
 
 
+class SlippedList(Strict):
+    """A waterfall's list of the deals behind one of its bars (the slipped deals: pushed out of
+    the period), queried with the waterfall's own window so the list adds up to the bar."""
+
+    metric: Name = Field(description="the bar whose deals are listed (e.g. flow_pushed_out)")
+    title: str | None = None
+    columns: list[Name] = Field(min_length=1, description="dimensions shown as columns (deal_id first)")
+    limit: int = Field(200, ge=1, le=10_000)
+
+
+class WaterfallSpec(Strict):
+    """How a ``kind: waterfall`` chart reads its metrics: the first is the pipeline at the
+    start of the window, the last the pipeline at its end, the ones between are movements —
+    those in ``outs`` take money out, the others bring it in. The window runs from the start
+    of the period to the as-of date (or the period's end): steps are selected on the chart's
+    ``dimension`` (the step's start date) and on ``to`` (its end date)."""
+
+    to: Name = Field(description="the time dimension of a step's end (e.g. flow_to)")
+    outs: list[Name] = Field(min_length=1, description="movements that take money out (decreased, pushed out, won, lost)")
+    slipped: SlippedList | None = None
+
+
 class ChartTile(Strict):
     """metrics × dimension × optional series.
 
     kind ``bar``/``line``: one mark per metric (side by side) or per ``series`` value;
     ``funnel``: horizontal bars in the order of ``order_by``; ``heatmap``: ``dimension`` ×
     ``series`` coloured by the first metric; ``box``: the metrics are read as ordered
-    quantiles (e.g. p25, median, p75, p90) of one distribution per ``dimension`` value.
+    quantiles (e.g. p25, median, p75, p90) of one distribution per ``dimension`` value;
+    ``waterfall``: start → movements in and out → end over the period (see :class:`WaterfallSpec`);
+    ``pacing``: one to-date metric by day (``dimension: period``, ``grain: day``) through the
+    period, against the straight pace to ``baseline`` (the target) and the previous period.
     """
 
     type: Literal["chart"]
-    kind: Literal["bar", "line", "funnel", "heatmap", "box"]
+    kind: Literal["bar", "line", "funnel", "heatmap", "box", "waterfall", "pacing"]
     title: str | None = None
     caption: str | None = None
-    metrics: list[Name] = Field(min_length=1, max_length=6)
+    metrics: list[Name] = Field(min_length=1, max_length=10, description="up to 6 (a waterfall: up to 10)")
     dimension: Name
     series: Name | None = None
     series_top: SeriesTop | None = Field(None, description="only the top N series values by a metric")
@@ -158,11 +183,12 @@ class ChartTile(Strict):
     bullet: bool = Field(False, description=(
         "with metrics [value, target]: a bar for the value and a tick for the target per category, sorted by "
         "the gap (furthest short first); bars short of target marked in colour and in words"))
-    bullet: bool = Field(False, description=(
-        "with metrics [value, target]: a bar for the value and a tick for the target per category, sorted by "
-        "the gap (furthest short first); bars short of target marked in colour and in words"))
+    stack: bool = Field(False, description=(
+        "stack the metrics in one bar per category (parts of a whole: closed won + commit + best case + pipeline)"))
+    waterfall: WaterfallSpec | None = Field(None, description="with kind: waterfall, how its metrics add up")
     highlight_worst: int | None = Field(None, ge=1, le=10, description="call out the N lowest values of the first metric")
-    baseline: Name | None = Field(None, description="metric drawn as a tick against the first metric")
+    baseline: Name | None = Field(None, description=(
+        "metric drawn as a tick against the first metric (kind: pacing: the target the pace line runs to)"))
     baseline_periods: int | None = Field(None, ge=1, le=12, description=(
         "draw the first metric over the N periods before the selected one as a tick (its historical baseline)"))
 
@@ -190,6 +216,21 @@ class ChartTile(Strict):
             raise ValueError("'bullet' needs kind: bar and two metrics: [value, target]")
         if self.drill and self.select:
             raise ValueError("a chart either drills or selects, not both")
+        if self.kind == "waterfall":
+            if self.waterfall is None or len(self.metrics) < 3:
+                raise ValueError("a waterfall needs 'waterfall: {to, outs}' and metrics [start, movements…, end]")
+            stray = [m for m in self.waterfall.outs if m not in self.metrics[1:-1]]
+            if stray:
+                raise ValueError(f"waterfall.outs names '{stray[0]}', which is not one of the movements {self.metrics[1:-1]}")
+            if self.waterfall.slipped and self.waterfall.slipped.metric not in self.metrics[1:-1]:
+                raise ValueError(f"waterfall.slipped.metric '{self.waterfall.slipped.metric}' is not one of the movements")
+        elif self.waterfall is not None:
+            raise ValueError("'waterfall' goes with kind: waterfall")
+        elif len(self.metrics) > 6:
+            raise ValueError(f"a {self.kind} chart takes up to 6 metrics ({len(self.metrics)} given)")
+        if self.kind == "pacing" and (self.dimension != "period" or self.grain != "day" or len(self.metrics) != 1):
+            raise ValueError("a pacing chart needs one to-date metric, dimension: period and grain: day "
+                             "(and baseline: the target it paces against)")
         return self
 
 
@@ -208,7 +249,6 @@ class TableTile(Strict):
     totals: list[Name] = Field([], description=(
         "metrics over every row the table's filters select (not only the rows listed), shown above it: "
         "e.g. [stalled_deals, stalled_amount] -> '37 stalled deals · $2.41M'"))
-
 
 
 class NoteTile(Strict):
@@ -260,5 +300,5 @@ class DashboardDef(Strict):
 
 
 __all__ = ["DashboardDef", "DrillGrid", "KpiTile", "KpiItem", "ChartTile", "TableTile", "NoteTile", "RowTile",
-           "DrillPath", "DrillLevel", "DetailTable", "GLOBAL_FILTERS", "CHART_KINDS", "TILE_TYPES",
+           "DrillPath", "DrillLevel", "DetailTable", "WaterfallSpec", "SlippedList", "GLOBAL_FILTERS", "CHART_KINDS", "TILE_TYPES",
            "NAME_PATTERN"]

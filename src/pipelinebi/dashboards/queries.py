@@ -286,7 +286,7 @@ def chart_plan(tile: ChartTile, state: PageState, level: int | None = None) -> C
     dim = path[level]
     conf = tile.drill.levels.get(dim) if tile.drill else None
     note = conf.note if conf else None
-    stack = bool(conf and conf.stack)
+    stack = bool(conf and conf.stack) or (tile.stack and level == 0)
     level_title = conf.title if conf else None
     order_by = tuple(conf.order_by) if conf and conf.order_by else tuple(tile.order_by)
     if tile.drill and tile.drill.detail and level == len(path) - 1:
@@ -382,6 +382,15 @@ def tile_queries(tile: Any, state: PageState, layer: Any = None, all_levels: boo
     """The queries one tile runs (``all_levels``: every drill level, for validation)."""
     if isinstance(tile, KpiTile):
         return [q for q in kpi_queries(tile, state, layer) if q is not None]
+    if isinstance(tile, ChartTile) and tile.kind in ("waterfall", "pacing"):
+        from .movement import pacing_plan, waterfall_plan
+
+        if state.start is None:  # validation: any period compiles the same queries
+            state = PageState(date(2026, 1, 1), date(2026, 4, 1), state.grain, as_of=date(2026, 2, 15))
+        if tile.kind == "waterfall":
+            return list(waterfall_plan(tile, state).queries)
+        p = pacing_plan(tile, state)
+        return [q for q in (p.current, p.previous, p.target) if q is not None]
     if isinstance(tile, ChartTile):
         if all_levels and tile.drill:
             plans = [chart_plan(tile, state, level=i) for i in range(len(tile.drill.path))]
