@@ -11,6 +11,7 @@ the app (own connection, no cache).
 
 from __future__ import annotations
 
+import os
 import random
 import sys
 import threading
@@ -37,8 +38,11 @@ REPO = Path(__file__).resolve().parents[1]
 EMAILS = ("ava.chen@pipelinebi.example", "noah.brown@pipelinebi.example", "apac.manager@pipelinebi.example",
           "emea.lead@pipelinebi.example", None)  # None: open access
 SESSIONS = 20
-DEADLINE_S = 45.0  # the whole concurrent part stops well inside a minute
-RUNS_PER_SESSION = 40
+#: PIPELINEBI_SESSION_SECONDS=60 (CI's access tier): every session keeps querying for the whole
+#: minute, as the issue asks; by default 40 runs each, stopped at 45 s, for the fast suite.
+LONG_S = float(os.environ.get("PIPELINEBI_SESSION_SECONDS", "0"))
+DEADLINE_S = LONG_S or 45.0
+RUNS_PER_SESSION = 10**9 if LONG_S else 40
 
 
 @pytest.fixture(scope="module")
@@ -159,7 +163,8 @@ def test_a_page_cannot_swap_in_a_wider_scope(app_data, layer):
 
 def test_twenty_concurrent_sessions_never_see_each_others_rows(app_data, layer, workload):
     """20 threads (Streamlit sessions are threads), alternating five viewers, each running
-    random page queries and pickers through the shared caches for at most 45 s."""
+    random page queries and pickers through the shared caches — 40 runs each within 45 s, or
+    for PIPELINEBI_SESSION_SECONDS seconds."""
     data, auth = app_data
     import streamlit as st
 
@@ -206,5 +211,7 @@ def test_twenty_concurrent_sessions_never_see_each_others_rows(app_data, layer, 
     assert not any(t.is_alive() for t in threads), "a session did not finish"
     assert not problems, problems[:10]
     assert sum(counts) >= SESSIONS * 5, f"only {sum(counts)} queries ran in {elapsed:.1f} s"
-    assert elapsed < 60
+    assert elapsed < DEADLINE_S + 15  # every session stops at the deadline: none hung on a lock
+    if LONG_S:
+        assert elapsed >= LONG_S, f"the sessions ran {elapsed:.1f} s, not {LONG_S:.0f} s"
     print(f"\n{SESSIONS} sessions, {sum(counts)} queries checked in {elapsed:.1f} s")

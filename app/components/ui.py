@@ -134,7 +134,7 @@ def column_config(layer: Any, columns: Iterable[str], as_text: Iterable[str] = (
                                    alignment="right" if numeric else None)
             continue
         if m is not None:
-            fmt = {"currency": "dollar", "percent": "percent", "days": "%.1f days",
+            fmt = {"currency": "dollar", "percent": "percent", "days": "%.1f days", "multiple": "%.1f×",
                    "count": "%d"}.get(m.format, "%.2f")
             out[c] = cc.NumberColumn(m.label, format=fmt, help=m.description or None)
         elif c == "period":

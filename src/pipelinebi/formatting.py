@@ -7,6 +7,8 @@ shown inside Streamlit markdown, as plain text (:func:`md_escape`).
 '$1.23M'
 >>> format_value(0.2345, "percent"), format_value(12.04, "days"), format_value(3, "count")
 ('23.4%', '12.0 days', '3')
+>>> format_value(2.364, "multiple")
+'2.4×'
 >>> format_value(None, "currency"), format_value(float("nan"), "count"), format_value(1, "days")
 ('—', '—', '1.0 day')
 >>> plural(1, "day"), plural(2, "day"), plural(1_250, "deal")
@@ -25,7 +27,7 @@ import math
 import re
 from typing import Any
 
-FORMATS = ("currency", "percent", "days", "count", "number")
+FORMATS = ("currency", "percent", "days", "count", "number", "multiple")
 #: what a blank value (None, NaN, pd.NA) is shown as: never "nan", "None" or "$0"
 MISSING = "—"
 
@@ -75,6 +77,8 @@ def format_value(v: Any, fmt: str | None, compact: bool = False) -> str:
         return f"{v * 100:.1f}%"
     if fmt == "days":
         return f"{v:,.1f} day{'' if round(v, 1) == 1 else 's'}"
+    if fmt == "multiple":  # pipeline coverage: "2.4×", never "2.36"
+        return f"{v:,.1f}×"
     if fmt == "count":
         return compact_number(v) if compact and abs(v) >= 10_000 else f"{v:,.0f}"
     if isinstance(v, float) and not v.is_integer():
@@ -95,7 +99,8 @@ def gap_words(value: Any, target: Any, fmt: str | None = "currency") -> str:
 
 def d3_format(fmt: str | None) -> str:
     """A d3/Vega number format for chart axes and tooltips."""
-    return {"currency": "$,.3~s", "percent": ".0%", "days": ",.1f", "count": ",.0f"}.get(fmt or "", ",.4~g")
+    return {"currency": "$,.3~s", "percent": ".0%", "days": ",.1f", "count": ",.0f",
+            "multiple": ",.1f"}.get(fmt or "", ",.4~g")
 
 
 def axis_label_expr(fmt: str | None) -> str | None:
@@ -111,7 +116,8 @@ def axis_label_expr(fmt: str | None) -> str | None:
 
 
 def d3_tooltip_format(fmt: str | None) -> str:
-    return {"currency": "$,.0f", "percent": ".1%", "days": ",.1f", "count": ",.0f"}.get(fmt or "", ",.2f")
+    return {"currency": "$,.0f", "percent": ".1%", "days": ",.1f", "count": ",.0f",
+            "multiple": ",.1f"}.get(fmt or "", ",.2f")
 
 
 # Everything Streamlit's markdown gives a meaning to: CommonMark/GFM (emphasis, links, images,

@@ -23,7 +23,8 @@ NAME_PATTERN = r"^[a-z][a-z0-9_]*$"
 Name = Annotated[str, Field(pattern=NAME_PATTERN, description="snake_case name")]
 Grain = Literal["day", "week", "month", "quarter", "year"]
 GRAINS: tuple[str, ...] = ("day", "week", "month", "quarter", "year")
-Format = Literal["currency", "percent", "days", "count", "number"]
+#: multiple: a ratio read as "times" (pipeline coverage 2.4×)
+Format = Literal["currency", "percent", "days", "count", "number", "multiple"]
 
 
 class Strict(BaseModel):
