@@ -178,3 +178,16 @@ def test_no_target_is_said_and_draws_no_pace_line(use):
     spec, frames = _chart(at, "line", "day")
     lines = pd.concat(frames, ignore_index=True)
     assert "Pace to target" not in set(lines.get("series", pd.Series(dtype=str)).dropna())
+
+
+def test_coverage_reads_as_times(use):
+    # open pipeline closing in the quarter ÷ (target − closed won), by hand on the raw tables
+    con = use("seeds")
+    q = period_bounds(database_as_of(con), "quarter")
+    open_, won = con.execute("SELECT sum(amount) FILTER (WHERE status = 'open'), sum(amount) FILTER (WHERE status = 'won') "
+                             "FROM deals WHERE close_date >= ? AND close_date < ?", list(q)).fetchone()
+    target = con.execute("SELECT sum(amount) FROM targets WHERE rep_id IS NOT NULL AND period_start >= ? "
+                         "AND period_start < ?", list(q)).fetchone()[0]
+    at = run()
+    card = next(m for m in at.metric if m.label == "Pipeline coverage")
+    assert card.value == f"{float(open_) / float(target - won):.1f}×"
