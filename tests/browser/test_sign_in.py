@@ -35,8 +35,11 @@ from pipelinebi.warehouse import database_as_of, open_readonly
 
 REPO = Path(__file__).resolve().parents[2]
 AVA, MANAGER = "ava.chen@pipelinebi.example", "apac.manager@pipelinebi.example"
+#: not listed in semantic/access.yml: their role comes from a group the identity provider (or the
+#: proxy) names — sales-leadership → executive — so they see the company's numbers
+VP, VP_GROUPS = "vp@newhire.example", ["all-staff", "sales-leadership"]
 PASSWORDS = {AVA: "ava-" + secrets.token_hex(4), MANAGER: "ivan-" + secrets.token_hex(4),
-             "stranger@elsewhere.example": "x-" + secrets.token_hex(4)}
+             "stranger@elsewhere.example": "x-" + secrets.token_hex(4), VP: "vp-" + secrets.token_hex(4)}
 VIEWPORT = {"width": 1440, "height": 1200}
 #: its own CI tier (``pytest -m signin``, ~1 min: each module starts a provider, proxies and apps)
 pytestmark = pytest.mark.signin
@@ -140,6 +143,39 @@ def test_trusted_header_rep_downloads_and_reads_sql_of_her_rows_only(browser, he
     context.close()
 
 
+def check_group_role(page, want) -> None:
+    """Someone whose role came from a group: the executive's numbers (the company's), said so."""
+    shown = kpis(page)
+    assert {k: shown.get(k) for k in want[None]} == want[None]
+    assert {k: shown.get(k) for k in want[AVA]} != want[AVA]
+    # md_escape puts a word joiner before '@' (no auto-link); the reader sees the address
+    sidebar = page.get_by_test_id("stSidebar").inner_text().replace("\u2060", "")
+    assert f"{VP} (executive)" in sidebar and "every deal" in sidebar
+    assert "Access is open" not in sidebar
+
+
+def test_trusted_header_groups_give_the_groups_role(browser, header_app, world, screenshot_dir):
+    url, _ = header_app
+    _, period, want = world
+    for groups in (",".join(VP_GROUPS), ""):
+        proxy = AuthProxy(url, VP, groups=groups, source="127.0.0.2")
+        proxy.start()
+        try:
+            context = browser.new_context(viewport=VIEWPORT)
+            page = context.new_page()
+            if groups:
+                open_forecast(page, proxy.url, period)
+                check_group_role(page, want)
+                page.screenshot(path=screenshot_dir / "sign_in_header_group.png", full_page=True)
+            else:  # the same person without the group has no role: nothing
+                page.goto(f"{proxy.url}/forecast?period={period}")
+                page.get_by_text("You cannot see any data in this app").wait_for(timeout=60_000)
+                assert page.get_by_test_id("stMetric").count() == 0
+            context.close()
+        finally:
+            proxy.stop()
+
+
 def test_a_header_not_from_the_trusted_proxy_is_refused(browser, header_app, world, screenshot_dir):
     url, _ = header_app
     _, period, _ = world
@@ -166,7 +202,8 @@ def oidc_app(world, tmp_path_factory):
     db, _, _ = world
     port = free_port()
     users = {AVA: (PASSWORDS[AVA], "Ava Chen", []), MANAGER: (PASSWORDS[MANAGER], "Ivan Brown", []),
-             "stranger@elsewhere.example": (PASSWORDS["stranger@elsewhere.example"], "A Stranger", [])}
+             "stranger@elsewhere.example": (PASSWORDS["stranger@elsewhere.example"], "A Stranger", []),
+             VP: (PASSWORDS[VP], VP, VP_GROUPS)}
     provider = OIDCProvider(users, redirect_uris=[f"http://127.0.0.1:{port}/oauth2callback"])
     issuer = provider.start()
     secrets_file = tmp_path_factory.mktemp("auth") / "auth.toml"
@@ -177,7 +214,8 @@ def oidc_app(world, tmp_path_factory):
         f'client_id = "{provider.client.client_id}"\n'
         f'client_secret = "{provider.client.client_secret}"\n'
         f'server_metadata_url = "{issuer}/.well-known/openid-configuration"\n')
-    env = {"PIPELINEBI_DATABASE": str(db), "PIPELINEBI_AUTH": "oidc", "PIPELINEBI_AUTH_SECRETS": str(secrets_file)}
+    env = {"PIPELINEBI_DATABASE": str(db), "PIPELINEBI_AUTH": "oidc", "PIPELINEBI_AUTH_SECRETS": str(secrets_file),
+           "PIPELINEBI_OIDC_GROUPS_CLAIM": "groups"}
     try:
         with Serve(env, port=port) as url:
             yield url, provider
@@ -233,3 +271,17 @@ def test_oidc_person_without_a_role_sees_why_and_nothing_else(browser, oidc_app,
     assert page.get_by_test_id("stMetric").count() == 0
     page.screenshot(path=screenshot_dir / "sign_in_oidc_no_role.png", full_page=True)
     context.close()
+
+
+def test_oidc_groups_claim_gives_the_groups_role(browser, oidc_app, world, screenshot_dir):
+    """A person the policy does not list, whose ID token's groups claim names sales-leadership."""
+    url, provider = oidc_app
+    _, period, want = world
+    context = browser.new_context(viewport=VIEWPORT)
+    page = context.new_page()
+    sign_in(page, url, provider, VP)
+    open_forecast(page, url, period)
+    check_group_role(page, want)
+    page.screenshot(path=screenshot_dir / "sign_in_oidc_group.png", full_page=True)
+    context.close()
+    assert provider.sign_ins[-1] == VP
