@@ -86,7 +86,7 @@ def backtest(database: Path, start: str, end: str | None, every: str, with_model
     d0 = parse_date(start, "--from")
     with open_readonly(database) as con:
         first, as_of = history_span(con)
-        d1 = parse_date(end, "--to") if end else as_of
+        d1 = parse_date(end, "--to") if end else max(as_of, d0)  # only the --from problem when it is late
         check_range(d0, d1, first, as_of)
         dates = [d for d in schedule(d0, min(d1, as_of), every)]
         if not dates:
