@@ -312,7 +312,9 @@ def dim_others(spec: dict, field: str, value: str, dimmed: float = 0.3) -> dict:
     def walk(node: Any) -> None:
         if isinstance(node, dict):
             enc = node.get("encoding")
-            if isinstance(enc, dict) and any(isinstance(enc.get(c), dict) and enc[c].get("field") == field
+            mark = node.get("mark")
+            text = (mark.get("type") if isinstance(mark, dict) else mark) == "text"  # labels stay readable
+            if not text and isinstance(enc, dict) and any(isinstance(enc.get(c), dict) and enc[c].get("field") == field
                                              for c in ("x", "y")):
                 enc["opacity"] = {"condition": {"test": {"field": field, "equal": value}, "value": 1.0},
                                   "value": dimmed}

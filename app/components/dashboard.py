@@ -34,7 +34,7 @@ from pipelinebi.dashboards.queries import (NO_CLOSE_DATE_METRICS, PageState, cha
 from pipelinebi.compiler.query import Query
 from pipelinebi.formatting import MISSING, format_value, gap_words, is_missing, md_escape, plural
 
-from . import charts, data, deal_list, filters, pacing, ui, waterfall
+from . import charts, data, deal_list, filters, narrow, pacing, ui, waterfall
 
 
 class _Page:
@@ -617,6 +617,11 @@ def chart(page: _Page, tile: ChartTile, key: str) -> None:
             if tile.select and value is not None and value != sel_now:
                 st.query_params[tile.dimension] = value
                 st.rerun()
+        elif tile.kind == "heatmap":  # unreadable at phone width: a ranked list there instead
+            with narrow.wide(pkey):
+                st.vega_lite_chart(spec, key=pkey, width="stretch")
+            with narrow.narrow(pkey):
+                narrow.ranked(layer, whole, plan.dimension, tile.series, metrics[0], pkey)
         else:
             st.vega_lite_chart(spec, key=pkey, width="stretch")
     if interactive and tile.select and sel_now is None and not tile.caption:

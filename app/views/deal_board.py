@@ -132,7 +132,7 @@ def board() -> None:
     else:
         legend = ("Days in stage: :green-badge[✓ on pace] up to the stage's median visit"
                   + (" (company benchmark: every team's deals)" if company_norms else "")
-                  + " · :orange-badge[◷ slow] longer · :red-badge[⚠ stalled] beyond the stage norm · "
+                  + " · :orange-badge[◷ slow] longer · :red-badge[⚠ stalled] beyond the stage norm (75th percentile) · "
                   ":gray-badge[■ no norm] for the stage")
     st.markdown(legend + ("  \n" + star if star else ""))
     if len(n_top) and not is_missing(n_top["open_deals"].iloc[0]):
@@ -148,7 +148,7 @@ def board() -> None:
         st.markdown(f"**{md_escape(stage)}**  \n{plural(n, 'deal')} · "
                     f"{format_value(srow['pipeline_amount'], 'currency', compact=True)}")
         for _, d in deals.iterrows():
-            _card(d, median.get(stage), judged=not invented)
+            _card(d, median.get(stage), judged=not invented, as_of=g.as_of)
         more = n - len(deals)
         if more > 0 and st.button(f"+{more:,} more: list all {n:,}", key=f"more-{where}-{stage}", type="tertiary",
                                   icon=":material/list:", help="Every open deal of this stage, in a list below the board"):
@@ -188,7 +188,7 @@ def _text(v) -> str:
     return "" if is_missing(v) else str(v)
 
 
-def _card(d: pd.Series, median: float | None, judged: bool = True) -> None:
+def _card(d: pd.Series, median: float | None, judged: bool = True, as_of=None) -> None:
     with st.container(border=True, gap=None):
         account = _text(d.get("account"))
         name = _text(d.get("deal_name")) or _text(d.get("deal_id"))
@@ -196,8 +196,13 @@ def _card(d: pd.Series, median: float | None, judged: bool = True) -> None:
             name = name[len(account):].lstrip(" -–") or name
         badge = " :violet-badge[★ top 20%]" if _flag(d.get("is_top20")) else ""
         amount = d.get("amount") if "amount" in d else d.get("pipeline_amount")
-        when = ("no close date" if is_missing(d.get("close_date")) else f"closes {pd.Timestamp(d['close_date']):%d %b %Y}") \
-            if "close_date" in d else ""
+        when = ""
+        if "close_date" in d:
+            close = None if is_missing(d.get("close_date")) else pd.Timestamp(d["close_date"])
+            # a close date already behind the data's as-of date is overdue: said, not just dated
+            when = ("no close date" if close is None else
+                    f"overdue, was due {close:%d %b %Y}" if as_of is not None and close.date() < as_of else
+                    f"closes {close:%d %b %Y}")
         details = " · ".join(md_escape(x) for x in (name, _text(d.get("rep")), when) if x)
         st.markdown(f"**{format_value(amount, 'currency')}**{badge}  \n"
                     f"{md_escape(account) or ':gray[*no account*]'}  \n:gray[{details}]")
@@ -210,7 +215,7 @@ def _card(d: pd.Series, median: float | None, judged: bool = True) -> None:
             else:
                 color = "orange" if days > median else "green"
             # the word and the icon say what the colour says
-            sign = {"gray": "■", "red": "⚠ stalled:", "orange": "◷ slow:", "green": "✓"}[color]
+            sign = {"gray": "■", "red": "⚠", "orange": "◷", "green": "✓"}[color]
             st.markdown(f":{color}-badge[{sign} {plural(round(days), 'day')} in stage]")
 
 
