@@ -15,7 +15,7 @@ open_in_period, open_weighted, forecast, actual, error (forecast − actual), ab
 
 >>> accuracy(pd.DataFrame({"method": ["m", "m"], "team": ["a", "b"], "forecast": [110.0, 80.0],
 ...     "actual": [100.0, 100.0], "snapshot_date": [1, 1]}), by=["method"]).to_dict("records")
-[{'method': 'm', 'snapshots': 1, 'mean_error': -10.0, 'abs_pct_error': 0.15, 'bias': -0.05}]
+[{'method': 'm', 'snapshots': 1, 'mean_error': -10.0, 'abs_pct_error': 0.05, 'bias': -0.05}]
 """
 
 from __future__ import annotations

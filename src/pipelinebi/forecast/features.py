@@ -12,8 +12,9 @@ function of that row and D only, so no feature can see the future.
 ...     "activities": 3, "activities_30d": 1, "last_activity_at": pd.Timestamp("2026-01-20"),
 ...     "owner_closed": 8, "owner_won": 3}])
 >>> f = feature_frame(row, date(2026, 3, 1))
+>>> # idle = since the later of the last change (02-19) and the last activity (01-20)
 >>> int(f.days_in_stage[0]), int(f.days_idle[0]), int(f.days_to_close[0]), round(float(f.owner_win_rate[0]), 2)
-(10, 40, 19, 0.4)
+(10, 10, 19, 0.4)
 """
 
 from __future__ import annotations

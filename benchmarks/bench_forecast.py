@@ -1,0 +1,82 @@
+"""Forecast intelligence at scale (#16): model training, scoring and the backtest.
+
+    python benchmarks/bench_forecast.py --deals 100000 [--every month] [--work DIR]
+
+Generates ``--deals`` synthetic deals (seed 42), ingests them, then times
+``model train`` (held-out quarter + final fit), scoring the open pipeline, and the backtest
+from as_of − 2 years at the given spacing with every method; prints wall time, the Python
+peak (tracemalloc) and this process's max RSS, and the accuracy table.  Run niced; at most 1M deals.
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import shutil
+import tempfile
+import time
+import tracemalloc
+from datetime import timedelta
+from pathlib import Path
+
+from pipelinebi.forecast import backtest as B
+from pipelinebi.forecast import model as M
+from pipelinebi.forecast.dates import quarter_of, schedule
+from pipelinebi.forecast.features import feature_frame
+from pipelinebi.forecast.snapshots import history_span, open_pipeline
+from pipelinebi.generate import generate
+from pipelinebi.ingest import ingest
+from pipelinebi.settings import PROJECT_ROOT
+from pipelinebi.warehouse import open_readonly
+
+
+def timed(label, fn):
+    tracemalloc.start()
+    t = time.perf_counter()
+    out = fn()
+    s = time.perf_counter() - t
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"{label:34} {s:8.1f} s   python peak {peak / 2**20:7.0f} MiB   max RSS {rss:7.0f} MiB", flush=True)
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--deals", type=int, default=100_000)
+    ap.add_argument("--every", default="week")
+    ap.add_argument("--no-model", action="store_true")
+    ap.add_argument("--work", type=Path)
+    a = ap.parse_args()
+    if a.deals > 1_000_000:
+        raise SystemExit("at most 1M deals here")
+    work = a.work or Path(tempfile.mkdtemp(prefix="bench-forecast-"))
+    db = work / "bench.duckdb"
+    try:
+        if not db.exists():
+            timed(f"generate {a.deals:,}", lambda: generate(work / "csv", deals=a.deals, fmt="parquet"))
+            timed("ingest", lambda: ingest(work / "csv", db, semantic_dir=PROJECT_ROOT / "semantic"))
+        con = open_readonly(db)
+        _, as_of = history_span(con)
+        qs, _ = quarter_of(quarter_of(as_of)[0] - timedelta(days=1))
+        cache: dict = {}
+        r = timed("held-out quarter (train + test)", lambda: M.holdout(con, qs, quarter_of(qs)[1], as_of, cache=cache))
+        print("  held-out", {k: {m: round(v, 3) if isinstance(v, float) else v for m, v in r[k].items()}
+                             for k in ("model", "historical_win_rate", "stage_probability")})
+        model = timed("train on everything", lambda: M.train(con, as_of + timedelta(days=1), cache=cache))
+        snap = timed("open pipeline now", lambda: open_pipeline(con, as_of + timedelta(days=1)))
+        timed(f"score {len(snap):,} open deals", lambda: model.predict(
+            __import__("pipelinebi.forecast.features", fromlist=["x"]).model_inputs(feature_frame(snap, as_of))))
+        dates = schedule(as_of - timedelta(days=730), as_of, a.every)
+        rows, tm = timed(f"backtest {len(dates)} snapshots ({a.every})",
+                         lambda: B.run(con, dates, as_of, with_model=not a.no_model))
+        print("  timings", {k: round(v, 1) for k, v in tm.items()})
+        print(B.accuracy(rows, ["method"]).to_string(index=False))
+    finally:
+        if a.work is None:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
