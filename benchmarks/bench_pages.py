@@ -1,12 +1,15 @@
 """Page query sets at scale: every page's queries at N deals (default 1M), cold and warm,
 plus a cached rerun of each page through AppTest.
 
-    python benchmarks/bench_pages.py [--deals 1000000] [--repeat 5] [--keep DIR]
+    python benchmarks/bench_pages.py [--deals 1000000] [--repeat 5] [--keep DIR] [--per-query]
 
 * cold  = the page's queries on a freshly opened connection (first run after start/ingest);
 * warm  = median of ``--repeat`` further runs of the same set (what an uncached rerun costs);
 * rerun = median AppTest rerun of the page once ``st.cache_data`` holds the results (what a
   user pays for a widget click that does not change the queries).
+
+``--per-query`` also prints each query's warm ms (median of ``--repeat``, same connection),
+slowest first, to say which query a page's time goes to.
 
 Goals: warm ≤ 300 ms per page, cached rerun ≤ 50 ms; the ratio columns say how far off.
 """
@@ -72,7 +75,7 @@ def timed(fn) -> float:
     return (time.perf_counter() - t) * 1000
 
 
-def measure(db: Path, repeat: int = 5, apptest: bool = True, show=print) -> dict[str, dict]:
+def measure(db: Path, repeat: int = 5, apptest: bool = True, show=print, per_query: bool = False) -> dict[str, dict]:
     """Each page's query set on ``db``: compile, cold and warm ms; with ``apptest`` the whole
     page's first run and cached rerun (AppTest).  ``show`` gets the printed lines."""
     from pipelinebi.dashboards import load_dashboards, page_queries
@@ -102,9 +105,19 @@ def measure(db: Path, repeat: int = 5, apptest: bool = True, show=print) -> dict
                 layer.query(q, con)
         cold = timed(run_all)
         warm = statistics.median(timed(run_all) for _ in range(repeat))
+        each = []
+        if per_query:  # after the page's warm runs, so each query is warm too
+            for i, q in enumerate(queries):
+                ms = statistics.median(timed(lambda: layer.query(q, con)) for _ in range(repeat))
+                each.append({"i": i, "ms": ms, "metrics": list(q.metrics), "dimensions": list(q.dimensions),
+                             "limit": q.limit, "limit_per": q.limit_per})
         con.close()
-        results[slug] = {"queries": len(queries), "compile": t_compile, "cold": cold, "warm": warm}
+        results[slug] = {"queries": len(queries), "compile": t_compile, "cold": cold, "warm": warm, "per_query": each}
         show(f"{slug:<14}{len(queries):>8}{t_compile:>12.1f}{cold:>10.1f}{warm:>10.1f}{warm / WARM_GOAL_MS:>10.2f}x")
+        for row in sorted(each, key=lambda r: -r["ms"]):
+            lim = f" limit {row['limit']}" + (f" per {row['limit_per']}" if row["limit_per"] else "") if row["limit"] else ""
+            show(f"    #{row['i']:<3}{row['ms']:>8.1f} ms  {', '.join(row['metrics'])[:60]}"
+                 f" by {', '.join(row['dimensions'][:4]) or '-'}{lim}")
 
     if apptest:
         from app_support import app_test
@@ -133,6 +146,7 @@ def main(argv=None) -> int:
     ap.add_argument("--db", type=Path, help="measure this database instead of building one")
     ap.add_argument("--no-apptest", action="store_true")
     ap.add_argument("--json", type=Path, help="also write the figures to this file")
+    ap.add_argument("--per-query", action="store_true", help="also print each query's warm ms, slowest first")
     args = ap.parse_args(argv)
 
     if args.db:
@@ -142,7 +156,7 @@ def main(argv=None) -> int:
         folder.mkdir(parents=True, exist_ok=True)
         db = build(args.deals, folder)
     print(f"\n{db}: {args.deals:,} deals" if not args.db else f"\n{db}")
-    results = measure(db, args.repeat, not args.no_apptest)
+    results = measure(db, args.repeat, not args.no_apptest, per_query=args.per_query)
     if args.json:
         args.json.write_text(json.dumps(results))
     return 0
