@@ -96,26 +96,44 @@ def chart(lines: pd.DataFrame, start: date, end: date, today: date | None, heigh
 
 
 def render(page: Any, tile: ChartTile, key: str) -> None:
-    layer, state = page.layer, page.state
+    state = page.state
     metric = tile.metrics[0]
     if metric in state.unavailable:
         page.hide(tile, (metric,))
         return
     plan = pacing_plan(tile, state)
-    if tile.title:
-        st.subheader(tile.title)
+
+    def heading() -> None:
+        if tile.title:
+            st.subheader(tile.title)
+
     if plan.current is None or state.as_of is None:
+        heading()
         st.info("Pick a period to see its pacing.", icon=":material/info:")
         return
-    start, end = state.start, state.end
+    start = state.start
+    # the chart is about the selected period (not a trend): an empty period is said once for the page
+    page.in_period = True
     if state.as_of < start:
-        st.info(f"{period_label(start, state.grain)} has not started yet: nothing has closed in it.",
-                icon=":material/event_upcoming:")
+        page.defer(lambda: (heading(), st.info(f"{period_label(start, state.grain)} has not started yet: nothing has "
+                                               f"closed in it.", icon=":material/event_upcoming:")))
         return
+    current = page.run(plan.current).df
+    if current.empty:  # nothing closed yet: drawn (at 0, against the pace) unless the whole page is empty
+        page.defer(lambda: _draw(page, tile, plan, current, heading, key))
+        return
+    _draw(page, tile, plan, current, heading, key)
+
+
+def _draw(page: Any, tile: ChartTile, plan: Any, current: pd.DataFrame, heading: Any, key: str) -> None:
+    layer, state = page.layer, page.state
+    metric = tile.metrics[0]
+    start, end = state.start, state.end
+    heading()
     if tile.caption:
         st.caption(tile.caption)
     last_day = min(state.as_of, end - timedelta(days=1))
-    cur = running_line(page.run(plan.current).df, metric, start, last_day)
+    cur = running_line(current, metric, start, last_day)
     cur["series"] = THIS
     p_start, p_end = plan.previous_start, start
     prev = running_line(page.run(plan.previous).df, metric, p_start, p_end - timedelta(days=1), shift_to=start)
@@ -126,7 +144,8 @@ def render(page: Any, tile: ChartTile, key: str) -> None:
     if target:
         frames.append(pd.DataFrame({"day": pd.to_datetime([start, end]), "value": [0.0, target], "series": PACE}))
     lines = pd.concat(frames, ignore_index=True)
-    page.drew()
+    if not current.empty:
+        page.drew()
     closed = value_on(cur, last_day)
     before = value_on(prev, last_day)
     share_gone = pace_share(state) or 0.0

@@ -79,15 +79,19 @@ def render(page: Any, tile: ChartTile, key: str) -> None:
     if lacking:  # rebuilt from stage history: the page says once what is missing
         page.hide(tile, tuple(lacking))
         return
-    if tile.title:
-        st.subheader(tile.title)
+    def heading() -> None:
+        if tile.title:
+            st.subheader(tile.title)
+
     if state.grain != "quarter":
+        heading()
         st.info("The pipeline waterfall follows the pipeline of a quarter: pick a quarter to see it.",
                 icon=":material/info:")
         return
     plan = waterfall_plan(tile, state)
-    if plan.window is None:
-        st.info("This quarter has not started yet: no pipeline has moved in it.", icon=":material/event_upcoming:")
+    if plan.window is None:  # said only if another tile of the page has something to show
+        page.defer(lambda: (heading(), st.info("This quarter has not started yet: no pipeline has moved in it.",
+                                               icon=":material/event_upcoming:")))
         return
     first, last = plan.window
     values: dict[str, Any] = {}
@@ -97,9 +101,10 @@ def render(page: Any, tile: ChartTile, key: str) -> None:
             values.update(df.iloc[0].to_dict())
     bars = waterfall_bars(tile, values)
     if all(b.value == 0 for b in bars):
-        page.defer(lambda: st.info("No pipeline of this quarter was open or moved in it with these filters.",
-                                   icon=":material/inbox:"), plan.moves)
+        page.defer(lambda: (heading(), st.info("No pipeline of this quarter was open or moved in it with these filters.",
+                                               icon=":material/inbox:")), plan.moves)
         return
+    heading()
     page.drew()
     now = "Now" if state.in_progress else "End"
     df = bars_frame(layer, bars, f"Start ({first:%-d %b})", f"{now} ({last:%-d %b})")
