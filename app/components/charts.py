@@ -102,7 +102,7 @@ def bar_chart(df: pd.DataFrame, dim: str, metrics: list[str], defs: dict[str, An
         color = alt.condition(alt.FieldOneOfPredicate(field=dim, oneOf=worst), alt.value(WORST), color)
     # At most 6 ticks, written like the KPI cards ($200K, not $200k); counts have no fractional
     # ticks (otherwise a 0–2 axis reads "0 0 0 1 1 1 …").
-    value_axis = alt.Axis(format=d3_format(fmt), title=labels[metrics[0]] if len(metrics) == 1 else None, grid=True,
+    value_axis = alt.Axis(format=d3_format(fmt), title=unit_title(labels[metrics[0]], fmt) if len(metrics) == 1 else unit_title("", fmt) or None, grid=True,
                           tickCount=6, **({"labelExpr": axis_label_expr(fmt)} if axis_label_expr(fmt) else {}),
                           **({"tickMinStep": 1} if fmt == "count" else {}))
     cat_axis = alt.Axis(title=dim_label, labelLimit=260)
@@ -142,7 +142,11 @@ def bar_chart(df: pd.DataFrame, dim: str, metrics: list[str], defs: dict[str, An
         tip = [alt.Tooltip(f"{dim}:N"), alt.Tooltip("baseline:Q", title=labels[baseline], format=d3_tooltip_format(fmt))]
         layers += [t.encode(**tick_enc, tooltip=tip) for t in _tick(alt.Chart(b), size=18)]
     out = alt.layer(*layers) if len(layers) > 1 else chart
-    return out.properties(height=h, title=title or "")
+    from . import a11y
+
+    desc = a11y.bars(df, dim, metrics, labels, {m: _fmt([m], defs) for m in metrics}, dim_label,
+                     kind="Stacked bar chart" if stacked else "Bar chart")
+    return out.properties(height=h, title=title or "", description=desc)
 
 
 def bullet_chart(df: pd.DataFrame, dim: str, value: str, target: str, defs: dict[str, Any], *,
@@ -189,11 +193,50 @@ def bullet_chart(df: pd.DataFrame, dim: str, value: str, target: str, defs: dict
         y=y, x="end:Q", text="words:N",
         color=alt.Color("status:N", scale=alt.Scale(domain=domain, range=[AHEAD, SHORT, NO_TARGET]), legend=None))
     h = height or min(1400, max(170, len(order) * 34 + 90))
-    return alt.layer(bars, *ticks, words).properties(height=h)
+    from . import a11y
+
+    desc = a11y.bars(d[[dim, "v"]], dim, ["v"], {"v": labels[value]}, {"v": fmt}, dim_label)
+    desc = desc[:-1] + "; " + "; ".join(f"{n} {w}" for n, w in zip(d[dim], d["words"])) + "."
+    return alt.layer(bars, *ticks, words).properties(height=h, description=desc)
+
+
+#: Vega-Lite time units of each grain, for the axis ticks
+_TIME_UNIT = {"day": "day", "week": "week", "month": "month", "quarter": "month", "year": "year"}
+#: at most this many ticks on an axis
+MAX_TICKS = 8
+
+
+def time_ticks(n_periods: int, grain: str) -> dict[str, Any]:
+    """A tick every k periods so the axis has at most ``MAX_TICKS`` labels.
+
+    >>> time_ticks(11, "quarter"), time_ticks(6, "month")
+    ({'interval': 'month', 'step': 6}, {'interval': 'month', 'step': 1})
+    """
+    k = max(1, -(-n_periods // MAX_TICKS))
+    return {"interval": _TIME_UNIT.get(grain, "day"), "step": k * (3 if grain == "quarter" else 1)}
+
+
+def unit_title(label: str | None, fmt: str | None) -> str | None:
+    """An axis title that names its unit: days are said (the tick labels are bare numbers).
+
+    >>> unit_title("Median dwell", "days"), unit_title("Time to convert (median days)", "days")
+    ('Median dwell (days)', 'Time to convert (median days)')
+    """
+    if fmt == "days" and not label:
+        return "days"
+    if fmt == "days" and "day" not in label.lower():
+        return f"{label} (days)"
+    return label
 
 
 def line_chart(df: pd.DataFrame, metrics: list[str], defs: dict[str, Any], *, series: str | None = None,
-               grain: str = "month", title: str | None = None, height: int = 300) -> alt.Chart:
+               grain: str = "month", title: str | None = None, height: int = 300, as_of: Any = None) -> alt.Chart:
+    """A trend by period. With ``as_of`` (the database's as-of date) the periods not final yet
+    — the running one, and for a cohort metric (``complete_after_days``) the cohorts still
+    maturing — are drawn dashed with a hollow point and a legend entry ("Q4 2026 so far");
+    :func:`partial_period.caption` gives the caption that says so."""
+    from . import a11y, partial_period
+
     labels = _labels(metrics, defs)
     fmt = _fmt(metrics, defs)
     dims = ["period"] + ([series] if series else [])
@@ -201,15 +244,43 @@ def line_chart(df: pd.DataFrame, metrics: list[str], defs: dict[str, Any], *, se
     long = _long(df, dims, metrics, labels)
     color_field = series if series else "measure"
     time_fmt = {"quarter": "Q%q %Y", "month": "%b %Y", "year": "%Y"}.get(grain, "%d %b %Y")
-    return alt.Chart(long).mark_line(point=True).encode(
-        x=alt.X("period:T", title=None, axis=alt.Axis(format=time_fmt, labelAngle=0,
-                                                      tickCount={"quarter": {"interval": "month", "step": 3}, "month": "month",
-                                                                 "year": "year"}.get(grain, "week"))),
-        y=alt.Y("value:Q", axis=alt.Axis(format=d3_format(fmt)), title=labels[metrics[0]] if len(metrics) == 1 else None),
-        color=alt.Color(f"{color_field}:N", title=None, scale=alt.Scale(range=PALETTE), legend=alt.Legend(orient="top")),
-        tooltip=[alt.Tooltip("period:T", title="Period", format=time_fmt), alt.Tooltip(f"{color_field}:N", title="Series"),
-                 alt.Tooltip("value:Q", format=d3_tooltip_format(fmt))],
-    ).properties(height=height, title=title or "")
+    starts = sorted({p.date() for p in pd.to_datetime(long["period"]).dropna()})
+    names = {pd.Timestamp(s): partial_period.period_name(s, grain) for s in starts}
+    after = {m: getattr(defs.get(m), "complete_after_days", 0) or 0 for m in metrics}
+    part = partial_period.describe(starts, grain, as_of, after, labels) if as_of is not None and starts else None
+    if part is not None:
+        long = partial_period.mark(long, grain, as_of, after, part.label, [color_field, "metric"])
+        long["status"] = ["final" if f else part.label for f in long["final"]]
+    else:
+        long["bridge"] = False
+    x = alt.X("period:T", title=None, axis=alt.Axis(format=time_fmt, labelAngle=0,
+                                                    tickCount=time_ticks(len(starts), grain)))
+    y = alt.Y("value:Q", axis=alt.Axis(format=d3_format(fmt), tickCount=5),
+              title=unit_title(labels[metrics[0]], fmt) if len(metrics) == 1 else None)
+    color = alt.Color(f"{color_field}:N", title=None, scale=alt.Scale(range=PALETTE), legend=alt.Legend(orient="top"))
+    tooltip = [alt.Tooltip("period:T", title="Period", format=time_fmt), alt.Tooltip(f"{color_field}:N", title="Series"),
+               alt.Tooltip("value:Q", format=d3_tooltip_format(fmt))]
+    base = alt.Chart(long)
+    if part is None:
+        line = base.mark_line(point=True).encode(x=x, y=y, color=color, tooltip=tooltip)
+        layers = [line]
+    else:
+        tooltip.append(alt.Tooltip("status:N", title="Status"))
+        dash = alt.StrokeDash("segment:N", title=None, scale=alt.Scale(domain=[partial_period.FINAL, part.label],
+                                                                      range=[[1, 0], [5, 4]]),
+                              legend=alt.Legend(orient="top", symbolType="stroke", symbolStrokeWidth=2, labelLimit=400))
+        line = base.mark_line().encode(x=x, y=y, color=color, strokeDash=dash, detail=f"{color_field}:N")
+        points = base.transform_filter("!datum.bridge")
+        layers = [line,
+                  points.transform_filter("datum.final").mark_point(filled=True, size=45).encode(x=x, y=y, color=color, tooltip=tooltip),
+                  # the partial point hollow: its value is not the period's last word
+                  points.transform_filter("!datum.final").mark_point(filled=False, size=70, strokeWidth=2).encode(
+                      x=x, y=y, color=color, tooltip=tooltip)]
+    what = " and ".join(labels[m] for m in metrics) + (f" per {series.replace('_', ' ')}" if series else "")
+    desc = a11y.trend(long, names, {m: defs[m].format if m in defs else None for m in metrics}, what, grain,
+                      line=color_field, partial=part.caption.removeprefix("Dashed: ") if part else None)
+    out = alt.layer(*layers) if len(layers) > 1 else layers[0]
+    return out.properties(height=height, title=title or "", description=desc)
 
 
 def funnel_chart(df: pd.DataFrame, dim: str, metric: str, defs: dict[str, Any], *, order_by: list[str] | None = None,
@@ -226,7 +297,7 @@ def funnel_chart(df: pd.DataFrame, dim: str, metric: str, defs: dict[str, Any], 
     order = df[dim].tolist()
     base = alt.Chart(df).encode(y=alt.Y(f"{dim}:N", sort=order, axis=alt.Axis(title=dim_label, labelLimit=260)))
     bars = base.mark_bar(color=PALETTE[0], cornerRadiusEnd=3, cursor="pointer" if interactive else "default").encode(
-        x=alt.X("value:Q", axis=alt.Axis(format=d3_format(fmt)), title=labels[metric]),
+        x=alt.X("value:Q", axis=alt.Axis(format=d3_format(fmt), tickCount=5), title=unit_title(labels[metric], fmt)),
         tooltip=[alt.Tooltip(f"{dim}:N"), alt.Tooltip("value:Q", title=labels[metric], format=d3_tooltip_format(fmt)),
                  alt.Tooltip("share:Q", title="Share of first stage", format=".0%")])
     if interactive:
@@ -235,7 +306,10 @@ def funnel_chart(df: pd.DataFrame, dim: str, metric: str, defs: dict[str, Any], 
     # the bar's blue, not black: readable on the light and the dark theme
     text = base.mark_text(align="left", dx=4, fontSize=12, fontWeight="bold", color=PALETTE[0]).encode(
         x="value:Q", text=alt.Text("value:Q", format=d3_format(fmt)))
-    return alt.layer(bars, text).properties(height=max(160, 34 * len(order) + 30), title=title or "")
+    from . import a11y
+
+    desc = a11y.bars(df, dim, ["value"], {"value": labels[metric]}, {"value": fmt}, dim_label, kind="Funnel")
+    return alt.layer(bars, text).properties(height=max(160, 34 * len(order) + 30), title=title or "", description=desc)
 
 
 def heatmap(df: pd.DataFrame, x: str, y: str, metric: str, defs: dict[str, Any], *, x_order: list[str] | None = None,
@@ -265,7 +339,10 @@ def heatmap(df: pd.DataFrame, x: str, y: str, metric: str, defs: dict[str, Any],
         text=alt.Text("value:Q", format=d3_format(fmt)),
         color=alt.condition("datum.dark", alt.value("white"), alt.value("#111")))
     layers = [rect, text] if n_x <= 10 else [rect]
-    return alt.layer(*layers).properties(height=max(200, 22 * n_y + 60), title=title or "")
+    from . import a11y
+
+    desc = a11y.heatmap(df, x, y, "value", labels[metric], fmt, x_label, y_label)
+    return alt.layer(*layers).properties(height=max(200, 22 * n_y + 60), title=title or "", description=desc)
 
 
 def range_chart(df: pd.DataFrame, dim: str, metrics: list[str], defs: dict[str, Any], *, order_by: list[str] | None = None,
@@ -282,8 +359,9 @@ def range_chart(df: pd.DataFrame, dim: str, metrics: list[str], defs: dict[str, 
     df["lo"] = df[metrics].min(axis=1)
     df["hi"] = df[metrics].max(axis=1)
     y = alt.Y(f"{dim}:N", sort=order, axis=alt.Axis(title=dim_label, labelLimit=260))
-    axis = alt.Axis(format=d3_format(fmt))
-    layers = [alt.Chart(df).mark_rule(strokeWidth=2, color="#888").encode(y=y, x=alt.X("lo:Q", axis=axis, title=None), x2="hi:Q")]
+    axis = alt.Axis(format=d3_format(fmt), tickCount=5)
+    unit = unit_title("", fmt) or None  # the quantiles share one axis: its unit is its title
+    layers = [alt.Chart(df).mark_rule(strokeWidth=2, color="#888").encode(y=y, x=alt.X("lo:Q", axis=axis, title=unit), x2="hi:Q")]
     if len(metrics) >= 3:
         mid = metrics[1:-1]
         df["mlo"] = df[mid[0]]
@@ -291,12 +369,16 @@ def range_chart(df: pd.DataFrame, dim: str, metrics: list[str], defs: dict[str, 
         layers.append(alt.Chart(df).mark_bar(size=14, color="#c6d4f0").encode(y=y, x="mlo:Q", x2="mhi:Q"))
     long = _long(df, dims, metrics, labels)
     layers.append(alt.Chart(long).mark_point(filled=True, size=90).encode(
-        y=y, x=alt.X("value:Q", axis=axis, title=None),
+        y=y, x=alt.X("value:Q", axis=axis, title=unit),
         color=alt.Color("measure:N", title=None, scale=alt.Scale(domain=[labels[m] for m in metrics], range=PALETTE),
                         legend=alt.Legend(orient="top", labelLimit=400, direction="vertical")),
         tooltip=[alt.Tooltip(f"{dim}:N"), alt.Tooltip("measure:N", title="Quantile"),
                  alt.Tooltip("value:Q", format=d3_tooltip_format(fmt))]))
-    return alt.layer(*layers).properties(height=max(160, 34 * len(order or []) + 40), title=title or "")
+    from . import a11y
+
+    desc = a11y.bars(df, dim, [metrics[len(metrics) // 2]], labels, {m: fmt for m in metrics}, dim_label,
+                     kind="Range chart (its middle quantile)")
+    return alt.layer(*layers).properties(height=max(160, 34 * len(order or []) + 40), title=title or "", description=desc)
 
 
 def dim_others(spec: dict, field: str, value: str, dimmed: float = 0.3) -> dict:

@@ -34,7 +34,7 @@ from pipelinebi.dashboards.queries import (NO_CLOSE_DATE_METRICS, PageState, cha
 from pipelinebi.compiler.query import Query
 from pipelinebi.formatting import MISSING, format_value, gap_words, is_missing, md_escape, plural
 
-from . import charts, data, deal_list, filters, narrow, pacing, ui, waterfall
+from . import charts, data, deal_list, filters, narrow, pacing, partial_period, ui, waterfall
 
 
 class _Page:
@@ -549,7 +549,8 @@ def chart(page: _Page, tile: ChartTile, key: str) -> None:
     metrics = [m for m in plan.metrics if m != tile.baseline or plan.level > 0]
     def build():
         if tile.kind == "line" or plan.dimension == "period":
-            c = charts.line_chart(df, metrics, defs, series=tile.series, grain=tile.grain or "month", height=tile.height)
+            c = charts.line_chart(df, metrics, defs, series=tile.series, grain=tile.grain or "month", height=tile.height,
+                                  as_of=state.as_of)
         elif tile.kind == "funnel":
             c = charts.funnel_chart(df, plan.dimension, metrics[0], defs, order_by=list(plan.order_by), interactive=interactive,
                                     dim_label=dim_label)
@@ -624,6 +625,10 @@ def chart(page: _Page, tile: ChartTile, key: str) -> None:
                 narrow.ranked(layer, whole, plan.dimension, tile.series, metrics[0], pkey)
         else:
             st.vega_lite_chart(spec, key=pkey, width="stretch")
+    if tile.kind == "line" or plan.dimension == "period":  # the running period is marked: say so
+        note = partial_period.caption(df, metrics, defs, tile.grain or "month", state.as_of)
+        if note:
+            st.caption(f":material/pending: {note}")
     if interactive and tile.select and sel_now is None and not tile.caption:
         st.caption(f"Click a {dim_label.lower()} to narrow the lists below.")
     if tile.select and sel_now is not None:

@@ -136,13 +136,15 @@ def column_config(layer: Any, columns: Iterable[str], as_text: Iterable[str] = (
         if m is not None:
             fmt = {"currency": "dollar", "percent": "percent", "days": "%.1f days", "multiple": "%.1f×",
                    "count": "%d"}.get(m.format, "%.2f")
-            out[c] = cc.NumberColumn(m.label, format=fmt, help=m.description or None)
+            # whole dollars (step 1: no cents in tables of large amounts)
+            out[c] = cc.NumberColumn(m.label, format=fmt, help=m.description or None,
+                                     step=1 if m.format == "currency" else None)
         elif c == "period":
             out[c] = cc.DateColumn("Period", format="YYYY-MM-DD")
         elif c in DATE_COLUMNS:
             out[c] = cc.DateColumn(dim_label(layer, c), format="YYYY-MM-DD")
         elif c == "amount":
-            out[c] = cc.NumberColumn("Amount", format="dollar")
+            out[c] = cc.NumberColumn("Amount", format="dollar", step=1)
         else:
             out[c] = cc.TextColumn(dim_label(layer, c))
     return out

@@ -11,7 +11,7 @@ from __future__ import annotations
 import altair as alt
 import streamlit as st
 
-from components import charts, data, filters, ui
+from components import charts, data, filters, partial_period, ui
 from pipelinebi.compiler.query import Query
 from pipelinebi.dashboards import answers
 from pipelinebi.errors import PipelineBIError
@@ -108,13 +108,37 @@ def _say_unanswerable(layer, lacking: dict[str, frozenset[str]], period: str | N
     st.info("  \n".join(lines), icon=":material/info:")
 
 
+#: how a unit is named above its chart
+UNIT_NAMES = {"currency": "Amounts ($)", "percent": "Rates (%)", "days": "Durations (days)", "count": "Counts",
+              "number": "Scores and other numbers"}
+
+
+def unit_groups(layer, metrics: list[str]) -> list[tuple[str, list[str]]]:
+    """The metrics grouped by unit (currency, percent, days, count, number), in the order
+    first picked: metrics of different units never share an axis, each group gets a chart."""
+    groups: dict[str, list[str]] = {}
+    for m in metrics:
+        groups.setdefault(layer.metrics[m].format or "number", []).append(m)
+    return list(groups.items())
+
+
 def _results(layer, q: Query, df, shown_metrics: list[str]) -> None:
     if df.empty:
         st.info("No rows for this query.", icon=":material/inbox:")
         return
-    chart = _chart(layer, df, q, shown_metrics) if shown_metrics else None
-    if chart is not None:
-        st.altair_chart(chart, width="stretch")
+    groups = unit_groups(layer, shown_metrics) if shown_metrics else []
+    for fmt, members in groups:
+        if len(groups) > 1:
+            st.markdown(f"**{UNIT_NAMES.get(fmt, fmt)}**: {md_escape(', '.join(ui.metric_label(layer, m) for m in members))}")
+        drawn, why = _charts(layer, df, q, members)
+        for chart in drawn:
+            st.altair_chart(chart, width="stretch")
+        if why:  # every picked metric is drawn, or the page says why not
+            st.caption(f":material/info: {md_escape(why)}")
+        if drawn and "period" in q.dimensions:
+            note = partial_period.caption(df, members, layer.metrics, q.grain or "day", data.as_of())
+            if note:
+                st.caption(f":material/pending: {note}")
     ui.table(layer, df, height=min(38 + 35 * len(df), 500))
     # the file is built when the button is clicked (not on every rerun), through the one
     # spreadsheet-safe CSV writer the CLI uses too
@@ -122,17 +146,30 @@ def _results(layer, q: Query, df, shown_metrics: list[str]) -> None:
                        mime="text/csv", icon=":material/download:", key="ex_download", on_click="ignore")
 
 
-def _chart(layer, df, q: Query, metrics: list[str]) -> alt.Chart | None:
+def _charts(layer, df, q: Query, metrics: list[str]) -> tuple[list[alt.Chart], str | None]:
+    """The charts of metrics of one unit, and why some (or all) are not drawn."""
+    names = ", ".join(ui.metric_label(layer, m) for m in metrics)
     if "period" in q.dimensions:
         series = next((d for d in q.dimensions if d != "period"), None)
-        return charts.line_chart(df, metrics[:1] if series else metrics, layer.metrics, series=series, grain=q.grain)
-    cats = [d for d in q.dimensions]
-    if len(cats) == 1 and len(df) <= 60:
-        return charts.bar_chart(df, cats[0], metrics, layer.metrics, dim_label=ui.dim_label(layer, cats[0]))
-    if len(cats) == 2 and len(df) <= 400:
-        return charts.heatmap(df, cats[0], cats[1], metrics[0], layer.metrics, x_label=ui.dim_label(layer, cats[0]),
-                              y_label=ui.dim_label(layer, cats[1]))
-    return None
+        if len([d for d in q.dimensions if d != "period"]) > 1:
+            return [], f"No chart for {names}: a trend takes one dimension besides the period; the table has them all."
+        if series:  # one line per series value: one chart per metric
+            return [charts.line_chart(df, [m], layer.metrics, series=series, grain=q.grain, as_of=data.as_of(),
+                                      title=ui.metric_label(layer, m)) for m in metrics], None
+        return [charts.line_chart(df, metrics, layer.metrics, grain=q.grain, as_of=data.as_of())], None
+    cats = list(q.dimensions)
+    if not cats:
+        return [], None  # one row: the table says it
+    if len(cats) == 1:
+        if len(df) > 60:
+            return [], f"No chart for {names}: {len(df):,} bars are too many to read; the table lists them (or pick Top values)."
+        return [charts.bar_chart(df, cats[0], metrics, layer.metrics, dim_label=ui.dim_label(layer, cats[0]))], None
+    if len(cats) == 2:
+        if len(df) > 400:
+            return [], f"No chart for {names}: {len(df):,} cells are too many for a heatmap; the table lists them."
+        return [charts.heatmap(df, cats[0], cats[1], m, layer.metrics, x_label=ui.dim_label(layer, cats[0]),
+                               y_label=ui.dim_label(layer, cats[1]), title=ui.metric_label(layer, m)) for m in metrics], None
+    return [], f"No chart for {names}: {len(cats)} dimensions do not fit one chart; the table has them all."
 
 
 explore()  # errors: the entrypoint's guard around the page shows them

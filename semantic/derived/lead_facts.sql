@@ -3,6 +3,8 @@
 --   converted_deal_id, converted_at                  as in leads
 --   is_converted                                     converted_deal_id set or status 'converted'
 --   days_to_convert                                  created_at -> converted_at, fractional days
+--   age_days                                         created_at -> as_of, fractional days: how long the lead
+--                                                    has had to convert (cohort metrics compare equal windows)
 --   activities                                       touches on the lead before it converted (or before as_of)
 --   fit_points, engagement_points, lead_score        points (rules below); score = fit + engagement
 --   lead_grade                                       A (score >= 60), B (>= 30), C
@@ -30,6 +32,7 @@ scored AS (
     SELECT l.*,
            l.converted_deal_id IS NOT NULL OR l.status = 'converted' AS is_converted,
            date_diff('second', l.created_at, l.converted_at) / 86400.0 AS days_to_convert,
+           date_diff('second', l.created_at, m.as_of) / 86400.0 AS age_days,
            coalesce(e.activities, 0) AS activities,
            (CASE WHEN l.employees >= 1000 THEN 25 WHEN l.employees >= 200 THEN 15 WHEN l.employees >= 50 THEN 5 ELSE 0 END
             + CASE WHEN l.industry IN ('Financial Services', 'Healthcare', 'Software') THEN 10 ELSE 0 END
@@ -37,7 +40,7 @@ scored AS (
            -- INTEGER, not the HUGEINT a sum of counts gives: points are small, and every engine
            -- averages an integer as a double (a 38-digit decimal would be rounded to 4 places by Spark)
            CAST(least(coalesce(e.raw_points, 0), 50) AS INTEGER) AS engagement_points
-    FROM leads l LEFT JOIN eng e ON e.lead_id = l.lead_id
+    FROM leads l CROSS JOIN meta m LEFT JOIN eng e ON e.lead_id = l.lead_id
 )
 SELECT *, fit_points + engagement_points AS lead_score,
        CASE WHEN fit_points + engagement_points >= 60 THEN 'A' WHEN fit_points + engagement_points >= 30 THEN 'B' ELSE 'C' END AS lead_grade

@@ -84,7 +84,7 @@ def _column_type():
 
 def catalog_entries(layer) -> list[dict[str, Any]]:
     """One dict per metric (sorted by name): name, label, description, type, formula, parts,
-    format, owner, choices, source (file:line)."""
+    format, owner, choices, source (file:line relative to the semantic folder)."""
     out = []
     for name in sorted(layer.metrics):
         d = layer.metrics[name]
@@ -93,9 +93,30 @@ def catalog_entries(layer) -> list[dict[str, Any]]:
             "name": name, "label": d.label, "description": d.description, "type": d.type,
             "formula": formula(layer, name), "parts": _parts(layer, name), "format": d.format,
             "owner": d.owner, "choices": dict(d.choices),
-            "source": f"{Path(loc.doc.path).name}:{loc.line}" if getattr(loc, "doc", None) is not None else "",
+            "source": f"{source_path(layer, loc.doc.path)}:{loc.line}" if getattr(loc, "doc", None) is not None else "",
         })
     return out
+
+
+def source_path(layer, path: str) -> str:
+    """Where a definition was written, relative to the semantic folder — never an absolute
+    path (the catalog is shown to every viewer, who has no business knowing the server's folders).
+
+    >>> class L: semantic_dir = "/srv/app/semantic"
+    >>> source_path(L(), "semantic/metrics/core.yml"), source_path(L(), "/srv/app/semantic/metrics/x.yml")
+    ('metrics/core.yml', 'metrics/x.yml')
+    >>> source_path(L(), "/elsewhere/extra.yml")
+    'extra.yml'
+    """
+    p = Path(path)
+    root = Path(getattr(layer, "semantic_dir", "") or "")
+    for base in (root, Path(root.name) if root.name else None):
+        if base is not None and str(base) not in ("", "."):
+            try:
+                return p.relative_to(base).as_posix()
+            except ValueError:
+                pass
+    return p.name
 
 
 def catalog_markdown(layer) -> str:

@@ -124,6 +124,10 @@ class MetricBase(Strict):
     owner: str | None = None
     #: Definitional choices made explicit (e.g. how skipped stages count); shown in the catalog.
     choices: dict[str, str] = {}
+    complete_after_days: int = Field(
+        0, ge=0, le=3650,
+        description="a period's figure is final only this many days after the period ends (a cohort "
+                    "metric: leads get 30 days to convert); trend charts mark the periods not yet final")
 
 
 class SimpleMetric(MetricBase):
