@@ -188,3 +188,25 @@ def test_more_lists_every_deal_of_the_stage_with_totals(env):
     line = next(m.value for m in at.markdown if "functions" in m.value)
     assert f"**{len(mine)}**" in line
     assert more.label == f"+{len(mine) - 10:,} more: list all {len(mine):,}"
+
+
+def test_forecast_deal_level_is_a_deal_list_with_totals(env):
+    team, rep, stage = "APAC", "Ava Chen", "Proposal"
+    at = app_test("forecast", {"team": team, "rep": rep, "stage": stage})
+    at.run(timeout=180)
+    assert not _problems(at)
+    listed = next(d.value for d in at.dataframe if "deal_id" in d.value.columns)
+    assert list(listed.columns[:4]) == ["deal_name", "__crm", "amount", "stage"]
+    # the open deals of that rep and stage closing in the page's period, from the raw tables
+    con = duckdb.connect(str(env), read_only=True)
+    try:
+        start, end = con.execute("""SELECT date_trunc('quarter', CAST(max(value) AS DATE)),
+                                           date_trunc('quarter', CAST(max(value) AS DATE)) + INTERVAL 3 MONTH
+                                    FROM pipelinebi_meta WHERE key = 'as_of'""").fetchone()
+        ids = {r[0] for r in con.execute(
+            "SELECT d.deal_id FROM deals d JOIN reps r ON r.rep_id = d.owner_id WHERE r.name = ? AND d.stage = ? "
+            "AND d.close_date >= ? AND d.close_date < ?", [rep, stage, start, end]).fetchall()}
+    finally:
+        con.close()
+    assert set(listed["deal_id"]) == ids
+    assert any(f"{len(ids)} listed" in m.value for m in at.markdown if "functions" in m.value)
