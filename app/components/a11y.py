@@ -9,7 +9,7 @@ The numbers are formatted like the KPI cards (``format_value(..., compact=True)`
 >>> import pandas as pd
 >>> df = pd.DataFrame({"team": ["APAC", "EMEA", "NA"], "win_rate": [0.31, 0.22, 0.27]})
 >>> bars(df, "team", ["win_rate"], {"win_rate": "Win rate"}, {"win_rate": "percent"}, "Team")
-'Bar chart of Win rate by team, 3 teams: highest APAC 31.0%, lowest EMEA 22.0%.'
+'Bar chart of Win rate by team, 3 teams: highest APAC: 31.0%, lowest EMEA: 22.0%.'
 """
 
 from __future__ import annotations
@@ -29,17 +29,19 @@ def _plural(noun: str, n: int) -> str:
     return noun + "s"
 
 
-def _extremes(values: pd.Series, names: pd.Series, fmt: str | None) -> str:
+def _extremes(values: pd.Series, names: pd.Series, fmt: str | None, noun: str = "") -> str:
     v = pd.to_numeric(values, errors="coerce")
     ok = v.notna()
     if not ok.any():
         return "no values"
     v, names = v[ok], names[ok].astype(str)
+    if noun and names.str.fullmatch(r"[\d.,\- ]+").all():  # "lead score 25 37" reads as one number
+        names = noun + " " + names
     hi, lo = v.idxmax(), v.idxmin()
     if len(v) == 1 or v[hi] == v[lo]:
         return f"{'all ' if len(v) > 1 else ''}{format_value(v[hi], fmt, compact=True)}" + (f" ({names[hi]})" if len(v) == 1 else "")
-    return (f"highest {names[hi]} {format_value(v[hi], fmt, compact=True)}, "
-            f"lowest {names[lo]} {format_value(v[lo], fmt, compact=True)}")
+    return (f"highest {names[hi]}: {format_value(v[hi], fmt, compact=True)}, "
+            f"lowest {names[lo]}: {format_value(v[lo], fmt, compact=True)}")
 
 
 def bars(df: pd.DataFrame, dim: str, metrics: list[str], labels: dict[str, str], fmts: dict[str, str | None],
@@ -53,7 +55,7 @@ def bars(df: pd.DataFrame, dim: str, metrics: list[str], labels: dict[str, str],
     for m in metrics:
         if m not in d:
             continue
-        text = _extremes(d[m].reset_index(drop=True), d[dim].reset_index(drop=True), fmts.get(m))
+        text = _extremes(d[m].reset_index(drop=True), d[dim].reset_index(drop=True), fmts.get(m), noun)
         parts.append(text if len(metrics) == 1 else f"{labels.get(m, m)} {text}")
     return f"{kind} of {what} by {noun}, {n} {_plural(noun, n)}: {'; '.join(parts)}."
 

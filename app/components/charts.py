@@ -103,7 +103,7 @@ def bar_chart(df: pd.DataFrame, dim: str, metrics: list[str], defs: dict[str, An
     # At most 6 ticks, written like the KPI cards ($200K, not $200k); counts have no fractional
     # ticks (otherwise a 0–2 axis reads "0 0 0 1 1 1 …").
     value_axis = alt.Axis(format=d3_format(fmt), title=unit_title(labels[metrics[0]], fmt) if len(metrics) == 1 else unit_title("", fmt) or None, grid=True,
-                          tickCount=6, **({"labelExpr": axis_label_expr(fmt)} if axis_label_expr(fmt) else {}),
+                          tickCount=5, **({"labelExpr": axis_label_expr(fmt)} if axis_label_expr(fmt) else {}),
                           **({"tickMinStep": 1} if fmt == "count" else {}))
     cat_axis = alt.Axis(title=dim_label, labelLimit=260)
     tooltip = [alt.Tooltip(f"{dim}:N", title=dim_label or dim), alt.Tooltip("measure:N", title="Metric"),
@@ -169,7 +169,7 @@ def bullet_chart(df: pd.DataFrame, dim: str, value: str, target: str, defs: dict
     order = d[dim].tolist()
     d["end"] = d[["v", "t"]].max(axis=1)
     value_axis = alt.Axis(format=d3_format(fmt), title=f"{labels[value]} (bar) against {labels[target].lower()} (tick)",
-                          grid=True, tickCount=6, **({"labelExpr": axis_label_expr(fmt)} if axis_label_expr(fmt) else {}))
+                          grid=True, tickCount=5, **({"labelExpr": axis_label_expr(fmt)} if axis_label_expr(fmt) else {}))
     y = alt.Y(f"{dim}:N", sort=order, axis=alt.Axis(title=dim_label, labelLimit=260))
     tooltip = [alt.Tooltip(f"{dim}:N", title=dim_label or dim),
                alt.Tooltip("v:Q", title=labels[value], format=d3_tooltip_format(fmt)),
@@ -257,7 +257,9 @@ def line_chart(df: pd.DataFrame, metrics: list[str], defs: dict[str, Any], *, se
                                                     tickCount=time_ticks(len(starts), grain)))
     y = alt.Y("value:Q", axis=alt.Axis(format=d3_format(fmt), tickCount=5),
               title=unit_title(labels[metrics[0]], fmt) if len(metrics) == 1 else None)
-    color = alt.Color(f"{color_field}:N", title=None, scale=alt.Scale(range=PALETTE), legend=alt.Legend(orient="top"))
+    one_line = long[color_field].nunique() <= 1  # its name is the axis title: no legend for it
+    color = alt.Color(f"{color_field}:N", title=None, scale=alt.Scale(range=PALETTE),
+                      legend=None if one_line else alt.Legend(orient="top"))
     tooltip = [alt.Tooltip("period:T", title="Period", format=time_fmt), alt.Tooltip(f"{color_field}:N", title="Series"),
                alt.Tooltip("value:Q", format=d3_tooltip_format(fmt))]
     base = alt.Chart(long)
@@ -268,7 +270,8 @@ def line_chart(df: pd.DataFrame, metrics: list[str], defs: dict[str, Any], *, se
         tooltip.append(alt.Tooltip("status:N", title="Status"))
         dash = alt.StrokeDash("segment:N", title=None, scale=alt.Scale(domain=[partial_period.FINAL, part.label],
                                                                       range=[[1, 0], [5, 4]]),
-                              legend=alt.Legend(orient="top", symbolType="stroke", symbolStrokeWidth=2, labelLimit=400))
+                              # below the chart: beside the colour legend it is cut off on a phone
+                              legend=alt.Legend(orient="bottom", symbolType="stroke", symbolStrokeWidth=2, labelLimit=300))
         line = base.mark_line().encode(x=x, y=y, color=color, strokeDash=dash, detail=f"{color_field}:N")
         points = base.transform_filter("!datum.bridge")
         layers = [line,
