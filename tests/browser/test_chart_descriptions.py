@@ -1,0 +1,68 @@
+"""In Chromium: every chart on Leads carries its text summary in the accessibility tree (the
+Vega-Lite ``description`` becomes the chart's accessible name), the running/incomplete period
+is said under the trend, and the theme menu offers Light and Dark to viewers (toolbarMode
+viewer keeps it). Screenshots: test-output/screenshots/leads_trend_<size>_<theme>.png."""
+
+from __future__ import annotations
+
+import pytest
+
+from browser_helpers import wait_for_app
+
+SIZES = {"desktop": {"width": 1440, "height": 900}, "phone": {"width": 390, "height": 844}}
+
+
+def _open(browser, app_server, size, theme, slug="leads"):
+    ctx = browser.new_context(viewport=SIZES[size], color_scheme=theme, is_mobile=size == "phone",
+                              has_touch=size == "phone", device_scale_factor=1)
+    page = ctx.new_page()
+    page.goto(f"{app_server}/{slug}")
+    wait_for_app(page, 60_000)
+    page.wait_for_timeout(1500)
+    wait_for_app(page, 60_000)
+    return ctx, page
+
+
+def test_chart_summaries_are_in_the_accessibility_tree(browser, app_server):
+    ctx, page = _open(browser, app_server, "desktop", "light")
+    try:
+        charts = page.get_by_test_id("stVegaLiteChart")
+        assert charts.count() >= 4
+        cdp = ctx.new_cdp_session(page)
+        names = [n.get("name", {}).get("value", "") for n in cdp.send("Accessibility.getFullAXTree")["nodes"]]
+        summaries = [n for n in names if " chart of " in n or n.startswith(("Bar chart", "Line chart"))]
+        assert len(summaries) >= charts.count(), summaries
+        assert any(s.startswith("Bar chart of Lead conversion (30 days) by source") and "highest" in s for s in summaries)
+        assert any(s.startswith("Line chart of Lead conversion (30 days) by quarter") and "incomplete" in s for s in summaries)
+    finally:
+        ctx.close()
+
+
+@pytest.mark.parametrize("theme", ["light", "dark"])
+@pytest.mark.parametrize("size", list(SIZES))
+def test_trend_marks_the_incomplete_quarter(browser, app_server, screenshot_dir, size, theme):
+    ctx, page = _open(browser, app_server, size, theme)
+    try:
+        charts = page.get_by_test_id("stVegaLiteChart")
+        last = charts.nth(charts.count() - 1)
+        last.scroll_into_view_if_needed()
+        page.wait_for_timeout(500)
+        # the dashed legend entry is drawn (SVG text), and the caption says why
+        assert last.locator("text", has_text="incomplete").count() >= 1
+        assert page.get_by_text("Dashed:", exact=False).count() >= 1
+        page.screenshot(path=screenshot_dir / f"leads_trend_{size}_{theme}.png")
+    finally:
+        ctx.close()
+
+
+def test_viewers_can_choose_light_or_dark(browser, app_server):
+    ctx, page = _open(browser, app_server, "desktop", "light")
+    try:
+        page.get_by_test_id("stMainMenu").click()
+        page.get_by_text("Light", exact=True).last.wait_for(timeout=10_000)  # the menu lists the choices
+        page.get_by_text("Dark", exact=True).last.click()
+        page.wait_for_timeout(500)
+        bg = page.evaluate("() => getComputedStyle(document.querySelector('[data-testid=stApp]')).backgroundColor")
+        assert sum(int(x) for x in bg[bg.index("(") + 1:bg.index(")")].split(",")[:3]) < 200, bg
+    finally:
+        ctx.close()
