@@ -89,7 +89,6 @@ def _tile_names(tile: Any) -> tuple[list[tuple[str, Loc]], list[tuple[str, Loc]]
                 metrics.append((item.target_metric, ("items", i, "target_metric" if item.target_metric != "target" else "compare")))
     elif isinstance(tile, ChartTile):
         metrics += [(m, ("metrics", i)) for i, m in enumerate(tile.metrics)]
-        metrics += [(m, ("totals", i)) for i, m in enumerate(tile.totals)]
         if tile.baseline:
             metrics.append((tile.baseline, ("baseline",)))
         if tile.dimension != "period":
@@ -111,6 +110,7 @@ def _tile_names(tile: Any) -> tuple[list[tuple[str, Loc]], list[tuple[str, Loc]]
                 dims += [(d, ("drill", "detail", "columns", i)) for i, d in enumerate(det.columns)]
     elif isinstance(tile, TableTile):
         metrics += [(m, ("metrics", i)) for i, m in enumerate(tile.metrics)]
+        metrics += [(m, ("totals", i)) for i, m in enumerate(tile.totals)]
         dims += [(d, ("columns", i)) for i, d in enumerate(tile.columns)]
     return metrics, dims
 
