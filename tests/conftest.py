@@ -17,10 +17,25 @@ TESTS_DIR = Path(__file__).resolve().parent
 if str(TESTS_DIR) not in sys.path:
     sys.path.insert(0, str(TESTS_DIR))
 
+from app_support import build_demo_db  # noqa: E402
 from ingest_support import built_database, intervals_only_semantic  # noqa: E402
 from pg_helpers import PostgresCluster, find_pg_bin  # noqa: E402
 
 REPO_ROOT = TESTS_DIR.parent
+
+
+@pytest.fixture(scope="session")
+def demo_db(tmp_path_factory) -> Path:
+    """The demo database from ``seeds/``, built once per test session; tests only read it."""
+    return build_demo_db(tmp_path_factory.mktemp("demo") / "demo.duckdb")
+
+
+@pytest.fixture
+def env(demo_db, monkeypatch) -> Path:
+    """The app's settings pointed at the demo database and the project's own semantic folder."""
+    monkeypatch.setenv("PIPELINEBI_DATABASE", str(demo_db))
+    monkeypatch.delenv("PIPELINEBI_SEMANTIC_DIR", raising=False)
+    return demo_db
 
 
 @pytest.fixture

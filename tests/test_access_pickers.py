@@ -10,17 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from app_support import app_test, build_demo_db
+from app_support import app_test
 
 REPO = Path(__file__).resolve().parents[1]
 AVA = "ava.chen@pipelinebi.example"  # rep
 CEO = "ceo@pipelinebi.example"  # executive
 HIDDEN_METRIC, HIDDEN_DIMENSION = "win_rate", "rep"
-
-
-@pytest.fixture(scope="module")
-def demo_db(tmp_path_factory):
-    return build_demo_db(tmp_path_factory.mktemp("pickers") / "demo.duckdb")
 
 
 @pytest.fixture

@@ -22,7 +22,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from app_support import APP_DIR, build_demo_db
+from app_support import APP_DIR
 from auth_helpers import scope_as
 from pipelinebi.access import OPEN_SCOPE
 from pipelinebi.compiler.query import Filter, Query
@@ -43,11 +43,6 @@ SESSIONS = 20
 LONG_S = float(os.environ.get("PIPELINEBI_SESSION_SECONDS", "0"))
 DEADLINE_S = LONG_S or 45.0
 RUNS_PER_SESSION = 10**9 if LONG_S else 40
-
-
-@pytest.fixture(scope="module")
-def demo_db(tmp_path_factory):
-    return build_demo_db(tmp_path_factory.mktemp("sessions") / "demo.duckdb")
 
 
 @pytest.fixture(scope="module")

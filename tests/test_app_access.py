@@ -15,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from app_support import PAGES, app_test, build_demo_db, chart_frames
+from app_support import PAGES, app_test, chart_frames
 from auth_helpers import expected_kpis, scope_as
 from pipelinebi.compiler.query import Filter, Query
 from pipelinebi.dashboards.queries import period_bounds, period_label
@@ -40,11 +40,6 @@ def rows(con, sql: str) -> pd.DataFrame:
 def claims(email: str, name: str | None = None) -> dict:
     """``st.user`` after a sign-in (what Streamlit keeps from the ID token)."""
     return {"is_logged_in": True, "email": email, "email_verified": True, "name": name or email.split("@")[0]}
-
-
-@pytest.fixture(scope="module")
-def demo_db(tmp_path_factory):
-    return build_demo_db(tmp_path_factory.mktemp("access") / "demo.duckdb")
 
 
 @pytest.fixture(scope="module")

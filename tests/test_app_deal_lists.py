@@ -12,7 +12,7 @@ import duckdb
 import pandas as pd
 import pytest
 
-from app_support import REPO_ROOT, app_test, build_demo_db, chart_frames
+from app_support import REPO_ROOT, app_test, chart_frames
 from pipelinebi.crm_links import deal_url
 from pipelinebi.errors import ConfigError
 from pipelinebi.settings import get_settings
@@ -21,17 +21,11 @@ SEEDS = REPO_ROOT / "seeds"
 CRM = "https://crm.example/deals/{deal_id}"
 
 
-@pytest.fixture(scope="module")
-def demo_db(tmp_path_factory):
-    return build_demo_db(tmp_path_factory.mktemp("deal_lists") / "demo.duckdb")
-
-
 @pytest.fixture
-def env(demo_db, monkeypatch):
-    monkeypatch.setenv("PIPELINEBI_DATABASE", str(demo_db))
+def env(env, monkeypatch):
+    """The demo database with a CRM link template set."""
     monkeypatch.setenv("PIPELINEBI_CRM_DEAL_URL", CRM)
-    monkeypatch.delenv("PIPELINEBI_SEMANTIC_DIR", raising=False)
-    return demo_db
+    return env
 
 
 def _problems(at) -> list:

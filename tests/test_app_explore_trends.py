@@ -9,22 +9,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from app_support import app_test, build_demo_db, chart_frames
+from app_support import app_test, chart_frames
 from pipelinebi.warehouse import database_as_of, open_readonly
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture(scope="module")
-def demo_db(tmp_path_factory):
-    return build_demo_db(tmp_path_factory.mktemp("trends") / "demo.duckdb")
-
-
-@pytest.fixture
-def env(demo_db, monkeypatch):
-    monkeypatch.setenv("PIPELINEBI_DATABASE", str(demo_db))
-    monkeypatch.delenv("PIPELINEBI_SEMANTIC_DIR", raising=False)
-    return demo_db
 
 
 @pytest.fixture(scope="module")

@@ -11,25 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from app_support import app_test, build_demo_db
+from app_support import app_test
 from pipelinebi.dashboards.queries import period_bounds
 from pipelinebi.formatting import format_value, gap_words
 from pipelinebi.warehouse import database_as_of, open_readonly
 from test_app_pages import shown
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture(scope="module")
-def demo_db(tmp_path_factory):
-    return build_demo_db(tmp_path_factory.mktemp("answer") / "demo.duckdb")
-
-
-@pytest.fixture
-def env(demo_db, monkeypatch):
-    monkeypatch.setenv("PIPELINEBI_DATABASE", str(demo_db))
-    monkeypatch.delenv("PIPELINEBI_SEMANTIC_DIR", raising=False)
-    return demo_db
 
 
 @pytest.fixture(scope="module")

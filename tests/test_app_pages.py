@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from app_support import PAGES, app_test, build_demo_db, chart_frames
+from app_support import PAGES, app_test, chart_frames
 from pipelinebi.compiler.query import Filter, Query
 from pipelinebi.dashboards.queries import period_bounds
 from pipelinebi.formatting import WORD_JOINER, format_value, gap_words
@@ -20,18 +20,6 @@ from pipelinebi.warehouse import database_as_of, open_readonly
 REPO = Path(__file__).resolve().parents[1]
 FORECAST_KPIS = ("target", "closed_won_amount", "weighted_pipeline", "weighted_pipeline_historical", "forecast",
                  "target_gap", "attainment", "coverage")
-
-
-@pytest.fixture(scope="module")
-def demo_db(tmp_path_factory):
-    return build_demo_db(tmp_path_factory.mktemp("app") / "demo.duckdb")
-
-
-@pytest.fixture
-def env(demo_db, monkeypatch):
-    monkeypatch.setenv("PIPELINEBI_DATABASE", str(demo_db))
-    monkeypatch.delenv("PIPELINEBI_SEMANTIC_DIR", raising=False)
-    return demo_db
 
 
 @pytest.fixture(scope="module")

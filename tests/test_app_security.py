@@ -17,7 +17,7 @@ import sys
 
 import pytest
 
-from app_support import APP_DIR, app_test, build_demo_db
+from app_support import APP_DIR, app_test
 from test_app_pages import shown
 
 LINK = "[Session expired - sign in](https://evil.example)"
@@ -26,18 +26,6 @@ BAD_FILTERS = ["amount = 'abc'", "team > 1", "'unterminated", "(" * 200 + "amoun
                f"{LINK} = 1"]
 # a link in markdown source: "](" not preceded by a backslash (md_escape writes "\]\(")
 UNESCAPED_LINK = re.compile(r"(?<!\\)\]\((?!\))")
-
-
-@pytest.fixture(scope="module")
-def demo_db(tmp_path_factory):
-    return build_demo_db(tmp_path_factory.mktemp("app_security") / "demo.duckdb")
-
-
-@pytest.fixture
-def env(demo_db, monkeypatch):
-    monkeypatch.setenv("PIPELINEBI_DATABASE", str(demo_db))
-    monkeypatch.delenv("PIPELINEBI_SEMANTIC_DIR", raising=False)
-    return demo_db
 
 
 def markdown_sources(at) -> list[str]:
