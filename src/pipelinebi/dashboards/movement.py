@@ -28,7 +28,7 @@ from typing import Any, Mapping
 
 from ..compiler.query import Filter, Query
 from .models import ChartTile
-from .queries import PageState, _where, shift_range
+from .page_state import PageState, equals_filters, shift_range
 
 #: drill levels a period's pipeline movement can be narrowed to (the deal's owner, not its stage
 #: today: a stage drill on the page is about the forecast, not about where the money moved)
@@ -88,7 +88,7 @@ def waterfall_plan(tile: ChartTile, state: PageState) -> WaterfallPlan:
     if window is None:
         return WaterfallPlan(None, scope=tuple(scope))
     first, last = window
-    base = state.filters + _where(scope) + _where(state.selection) + tuple(tile.filters)
+    base = state.filters + equals_filters(scope) + equals_filters(state.selection) + tuple(tile.filters)
     span = dict(start=state.start, end=state.end) if tile.period else {}
     steps = (Filter(dimension=tile.dimension, op=">=", value=first), Filter(dimension=tile.waterfall.to, op="<=", value=last))
     start_m, *moves, end_m = tile.metrics
@@ -192,7 +192,7 @@ def pacing_plan(tile: ChartTile, state: PageState) -> PacingPlan:
         if dim not in FLOW_SCOPE:
             break
         scope.append((dim, value))
-    filters = state.filters + _where(scope) + _where(state.selection) + tuple(tile.filters)
+    filters = state.filters + equals_filters(scope) + equals_filters(state.selection) + tuple(tile.filters)
     metric = tile.metrics[0]
     current = Query(metrics=(metric,), grain="day", filters=filters, start=state.start, end=state.end)
     p_start, p_end = shift_range(state.start, state.end, state.grain, -1)

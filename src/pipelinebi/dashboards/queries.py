@@ -30,112 +30,12 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any, Iterable
 
-from ..compiler.query import Filter, Query, TopValues
-from ..periods import period_start, shift_date
+from ..compiler.query import Query, TopValues
+from ..periods import period_start
 from .models import ChartTile, DashboardDef, KpiTile, NoteTile, RowTile, TableTile
-
-#: how many buckets a time-series chart shows, ending with the selected period
-TREND_BUCKETS = {"day": 90, "week": 13, "month": 12, "quarter": 8, "year": 4}
-
-
-# ------------------------------------------------------------------ periods
-def period_bounds(d: date, grain: str = "quarter") -> tuple[date, date]:
-    """[start, end) of the period (month/quarter/year) holding ``d``."""
-    start = period_start(d, grain)
-    return start, shift_date(start, grain, 1)
-
-
-def quarter_bounds(d: date) -> tuple[date, date]:
-    return period_bounds(d, "quarter")
-
-
-def period_label(start: date, grain: str = "quarter") -> str:
-    if grain == "year":
-        return str(start.year)
-    if grain == "quarter":
-        return f"{start.year}-Q{(start.month - 1) // 3 + 1}"
-    return start.strftime("%Y-%m")
-
-
-def parse_period_label(label: str, grain: str = "quarter") -> tuple[date, date] | None:
-    """Inverse of :func:`period_label`; None when the text is not a period."""
-    try:
-        if grain == "quarter":
-            y, q = label.split("-Q")
-            return period_bounds(date(int(y), 3 * (int(q) - 1) + 1, 1), "quarter")
-        if grain == "year":
-            return period_bounds(date(int(label), 1, 1), "year")
-        y, m = label.split("-")
-        return period_bounds(date(int(y), int(m), 1), "month")
-    except (ValueError, TypeError):
-        return None
-
-
-def period_options(as_of: date, grain: str = "quarter", back: int = 10, ahead: int = 2) -> list[str]:
-    """Labels of the periods around ``as_of``, newest first."""
-    start, _ = period_bounds(as_of, grain)
-    return [period_label(shift_date(start, grain, k), grain) for k in range(ahead, -back - 1, -1)]
-
-
-def shift_range(start: date, end: date, grain: str, n: int) -> tuple[date, date]:
-    """The range moved by ``n`` periods (negative = back)."""
-    return shift_date(start, grain, n), shift_date(end, grain, n)
-
-
-# -------------------------------------------------------------------- state
-@dataclass(frozen=True)
-class PageState:
-    """Everything outside the YAML that shapes a page's queries (all hashable)."""
-
-    start: date | None = None
-    end: date | None = None
-    grain: str = "quarter"
-    #: global filters (pipeline, region, team), already as non-strict Filters
-    filters: tuple[Filter, ...] = ()
-    #: drill values from the URL, e.g. (("team", "APAC"), ("rep", "Ann Lee"))
-    drill: tuple[tuple[str, str], ...] = ()
-    #: values picked on `select: true` charts, e.g. (("stage", "Proposal"),)
-    selection: tuple[tuple[str, str], ...] = ()
-    #: the data's "today"; a period that contains it is still running
-    as_of: date | None = None
-    #: metrics the loaded data cannot answer in this state (no targets for the period, …):
-    #: left out of every query (see :mod:`pipelinebi.dashboards.answers`)
-    unavailable: frozenset[str] = frozenset()
-
-    def available(self, metrics: Iterable[str]) -> tuple[str, ...]:
-        return tuple(m for m in metrics if m not in self.unavailable)
-
-    @property
-    def in_progress(self) -> bool:
-        return None not in (self.start, self.end, self.as_of) and self.start <= self.as_of < self.end
-
-    @property
-    def previous(self) -> "PageState":
-        """The period before, like for like: while this period is still running, only as many
-        days of the previous one as have passed in this one (Q4 to 14 Nov vs Q3 to 14 Aug).
-
-        >>> s = PageState(date(2026, 10, 1), date(2027, 1, 1), as_of=date(2026, 11, 14))
-        >>> s.previous.start, s.previous.end
-        (datetime.date(2026, 7, 1), datetime.date(2026, 8, 15))
-        >>> PageState(date(2026, 7, 1), date(2026, 10, 1), as_of=date(2026, 11, 14)).previous.end
-        datetime.date(2026, 7, 1)
-        """
-        if self.start is None or self.end is None:
-            return self
-        # While the period runs, it ends (for comparison) the day after as_of.
-        end = self.as_of + timedelta(days=1) if self.in_progress else self.end
-        start, end = shift_range(self.start, end, self.grain, -1)
-        return PageState(start, end, self.grain, self.filters, self.drill, self.selection, None, self.unavailable)
-
-
-def global_filters(values: dict[str, str | None]) -> tuple[Filter, ...]:
-    """``{"team": "APAC", "region": None}`` -> non-strict filters for the values given."""
-    return tuple(Filter(dimension=k, op="=", value=v, strict=False) for k, v in values.items() if v)
-
-
-def _where(pairs: Iterable[tuple[str, str]]) -> tuple[Filter, ...]:
-    return tuple(Filter(dimension=k, op="=", value=v, strict=False) for k, v in pairs)
-
+from .movement import pacing_plan, waterfall_plan
+from .page_state import (TREND_BUCKETS, PageState, equals_filters, global_filters, parse_period_label,  # noqa: F401
+                         period_bounds, period_label, period_options, quarter_bounds, shift_range)
 
 def _order(sort: str | None, columns: Iterable[str], dropped: Iterable[str] = (),
            fallback: str | None = None) -> tuple[tuple[str, bool], ...]:
@@ -202,8 +102,8 @@ def kpi_queries(tile: KpiTile, state: PageState, layer: Any = None) -> tuple[Que
     names = kpi_metrics(tile, state)
     if not names:
         return None, None
-    scope = _where(kpi_scope(tile, state, layer))
-    filters = state.filters + scope + _where(state.selection)
+    scope = equals_filters(kpi_scope(tile, state, layer))
+    filters = state.filters + scope + equals_filters(state.selection)
     current = Query(metrics=names, filters=filters, **_time(tile.period, state))
     prev_metrics = state.available(dict.fromkeys(i.metric for i in tile.items if i.compare == "previous_period"))
     previous = None
@@ -219,7 +119,7 @@ NO_CLOSE_DATE_METRICS = ("open_deals", "pipeline_amount")
 def no_close_date_query(tile: KpiTile, state: PageState, layer: Any = None) -> Query:
     """Open deals without a close date in the KPI row's scope (filters, drill), any period:
     deals no period's pipeline or forecast counts."""
-    filters = state.filters + _where(kpi_scope(tile, state, layer)) + _where(state.selection)
+    filters = state.filters + equals_filters(kpi_scope(tile, state, layer)) + equals_filters(state.selection)
     return Query(metrics=NO_CLOSE_DATE_METRICS, filters=filters + ("close_date IS NULL",))
 
 
@@ -281,7 +181,7 @@ def chart_plan(tile: ChartTile, state: PageState, level: int | None = None) -> C
     # a chart over the picked dimension is not narrowed to one bar: it shows every value and
     # highlights the picked one (the renderer dims the rest); charts over other dimensions narrow
     selection = tuple((k, v) for k, v in state.selection if k != tile.dimension)
-    filters = state.filters + _where(drilled) + _where(selection) + tuple(tile.filters)
+    filters = state.filters + equals_filters(drilled) + equals_filters(selection) + tuple(tile.filters)
     path = tuple(tile.drill.path) if tile.drill else (tile.dimension,)
     dim = path[level]
     conf = tile.drill.levels.get(dim) if tile.drill else None
@@ -354,7 +254,7 @@ def table_query(tile: TableTile, state: PageState) -> Query | None:
     if not metrics:
         return None
     dropped = tuple(m for m in tile.metrics if m not in metrics)
-    filters = state.filters + _where(state.drill) + _where(state.selection) + tuple(tile.filters)
+    filters = state.filters + equals_filters(state.drill) + equals_filters(state.selection) + tuple(tile.filters)
     return Query(metrics=metrics, dimensions=tuple(tile.columns), filters=filters,
                  order_by=_order(tile.sort, (*metrics, *tile.columns), dropped, metrics[0]), limit=tile.limit,
                  **_time(tile.period, state))
@@ -374,7 +274,7 @@ def table_totals_query(tile: TableTile, state: PageState) -> Query | None:
     metrics = state.available(tile.totals)
     if not metrics:
         return None
-    filters = state.filters + _where(state.drill) + _where(state.selection) + tuple(tile.filters)
+    filters = state.filters + equals_filters(state.drill) + equals_filters(state.selection) + tuple(tile.filters)
     return Query(metrics=metrics, filters=filters, **_time(tile.period, state))
 
 
@@ -383,7 +283,6 @@ def tile_queries(tile: Any, state: PageState, layer: Any = None, all_levels: boo
     if isinstance(tile, KpiTile):
         return [q for q in kpi_queries(tile, state, layer) if q is not None]
     if isinstance(tile, ChartTile) and tile.kind in ("waterfall", "pacing"):
-        from .movement import pacing_plan, waterfall_plan
 
         if state.start is None:  # validation: any period compiles the same queries
             state = PageState(date(2026, 1, 1), date(2026, 4, 1), state.grain, as_of=date(2026, 2, 15))
