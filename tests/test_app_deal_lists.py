@@ -203,4 +203,5 @@ def test_forecast_deal_level_is_a_deal_list_with_totals(env):
     finally:
         con.close()
     assert set(listed["deal_id"]) == ids
-    assert any(f"{len(ids)} listed" in m.value for m in at.markdown if "functions" in m.value)
+    assert any(f"{len(ids)} deal{'s' if len(ids) != 1 else ''} listed" in m.value
+               for m in at.markdown if "functions" in m.value)

@@ -64,7 +64,7 @@ def render(layer: Any, df: pd.DataFrame, *, key: str, totals: dict[str, Any] | N
     filters select) above them; ``complete``: every such deal is listed (else the caption says
     how many are)."""
     head = totals_line(layer, totals) if totals else ""
-    listed = f"{len(df):,} listed" + ("" if complete else ", the first by the list's order")
+    listed = f"{plural(len(df), 'deal')} listed" + ("" if complete else ", the first by the list's order")
     if complete and "amount" in df and not totals:
         head = f"{plural(len(df), 'deal')} · **{md_escape(format_value(pd.to_numeric(df['amount'], errors='coerce').sum(), 'currency', compact=True))}**"
         listed = ""

@@ -135,7 +135,9 @@ def board() -> None:
                   + " · :orange-badge[◷ slow] longer · :red-badge[⚠ stalled] beyond the stage norm (75th percentile) · "
                   ":gray-badge[■ no norm] for the stage")
     st.markdown(legend + ("  \n" + star if star else ""))
-    if len(n_top) and not is_missing(n_top["open_deals"].iloc[0]):
+    if len(n_top) and not is_missing(n_top["open_deals"].iloc[0]) and int(n_top["open_deals"].iloc[0]) == 0:
+        st.caption("No deal on this board is in the top 20%.")  # not "0 deals ($0)"
+    elif len(n_top) and not is_missing(n_top["open_deals"].iloc[0]):
         st.caption(f"{plural(int(n_top['open_deals'].iloc[0]), 'deal')} on this board "
                    f"({format_value(n_top['pipeline_amount'].iloc[0], 'currency', compact=True)}) "
                    f"{'is' if int(n_top['open_deals'].iloc[0]) == 1 else 'are'} in the top 20%.")
