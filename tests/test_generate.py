@@ -324,6 +324,32 @@ def test_targets_cover_every_quarter_for_employed_reps(db):
                        (SELECT count(*) FROM targets t WHERE t.rep_id = r.rep_id AND t.period_start >= DATE '2026-10-01') <> 2""") == 0
 
 
+def test_spend_is_monthly_per_source_and_follows_the_leads_it_brings(db):
+    # every month from the first lead's month to as_of, each lead source once per campaign
+    assert _one(db, """SELECT count(*) FROM spend WHERE period_start <> date_trunc('month', period_start)
+                       OR period_end > DATE '2026-11-14' OR period_end < period_start
+                       OR (period_end <> last_day(period_start) AND period_start <> DATE '2026-11-01')
+                       OR amount < 0 OR currency <> 'USD'""") == 0
+    months = _one(db, "SELECT count(DISTINCT period_start) FROM spend")
+    first = _one(db, "SELECT date_trunc('month', min(created_at))::DATE FROM leads")
+    assert _one(db, "SELECT min(period_start) FROM spend") == first
+    assert months == (2026 - first.year) * 12 + 11 - first.month + 1
+    sources = {s for (s,) in db.execute("SELECT DISTINCT source FROM spend").fetchall()}
+    assert sources == {s for (s,) in db.execute("SELECT DISTINCT source FROM leads").fetchall()}
+    assert sources < {s for (s,) in db.execute("SELECT DISTINCT source FROM deals").fetchall()}
+    # spend per source-month is the leads of that source-month × a cost per lead, ± 15%
+    ratios = db.execute("""
+        WITH s AS (SELECT period_start AS m, source, sum(amount) AS amount FROM spend GROUP BY ALL),
+             l AS (SELECT date_trunc('month', created_at)::DATE AS m, source, count(*) AS n FROM leads GROUP BY ALL)
+        SELECT s.source, min(s.amount / l.n), max(s.amount / l.n), count(*) FILTER (WHERE l.n IS NULL AND s.amount > 0)
+        FROM s LEFT JOIN l USING (m, source) GROUP BY 1""").fetchall()
+    for source, low, high, unexplained in ratios:
+        assert unexplained == 0 and high / low < 1.45, source  # 1.15 / 0.85 plus rounding to $10
+    cpl = dict(db.execute("""SELECT s.source, sum(s.amount) / (SELECT count(*) FROM leads l WHERE l.source = s.source)
+                             FROM spend s GROUP BY 1""").fetchall())
+    assert cpl["event"] > cpl["inbound"] > cpl["referral"]
+
+
 def test_some_reps_beat_quota_and_others_miss(demo):
     con = _connect(demo)
     beat, missed = con.execute("""

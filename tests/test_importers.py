@@ -386,3 +386,94 @@ def test_real_salesforce_sample_ingests_and_matches_pandas(tmp_path):
     assert float(got["closed_won_amount"]) == pytest.approx(won.Amount.astype(float).sum())
     open_amount = raw[raw.IsClosed == "0"].Amount.astype(float).sum()
     assert float(got["pipeline_amount"]) == pytest.approx(open_amount)
+
+
+# ------------------------------------------------------------------------- spend
+def _export_with_spend(tmp_path: Path, sheet: bytes, extra_mapping: str = "") -> tuple[Path, Path]:
+    folder = tmp_path / "export"
+    folder.mkdir()
+    for name in ("deals.csv", "reps.csv", "teams.csv", "accounts.csv"):
+        (folder / name).write_text((FIX / "generic" / name).read_text())
+    (folder / "marketing spend.csv").write_bytes(sheet)
+    mapping = folder / "mapping.yml"
+    mapping.write_text((FIX / "generic" / "mapping.yml").read_text().replace(
+        "values:\n  stage: {Closed-Won: Closed Won}\n",
+        "values:\n  stage: {Closed-Won: Closed Won}\n  source: {Google Ads: Inbound, Trade show: Partner}\n")
+        + "spend:\n  file: marketing spend.csv\n"
+          "  columns: {Month: period, Channel: source, Campaign: campaign, Cost: amount, Cur: currency}\n"
+        + extra_mapping, encoding="utf-8")
+    return folder, mapping
+
+
+def test_dirty_spend_sheet_is_mapped_converted_and_its_bad_rows_located(tmp_path):
+    # a marketing sheet as people keep it: Excel's cp1252, currency marks and thousands commas,
+    # months written two ways, the channel's own names, a euro row, and a channel no deal names
+    sheet = ("Month,Channel,Campaign,Cost,Cur\r\n"
+             "Jan 2024,Google Ads,Brand search,\"$1,250.50\",\r\n"     # line 2: → Inbound, USD by default
+             "2024-01,Outbound,,800,USD\r\n"                          # line 3: no campaign
+             "2024-02,Trade show,Messe München,\"2,000\",EUR\r\n"      # line 4: → Partner, 2000 EUR × 1.1
+             "2024-Q1,Billboards,Highway 101,500,\r\n"                 # line 5: kept, reported
+             "2024-02,Inbound,Content,0,USD\r\n").encode("cp1252")    # line 6: a month with no spend is 0
+    folder, mapping = _export_with_spend(tmp_path, sheet)
+    staged = stage_export(folder, mapping, tmp_path / "work")
+    assert staged.ok, staged.render()
+    spend = read(staged, "spend")
+    rel = duckdb.read_parquet(str(staged.folder / "spend.parquet"))
+    assert list(zip(rel.columns, map(str, rel.types))) == [
+        (c.name, str(duckdb.sql(f"SELECT NULL::{c.type}").types[0])) for c in TABLES["spend"].columns]
+    got = [(str(r.period_start), str(r.period_end), r.source, None if pd.isna(r.campaign) else r.campaign,
+            r.amount, r.currency) for r in spend.itertuples()]
+    assert got == [
+        ("2024-01-01", "2024-01-31", "Inbound", "Brand search", Decimal("1250.50"), "USD"),
+        ("2024-01-01", "2024-01-31", "Outbound", None, Decimal("800.00"), "USD"),
+        ("2024-02-01", "2024-02-29", "Partner", "Messe München", Decimal("2200.00"), "EUR"),
+        ("2024-01-01", "2024-03-31", "Billboards", "Highway 101", Decimal("500.00"), "USD"),
+        ("2024-02-01", "2024-02-29", "Inbound", "Content", Decimal("0.00"), "USD"),
+    ]
+    assert ("spend sources no deal or lead names (kept: counted in overall acquisition cost, in no source's; "
+            "map them under values.source): 1 rows, 1 distinct values: 'Billboards' ×1 "
+            "(marketing spend.csv:5") in notes(staged)
+    assert staged.table_counts["spend"] == 5
+
+
+def test_spend_rows_that_cannot_be_placed_are_problems_with_file_and_line(tmp_path):
+    sheet = ("Month,Channel,Campaign,Cost,Cur\n"
+             "2024-01,Inbound,,100,\n"          # 2: fine
+             "H1 2024,Inbound,,100,\n"          # 3: not a period
+             "2024-01,,Brand,100,\n"            # 4: no source (defaults.source is not used for money)
+             "2024-01,Inbound,,,\n"             # 5: blank amount
+             "2024-01,Inbound,,-40,\n"          # 6: negative
+             "2024-01,Inbound,,12abc,\n"        # 7: not a number
+             "2024-01,Inbound,,100,JPY\n").encode()  # 8: no rate
+    folder, mapping = _export_with_spend(tmp_path, sheet)
+    staged = stage_export(folder, mapping, tmp_path / "work")
+    got = [(p.file, p.line, p.key, p.message) for p in staged.problems]
+    assert got == [
+        ("marketing spend.csv", 3, "column Month", "bad spend period: not a period (expected e.g. 2024-Q1, "
+                                                   "Q1 2024, 2024-03, Mar 2024 or 2024)"),
+        ("marketing spend.csv", 4, "column Channel", "spend names no source"),
+        ("marketing spend.csv", 5, "column Cost", "spend amount is blank"),
+        ("marketing spend.csv", 6, "column Cost", "negative spend '-40'"),
+        ("marketing spend.csv", 7, "column Cost", "bad spend amount '12abc': not a number (expected e.g. 15000 "
+                                                  "or 15,000.50)"),
+        ("marketing spend.csv", 8, "column Cur", "no exchange rate for currency 'JPY'"),
+    ]
+
+
+def test_spend_in_two_currencies_without_rates_is_refused(tmp_path):
+    folder, mapping = _export_with_spend(tmp_path, b"Month,Channel,Campaign,Cost,Cur\n2024-01,Inbound,,1,USD\n"
+                                                   b"2024-01,Outbound,,1,EUR\n")
+    mapping.write_text(mapping.read_text().replace("currency:\n  currency_column: Currency\n  reporting: USD\n"
+                                                   "  rates: {EUR: 1.1}\n", ""))
+    (folder / "deals.csv").write_text((folder / "deals.csv").read_text().replace(",EUR,", ",USD,"))
+    staged = stage_export(folder, mapping, tmp_path / "work")
+    assert [p.message for p in staged.problems] == [
+        "spend amounts are in USD ×1, EUR ×1 but the mapping has no currency: section, so they cannot be added up"]
+
+
+def test_mapping_spend_section_checks_its_columns():
+    with pytest.raises(DefinitionError) as e:
+        parse_mapping_text("format: generic\ndeals: {file: d.csv}\nspend:\n  file: s.csv\n"
+                           "  columns: {Month: perod}\n", "m.yml")
+    assert "m.yml:5: spend.columns.Month: unknown canonical column 'perod' for spend (did you mean 'period'?)" \
+        in str(e.value)

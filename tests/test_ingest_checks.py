@@ -258,3 +258,26 @@ def test_problems_from_all_files_come_together_and_are_capped(data):
     assert len(text) == 13  # 1 + 10 examples + 1 summary + 1
     rendered = report.render()
     assert "62 errors:" in rendered  # the true count: 1 + 60 negative amounts + 1
+
+
+# ------------------------------------------------------------------- spend (optional table)
+def test_spend_is_optional_and_checked_when_present(data, tmp_path):
+    assert check(data) == ([], [])  # no spend.csv: fine
+    (data / "spend.csv").write_text(
+        "period_start,period_end,source,campaign,amount,currency\n"
+        "2024-01-01,2024-01-31,inbound,Search,1200.50,USD\n"   # row 1: fine
+        "2024-02-01,2024-01-31,inbound,,10,USD\n"            # row 2: ends before it starts
+        "2024-02-01,2024-02-29,inbound,,-5,USD\n"             # row 3: negative
+        "2024-02-01,2024-02-29,billboards,,50,USD\n"          # row 4: a source no deal names
+        "2024-02-01,2024-02-29,,,50,USD\n")                   # row 5: no source
+    errs, warns = check(data)
+    assert errs == [
+        f"{data}/spend.csv:6: row 5: column source: empty value in a required column (Source or channel the "
+        "money bought, in the vocabulary of leads.source and deals.source (inbound, outbound, event, partner, "
+        "referral, …).)",
+        f"{data}/spend.csv:4: row 3: column amount: negative amount -5.00: must be >= 0",
+        f"{data}/spend.csv:3: row 2: column period_end: period ends 2024-01-31, before it starts 2024-02-01",
+    ]
+    assert [w for w in warns if "spend" in w] == [
+        f"{data}/spend.csv:5: row 4: column source: source 'billboards' is not the source of any deal or lead "
+        "(spend.source uses the vocabulary of deals.source and leads.source)"]

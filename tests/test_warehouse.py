@@ -112,7 +112,7 @@ def test_describe(settings):
     table_rows = {line.split()[0]: line.split()[1] for line in lines[lines.index(next(
         l for l in lines if l.startswith("table"))) + 1:]}
     assert table_rows == {"accounts": "2", "activities": "2", "deal_history": "14", "deals": "4", "leads": "0",
-                          "reps": "2", "stage_intervals": "12", "stages": "9", "targets": "2"}
+                          "reps": "2", "spend": "0", "stage_intervals": "12", "stages": "9", "targets": "2"}
 
 
 def test_cli_info_builds_and_describes(settings, monkeypatch, capsys):

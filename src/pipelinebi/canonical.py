@@ -173,6 +173,21 @@ _TABLES: tuple[Table, ...] = (
         ("activity_id",),
         required=False,
     ),
+    Table(
+        "spend", "money spent to acquire customers from one source (and campaign) in one period",
+        (
+            _c("period_start", "DATE", "First day of the period the money was spent in.", False),
+            _c("period_end", "DATE", "Last day of the period (inclusive).", False),
+            _c("source", "VARCHAR", "Source or channel the money bought, in the vocabulary of leads.source and "
+               "deals.source (inbound, outbound, event, partner, referral, …).", False),
+            _c("campaign", "VARCHAR", "Campaign within the source (blank: the source as a whole)."),
+            _c("amount", "DECIMAL(18,2)", "Amount spent in the reporting currency, >= 0.", False),
+            _c("currency", "VARCHAR", "Original currency code (amount is already converted)."),
+        ),
+        (),
+        # Optional: without spend, acquisition cost, ROI and payback say "No spend loaded", never $0.
+        required=False,
+    ),
 )
 
 TABLES: dict[str, Table] = {t.name: t for t in _TABLES}

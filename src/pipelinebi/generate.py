@@ -2,7 +2,7 @@
 
 ``generate(out_dir, deals=N, seed=S)`` writes one file per canonical table
 (``reps``, ``accounts``, ``stages``, ``deals``, ``deal_history``, ``targets``, ``leads``,
-``activities``; CSV or Parquet) that conforms to :mod:`pipelinebi.canonical`.  The output
+``activities``, ``spend``; CSV or Parquet) that conforms to :mod:`pipelinebi.canonical`.  The output
 is byte-for-byte identical for the same ``(deals, seed, as_of, fmt)``.
 
 >>> import tempfile
@@ -35,6 +35,8 @@ What the data looks like (so that dashboards tell a story):
 * Leads: converted leads (one per New Business deal from inbound, event, partner and
   referral sources, and some outbound) and many more non-converted ones; engaged leads
   (more activities) are the ones that convert.  Activities average about 7 per deal.
+* Spend: monthly marketing spend per lead source and campaign, following the leads each
+  source brings (a cost per lead per source, ± 15%; see :func:`_spend`).
 
 Randomness is a hash of ``(seed, key, salt)`` turned into a uniform number (the ``u``
 macro in :func:`_macros`): unlike ``random()`` it depends neither on threads nor on row
@@ -685,6 +687,47 @@ def _activities(con: duckdb.DuckDBPyConnection, now_d: int) -> None:
     _numbered(con, "act_u", "act_i", "t, src, ek, i", "act_no")
 
 
+#: Marketing spend per source (see :func:`_spend`): cost per lead the source brings in, and the
+#: campaigns the money goes to with their share.  Renewals ("existing customer") cost nothing.
+_SPEND: tuple[tuple[str, float, tuple[tuple[str, float], ...]], ...] = (
+    ("inbound", 600, (("Paid search", 0.6), ("Content", 0.4))),
+    ("outbound", 900, (("SDR prospecting", 1.0),)),
+    ("event", 1500, (("Trade shows", 0.7), ("Webinars", 0.3))),
+    ("partner", 1200, (("Partner program", 1.0),)),
+    ("referral", 300, (("Customer referrals", 1.0),)),
+)
+
+
+def _spend(con: duckdb.DuckDBPyConnection, now_d: int) -> None:
+    """spend_i: monthly spend per source and campaign, from the first lead's month to ``as_of``.
+
+    A month's spend on a source is what its leads cost (leads created that month × the
+    source's cost per lead, ± 15%), split over the source's campaigns, rounded to $10: so
+    spend follows the leads (and through them the deals) a source brings.  The last month
+    ends the day before ``as_of``.  Reads only ``lead_i`` and hashes of its own keys, so the
+    other tables are unchanged by it.
+    """
+    rows = ", ".join(f"({i}, {_sql_str(src)}, {cpl}, {j}, {_sql_str(camp)}, {share})"
+                     for i, (src, cpl, camps) in enumerate(_SPEND) for j, (camp, share) in enumerate(camps))
+    con.execute(f"""
+        CREATE TABLE spend_i AS
+        WITH camp AS (SELECT * FROM (VALUES {rows}) t(si, source, cpl, ci, campaign, share)),
+        months AS (
+            SELECT m::DATE AS m_start, row_number() OVER (ORDER BY m) AS mn
+            FROM (SELECT unnest(range(date_trunc('month', (SELECT dt(min(created_s) // 86400) FROM lead_i)),
+                                      dt({now_d}), INTERVAL 1 MONTH)) AS m)
+        ), led AS (
+            SELECT date_trunc('month', dt(created_s // 86400))::DATE AS m_start, source, count(*) AS n
+            FROM lead_i GROUP BY ALL
+        )
+        SELECT months.m_start AS period_start, least(last_day(months.m_start), dt({now_d} - 1)) AS period_end,
+               camp.si, camp.ci, camp.source, camp.campaign,
+               round(coalesce(led.n, 0) * camp.cpl * camp.share
+                     * (0.85 + 0.3 * u(months.mn * 64 + camp.si * 8 + camp.ci, 'spend.noise')), -1) AS amount
+        FROM months CROSS JOIN camp LEFT JOIN led ON led.m_start = months.m_start AND led.source = camp.source
+    """)
+
+
 def _targets(con: duckdb.DuckDBPyConnection, now_d: int) -> None:
     """Quota per rep per quarter.
 
@@ -784,6 +827,9 @@ _OUTPUT_SQL = {
                CASE WHEN deal_no IS NOT NULL THEN code('D', deal_no, {dw}) END AS deal_id,
                CASE WHEN rep_no IS NOT NULL THEN code('R', rep_no, {rw}) END AS rep_id, act_no
         FROM act_i""", "act_no"),
+    "spend": ("""
+        SELECT period_start, period_end, source, campaign, amount, 'USD' AS currency, si, ci FROM spend_i""",
+              "period_start, si, ci"),
 }
 
 
@@ -857,6 +903,8 @@ def generate(out_dir: Path, deals: int, seed: int = 42, fmt: str = "csv",
         _activities(con, now_d)
         progress("targets", None, None)
         _targets(con, now_d)
+        progress("spend", None, None)
+        _spend(con, now_d)
         n_leads = con.execute("SELECT count(*) FROM lead_i").fetchone()[0]
         n_act = con.execute("SELECT count(*) FROM act_i").fetchone()[0]
         widths = {

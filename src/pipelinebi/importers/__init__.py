@@ -33,8 +33,8 @@ ADAPTERS = {"salesforce": salesforce.extract, "hubspot": hubspot.extract,
 
 #: Written by every import, in this order (targets may be empty).
 STAGED_TABLES = ("stages", "reps", "accounts", "deals", "deal_history", "targets")
-#: Written when the mapping has their section (``leads:``, ``activities:``).
-OPTIONAL_TABLES = ("leads", "activities")
+#: Written when the mapping has their section (``leads:``, ``activities:``, ``spend:``).
+OPTIONAL_TABLES = ("leads", "activities", "spend")
 
 
 @dataclass

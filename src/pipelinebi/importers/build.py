@@ -34,6 +34,7 @@ from .parse import (parse_amount, parse_bool, parse_date, parse_int, parse_times
 from .report import Report
 from .sources import Extract
 from .leads import build_activities, build_leads
+from .spend import build_spend
 from .targets import build_targets
 from .synthesize import NOTE as SYNTH_NOTE
 from .synthesize import TICK, synthesize_history
@@ -715,6 +716,10 @@ def build(ex: Extract, m: Mapping, report: Report) -> dict[str, list[dict]]:
         tables["leads"] = build_leads(b, ok_ids)
     if ex.activities is not None:
         tables["activities"] = build_activities(b, ok_ids, {lead["lead_id"] for lead in tables.get("leads", [])})
+    if ex.spend is not None:
+        sources = {d["source"] for d in deals if d["source"]} | {r["source"] for r in tables.get("leads", [])
+                                                                   if r["source"]}
+        tables["spend"] = build_spend(b, sources, file=ex.spend_file)
     for column in ("product", "source", "pipeline"):
         b.check_vocabulary(column, [(d[column], b.deal_rec[d["deal_id"]]) for d in deals])
     for key, n in report.counted("values.stage").items():

@@ -59,6 +59,10 @@ TARGET_EXTRA_FIELDS = {
     "period": "the quota's period as text: 2024-Q1, Q1 2024, 2024-03, Mar 2024 or 2024 "
               "(instead of period_start and period_end)",
 }
+SPEND_EXTRA_FIELDS = {
+    "period": "the spend's period as text: 2024-03, Mar 2024, 2024-Q1, Q1 2024 or 2024 "
+              "(instead of period_start and period_end)",
+}
 STAGE_FILE_FIELDS = ("stage", "position", "probability", "kind", "is_closed", "is_won",
                      "forecast_category", "active", "pipeline")
 TEAM_FIELDS = ("team", "region", "manager")
@@ -73,7 +77,7 @@ VALUE_COLUMNS = ("pipeline", "stage", "status", "forecast_category", "source", "
 DEFAULT_COLUMNS = {
     "pipeline": "deals with a blank (or no) pipeline",
     "owner_id": "deals without an owner",
-    "source": "deals and leads with a blank source",
+    "source": "deals and leads with a blank source (not spend: money is never put on a guessed source)",
     "product": "deals with a blank product",
     "lost_reason": "lost deals with a blank lost reason",
     "team": "reps with a blank team, and deal owners added as reps",
@@ -85,7 +89,8 @@ DEFAULT_COLUMNS = {
 }
 
 #: Sections that read one file each (with ``file:``, ``columns:``, ``optional:``).
-FILE_SECTIONS = ("deals", "history", "stage_file", "reps", "teams", "accounts", "leads", "targets", "activities")
+FILE_SECTIONS = ("deals", "history", "stage_file", "reps", "teams", "accounts", "leads", "targets", "activities",
+                 "spend")
 
 
 class Strict(BaseModel):
@@ -165,6 +170,8 @@ class Mapping(Strict):
     leads: FileSpec | None = Field(None, description="a marketing leads export")
     targets: FileSpec | None = Field(None, description="a quota sheet: one quota per rep (or team) and period")
     activities: FileSpec | None = Field(None, description="an activity log: calls, emails, meetings, demos")
+    spend: FileSpec | None = Field(None, description="a marketing spend sheet: amount spent per source (and "
+                                                     "campaign) and period")
     stages: list[StageSpec] = Field(default_factory=list, description="every stage a deal may be in")
     stage_dates: dict[str, str] = Field(
         default_factory=dict,
@@ -285,6 +292,8 @@ def _column_targets(section: str) -> dict[str, str]:
         return {c: "" for c in TABLES[section].column_names}
     if section == "targets":
         return {**{c: "" for c in TABLES["targets"].column_names}, **TARGET_EXTRA_FIELDS}
+    if section == "spend":
+        return {**{c: "" for c in TABLES["spend"].column_names}, **SPEND_EXTRA_FIELDS}
     if section == "teams":
         return {c: "" for c in TEAM_FIELDS}
     return {c: "" for c in STAGE_FILE_FIELDS}  # stage_file

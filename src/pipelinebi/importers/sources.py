@@ -37,6 +37,8 @@ class Extract:
     targets_file: str = ""
     activities: list[Rec] | None = None
     activities_file: str = ""
+    spend: list[Rec] | None = None
+    spend_file: str = ""
     row_counts: dict[str, int] = field(default_factory=dict)
 
 
@@ -105,7 +107,7 @@ def extract_common(root: Path, deals_path: Path | None, mapping: Mapping, report
     if missing:
         return None
     ex = Extract(recs, used, deals_file=name, stages=list(mapping.stages), row_counts=counts)
-    for section in ("history", "reps", "teams", "accounts", "leads", "targets", "activities"):
+    for section in ("history", "reps", "teams", "accounts", "leads", "targets", "activities", "spend"):
         got = load_section(root, getattr(mapping, section), section, mapping, report, counts)
         if got is not None:
             setattr(ex, section, got[0])

@@ -43,6 +43,7 @@ RANGES: dict[tuple[str, str], tuple[float | None, float | None]] = {
     ("deals", "amount"): (0, None),
     ("deal_history", "amount"): (0, None),
     ("targets", "amount"): (0, None),
+    ("spend", "amount"): (0, None),
     ("stages", "probability"): (0, 1),
     ("stages", "position"): (0, None),
     ("accounts", "employees"): (0, None),

@@ -227,6 +227,18 @@ def _other_checks(con, available: set[str]) -> list[Check]:
                          key="column converted_at",
                          message=lambda v: f"converted at {v[0]}, before the lead was created ({v[1]})",
                          hint=lambda v: "converted_at >= created_at"))
+    if "spend" in available:
+        out.append(Check("spend", "SELECT _row, period_start, period_end FROM t_spend WHERE period_end < period_start",
+                         key="column period_end", message=lambda v: f"period ends {v[1]}, before it starts {v[0]}"))
+        if "deals" in available:
+            # Spend on a source no deal or lead names buys nothing the metrics can see: acquisition
+            # cost per source would leave it out and the overall figure would carry it unexplained.
+            leads = " UNION SELECT source FROM t_leads WHERE source IS NOT NULL" if "leads" in available else ""
+            out.append(Check("spend", f"SELECT _row, source FROM t_spend WHERE source NOT IN "
+                                      f"(SELECT source FROM t_deals WHERE source IS NOT NULL{leads})",
+                             key="column source", per_value=True, severity="warning",
+                             message=lambda v: f"source '{v[0]}' is not the source of any deal or lead",
+                             hint=lambda v: "spend.source uses the vocabulary of deals.source and leads.source"))
     # Soft references from the optional tables: worth a warning, never a reason to refuse.
     for table, col, target, tcol in (("leads", "owner_id", "reps", "rep_id"),
                                      ("leads", "converted_deal_id", "deals", "deal_id"),
