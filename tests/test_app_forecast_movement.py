@@ -146,27 +146,29 @@ def test_waterfall_and_slipped_deals_like_hand_sql(use):
     outs = moves.loc[moves["kind"] == "out", "value"].astype(float).sum()
     assert float(start["value"]) + ins - outs == pytest.approx(float(now["value"]))
     assert list(moves.index) == ["Created", "Pulled in", "Increased", "Decreased", "Pushed out", "Won", "Lost"]
-    # the slipped deals: each was open in the quarter at a snapshot day and, at the next one,
-    # still open but closing later (hand SQL over the raw history); their amounts make the bar
+    # won, lost and the slipped deals: ONE comparison of the quarter's first day with the as-of
+    # date (hand SQL over the raw history: each deal's last change before each day)
     listed = at.dataframe[-1].value
     pushed = float(moves.loc["Pushed out", "value"])
-    amounts = listed["flow_pushed_out"].map(lambda s: float(re.sub(r"[^\d.]", "", s)))
+    amounts = listed["quarter_flow_pushed_out"].map(lambda s: float(re.sub(r"[^\d.]", "", s)))
     assert amounts.sum() == pytest.approx(pushed)
-    days = [q[0]] + [d for d in pd.date_range(q[0], as_of, freq="MS").date if d > q[0]] + [as_of]
-    slipped = set()
-    for a, b in zip(days, days[1:]):
-        slipped |= {r[0] for r in con.execute("""
-            WITH st AS (SELECT h.deal_id, h.stage, h.close_date, h.changed_at, d.pipeline FROM deal_history h
-                        JOIN deals d USING (deal_id)),
-                 a AS (SELECT * FROM st WHERE changed_at < CAST(? AS TIMESTAMP) QUALIFY row_number() OVER
-                       (PARTITION BY deal_id ORDER BY changed_at DESC) = 1),
-                 b AS (SELECT * FROM st WHERE changed_at < CAST(? AS TIMESTAMP) QUALIFY row_number() OVER
-                       (PARTITION BY deal_id ORDER BY changed_at DESC) = 1)
-            SELECT a.deal_id FROM a JOIN b USING (deal_id)
-            JOIN stages sa ON sa.pipeline = a.pipeline AND sa.stage = a.stage
-            JOIN stages sb ON sb.pipeline = b.pipeline AND sb.stage = b.stage
-            WHERE sa.kind = 'open' AND sb.kind = 'open' AND a.close_date >= ? AND a.close_date < ?
-              AND NOT (b.close_date >= ? AND b.close_date < ?)""", [a, b, q[0], q[1], q[0], q[1]]).fetchall()}
+    rows = con.execute("""
+        WITH st AS (SELECT h.deal_id, h.stage, h.amount, h.close_date, h.changed_at, d.pipeline FROM deal_history h
+                    JOIN deals d USING (deal_id)),
+             a AS (SELECT * FROM st WHERE changed_at < CAST(? AS TIMESTAMP) QUALIFY row_number() OVER
+                   (PARTITION BY deal_id ORDER BY changed_at DESC) = 1),
+             b AS (SELECT * FROM st WHERE changed_at < CAST(? AS TIMESTAMP) QUALIFY row_number() OVER
+                   (PARTITION BY deal_id ORDER BY changed_at DESC) = 1)
+        SELECT a.deal_id, sb.kind, b.close_date >= ? AND b.close_date < ?, coalesce(a.amount, 0)
+        FROM a JOIN b USING (deal_id)
+        JOIN stages sa ON sa.pipeline = a.pipeline AND sa.stage = a.stage
+        JOIN stages sb ON sb.pipeline = b.pipeline AND sb.stage = b.stage
+        WHERE sa.kind = 'open' AND a.close_date >= ? AND a.close_date < ?""",
+                       [q[0], as_of, q[0], q[1], q[0], q[1]]).fetchall()
+    slipped = {d for d, kind, inside, _ in rows if kind == "open" and not inside}
+    won = sum(float(a) for _, kind, _, a in rows if kind == "won")
+    lost = sum(float(a) for _, kind, _, a in rows if kind == "lost")
+    assert (float(moves.loc["Won", "value"]), float(moves.loc["Lost", "value"])) == pytest.approx((won, lost))
     assert set(listed["deal_id"]) == slipped and slipped
 
 

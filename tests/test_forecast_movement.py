@@ -6,7 +6,10 @@ share of the quarter gone.
 
 Dataset: ``metric_fixtures.TINY`` (as_of 2026-11-15) plus three deals that move in Q4:
 D9 pushed out of Q4 into Q1 on 10-25, D10 pulled into Q4 from Q1 on 11-03, D11 cut from
-70,000 to 45,000 on 10-18."""
+70,000 to 45,000 on 10-18; and two that a chain of month steps would count twice but one
+comparison of 1 Oct with 15 Nov does not: D12 created on 10-12 and lost on 11-06 (neither
+created nor lost: it was never open pipeline on either day), D13 pushed into Q1 on 10-10 and
+pulled back into Q4 on 11-04 (not slipped: it closes in Q4 again)."""
 
 from __future__ import annotations
 
@@ -31,11 +34,16 @@ MOVES = {
         _deal("D9", "R1", "AC1", "open", "P2", "25000", "2027-02-10", "09-01", "pipeline"),
         _deal("D10", "R2", "AC2", "open", "P3", "15000", "2026-12-10", "09-01", "best_case"),
         _deal("D11", "R3", "AC1", "open", "P2", "45000", "2026-12-05", "09-05", "pipeline"),
+        _deal("D12", "R3", "AC1", "lost", "Lost", "35000", "2026-12-15", "10-12", "omitted"),
+        _deal("D13", "R3", "AC1", "open", "P2", "22000", "2026-12-20", "09-01", "pipeline"),
     ],
     "deal_history": TINY["deal_history"]
     + _hist("D9", [("09-01", "P1", "25000", "2026-12-20", "pipeline"), ("10-25", "P2", "25000", "2027-02-10", "pipeline")])
     + _hist("D10", [("09-01", "P2", "15000", "2027-02-01", "pipeline"), ("11-03", "P3", "15000", "2026-12-10", "best_case")])
-    + _hist("D11", [("09-05", "P1", "70000", "2026-12-05", "pipeline"), ("10-18", "P2", "45000", "2026-12-05", "pipeline")]),
+    + _hist("D11", [("09-05", "P1", "70000", "2026-12-05", "pipeline"), ("10-18", "P2", "45000", "2026-12-05", "pipeline")])
+    + _hist("D12", [("10-12", "P1", "35000", "2026-12-15", "pipeline"), ("11-06", "Lost", "35000", "2026-12-15", "omitted")])
+    + _hist("D13", [("09-01", "P2", "22000", "2026-12-01", "pipeline"), ("10-10", "P2", "22000", "2027-02-01", "pipeline"),
+                    ("11-04", "P2", "22000", "2026-12-20", "pipeline")]),
 }
 
 
@@ -117,9 +125,17 @@ def test_waterfall_matches_pandas_and_adds_up(layer, con, tiles):
     plan = waterfall_plan(tile, PageState(*Q4, as_of=AS_OF))
     assert plan.window == (Q4[0], AS_OF)
     got = _values(layer, con, plan)
-    # the snapshot days of the window: month starts and the as-of date
-    want = pandas_waterfall([date(2026, 10, 1), date(2026, 11, 1), AS_OF], Q4)
-    assert {m.removeprefix("flow_"): v for m, v in got.items()} == pytest.approx(want)
+    # ONE comparison: the quarter's first day against the as-of date (not a chain of month steps)
+    want = pandas_waterfall([date(2026, 10, 1), AS_OF], Q4)
+    assert {m.removeprefix("quarter_flow_"): v for m, v in got.items()} == pytest.approx(want)
+    # the chain through 1 Nov would differ: D12 (created 10-12, lost 11-06) in created and lost,
+    # D13 (pushed 10-10, pulled back 11-04) in pushed out and pulled in
+    chain = pandas_waterfall([date(2026, 10, 1), date(2026, 11, 1), AS_OF], Q4)
+    assert chain["lost"] - want["lost"] == 35000 and chain["created"] - want["created"] == 35000
+    assert chain["pushed_out"] - want["pushed_out"] == 22000 and chain["pulled_in"] - want["pulled_in"] == 22000
+    # by hand: lost = D4 (30,000, open on 1 Oct closing 10-31, lost since); won = D3 + D5 at
+    # their 1 Oct amounts; pushed out = D9 only
+    assert (want["lost"], want["won"], want["pushed_out"]) == (30000, 90000, 25000)
     # every kind of movement happened at least once: the check is not vacuous
     assert all(want[k] > 0 for k in ("created", "pulled_in", "increased", "decreased", "pushed_out", "won", "lost")), want
     bars = waterfall_bars(tile, got)
@@ -134,10 +150,11 @@ def test_waterfall_matches_pandas_and_adds_up(layer, con, tiles):
 def test_slipped_list_is_the_pushed_out_bar(layer, con, tiles):
     plan = waterfall_plan(tiles["waterfall"], PageState(*Q4, as_of=AS_OF))
     df = layer.query(plan.slipped, con).df()
-    df = df[df["flow_pushed_out"].astype(float) > 0]
-    # D9 left Q4 on 10-25 for February, at its 25,000
+    df = df[df["quarter_flow_pushed_out"].astype(float) > 0]
+    # D9 left Q4 on 10-25 for February, at its 25,000; D13 left too but is back in Q4 by 15 Nov
     assert df["deal_id"].tolist() == ["D9"]
-    assert float(df["flow_pushed_out"].sum()) == pytest.approx(_values(layer, con, plan)["flow_pushed_out"]) == 25000
+    assert float(df["quarter_flow_pushed_out"].sum()) == pytest.approx(
+        _values(layer, con, plan)["quarter_flow_pushed_out"]) == 25000
 
 
 def test_waterfall_for_one_team(layer, con, tiles):
@@ -151,8 +168,8 @@ def test_waterfall_for_one_team(layer, con, tiles):
     h = h[h["deal_id"].map(owners).isin(["R1", "R2"])]
     start = _open_in(_state(h, Q4[0]), Q4)["amount"].sum()
     end = _open_in(_state(h, AS_OF), Q4)["amount"].sum()
-    assert (got["flow_start"], got["flow_end"]) == pytest.approx((start, end))
-    assert got["flow_pushed_out"] == 25000 and got["flow_lost"] == 30000  # D9 (R1), D4 (R2)
+    assert (got["quarter_flow_start"], got["quarter_flow_end"]) == pytest.approx((start, end))
+    assert got["quarter_flow_pushed_out"] == 25000 and got["quarter_flow_lost"] == 30000  # D9 (R1), D4 (R2)
 
 
 def test_no_waterfall_before_the_quarter_starts(tiles):

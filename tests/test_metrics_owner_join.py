@@ -1,6 +1,6 @@
 """The direct reps join of the history-derived models gives the same answers as the old path.
 
-stage_intervals, stage_funnel, close_date_changes, pipeline_snapshots and pipeline_flow carry the
+stage_intervals, stage_funnel, close_date_changes, pipeline_snapshots, pipeline_flow and quarter_flow carry the
 deal's ``owner_id`` (copied from deals at ingest), and their models join ``reps`` on it directly,
 ahead of ``deals``: breadth-first dimension search then finds team/rep/region one hop away instead
 of through the 1M-row deals table.  This is a speed change only, so every metric of those models
@@ -24,8 +24,9 @@ from pipelinebi.compiler.query import Filter, Query
 from pipelinebi.semantic import load_semantic_layer
 
 SEEDS = REPO / "seeds"
-OWNER_TABLES = ("stage_intervals", "stage_funnel", "close_date_changes", "pipeline_snapshots", "pipeline_flow")
-MODELS = {"stage_visits", "stage_funnel", "close_date_changes", "pipeline_snapshots", "pipeline_flow"}
+OWNER_TABLES = ("stage_intervals", "stage_funnel", "close_date_changes", "pipeline_snapshots", "pipeline_flow",
+                "quarter_flow")
+MODELS = {"stage_visits", "stage_funnel", "close_date_changes", "pipeline_snapshots", "pipeline_flow", "quarter_flow"}
 THROUGH_DEALS = re.compile(rf"FROM ({'|'.join(OWNER_TABLES)}) AS \w+\s+LEFT JOIN deals AS deals")
 # the direct join sits right before the join to deals (the leads model's own reps join does not)
 DIRECT_JOIN = re.compile(r"^ *- \{to: reps, type: many_to_one, on: \{owner_id: rep_id\}\}\n"

@@ -124,8 +124,13 @@ def render(page: Any, tile: ChartTile, key: str) -> None:
         st.warning(f"{format_value(abs(gap), 'currency')} of the change is not explained by the movements shown.",
                    icon=":material/warning:")
     st.altair_chart(chart(df), width="stretch", key=f"{key}-waterfall")
-    st.caption("Won and lost count deals that were open pipeline of the quarter at a month start or on "
-               f"{first:%-d %b}; a deal created and closed between two of those dates is in the KPIs, not here.")
+    if tile.waterfall.window == "period":
+        st.caption(f"Each deal counts once, by how it stands on {last:%-d %b} against {first:%-d %b}: won and lost "
+                   f"are deals that were open pipeline of the quarter on {first:%-d %b}; a deal created and closed "
+                   "since then is in closed won / lost (the KPIs), not here.")
+    else:
+        st.caption("Won and lost count deals that were open pipeline of the quarter at a month start or on "
+                   f"{first:%-d %b}; a deal created and closed between two of those dates is in the KPIs, not here.")
     if tile.waterfall.slipped and plan.slipped is not None:
         slipped(page, tile, plan, key)
 

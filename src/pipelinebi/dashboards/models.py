@@ -142,6 +142,12 @@ class WaterfallSpec(Strict):
     ``dimension`` (the step's start date) and on ``to`` (its end date)."""
 
     to: Name = Field(description="the time dimension of a step's end (e.g. flow_to)")
+    #: ``period``: the metrics' table holds one comparison per period (the period's first day
+    #: against its end or the as-of date: ``quarter_flow``), the window is that one row set;
+    #: ``steps``: a chain of consecutive steps (``pipeline_flow``) added up over the window
+    window: Literal["period", "steps"] = Field(
+        "steps", description="period: one comparison of the period's first day with its end (quarter_flow); "
+                             "steps: consecutive snapshot steps added up (pipeline_flow)")
     outs: list[Name] = Field(min_length=1, description="movements that take money out (decreased, pushed out, won, lost)")
     slipped: SlippedList | None = None
 

@@ -5,10 +5,12 @@ quarter). Pure functions, no Streamlit: the app draws what these return and test
 numbers against independent computations.
 
 The waterfall's window runs from the first day of the period to the data's as-of date (or the
-period's end, once it is over). The pipeline of the period is rebuilt at snapshot dates (month
-starts and the as-of date), so the window is a chain of steps: the start is the first step's
-start, the end the last step's end, and the movements of the steps in between add up (the
-inner starts and ends cancel).
+period's end, once it is over). With ``window: period`` (the Forecast page, ``quarter_flow``)
+the bars come from ONE comparison of the pipeline on those two days: each deal counts once,
+by how it stands at the end against the start. With ``window: steps`` (``pipeline_flow``) the
+window is a chain of consecutive snapshot steps (month starts) whose movements add up — a
+deal created in one month and won in the next then counts as both created and won, so the
+bars depend on where the month starts fall.
 
 >>> from datetime import date
 >>> state = PageState(date(2026, 10, 1), date(2027, 1, 1), as_of=date(2026, 11, 14))
@@ -90,10 +92,16 @@ def waterfall_plan(tile: ChartTile, state: PageState) -> WaterfallPlan:
     first, last = window
     base = state.filters + equals_filters(scope) + equals_filters(state.selection) + tuple(tile.filters)
     span = dict(start=state.start, end=state.end) if tile.period else {}
-    steps = (Filter(dimension=tile.dimension, op=">=", value=first), Filter(dimension=tile.waterfall.to, op="<=", value=last))
     start_m, *moves, end_m = tile.metrics
-    start = Query(metrics=(start_m,), filters=base + (Filter(dimension=tile.dimension, value=first),), **span)
-    end = Query(metrics=(end_m,), filters=base + (Filter(dimension=tile.waterfall.to, value=last),), **span)
+    if tile.waterfall.window == "period":
+        # one comparison: the rows of the pair (first day, window end), for all bars alike
+        steps = (Filter(dimension=tile.dimension, value=first), Filter(dimension=tile.waterfall.to, value=last))
+        start = Query(metrics=(start_m,), filters=base + steps, **span)
+        end = Query(metrics=(end_m,), filters=base + steps, **span)
+    else:
+        steps = (Filter(dimension=tile.dimension, op=">=", value=first), Filter(dimension=tile.waterfall.to, op="<=", value=last))
+        start = Query(metrics=(start_m,), filters=base + (Filter(dimension=tile.dimension, value=first),), **span)
+        end = Query(metrics=(end_m,), filters=base + (Filter(dimension=tile.waterfall.to, value=last),), **span)
     move_q = Query(metrics=tuple(moves), filters=base + steps, **span)
     slipped = None
     if tile.waterfall.slipped:
