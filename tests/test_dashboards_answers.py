@@ -31,21 +31,37 @@ def layer():
     # through a join: amount × stage_win_rates.win_rate_effective
     ("weighted_pipeline_historical", {"stage_history"}),
     ("leads", {"leads"}), ("lead_conversion", {"leads"}),
+    # acquisition cost rests on spend (and cost per lead on leads too); customer value does not
+    ("marketing_spend", {"spend"}), ("cac", {"spend"}), ("ltv_to_cac", {"spend"}), ("cac_payback_months", {"spend"}),
+    ("source_roi", {"spend"}), ("cost_per_lead", {"spend", "leads"}),
+    ("clv", set()), ("new_customers", set()), ("cohort_retention", set()), ("new_customer_revenue", set()),
 ])
 def test_what_each_metric_rests_on(layer, metric, needs):
     assert answers.metric_needs(layer, metric) == needs
 
 
 def test_lacking_by_period():
-    c = Coverage(target_periods=(("2026-07-01", "2026-09-30"),), leads=5, history_synthetic_share=0.2)
+    c = Coverage(target_periods=(("2026-07-01", "2026-09-30"),), leads=5, spend=3, history_synthetic_share=0.2)
     assert answers.lacking(c, date(2026, 7, 1), date(2026, 10, 1)) == set()
     assert answers.lacking(c, *Q4) == {"targets"}
     assert answers.lacking(c, None, None) == set()  # some quotas exist, for some period
-    assert answers.lacking(Coverage(leads=5), None, None) == {"targets"}
+    assert answers.lacking(Coverage(leads=5, spend=3), None, None) == {"targets"}
     # the threshold is "more than 20%": 20% itself is accepted, 20.01% is not
-    assert answers.lacking(Coverage(target_periods=c.target_periods, leads=5, history_synthetic_share=0.2001),
+    assert answers.lacking(Coverage(target_periods=c.target_periods, leads=5, spend=3, history_synthetic_share=0.2001),
                            date(2026, 7, 1), date(2026, 10, 1)) == {"stage_history"}
-    assert answers.lacking(Coverage(target_periods=c.target_periods), date(2026, 7, 1), date(2026, 10, 1)) == {"leads"}
+    assert answers.lacking(Coverage(target_periods=c.target_periods, spend=3), date(2026, 7, 1),
+                           date(2026, 10, 1)) == {"leads"}
+    assert answers.lacking(Coverage(target_periods=c.target_periods, leads=5), date(2026, 7, 1),
+                           date(2026, 10, 1)) == {"spend"}
+
+
+def test_no_spend_leaves_acquisition_cost_blank_with_the_reason(layer):
+    c = Coverage(leads=5, target_periods=(("2026-10-01", "2026-12-31"),))
+    got = answers.unanswerable(layer, c, ["clv", "cac", "ltv_to_cac", "cac_payback_months", "new_customers"], *Q4)
+    assert got == {"cac": {"spend"}, "ltv_to_cac": {"spend"}, "cac_payback_months": {"spend"}}
+    assert answers.no_spend_message().startswith("No spend loaded — import spend to see acquisition cost")
+    assert answers.unanswerable(layer, Coverage(leads=5, spend=1, target_periods=c.target_periods),
+                                ["cac"], *Q4) == {}
 
 
 def test_unanswerable_names_only_the_metrics_that_need_what_is_missing(layer):

@@ -175,6 +175,8 @@ def _notices(page: _Page, period: str | None) -> None:
         st.info(answers.no_targets_message(cov, md_escape(period) if period else None), icon=":material/flag:")
     if answers.LEADS in needs:
         st.info(answers.no_leads_message(), icon=":material/person_off:")
+    if answers.SPEND in needs:
+        st.info(answers.no_spend_message(), icon=":material/money_off:")
     if empty:
         _empty_page(page, period)
     for slot, draw, in_period in page.deferred:

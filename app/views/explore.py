@@ -102,6 +102,8 @@ def _say_unanswerable(layer, lacking: dict[str, frozenset[str]], period: str | N
         elif need == answers.STAGE_HISTORY:
             why = (f"Stage history is synthesised for {cov.history_synthetic_share:.0%} of deals, so stage figures "
                    f"would be invented — {answers.IMPORT_HINT[need]}.")
+        elif need == answers.SPEND:
+            why = answers.no_spend_message()
         else:
             why = answers.no_leads_message()
         lines.append(f"**{md_escape(names)}** left blank: {why}")

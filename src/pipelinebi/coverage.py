@@ -1,5 +1,5 @@
 """What the loaded data can answer: targets and their periods, synthesised history, leads,
-activities, deals without a close date, the periods that hold deals.
+activities, marketing spend, deals without a close date, the periods that hold deals.
 
 Ingest measures it once and stores it as JSON in ``pipelinebi_meta`` (key ``coverage``);
 pages read it to say "No quotas loaded for 2026-Q4" instead of showing ``$0``, to flag
@@ -14,8 +14,8 @@ A database built before this existed is measured on first read.
 >>> c = measure(con)
 >>> c.has_targets(date(2026, 10, 1), date(2027, 1, 1)), c.has_targets(date(2026, 7, 1), date(2026, 10, 1))
 (True, False)
->>> c.deals, c.history_synthetic_share, c.has_leads
-(0, 0.0, False)
+>>> c.deals, c.history_synthetic_share, c.has_leads, c.has_spend
+(0, 0.0, False, False)
 """
 
 from __future__ import annotations
@@ -46,6 +46,8 @@ class Coverage:
     target_periods: tuple[tuple[str, str], ...] = ()
     leads: int = 0
     activities: int = 0
+    #: Rows of marketing spend (0: acquisition cost, ROI and payback cannot be answered).
+    spend: int = 0
     #: First and last close date of any deal (ISO), or None.
     first_close: str | None = None
     last_close: str | None = None
@@ -60,6 +62,10 @@ class Coverage:
     @property
     def has_activities(self) -> bool:
         return self.activities > 0
+
+    @property
+    def has_spend(self) -> bool:
+        return self.spend > 0
 
     @property
     def history_is_synthetic(self) -> bool:
@@ -115,6 +121,9 @@ def measure(con) -> Coverage:
         "SELECT DISTINCT date_trunc('quarter', close_date) FROM deals WHERE close_date IS NOT NULL ORDER BY 1").fetchall()]
     leads = one("SELECT count(*) FROM leads")[0]
     activities = one("SELECT count(*) FROM activities")[0]
+    # a database built before the spend table existed has none: no spend loaded
+    has_table = one("SELECT count(*) FROM information_schema.tables WHERE table_name = 'spend'")[0]
+    spend = one("SELECT count(*) FROM spend")[0] if has_table else 0
     return Coverage(
         deals=deals,
         deals_without_close_date=no_close,
@@ -122,6 +131,7 @@ def measure(con) -> Coverage:
         target_periods=tuple((s.isoformat(), e.isoformat()) for s, e in periods),
         leads=leads,
         activities=activities,
+        spend=spend,
         first_close=first_close.isoformat() if first_close else None,
         last_close=last_close.isoformat() if last_close else None,
         quarters_with_deals=tuple(_iso_date(q) for q in quarters),

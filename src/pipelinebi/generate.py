@@ -690,11 +690,11 @@ def _activities(con: duckdb.DuckDBPyConnection, now_d: int) -> None:
 #: Marketing spend per source (see :func:`_spend`): cost per lead the source brings in, and the
 #: campaigns the money goes to with their share.  Renewals ("existing customer") cost nothing.
 _SPEND: tuple[tuple[str, float, tuple[tuple[str, float], ...]], ...] = (
-    ("inbound", 600, (("Paid search", 0.6), ("Content", 0.4))),
-    ("outbound", 900, (("SDR prospecting", 1.0),)),
-    ("event", 1500, (("Trade shows", 0.7), ("Webinars", 0.3))),
-    ("partner", 1200, (("Partner program", 1.0),)),
-    ("referral", 300, (("Customer referrals", 1.0),)),
+    ("inbound", 1500, (("Paid search", 0.6), ("Content", 0.4))),
+    ("outbound", 2250, (("SDR prospecting", 1.0),)),
+    ("event", 3750, (("Trade shows", 0.7), ("Webinars", 0.3))),
+    ("partner", 3000, (("Partner program", 1.0),)),
+    ("referral", 750, (("Customer referrals", 1.0),)),
 )
 
 

@@ -1,5 +1,5 @@
 """What the loaded data can answer, for a page in a period: which metrics need data that is
-not there (targets, measured stage history, leads), the words that say so, the period a page
+not there (targets, measured stage history, leads, marketing spend), the words that say so, the period a page
 should open on, and how many earlier periods a baseline really covers.
 
 Pure functions over the semantic layer and :class:`pipelinebi.coverage.Coverage` (stored at
@@ -11,7 +11,7 @@ each model its measures reach through a join (``stage_win_rates.win_rate_effecti
 
 >>> from datetime import date
 >>> from pipelinebi.coverage import Coverage
->>> c = Coverage(target_periods=(("2026-07-01", "2026-09-30"),), leads=10,
+>>> c = Coverage(target_periods=(("2026-07-01", "2026-09-30"),), leads=10, spend=5,
 ...              quarters_with_deals=("2026-04-01", "2026-07-01"))
 >>> lacking(c, date(2026, 10, 1), date(2027, 1, 1))
 frozenset({'targets'})
@@ -36,6 +36,7 @@ from ..periods import shift_date
 TARGETS = "targets"
 STAGE_HISTORY = "stage_history"
 LEADS = "leads"
+SPEND = "spend"
 
 #: what a table's numbers rest on: tables not listed rest on the deals themselves
 NEEDS_BY_TABLE = {
@@ -46,6 +47,8 @@ NEEDS_BY_TABLE = {
     "stage_norms": STAGE_HISTORY, "stage_win_rates": STAGE_HISTORY, "close_date_changes": STAGE_HISTORY,
     "pipeline_snapshots": STAGE_HISTORY, "pipeline_flow": STAGE_HISTORY, "quarter_flow": STAGE_HISTORY,
     "leads": LEADS, "lead_facts": LEADS,
+    # acquisition cost, ROI, payback, cost per lead: without spend they are unknown, never $0
+    "spend": SPEND,
 }
 
 #: what to import to get each kind of number (for people, plain text)
@@ -55,6 +58,7 @@ IMPORT_HINT = {
                     "a `deal_history.csv`) or stage-entered date columns mapped under `stage_dates:` "
                     "(HubSpot \"Date entered …\", a flat export's engage date)"),
     LEADS: "import leads (a `leads.csv`, or a `leads:` section in the mapping)",
+    SPEND: "import spend (a marketing spend sheet: a `spend.csv`, or a `spend:` section in the mapping)",
 }
 
 
@@ -97,7 +101,7 @@ def metric_needs(layer: Any, metric: str) -> frozenset[str]:
 def lacking(coverage: Coverage, start: date | None, end: date | None) -> frozenset[str]:
     """What the data lacks for ``[start, end)`` (or for any period when None): targets for the
     period, measured stage history (synthesised for more than the threshold's share of deals),
-    leads."""
+    leads, marketing spend."""
     out = set()
     if start is None or end is None:
         if not coverage.target_periods:
@@ -108,6 +112,8 @@ def lacking(coverage: Coverage, start: date | None, end: date | None) -> frozens
         out.add(STAGE_HISTORY)
     if not coverage.has_leads:
         out.add(LEADS)
+    if not coverage.has_spend:
+        out.add(SPEND)
     return frozenset(out)
 
 
@@ -158,6 +164,16 @@ def synthetic_history_message(coverage: Coverage, what: str | None = None) -> st
 
 def no_leads_message() -> str:
     return f"No leads loaded — {IMPORT_HINT[LEADS]} to see lead figures."
+
+
+def no_spend_message() -> str:
+    """Why acquisition cost, ROI and payback show "—".
+
+    >>> no_spend_message()
+    'No spend loaded — import spend to see acquisition cost (a `spend.csv`, or a `spend:` section in the mapping): CAC, LTV : CAC, payback, cost per lead and ROI.'
+    """
+    return ("No spend loaded — import spend to see acquisition cost (a `spend.csv`, or a `spend:` section in the "
+            "mapping): CAC, LTV : CAC, payback, cost per lead and ROI.")
 
 
 # ----------------------------------------------------------------- periods

@@ -1,0 +1,261 @@
+"""Customer value, retention and acquisition cost (issue #19) against hand-worked numbers and an
+independent pandas computation on a tiny dataset.
+
+Dataset (as_of 2026-11-15; pipeline and reps from TINY):
+
+    account  deal  closes      source             amount   note
+    AC1      W1    2024-12-10  inbound            10,000   first win (cohort 2024-Q4)
+    AC1      W2    2025-06-15  existing customer   5,000   expansion, quarter k=2 of its cohort
+    AC1      W3    2026-05-20  existing customer   6,000   expansion, k=6: three purchases over two years
+    AC2      W4    2025-02-01  outbound           20,000   only purchase: churned (no win since 2025-02-01 + 365)
+    AC2      O1    2026-12-01  outbound            7,000   open: not a purchase
+    AC3      W5    2026-10-05  inbound             8,000   first win (cohort 2026-Q4)
+    AC3      X1    2026-10-10  inbound             3,000   lost: not a purchase
+    —        W6    2026-10-20  partner             4,000   no account: a customer of its own
+    AC4      W7    2026-10-25  inbound             2,000   first win (cohort 2026-Q4)
+
+Spend: inbound Oct-2026 3,000 (Search) + Nov-2026 1,000 (Content); event Oct-2026 2,500 (a
+source with spend and no win); partner Oct-2026 500; outbound Jan-2025 6,000.  Leads in Q4:
+inbound ×2, event ×1.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pandas as pd
+import pytest
+
+from metric_fixtures import SEMANTIC, TINY, build_database
+from pipelinebi.compiler.query import Query
+from pipelinebi.semantic import load_semantic_layer
+
+AS_OF = date(2026, 11, 15)
+Q4 = dict(start=date(2026, 10, 1), end=date(2027, 1, 1))
+
+
+def _won(deal_id, account, close, source, amount, status="won", stage="Won"):
+    return {"deal_id": deal_id, "name": deal_id, "pipeline": "NB", "account_id": account, "owner_id": "R1",
+            "source": source, "product": "Core", "amount": amount, "currency": "USD",
+            "created_at": f"{(pd.Timestamp(close) - pd.Timedelta(days=30)).date()} 10:00:00", "close_date": close,
+            "stage": stage, "status": status, "forecast_category": "closed" if status == "won" else "pipeline",
+            "lost_reason": "Price" if status == "lost" else None}
+
+
+DEALS = [
+    _won("W1", "AC1", "2024-12-10", "inbound", "10000"),
+    _won("W2", "AC1", "2025-06-15", "existing customer", "5000"),
+    _won("W3", "AC1", "2026-05-20", "existing customer", "6000"),
+    _won("W4", "AC2", "2025-02-01", "outbound", "20000"),
+    _won("O1", "AC2", "2026-12-01", "outbound", "7000", status="open", stage="P2"),
+    _won("W5", "AC3", "2026-10-05", "inbound", "8000"),
+    _won("X1", "AC3", "2026-10-10", "inbound", "3000", status="lost", stage="Lost"),
+    _won("W6", None, "2026-10-20", "partner", "4000"),
+    _won("W7", "AC4", "2026-10-25", "inbound", "2000"),
+]
+SPEND = [
+    {"period_start": "2026-10-01", "period_end": "2026-10-31", "source": "inbound", "campaign": "Search", "amount": "3000", "currency": "USD"},
+    {"period_start": "2026-11-01", "period_end": "2026-11-14", "source": "inbound", "campaign": "Content", "amount": "1000", "currency": "USD"},
+    {"period_start": "2026-10-01", "period_end": "2026-10-31", "source": "event", "campaign": None, "amount": "2500", "currency": "USD"},
+    {"period_start": "2026-10-01", "period_end": "2026-10-31", "source": "partner", "campaign": None, "amount": "500", "currency": "USD"},
+    {"period_start": "2025-01-01", "period_end": "2025-01-31", "source": "outbound", "campaign": None, "amount": "6000", "currency": "USD"},
+]
+LEADS = [
+    {"lead_id": f"L{i}", "created_at": created, "source": source, "status": "new"}
+    for i, (created, source) in enumerate([("2026-10-02 09:00:00", "inbound"), ("2026-11-03 09:00:00", "inbound"),
+                                           ("2026-10-04 09:00:00", "event")])
+]
+
+
+def _history(deal: dict) -> list[dict]:
+    first = {"deal_id": deal["deal_id"], "changed_at": deal["created_at"], "stage": "P1", "amount": deal["amount"],
+             "close_date": deal["close_date"], "forecast_category": "pipeline", "is_synthetic": "false"}
+    if deal["stage"] == "P1":
+        return [first]
+    return [first, {**first, "changed_at": f"{deal['close_date']} 10:00:00" if deal["status"] != "open"
+                    else f"{(pd.Timestamp(deal['created_at']) + pd.Timedelta(days=1)).date()} 10:00:00",
+                    "stage": deal["stage"], "forecast_category": deal["forecast_category"]}]
+
+
+TABLES = {
+    "reps": TINY["reps"], "stages": TINY["stages"],
+    "accounts": [{"account_id": a, "name": a, "industry": "Software", "segment": "SMB", "region": "NA", "employees": 10}
+                 for a in ("AC1", "AC2", "AC3", "AC4")],
+    "deals": DEALS, "deal_history": [h for d in DEALS for h in _history(d)], "spend": SPEND, "leads": LEADS,
+}
+
+
+@pytest.fixture(scope="module")
+def layer():
+    return load_semantic_layer(SEMANTIC)
+
+
+@pytest.fixture(scope="module")
+def con(tmp_path_factory):
+    c = build_database(TABLES, tmp_path_factory.mktemp("customers"))
+    yield c
+    c.close()
+
+
+@pytest.fixture(scope="module")
+def no_spend(tmp_path_factory):
+    c = build_database({k: v for k, v in TABLES.items() if k != "spend"}, tmp_path_factory.mktemp("nospend"))
+    yield c
+    c.close()
+
+
+def run(layer, con, metrics, dims=(), **kw) -> pd.DataFrame:
+    return layer.query(Query(metrics=tuple(metrics), dimensions=tuple(dims), **kw), con).df()
+
+
+def one(layer, con, metric, **kw):
+    df = run(layer, con, [metric], **kw)
+    assert len(df) == 1, df
+    v = df[metric].iloc[0]
+    return None if pd.isna(v) else float(v)
+
+
+def by(layer, con, metric, dim, **kw) -> dict:
+    df = run(layer, con, [metric], [dim], **kw)
+    return {k: (None if pd.isna(v) else float(v)) for k, v in zip(df[dim], df[metric])}
+
+
+# ------------------------------------------------------------- pandas, written apart from the SQL
+def pandas_customers() -> pd.DataFrame:
+    d = pd.DataFrame(DEALS)
+    w = d[d.status == "won"].copy()
+    w["amount"] = w.amount.astype(float)
+    w["close"] = pd.to_datetime(w.close_date)
+    w["customer"] = w.account_id.fillna("deal:" + w.deal_id)
+    w = w.sort_values(["customer", "close"])
+    g = w.groupby("customer")
+    c = pd.DataFrame({"first": g.close.min(), "last": g.close.max(), "n": g.size(), "revenue": g.amount.sum(),
+                      "source": g.source.first()})
+    as_of = pd.Timestamp(AS_OF)
+    end = (c["last"] + pd.Timedelta(days=365)).clip(upper=as_of)
+    c["years"] = (end - c["first"]).dt.days / 365.25
+    c["churned"] = c["last"] + pd.Timedelta(days=365) < as_of
+    return c
+
+
+def test_three_purchases_over_two_years_and_a_churned_one_by_hand():
+    c = pandas_customers()
+    assert c.loc["AC1", "n"] == 3 and c.loc["AC1", "revenue"] == 21000 and not c.loc["AC1", "churned"]
+    assert c.loc["AC1", "years"] == pytest.approx((date(2026, 11, 15) - date(2024, 12, 10)).days / 365.25)
+    assert c.loc["AC2", "churned"] and c.loc["AC2", "years"] == pytest.approx(365 / 365.25)
+    assert list(c.index) == ["AC1", "AC2", "AC3", "AC4", "deal:W6"]
+
+
+def test_customer_value_over_every_customer(layer, con):
+    c = pandas_customers()
+    years, revenue = c.years.sum(), c.revenue.sum()
+    assert revenue == 55000 and len(c) == 5
+    assert one(layer, con, "new_customers") == 5
+    assert one(layer, con, "revenue_per_customer") == pytest.approx(55000 / 5)
+    assert one(layer, con, "average_purchase_value") == pytest.approx(55000 / 7)
+    assert one(layer, con, "purchase_frequency") == pytest.approx(7 / years)
+    assert one(layer, con, "customer_lifespan") == pytest.approx(years / 1)  # one churned customer (AC2)
+    # APV × frequency × lifespan = revenue ÷ churned customers = 55,000 ÷ 1
+    assert one(layer, con, "clv") == pytest.approx(55000)
+    assert one(layer, con, "repeat_purchase_rate") == pytest.approx(1 / 5)
+
+
+def test_customer_value_of_a_cohort_without_churn_is_unknown_not_infinite(layer, con):
+    # Q4 2026 cohort: AC3, AC4, deal:W6 — nobody churned yet: lifespan and CLV are "—"
+    assert one(layer, con, "new_customers", **Q4) == 3
+    assert one(layer, con, "revenue_per_customer", **Q4) == pytest.approx(14000 / 3)
+    assert one(layer, con, "customer_lifespan", **Q4) is None
+    assert one(layer, con, "clv", **Q4) is None
+    assert one(layer, con, "ltv_to_cac", **Q4) is None
+
+
+def test_new_customers_by_source_and_quarter_match_pandas(layer, con):
+    c = pandas_customers()
+    c["quarter"] = c["first"].dt.to_period("Q").dt.start_time
+    want = c.groupby(["quarter", "source"]).size().to_dict()
+    df = run(layer, con, ["new_customers"], ["source"], grain="quarter")
+    got = {(pd.Timestamp(p), s): n for p, s, n in zip(df["period"], df["source"], df["new_customers"]) if n}
+    assert got == want
+
+
+def test_new_vs_expansion_revenue(layer, con):
+    df = run(layer, con, ["new_customer_revenue", "expansion_revenue", "won_revenue", "new_revenue_share"])
+    assert df.new_customer_revenue[0] == pytest.approx(10000 + 20000 + 8000 + 4000 + 2000)
+    assert df.expansion_revenue[0] == pytest.approx(5000 + 6000)
+    assert df.new_revenue_share[0] == pytest.approx(44000 / 55000)
+    q = run(layer, con, ["new_customer_revenue", "expansion_revenue"], grain="quarter")
+    got = {pd.Timestamp(p).date(): (float(n), float(e)) for p, n, e in
+           zip(q["period"], q["new_customer_revenue"], q["expansion_revenue"]) if n or e}
+    assert got == {date(2024, 10, 1): (10000, 0), date(2025, 1, 1): (20000, 0), date(2025, 4, 1): (0, 5000),
+                   date(2026, 4, 1): (0, 6000), date(2026, 10, 1): (14000, 0)}
+
+
+def test_cohort_retention_by_first_purchase_quarter(layer, con):
+    # complete quarters end before 2026-10-01: AC1 (cohort 2024-Q4) is observed k = 1..7 and
+    # bought at k = 2 (2025-Q2) and k = 6 (2026-Q2); AC2 (2025-Q1) k = 1..6, never bought again;
+    # the 2026-Q4 cohort has no complete quarter yet
+    df = run(layer, con, ["cohort_retention", "cohort_retained_customers", "cohort_customers_observed"],
+             ["cohort_quarter", "quarters_since"])
+    got = {(pd.Timestamp(c).date(), int(k)): (int(b), int(o)) for c, k, b, o in
+           zip(df.cohort_quarter, df.quarters_since, df.cohort_retained_customers, df.cohort_customers_observed)}
+    want = {(date(2024, 10, 1), k): (int(k in (2, 6)), 1) for k in range(1, 8)}
+    want |= {(date(2025, 1, 1), k): (0, 1) for k in range(1, 7)}
+    assert got == want
+    k = by(layer, con, "cohort_retention", "quarters_since")
+    assert k == {1: 0.0, 2: 0.5, 3: 0.0, 4: 0.0, 5: 0.0, 6: 0.5, 7: 0.0}
+    assert by(layer, con, "cohort_retention", "cohort_quarter") == pytest.approx(
+        {date(2024, 10, 1): 2 / 7, date(2025, 1, 1): 0.0})
+
+
+def test_cac_overall_and_per_source(layer, con):
+    # Q4: spend 3000 + 1000 (inbound) + 2500 (event) + 500 (partner) = 7000; new customers 3
+    assert one(layer, con, "marketing_spend", **Q4) == pytest.approx(7000)
+    assert one(layer, con, "cac", **Q4) == pytest.approx(7000 / 3)
+    got = by(layer, con, "cac", "source", **Q4)
+    assert got["inbound"] == pytest.approx(4000 / 2)   # AC3, AC4
+    assert got["partner"] == pytest.approx(500 / 1)    # deal:W6
+    assert got["event"] is None                        # spend and no win: no CAC, not infinity
+    # every customer to date: 13,000 ÷ 5
+    assert one(layer, con, "cac") == pytest.approx(13000 / 5)
+    assert one(layer, con, "ltv_to_cac") == pytest.approx(55000 / (13000 / 5))
+    # outbound: AC2 (20,000, churned) cost 6,000 → CLV 20,000 ÷ 1, CAC 6,000
+    assert by(layer, con, "ltv_to_cac", "source")["outbound"] == pytest.approx(20000 / 6000)
+
+
+def test_cac_payback_cost_per_lead_and_roi(layer, con):
+    c = pandas_customers()
+    monthly = (55000 / 7) * (7 / c.years.sum()) / 12
+    assert one(layer, con, "monthly_revenue_per_customer") == pytest.approx(monthly)
+    assert one(layer, con, "cac_payback_months") == pytest.approx((13000 / 5) / monthly)
+    cpl = by(layer, con, "cost_per_lead", "source", **Q4)
+    assert cpl["inbound"] == pytest.approx(4000 / 2) and cpl["event"] == pytest.approx(2500 / 1)
+    roi = by(layer, con, "source_roi", "source", **Q4)
+    assert roi["inbound"] == pytest.approx((10000 - 4000) / 4000)   # W5 + W7 won in Q4
+    assert roi["partner"] == pytest.approx((4000 - 500) / 500)
+    assert roi["event"] == pytest.approx(-1.0)                      # all spend, no revenue
+    assert one(layer, con, "source_roi", **Q4) == pytest.approx((14000 - 7000) / 7000)
+
+
+def test_spend_is_never_fanned_out_by_deals(layer, con):
+    """The trap: joining spend to deals on source and month repeats each spend row once per deal."""
+    naive = con.execute("""
+        SELECT sum(s.amount) FROM spend s JOIN deals d ON d.source = s.source
+           AND d.status = 'won' AND d.close_date BETWEEN s.period_start AND s.period_end
+        WHERE s.source = 'inbound' AND s.period_start >= DATE '2026-10-01'""").fetchone()[0]
+    assert float(naive) == 6000  # October's 3,000 twice (W5 and W7), November's 1,000 never
+    spend = pd.DataFrame(SPEND).astype({"amount": float})
+    right = spend[(spend.source == "inbound") & (spend.period_start >= "2026-10-01")].amount.sum()
+    assert right == 4000
+    df = run(layer, con, ["marketing_spend", "new_customers", "cac"], ["source"], grain="month", **Q4)
+    oct_in = df[(df.source == "inbound") & (pd.to_datetime(df.period) == "2026-10-01")].iloc[0]
+    assert float(oct_in.marketing_spend) == 3000 and oct_in.new_customers == 2 and oct_in.cac == pytest.approx(1500)
+    assert by(layer, con, "marketing_spend", "source", **Q4)["inbound"] == pytest.approx(right)
+
+
+def test_without_spend_acquisition_cost_is_unknown_not_zero(layer, no_spend):
+    for metric in ("marketing_spend", "cac", "ltv_to_cac", "cac_payback_months", "cost_per_lead", "source_roi"):
+        assert one(layer, no_spend, metric) is None, metric
+        per_source = by(layer, no_spend, metric, "source")
+        assert set(per_source.values()) <= {None}, metric  # no $0, no infinity
+    assert set(by(layer, no_spend, "cac", "source")) == {"inbound", "outbound", "partner"}  # customers, no cost
+    assert one(layer, no_spend, "clv") == pytest.approx(55000)  # customer value does not need spend
