@@ -177,6 +177,8 @@ def _notices(page: _Page, period: str | None) -> None:
         st.info(answers.no_leads_message(), icon=":material/person_off:")
     if answers.SPEND in needs:
         st.info(answers.no_spend_message(), icon=":material/money_off:")
+    if answers.BACKTEST in needs:
+        st.info(answers.no_backtest_message(), icon=":material/query_stats:")
     if empty:
         _empty_page(page, period)
     for slot, draw, in_period in page.deferred:

@@ -104,6 +104,8 @@ def _say_unanswerable(layer, lacking: dict[str, frozenset[str]], period: str | N
                    f"would be invented — {answers.IMPORT_HINT[need]}.")
         elif need == answers.SPEND:
             why = answers.no_spend_message()
+        elif need == answers.BACKTEST:
+            why = answers.no_backtest_message()
         else:
             why = answers.no_leads_message()
         lines.append(f"**{md_escape(names)}** left blank: {why}")

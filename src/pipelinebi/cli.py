@@ -201,7 +201,8 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     from .warehouse import ensure_database
 
     db = ensure_database(_settings(args))
-    print(commands.backtest(db, args.start, args.end, args.every, not args.no_model, args.out))
+    print(commands.backtest(db, args.start, args.end, args.every, not args.no_model, args.out,
+                            save=not args.no_store))
     return 0
 
 
@@ -269,6 +270,9 @@ def build_parser() -> argparse.ArgumentParser:
     bt.add_argument("--every", default="week", metavar="week|month", help="snapshot spacing (default week)")
     bt.add_argument("--no-model", action="store_true", help="leave out the learned model (faster)")
     bt.add_argument("--out", metavar="FILE.csv", help="write every backtest row to FILE.csv")
+    bt.add_argument("--no-store", action="store_true",
+                    help="do not store the rows in the database (by default they replace table forecast_backtest, "
+                         "which the Forecast accuracy page and the forecast_* metrics read)")
 
     for name, handler, help_ in (
         ("compile", cmd_compile, "Print the SQL for a query."),

@@ -53,6 +53,9 @@ class Coverage:
     last_close: str | None = None
     #: Quarter starts (ISO) that hold at least one deal closing in them.
     quarters_with_deals: tuple[str, ...] = field(default=())
+    #: Rows of the stored forecast backtest (``forecast_backtest``): 0 after ingest, set by
+    #: ``pipelinebi backtest`` (:mod:`pipelinebi.forecast.store`) when it stores one.
+    backtest_rows: int = 0
 
     # ------------------------------------------------------------- questions
     @property
@@ -66,6 +69,10 @@ class Coverage:
     @property
     def has_spend(self) -> bool:
         return self.spend > 0
+
+    @property
+    def has_backtest(self) -> bool:
+        return self.backtest_rows > 0
 
     @property
     def history_is_synthetic(self) -> bool:

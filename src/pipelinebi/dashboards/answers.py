@@ -37,6 +37,8 @@ TARGETS = "targets"
 STAGE_HISTORY = "stage_history"
 LEADS = "leads"
 SPEND = "spend"
+#: the forecast backtest (table forecast_backtest), filled by `pipelinebi backtest`, not by ingest
+BACKTEST = "backtest"
 
 #: what a table's numbers rest on: tables not listed rest on the deals themselves
 NEEDS_BY_TABLE = {
@@ -49,6 +51,7 @@ NEEDS_BY_TABLE = {
     "leads": LEADS, "lead_facts": LEADS,
     # acquisition cost, ROI, payback, cost per lead: without spend they are unknown, never $0
     "spend": SPEND,
+    "forecast_backtest": BACKTEST,
 }
 
 #: what to import to get each kind of number (for people, plain text)
@@ -59,6 +62,8 @@ IMPORT_HINT = {
                     "(HubSpot \"Date entered …\", a flat export's engage date)"),
     LEADS: "import leads (a `leads.csv`, or a `leads:` section in the mapping)",
     SPEND: "import spend (a marketing spend sheet: a `spend.csv`, or a `spend:` section in the mapping)",
+    BACKTEST: ("run `pipelinebi backtest --from YYYY-MM-DD` (it replays every forecast method on past dates, "
+               "using only what was known then, and stores the result)"),
 }
 
 
@@ -120,8 +125,9 @@ def lacking(coverage: Coverage, start: date | None, end: date | None) -> frozens
 def unanswerable(layer: Any, coverage: Coverage, metrics: Iterable[str], start: date | None,
                  end: date | None) -> dict[str, frozenset[str]]:
     """``{metric: what it needs that the data lacks}`` for the metrics that cannot be answered
-    in the period; metrics the layer does not define are left to the page's own message."""
-    gone = lacking(coverage, start, end)
+    in the period; metrics the layer does not define are left to the page's own message.
+    Forecast-accuracy metrics need a stored backtest (``pipelinebi backtest``), whatever the period."""
+    gone = lacking(coverage, start, end) | ({BACKTEST} if not coverage.has_backtest else set())
     if not gone:
         return {}
     out = {}
@@ -160,6 +166,12 @@ def synthetic_history_message(coverage: Coverage, what: str | None = None) -> st
             "changes, so each of those deals goes straight from its first stage to its current one. "
             f"Figures built on stage history ({what}) would be invented, so they are not shown. "
             f"To get them, {IMPORT_HINT[STAGE_HISTORY]}.")
+
+
+def no_backtest_message() -> str:
+    """Why forecast-accuracy figures are blank: no backtest stored since the last ingest."""
+    return ("No forecast backtest in this database — " + IMPORT_HINT[BACKTEST]
+            + "; a new ingest clears it, because the data it scored changed.")
 
 
 def no_leads_message() -> str:

@@ -80,8 +80,11 @@ def score(database: Path, limit: int) -> str:
     return "\n".join(out)
 
 
-def backtest(database: Path, start: str, end: str | None, every: str, with_model: bool, out: str | None) -> str:
-    """Backtest every method on snapshots from ``start`` to ``end`` (default: the as-of date)."""
+def backtest(database: Path, start: str, end: str | None, every: str, with_model: bool, out: str | None,
+             *, save: bool = True) -> str:
+    """Backtest every method on snapshots from ``start`` to ``end`` (default: the as-of date);
+    with ``save``, store the rows as table ``forecast_backtest`` (the Forecast accuracy page
+    and the ``forecast_*`` metrics read it)."""
     every = check_every(every)
     d0 = parse_date(start, "--from")
     with open_readonly(database) as con:
@@ -97,6 +100,14 @@ def backtest(database: Path, start: str, end: str | None, every: str, with_model
         seconds = time.perf_counter() - t0
     if out:
         rows.to_csv(out, index=False)
+    if save:
+        from datetime import datetime, timezone
+
+        from .store import store
+        store(Path(database), rows, {"from": dates[0].isoformat(), "to": dates[-1].isoformat(), "every": every,
+                                     "snapshots": len(dates), "as_of": as_of.isoformat(),
+                                     "methods": sorted(rows.method.unique().tolist()),
+                                     "ran_at": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")})
     by_method = B.accuracy(rows, ["method"])
     by_team = B.accuracy(rows, ["method", "team"])
     lines = [f"{len(dates)} snapshots ({every}) {dates[0]} … {dates[-1]}, {len(rows):,} rows in {seconds:.1f} s "
@@ -113,4 +124,7 @@ def backtest(database: Path, start: str, end: str | None, every: str, with_model
             lines.append("  " + f"{team:18}" + "".join(f"{_pct(v):>20}" for v in r))
     if out:
         lines.append(f"wrote {len(rows):,} rows to {out}")
+    if save:
+        lines.append(f"stored {len(rows):,} rows as table forecast_backtest in {database} "
+                     "(the Forecast accuracy page and the forecast_* metrics read it)")
     return "\n".join(lines)

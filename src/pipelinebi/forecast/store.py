@@ -1,0 +1,117 @@
+"""Store a backtest in the database, so the semantic layer can query it (``forecast_backtest``).
+
+The database is never written in place (the app reads it; DuckDB allows one writer or many
+readers): the file is copied beside itself, the table is replaced in the copy, the backtest's
+description and the coverage's ``backtest_rows`` are written to ``pipelinebi_meta``, and the
+copy is renamed over the original (:func:`pipelinebi.ingest.swap.replace_atomically`) — the
+same all-or-nothing swap ingest uses, so readers see the old file or the new one and reopen
+when its version changes.  If the file changed while the backtest ran (an ingest swapped in
+new data), nothing is swapped: that backtest describes data that is gone.
+
+The write connection has external access off: the rows come from a registered pandas frame,
+and every statement is fixed text (no value is formatted into SQL; the JSON goes as a bound
+parameter).
+
+>>> describe_meta({"from": "2025-01-06"})
+'{"from": "2025-01-06"}'
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+
+from ..coverage import META_KEY as COVERAGE_KEY
+from ..coverage import Coverage
+from ..coverage import read as read_coverage
+from ..errors import WarehouseError, Problem
+from ..ingest.swap import discard_building, replace_atomically, wal_problem
+from .backtest import COLUMNS
+
+#: Key of the backtest's description (JSON: from, to, every, snapshots, rows, methods, ran_at) in pipelinebi_meta.
+META_KEY = "forecast_backtest"
+TABLE = "forecast_backtest"
+
+#: The stored table's column types — the same as ``semantic/derived/forecast_backtest.sql``
+#: (a test checks they agree).
+TYPES = {
+    "snapshot_date": "DATE", "period_start": "DATE", "period_end": "DATE", "week_of_period": "INTEGER",
+    "method": "VARCHAR", "team": "VARCHAR", "closed_won_to_date": "DOUBLE", "open_in_period": "DOUBLE",
+    "open_weighted": "DOUBLE", "forecast": "DOUBLE", "actual": "DOUBLE", "error": "DOUBLE", "abs_error": "DOUBLE",
+}
+assert list(TYPES) == COLUMNS
+
+# Fixed text: the column list and types are the constants above, never input.
+_CREATE = (f"CREATE OR REPLACE TABLE {TABLE} AS SELECT "
+           + ", ".join(f"CAST({c} AS {t}) AS {c}" for c, t in TYPES.items())
+           + " FROM backtest_rows ORDER BY period_start, snapshot_date, method, team")
+
+
+def describe_meta(info: dict) -> str:
+    return json.dumps(info, sort_keys=True)
+
+
+def _copy_path(database: Path) -> Path:
+    return database.with_name(f".{database.name}.backtest-{os.getpid()}")
+
+
+def _stamp(path: Path) -> tuple[int, int]:
+    st = path.stat()
+    return st.st_mtime_ns, st.st_ino
+
+
+def store(database: Path, rows: pd.DataFrame, info: dict) -> None:
+    """Replace the database's ``forecast_backtest`` with ``rows`` (backtest.COLUMNS) and record
+    ``info`` under ``pipelinebi_meta.forecast_backtest``, atomically."""
+    database = Path(database)
+    if (p := wal_problem(database)):
+        raise WarehouseError(p)
+    before = _stamp(database)
+    copy = _copy_path(database)
+    discard_building(copy)
+    swapped = False
+    try:
+        shutil.copyfile(database, copy)
+        con = duckdb.connect(str(copy), config={"enable_external_access": False})
+        try:
+            con.register("backtest_rows", rows[COLUMNS])
+            con.execute(_CREATE)
+            con.unregister("backtest_rows")
+            cov = read_coverage(con)
+            cov = Coverage(**{**cov.__dict__, "backtest_rows": int(len(rows))})
+            con.execute("DELETE FROM pipelinebi_meta WHERE key IN (?, ?)", [META_KEY, COVERAGE_KEY])
+            con.execute("INSERT INTO pipelinebi_meta VALUES (?, ?), (?, ?)",
+                        [META_KEY, describe_meta({**info, "rows": int(len(rows))}), COVERAGE_KEY, cov.to_json()])
+            con.execute("CHECKPOINT")
+        finally:
+            con.close()
+        if _stamp(database) != before:
+            raise WarehouseError(Problem("the database changed while the backtest ran (a new ingest?): not stored",
+                                      file=str(database), hint="run `pipelinebi backtest` again on the new data"))
+        replace_atomically(copy, database)
+        swapped = True
+    except OSError as e:
+        raise WarehouseError(Problem(f"cannot store the backtest: {e.strerror or e}", file=str(database),
+                                  hint="check the folder is writable and has room for a copy of the database")) from None
+    finally:
+        if not swapped:
+            discard_building(copy)
+
+
+def stored_info(con: duckdb.DuckDBPyConnection) -> dict | None:
+    """The stored backtest's description (None when none was stored since the last ingest)."""
+    try:
+        row = con.execute("SELECT value FROM pipelinebi_meta WHERE key = ?", [META_KEY]).fetchone()
+    except duckdb.Error:
+        return None
+    if not row or not row[0]:
+        return None
+    try:
+        return json.loads(row[0])
+    except ValueError:
+        return None
