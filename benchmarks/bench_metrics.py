@@ -190,11 +190,11 @@ HAND: dict[str, str] = {
         WHERE d.status = 'open' GROUP BY 1, 2""",
     "stalled_share": f"""SELECT r.team, {Q}, coalesce(sum(d.amount) FILTER (WHERE f.is_stalled), 0) / NULLIF(sum(d.amount), 0)
         {DEALS_TQ} JOIN deal_facts f ON f.deal_id = d.deal_id WHERE d.status = 'open' GROUP BY 1, 2""",
-    "high_value_deals": f"""SELECT r.team, {Q}, count(*) {DEALS_TQ} JOIN deal_facts f ON f.deal_id = d.deal_id
+    "high_value_deals": f"""SELECT r.team, {Q}, count(*) {DEALS_TQ} JOIN deal_scores f ON f.deal_id = d.deal_id
         WHERE d.status = 'open' AND f.is_high_value GROUP BY 1, 2""",
-    "high_value_amount": f"""SELECT r.team, {Q}, sum(d.amount) {DEALS_TQ} JOIN deal_facts f ON f.deal_id = d.deal_id
+    "high_value_amount": f"""SELECT r.team, {Q}, sum(d.amount) {DEALS_TQ} JOIN deal_scores f ON f.deal_id = d.deal_id
         WHERE d.status = 'open' AND f.is_high_value GROUP BY 1, 2""",
-    "avg_high_value_score": f"""SELECT r.team, {Q}, avg(f.hv_score) {DEALS_TQ} JOIN deal_facts f ON f.deal_id = d.deal_id
+    "avg_high_value_score": f"""SELECT r.team, {Q}, avg(f.hv_score) {DEALS_TQ} JOIN deal_scores f ON f.deal_id = d.deal_id
         WHERE d.status = 'open' GROUP BY 1, 2""",
     "top20_amount": f"""SELECT r.team, {Q}, sum(d.amount) {DEALS_TQ} JOIN deal_facts f ON f.deal_id = d.deal_id
         WHERE d.status = 'open' AND f.is_top20 GROUP BY 1, 2""",
@@ -268,8 +268,8 @@ HAND: dict[str, str] = {
         FROM lead_facts l LEFT JOIN reps r ON r.rep_id = l.owner_id WHERE l.is_converted GROUP BY 1, 2""",
     "lead_time_to_convert_median": """SELECT r.team, CAST(date_trunc('quarter', l.created_at) AS DATE), median(l.days_to_convert)
         FROM lead_facts l LEFT JOIN reps r ON r.rep_id = l.owner_id WHERE l.is_converted GROUP BY 1, 2""",
-    "avg_lead_score": """SELECT r.team, CAST(date_trunc('quarter', l.created_at) AS DATE), avg(l.lead_score)
-        FROM lead_facts l LEFT JOIN reps r ON r.rep_id = l.owner_id GROUP BY 1, 2""",
+    "avg_lead_score": """SELECT r.team, CAST(date_trunc('quarter', l.created_at) AS DATE), avg(s.lead_score)
+        FROM lead_facts l JOIN lead_scores s ON s.lead_id = l.lead_id LEFT JOIN reps r ON r.rep_id = l.owner_id GROUP BY 1, 2""",
 }
 # hand queries that read the same derived table as the semantic one (see the comment above)
 SAME_TABLE = {"stage_conversion", "stage_conversion_resolved", "stage_conversion_top_of_funnel", "funnel_reach_rate",

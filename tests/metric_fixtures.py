@@ -152,7 +152,7 @@ def build_database(tables: dict[str, list[dict]], tmp_path: Path, as_of: date = 
 
 
 def _manual_build(tables, db: Path, as_of: date, semantic_dir: Path) -> duckdb.DuckDBPyConnection:
-    from pipelinebi.ingest.derived import build_derived, load_derived
+    from pipelinebi.ingest.derived import build_derived, load_derived, scorecard_models
 
     con = duckdb.connect(str(db))
     for name in TABLES:
@@ -163,6 +163,6 @@ def _manual_build(tables, db: Path, as_of: date, semantic_dir: Path) -> duckdb.D
             con.executemany(f"INSERT INTO {name} VALUES ({', '.join('?' for _ in cols)})", rows)
     con.execute("CREATE TABLE pipelinebi_meta (key VARCHAR, value VARCHAR)")
     con.execute("INSERT INTO pipelinebi_meta VALUES ('as_of', ?)", [as_of.isoformat()])
-    build_derived(con, load_derived(semantic_dir / "derived"))
+    build_derived(con, load_derived(semantic_dir / "derived") + scorecard_models(semantic_dir))
     con.close()
     return duckdb.connect(str(db), read_only=True)

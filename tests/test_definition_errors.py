@@ -16,6 +16,8 @@ from pipelinebi.settings import PROJECT_ROOT
 def sem(tmp_path):
     root = tmp_path / "semantic"
     shutil.copytree(PROJECT_ROOT / "semantic" / "models", root / "models")
+    # the models read the scorecards' tables (lead_scores, deal_scores): their YAML comes along
+    shutil.copytree(PROJECT_ROOT / "semantic" / "rules", root / "rules")
     (root / "metrics").mkdir()
     shutil.copy(PROJECT_ROOT / "semantic" / "metrics" / "core.yml", root / "metrics" / "core.yml")
     if (PROJECT_ROOT / "semantic" / "derived").exists():

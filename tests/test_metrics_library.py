@@ -267,11 +267,14 @@ def test_stalled(layer, con):
 def test_high_value_and_top20(layer, con):
     # D1: amount 30 + Enterprise 20 + Software 5 + no earlier win 0 + 5 touches 20 + P3 15 = 90 → high value
     # D6: 0 + 20 + 5 + AC1 won D7, D3 before 11-01: 15 + 0 + 0 = 40; D2: 10 + 0 + 0 + 0 + 10 + 0 = 20; D8: 15
-    scores = dict(con.sql("SELECT deal_id, hv_score FROM deal_facts WHERE deal_id IN ('D1','D2','D6','D8')").fetchall())
+    # (scorecard high_value, table deal_scores, semantic/rules/scorecards.yml)
+    scores = dict(con.sql("SELECT deal_id, hv_score FROM deal_scores WHERE deal_id IN ('D1','D2','D6','D8')").fetchall())
     assert scores == {"D1": 90, "D2": 20, "D6": 40, "D8": 15}
     df = run(layer, con, ["high_value_deals", "high_value_amount", "top20_share"])
-    # open deals with an amount: D1 100000, D2 20000, D6 10000 → top 20 % = ceil(0.6) = 1 deal (D1)
-    assert list(df.iloc[0]) == pytest.approx([1, 100000, 100000 / 130000])
+    # open deals with an amount: D1 100000 (90), D2 20000 (20), D6 10000 (40); 80 % of 130000 = 104000:
+    # score >= 90 holds 100000, >= 40 holds 110000 → flagged: D1 and D6 (2 deals, 110000).
+    # top 20 % = ceil(0.6) = 1 deal (D1)
+    assert list(df.iloc[0]) == pytest.approx([2, 110000, 100000 / 130000])
 
 
 # ---------------------------------------------------------------- change over time
@@ -359,7 +362,9 @@ def test_lead_score(con):
     # L1 fit: 1500 employees 25 + Software 10 + inbound 0 = 35; engagement before converting: meeting 10 +
     # email_open 1 = 11 (the demo on 09-20 is after conversion) → 46, grade B
     # L2: fit 0; two web visits 2 + 2 → 4, grade C
-    rows = {r[0]: r[1:] for r in con.sql("SELECT lead_id, fit_points, engagement_points, lead_score, lead_grade FROM lead_facts").fetchall()}
+    # (scorecard lead_score, table lead_scores: fit = the score less the engagement group)
+    rows = {r[0]: r[1:] for r in con.sql("SELECT lead_id, lead_score - engagement_points, engagement_points, lead_score, "
+                                         "lead_grade FROM lead_scores").fetchall()}
     assert rows["L1"] == (35, 11, 46, "B")
     assert rows["L2"] == (0, 4, 4, "C")
 

@@ -10,6 +10,7 @@ import streamlit as st
 
 from components import data
 from pipelinebi.catalog import catalog_entries
+from pipelinebi.rules.catalog import rule_rows
 
 #: shown columns, in order, with their headings
 COLUMNS = {"name": "Name", "label": "Label", "description": "Description", "type": "Type", "formula": "Definition",
@@ -46,4 +47,23 @@ def catalog() -> None:
     st.dataframe(df, hide_index=True, width="stretch", height=min(38 + 35 * max(len(df), 1), 700), column_config=cc)
 
 
+RULE_COLUMNS = {"scorecard_label": "Scorecard", "label": "Rule", "when": "Condition", "points": "Points",
+                "group": "Group", "decay": "Decay", "source": "Defined in"}
+
+
+def scorecard_rules() -> None:
+    """Each scorecard rule (semantic/rules/*.yml) and its points."""
+    rows = rule_rows(data.snapshot().settings.semantic_dir)
+    if not rows:
+        return
+    st.subheader("Scorecard rules")
+    df = pd.DataFrame(rows)
+    st.caption("Points a lead or deal gets when the condition holds (scores are built at ingest; each score "
+               "row says which rules fired).")
+    df = df.astype(object).where(df.astype(str) != "", "—")
+    st.dataframe(df[list(RULE_COLUMNS)], hide_index=True, width="stretch", height=min(38 + 35 * len(df), 700),
+                 column_config={c: st.column_config.TextColumn(h) for c, h in RULE_COLUMNS.items()})
+
+
 catalog()  # errors: the entrypoint's guard around the page shows them
+scorecard_rules()

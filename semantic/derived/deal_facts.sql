@@ -1,4 +1,4 @@
--- deal_facts: one row per deal: current-state facts, stalled flag and high-value score.
+-- deal_facts: one row per deal: current-state facts and stalled flag.
 --   deal_id
 --   stage_entered_at      when the deal entered its current stage (its last visit, stage_intervals)
 --   days_in_stage         open deals: dwell_days of the current visit (stage_intervals: up to the end of the as_of day); else NULL
@@ -9,19 +9,11 @@
 --   activities_total, activities_30d    touches on the deal (30d: in the 30 days before as_of)
 --   account_prior_wins    won deals of the same account closed before this deal was created
 --   cycle_days            won deals: days from created_at (date) to close_date
---   score_amount, score_segment, score_industry, score_history, score_engagement, score_stage
---   hv_score, is_high_value             sum of the points; flag when hv_score >= 60
 --   amount_rank, is_top20               open deals ranked by amount (desc, ties by deal_id);
 --                                       top 20 % = rank <= ceil(0.2 * number of open deals)
 --
--- HIGH-VALUE RULES (edit here; every rule is one CASE, points add up):
---   amount band      >= 100k: 30   >= 50k: 20   >= 20k: 10
---   segment          Enterprise: 20   Mid-Market: 10
---   industry         Financial Services, Healthcare, Software: 5
---   account history  at least one earlier won deal of the account: 15
---   engagement       activities in the last 30 days >= 5: 20   >= 2: 10
---   stage            current stage probability >= 0.6 (late stage): 15
---   flag             hv_score >= 60
+-- The high-value score and flag are the scorecard high_value (semantic/rules/scorecards.yml),
+-- built at ingest into table deal_scores from these facts (activities_30d, account_prior_wins).
 WITH meta AS (
     SELECT CAST(max(value) AS TIMESTAMP) AS as_of FROM pipelinebi_meta WHERE key = 'as_of'
 ),
@@ -58,27 +50,16 @@ base AS (
            coalesce(a.activities_30d, 0) AS activities_30d,
            coalesce(pr.account_prior_wins, 0) AS account_prior_wins,
            CASE WHEN d.status = 'won' THEN date_diff('day', CAST(d.created_at AS DATE), d.close_date) END AS cycle_days,
-           ac.segment, ac.industry, s.probability
+           ac.segment, ac.industry
     FROM deals d
     CROSS JOIN meta m
     LEFT JOIN cur c ON c.deal_id = d.deal_id
     LEFT JOIN stage_norms n ON n.pipeline = d.pipeline AND n.stage = d.stage
-    LEFT JOIN stages s ON s.pipeline = d.pipeline AND s.stage = d.stage
     LEFT JOIN stages fs ON fs.pipeline = d.pipeline AND fs.stage = c.first_stage
     LEFT JOIN pushes p ON p.deal_id = d.deal_id
     LEFT JOIN acts a ON a.deal_id = d.deal_id
     LEFT JOIN prior pr ON pr.deal_id = d.deal_id
     LEFT JOIN accounts ac ON ac.account_id = d.account_id
-),
-scored AS (
-    SELECT *,
-           CASE WHEN amount >= 100000 THEN 30 WHEN amount >= 50000 THEN 20 WHEN amount >= 20000 THEN 10 ELSE 0 END AS score_amount,
-           CASE segment WHEN 'Enterprise' THEN 20 WHEN 'Mid-Market' THEN 10 ELSE 0 END AS score_segment,
-           CASE WHEN industry IN ('Financial Services', 'Healthcare', 'Software') THEN 5 ELSE 0 END AS score_industry,
-           CASE WHEN account_prior_wins >= 1 THEN 15 ELSE 0 END AS score_history,
-           CASE WHEN activities_30d >= 5 THEN 20 WHEN activities_30d >= 2 THEN 10 ELSE 0 END AS score_engagement,
-           CASE WHEN probability >= 0.6 THEN 15 ELSE 0 END AS score_stage
-    FROM base
 ),
 open_amounts AS (
     SELECT deal_id, amount FROM deals WHERE status = 'open' AND amount IS NOT NULL
@@ -102,10 +83,7 @@ SELECT s.deal_id, s.stage_entered_at, s.days_in_stage, s.norm_days,
        coalesce(s.status = 'open' AND s.days_in_stage > s.norm_days, false) AS is_stalled,
        s.first_stage, s.first_funnel_position, s.close_date_pushes,
        s.activities_total, s.activities_30d, s.account_prior_wins, s.cycle_days,
-       s.score_amount, s.score_segment, s.score_industry, s.score_history, s.score_engagement, s.score_stage,
-       s.score_amount + s.score_segment + s.score_industry + s.score_history + s.score_engagement + s.score_stage AS hv_score,
-       s.score_amount + s.score_segment + s.score_industry + s.score_history + s.score_engagement + s.score_stage >= 60 AS is_high_value,
        r.amount_rank,
        coalesce(r.amount_rank <= ceil(0.2 * r.open_deals), false) AS is_top20
-FROM scored s
+FROM base s
 LEFT JOIN ranked r ON r.deal_id = s.deal_id

@@ -95,7 +95,12 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
     policy, from_file = load_access(settings.semantic_dir, layer)  # row rules against the layer's dimensions
     access = f"access.yml: {len(policy.roles)} roles, {len(policy.users)} users" if from_file else "no access.yml (open access)"
-    print(f"ok: {layer.summary()}; {len(pages)} dashboards; {access}")
+    from .rules.build import compile_all
+
+    # Scorecards (semantic/rules/*.yml): every rule compiled against the layer's dimensions.
+    scorecards = compile_all(layer.registry, settings.semantic_dir)
+    rules = sum(len(c.definition.all_rules) for c in scorecards)
+    print(f"ok: {layer.summary()}; {len(pages)} dashboards; {access}; {len(scorecards)} scorecards ({rules} rules)")
     return 0
 
 

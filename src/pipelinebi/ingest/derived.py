@@ -30,7 +30,7 @@ import duckdb
 
 from ..canonical import TABLES
 from ..compiler.verify import verify_sql
-from ..errors import IngestError, Problem, QueryError
+from ..errors import DefinitionError, IngestError, Problem, QueryError
 from ..semantic.allowlist import DERIVED_SQL
 from ..semantic.derived_files import META_TABLE, read_derived
 from ..progress import Progress, no_progress
@@ -78,6 +78,17 @@ def load_derived(folder: Path | None) -> list[DerivedModel]:
     if problems:
         raise IngestError(problems)
     return ordered
+
+
+def scorecard_models(semantic_dir: Path) -> list[DerivedModel]:
+    """The scorecards' tables (``semantic/rules/*.yml``, :mod:`pipelinebi.rules.build`), built
+    after the derived SQL tables they read; a broken scorecard is an IngestError at its file:line."""
+    from ..rules.build import score_tables
+
+    try:
+        return [DerivedModel(t.name, t.path, t.sql, t.depends_on) for t in score_tables(semantic_dir)]
+    except DefinitionError as e:
+        raise IngestError(e.problems) from None
 
 
 def build_derived(con: duckdb.DuckDBPyConnection, models: list[DerivedModel],

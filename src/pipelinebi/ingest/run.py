@@ -28,7 +28,7 @@ from ..formatting import file_size
 from ..progress import Progress, no_progress
 from .checks import Location
 from .columns import check_and_type, numbered_views
-from .derived import DerivedModel, build_derived, load_derived
+from .derived import DerivedModel, build_derived, load_derived, scorecard_models
 from .files import discover
 from .read import load_raw, read_problem
 from .relations import check_relations
@@ -37,7 +37,7 @@ from .storage import check_target, storage_errors
 from .swap import building_path, clean_stale, discard_building, remove_building, replace_atomically, wal_problem
 
 #: Bumped when the canonical or derived tables change shape.
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"  # 2: scores moved to the scorecards' tables (lead_scores, deal_scores)
 
 
 @storage_errors  # a full disk, a read-only folder: IngestError, not a traceback
@@ -57,7 +57,7 @@ def ingest(path: Path | str, database: Path | str, *, mapping: Path | str | None
         from ..settings import get_settings
 
         semantic_dir = get_settings().semantic_dir
-    models = load_derived(Path(semantic_dir) / "derived")
+    models = load_derived(Path(semantic_dir) / "derived") + scorecard_models(Path(semantic_dir))
     findings = Findings()
     with tempfile.TemporaryDirectory(prefix="pipelinebi-ingest-") as work:
         work = Path(work)

@@ -21,6 +21,7 @@ from .definitions import (
 )
 from .expressions import check_expression, check_metric_formula, check_select
 from .loader import Located
+from .scorecards import score_tables
 from .tables import META_TABLE, describe_select, physical_columns
 
 
@@ -115,7 +116,16 @@ def _joined_columns(models: dict[str, Model], reach: dict[str, list[str]], me: s
 
 def build_registry(models: list[Located], metrics: list[Located], semantic_dir: Path) -> Registry:
     problems: list[Problem] = []
-    tables = physical_columns(semantic_dir)
+    tables = dict(physical_columns(semantic_dir))  # a copy: the cached answer stays as it was
+    # Scorecards (semantic/rules/*.yml) write tables at ingest that models may read: their
+    # columns follow from the YAML alone (semantic/scorecards.py).
+    scored = score_tables(semantic_dir, {loc.definition.name: (loc.definition.table, loc.definition.key_columns)
+                                         for loc in models}, tables)
+    clash = sorted(set(scored) & set(tables))
+    if clash:
+        raise DefinitionError(Problem(f"scorecard table {', '.join(clash)} has the name of a canonical or derived table",
+                                      file=str(semantic_dir / "rules"), hint="give the scorecard another 'table:'"))
+    tables.update(scored)
 
     # ---- models: names, sources, columns
     by_name: dict[str, Model] = {}

@@ -1,0 +1,120 @@
+"""The scorecards' tables, as ingest builds them after the derived SQL tables.
+
+:func:`score_tables` loads the semantic layer's registry (the rules read its dimensions),
+compiles every scorecard, verifies each printed SELECT parses back to the compiled tree under
+the derived-table allow-list, orders them (a scorecard may read another's table through a
+model, never its own) and adds :data:`~pipelinebi.semantic.scorecards.HITS_TABLE`: one row per
+subject and rule that fired — what the Catalog counts and what explains a score row by row.
+
+>>> from pipelinebi.settings import Settings
+>>> [t.name for t in score_tables(Settings().semantic_dir)]
+['deal_scores', 'lead_scores', 'score_rule_hits']
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlglot import exp
+
+from ..compiler.verify import verify_sql
+from ..errors import DefinitionError, Problem, QueryError
+from ..semantic.allowlist import DERIVED_SQL
+from ..semantic.loader import load_definitions
+from ..semantic.registry import Registry, build_registry
+from ..semantic.scorecards import HITS_TABLE, load_scorecards
+from ..semantic.tables import META_TABLE
+from .compile import CompiledScorecard, compile_scorecard
+
+
+@dataclass(frozen=True)
+class ScoreTable:
+    """One table to build: its name, the YAML file it comes from, the SQL and the tables it reads."""
+
+    name: str
+    path: Path
+    sql: str
+    depends_on: frozenset[str]
+
+
+def compile_all(registry: Registry, semantic_dir: Path) -> list[CompiledScorecard]:
+    """Every scorecard compiled, in build order; DefinitionError with all problems."""
+    problems: list[Problem] = []
+    compiled: list[CompiledScorecard] = []
+    for loc in load_scorecards(semantic_dir):
+        try:
+            compiled.append(compile_scorecard(registry, loc))
+        except DefinitionError as e:
+            problems += e.problems
+    if problems:
+        raise DefinitionError(problems)
+    by_table = {c.table: c for c in compiled}
+    ordered: list[CompiledScorecard] = []
+    state: dict[str, str] = {}
+
+    def visit(c: CompiledScorecard, chain: tuple[str, ...]) -> None:
+        if state.get(c.table) == "done":
+            return
+        if state.get(c.table) == "busy":
+            problems.append(c.located.problem("scorecards read each other's tables in a cycle: "
+                                              + " -> ".join(chain + (c.table,)), "model"))
+            return
+        state[c.table] = "busy"
+        for dep in sorted(c.reads & set(by_table)):
+            visit(by_table[dep], chain + (c.table,))
+        state[c.table] = "done"
+        ordered.append(c)
+
+    for c in sorted(compiled, key=lambda c: c.table):
+        visit(c, ())
+    if problems:
+        raise DefinitionError(problems)
+    return ordered
+
+
+def hits_select(compiled: list[CompiledScorecard]) -> exp.Expression:
+    """``SELECT scorecard, subject_id, rule, rule_label, points`` for each rule that fired, all scorecards."""
+    selects: list[exp.Select] = []
+    for c in compiled:
+        for r in c.definition.all_rules:
+            col = exp.column(r.name, table=c.table)
+            selects.append(
+                exp.select(exp.alias_(exp.Literal.string(c.definition.name), "scorecard"),
+                           exp.alias_(exp.Cast(this=exp.column(c.key, table=c.table), to=exp.DataType.build("VARCHAR")),
+                                      "subject_id"),
+                           exp.alias_(exp.Literal.string(r.name), "rule"),
+                           exp.alias_(exp.Literal.string(r.shown), "rule_label"),
+                           exp.alias_(exp.Cast(this=col.copy(), to=exp.DataType.build("DOUBLE")), "points"))
+                .from_(exp.to_table(c.table)).where(exp.NEQ(this=col.copy(), expression=exp.Literal.number(0))))
+    out: exp.Expression = selects[0]
+    for s in selects[1:]:
+        out = exp.union(out, s, distinct=False)
+    return out
+
+
+def score_tables(semantic_dir: Path | str) -> list[ScoreTable]:
+    """What ingest builds for ``semantic/rules/*.yml`` (nothing when there are no scorecards)."""
+    semantic_dir = Path(semantic_dir)
+    if not load_scorecards(semantic_dir):
+        return []
+    registry = build_registry(*load_definitions(semantic_dir), semantic_dir)
+    compiled = compile_all(registry, semantic_dir)
+    known = set(registry.tables) | {META_TABLE}
+    out: list[ScoreTable] = []
+    for c in compiled:
+        _verify(c.sql, c.tree, known, c.located.doc.path)
+        out.append(ScoreTable(c.table, Path(c.located.doc.path), c.sql, c.reads))
+    hits = hits_select(compiled)
+    if hits is not None and compiled:
+        sql = hits.sql("duckdb")
+        _verify(sql, hits, known, "semantic/rules")
+        out.append(ScoreTable(HITS_TABLE, Path(semantic_dir) / "rules", sql, frozenset(c.table for c in compiled)))
+    return out
+
+
+def _verify(sql: str, tree: exp.Expression, known: set[str], where: str) -> None:
+    try:
+        verify_sql(sql, tree, "duckdb", known, policy=DERIVED_SQL)
+    except QueryError as e:
+        raise DefinitionError([Problem(p.message, file=str(where), hint=p.hint) for p in e.problems]) from None

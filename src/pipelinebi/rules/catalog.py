@@ -1,0 +1,45 @@
+"""Each scorecard rule as the Catalog lists it: scorecard, rule, condition, points, group, decay.
+
+(Which leads/deals each rule fired for is table ``score_rule_hits``, built at ingest.)
+
+>>> from pipelinebi.settings import Settings
+>>> rows = rule_rows(Settings().semantic_dir)
+>>> [(r["scorecard"], r["rule"], r["points"], r["group"]) for r in rows[:2]]
+[('lead_score', 'employees_1000', '+25', 'Company size (first match)'), ('lead_score', 'employees_200', '+15', 'Company size (first match)')]
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..semantic.scorecards import load_scorecards
+
+def _number(x: float) -> str:
+    return f"{int(x)}" if float(x).is_integer() else f"{x:g}"
+
+
+def rule_rows(semantic_dir: Path | str) -> list[dict[str, str]]:
+    """One row per rule of every scorecard, every cell text, in the YAML's order."""
+    rows: list[dict[str, str]] = []
+    for loc in load_scorecards(Path(semantic_dir)):
+        sc = loc.definition
+        groups = {g.name: g for g in sc.groups}
+        for r in sc.all_rules:
+            g = groups.get(r.group or "")
+            group = ""
+            if g is not None:
+                group = (g.label or g.name) + (" (first match)" if g.pick == "first" else "")
+                group += f", at most {_number(g.cap)}" if g.cap is not None else ""
+            event = sc.events is not None and r in sc.events.rules
+            rows.append({
+                "scorecard": sc.name,
+                "scorecard_label": sc.label,
+                "rule": r.name,
+                "label": r.shown,
+                "when": (f"each row of {sc.events.model} where " if event else "") + r.when,
+                "points": ("+" if r.points > 0 else "") + _number(r.points) + (" each" if event else ""),
+                "group": group,
+                "decay": f"halves every {_number(r.decay.half_life_days)} days" if r.decay else "",
+                "source": f"{Path(loc.doc.path).name}:{loc.line('rules') or ''}",
+            })
+    return rows
