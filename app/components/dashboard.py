@@ -121,6 +121,8 @@ def render(loaded: LoadedDashboard) -> None:
     drill, stale = _known_drill(layer, g, d, drill)
     state = g.state(tuple(d.filters), drill=drill, selection=selection)
     lacking = answers.unanswerable(layer, cov, answers.page_metrics(d.tiles), state.start, state.end)
+    for m, needs in answers.beyond_scope(layer, answers.page_metrics(d.tiles)).items():
+        lacking[m] = lacking.get(m, frozenset()) | needs
     state = replace(state, unavailable=frozenset(lacking))
     st.title(d.title)
     period = f"**{md_escape(g.period)}**" if "period" in d.filters else "all periods"
@@ -179,6 +181,8 @@ def _notices(page: _Page, period: str | None) -> None:
         st.info(answers.no_spend_message(), icon=":material/money_off:")
     if answers.BACKTEST in needs:
         st.info(answers.no_backtest_message(), icon=":material/query_stats:")
+    if answers.SCOPE in needs:
+        st.info(answers.beyond_scope_message(), icon=":material/domain:")
     if empty:
         _empty_page(page, period)
     for slot, draw, in_period in page.deferred:

@@ -76,11 +76,16 @@ def scope_conditions(query: Query) -> list[tuple[exp.Expression, ScopeKeys | Non
     return [(to_condition(c), keys.get(c)) for c in scope.conditions]
 
 
+class OutOfScope(QueryError):
+    """The metric's model cannot reach the person's scope (marketing spend has no rep): it is
+    refused, never shown unscoped; pages leave such metrics out and say why."""
+
+
 def explain_unreachable(query: Query, error: QueryError) -> QueryError:
     """A scope dimension the branch cannot reach: say it is the scope that refuses."""
     scope = query.scope
     detail = error.problems[0].message if error.problems else ""
-    return QueryError(Problem(f"this cannot be limited to the rows {scope.who} may see: {detail}",
+    return OutOfScope(Problem(f"this cannot be limited to the rows {scope.who} may see: {detail}",
                               hint="ask for a metric of deals, targets, leads or activities, or ask an "
                                    "administrator to mark it a company benchmark in semantic/access.yml"))
 

@@ -39,6 +39,8 @@ LEADS = "leads"
 SPEND = "spend"
 #: the forecast backtest (table forecast_backtest), filled by `pipelinebi backtest`, not by ingest
 BACKTEST = "backtest"
+#: not data the loaded tables lack, but figures a scoped view cannot be limited to (company-wide)
+SCOPE = "scope"
 
 #: what a table's numbers rest on: tables not listed rest on the deals themselves
 NEEDS_BY_TABLE = {
@@ -64,6 +66,8 @@ IMPORT_HINT = {
     SPEND: "import spend (a marketing spend sheet: a `spend.csv`, or a `spend:` section in the mapping)",
     BACKTEST: ("run `pipelinebi backtest --from YYYY-MM-DD` (it replays every forecast method on past dates, "
                "using only what was known then, and stores the result)"),
+    SCOPE: "these figures are company-wide (marketing spend belongs to no rep), so a view limited to your "
+           "rows leaves them out; ask an administrator for a company-wide role to see them",
 }
 
 
@@ -139,6 +143,40 @@ def unanswerable(layer: Any, coverage: Coverage, metrics: Iterable[str], start: 
     return out
 
 
+def beyond_scope(layer: Any, metrics: Iterable[str]) -> dict[str, frozenset[str]]:
+    """``{metric: {"scope"}}`` for the metrics a scoped layer refuses because their models cannot
+    reach the person's scope (acquisition cost: spend has no rep); ``{}`` for an open layer.
+
+    Compiled once per metric (a few ms each) and remembered on the layer object.
+    """
+    from ..compiler.query import Query
+    from ..compiler.scope import OutOfScope
+    from ..errors import PipelineBIError
+
+    scope = getattr(layer, "scope", None)
+    if scope is None or not getattr(scope, "restricted", False):
+        return {}
+    try:
+        cache = vars(layer).setdefault("_beyond_scope", {})
+    except TypeError:
+        cache = {}
+    out = {}
+    for m in dict.fromkeys(metrics):
+        if m not in layer.metrics:
+            continue
+        if m not in cache:
+            try:
+                layer.compile(Query(metrics=(m,)))
+                cache[m] = False
+            except OutOfScope:
+                cache[m] = True
+            except PipelineBIError:  # refused for another reason: the tile says so itself
+                cache[m] = False
+        if cache[m]:
+            out[m] = frozenset({SCOPE})
+    return out
+
+
 # --------------------------------------------------------------- messages
 def _quarter_label(iso: str) -> str:
     d = date.fromisoformat(iso)
@@ -176,6 +214,10 @@ def no_backtest_message() -> str:
 
 def no_leads_message() -> str:
     return f"No leads loaded — {IMPORT_HINT[LEADS]} to see lead figures."
+
+
+def beyond_scope_message() -> str:
+    return f"Acquisition cost, spend and ROI are not shown here: {IMPORT_HINT[SCOPE]}."
 
 
 def no_spend_message() -> str:

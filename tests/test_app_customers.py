@@ -1,0 +1,132 @@
+"""Issue #19 in AppTest: the Customers & acquisition page shows the semantic layer's numbers,
+drills from a source to its campaigns, says "No spend loaded" (never $0) without spend, and a
+rep's view leaves company-wide acquisition cost out with the reason."""
+
+from __future__ import annotations
+
+import shutil
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from app_support import app_test, build_demo_db, chart_frames
+from pipelinebi.compiler.query import Filter, Query
+from pipelinebi.formatting import format_value
+from pipelinebi.semantic import load_semantic_layer
+from pipelinebi.warehouse import open_readonly
+
+REPO = Path(__file__).resolve().parents[1]
+ALL_TIME = ("clv", "cac", "ltv_to_cac", "cac_payback_months", "repeat_purchase_rate")
+SPEND_KPIS = ("Customer acquisition cost", "LTV : CAC", "CAC payback (months)", "Marketing spend")
+
+
+@pytest.fixture(scope="module")
+def layer():
+    return load_semantic_layer(REPO / "semantic")
+
+
+@pytest.fixture(scope="module")
+def con(demo_db):
+    c = open_readonly(demo_db)
+    yield c
+    c.close()
+
+
+def run(slug="customers", params=None, user=None):
+    at = app_test(slug, params)
+    if user:
+        at.user = {"is_logged_in": True, "email": user, "email_verified": True, "name": user}
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def cards(at) -> list[tuple[str, str]]:
+    return [(m.label, m.value) for m in at.metric]
+
+
+def test_headline_cards_are_the_semantic_layers_numbers_for_every_customer(env, layer, con):
+    at = run()
+    assert at.title[0].value == "Customers & acquisition"
+    assert not at.error and not at.warning, [e.value for e in at.error] + [w.value for w in at.warning]
+    df = layer.query(Query(metrics=ALL_TIME), con).df()
+    want = [(layer.metrics[m].label, format_value(df[m].iloc[0], layer.metrics[m].format, compact=True))
+            for m in ALL_TIME]
+    assert cards(at)[:5] == want
+    assert all(v not in ("—", "$0") for _, v in want)  # the demo has spend: real numbers
+
+
+def test_period_cards_and_source_table_follow_the_period(env, layer, con):
+    at = run(params={"period": "2026"})
+    start, end = date(2026, 1, 1), date(2027, 1, 1)
+    df = layer.query(Query(metrics=("new_customers", "marketing_spend", "cac"), start=start, end=end), con).df()
+    shown = dict(cards(at)[6:9])
+    assert shown["New customers"] == format_value(df["new_customers"].iloc[0], "count", compact=True)
+    assert shown["Marketing spend"] == format_value(df["marketing_spend"].iloc[0], "currency", compact=True)
+    table = next(t.value for t in at.dataframe if "source" in t.value.columns and "cac" in t.value.columns)
+    by_source = layer.query(Query(metrics=("cac",), dimensions=("source",), start=start, end=end), con).df()
+    want = {s: format_value(v, "currency") for s, v in zip(by_source.source, by_source.cac)}
+    assert {s: str(v).strip() for s, v in zip(table.source, table.cac)} == want  # cells are padded to align
+    assert want["existing customer"] == "—"  # renewals cost no marketing: no CAC, never $0
+
+
+def test_a_source_drills_to_its_campaigns(env, layer, con):
+    at = run(params={"period": "2026", "source": "inbound"})
+    df = layer.query(Query(metrics=("marketing_spend",), dimensions=("campaign",),
+                           filters=(Filter(dimension="source", value="inbound"),),
+                           start=date(2026, 1, 1), end=date(2027, 1, 1)),
+                     con).df()
+    want = {c: float(v) for c, v in zip(df.campaign, df.marketing_spend)}
+    assert set(want) == {"Paid search", "Content"}
+    got = {}
+    for _, datasets in chart_frames(at):
+        for f in datasets:
+            if "campaign" in f.columns:
+                got = {c: float(v) for c, v in zip(f.campaign, f["value"] if "value" in f.columns else f.marketing_spend)}
+    assert got == pytest.approx(want)
+
+
+def test_cohort_retention_heatmap_is_colour_blind_safe(env):
+    at = run()
+    specs = [spec for spec, _ in chart_frames(at) if "cohort_quarter" in str(spec)]
+    assert specs, "no cohort retention chart"
+    assert "blueorange" in str(specs[0])  # never red against green
+
+
+@pytest.fixture
+def no_spend_env(tmp_path, monkeypatch):
+    seeds = tmp_path / "seeds"
+    shutil.copytree(REPO / "seeds", seeds)
+    (seeds / "spend.csv").unlink()
+    monkeypatch.setenv("PIPELINEBI_SEEDS_DIR", str(seeds))
+    db = build_demo_db(tmp_path / "nospend.duckdb")
+    monkeypatch.setenv("PIPELINEBI_DATABASE", str(db))
+    monkeypatch.delenv("PIPELINEBI_SEMANTIC_DIR", raising=False)
+    return db
+
+
+def test_without_spend_acquisition_cost_is_a_dash_with_the_reason(no_spend_env):
+    at = run(params={"period": "2026"})
+    shown = dict(cards(at))
+    for label in SPEND_KPIS:
+        assert shown[label] == "—", label
+    assert shown["Customer lifetime value"] not in ("—", "$0")  # customer value needs no spend
+    infos = [i.value for i in at.info]
+    assert any(i.startswith("No spend loaded — import spend to see acquisition cost") for i in infos), infos
+    text = " ".join(str(v) for t in at.dataframe for c in t.value.columns for v in t.value[c])
+    assert "inf" not in text.lower() and "$0" not in text
+
+
+def test_a_rep_sees_their_customers_and_no_company_wide_spend(demo_db, monkeypatch, layer, con):
+    monkeypatch.setenv("PIPELINEBI_DATABASE", str(demo_db))
+    monkeypatch.delenv("PIPELINEBI_SEMANTIC_DIR", raising=False)
+    monkeypatch.setenv("PIPELINEBI_AUTH", "oidc")
+    at = run(user="ava.chen@pipelinebi.example")
+    assert not at.error, [e.value for e in at.error]
+    shown = dict(cards(at))
+    assert shown["Customer acquisition cost"] == "—" and shown["LTV : CAC"] == "—"
+    assert any("company-wide" in i.value for i in at.info)
+    # customers acquired by the rep's own won deals (first win owned by R0001)
+    n = con.execute("SELECT count(*) FROM customer_facts WHERE owner_id = 'R0001'").fetchone()[0]
+    assert shown["Customers"] == format_value(n, "count", compact=True)
