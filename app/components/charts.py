@@ -21,10 +21,46 @@ WORST = "#d55e00"  # vermillion: "bad" that reads for red–green colour blindne
 AHEAD, SHORT, NO_TARGET = "#2f6fde", "#d55e00", "#a0aab8"
 
 
+# Theme-aware colours. Vega draws fixed colours, and Streamlit's chart theme sets only axes,
+# legends and titles: a mark coloured black vanishes on the dark theme, one coloured white on
+# the light one. A layer named with one of these prefixes is recoloured by the app's CSS
+# (ui._THEME_CSS) after the theme the viewer picked in the ⋮ menu, live: INK = the theme's
+# text colour (currentColor), PAPER = its background (light-dark(), which follows the
+# color-scheme Streamlit sets on the app). The colours given in the spec are what a chart
+# shows without that CSS (an export), chosen to be visible on both backgrounds.
+INK, PAPER, PAPER_STROKE = "pbiink", "pbipaper", "pbipaperstroke"
+#: text in a bar's colour: a shade per theme with AA contrast against its background (the
+#: bars' own hues are too light on white for 12 px text, or too dark on the dark theme)
+TEXT_ROLE = {"#2f6fde": "pbiblue", "#d55e00": "pbiorange", "#a0aab8": "pbigrey"}
+
+
+def themed(chart: alt.Chart, role: str, name: str) -> alt.Chart:
+    """The layer named ``<role>_<name>`` (unique within its chart): the app's CSS gives its
+    marks the theme's ink or paper colour.
+
+    >>> themed(alt.Chart().mark_tick(), INK, "tick").to_dict()["name"]
+    'pbiink_tick'
+    """
+    return chart.properties(name=f"{role}_{name}")
+
+
+def coloured_text(base: alt.Chart, field: str, colours: dict[str, str], name: str, **mark) -> list[alt.Chart]:
+    """Text marks in the colour of their row's ``field`` value (``colours``: value → bar
+    colour), one layer per value so each gets its theme-aware text shade (:data:`TEXT_ROLE`).
+
+    >>> [c.to_dict()["name"] for c in coloured_text(alt.Chart(), "kind", {"in": "#2f6fde", "out": "#d55e00"}, "w")]
+    ['pbiblue_w0', 'pbiorange_w1']
+    """
+    return [themed(base.transform_filter(alt.FieldEqualPredicate(field=field, equal=value)).mark_text(color=colour, **mark),
+                   TEXT_ROLE.get(colour, INK), f"{name}{i}")
+            for i, (value, colour) in enumerate(colours.items())]
+
+
 def _tick(chart: alt.Chart, **kw) -> list[alt.Chart]:
-    """A target tick visible on light and dark backgrounds alike: a light halo under a dark core."""
-    return [chart.mark_tick(color="#ffffff", thickness=6, size=kw.get("size", 22), opacity=0.9),
-            chart.mark_tick(color="#1f2430", thickness=3, size=kw.get("size", 22))]
+    """A target tick visible on light and dark backgrounds alike: a halo of the page's
+    background under a core of its text colour (dark on light, light on dark)."""
+    return [themed(chart.mark_tick(color="#ffffff", thickness=6, size=kw.get("size", 22), opacity=0.9), PAPER, "tickhalo"),
+            themed(chart.mark_tick(color="#5b6372", thickness=3, size=kw.get("size", 22)), INK, "tick")]
 PICK = "pick"
 
 
@@ -189,15 +225,14 @@ def bullet_chart(df: pd.DataFrame, dim: str, value: str, target: str, defs: dict
     ticks = [t.encode(y=y, x="t:Q", tooltip=tooltip) for t in _tick(base.transform_filter("isValid(datum.t)"))]
     # the words in the bar's own colour: readable on the light and the dark theme (a fixed
     # black or the theme-less default vanishes on dark)
-    words = base.mark_text(align="left", dx=6, fontSize=12, fontWeight="bold").encode(
-        y=y, x="end:Q", text="words:N",
-        color=alt.Color("status:N", scale=alt.Scale(domain=domain, range=[AHEAD, SHORT, NO_TARGET]), legend=None))
+    words = [w.encode(y=y, x="end:Q", text="words:N") for w in coloured_text(
+        base, "status", dict(zip(domain, [AHEAD, SHORT, NO_TARGET])), "gap", align="left", dx=6, fontSize=12, fontWeight="bold")]
     h = height or min(1400, max(170, len(order) * 34 + 90))
     from . import a11y
 
     desc = a11y.bars(d[[dim, "v"]], dim, ["v"], {"v": labels[value]}, {"v": fmt}, dim_label)
     desc = desc[:-1] + "; " + "; ".join(f"{n} {w}" for n, w in zip(d[dim], d["words"])) + "."
-    return alt.layer(bars, *ticks, words).properties(height=h, description=desc)
+    return alt.layer(bars, *ticks, *words).properties(height=h, description=desc)
 
 
 #: Vega-Lite time units of each grain, for the axis ticks
@@ -307,8 +342,8 @@ def funnel_chart(df: pd.DataFrame, dim: str, metric: str, defs: dict[str, Any], 
         pick = _selection(dim)
         bars = bars.add_params(pick).encode(opacity=alt.condition(pick, alt.value(1.0), alt.value(0.35)))
     # the bar's blue, not black: readable on the light and the dark theme
-    text = base.mark_text(align="left", dx=4, fontSize=12, fontWeight="bold", color=PALETTE[0]).encode(
-        x="value:Q", text=alt.Text("value:Q", format=d3_format(fmt)))
+    text = themed(base.mark_text(align="left", dx=4, fontSize=12, fontWeight="bold", color=PALETTE[0]),
+                  TEXT_ROLE[PALETTE[0]], "values").encode(x="value:Q", text=alt.Text("value:Q", format=d3_format(fmt)))
     from . import a11y
 
     desc = a11y.bars(df, dim, ["value"], {"value": labels[metric]}, {"value": fmt}, dim_label, kind="Funnel")
@@ -332,7 +367,7 @@ def heatmap(df: pd.DataFrame, x: str, y: str, metric: str, defs: dict[str, Any],
         x=alt.X(f"{x}:N", sort=x_order, axis=alt.Axis(title=x_label, labelAngle=0, labelLimit=140, orient="top",
                                                       labelOverlap=False)),
         y=alt.Y(f"{y}:N", axis=alt.Axis(title=y_label, labelLimit=220)))
-    rect = base.mark_rect(stroke="white").encode(
+    rect = themed(base.mark_rect(stroke="#a0aab8"), PAPER_STROKE, "cells").encode(
         # blue (high) to orange (low): colour-blind safe, never red against green
         color=alt.Color("value:Q", title=labels[metric], scale=alt.Scale(scheme="blueorange", reverse=True),
                         legend=alt.Legend(format=d3_format(fmt), orient="right")),
@@ -364,12 +399,14 @@ def range_chart(df: pd.DataFrame, dim: str, metrics: list[str], defs: dict[str, 
     y = alt.Y(f"{dim}:N", sort=order, axis=alt.Axis(title=dim_label, labelLimit=260))
     axis = alt.Axis(format=d3_format(fmt), tickCount=5)
     unit = unit_title("", fmt) or None  # the quantiles share one axis: its unit is its title
-    layers = [alt.Chart(df).mark_rule(strokeWidth=2, color="#888").encode(y=y, x=alt.X("lo:Q", axis=axis, title=unit), x2="hi:Q")]
+    layers = [themed(alt.Chart(df).mark_rule(strokeWidth=2, color="#7b8698"), INK, "range").encode(
+        y=y, x=alt.X("lo:Q", axis=axis, title=unit), x2="hi:Q")]
     if len(metrics) >= 3:
         mid = metrics[1:-1]
         df["mlo"] = df[mid[0]]
         df["mhi"] = df[mid[-1]] if len(mid) > 1 else df[mid[0]]
-        layers.append(alt.Chart(df).mark_bar(size=14, color="#c6d4f0").encode(y=y, x="mlo:Q", x2="mhi:Q"))
+        # the brand blue, see-through: a light box on the light theme and a dim one on the dark
+        layers.append(alt.Chart(df).mark_bar(size=14, color=PALETTE[0], opacity=0.35).encode(y=y, x="mlo:Q", x2="mhi:Q"))
     long = _long(df, dims, metrics, labels)
     layers.append(alt.Chart(long).mark_point(filled=True, size=90).encode(
         y=y, x=alt.X("value:Q", axis=axis, title=unit),

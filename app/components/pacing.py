@@ -21,7 +21,7 @@ from pipelinebi.dashboards.queries import period_label
 from pipelinebi.formatting import axis_label_expr, d3_format, d3_tooltip_format, format_value, md_escape
 
 from . import ui
-from .charts import NO_TARGET, PALETTE
+from .charts import INK, NO_TARGET, PALETTE, themed
 
 #: short enough for one legend line on a phone (390 px)
 THIS, PACE, BEFORE = "This quarter", "Pace to target", "Last quarter"
@@ -75,8 +75,10 @@ def chart(lines: pd.DataFrame, start: date, end: date, today: date | None, heigh
         rest = pd.DataFrame({"a": [pd.Timestamp(today + timedelta(days=1))], "b": [pd.Timestamp(end)],
                              "label": ["Not yet: rest of the quarter"]})
         layers.append(alt.Chart(rest).mark_rect(color="#8090a8", opacity=0.14).encode(x="a:T", x2="b:T"))
-        layers.append(alt.Chart(rest).mark_text(align="left", baseline="top", dx=6, dy=6, fontSize=12,
-                                                color="#7b8698").encode(x="a:T", text="label:N", y=alt.value(0)))
+        # the theme's text colour (charts.themed): a fixed grey is below AA contrast on white
+        layers.append(themed(alt.Chart(rest).mark_text(align="left", baseline="top", dx=6, dy=6, fontSize=12,
+                                                       color="#5b6372"), INK, "notyet").encode(
+            x="a:T", text="label:N", y=alt.value(0)))
     y = alt.Y("value:Q", axis=alt.Axis(format=money, labelExpr=axis_label_expr("currency"), title="Closed won to date",
                                       tickCount=5))
     tooltip = [alt.Tooltip("series:N", title="Line"), alt.Tooltip("day:T", title="Day", format="%-d %b"),

@@ -224,6 +224,17 @@ _THEME_CSS = """<style>
     overflow: visible !important; text-overflow: clip !important; }
   [data-testid="stMetricDelta"] { height: auto !important; }
 }
+/* chart marks in the theme's colours (charts.themed): Vega draws fixed colours; these follow the
+   theme picked in the menu, live (currentColor = the theme's text; light-dark() = the app's
+   color-scheme, which Streamlit sets) */
+[data-testid="stVegaLiteChart"] g[class*=" pbiink_"] path, [data-testid="stVegaLiteChart"] g[class*=" pbiink_"] text {
+  fill: currentColor !important; }
+[data-testid="stVegaLiteChart"] g[class*=" pbiink_"] line { stroke: currentColor !important; }
+[data-testid="stVegaLiteChart"] g[class*=" pbipaper_"] path { fill: light-dark(#ffffff, #171614) !important; }
+[data-testid="stVegaLiteChart"] g[class*=" pbipaperstroke_"] path { stroke: light-dark(#ffffff, #171614) !important; }
+[data-testid="stVegaLiteChart"] g[class*=" pbiblue_"] text { fill: light-dark(#1f5fcc, #7aa7ff) !important; }
+[data-testid="stVegaLiteChart"] g[class*=" pbiorange_"] text { fill: light-dark(#b85000, #ff9d5c) !important; }
+[data-testid="stVegaLiteChart"] g[class*=" pbigrey_"] text { fill: light-dark(#5b6372, #b8c0cc) !important; }
 @media (prefers-color-scheme: dark) {
   /* the dark theme's accent is a light blue (readable as text on dark): its tags get dark text */
   [data-testid="stMultiSelect"] span[title], [data-baseweb="tag"] span[title], [data-baseweb="tag"] svg { color: #0e1117 !important; }

@@ -21,7 +21,7 @@ from pipelinebi.dashboards.movement import Bar, unexplained, waterfall_bars, wat
 from pipelinebi.formatting import axis_label_expr, d3_format, d3_tooltip_format, format_value, md_escape, plural
 
 from . import ui
-from .charts import NO_TARGET, PALETTE, SHORT
+from .charts import NO_TARGET, PALETTE, SHORT, coloured_text
 
 #: colour per kind of bar; words beside each bar say in or out too (colour is never the only signal)
 COLOURS = {"total": NO_TARGET, "in": PALETTE[0], "out": SHORT}
@@ -66,10 +66,9 @@ def chart(df: pd.DataFrame, height: int | None = None) -> alt.LayerChart:
                                               title="Open pipeline of the quarter", tickCount=5, grid=True)),
         x2="high:Q", color=colour, tooltip=tooltip)
     # the amount beside each bar, in the bar's colour (readable on the light and the dark theme)
-    words = base.mark_text(align="left", dx=5, fontSize=12, fontWeight="bold").encode(
-        y=y, x="high:Q", text="words:N",
-        color=alt.Color("kind:N", scale=alt.Scale(domain=list(COLOURS), range=list(COLOURS.values())), legend=None))
-    return alt.layer(bars, words).properties(height=height or max(200, 34 * len(order) + 70))
+    words = [w.encode(y=y, x="high:Q", text="words:N")
+             for w in coloured_text(base, "kind", COLOURS, "words", align="left", dx=5, fontSize=12, fontWeight="bold")]
+    return alt.layer(bars, *words).properties(height=height or max(200, 34 * len(order) + 70))
 
 
 def render(page: Any, tile: ChartTile, key: str) -> None:
