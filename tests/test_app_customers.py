@@ -130,3 +130,19 @@ def test_a_rep_sees_their_customers_and_no_company_wide_spend(demo_db, monkeypat
     # customers acquired by the rep's own won deals (first win owned by R0001)
     n = con.execute("SELECT count(*) FROM customer_facts WHERE owner_id = 'R0001'").fetchone()[0]
     assert shown["Customers"] == format_value(n, "count", compact=True)
+
+
+def test_attribution_models_side_by_side_equal_the_semantic_layer(env, layer, con):
+    at = run(params={"period": "2026"})
+    models = ("attributed_first_touch", "attributed_last_touch", "attributed_linear", "attributed_time_decay",
+              "attributed_u_shaped")
+    df = layer.query(Query(metrics=models, dimensions=("touch_kind",), start=date(2026, 1, 1),
+                           end=date(2027, 1, 1)), con).df()
+    labels = {layer.metrics[m].label: m for m in models}
+    frames = [f for _, datasets in chart_frames(at) for f in datasets
+              if "touch_kind" in f.columns and "measure" in f.columns]
+    assert frames, "no attribution chart"
+    got = {(r.touch_kind, labels[r.measure]): float(r.value) for r in frames[0].itertuples() if r.measure in labels}
+    want = {(k, m): float(v) for _, row in df.iterrows() for m in models for k, v in [(row.touch_kind, row[m])]}
+    assert got == pytest.approx(want)
+    assert {m for _, m in got} == set(models)

@@ -67,6 +67,30 @@ LEADS = [
 ]
 
 
+LEADS.append({"lead_id": "LW5", "created_at": "2026-09-01 09:00:00", "source": "inbound", "status": "converted",
+              "converted_deal_id": "W5", "converted_at": "2026-09-05 09:00:00"})
+
+
+def _act(aid, when, kind, lead=None, deal=None):
+    return {"activity_id": aid, "occurred_at": when, "kind": kind, "lead_id": lead, "deal_id": deal, "rep_id": None}
+
+
+# Touches (attribution): W5 (8,000, closes 2026-10-05) has two marketing touches on its lead, a
+# meeting, and an email reply logged on both the lead and the deal (one sales touch); a call after
+# the win does not count. W7 (2,000) has one call on its close date; W3 (6,000) a demo in the window
+# and a call 231 days before the win (outside the 180 days). W1, W2, W4, W6 have no touch.
+ACTIVITIES = [
+    _act("A1", "2026-09-02 10:00:00", "web_visit", lead="LW5"),
+    _act("A2", "2026-09-03 10:00:00", "email_open", lead="LW5"),
+    _act("A3", "2026-10-01 10:00:00", "meeting", deal="W5"),
+    _act("A8", "2026-10-02 10:00:00", "email_reply", lead="LW5", deal="W5"),
+    _act("A4", "2026-10-20 10:00:00", "call", deal="W5"),
+    _act("A5", "2026-10-25 09:00:00", "call", deal="W7"),
+    _act("A6", "2025-10-01 10:00:00", "call", deal="W3"),
+    _act("A7", "2026-05-01 10:00:00", "demo", deal="W3"),
+]
+
+
 def _history(deal: dict) -> list[dict]:
     first = {"deal_id": deal["deal_id"], "changed_at": deal["created_at"], "stage": "P1", "amount": deal["amount"],
              "close_date": deal["close_date"], "forecast_category": "pipeline", "is_synthetic": "false"}
@@ -82,6 +106,7 @@ TABLES = {
     "accounts": [{"account_id": a, "name": a, "industry": "Software", "segment": "SMB", "region": "NA", "employees": 10}
                  for a in ("AC1", "AC2", "AC3", "AC4")],
     "deals": DEALS, "deal_history": [h for d in DEALS for h in _history(d)], "spend": SPEND, "leads": LEADS,
+    "activities": ACTIVITIES,
 }
 
 
@@ -259,3 +284,78 @@ def test_without_spend_acquisition_cost_is_unknown_not_zero(layer, no_spend):
         assert set(per_source.values()) <= {None}, metric  # no $0, no infinity
     assert set(by(layer, no_spend, "cac", "source")) == {"inbound", "outbound", "partner"}  # customers, no cost
     assert one(layer, no_spend, "clv") == pytest.approx(55000)  # customer value does not need spend
+
+
+# ------------------------------------------------------------------ attribution
+MODELS = ("attributed_first_touch", "attributed_last_touch", "attributed_linear", "attributed_time_decay",
+          "attributed_u_shaped")
+
+
+def pandas_attribution() -> dict[str, dict[str, float]]:
+    """Each model's revenue per touch kind, computed from the raw rows (window 180 days, half-life 7)."""
+    deals = pd.DataFrame(DEALS)
+    won = deals[deals.status == "won"].assign(amount=lambda d: d.amount.astype(float))
+    acts = pd.DataFrame(ACTIVITIES).assign(occurred_at=lambda d: pd.to_datetime(d.occurred_at))
+    leads = pd.DataFrame(LEADS)
+    out = {m: {} for m in MODELS}
+
+    def add(model, kind, value):
+        out[model][kind] = out[model].get(kind, 0.0) + value
+
+    for _, d in won.iterrows():
+        end = pd.Timestamp(d.close_date) + pd.Timedelta(days=1)
+        lead_ids = set(leads[leads.converted_deal_id == d.deal_id].lead_id)
+        mine = acts[((acts.deal_id == d.deal_id) | acts.lead_id.isin(lead_ids))
+                    & (acts.occurred_at < end) & (acts.occurred_at >= end - pd.Timedelta(days=181))]
+        mine = mine.sort_values(["occurred_at", "activity_id"])
+        n = len(mine)
+        if n == 0:
+            for m in MODELS:
+                add(m, "(no touch)", d.amount)
+            continue
+        days = (end - mine.occurred_at).dt.total_seconds() / 86400
+        decay = 0.5 ** (days / 7)
+        decay = decay / decay.sum()
+        for i, (kind, dw) in enumerate(zip(mine.kind, decay)):
+            add("attributed_first_touch", kind, d.amount * (i == 0))
+            add("attributed_last_touch", kind, d.amount * (i == n - 1))
+            add("attributed_linear", kind, d.amount / n)
+            add("attributed_time_decay", kind, d.amount * dw)
+            u = 1.0 if n == 1 else 0.5 if n == 2 else 0.4 if i in (0, n - 1) else 0.2 / (n - 2)
+            add("attributed_u_shaped", kind, d.amount * u)
+    return out
+
+
+def test_attribution_by_hand_for_the_deal_with_four_touches():
+    want = pandas_attribution()
+    # W5 (8,000): web_visit, email_open, meeting, email_reply (the call after the win is out)
+    assert want["attributed_first_touch"]["web_visit"] == 8000
+    assert want["attributed_last_touch"]["email_reply"] == 8000
+    assert want["attributed_linear"]["meeting"] == 2000
+    assert want["attributed_u_shaped"]["web_visit"] == pytest.approx(3200)
+    assert want["attributed_u_shaped"]["email_open"] == pytest.approx(800)
+    # W3's demo in the window; its call 231 days before the win is not a touch
+    assert want["attributed_linear"]["demo"] == 6000 and want["attributed_linear"]["call"] == 2000
+    assert want["attributed_first_touch"]["(no touch)"] == 10000 + 5000 + 20000 + 4000
+
+
+def test_every_attribution_model_matches_pandas_and_adds_up_to_won_revenue(layer, con):
+    want = pandas_attribution()
+    df = run(layer, con, MODELS, ["touch_kind"])
+    for m in MODELS:
+        got = {k: float(v) for k, v in zip(df.touch_kind, df[m]) if float(v) != 0}
+        assert got == pytest.approx({k: v for k, v in want[m].items() if v != 0}), m
+    totals = run(layer, con, MODELS + ("won_revenue",))
+    for m in MODELS:
+        assert float(totals[m][0]) == pytest.approx(55000) == float(totals["won_revenue"][0]), m
+    # and per period: the models move revenue between touches, never between periods
+    q = run(layer, con, MODELS + ("won_revenue",), grain="quarter")
+    for m in MODELS:
+        assert [float(v) for v in q[m]] == pytest.approx([float(v) for v in q["won_revenue"]]), m
+
+
+def test_attribution_by_touch_origin(layer, con):
+    got = by(layer, con, "attributed_first_touch", "touch_origin")
+    assert got == pytest.approx({"marketing": 8000, "sales": 2000 + 6000, "(no touch)": 39000})
+    got = by(layer, con, "attributed_last_touch", "touch_origin")  # A8 is on the lead and the deal: sales
+    assert got == pytest.approx({"marketing": 0, "sales": 8000 + 2000 + 6000, "(no touch)": 39000})

@@ -1,0 +1,66 @@
+-- attribution_touches: one row per touch before a win, with the weight each attribution model
+-- gives it; a won deal without a touch in the window has one row (touch_kind '(no touch)') that
+-- (and touch_origin '(no touch)') takes the whole revenue in every model, so each model adds up
+-- to the won revenue.
+--   deal_id, owner_id, source, amount, close_date   the won deal (as in won_deals)
+--   activity_id, occurred_at   the touch (blank on a '(no touch)' row)
+--   touch_kind        the activity's kind (email_open, web_visit, call, meeting, demo, …)
+--   touch_origin      marketing: a touch of the lead the deal was converted from; sales: a touch
+--                     of the deal itself (an activity touching both counts once, as sales)
+--   touch_number, touches   position of the touch (1 = first, by time then activity id) and count
+--   days_before_win   close date's end (the day after it, 00:00) minus the touch time, in days
+--   w_first, w_last, w_linear, w_time_decay, w_u_shaped   weights, each summing to 1 per deal
+--
+-- ATTRIBUTION SETTINGS (edit here):
+--   window       touches up to 180 days before the win (and not after the close date)
+--   time decay   half-life 7 days: a touch 7 days before the win weighs half one on the day
+--   U-shaped     40% first, 40% last, 20% shared by the touches between (one touch: 100%;
+--                two touches: 50/50)
+WITH w AS (
+    SELECT deal_id, owner_id, source, amount, close_date,
+           CAST(close_date + 1 AS TIMESTAMP) AS win_end
+    FROM won_deals
+),
+t0 AS (
+    SELECT w.deal_id, a.activity_id, a.occurred_at, a.kind, 'sales' AS touch_origin
+    FROM w JOIN activities a ON a.deal_id = w.deal_id
+    WHERE a.occurred_at < w.win_end AND a.occurred_at >= w.win_end - INTERVAL 181 DAY
+    UNION ALL
+    SELECT w.deal_id, a.activity_id, a.occurred_at, a.kind, 'marketing'
+    FROM w JOIN leads l ON l.converted_deal_id = w.deal_id JOIN activities a ON a.lead_id = l.lead_id
+    WHERE a.occurred_at < w.win_end AND a.occurred_at >= w.win_end - INTERVAL 181 DAY
+),
+t AS (  -- an activity on both the deal and its lead is one touch, a sales one
+    SELECT deal_id, activity_id, any_value(occurred_at) AS occurred_at, any_value(kind) AS kind,
+           max(touch_origin) AS touch_origin
+    FROM t0 GROUP BY deal_id, activity_id
+),
+n AS (
+    SELECT t.*,
+           row_number() OVER (PARTITION BY t.deal_id ORDER BY t.occurred_at, t.activity_id) AS touch_number,
+           count(*) OVER (PARTITION BY t.deal_id) AS touches,
+           date_diff('second', t.occurred_at, w.win_end) / 86400.0 AS days_before_win
+    FROM t JOIN w ON w.deal_id = t.deal_id
+),
+d AS (
+    SELECT n.*, pow(0.5, n.days_before_win / 7.0) AS decay,
+           sum(pow(0.5, n.days_before_win / 7.0)) OVER (PARTITION BY n.deal_id) AS decay_sum
+    FROM n
+)
+SELECT w.deal_id, w.owner_id, w.source, w.amount, w.close_date, d.activity_id, d.occurred_at,
+       d.kind AS touch_kind, d.touch_origin, d.touch_number, d.touches, d.days_before_win,
+       CAST(d.touch_number = 1 AS DOUBLE) AS w_first,
+       CAST(d.touch_number = d.touches AS DOUBLE) AS w_last,
+       1.0 / d.touches AS w_linear,
+       d.decay / d.decay_sum AS w_time_decay,
+       CASE WHEN d.touches = 1 THEN 1.0
+            WHEN d.touches = 2 THEN 0.5
+            WHEN d.touch_number = 1 OR d.touch_number = d.touches THEN 0.4
+            ELSE 0.2 / (d.touches - 2) END AS w_u_shaped
+FROM w JOIN d ON d.deal_id = w.deal_id
+UNION ALL
+SELECT w.deal_id, w.owner_id, w.source, w.amount, w.close_date, NULL, NULL, '(no touch)', '(no touch)', NULL, 0, NULL,
+       1.0, 1.0, 1.0, 1.0, 1.0
+FROM w LEFT JOIN (SELECT DISTINCT deal_id FROM t) touched ON touched.deal_id = w.deal_id
+WHERE touched.deal_id IS NULL
+ORDER BY close_date NULLS LAST
