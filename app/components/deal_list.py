@@ -28,7 +28,8 @@ from pipelinebi.formatting import MISSING, format_value, is_missing, md_escape, 
 from . import data, ui
 
 #: what a manager acts on, in this order (those the table has)
-LEAD = ("deal_name", "amount", "stage", "days_in_stage", "stage_norm_days", "close_date", "deal_pushes", "rep")
+LEAD = ("deal_name", "amount", "stage", "days_in_stage", "stage_norm_days", "close_date", "deal_pushes", "rep",
+        "hv_explanation")
 LINK = "__crm"
 NORM = "__norm"
 

@@ -10,7 +10,8 @@ import streamlit as st
 
 from components import data
 from pipelinebi.catalog import catalog_entries
-from pipelinebi.rules.catalog import rule_rows
+from pipelinebi.errors import PipelineBIError
+from pipelinebi.rules.catalog import FIRES_QUERY, rule_rows
 
 #: shown columns, in order, with their headings
 COLUMNS = {"name": "Name", "label": "Label", "description": "Description", "type": "Type", "formula": "Definition",
@@ -48,18 +49,25 @@ def catalog() -> None:
 
 
 RULE_COLUMNS = {"scorecard_label": "Scorecard", "label": "Rule", "when": "Condition", "points": "Points",
-                "group": "Group", "decay": "Decay", "source": "Defined in"}
+                "group": "Group", "decay": "Decay", "fired": "Fired for", "source": "Defined in"}
 
 
 def scorecard_rules() -> None:
-    """Each scorecard rule (semantic/rules/*.yml) and its points."""
+    """Each scorecard rule (semantic/rules/*.yml), its points and how many leads/deals it fired for."""
     rows = rule_rows(data.snapshot().settings.semantic_dir)
     if not rows:
         return
     st.subheader("Scorecard rules")
     df = pd.DataFrame(rows)
-    st.caption("Points a lead or deal gets when the condition holds (scores are built at ingest; each score "
-               "row says which rules fired).")
+    try:
+        fired = data.run(FIRES_QUERY).df
+        counts = {(r.scorecard, r.score_rule): int(r.rule_fires) for r in fired.itertuples()}
+        df["fired"] = [f"{counts.get((a, b), 0):,}" for a, b in zip(df["scorecard"], df["rule"])]
+        st.caption("Points a lead or deal gets when the condition holds, and how many it held for in the loaded "
+                   "data (scores are built at ingest; each score row says which rules fired).")
+    except PipelineBIError as e:  # e.g. a role whose rows cannot be told apart in the fired-rules table
+        df["fired"] = "—"
+        st.caption(f"Fired for: — ({e.problems[0].message})")
     df = df.astype(object).where(df.astype(str) != "", "—")
     st.dataframe(df[list(RULE_COLUMNS)], hide_index=True, width="stretch", height=min(38 + 35 * len(df), 700),
                  column_config={c: st.column_config.TextColumn(h) for c, h in RULE_COLUMNS.items()})

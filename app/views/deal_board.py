@@ -26,13 +26,13 @@ from pipelinebi.dashboards import answers
 from pipelinebi.formatting import format_value, is_missing, md_escape, plural
 
 CARD_FIELDS = ("deal_id", "deal_name", "account", "rep", "team", "close_date", "amount")
-OPTIONAL_FIELDS = ("days_in_stage", "is_stalled", "is_top20")
+OPTIONAL_FIELDS = ("days_in_stage", "is_stalled", "is_top20", "hv_explanation")
 #: card order: (column, descending) pairs
 ORDERS = {"Closing soonest": (("close_date", False), ("pipeline_amount", True)),
           "Largest amount": (("pipeline_amount", True),),
           "Longest in stage": (("days_in_stage", True), ("pipeline_amount", True))}
 LIST_FIELDS = ("deal_name", "amount", "stage", "days_in_stage", "stage_norm_days", "close_date", "deal_pushes", "rep",
-               "account", "deal_id")
+               "account", "hv_explanation", "deal_id")
 #: narrow screens (phones) get the board as stage tabs, wide ones as columns: both are drawn,
 #: CSS shows one (a Streamlit page cannot know the width; the browser can)
 _RESPONSIVE_CSS = """<style>
@@ -219,6 +219,9 @@ def _card(d: pd.Series, median: float | None, judged: bool = True, as_of=None) -
             # the word and the icon say what the colour says
             sign = {"gray": "■", "red": "⚠", "orange": "◷", "green": "✓"}[color]
             st.markdown(f":{color}-badge[{sign} {plural(round(days), 'day')} in stage]")
+        why = _text(d.get("hv_explanation"))
+        if why:  # the high-value score and the rules behind it (scorecard high_value)
+            st.caption(md_escape(why.replace("Score ", "High-value score ", 1)))
 
 
 def _flag(v) -> bool:

@@ -100,7 +100,45 @@ def cmd_validate(args: argparse.Namespace) -> int:
     # Scorecards (semantic/rules/*.yml): every rule compiled against the layer's dimensions.
     scorecards = compile_all(layer.registry, settings.semantic_dir)
     rules = sum(len(c.definition.all_rules) for c in scorecards)
-    print(f"ok: {layer.summary()}; {len(pages)} dashboards; {access}; {len(scorecards)} scorecards ({rules} rules)")
+    from .rules.routing import compile_routing, load_routing
+
+    routing = load_routing(settings.semantic_dir)
+    if routing is not None:
+        compile_routing(layer.registry, routing)
+    routed = f", routing ({len(routing.definition.rules)} rules)" if routing is not None else ""
+    print(f"ok: {layer.summary()}; {len(pages)} dashboards; {access}; {len(scorecards)} scorecards ({rules} rules){routed}")
+    return 0
+
+
+def cmd_route(args: argparse.Namespace) -> int:
+    import json
+
+    from .errors import ConfigError, Problem
+    from .export import safe_csv_text
+    from .rules.routing import compile_routing, load_routing, route
+    from .semantic import load_semantic_layer
+    from .warehouse import ensure_database, open_readonly
+
+    settings = _settings(args)
+    routing = load_routing(settings.semantic_dir)
+    if routing is None:
+        raise ConfigError(Problem("no routing rules: add a 'routing:' section to a file in semantic/rules/",
+                                  file=str(settings.semantic_dir / "rules")))
+    compiled = compile_routing(load_semantic_layer(settings.semantic_dir).registry, routing)
+    ensure_database(settings)
+    with open_readonly(settings.database) as con:  # routing reads; it never changes the data
+        rows = [a.__dict__ for a in route(con, compiled)]
+    if args.format == "json":
+        text = json.dumps(rows, indent=2, default=str) + "\n"
+    else:
+        import pandas as pd
+
+        text = safe_csv_text(pd.DataFrame(rows, columns=["lead_id", "rep_id", "rep", "rule", "reason"]))
+    if args.out:
+        Path(args.out).write_text(text, encoding="utf-8")
+        print(f"{sum(1 for r in rows if r['rep_id'])} of {len(rows)} unassigned leads routed; wrote {args.out}")
+    else:
+        sys.stdout.write(text)
     return 0
 
 
@@ -254,6 +292,11 @@ def build_parser() -> argparse.ArgumentParser:
                         "app has no sign-in, so --host 0.0.0.0 exposes it to the network deliberately)")
     s.add_argument("--open-browser", action="store_true",
                    help="open a browser tab (default: just print the address; no prompts, fine on servers)")
+
+    ro = add("route", cmd_route, "Assign the unassigned leads by the routing rules (semantic/rules/*.yml): lead -> rep, "
+             "with the rule that decided; the database is not changed.", sem=True)
+    ro.add_argument("--format", choices=["csv", "json"], default="csv")
+    ro.add_argument("--out", metavar="FILE", help="write the assignments to FILE (default: print them)")
 
     add("validate", cmd_validate, "Check the semantic YAML; print every problem with file:line.", db=False, sem=True)
     sc = add("schema", cmd_schema, "Write JSON Schemas of the YAML files (for editor completion).", db=False, sem=True)

@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import sqlglot
 from sqlglot import exp
 
 from ..compiler.verify import verify_sql
@@ -25,7 +26,7 @@ from ..semantic.loader import load_definitions
 from ..semantic.registry import Registry, build_registry
 from ..semantic.scorecards import HITS_TABLE, load_scorecards
 from ..semantic.tables import META_TABLE
-from .compile import CompiledScorecard, compile_scorecard
+from .compile import _AS_OF, CompiledScorecard, compile_scorecard
 
 
 @dataclass(frozen=True)
@@ -74,7 +75,7 @@ def compile_all(registry: Registry, semantic_dir: Path) -> list[CompiledScorecar
 
 
 def hits_select(compiled: list[CompiledScorecard]) -> exp.Expression:
-    """``SELECT scorecard, subject_id, rule, rule_label, points`` for each rule that fired, all scorecards."""
+    """``scorecard, subject_id, rule, rule_label, points, scored_at`` for each rule that fired, all scorecards."""
     selects: list[exp.Select] = []
     for c in compiled:
         for r in c.definition.all_rules:
@@ -87,10 +88,15 @@ def hits_select(compiled: list[CompiledScorecard]) -> exp.Expression:
                            exp.alias_(exp.Literal.string(r.shown), "rule_label"),
                            exp.alias_(exp.Cast(this=col.copy(), to=exp.DataType.build("DOUBLE")), "points"))
                 .from_(exp.to_table(c.table)).where(exp.NEQ(this=col.copy(), expression=exp.Literal.number(0))))
-    out: exp.Expression = selects[0]
+    hits: exp.Expression = selects[0]
     for s in selects[1:]:
-        out = exp.union(out, s, distinct=False)
-    return out
+        hits = exp.union(hits, s, distinct=False)
+    # scored_at: the as-of date the scores were computed for (every row the same), so the
+    # fired-rule counts can be asked like any metric, by period too
+    return (exp.select(exp.Star(), exp.alias_(exp.column("as_of", table="as_of"), "scored_at"))
+            .from_(exp.to_table("hits")).join(exp.to_table("as_of"), join_type="CROSS")
+            .with_("as_of", as_=sqlglot.parse_one(_AS_OF, read="duckdb"))
+            .with_("hits", as_=hits))
 
 
 def score_tables(semantic_dir: Path | str) -> list[ScoreTable]:

@@ -1,6 +1,8 @@
 """Each scorecard rule as the Catalog lists it: scorecard, rule, condition, points, group, decay.
 
-(Which leads/deals each rule fired for is table ``score_rule_hits``, built at ingest.)
+How many leads/deals each rule fired for is the metric ``rule_fires`` by ``scorecard`` and
+``score_rule`` (table ``score_rule_hits``, built at ingest), asked through the semantic layer
+like every other number: :data:`FIRES_QUERY`.
 
 >>> from pipelinebi.settings import Settings
 >>> rows = rule_rows(Settings().semantic_dir)
@@ -12,7 +14,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..compiler.query import Query
 from ..semantic.scorecards import load_scorecards
+
+#: Leads/deals each rule fired for.
+FIRES_QUERY = Query(metrics=("rule_fires",), dimensions=("scorecard", "score_rule"))
 
 def _number(x: float) -> str:
     return f"{int(x)}" if float(x).is_integer() else f"{x:g}"

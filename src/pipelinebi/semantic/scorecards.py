@@ -35,7 +35,7 @@ from .yaml_source import YamlDocument, load_yaml_file
 #: The table every scorecard's fired rules are listed in (one row per subject and rule).
 HITS_TABLE = "score_rule_hits"
 HITS_COLUMNS = {"scorecard": "VARCHAR", "subject_id": "VARCHAR", "rule": "VARCHAR", "rule_label": "VARCHAR",
-                "points": "DOUBLE"}
+                "points": "DOUBLE", "scored_at": "TIMESTAMP"}
 
 
 class DecayDef(Strict):
@@ -160,6 +160,7 @@ class ScorecardDef(Strict):
 
 class RulesFile(Strict):
     scorecards: list[ScorecardDef] = []
+    routing: Any = Field(None, description="lead routing rules (checked by pipelinebi.rules.routing)")
 
 
 def output_columns(sc: ScorecardDef, key_type: str, key: str) -> dict[str, str]:
