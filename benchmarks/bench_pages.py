@@ -9,7 +9,8 @@ plus a cached rerun of each page through AppTest.
   user pays for a widget click that does not change the queries).
 
 ``--per-query`` also prints each query's warm ms (median of ``--repeat``, same connection),
-slowest first, to say which query a page's time goes to.
+slowest first, to say which query a page's time goes to.  ``--compare-late`` times each query
+the late-columns rule (``compiler/late_columns.py``) rewrites without and with it, interleaved.
 
 Goals: warm ≤ 300 ms per page, cached rerun ≤ 50 ms; the ratio columns say how far off.
 """
@@ -58,9 +59,14 @@ def python_page_queries(layer, g_state, as_of):
     board = [Query(metrics=("pipeline_amount", "open_deals"), dimensions=("stage", "stage_position"), filters=base,
                    order_by=(("stage_position", False),)),
              Query(metrics=("dwell_days_median",), dimensions=("stage",), filters=base[1:])]
-    dims = tuple(d for d in ("deal_id", "deal_name", "account", "rep", "team", "close_date", "days_in_stage",
-                             "is_stalled", "is_high_value") if d in layer.dimensions_for("pipeline_amount"))
-    # The board's cards: one query, the 10 largest open deals per stage (as app/views/deal_board.py).
+    dims = tuple(d for d in ("deal_id", "deal_name", "account", "rep", "team", "close_date", "amount", "days_in_stage",
+                             "is_stalled", "is_top20") if d in layer.dimensions_for("pipeline_amount"))
+    # The board's cards: one query, the 10 open deals closing soonest per stage (as app/views/deal_board.py
+    # at its defaults: CARD_FIELDS + OPTIONAL_FIELDS, ORDERS["Closing soonest"], 10 cards per column).
+    board.append(Query(metrics=("pipeline_amount",), dimensions=("stage",) + dims, filters=base,
+                       order_by=(("close_date", False), ("pipeline_amount", True), ("deal_id", False)), limit=10,
+                       limit_per="stage"))
+    # ... and ordered by amount, the other deal-level ranking the board offers
     board.append(Query(metrics=("pipeline_amount",), dimensions=("stage",) + dims, filters=base,
                        order_by=(("pipeline_amount", True), ("deal_id", False)), limit=10, limit_per="stage"))
     out["deal-board"] = board
@@ -75,7 +81,39 @@ def timed(fn) -> float:
     return (time.perf_counter() - t) * 1000
 
 
-def measure(db: Path, repeat: int = 5, apptest: bool = True, show=print, per_query: bool = False) -> dict[str, dict]:
+def compare_late(layer, queries, con, repeat: int, show) -> list[dict]:
+    """Each query the late-columns rule rewrites, without it (before) and with it (after),
+    interleaved on one connection (median of ``repeat``); the answers are checked equal."""
+    from pipelinebi.compiler.late_columns import ENV
+
+    out = []
+    for i, q in enumerate(queries):
+        after_sql = layer.compile(q)
+        os.environ[ENV] = "0"
+        try:
+            before_sql = layer.compile(q)
+        finally:
+            os.environ.pop(ENV)
+        if before_sql == after_sql:
+            continue
+        before, after = [], []
+        for _ in range(repeat):
+            before.append(timed(lambda: con.execute(before_sql).fetchall()))
+            after.append(timed(lambda: con.execute(after_sql).fetchall()))
+        a, b = con.execute(after_sql).fetchall(), con.execute(before_sql).fetchall()
+        # same rows (the rule breaks ties by the key; the query without it leaves them to the engine)
+        same = sorted(map(repr, a)) == sorted(map(repr, b))
+        row = {"i": i, "before": statistics.median(before), "after": statistics.median(after), "same_rows": same,
+               "metrics": list(q.metrics), "limit": q.limit, "limit_per": q.limit_per}
+        out.append(row)
+        show(f"    late columns #{i:<3} before {row['before']:>8.1f} ms  after {row['after']:>8.1f} ms  "
+             f"{row['after'] / row['before']:.2f}x  {'same rows' if same else 'ROWS DIFFER (ties at the cut?)'}  "
+             f"{', '.join(q.metrics)} limit {q.limit}" + (f" per {q.limit_per}" if q.limit_per else ""))
+    return out
+
+
+def measure(db: Path, repeat: int = 5, apptest: bool = True, show=print, per_query: bool = False,
+            compare: bool = False) -> dict[str, dict]:
     """Each page's query set on ``db``: compile, cold and warm ms; with ``apptest`` the whole
     page's first run and cached rerun (AppTest).  ``show`` gets the printed lines."""
     from pipelinebi.dashboards import load_dashboards, page_queries
@@ -111,8 +149,10 @@ def measure(db: Path, repeat: int = 5, apptest: bool = True, show=print, per_que
                 ms = statistics.median(timed(lambda: layer.query(q, con)) for _ in range(repeat))
                 each.append({"i": i, "ms": ms, "metrics": list(q.metrics), "dimensions": list(q.dimensions),
                              "limit": q.limit, "limit_per": q.limit_per})
+        late = compare_late(layer, queries, con, repeat, show) if compare else []
         con.close()
-        results[slug] = {"queries": len(queries), "compile": t_compile, "cold": cold, "warm": warm, "per_query": each}
+        results[slug] = {"queries": len(queries), "compile": t_compile, "cold": cold, "warm": warm, "per_query": each,
+                         "late_columns": late}
         show(f"{slug:<14}{len(queries):>8}{t_compile:>12.1f}{cold:>10.1f}{warm:>10.1f}{warm / WARM_GOAL_MS:>10.2f}x")
         for row in sorted(each, key=lambda r: -r["ms"]):
             lim = f" limit {row['limit']}" + (f" per {row['limit_per']}" if row["limit_per"] else "") if row["limit"] else ""
@@ -147,6 +187,8 @@ def main(argv=None) -> int:
     ap.add_argument("--no-apptest", action="store_true")
     ap.add_argument("--json", type=Path, help="also write the figures to this file")
     ap.add_argument("--per-query", action="store_true", help="also print each query's warm ms, slowest first")
+    ap.add_argument("--compare-late", action="store_true",
+                    help="also time each deal list without and with the late-columns rule, interleaved")
     args = ap.parse_args(argv)
 
     if args.db:
@@ -156,7 +198,7 @@ def main(argv=None) -> int:
         folder.mkdir(parents=True, exist_ok=True)
         db = build(args.deals, folder)
     print(f"\n{db}: {args.deals:,} deals" if not args.db else f"\n{db}")
-    results = measure(db, args.repeat, not args.no_apptest, per_query=args.per_query)
+    results = measure(db, args.repeat, not args.no_apptest, per_query=args.per_query, compare=args.compare_late)
     if args.json:
         args.json.write_text(json.dumps(results))
     return 0

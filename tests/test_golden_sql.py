@@ -34,6 +34,14 @@ QUERIES = {
     "conversion_top_reps_by_stage": Query(
         metrics=("stage_conversion_resolved",), dimensions=("stage", "rep"), filters=("funnel_position IS NOT NULL",),
         top=TopValues(dimension="rep", by="stage_entries", count=20), start=date(2026, 10, 1), end=date(2027, 1, 1)),
+    # deal lists: ranked on the key, the descriptive columns joined for the kept rows (compiler/late_columns.py)
+    "stalled_deals_list": Query(
+        metrics=("stalled_amount",), dimensions=("deal_name", "amount", "stage", "rep", "account", "deal_id"),
+        filters=("is_stalled = true",), order_by=(("stalled_amount", True),), limit=100),
+    "deal_board_cards": Query(
+        metrics=("pipeline_amount",), dimensions=("stage", "deal_id", "deal_name", "account", "rep", "close_date"),
+        filters=(Filter(dimension="status", value="open"), Filter(dimension="pipeline", value="New Business")),
+        order_by=(("close_date", False), ("pipeline_amount", True)), limit=10, limit_per="stage"),
 }
 DIALECTS = ("duckdb", "postgres", "spark", "snowflake", "bigquery")
 

@@ -21,6 +21,7 @@ from .combine import combine
 from .fields import ResolvedField, Unreachable, resolve_dimension, time_column
 from .filters import dimension_names, substitute, to_condition
 from .formulas import metric_expression, safe_divide
+from .late_columns import LatePlan, late_select, plan_late
 from .plan import Branch, conversion_columns, measure_column, plan_metrics
 from .query import Filter, Query
 from .ranges import from_start, read_start
@@ -69,8 +70,15 @@ def compile_query(registry: Registry, query: Query) -> Compiled:
         ctes += hoist(compile_query(registry, ranking_query(query)).expression, cte_name(top.dimension))
     branch_outputs: list[tuple[str, list[str]]] = []
     used_names: set[str] = {name for name, _ in ctes}
+    late: LatePlan | None = None
     for branch in plan.branches:
         resolved = [_resolve(registry, branch, name, query.grain) for name in dims]
+        by_name = {f.name: f for f in resolved}
+        if len(plan.branches) == 1:
+            # a deal list: rank on the key, join the descriptive columns after the limit
+            late = plan_late(registry, query, plan, branch.model, resolved, extended)
+            if late is not None:
+                resolved = list(late.early)
         branch_conditions = []
         for cond, strict in conditions:
             try:
@@ -93,17 +101,23 @@ def compile_query(registry: Registry, query: Query) -> Compiled:
                 raise explain_unreachable(query, e) from None
             branch_conditions.append(substitute(cond, lambda n: lookup[n]))
         if top is not None:
-            branch_conditions.append(membership(resolved[dims.index(top.dimension)].expr, top.dimension,
+            branch_conditions.append(membership(by_name[top.dimension].expr, top.dimension,
                                                 cte_name(top.dimension)))
         time_expr = None
         if query.start is not None or query.end is not None:
             time_expr = time_column(registry, branch.model, branch.time_column, "", _who(branch)).expr
         select = build_branch(registry, branch, resolved, branch_conditions, time_expr, start, query.end, query.grain)
+        branch_where = select.args.get("where")
         name = _unique(f"{branch.conversion or branch.model}_agg", used_names)
         ctes.append((name, select))
         cols = list(conversion_columns(branch.conversion)) if branch.conversion else [measure_column(m) for m in branch.measures]
         branch_outputs.append((name, cols))
 
+    full_dims = dims
+    if late is not None:
+        # from here on the query is the narrow one; the late columns come back at the end
+        dims = [f.name for f in late.early]
+        used_names |= set(registry.models) | set(registry.tables)
     combined, _ = combine(branch_outputs, dims)
     ctes.append(("combined", combined))
 
@@ -131,7 +145,15 @@ def compile_query(registry: Registry, query: Query) -> Compiled:
         final = metrics_select
         # Show only what was asked for, in the order asked.
         final.set("expressions", [e for e in final.expressions if e.alias_or_name in output])
-    final = _order_and_limit(final, query, output, qualify_with="cur" if plan.pop_metrics else None)
+    if late is None:
+        final = _order_and_limit(final, query, output, qualify_with="cur" if plan.pop_metrics else None)
+    else:
+        narrow = query.model_copy(update={"dimensions": tuple(dims), "order_by": late.order_by(query)})
+        ranked = _order_and_limit(final, narrow, output, qualify_with=None)
+        kept, late_name = _unique("kept_rows", used_names), _unique("late_columns", used_names)
+        output = full_dims + list(query.metrics)
+        ranked, columns, final = late_select(registry, late, kept, late_name, output, ranked, branch_where)
+        ctes += [(kept, ranked), (late_name, columns)]
     for name, select in ctes:
         final = final.with_(name, as_=select, copy=False)
     return Compiled(final, output, warnings)
