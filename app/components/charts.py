@@ -64,6 +64,17 @@ def _tick(chart: alt.Chart, **kw) -> list[alt.Chart]:
 PICK = "pick"
 
 
+def axis_format(fmt: str | None) -> dict[str, str]:
+    """An axis's (or legend's) number format written like the KPI cards: $200K, 12K, 25%, 12.5
+    (days without a needless ".0").
+
+    >>> axis_format("days")
+    {'format': ',.1~f'}
+    """
+    expr = axis_label_expr(fmt)
+    return {"format": d3_format(fmt), **({"labelExpr": expr} if expr else {})}
+
+
 def _labels(metrics: list[str], defs: dict[str, Any]) -> dict[str, str]:
     return {m: (defs[m].label if m in defs else m) for m in metrics}
 
@@ -138,8 +149,8 @@ def bar_chart(df: pd.DataFrame, dim: str, metrics: list[str], defs: dict[str, An
         color = alt.condition(alt.FieldOneOfPredicate(field=dim, oneOf=worst), alt.value(WORST), color)
     # At most 6 ticks, written like the KPI cards ($200K, not $200k); counts have no fractional
     # ticks (otherwise a 0–2 axis reads "0 0 0 1 1 1 …").
-    value_axis = alt.Axis(format=d3_format(fmt), title=unit_title(labels[metrics[0]], fmt) if len(metrics) == 1 else unit_title("", fmt) or None, grid=True,
-                          tickCount=5, **({"labelExpr": axis_label_expr(fmt)} if axis_label_expr(fmt) else {}),
+    value_axis = alt.Axis(**axis_format(fmt), title=unit_title(labels[metrics[0]], fmt) if len(metrics) == 1 else unit_title("", fmt) or None, grid=True,
+                          tickCount=5,
                           **({"tickMinStep": 1} if fmt == "count" else {}))
     cat_axis = alt.Axis(title=dim_label, labelLimit=260)
     tooltip = [alt.Tooltip(f"{dim}:N", title=dim_label or dim), alt.Tooltip("measure:N", title="Metric"),
@@ -204,8 +215,8 @@ def bullet_chart(df: pd.DataFrame, dim: str, value: str, target: str, defs: dict
     d = d.sort_values("gap", na_position="last")
     order = d[dim].tolist()
     d["end"] = d[["v", "t"]].max(axis=1)
-    value_axis = alt.Axis(format=d3_format(fmt), title=f"{labels[value]} (bar) against {labels[target].lower()} (tick)",
-                          grid=True, tickCount=5, **({"labelExpr": axis_label_expr(fmt)} if axis_label_expr(fmt) else {}))
+    value_axis = alt.Axis(**axis_format(fmt), title=f"{labels[value]} (bar) against {labels[target].lower()} (tick)",
+                          grid=True, tickCount=5)
     y = alt.Y(f"{dim}:N", sort=order, axis=alt.Axis(title=dim_label, labelLimit=260))
     tooltip = [alt.Tooltip(f"{dim}:N", title=dim_label or dim),
                alt.Tooltip("v:Q", title=labels[value], format=d3_tooltip_format(fmt)),
@@ -290,7 +301,7 @@ def line_chart(df: pd.DataFrame, metrics: list[str], defs: dict[str, Any], *, se
         long["bridge"] = False
     x = alt.X("period:T", title=None, axis=alt.Axis(format=time_fmt, labelAngle=0,
                                                     tickCount=time_ticks(len(starts), grain)))
-    y = alt.Y("value:Q", axis=alt.Axis(format=d3_format(fmt), tickCount=5),
+    y = alt.Y("value:Q", axis=alt.Axis(**axis_format(fmt), tickCount=5),
               title=unit_title(labels[metrics[0]], fmt) if len(metrics) == 1 else None)
     one_line = long[color_field].nunique() <= 1  # its name is the axis title: no legend for it
     color = alt.Color(f"{color_field}:N", title=None, scale=alt.Scale(range=PALETTE),
@@ -335,7 +346,7 @@ def funnel_chart(df: pd.DataFrame, dim: str, metric: str, defs: dict[str, Any], 
     order = df[dim].tolist()
     base = alt.Chart(df).encode(y=alt.Y(f"{dim}:N", sort=order, axis=alt.Axis(title=dim_label, labelLimit=260)))
     bars = base.mark_bar(color=PALETTE[0], cornerRadiusEnd=3, cursor="pointer" if interactive else "default").encode(
-        x=alt.X("value:Q", axis=alt.Axis(format=d3_format(fmt), tickCount=5), title=unit_title(labels[metric], fmt)),
+        x=alt.X("value:Q", axis=alt.Axis(**axis_format(fmt), tickCount=5), title=unit_title(labels[metric], fmt)),
         tooltip=[alt.Tooltip(f"{dim}:N"), alt.Tooltip("value:Q", title=labels[metric], format=d3_tooltip_format(fmt)),
                  alt.Tooltip("share:Q", title="Share of first stage", format=".0%")])
     if interactive:
@@ -370,7 +381,7 @@ def heatmap(df: pd.DataFrame, x: str, y: str, metric: str, defs: dict[str, Any],
     rect = themed(base.mark_rect(stroke="#a0aab8"), PAPER_STROKE, "cells").encode(
         # blue (high) to orange (low): colour-blind safe, never red against green
         color=alt.Color("value:Q", title=labels[metric], scale=alt.Scale(scheme="blueorange", reverse=True),
-                        legend=alt.Legend(format=d3_format(fmt), orient="right")),
+                        legend=alt.Legend(**axis_format(fmt), orient="right")),
         tooltip=[alt.Tooltip(f"{y}:N"), alt.Tooltip(f"{x}:N"), alt.Tooltip("value:Q", title=labels[metric],
                                                                            format=d3_tooltip_format(fmt))])
     text = base.mark_text(fontSize=11).encode(
@@ -397,7 +408,7 @@ def range_chart(df: pd.DataFrame, dim: str, metrics: list[str], defs: dict[str, 
     df["lo"] = df[metrics].min(axis=1)
     df["hi"] = df[metrics].max(axis=1)
     y = alt.Y(f"{dim}:N", sort=order, axis=alt.Axis(title=dim_label, labelLimit=260))
-    axis = alt.Axis(format=d3_format(fmt), tickCount=5)
+    axis = alt.Axis(**axis_format(fmt), tickCount=5)
     unit = unit_title("", fmt) or None  # the quantiles share one axis: its unit is its title
     layers = [themed(alt.Chart(df).mark_rule(strokeWidth=2, color="#7b8698"), INK, "range").encode(
         y=y, x=alt.X("lo:Q", axis=axis, title=unit), x2="hi:Q")]

@@ -25,7 +25,7 @@ import streamlit as st
 from pipelinebi.crm_links import deal_url
 from pipelinebi.formatting import MISSING, format_value, is_missing, md_escape, plural
 
-from . import data, ui
+from . import data, narrow, ui
 
 #: what a manager acts on, in this order (those the table has)
 LEAD = ("deal_name", "amount", "stage", "days_in_stage", "stage_norm_days", "close_date", "deal_pushes", "rep",
@@ -93,10 +93,34 @@ def render(layer: Any, df: pd.DataFrame, *, key: str, totals: dict[str, Any] | N
     if "deal_pushes" in shown and "deal_pushes" not in as_text:
         config["deal_pushes"] = st.column_config.NumberColumn("Pushes", format="%d",
                                                               help="Times the close date was moved later")
-    for c in shown.columns:  # large amounts: no cents
+    for c in shown.columns:  # large amounts: no cents; compact (294K), the unit in the header
         m = layer.metrics.get(c)
         if c not in as_text and (c == "amount" or (m is not None and m.format == "currency")):
-            config[c] = st.column_config.NumberColumn(m.label if m is not None else "Amount", format="compact",
+            config[c] = st.column_config.NumberColumn(f"{m.label if m is not None else 'Amount'} ($)", format="compact",
                                                       help=(m.description or None) if m is not None else None)
-    st.dataframe(shown, hide_index=True, width="stretch", height=height or min(38 + 35 * len(shown), 420),
-                 column_config=config, key=key)
+    h = height or min(38 + 35 * len(shown), 420)
+    with narrow.wide(key):
+        st.dataframe(shown, hide_index=True, width="stretch", height=h, column_config=config, key=key)
+    with narrow.narrow(key):
+        phone(shown, config, as_text, key=f"{key}-phone", height=h)
+
+
+#: a phone's deal list: what fits 358 px (390 less the page's margins) side by side, widths in px
+PHONE = {"deal_name": 126, "deal_id": 126, "amount": 78, "stage": 84, "close_date": 64}
+
+
+def phone(shown: pd.DataFrame, config: dict[str, Any], as_text: list[str], *, key: str, height: int) -> None:
+    """The deal list on a phone (shown instead of the wide grid below 640 px): deal, amount,
+    stage and close date fit the screen without scrolling sideways; the caption says where the
+    other columns are."""
+    name = "deal_name" if "deal_name" in shown else "deal_id"
+    amount = next((c for c in shown.columns if str((config.get(c) or {}).get("label", "")).endswith("($)")), None)
+    cols = [c for c in (name, amount, "stage", "close_date") if c and c in shown]
+    cfg = {c: {**(config.get(c) or {}), "width": PHONE["amount"] if c == amount else PHONE.get(c, 62)} for c in cols}
+    if "close_date" in cfg and "close_date" not in as_text:  # "2 Jan 27": a date in 64 px
+        cfg["close_date"] = {**st.column_config.DateColumn("Close", format="D MMM YY"), "width": PHONE["close_date"]}
+    rest = [c for c in shown.columns if c not in cols and c != LINK]
+    if rest:
+        st.caption(f"{len(rest)} more column{'s' if len(rest) > 1 else ''} (days in stage, owner…) on a wider screen "
+                   "or with the phone turned sideways.")
+    st.dataframe(shown[cols], hide_index=True, width="stretch", height=height, column_config=cfg, key=key)

@@ -136,9 +136,10 @@ def column_config(layer: Any, columns: Iterable[str], as_text: Iterable[str] = (
         if m is not None:
             fmt = {"currency": "dollar", "percent": "percent", "days": "%.1f days", "multiple": "%.1f×",
                    "count": "%d"}.get(m.format, "%.2f")
-            # whole dollars (step 1: no cents in tables of large amounts)
+            # whole dollars (no cents in tables of large amounts); one decimal of a percent, as
+            # the KPI cards write it (33.3%, not Streamlit's 33.33%)
             out[c] = cc.NumberColumn(m.label, format=fmt, help=m.description or None,
-                                     step=1 if m.format == "currency" else None)
+                                     step={"currency": 1, "percent": 0.001}.get(m.format))
         elif c == "period":
             out[c] = cc.DateColumn("Period", format="YYYY-MM-DD")
         elif c in DATE_COLUMNS:

@@ -99,20 +99,25 @@ def gap_words(value: Any, target: Any, fmt: str | None = "currency") -> str:
 
 def d3_format(fmt: str | None) -> str:
     """A d3/Vega number format for chart axes and tooltips."""
-    return {"currency": "$,.3~s", "percent": ".0%", "days": ",.1f", "count": ",.0f",
-            "multiple": ",.1f"}.get(fmt or "", ",.4~g")
+    # "~": no needless trailing zeros (a days axis reads 200, 12.5 — not 200.0)
+    return {"currency": "$,.3~s", "percent": ".0%", "days": ",.1~f", "count": ",.0f",
+            "multiple": ",.1~f"}.get(fmt or "", ",.4~g")
 
 
 def axis_label_expr(fmt: str | None) -> str | None:
     """A Vega label expression that writes compact axis numbers the way the KPI cards do
-    ($200K, $1.5M, $2B), not d3's SI letters ($200k, $2G); None for other formats.
+    ($200K, $1.5M, $2B), not d3's SI letters ($200k, $2G); counts as the cards write them
+    (1,500 below ten thousand, 12K from there); None for other formats.
 
     >>> axis_label_expr("currency")
     "replace(replace(format(datum.value, '$,.3~s'), 'k', 'K'), 'G', 'B')"
     """
-    if fmt != "currency":
-        return None
-    return "replace(replace(format(datum.value, '$,.3~s'), 'k', 'K'), 'G', 'B')"
+    if fmt == "currency":
+        return "replace(replace(format(datum.value, '$,.3~s'), 'k', 'K'), 'G', 'B')"
+    if fmt == "count":
+        return ("abs(datum.value) >= 10000 ? replace(replace(format(datum.value, ',.3~s'), 'k', 'K'), 'G', 'B') "
+                ": format(datum.value, ',.0f')")
+    return None
 
 
 def d3_tooltip_format(fmt: str | None) -> str:
