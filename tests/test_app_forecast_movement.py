@@ -193,3 +193,22 @@ def test_coverage_reads_as_times(use):
     at = run()
     card = next(m for m in at.metric if m.label == "Pipeline coverage")
     assert card.value == f"{float(open_) / float(target - won):.1f}×"
+
+
+def test_a_stage_drill_is_said_not_silently_ignored_by_pacing_and_waterfall(use):
+    # drilled to team → rep → stage: pacing and the waterfall follow the rep (closed won of the
+    # rep's deals, by hand on the raw tables) and say visibly that they are not narrowed to the stage
+    con = use("seeds")
+    q = period_bounds(database_as_of(con), "quarter")
+    team, rep, rep_id = con.execute("""SELECT r.team, r.name, r.rep_id FROM deals d JOIN reps r ON r.rep_id = d.owner_id
+        WHERE d.status = 'won' AND d.close_date >= ? AND d.close_date < ?
+        GROUP BY 1, 2, 3 ORDER BY count(*) DESC, 2 LIMIT 1""", list(q)).fetchone()
+    stage = con.execute("SELECT stage FROM deals WHERE owner_id = ? AND status = 'open' LIMIT 1", [rep_id]).fetchone()[0]
+    won = float(con.execute("SELECT sum(amount) FROM deals WHERE owner_id = ? AND status = 'won' AND close_date >= ? "
+                            "AND close_date < ?", [rep_id, *q]).fetchone()[0])
+    at = run({"team": team, "rep": rep, "stage": stage})
+    notes = [i.value.replace("\\", "") for i in at.info if "Not narrowed to stage" in i.value]
+    assert len(notes) == 2 and all(f"stage '{stage}'" in n for n in notes), [i.value for i in at.info]
+    line = next(m.value for m in at.markdown if " closed: " in m.value).replace("\\", "")
+    assert line.startswith(f"**{format_value(won, 'currency', compact=True)}** closed")
+    assert any(c.value.replace("\\", "") == f"For team {team}, rep {rep}." for c in at.caption)

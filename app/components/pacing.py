@@ -164,6 +164,8 @@ def _draw(page: Any, tile: ChartTile, plan: Any, current: pd.DataFrame, heading:
     else:
         st.markdown(f"**{closed_txt}** closed with **{share_gone:.0%}** of the quarter gone. "
                     f"**No {label}** for {md_escape(period_label(start, state.grain))}: no pace line.")
+    ui.scope_note(layer, plan.scope, plan.ignored, "a deal's stage is Won once it closes, so closed won has no "
+                  "open stage; this is closed won of the levels above.")
     change = "" if not before else f" ({(closed - before) / before:+.0%})"
     st.caption(f"Day {day_n} of {(end - start).days}. Same day of the previous quarter: "
                f"{format_value(before, 'currency', compact=True)} closed{change}.")

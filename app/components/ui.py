@@ -190,6 +190,17 @@ def table(layer: Any, df: pd.DataFrame, *, height: int | str = "auto", key: str 
                  column_config=column_config(layer, shown.columns, as_text), key=key)
 
 
+def scope_note(layer: Any, scope: Iterable[tuple[str, str]], ignored: Iterable[tuple[str, str]], why: str) -> None:
+    """What a chart is narrowed to by the drill ("For team APAC, rep Ann Lee.") and, visibly,
+    the deeper drill values it is not narrowed to, and why."""
+    scope, ignored = list(scope), list(ignored)
+    if scope:
+        st.caption("For " + ", ".join(f"{dim_label(layer, k).lower()} {md_escape(v)}" for k, v in scope) + ".")
+    if ignored:
+        what = ", ".join(f"{dim_label(layer, k).lower()} '{md_escape(v)}'" for k, v in ignored)
+        st.info(f"Not narrowed to {what}: {why}", icon=":material/filter_alt_off:")
+
+
 def warnings_note(warnings: Iterable[str]) -> None:
     """Filters that did not apply to some metric, said discreetly."""
     ws = sorted(set(warnings))

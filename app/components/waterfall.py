@@ -116,8 +116,8 @@ def render(page: Any, tile: ChartTile, key: str) -> None:
                 f"{md_escape(format_value(outs, 'currency', compact=True))} went out between {first:%-d %b} and "
                 f"{last:%-d %b}: the open pipeline {'grew' if net > 0 else 'shrank'} by "
                 f"**{md_escape(format_value(abs(net), 'currency', compact=True))}**.")
-    if plan.scope:
-        st.caption("For " + ", ".join(f"{ui.dim_label(layer, k).lower()} {md_escape(v)}" for k, v in plan.scope) + ".")
+    ui.scope_note(layer, plan.scope, plan.ignored, "a deal moves between stages inside the window, so its "
+                  "movement belongs to no one stage; this is the pipeline of the levels above.")
     gap = unexplained(bars)
     if abs(gap) >= 0.5:  # the movements should explain the change; say so if they do not
         st.warning(f"{format_value(abs(gap), 'currency')} of the change is not explained by the movements shown.",

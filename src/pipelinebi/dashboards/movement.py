@@ -37,6 +37,19 @@ from .page_state import PageState, equals_filters, shift_range
 FLOW_SCOPE = ("pipeline", "region", "team", "rep")
 
 
+def flow_scope(state: PageState) -> tuple[tuple[tuple[str, str], ...], tuple[tuple[str, str], ...]]:
+    """(the drill values the waterfall and pacing are narrowed to, the deeper ones they are not):
+    the owner levels down to the first level that is not one (a stage).
+
+    >>> flow_scope(PageState(drill=(("team", "APAC"), ("rep", "Ann"), ("stage", "Proposal"))))
+    ((('team', 'APAC'), ('rep', 'Ann')), (('stage', 'Proposal'),))
+    """
+    for i, (dim, _) in enumerate(state.drill):
+        if dim not in FLOW_SCOPE:
+            return tuple(state.drill[:i]), tuple(state.drill[i:])
+    return tuple(state.drill), ()
+
+
 # ----------------------------------------------------------------- waterfall
 def waterfall_window(state: PageState) -> tuple[date, date] | None:
     """[first day of the period, the as-of date or the period's end]; None when the period has
@@ -59,8 +72,9 @@ class WaterfallPlan:
     moves: Query | None = None
     end: Query | None = None
     slipped: Query | None = None
-    #: the drill values it is narrowed to
+    #: the drill values it is narrowed to, and the deeper ones it is not (a stage)
     scope: tuple[tuple[str, str], ...] = ()
+    ignored: tuple[tuple[str, str], ...] = ()
 
     @property
     def queries(self) -> tuple[Query, ...]:
@@ -82,13 +96,9 @@ def waterfall_plan(tile: ChartTile, state: PageState) -> WaterfallPlan:
     """
     assert tile.waterfall is not None
     window = waterfall_window(state)
-    scope = []
-    for dim, value in state.drill:
-        if dim not in FLOW_SCOPE:
-            break
-        scope.append((dim, value))
+    scope, ignored = flow_scope(state)
     if window is None:
-        return WaterfallPlan(None, scope=tuple(scope))
+        return WaterfallPlan(None, scope=scope, ignored=ignored)
     first, last = window
     base = state.filters + equals_filters(scope) + equals_filters(state.selection) + tuple(tile.filters)
     span = dict(start=state.start, end=state.end) if tile.period else {}
@@ -108,7 +118,7 @@ def waterfall_plan(tile: ChartTile, state: PageState) -> WaterfallPlan:
         s = tile.waterfall.slipped
         slipped = Query(metrics=(s.metric,), dimensions=tuple(dict.fromkeys(s.columns)), filters=base + steps,
                         order_by=((s.metric, True),), limit=s.limit, **span)
-    return WaterfallPlan(window, start, move_q, end, slipped, tuple(scope))
+    return WaterfallPlan(window, start, move_q, end, slipped, scope, ignored)
 
 
 @dataclass(frozen=True)
@@ -182,6 +192,9 @@ class PacingPlan:
     previous: Query | None
     target: Query | None
     previous_start: date | None = None
+    #: the drill values it is narrowed to, and the deeper ones it is not (a stage)
+    scope: tuple[tuple[str, str], ...] = ()
+    ignored: tuple[tuple[str, str], ...] = ()
 
 
 def pacing_plan(tile: ChartTile, state: PageState) -> PacingPlan:
@@ -195,11 +208,7 @@ def pacing_plan(tile: ChartTile, state: PageState) -> PacingPlan:
     """
     if state.start is None or state.end is None or not state.available(tile.metrics):
         return PacingPlan(None, None, None)
-    scope = []
-    for dim, value in state.drill:
-        if dim not in FLOW_SCOPE:
-            break
-        scope.append((dim, value))
+    scope, ignored = flow_scope(state)
     filters = state.filters + equals_filters(scope) + equals_filters(state.selection) + tuple(tile.filters)
     metric = tile.metrics[0]
     current = Query(metrics=(metric,), grain="day", filters=filters, start=state.start, end=state.end)
@@ -208,7 +217,7 @@ def pacing_plan(tile: ChartTile, state: PageState) -> PacingPlan:
     target = None
     if tile.baseline and tile.baseline not in state.unavailable:
         target = Query(metrics=(tile.baseline,), filters=filters, start=state.start, end=state.end)
-    return PacingPlan(current, previous, target, p_start)
+    return PacingPlan(current, previous, target, p_start, scope, ignored)
 
 
 def same_day(d: date, start: date, other_start: date) -> date:
@@ -221,5 +230,5 @@ def same_day(d: date, start: date, other_start: date) -> date:
     return other_start + timedelta(days=(d - start).days)
 
 
-__all__ = ["Bar", "PacingPlan", "WaterfallPlan", "pace_share", "pacing_plan", "same_day", "unexplained",
+__all__ = ["Bar", "PacingPlan", "WaterfallPlan", "flow_scope", "pace_share", "pacing_plan", "same_day", "unexplained",
            "waterfall_bars", "waterfall_plan", "waterfall_window"]
