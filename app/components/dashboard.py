@@ -19,6 +19,7 @@ from __future__ import annotations
 import copy
 import hashlib
 from dataclasses import replace
+from functools import partial
 from datetime import timedelta
 from typing import Any, Callable
 
@@ -34,7 +35,7 @@ from pipelinebi.dashboards.queries import (NO_CLOSE_DATE_METRICS, PageState, cha
 from pipelinebi.compiler.query import Query
 from pipelinebi.formatting import MISSING, format_value, gap_words, is_missing, md_escape, plural
 
-from . import charts, data, deal_list, filters, narrow, pacing, partial_period, ui, waterfall
+from . import charts, data, deal_list, filters, narrow, pacing, partial_period, spec_cache, ui, waterfall
 
 
 class _Page:
@@ -464,11 +465,32 @@ def _drill_to(path: tuple[str, ...], level: int, uses: tuple[str, ...]) -> None:
             del st.query_params[dim]
 
 
-def _drill_into(dim: str, value: str) -> None:
-    """Go one level down (after a click on a bar or a grid row, inline: the next run's sidebar
+def _on_choose(widget_key: str, dim: str) -> None:
+    """A member picked in an "Open a …" box (its ``on_change`` callback): go one level down.
+    Callbacks run before the next run, so one run draws the level below (and its sidebar
     moves a ``team`` value into the Team filter)."""
-    st.query_params[dim] = value
-    st.rerun()
+    value = st.session_state.get(widget_key)
+    if value is not None:
+        st.query_params[dim] = str(value)
+
+
+def _on_row(widget_key: str, dim: str, members: list[str]) -> None:
+    """A grid row selected (the grid's ``on_select`` callback): go one level down to its member."""
+    rows = getattr(getattr(st.session_state.get(widget_key), "selection", None), "rows", None) or []
+    if rows and rows[0] < len(members):
+        st.query_params[dim] = members[rows[0]]
+
+
+def _on_pick(chart_key: str, dim: str, drill: bool, select: str | None, selected: str | None) -> None:
+    """A bar was clicked (a chart's ``on_select`` callback): go one level down, or select the
+    value (``select``: the URL parameter of a selection, ``selected``: its value now)."""
+    value = charts.picked(st.session_state.get(chart_key), dim)
+    if value is None:
+        return
+    if drill:
+        st.query_params[dim] = value
+    elif select and value != selected:
+        st.query_params[select] = value
 
 
 def chart(page: _Page, tile: ChartTile, key: str) -> None:
@@ -606,10 +628,10 @@ def chart(page: _Page, tile: ChartTile, key: str) -> None:
         with st.container(horizontal=True, vertical_alignment="bottom", gap="medium"):
             st.caption(f":material/ads_click: Drill down: click a {dim_label.lower()}'s bar to see its {nxt_label}, "
                        f"or pick it here.")
-            chosen = st.selectbox(f"Open a {dim_label.lower()}", members, index=None, key=_key(key, "open", plan.drilled),
-                                  placeholder=f"Choose a {dim_label.lower()}…", width=280)
-        if chosen is not None:
-            _drill_into(plan.dimension, chosen)
+            open_key = _key(key, "open", plan.drilled)
+            st.selectbox(f"Open a {dim_label.lower()}", members, index=None, key=open_key,
+                         placeholder=f"Choose a {dim_label.lower()}…", width=280,
+                         on_change=_on_choose, args=(open_key, plan.dimension))
     if tile.bullet and not plan.stack and len(metrics) == 2:
         st.caption(f"Bars: {ui.metric_label(layer, metrics[0]).lower()}; tick: {ui.metric_label(layer, metrics[1]).lower()}. "
                    f"Sorted by the gap, furthest short first; bars short of {ui.metric_label(layer, metrics[1]).lower()} "
@@ -619,13 +641,11 @@ def chart(page: _Page, tile: ChartTile, key: str) -> None:
             st.markdown(f"**{md_escape(ui.dim_label(layer, tile.split_by))}: {md_escape(part)}**")
         pkey = ckey if part is None else _key(ckey, part)
         if interactive:
-            event = st.vega_lite_chart(spec, on_select="rerun", selection_mode=charts.PICK, key=pkey, width="stretch")
-            value = charts.picked(event, plan.dimension)
-            if tile.drill and value is not None:
-                _drill_into(plan.dimension, value)
-            if tile.select and value is not None and value != sel_now:
-                st.query_params[tile.dimension] = value
-                st.rerun()
+            # the click is handled in a callback, before the next run: one run draws the level
+            # below (handled inline, the run up to here would be drawn twice: a drill took two)
+            st.vega_lite_chart(spec, on_select=partial(_on_pick, pkey, plan.dimension, bool(tile.drill),
+                                                        tile.dimension if tile.select else None, sel_now),
+                               selection_mode=charts.PICK, key=pkey, width="stretch")
         elif tile.kind == "heatmap":  # unreadable at phone width: a ranked list there instead
             with narrow.wide(pkey):
                 st.vega_lite_chart(spec, key=pkey, width="stretch")
@@ -654,28 +674,27 @@ def _grid(page: _Page, tile: ChartTile, plan, key: str, nxt: str) -> None:
     layer = page.layer
     dim = plan.dimension
     dim_label = ui.dim_label(layer, dim)
-    df = page.run(plan.grid_query).df.copy()
-    if "target_gap" in df:
-        gap = pd.to_numeric(df["target_gap"], errors="coerce")
-        df["__gap"] = [gap_words(0 if v != v else -v, None if v != v else 0) for v in gap]
-        df = df.assign(__order=gap.fillna(float("-inf"))).sort_values("__order", ascending=False).drop(columns="__order")
-    metrics = [m for m in plan.grid_query.metrics if m in df and m != "target_gap"]
+    ans = page.run(plan.grid_query)
+    metrics = [m for m in plan.grid_query.metrics if m in ans.df and m != "target_gap"]
+    # sorted and formatted once per answer (thousands of reps: most of a drill's server time);
+    # the key is the viewer's scoped SQL and the data they see (spec_cache.key)
+    options, full, as_text = _grid_frame(spec_cache.key("grid", ans.sql), _df=ans.df, _layer=layer, dim=dim,
+                                         metrics=tuple(metrics))
     nxt_label = ui.plural(ui.dim_label(layer, nxt).lower())
-    st.caption(f":material/table_rows: {plural(len(df), dim_label.lower(), ui.plural(dim_label.lower()))}: too many for "
+    st.caption(f":material/table_rows: {plural(len(full), dim_label.lower(), ui.plural(dim_label.lower()))}: too many for "
                f"bars, so a grid — furthest short of target first (click a column to sort). "
                f"Select a row, or pick a {dim_label.lower()} in the box, to see its {nxt_label}.")
     with st.container(horizontal=True, vertical_alignment="bottom", gap="medium"):
         search = st.text_input(f"Search {ui.plural(dim_label.lower())}", key=_key(key, "search", plan.drilled),
                                placeholder="Name contains…", width=280)
-        chosen = st.selectbox(f"Open a {dim_label.lower()}", df[dim].astype(str).tolist(), index=None,
-                              key=_key(key, "gridopen", plan.drilled), placeholder=f"Choose a {dim_label.lower()}…",
-                              width=280)
-    if chosen is not None:
-        _drill_into(dim, chosen)
+        open_key = _key(key, "gridopen", plan.drilled)
+        st.selectbox(f"Open a {dim_label.lower()}", options, index=None, key=open_key,
+                     placeholder=f"Choose a {dim_label.lower()}…", width=280, on_change=_on_choose,
+                     args=(open_key, dim))
+    shown = full
     if search:
-        df = df[df[dim].astype(str).str.contains(search, case=False, regex=False)]
-    cols = [dim] + (["__gap"] if "__gap" in df else []) + metrics
-    shown, as_text = ui.display_frame(layer, df[cols].reset_index(drop=True))
+        found = pd.Series(options, index=full.index).str.contains(search, case=False, regex=False)
+        shown = full[found].reset_index(drop=True)
     config = ui.column_config(layer, shown.columns, as_text)
     if "__gap" in shown:
         config["__gap"] = st.column_config.TextColumn("Gap to target", help="Forecast against target, in words")
@@ -683,12 +702,27 @@ def _grid(page: _Page, tile: ChartTile, plan, key: str, nxt: str) -> None:
         m = layer.metrics.get(c)
         if m is not None and m.format == "currency" and c not in as_text:
             config[c] = st.column_config.NumberColumn(m.label, format="compact", help=m.description or None)
-    event = st.dataframe(shown, hide_index=True, width="stretch", height=min(38 + 35 * len(shown), 560),
-                         column_config=config, on_select="rerun", selection_mode="single-row",
-                         key=_key(key, "grid", plan.drilled, search))
-    rows = getattr(getattr(event, "selection", None), "rows", None) or []
-    if rows:
-        _drill_into(dim, str(shown.iloc[rows[0]][dim]))
+    grid_key = _key(key, "grid", plan.drilled, search)
+    st.dataframe(shown, hide_index=True, width="stretch", height=min(38 + 35 * len(shown), 560),
+                 column_config=config, on_select=partial(_on_row, grid_key, dim, shown[dim].astype(str).tolist()),
+                 selection_mode="single-row", key=grid_key)
+
+
+@st.cache_data(max_entries=200, show_spinner=False)
+def _grid_frame(key: str, _df: pd.DataFrame, _layer: Any, dim: str,
+                metrics: tuple[str, ...]) -> tuple[list[str], pd.DataFrame, list[str]]:
+    """A grid's rows as shown: furthest short of target first, the gap in words, blanks as
+    "—" (:func:`ui.display_frame`). Returns (the members, as text, in that order; the frame;
+    its columns turned into text). Cached on ``key``: the answer's SQL and the data it ran on."""
+    df = _df.copy()
+    if "target_gap" in df:
+        gap = pd.to_numeric(df["target_gap"], errors="coerce")
+        df["__gap"] = [gap_words(0 if v != v else -v, None if v != v else 0) for v in gap]
+        df = df.assign(__order=gap.fillna(float("-inf"))).sort_values("__order", ascending=False).drop(columns="__order")
+    cols = [dim] + (["__gap"] if "__gap" in df else []) + list(metrics)
+    df = df[cols].reset_index(drop=True)
+    shown, as_text = ui.display_frame(_layer, df)
+    return df[dim].astype(str).tolist(), shown, as_text
 
 
 def _detail(page: _Page, plan, ans, df: pd.DataFrame, heading: Callable[[], None], key: str) -> None:

@@ -20,7 +20,7 @@ from pipelinebi.dashboards.movement import pace_share, pacing_plan, same_day
 from pipelinebi.dashboards.queries import period_label
 from pipelinebi.formatting import axis_label_expr, d3_format, d3_tooltip_format, format_value, md_escape
 
-from . import ui
+from . import spec_cache, ui
 from .charts import INK, NO_TARGET, PALETTE, themed
 
 #: short enough for one legend line on a phone (390 px)
@@ -169,5 +169,8 @@ def _draw(page: Any, tile: ChartTile, plan: Any, current: pd.DataFrame, heading:
     change = "" if not before else f" ({(closed - before) / before:+.0%})"
     st.caption(f"Day {day_n} of {(end - start).days}. Same day of the previous quarter: "
                f"{format_value(before, 'currency', compact=True)} closed{change}.")
-    st.altair_chart(chart(lines, start, end, state.as_of if state.in_progress else None, tile.height),
-                    width="stretch", key=f"{key}-pacing")
+    today = state.as_of if state.in_progress else None
+    # built once per (lines, dates): building the Altair layers is most of a rerun's time
+    spec = spec_cache.spec(lambda: chart(lines, start, end, today, tile.height), "pacing", start, end, today,
+                           tile.height, frames=(lines,))
+    st.vega_lite_chart(spec, width="stretch", key=f"{key}-pacing")

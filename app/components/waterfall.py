@@ -20,7 +20,7 @@ from pipelinebi.dashboards.models import ChartTile
 from pipelinebi.dashboards.movement import Bar, unexplained, waterfall_bars, waterfall_plan
 from pipelinebi.formatting import axis_label_expr, d3_format, d3_tooltip_format, format_value, md_escape, plural
 
-from . import ui
+from . import spec_cache, ui
 from .charts import NO_TARGET, PALETTE, SHORT, coloured_text
 
 #: colour per kind of bar; words beside each bar say in or out too (colour is never the only signal)
@@ -122,7 +122,9 @@ def render(page: Any, tile: ChartTile, key: str) -> None:
     if abs(gap) >= 0.5:  # the movements should explain the change; say so if they do not
         st.warning(f"{format_value(abs(gap), 'currency')} of the change is not explained by the movements shown.",
                    icon=":material/warning:")
-    st.altair_chart(chart(df), width="stretch", key=f"{key}-waterfall")
+    # built once per bars frame: building the Altair layers is most of a rerun's time
+    st.vega_lite_chart(spec_cache.spec(lambda: chart(df), "waterfall", frames=(df,)), width="stretch",
+                       key=f"{key}-waterfall")
     if tile.waterfall.window == "period":
         st.caption(f"Each deal counts once, by how it stands on {last:%-d %b} against {first:%-d %b}: won and lost "
                    f"are deals that were open pipeline of the quarter on {first:%-d %b}; a deal created and closed "
