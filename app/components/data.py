@@ -214,6 +214,23 @@ def _compiled(query: Query):
     return hit
 
 
+def sql_for(query: Query, dialect: str = "duckdb") -> str:
+    """The SQL this run's viewer's query runs, pretty-printed in ``dialect`` (Explore's SQL
+    panel), compiled once per (scoped query, dialect): compiling is most of a rerun of Explore
+    otherwise, and the panel is built on every rerun, open or not. Raises PipelineBIError
+    (e.g. a percentile a dialect has no exact aggregate for); failures are not kept."""
+    lay = layer()
+    key = (lay.scoped(query), dialect)  # the scope is in the key: it is part of the query
+    cache = lay.base.__dict__.setdefault("_app_dialect_sql_cache", {})
+    hit = cache.get(key)
+    if hit is None:
+        hit = lay.compile(query, dialect=dialect)
+        if len(cache) > 500:
+            cache.clear()
+        cache[key] = hit
+    return hit
+
+
 @st.cache_data(ttl=3600, max_entries=2000, show_spinner=False)
 def _execute(sql: str, db: str, _compiled: Any) -> tuple[pd.DataFrame, list[str]]:
     res = layer().execute(_compiled, connection(), sql=sql)

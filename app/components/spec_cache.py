@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any, Callable, Iterable
 
+import altair as alt
 import pandas as pd
 import streamlit as st
 
@@ -53,9 +54,39 @@ def key(*parts: Any, frames: Iterable[pd.DataFrame] = ()) -> str:
     return h.hexdigest()
 
 
+#: what Altair's default theme adds to every spec; ``st.altair_chart`` builds without it
+DEFAULT_VIEW = {"continuousWidth": 300, "continuousHeight": 300}
+
+
+def to_spec(chart: Any) -> dict:
+    """An Altair chart as ``st.altair_chart`` would draw it: its data inline, whatever its size
+    (Altair refuses over 5,000 rows by default; Streamlit does not), without the default
+    theme's 300-pixel view.
+
+    >>> import altair as alt
+    >>> spec = to_spec(alt.Chart(pd.DataFrame({"a": range(6000)})).mark_point().encode(x="a"))
+    >>> len(next(iter(spec["datasets"].values()))), "config" in spec
+    (6000, False)
+    """
+    try:
+        out = chart.to_dict()
+    except alt.MaxRowsError:
+        with alt.data_transformers.disable_max_rows():
+            out = chart.to_dict()
+    view = out.get("config", {}).get("view", {})
+    for k, v in DEFAULT_VIEW.items():
+        if view.get(k) == v:
+            del view[k]
+    if "view" in out.get("config", {}) and not view:
+        del out["config"]["view"]
+    if "config" in out and not out["config"]:
+        del out["config"]
+    return out
+
+
 @st.cache_data(max_entries=1000, show_spinner=False)
 def _spec(key: str, _build: Callable[[], Any]) -> dict:
-    return _build().to_dict()
+    return to_spec(_build())
 
 
 def spec(build: Callable[[], Any], *parts: Any, frames: Iterable[pd.DataFrame] = ()) -> dict:

@@ -8,10 +8,13 @@ CSV — and the page says why, instead of showing the query's 0."""
 
 from __future__ import annotations
 
+from functools import partial
+from typing import Callable
+
 import altair as alt
 import streamlit as st
 
-from components import charts, data, filters, partial_period, ui
+from components import charts, data, filters, partial_period, spec_cache, ui
 from pipelinebi.compiler.query import Query
 from pipelinebi.dashboards import answers
 from pipelinebi.errors import PipelineBIError
@@ -85,7 +88,7 @@ def explore() -> None:
         dialect = st.segmented_control("Dialect", ["duckdb", "postgres", "snowflake", "bigquery", "spark"],
                                        default="duckdb", key="ex_dialect")
         try:
-            st.code(layer.compile(q, dialect=dialect or "duckdb"), language="sql")
+            st.code(data.sql_for(q, dialect or "duckdb"), language="sql")
         except PipelineBIError as e:  # e.g. a percentile BigQuery has no exact aggregate for
             ui.show_error(e, f"No {dialect} SQL for this query")
     ui.warnings_note(ans.warnings)
@@ -135,8 +138,10 @@ def _results(layer, q: Query, df, shown_metrics: list[str]) -> None:
         if len(groups) > 1:
             st.markdown(f"**{UNIT_NAMES.get(fmt, fmt)}**: {md_escape(', '.join(ui.metric_label(layer, m) for m in members))}")
         drawn, why = _charts(layer, df, q, members)
-        for chart in drawn:
-            st.altair_chart(chart, width="stretch")
+        for i, build in enumerate(drawn):
+            # built once per (query, data): building Altair charts is most of a rerun otherwise
+            st.vega_lite_chart(spec_cache.spec(build, "explore", q, members, i, data.as_of(), frames=(df,)),
+                               width="stretch")
         if why:  # every picked metric is drawn, or the page says why not
             st.caption(f":material/info: {md_escape(why)}")
         if drawn and "period" in q.dimensions:
@@ -150,29 +155,30 @@ def _results(layer, q: Query, df, shown_metrics: list[str]) -> None:
                        mime="text/csv", icon=":material/download:", key="ex_download", on_click="ignore")
 
 
-def _charts(layer, df, q: Query, metrics: list[str]) -> tuple[list[alt.Chart], str | None]:
-    """The charts of metrics of one unit, and why some (or all) are not drawn."""
+def _charts(layer, df, q: Query, metrics: list[str]) -> tuple[list[Callable[[], alt.Chart]], str | None]:
+    """The charts of metrics of one unit (as builders: a cached spec skips them), and why some
+    (or all) are not drawn."""
     names = ", ".join(ui.metric_label(layer, m) for m in metrics)
     if "period" in q.dimensions:
         series = next((d for d in q.dimensions if d != "period"), None)
         if len([d for d in q.dimensions if d != "period"]) > 1:
             return [], f"No chart for {names}: a trend takes one dimension besides the period; the table has them all."
         if series:  # one line per series value: one chart per metric
-            return [charts.line_chart(df, [m], layer.metrics, series=series, grain=q.grain, as_of=data.as_of(),
-                                      title=ui.metric_label(layer, m)) for m in metrics], None
-        return [charts.line_chart(df, metrics, layer.metrics, grain=q.grain, as_of=data.as_of())], None
+            return [partial(charts.line_chart, df, [m], layer.metrics, series=series, grain=q.grain, as_of=data.as_of(),
+                            title=ui.metric_label(layer, m)) for m in metrics], None
+        return [partial(charts.line_chart, df, metrics, layer.metrics, grain=q.grain, as_of=data.as_of())], None
     cats = list(q.dimensions)
     if not cats:
         return [], None  # one row: the table says it
     if len(cats) == 1:
         if len(df) > 60:
             return [], f"No chart for {names}: {len(df):,} bars are too many to read; the table lists them (or pick Top values)."
-        return [charts.bar_chart(df, cats[0], metrics, layer.metrics, dim_label=ui.dim_label(layer, cats[0]))], None
+        return [partial(charts.bar_chart, df, cats[0], metrics, layer.metrics, dim_label=ui.dim_label(layer, cats[0]))], None
     if len(cats) == 2:
         if len(df) > 400:
             return [], f"No chart for {names}: {len(df):,} cells are too many for a heatmap; the table lists them."
-        return [charts.heatmap(df, cats[0], cats[1], m, layer.metrics, x_label=ui.dim_label(layer, cats[0]),
-                               y_label=ui.dim_label(layer, cats[1]), title=ui.metric_label(layer, m)) for m in metrics], None
+        return [partial(charts.heatmap, df, cats[0], cats[1], m, layer.metrics, x_label=ui.dim_label(layer, cats[0]),
+                        y_label=ui.dim_label(layer, cats[1]), title=ui.metric_label(layer, m)) for m in metrics], None
     return [], f"No chart for {names}: {len(cats)} dimensions do not fit one chart; the table has them all."
 
 
