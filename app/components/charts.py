@@ -169,8 +169,11 @@ def bar_chart(df: pd.DataFrame, dim: str, metrics: list[str], defs: dict[str, An
         legend = 44 if (series or n_group > 1) else 0
         h = height or min(1400, max(150 + legend, n_cat * (16 * (n_group if not stacked else 1) + 14) + 56 + legend))
     else:
+        # at most MAX_TICKS labels: every k-th category (a lead-score histogram has ~60 bars)
+        step = -(-len(order) // MAX_TICKS)
+        every = {"values": order[::step]} if step > 1 else {}
         enc = dict(x=alt.X(f"{dim}:N", sort=order, axis=alt.Axis(title=dim_label, labelAngle=0 if len(order) > 12 else -30,
-                                                                 labelLimit=160, labelOverlap=True)),
+                                                                 labelLimit=160, labelOverlap=True, **every)),
                    y=alt.Y("value:Q", axis=value_axis, stack="zero" if stacked else None),
                    color=color, tooltip=tooltip)
         if n_group > 1 and not stacked:
@@ -407,7 +410,8 @@ def range_chart(df: pd.DataFrame, dim: str, metrics: list[str], defs: dict[str, 
         df[m] = pd.to_numeric(df[m], errors="coerce")
     df["lo"] = df[metrics].min(axis=1)
     df["hi"] = df[metrics].max(axis=1)
-    y = alt.Y(f"{dim}:N", sort=order, axis=alt.Axis(title=dim_label, labelLimit=260))
+    # every category named (the theme's labelOverlap hid every other stage of a 7-row chart)
+    y = alt.Y(f"{dim}:N", sort=order, axis=alt.Axis(title=dim_label, labelLimit=260, labelOverlap=False))
     axis = alt.Axis(**axis_format(fmt), tickCount=5)
     unit = unit_title("", fmt) or None  # the quantiles share one axis: its unit is its title
     layers = [themed(alt.Chart(df).mark_rule(strokeWidth=2, color="#7b8698"), INK, "range").encode(
@@ -429,7 +433,9 @@ def range_chart(df: pd.DataFrame, dim: str, metrics: list[str], defs: dict[str, 
 
     desc = a11y.bars(df, dim, [metrics[len(metrics) // 2]], labels, {m: fmt for m in metrics}, dim_label,
                      kind="Range chart (its middle quantile)")
-    return alt.layer(*layers).properties(height=max(160, 34 * len(order or []) + 40), title=title or "", description=desc)
+    # rows of 34 px plus the axis and the legend above (one line per quantile)
+    return alt.layer(*layers).properties(height=max(160, 34 * len(order or []) + 60 + 20 * len(metrics)), title=title or "",
+                                         description=desc)
 
 
 def dim_others(spec: dict, field: str, value: str, dimmed: float = 0.3) -> dict:

@@ -223,6 +223,9 @@ _THEME_CSS = """<style>
 /* KPI labels wrap instead of ending in "…" (a card is narrow on a phone and in a row of four) */
 [data-testid="stMetricLabel"], [data-testid="stMetricLabel"] * { white-space: normal !important; overflow: visible !important;
   text-overflow: clip !important; }
+/* and their deltas ("+4.7% vs previous period"): wrapped, never cut to "+4.7% vs previous …" */
+[data-testid="stMetricDelta"] * { white-space: normal !important; overflow: visible !important; text-overflow: clip !important; }
+[data-testid="stMetricDelta"] { height: auto !important; }
 /* phones: a row of KPI cards wraps two per row instead of stacking one per screen line */
 @media (max-width: 640px) {
   [data-testid="stHorizontalBlock"]:has(> [data-testid="stColumn"] [data-testid="stMetric"]) { flex-wrap: wrap !important;
@@ -247,10 +250,11 @@ _THEME_CSS = """<style>
 [data-testid="stVegaLiteChart"] g[class*=" pbiblue_"] text { fill: light-dark(#1f5fcc, #7aa7ff) !important; }
 [data-testid="stVegaLiteChart"] g[class*=" pbiorange_"] text { fill: light-dark(#b85000, #ff9d5c) !important; }
 [data-testid="stVegaLiteChart"] g[class*=" pbigrey_"] text { fill: light-dark(#5b6372, #b8c0cc) !important; }
-@media (prefers-color-scheme: dark) {
-  /* the dark theme's accent is a light blue (readable as text on dark): its tags get dark text */
-  [data-testid="stMultiSelect"] span[title], [data-baseweb="tag"] span[title], [data-baseweb="tag"] svg { color: #0e1117 !important; }
-}
+/* the dark theme's accent is a light blue (readable as text on dark): its tags get dark text; the
+   light theme's keep their white. light-dark(), not a prefers-color-scheme query: it follows the
+   theme a viewer picks in the menu, not the system's */
+[data-testid="stMultiSelect"] span[title], [data-baseweb="tag"] span[title], [data-baseweb="tag"] svg {
+  color: light-dark(#ffffff, #0e1117) !important; }
 </style>"""
 
 
