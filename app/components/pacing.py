@@ -66,7 +66,8 @@ def chart(lines: pd.DataFrame, start: date, end: date, today: date | None, heigh
               axis=alt.Axis(title=None, format="%-d %b", values=ticks, labelOverlap=True, labelAngle=0))
     series = [s for s in COLOURS if s in set(lines["series"])]
     colour = alt.Color("series:N", scale=alt.Scale(domain=series, range=[COLOURS[s] for s in series]),
-                       legend=alt.Legend(orient="top", title=None, labelLimit=300))
+                       # two columns: three entries in one row are cut off on a phone ("Last qua…")
+                       legend=alt.Legend(orient="top", title=None, labelLimit=300, columns=2))
     dash = alt.StrokeDash("series:N", scale=alt.Scale(domain=series, range=[{THIS: [1, 0], PACE: [6, 4], BEFORE: [2, 3]}[s]
                                                                           for s in series]), legend=None)
     layers = []
