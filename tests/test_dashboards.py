@@ -205,3 +205,15 @@ def test_previous_period_is_like_for_like_while_the_period_runs():
     finished = PageState(date(2026, 4, 1), date(2026, 7, 1), as_of=date(2026, 11, 14))
     assert not finished.in_progress
     assert (finished.previous.start, finished.previous.end) == (date(2026, 1, 1), date(2026, 4, 1))
+
+
+def test_a_kpi_range_metric_is_checked_with_its_line(semantic_copy, layer):
+    # #16: a forecast range names the per-deal metrics it simulates from
+    write(semantic_copy, "rng.yml", "title: Range\naudience: execs\ntiles:\n"
+                                    "  - type: kpis\n    items:\n      - metric: forecast\n"
+                                    "        range: {weighted: weighted_pipline, amount: pipeline_amount,\n"
+                                    "                closed: closed_won_amount, method: stage probability}\n")
+    page = next(p for p in load_dashboard_set(semantic_copy, layer).pages if p.slug == "rng")
+    (problem,) = page.tile_problems[("tiles", 0)]
+    assert "rng.yml:7:" in str(problem) and "tiles[0].items[0].range.weighted" in str(problem)
+    assert "metric 'weighted_pipline' is not defined (did you mean 'weighted_pipeline'?)" in str(problem)

@@ -30,8 +30,8 @@ from pipelinebi.dashboards import LoadedDashboard, answers
 from pipelinebi.periods import period_start, shift_date
 from pipelinebi.dashboards.models import ChartTile, KpiTile, NoteTile, RowTile, TableTile
 from pipelinebi.dashboards.queries import (NO_CLOSE_DATE_METRICS, PageState, chart_plan, kpi_queries, kpi_scope,
-                                           no_close_date_query, parse_period_label, period_label, table_query,
-                                           table_totals_query)
+                                           no_close_date_query, parse_period_label, period_label, range_query,
+                                           table_query, table_totals_query)
 from pipelinebi.compiler.query import Query
 from pipelinebi.formatting import MISSING, format_value, gap_words, is_missing, md_escape, plural
 
@@ -311,9 +311,10 @@ def _kpi_cards(page: _Page, tile: KpiTile, row: dict[str, Any], prev: dict[str, 
         skipped = [f"{k} = {md_escape(v)}" for k, v in state.drill[len(scope):]]
         st.caption(f"The KPIs cover {' / '.join(md_escape(v) for _, v in scope) or 'everything in the filters'}; "
                    f"{', '.join(skipped)} narrows the chart only (some KPIs, like targets, cannot be split that way).")
+    ranges = {item.metric: _range(page, tile, item, row) for item in tile.items if item.range is not None}
     for item in tile.items:
         if item.headline:
-            _headline(page, item, row)
+            _headline(page, item, row, ranges.get(item.metric))
     items = list(tile.items)  # the headline's figure keeps its card among the inputs
     per_row = 4 if len(items) > 5 else len(items)
     rows = [items[i:i + per_row] for i in range(0, len(items), per_row)]
@@ -321,7 +322,7 @@ def _kpi_cards(page: _Page, tile: KpiTile, row: dict[str, Any], prev: dict[str, 
         cols = st.columns(per_row)
         for col, item in zip(cols, chunk):
             with col:
-                _kpi(page, item, row, prev)
+                _kpi(page, item, row, prev, ranges.get(item.metric))
     _no_close_date_note(page, tile)
 
 
@@ -341,13 +342,41 @@ def _no_close_date_note(page: _Page, tile: KpiTile) -> None:
                    f"{'it' if n == 1 else 'them'}; the Deal board lists {'it' if n == 1 else 'them'}.")
 
 
-def _headline(page: _Page, item: Any, row: dict[str, Any]) -> None:
+def _range(page: _Page, tile: KpiTile, item: Any, row: dict[str, Any]) -> Any:
+    """The KPI's P10–P90 range (``range:`` in the YAML), or None when the data cannot give it."""
+    q = range_query(item, tile, page.state, page.layer)
+    closed = _num(row.get(item.range.closed)) if q is not None else None
+    if q is None or closed is None or _num(row.get(item.metric)) is None:
+        return None
+    return data.forecast_range(q, item.range.weighted, item.range.amount, closed)
+
+
+def _range_words(page: _Page, item: Any, r: Any) -> str:
+    """"likely $3.6M – $4.9M (P10–P90)" in the metric's format."""
+    lo, hi = (md_escape(ui.fmt(page.layer, item.metric, v)) for v in (r.p10, r.p90))
+    return f"likely **{lo} – {hi}** (P10–P90)"
+
+
+def _range_note(item: Any, r: Any) -> str:
+    text = (f"Range: {r.draws:,} simulated periods (seed {r.seed}) in which each of the {r.deals:,} open deals "
+            f"closing in the period is won — its whole amount — with its {md_escape(item.range.method)}, "
+            f"independently, or not at all; 8 in 10 land between P10 and P90.")
+    if r.approximated:
+        text += (f" The {r.approximated:,} smallest are drawn together as a normal with their exact mean and "
+                 "variance.")
+    return text
+
+
+def _headline(page: _Page, item: Any, row: dict[str, Any], rng: Any = None) -> None:
     """The page's answer in one line: "Forecast $224M · Target $189M · 119% · $35.0M ahead" —
     coloured by meaning, and said in words and with an arrow (colour is never the only signal)."""
     layer = page.layer
     label = item.label or layer.metrics[item.metric].label
     value = row.get(item.metric)
-    parts = [f"{md_escape(label)} **{md_escape(ui.fmt(layer, item.metric, value))}**"]
+    method = f" ({md_escape(item.range.method)})" if item.range is not None else ""
+    parts = [f"{md_escape(label)}{method} **{md_escape(ui.fmt(layer, item.metric, value))}**"]
+    if rng is not None:
+        parts.append(_range_words(page, item, rng))
     target = row.get(item.target_metric) if item.target_metric not in page.state.unavailable else None
     if _num(target):
         tlabel = layer.metrics[item.target_metric].label
@@ -360,6 +389,8 @@ def _headline(page: _Page, item: Any, row: dict[str, Any]) -> None:
             else:
                 parts.append(f":red-badge[:material/trending_down: {md_escape(words)}]")
     st.markdown("#### " + " · ".join(parts))
+    if rng is not None:
+        st.caption(_range_note(item, rng))
 
 
 def _pace(state: Any) -> float | None:
@@ -370,7 +401,7 @@ def _pace(state: Any) -> float | None:
     return min(1.0, ((state.as_of - state.start).days + 1) / days) if days > 0 else None
 
 
-def _kpi(page: _Page, item: Any, row: dict[str, Any], prev: dict[str, Any]) -> None:
+def _kpi(page: _Page, item: Any, row: dict[str, Any], prev: dict[str, Any], rng: Any = None) -> None:
     layer = page.layer
     m = layer.metrics[item.metric]
     if item.metric in page.state.unavailable:
@@ -415,6 +446,10 @@ def _kpi(page: _Page, item: Any, row: dict[str, Any], prev: dict[str, Any]) -> N
         before = prev.get(item.metric)
         if _num(value) is not None and _num(before):
             delta = f"{(value - before) / abs(before):+.1%} vs previous period"
+    if rng is not None:
+        lo, hi = (ui.fmt(layer, item.metric, v) for v in (rng.p10, rng.p90))
+        pace_help = (f"Likely {lo} – {hi} (P10–P90; {item.range.method}, {rng.draws:,} simulated periods). "
+                     + pace_help)
     st.metric(item.label or m.label, shown, delta=delta, delta_color=color, delta_arrow=arrow,
               help=(pace_help + (item.help or m.description or "")) or None, border=True)
 

@@ -317,3 +317,17 @@ def dimension_values(dimension: str, where: dict[str, str | None] | None = None,
     link's value exists at all), not only the first probe's."""
     pairs = tuple(sorted((k, v) for k, v in (where or {}).items() if v))
     return _values(dimension, db_key(), snapshot().semantic_stamp, pairs, every)
+
+
+@st.cache_data(ttl=3600, max_entries=200, show_spinner=False)
+def _forecast_range(sql: str, db: str, weighted: str, amount: str, closed: float, _df: pd.DataFrame):
+    from pipelinebi.forecast.ranges import from_deals
+
+    return from_deals(_df, weighted, amount, closed)
+
+
+def forecast_range(query: Query, weighted: str, amount: str, closed: float):
+    """P10–P90 of a forecast from its per-deal inputs (``query``: weighted and amount by deal),
+    simulated once per compiled query (so per scope) and database version."""
+    ans = run(query)
+    return _forecast_range(ans.sql, db_key(), weighted, amount, float(closed or 0.0), _df=ans.df)

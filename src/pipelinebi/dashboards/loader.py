@@ -87,6 +87,8 @@ def _tile_names(tile: Any) -> tuple[list[tuple[str, Loc]], list[tuple[str, Loc]]
             metrics.append((item.metric, ("items", i, "metric")))
             if item.compare == "target":
                 metrics.append((item.target_metric, ("items", i, "target_metric" if item.target_metric != "target" else "compare")))
+            if item.range is not None:
+                metrics += [(getattr(item.range, k), ("items", i, "range", k)) for k in ("weighted", "amount", "closed")]
     elif isinstance(tile, ChartTile):
         metrics += [(m, ("metrics", i)) for i, m in enumerate(tile.metrics)]
         if tile.baseline:

@@ -36,6 +36,18 @@ def _split_sort(sort: str) -> tuple[str, bool]:
     return sort.lstrip("-"), sort.startswith("-")
 
 
+class ForecastRange(Strict):
+    """A forecast's likely range (P10–P90) from the per-deal probabilities behind it: each open
+    deal closing in the period is won (its amount) or not, independently, with the probability
+    its ``weighted`` metric applies (weighted ÷ amount); ``closed`` is already in.  Computed by
+    a seeded simulation (:mod:`pipelinebi.forecast.ranges`)."""
+
+    weighted: Name = Field(description="per-deal amount × probability (e.g. weighted_pipeline)")
+    amount: Name = Field(description="per-deal open amount (e.g. pipeline_amount)")
+    closed: Name = Field(description="what is already won in the period (e.g. closed_won_amount)")
+    method: str = Field(description="the probabilities' name, said on the page (e.g. 'stage probability')")
+
+
 class KpiItem(Strict):
     """One number. ``compare: target`` shows it as a share of ``target_metric``;
     ``compare: previous_period`` shows the change against the same metric one period back."""
@@ -53,6 +65,8 @@ class KpiItem(Strict):
         "the target pro rata to the share of the period elapsed, not with the full target"))
     gap: bool = Field(False, description=(
         "the metric is a target minus a value (positive = short): shown in words, '$35.0M ahead' / '$2.00M short'"))
+    range: ForecastRange | None = Field(None, description=(
+        "a forecast metric's likely range, P10–P90, from the per-deal probabilities behind it (headline and card)"))
 
     @model_validator(mode="after")
     def _headline(self) -> "KpiItem":

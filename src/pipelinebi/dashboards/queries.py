@@ -112,6 +112,17 @@ def kpi_queries(tile: KpiTile, state: PageState, layer: Any = None) -> tuple[Que
     return current, previous
 
 
+def range_query(item: Any, tile: KpiTile, state: PageState, layer: Any = None) -> Query | None:
+    """Per open deal in the KPI row's scope and period: its weighted amount and amount (the
+    inputs of a KPI's ``range``); None when the item has no range or the data cannot answer it."""
+    r = item.range
+    if r is None or not tile.period or state.start is None \
+            or any(m in state.unavailable for m in (r.weighted, r.amount, r.closed)):
+        return None
+    filters = state.filters + equals_filters(kpi_scope(tile, state, layer)) + equals_filters(state.selection)
+    return Query(metrics=(r.weighted, r.amount), dimensions=("deal_id",), filters=filters, **_time(True, state))
+
+
 #: open deals and their amount: what is left out of every close-date bucket when no close date is set
 NO_CLOSE_DATE_METRICS = ("open_deals", "pipeline_amount")
 

@@ -1,0 +1,85 @@
+"""The forecast range (#16): P10–P90 of closed + Σ amount × Bernoulli(p), by seeded simulation,
+checked against the exact distribution enumerated over every won/lost combination."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from pipelinebi.forecast.ranges import DRAWS, bernoulli_range, from_deals
+
+
+def exact_quantile(amounts, probs, q: float) -> float:
+    """The smallest total whose cumulative probability reaches q, over all 2^n outcomes."""
+    totals, weights = [], []
+    for won in itertools.product((0, 1), repeat=len(amounts)):
+        totals.append(sum(a for a, w in zip(amounts, won) if w))
+        weights.append(np.prod([p if w else 1 - p for p, w in zip(probs, won)]))
+    order = np.argsort(totals)
+    cdf = np.cumsum(np.asarray(weights)[order])
+    return float(np.asarray(totals)[order][np.searchsorted(cdf, q - 1e-12)])
+
+
+def test_two_coin_flips_by_hand():
+    # 100 × B(0.5) + 100 × B(0.5): 0 (¼), 100 (½), 200 (¼); closed 50 on top
+    r = bernoulli_range([100, 100], [0.5, 0.5], closed=50, draws=20_000)
+    assert r.mean == 150
+    assert (r.p10, r.p50, r.p90) == (50, 150, 250)
+
+
+def test_simulation_matches_the_exact_distribution():
+    rng = np.random.default_rng(3)
+    amounts = rng.integers(1_000, 50_000, 12).astype(float).tolist()
+    probs = rng.uniform(0.05, 0.95, 12).tolist()
+    r = bernoulli_range(amounts, probs, closed=10_000, draws=200_000)
+    spread = sum(amounts)
+    for q, got in ((0.1, r.p10), (0.5, r.p50), (0.9, r.p90)):
+        want = 10_000 + exact_quantile(amounts, probs, q)
+        assert abs(got - want) < 0.02 * spread, (q, got, want)
+    assert r.mean == pytest.approx(10_000 + sum(a * p for a, p in zip(amounts, probs)))
+    assert r.p10 < r.mean < r.p90
+
+
+def test_the_default_draws_are_close_to_a_long_run():
+    # 400 deals: the 2,000-draw range against a 100,000-draw one with another seed
+    rng = np.random.default_rng(5)
+    a, p = rng.lognormal(10, 1, 400), rng.uniform(0.05, 0.9, 400)
+    short = bernoulli_range(a, p)
+    long = bernoulli_range(a, p, draws=100_000, seed=99)
+    spread = long.p90 - long.p10
+    assert short.draws == DRAWS
+    assert abs(short.p10 - long.p10) < 0.05 * spread
+    assert abs(short.p90 - long.p90) < 0.05 * spread
+
+
+def test_seeded_decided_and_missing():
+    a, p = [10.0, 20.0, 30.0, None, 40.0], [0.3, 1.0, 0.0, 0.5, None]
+    one, two = bernoulli_range(a, p), bernoulli_range(a, p)
+    assert one == two  # same inputs, same range
+    assert bernoulli_range(a[::-1], p[::-1]) == one  # in any order
+    # only the 10 at 0.3 is uncertain: 20 (p = 1) is certain; 30 at 0, a blank amount, a blank p add nothing
+    assert one.deals == 1 and one.p10 == 20 and one.p90 == 30
+    assert bernoulli_range([5.0], [1.0], closed=3).p10 == 8
+
+
+def test_from_deals_reads_probability_as_weighted_over_amount():
+    df = pd.DataFrame({"w": [50.0, 0.0, 30.0], "amt": [100.0, 0.0, 30.0]})
+    r = from_deals(df, "w", "amt", closed=0.0, draws=10_000)
+    assert r.mean == pytest.approx(80.0)
+    assert (r.p10, r.p90) == (30.0, 130.0)
+
+
+def test_many_deals_the_small_ones_as_one_normal():
+    # 20,000 deals: the default (2,000 drawn one by one, the rest as a normal) against every deal drawn
+    rng = np.random.default_rng(8)
+    a, p = rng.lognormal(9, 1.2, 20_000), rng.uniform(0.05, 0.9, 20_000)
+    a[:5] = 5e6  # a few big deals that make the distribution lopsided: drawn exactly
+    quick = bernoulli_range(a, p)
+    full = bernoulli_range(a, p, exact_deals=20_000, draws=20_000, seed=7)
+    assert quick.approximated == 18_000 and full.approximated == 0
+    spread = full.p90 - full.p10
+    assert abs(quick.p10 - full.p10) < 0.05 * spread and abs(quick.p90 - full.p90) < 0.05 * spread
+    assert quick.mean == pytest.approx(full.mean)
