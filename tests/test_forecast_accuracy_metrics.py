@@ -187,7 +187,7 @@ def test_store_refuses_when_the_database_changed(tmp_path, monkeypatch):
         db.write_bytes(db.read_bytes())
     monkeypatch.setattr(S.shutil, "copyfile", copy_then_someone_swaps)
     from pipelinebi.errors import WarehouseError
-    with pytest.raises(WarehouseError, match="changed while the backtest ran"):
+    with pytest.raises(WarehouseError, match="changed while this ran"):
         S.store(db, hand_rows(), {})
     assert db.read_bytes() == before
     assert not list(tmp_path.glob(".metrics.duckdb.backtest-*"))

@@ -3,7 +3,8 @@
 Any table whose rows are deals (it has a ``deal_id`` column) is drawn here: the Bottlenecks
 lists (stalled, moved back) and the Forecast drill's deal level. Columns lead with deal,
 amount, stage, days in stage against the stage norm, close date, pushes and owner, then the
-rest as the YAML lists them. With ``PIPELINEBI_CRM_DEAL_URL`` set, a "CRM" column links each
+rest as the YAML lists them; a ``win_score`` column (the learned model's win probability and
+its reasons) only when some listed deal has one. With ``PIPELINEBI_CRM_DEAL_URL`` set, a "CRM" column links each
 deal to its record (the id percent-encoded into the template; the grid draws the link as text
 on a canvas, so nothing in a name or id becomes markup).
 
@@ -29,7 +30,7 @@ from . import data, narrow, ui
 
 #: what a manager acts on, in this order (those the table has)
 LEAD = ("deal_name", "amount", "stage", "days_in_stage", "stage_norm_days", "close_date", "deal_pushes", "rep",
-        "hv_explanation")
+        "hv_explanation", "win_score")
 LINK = "__crm"
 NORM = "__norm"
 
@@ -71,6 +72,8 @@ def render(layer: Any, df: pd.DataFrame, *, key: str, totals: dict[str, Any] | N
         listed = ""
     st.markdown(":material/functions: " + " · ".join(x for x in (head, listed) if x))
     cols = ordered(list(df.columns))
+    if "win_score" in cols and df["win_score"].map(is_missing).all():
+        cols.remove("win_score")  # no model trained (or none of these deals open): no empty column
     out = df[cols].copy()
     if "days_in_stage" in out:
         out["days_in_stage"] = pd.to_numeric(out["days_in_stage"], errors="coerce").round()

@@ -9,6 +9,9 @@ more" opens every deal of the stage as a list (totals, CRM link) below the board
 is every open deal whatever its close date unless "Only deals closing in <period>" is on; it
 says which. On a phone (narrow screen) the columns become stage tabs.
 
+With a trained model (``pipelinebi model train``) each card also says the deal's win
+probability and its top reasons ("62% — pushed twice, idle 40 days"); without one, nothing.
+
 Partial data: a blank amount, account or name shows "—" or nothing (never "nan" or "$0"); a
 deal without a close date is on the board like any other and says so; without a stage norm —
 or when stage history is synthesised, so norms would be invented — the days-in-stage badge is
@@ -115,7 +118,9 @@ def board() -> None:
         warnings.extend(norms_ans.warnings)
         norms, company_norms = norms_ans.df, norms_ans.benchmark
     median = {k: v for k, v in zip(norms.get("stage", []), norms.get("dwell_days_median", [])) if not is_missing(v)}
-    extra = _opt(layer, OPTIONAL_FIELDS)
+    # the model's win probability and reasons, once `pipelinebi model train` has scored the deals
+    scored = ("win_score",) if data.coverage().has_scores else ()
+    extra = _opt(layer, OPTIONAL_FIELDS + scored)
     # One query for every column: the `cap` largest open deals per stage.
     cards = run(Query(metrics=("pipeline_amount",), dimensions=("stage",) + CARD_FIELDS + extra, filters=base,
                       order_by=ORDERS[order] + (("deal_id", False),), limit=cap, limit_per="stage"))
@@ -174,7 +179,7 @@ def board() -> None:
             if st.button("Close the list", key="board_list_close", icon=":material/close:", type="tertiary"):
                 st.session_state.pop("board_list_stage", None)
                 st.rerun()
-        fields = _opt(layer, LIST_FIELDS)
+        fields = _opt(layer, LIST_FIELDS + (("win_score",) if data.coverage().has_scores else ()))
         sf = base + (Filter(dimension="stage", value=listed),)
         rows = run(Query(metrics=("pipeline_amount",), dimensions=fields, filters=sf,
                          order_by=(("pipeline_amount", True), ("deal_id", False)), limit=1000))
@@ -208,6 +213,10 @@ def _card(d: pd.Series, median: float | None, judged: bool = True, as_of=None) -
         details = " · ".join(md_escape(x) for x in (name, _text(d.get("rep")), when) if x)
         st.markdown(f"**{format_value(amount, 'currency')}**{badge}  \n"
                     f"{md_escape(account) or ':gray[*no account*]'}  \n:gray[{details}]")
+        score = d.get("win_score")
+        if not is_missing(score):
+            st.markdown(f":blue-badge[:material/insights: {md_escape(str(score))}]",
+                        help="Win probability from the learned model and the inputs that moved it most")
         days = d.get("days_in_stage")
         if not is_missing(days):
             if not judged or median is None:

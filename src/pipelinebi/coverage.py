@@ -56,6 +56,9 @@ class Coverage:
     #: Rows of the stored forecast backtest (``forecast_backtest``): 0 after ingest, set by
     #: ``pipelinebi backtest`` (:mod:`pipelinebi.forecast.store`) when it stores one.
     backtest_rows: int = 0
+    #: Open deals scored by the win-probability model (``win_scores``): 0 after ingest, set by
+    #: ``pipelinebi model train``.
+    scored_deals: int = 0
 
     # ------------------------------------------------------------- questions
     @property
@@ -73,6 +76,10 @@ class Coverage:
     @property
     def has_backtest(self) -> bool:
         return self.backtest_rows > 0
+
+    @property
+    def has_scores(self) -> bool:
+        return self.scored_deals > 0
 
     @property
     def history_is_synthetic(self) -> bool:

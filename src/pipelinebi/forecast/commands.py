@@ -45,6 +45,12 @@ def train(database: Path) -> str:
     model.meta["calibration"] = report["calibration"]
     path = M.model_path(Path(database))
     model.save(path)
+    # score the deals open now and store them beside the other tables (deal board, deal lists)
+    with open_readonly(database) as con:
+        scores = M.score_open(con, model, as_of + timedelta(days=1))
+    from .store import store_scores
+    store_scores(Path(database), scores, {"model_cutoff": model.meta.get("cutoff"), "scored_on":
+                                          (as_of + timedelta(days=1)).isoformat()})
     q = report
     lines = [f"trained on {model.meta['examples']:,} deal-snapshots ({model.meta['deals']:,} deals) "
              f"known before {as_of + timedelta(days=1)}; wrote {path}",
@@ -59,6 +65,7 @@ def train(database: Path) -> str:
     for r in q["calibration"]:
         lines.append(f"    {r['bucket']:>8} {r['deals']:>6} {_pct(r['predicted']):>7} {_pct(r['actual']):>7}")
     lines.append(f"time {seconds:.1f} s, Python peak memory {peak / 2**20:.0f} MiB")
+    lines.append(f"scored {len(scores):,} open deals into table win_scores (the deal board and deal lists show them)")
     return "\n".join(lines)
 
 

@@ -277,3 +277,14 @@ def reasons(model: WinModel, feats: pd.DataFrame, top: int = 2) -> list[str]:
         words = [_phrase(c, feats.iloc[i]) for c in order]
         out.append(f"{p[i]:.0%} — " + ", ".join(words))
     return out
+
+
+def score_open(con, model: WinModel, day: date) -> pd.DataFrame:
+    """Every deal open at ``day`` (00:00): deal_id, win_probability, win_reasons ("62% — pushed
+    twice, idle 40 days"), scored_on — what ``win_scores`` holds."""
+    snap = open_pipeline(con, day)
+    feats = F.feature_frame(snap, day)
+    p = model.predict(F.model_inputs(feats)) if len(feats) else np.zeros(0)
+    return pd.DataFrame({"deal_id": snap.deal_id.to_numpy(), "win_probability": p,
+                         "win_reasons": reasons(model, feats) if len(feats) else [], "scored_on": day})
+

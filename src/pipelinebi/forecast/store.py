@@ -1,4 +1,5 @@
-"""Store a backtest in the database, so the semantic layer can query it (``forecast_backtest``).
+"""Store forecast results in the database, so the semantic layer can query them: the backtest
+(``forecast_backtest``) and the model's per-deal win probabilities (``win_scores``).
 
 The database is never written in place (the app reads it; DuckDB allows one writer or many
 readers): the file is copied beside itself, the table is replaced in the copy, the backtest's
@@ -46,10 +47,12 @@ TYPES = {
 }
 assert list(TYPES) == COLUMNS
 
-# Fixed text: the column list and types are the constants above, never input.
-_CREATE = (f"CREATE OR REPLACE TABLE {TABLE} AS SELECT "
-           + ", ".join(f"CAST({c} AS {t}) AS {c}" for c, t in TYPES.items())
-           + " FROM backtest_rows ORDER BY period_start, snapshot_date, method, team")
+
+#: Per-deal win probabilities of the model (``pipelinebi model train`` scores the open deals):
+#: table ``win_scores``, the same columns as ``semantic/derived/win_scores.sql``.
+SCORES_TABLE = "win_scores"
+SCORES_META_KEY = "win_scores"
+SCORE_TYPES = {"deal_id": "VARCHAR", "win_probability": "DOUBLE", "win_reasons": "VARCHAR", "scored_on": "DATE"}
 
 
 def describe_meta(info: dict) -> str:
@@ -65,9 +68,8 @@ def _stamp(path: Path) -> tuple[int, int]:
     return st.st_mtime_ns, st.st_ino
 
 
-def store(database: Path, rows: pd.DataFrame, info: dict) -> None:
-    """Replace the database's ``forecast_backtest`` with ``rows`` (backtest.COLUMNS) and record
-    ``info`` under ``pipelinebi_meta.forecast_backtest``, atomically."""
+def _swap_in(database: Path, write) -> None:
+    """Copy ``database``, run ``write(connection)`` on the copy, swap it in atomically."""
     database = Path(database)
     if (p := wal_problem(database)):
         raise WarehouseError(p)
@@ -79,34 +81,56 @@ def store(database: Path, rows: pd.DataFrame, info: dict) -> None:
         shutil.copyfile(database, copy)
         con = duckdb.connect(str(copy), config={"enable_external_access": False})
         try:
-            con.register("backtest_rows", rows[COLUMNS])
-            con.execute(_CREATE)
-            con.unregister("backtest_rows")
-            cov = read_coverage(con)
-            cov = Coverage(**{**cov.__dict__, "backtest_rows": int(len(rows))})
-            con.execute("DELETE FROM pipelinebi_meta WHERE key IN (?, ?)", [META_KEY, COVERAGE_KEY])
-            con.execute("INSERT INTO pipelinebi_meta VALUES (?, ?), (?, ?)",
-                        [META_KEY, describe_meta({**info, "rows": int(len(rows))}), COVERAGE_KEY, cov.to_json()])
+            write(con)
             con.execute("CHECKPOINT")
         finally:
             con.close()
         if _stamp(database) != before:
-            raise WarehouseError(Problem("the database changed while the backtest ran (a new ingest?): not stored",
-                                      file=str(database), hint="run `pipelinebi backtest` again on the new data"))
+            raise WarehouseError(Problem("the database changed while this ran (a new ingest?): not stored",
+                                         file=str(database), hint="run the command again on the new data"))
         replace_atomically(copy, database)
         swapped = True
     except OSError as e:
-        raise WarehouseError(Problem(f"cannot store the backtest: {e.strerror or e}", file=str(database),
-                                  hint="check the folder is writable and has room for a copy of the database")) from None
+        raise WarehouseError(Problem(f"cannot write to the database: {e.strerror or e}", file=str(database),
+                                     hint="check the folder is writable and has room for a copy of the database")) from None
     finally:
         if not swapped:
             discard_building(copy)
 
 
-def stored_info(con: duckdb.DuckDBPyConnection) -> dict | None:
-    """The stored backtest's description (None when none was stored since the last ingest)."""
+def _replace(con, table: str, types: dict[str, str], rows: pd.DataFrame, order: str, meta_key: str, info: dict,
+             coverage_update: dict) -> None:
+    # Fixed text: table, columns and types are this module's constants, never input.
+    con.register("new_rows", rows[list(types)])
+    con.execute(f"CREATE OR REPLACE TABLE {table} AS SELECT "
+                + ", ".join(f"CAST({c} AS {t}) AS {c}" for c, t in types.items())
+                + f" FROM new_rows ORDER BY {order}")
+    con.unregister("new_rows")
+    cov = read_coverage(con)
+    cov = Coverage(**{**cov.__dict__, **coverage_update})
+    con.execute("DELETE FROM pipelinebi_meta WHERE key IN (?, ?)", [meta_key, COVERAGE_KEY])
+    con.execute("INSERT INTO pipelinebi_meta VALUES (?, ?), (?, ?)",
+                [meta_key, describe_meta({**info, "rows": int(len(rows))}), COVERAGE_KEY, cov.to_json()])
+
+
+def store(database: Path, rows: pd.DataFrame, info: dict) -> None:
+    """Replace the database's ``forecast_backtest`` with ``rows`` (backtest.COLUMNS) and record
+    ``info`` under ``pipelinebi_meta.forecast_backtest``, atomically."""
+    _swap_in(database, lambda con: _replace(con, TABLE, TYPES, rows, "period_start, snapshot_date, method, team",
+                                            META_KEY, info, {"backtest_rows": int(len(rows))}))
+
+
+def store_scores(database: Path, scores: pd.DataFrame, info: dict) -> None:
+    """Replace the database's ``win_scores`` with ``scores`` (:data:`SCORE_TYPES` columns: each
+    open deal's win probability and its reasons) and record ``info``, atomically."""
+    _swap_in(database, lambda con: _replace(con, SCORES_TABLE, SCORE_TYPES, scores, "deal_id", SCORES_META_KEY,
+                                            info, {"scored_deals": int(len(scores))}))
+
+
+def stored_info(con: duckdb.DuckDBPyConnection, key: str = META_KEY) -> dict | None:
+    """The stored backtest's (or ``key``'s) description (None when none was stored since the last ingest)."""
     try:
-        row = con.execute("SELECT value FROM pipelinebi_meta WHERE key = ?", [META_KEY]).fetchone()
+        row = con.execute("SELECT value FROM pipelinebi_meta WHERE key = ?", [key]).fetchone()
     except duckdb.Error:
         return None
     if not row or not row[0]:
