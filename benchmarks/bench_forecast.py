@@ -55,6 +55,7 @@ def main() -> None:
     ap.add_argument("--deals", type=int, default=100_000)
     ap.add_argument("--every", default="week")
     ap.add_argument("--no-model", action="store_true")
+    ap.add_argument("--effects", action="store_true", help="generate with the forecast effects (generate.py)")
     ap.add_argument("--work", type=Path)
     a = ap.parse_args()
     if a.deals > 1_000_000:
@@ -63,7 +64,8 @@ def main() -> None:
     db = work / "bench.duckdb"
     try:
         if not db.exists():
-            timed(f"generate {a.deals:,}", lambda: generate(work / "csv", deals=a.deals, fmt="parquet"))
+            timed(f"generate {a.deals:,}", lambda: generate(work / "csv", deals=a.deals, fmt="parquet",
+                                                                     effects=a.effects))
             timed("ingest", lambda: ingest(work / "csv", db, semantic_dir=PROJECT_ROOT / "semantic"))
         con = open_readonly(db)
         _, as_of = history_span(con)

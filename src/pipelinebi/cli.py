@@ -34,7 +34,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
     counts = generate(
         Path(args.out), deals=args.deals, seed=args.seed, fmt=args.format,
-        as_of=args.as_of, progress=ConsoleProgress(),
+        as_of=args.as_of, progress=ConsoleProgress(), effects=args.forecast_effects,
     )
     for table, n in counts.items():
         print(f"{table:14} {n:>12,} rows")
@@ -271,6 +271,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--seed", type=int, default=42, help="random seed (default 42)")
     g.add_argument("--out", required=True, metavar="DIR", help="output folder")
     g.add_argument("--format", choices=["csv", "parquet"], default="csv")
+    g.add_argument("--forecast-effects", action="store_true",
+                   help="plant known answers for the forecast backtest: an optimistic team (NA Enterprise) and a "
+                        "sandbagging one (APAC), two stage probabilities set too high, engagement that predicts winning")
     g.add_argument("--as-of", metavar="YYYY-MM-DD", default=None,
                    help="the data's 'today' (default: the fixed demo date, so output is reproducible)")
 

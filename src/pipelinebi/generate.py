@@ -37,6 +37,24 @@ What the data looks like (so that dashboards tell a story):
   (more activities) are the ones that convert.  Activities average about 7 per deal.
 * Spend: monthly marketing spend per lead source and campaign, following the leads each
   source brings (a cost per lead per source, ± 15%; see :func:`_spend`).
+* **Forecast effects** (``effects=True``, ``pipelinebi generate --forecast-effects``; off by
+  default, so the committed demo data in ``seeds/`` stays what it is): known right answers for
+  the forecast backtest (issue #16), see :data:`OPTIMISTIC_TEAM`, :data:`SANDBAGGING_TEAM`,
+  :data:`STAGE_PROBABILITY_OFF` and :data:`ENGAGEMENT`:
+
+  - reps of team **"NA Enterprise"** call a deal *commit* 60% of the time, whatever its stage,
+    and keep commit when its close date slips: their commit call runs high (the backtest shows
+    a positive commit bias for that team, negative for every other); reps of **"APAC"** call
+    one category *down* 60% of the time (sandbagging: the lowest commit bias);
+  - the CRM's stage probability is **off for one stage**: New Business "Proposal" says 90%,
+    while about 65% of the deals that reach it win (the simulation is unchanged);
+  - a hidden **engagement** per deal (standard normal, clipped to ±2.5) raises its chance to
+    advance at each step by 0.1 × engagement and adds touches (4 × engagement more activities
+    when positive): activity really predicts winning and the stage alone does not — the learned
+    model beats the stage probability on held-out quarters (``tests/test_forecast_effects.py``
+    states the margins).
+  Everything else is drawn exactly as without effects (same keys and salts), so the two runs
+  differ only by these effects.
 
 Randomness is a hash of ``(seed, key, salt)`` turned into a uniform number (the ``u``
 macro in :func:`_macros`): unlike ``random()`` it depends neither on threads nor on row
@@ -71,6 +89,15 @@ FORMATS = ("csv", "parquet")
 BOTTLENECK_TEAM = "EMEA Mid-Market"
 BOTTLENECK_STAGE = "Proposal"
 #: Safety net for the simulation loop; almost every deal closes or is censored far sooner.
+#: Forecast effects (``effects=True``): who calls optimistically / sandbags, and how often.
+OPTIMISTIC_TEAM = "NA Enterprise"
+SANDBAGGING_TEAM = "APAC"
+CALL_BIAS = 0.6
+#: (pipeline, stage) -> the probability the CRM says, with effects on (the truth is unchanged).
+STAGE_PROBABILITY_OFF = {("New Business", "Proposal"): 0.9}
+#: Engagement's effect on the chance to advance per step, and on the number of touches.
+ENGAGEMENT = {"advance": 0.1, "touches": 4.0}
+
 _MAX_STEPS = 60
 #: DuckDB's buffer limit: larger intermediate results spill to a temporary folder.
 _MEMORY_LIMIT = "1GB"
@@ -265,8 +292,9 @@ def _numbered(con: duckdb.DuckDBPyConnection, src: str, dst: str, order: str, co
     con.execute(f"DROP TABLE {dst}_s; DROP TABLE {src}")
 
 
-def _reference_tables(con: duckdb.DuckDBPyConnection, now_d: int) -> None:
-    """teams, stage parameters (sp) and the creation-day calendar (cal)."""
+def _reference_tables(con: duckdb.DuckDBPyConnection, now_d: int, effects: bool = False) -> None:
+    """teams, stage parameters (sp) and the creation-day calendar (cal); with ``effects`` the
+    stages' stated probabilities are :data:`STAGE_PROBABILITY_OFF` where listed."""
     team_rows = ", ".join(
         f"({i}, {_sql_str(n)}, {_sql_str(r)}, {_sql_str(c)}, {load})"
         for i, (n, r, c, load) in enumerate(TEAMS)
@@ -277,6 +305,8 @@ def _reference_tables(con: duckdb.DuckDBPyConnection, now_d: int) -> None:
         n = len(stages)
         for pos, (stage, prob, fc, med, adv, regr) in enumerate(stages, start=1):
             late = pos >= n - 1
+            if effects:
+                prob = STAGE_PROBABILITY_OFF.get((pipeline, stage), prob)
             rows.append(f"({p}, {_sql_str(pipeline)}, {pos}, {_sql_str(stage)}, {prob}, 'open', '{fc}', {med}, {adv}, {regr}, {late})")
         rows.append(f"({p}, {_sql_str(pipeline)}, {n + 1}, 'Closed Won', 1, 'won', 'closed', NULL, NULL, NULL, NULL)")
         rows.append(f"({p}, {_sql_str(pipeline)}, {n + 2}, 'Closed Lost', 0, 'lost', 'omitted', NULL, NULL, NULL, NULL)")
@@ -439,10 +469,15 @@ def _pick_owner(source: str, key: str, team: str, day: str, salt: str) -> str:
     """
 
 
-def _deal_attributes(con: duckdb.DuckDBPyConnection) -> None:
+def _deal_attributes(con: duckdb.DuckDBPyConnection, effects: bool = False) -> None:
+    # Without effects both are exactly 0, and every formula using them gives what it gave before.
+    callb = (f"CASE r.team WHEN {_sql_str(OPTIMISTIC_TEAM)} THEN 1 WHEN {_sql_str(SANDBAGGING_TEAM)} THEN -1 ELSE 0 END"
+             if effects else "0")
+    eng = "greatest(-2.5, least(2.5, nrm(d1.k, 'deal.eng')))" if effects else "0.0"
     con.execute(f"""
         CREATE TABLE dd AS
-        SELECT d1.*, o.rep_no, r.skill, r.team = '{BOTTLENECK_TEAM}' AS bneck, p.nopen
+        SELECT d1.*, o.rep_no, r.skill, r.team = '{BOTTLENECK_TEAM}' AS bneck, p.nopen,
+               ({callb})::INTEGER AS callb, ({eng})::DOUBLE AS eng
         FROM d1 JOIN ({_pick_owner("(SELECT k, team_id, created_s // 86400 AS day FROM d1)", "k", "team_id", "day", "deal.owner")}) o
              ON o.key = d1.k
         JOIN reps_i r ON r.rep_no = o.rep_no JOIN pipes p USING (pipe)
@@ -474,7 +509,7 @@ def _simulate(con: duckdb.DuckDBPyConnection, now_d: int, progress: Progress) ->
         con.execute(f"""
             CREATE OR REPLACE TABLE st AS
             SELECT k, dd.pipe, nopen, pos0 AS pos, created_s AS t, cd0 AS cd, amt0 AS amt, sp.fc,
-                   seg, skill, bneck
+                   seg, skill, bneck, callb, eng
             FROM dd JOIN sp ON sp.pipe = dd.pipe AND sp.pos = dd.pos0
             WHERE dd.k >= {lo} AND dd.k < {hi}
         """)
@@ -514,7 +549,8 @@ def _simulate_chunk(con: duckdb.DuckDBPyConnection, now_d: int, progress: Progre
                        * CASE WHEN u(k, 'deal.slow') < 0.08 THEN 4 ELSE 1 END
                        -- year-end push: things move faster in Q4
                        * CASE WHEN quarter(dt(t // 86400)) = 4 THEN 0.85 ELSE 1 END AS dwell,
-                   least(0.97, greatest(0.05, adv + 0.05 * skill + [0.02, 0, -0.03][seg + 1]))
+                   least(0.97, greatest(0.05, adv + 0.05 * skill + [0.02, 0, -0.03][seg + 1]
+                                             + {ENGAGEMENT["advance"]} * eng))
                        * CASE WHEN bn THEN 0.45 ELSE 1 END AS a,
                    CASE WHEN pos > 1 THEN regr ELSE 0 END AS rg
             FROM x
@@ -547,7 +583,7 @@ def _simulate_chunk(con: duckdb.DuckDBPyConnection, now_d: int, progress: Progre
                         ELSE greatest(t + 600, tbh) END AS te
             FROM w
         )
-        SELECT e.k, e.pipe, e.nopen, e.npos, e.te, e.seg, e.skill, e.bneck,
+        SELECT e.k, e.pipe, e.nopen, e.npos, e.te, e.seg, e.skill, e.bneck, e.callb, e.eng,
                CASE WHEN is_push THEN te // 86400 + 7 + floor(u(r, 'push.d') * CASE seg WHEN 2 THEN 60 ELSE 35 END)::BIGINT
                     WHEN npos > nopen THEN te // 86400
                     ELSE cd END AS ncd,
@@ -559,8 +595,13 @@ def _simulate_chunk(con: duckdb.DuckDBPyConnection, now_d: int, progress: Progre
                     ELSE amt END AS namt,
                CASE WHEN npos = nopen + 1 THEN 'closed'
                     WHEN npos = nopen + 2 THEN 'omitted'
-                    WHEN is_push THEN CASE WHEN e.fc = 'commit' AND u(r, 'fc.push') < 0.35 THEN 'best_case' ELSE e.fc END
+                    WHEN is_push THEN CASE WHEN e.fc = 'commit' AND e.callb <= 0 AND u(r, 'fc.push') < 0.35
+                                           THEN 'best_case' ELSE e.fc END
                     WHEN is_amt THEN e.fc
+                    -- forecast effects: optimistic reps call one category up, sandbaggers one down
+                    WHEN e.callb > 0 AND u(r, 'fc.bias') < {CALL_BIAS} THEN 'commit'
+                    WHEN e.callb < 0 AND u(r, 'fc.bias') < {CALL_BIAS}
+                         THEN CASE fc2 WHEN 'commit' THEN 'best_case' ELSE 'pipeline' END
                     -- reps sometimes call a deal one category up or down from the stage default
                     WHEN u(r, 'fc') < 0.06 THEN CASE fc2 WHEN 'pipeline' THEN 'best_case' ELSE 'commit' END
                     WHEN u(r, 'fc') < 0.12 THEN CASE fc2 WHEN 'commit' THEN 'best_case' ELSE 'pipeline' END
@@ -575,7 +616,8 @@ def _simulate_chunk(con: duckdb.DuckDBPyConnection, now_d: int, progress: Progre
         con.execute(f"INSERT INTO h SELECT k, {j}, te, npos, namt, ncd, nfc, lost_reason FROM ev")
         con.execute("""
             CREATE OR REPLACE TABLE st AS
-            SELECT k, pipe, nopen, npos AS pos, te AS t, ncd AS cd, namt AS amt, nfc AS fc, seg, skill, bneck
+            SELECT k, pipe, nopen, npos AS pos, te AS t, ncd AS cd, namt AS amt, nfc AS fc, seg, skill, bneck,
+                   callb, eng
             FROM ev WHERE npos <= nopen
         """)
     progress(label, _MAX_STEPS, _MAX_STEPS)
@@ -658,7 +700,9 @@ def _activities(con: duckdb.DuckDBPyConnection, now_d: int) -> None:
             SELECT dd.k, dd.deal_no, dd.rep_no, dd.pipe, dd.created_s,
                    CASE WHEN cur.pos > dd.nopen THEN cur.t_last ELSE {now_s} END AS end_s,
                    1 + floor(u(dd.k, 'act.n') * 3)::BIGINT + least(cur.nrows, 6) // 2
-                     + CASE WHEN cur.pos = dd.nopen + 1 THEN 1 ELSE 0 END AS n
+                     + CASE WHEN cur.pos = dd.nopen + 1 THEN 1 ELSE 0 END
+                     -- forecast effects: engaged deals get more touches (0 without effects)
+                     + greatest(0, round({ENGAGEMENT["touches"]} * dd.eng))::BIGINT AS n
             FROM dd JOIN cur USING (k)
         ), deal_a AS (
             SELECT k, deal_no, rep_no, pipe, created_s, end_s, unnest(range(n)) AS i FROM deal_n
@@ -866,8 +910,11 @@ def _write(con: duckdb.DuckDBPyConnection, out_dir: Path, fmt: str, widths: dict
 
 
 def generate(out_dir: Path, deals: int, seed: int = 42, fmt: str = "csv",
-             as_of: str | date | None = None, progress: Progress = no_progress) -> dict[str, int]:
+             as_of: str | date | None = None, progress: Progress = no_progress,
+             effects: bool = False) -> dict[str, int]:
     """Write synthetic canonical CRM tables to ``out_dir``; return row counts in load order.
+    ``effects``: the forecast effects of the module's docstring (optimistic / sandbagging teams,
+    stage probabilities off, engagement that predicts winning).
 
     >>> generate(Path("/tmp/x"), deals=0)
     Traceback (most recent call last):
@@ -887,13 +934,13 @@ def generate(out_dir: Path, deals: int, seed: int = 42, fmt: str = "csv",
     try:
         con.execute(_macros(seed))
         progress("reference tables", None, None)
-        _reference_tables(con, now_d)
+        _reference_tables(con, now_d, effects)
         progress("accounts", None, None)
         _accounts(con, n_acc)
         progress("deals", None, None)
         _deals(con, n, n_acc)
         n_reps = _reps(con, n, now_d)
-        _deal_attributes(con)
+        _deal_attributes(con, effects)
         con.execute("DROP TABLE d0n; DROP TABLE d1")
         _simulate(con, now_d, progress)
         _current_state(con)
