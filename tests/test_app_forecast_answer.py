@@ -71,7 +71,11 @@ def test_headline_is_the_answer_in_words_and_colour(env, con, quarter):
     money = lambda v: format_value(v, "currency", compact=True)  # noqa: E731
     words = gap_words(forecast, target)
     ahead = forecast >= target
-    assert shown(line) == (f"#### Forecast **{money(forecast)}** · Target **{money(target)}** · "
+    # #16: the default method is named and its likely range follows (inputs by hand SQL, see test_app_forecast_range)
+    from test_app_forecast_range import by_hand
+    rng = by_hand(env, *quarter)
+    assert shown(line) == (f"#### Forecast (stage probability) **{money(forecast)}** · "
+                           f"likely **{money(rng.p10)} – {money(rng.p90)}** (P10–P90) · Target **{money(target)}** · "
                            f"**{forecast / target:.0%}** of target · "
                            f":{'green' if ahead else 'red'}-badge[:material/trending_{'up' if ahead else 'down'}: {words}]")
     # one sign convention, in words: never a bare signed gap
