@@ -73,6 +73,18 @@ def new_instance(memory_limit: str | None = None, temp_directory: Path | None = 
     return duckdb.connect(":memory:", config=config)
 
 
+def writable_copy(path: Path | str, memory_limit: str | None = None) -> duckdb.DuckDBPyConnection:
+    """A read-write connection to a *copy* of the warehouse that is swapped in afterwards
+    (:mod:`pipelinebi.forecast.store` writes the backtest and the model's scores that way),
+    locked like the others: external access and extensions off, a private temp directory, a
+    memory limit, configuration locked.  Only fixed SQL of ours runs on it; rows arrive as a
+    registered data frame, never as SQL text."""
+    config = {"temp_directory": str(private_temp_dir())}
+    if memory_limit:
+        config["memory_limit"] = memory_limit
+    return lock(duckdb.connect(str(path), config=config))
+
+
 def scratch() -> duckdb.DuckDBPyConnection:
     """A locked in-memory connection for describing SQL over empty tables (validation)."""
     return lock(new_instance(memory_limit="256MB"))

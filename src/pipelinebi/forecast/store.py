@@ -9,7 +9,8 @@ same all-or-nothing swap ingest uses, so readers see the old file or the new one
 when its version changes.  If the file changed while the backtest ran (an ingest swapped in
 new data), nothing is swapped: that backtest describes data that is gone.
 
-The write connection has external access off: the rows come from a registered pandas frame,
+The write connection (:func:`pipelinebi.connections.writable_copy`) is locked like every other:
+external access off, configuration locked; the rows come from a registered pandas frame,
 and every statement is fixed text (no value is formatted into SQL; the JSON goes as a bound
 parameter).
 
@@ -27,6 +28,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
+from ..connections import writable_copy
 from ..coverage import META_KEY as COVERAGE_KEY
 from ..coverage import Coverage
 from ..coverage import read as read_coverage
@@ -79,7 +81,7 @@ def _swap_in(database: Path, write) -> None:
     swapped = False
     try:
         shutil.copyfile(database, copy)
-        con = duckdb.connect(str(copy), config={"enable_external_access": False})
+        con = writable_copy(copy)
         try:
             write(con)
             con.execute("CHECKPOINT")
