@@ -270,9 +270,29 @@ HAND: dict[str, str] = {
         FROM lead_facts l LEFT JOIN reps r ON r.rep_id = l.owner_id WHERE l.is_converted GROUP BY 1, 2""",
     "avg_lead_score": """SELECT r.team, CAST(date_trunc('quarter', l.created_at) AS DATE), avg(s.lead_score)
         FROM lead_facts l JOIN lead_scores s ON s.lead_id = l.lead_id LEFT JOIN reps r ON r.rep_id = l.owner_id GROUP BY 1, 2""",
+    # ---- customer value and acquisition cost (#19), over the derived tables the metrics read
+    "new_customers": """SELECT r.team, CAST(date_trunc('quarter', c.first_won_date) AS DATE), count(*)
+        FROM customer_facts c LEFT JOIN reps r ON r.rep_id = c.owner_id GROUP BY 1, 2""",
+    "clv": """SELECT r.team, CAST(date_trunc('quarter', c.first_won_date) AS DATE),
+               sum(c.won_revenue) / NULLIF(count(*) FILTER (WHERE c.is_churned), 0)
+        FROM customer_facts c LEFT JOIN reps r ON r.rep_id = c.owner_id GROUP BY 1, 2""",
+    "cohort_retention": """SELECT r.team, CAST(date_trunc('quarter', q.quarter_start) AS DATE),
+               count(*) FILTER (WHERE q.bought) / count(*)
+        FROM customer_quarters q LEFT JOIN reps r ON r.rep_id = q.owner_id GROUP BY 1, 2""",
+    "new_customer_revenue": """SELECT r.team, CAST(date_trunc('quarter', w.close_date) AS DATE), sum(w.amount)
+        FROM won_deals w LEFT JOIN reps r ON r.rep_id = w.owner_id WHERE w.is_new GROUP BY 1, 2""",
+    "attributed_linear": """SELECT r.team, CAST(date_trunc('quarter', a.close_date) AS DATE), sum(a.amount * a.w_linear)
+        FROM attribution_touches a LEFT JOIN reps r ON r.rep_id = a.owner_id GROUP BY 1, 2""",
+    "marketing_spend": """SELECT CAST(date_trunc('quarter', period_start) AS DATE), sum(amount) FROM spend GROUP BY 1""",
+    "cac": """WITH s AS (SELECT CAST(date_trunc('quarter', period_start) AS DATE) AS p, sum(amount) AS spend
+                        FROM spend GROUP BY 1),
+                   c AS (SELECT CAST(date_trunc('quarter', first_won_date) AS DATE) AS p, count(*) AS n
+                         FROM customer_facts GROUP BY 1)
+        SELECT coalesce(s.p, c.p), s.spend / NULLIF(c.n, 0) FROM s FULL JOIN c ON s.p = c.p""",
 }
 # hand queries that read the same derived table as the semantic one (see the comment above)
-SAME_TABLE = {"stage_conversion", "stage_conversion_resolved", "stage_conversion_top_of_funnel", "funnel_reach_rate",
+SAME_TABLE = {"new_customers", "clv", "cohort_retention", "new_customer_revenue", "attributed_linear", "cac",
+              "stage_conversion", "stage_conversion_resolved", "stage_conversion_top_of_funnel", "funnel_reach_rate",
               "stage_conversion_per_visit", "backward_moves", "stage_skips", "dwell_days_mean", "dwell_days_median", "dwell_days_p90",
               "dwell_days_cumulative_median", "flow_net_change", "flow_end", "slipped_deals", "pipeline_as_of",
               "stalled_deals", "stalled_amount", "weighted_pipeline_historical", "lead_conversion",
@@ -299,7 +319,8 @@ ADDITIVE = {"pipeline_amount", "weighted_pipeline", "weighted_pipeline_historica
             "top_stage_entries", "top_stage_to_next", "funnel_cohort", "funnel_reached", "skipped_stage_deals",
             "stage_visits_to_next", "stage_visits_entered", "slipped_deals_month", "slip_count", "close_date_pushes",
             "pipeline_as_of_deals", "flow_start", "flow_created", "flow_pulled_in", "flow_increased", "flow_decreased",
-            "flow_pushed_out", "flow_won", "flow_lost", "leads", "converted_leads"}
+            "flow_pushed_out", "flow_won", "flow_lost", "leads", "converted_leads", "new_customers", "new_customer_revenue",
+            "attributed_linear"}
 
 
 def _median_ms(con, sql: str, runs: int, other: str | None = None) -> tuple[float, list, float | None, list | None]:
@@ -323,7 +344,9 @@ def _median_ms(con, sql: str, runs: int, other: str | None = None) -> tuple[floa
 
 def _normal(rows, drop_zero: bool):
     out = {}
-    for team, period, value in rows:
+    for row in rows:
+        # metrics no team reaches (spend) come back as (period, value)
+        team, period, value = row if len(row) == 3 else (None, *row)
         v = None if value is None or (isinstance(value, float) and math.isnan(value)) else float(value)
         if drop_zero and (v is None or v == 0):
             continue
