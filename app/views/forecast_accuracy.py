@@ -40,7 +40,7 @@ def _convergence_chart(frame: pd.DataFrame, period) -> alt.Chart:
     lines = alt.Chart(df).mark_line(point=True).encode(
         x=x, y=alt.Y("forecast:Q", title="Forecast", axis=alt.Axis(format="$~s", tickCount=5)),
         color=alt.Color("method:N", title=None, scale=alt.Scale(range=PALETTE),
-                        legend=alt.Legend(orient="bottom", columns=3, labelLimit=180)),
+                        legend=alt.Legend(orient="bottom", columns=2, labelLimit=160)),
         tooltip=[alt.Tooltip("method:N", title="Method"), alt.Tooltip("week_of_period:Q", title="Week"),
                  alt.Tooltip("forecast:Q", title="Forecast", format="$,.0f")])
     # the actual: a dashed rule across, labelled at its right end (above the lines' last points)
@@ -106,8 +106,9 @@ def page() -> None:
     span = _quarter(first) if len(periods) == 1 else f"{_quarter(first)} – {_quarter(periods[-1])}"
     st.subheader(f"Forecasts converging on the actual, {span}")
     conv = conv[pd.to_numeric(conv.backtest_actual, errors="coerce").notna()]
-    cols = st.columns(2)
     for i, p in enumerate(periods):
+        if i % 2 == 0:  # a row per two quarters: on a phone the columns stack in time order
+            cols = st.columns(2)
         frame = conv[pd.to_datetime(conv.period_start) == pd.Timestamp(p)]
         with cols[i % 2]:
             if frame.empty:

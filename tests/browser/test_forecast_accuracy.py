@@ -51,6 +51,9 @@ def test_accuracy_page_draws(browser, backtest_server, screenshot_dir, axe_sourc
             c = charts.nth(i)
             c.scroll_into_view_if_needed()
             assert c.locator("svg path, svg line").count() > 10, f"chart {i}: nothing drawn"
+        # the quarters in time order, also when the two columns stack on a phone
+        titles = [charts.nth(i).locator("g.role-title-text text").first.text_content() for i in range(4)]
+        assert titles == sorted(titles) and len(set(titles)) == 4, titles
         # each chart's summary is in the accessibility tree (Vega-Lite description → accessible name)
         names = [n.get("name", {}).get("value", "") for n in
                  context.new_cdp_session(page).send("Accessibility.getFullAXTree")["nodes"]]
