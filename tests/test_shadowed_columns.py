@@ -28,6 +28,7 @@ ACCEPTED = {
     ("stage_visits", "close_date"): "deals.close_date",
     # a flow row's amount is the movement; `amount` as a dimension is the deal's amount
     ("pipeline_flow", "amount"): "deals.amount",
+    ("quarter_flow", "amount"): "deals.amount",
 }
 
 
