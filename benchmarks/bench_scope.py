@@ -3,11 +3,17 @@ as signed-in people of ``semantic/access.yml``, warm, in the same run, interleav
 unscoped, one scoped, …) so both see the same machine.
 
     python benchmarks/bench_scope.py [--deals 1000000] [--repeat 5] [--keep DIR] [--as EMAIL ...]
+                                     [--before keys|joined] [--page SLUG ...]
 
 People by default: a rep (Ava Chen), a manager (team APAC), a regional lead (EMEA), and
 "every region": a scope whose rule is ``reps.region IN (every region)`` — it sees every row
 but pays for the rule, so its ratio is the overhead of scoping itself (a rep's pages are
 faster than the company's: they read fewer rows). Goal: ≤ 1.10× the unscoped time.
+
+``--before`` also times an earlier form of the same scope in the same interleaved rounds, so
+before and after share the machine: ``joined`` = the rules as written (every branch joins
+``reps``), ``keys`` = resolved to rep ids but without the copies of the owner's team and region
+on ``lead_facts`` (the leads branch then joins ``reps`` for a manager or a regional lead).
 """
 
 from __future__ import annotations
@@ -59,6 +65,9 @@ def main(argv=None) -> int:
                     help="a person of semantic/access.yml (repeatable; default: a rep, a manager, a regional lead)")
     ap.add_argument("--joined", action="store_true",
                     help="apply the rules as written (each branch joins reps), not resolved to rep keys")
+    ap.add_argument("--before", choices=("joined", "keys"),
+                    help="also time this earlier form of each scope, interleaved in the same rounds")
+    ap.add_argument("--page", action="append", metavar="SLUG", help="only these pages (repeatable)")
     args = ap.parse_args(argv)
 
     folder = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="pipelinebi-bench-"))
@@ -77,48 +86,73 @@ def main(argv=None) -> int:
     state = PageState(start, end)
     sets = {p.slug: page_queries(p.definition, state, layer) for p in load_dashboards(REPO / "semantic", layer)}
     sets.update(python_page_queries(layer, state, as_of))
-    people = scopes(layer, con, args.emails or PEOPLE)
+    if args.page:
+        sets = {slug: qs for slug, qs in sets.items() if slug in args.page}
+    written = scopes(layer, con, args.emails or PEOPLE)
+    people = written
     if not args.joined:  # as the app does: the rule resolved to rep keys once per database version
         from pipelinebi.access.keys import resolve, stamp_of
 
         t = time.perf_counter()
-        people = [(who, resolve(layer, s, con, stamp_of(con))) for who, s in people]
+        people = [(who, resolve(layer, s, con, stamp_of(con))) for who, s in written]
         print(f"scopes resolved to rep keys in {(time.perf_counter() - t) * 1000:.0f} ms (once per database version)")
+    before = {}
+    if args.before == "joined":
+        before = {who: s.model_copy(update={"keys": ()}) for who, s in written}
+    elif args.before == "keys":
+        before = {who: s.model_copy(update={"keys": tuple(k.model_copy(update={"copied": ()}) for k in s.keys or ())})
+                  for who, s in people}
 
     print(f"\n{args.deals:,} deals, period {start}..{end}; median of {args.repeat} rounds, unscoped and "
           "scoped interleaved")
     print("run = the page's queries on the warm connection, compiled beforehand (the app compiles a query once);"
           " compile = compiling them")
-    print(f"{'page':<13}{'person':<34}{'run ms':>9}{'scoped':>9}{'ratio':>8}{'compile ms':>12}{'scoped':>9}{'ratio':>8}")
+    extra = f"{'before':>9}{'ratio':>8}" if before else ""
+    print(f"{'page':<13}{'person':<34}{'run ms':>9}{'scoped':>9}{'ratio':>8}{extra}{'compile ms':>12}{'scoped':>9}{'ratio':>8}")
     worst: dict[str, float] = {}
+    worst_before: dict[str, float] = {}
+
+    def compile_all(qs):
+        return [(c, layer.sql(c)) for c in (layer.compile_expression(q) for q in qs)]
+
+    def run(compiled):
+        for c, sql in compiled:
+            layer.execute(c, con, sql=sql)
+
     for slug, queries in sets.items():
         for who, scope in people:
             scoped = [q.model_copy(update={"scope": scope}) for q in queries]
-
-            def compile_all(qs):
-                return [(c, layer.sql(c)) for c in (layer.compile_expression(q) for q in qs)]
-
-            def run(compiled):
-                for c, sql in compiled:
-                    layer.execute(c, con, sql=sql)
+            earlier = [q.model_copy(update={"scope": before[who]}) for q in queries] if who in before else None
             plain_c, mine_c = compile_all(queries), compile_all(scoped)
+            old_c = compile_all(earlier) if earlier else None
             run(plain_c), run(mine_c)  # warm both
-            t_run = ([], [])
-            t_compile = ([], [])
+            if old_c:
+                run(old_c)
+            t_run: tuple[list, list, list] = ([], [], [])
+            t_compile: tuple[list, list] = ([], [])
             for _ in range(args.repeat):
                 t_compile[0].append(timed(lambda: compile_all(queries)))
                 t_compile[1].append(timed(lambda: compile_all(scoped)))
                 t_run[0].append(timed(lambda: run(plain_c)))
                 t_run[1].append(timed(lambda: run(mine_c)))
-            a, b = (statistics.median(x) for x in t_run)
+                if old_c:
+                    t_run[2].append(timed(lambda: run(old_c)))
+            a, b = (statistics.median(x) for x in t_run[:2])
             ca, cb = (statistics.median(x) for x in t_compile)
             ratio = b / a if a else float("nan")
             worst[who] = max(worst.get(who, 0.0), ratio)
-            print(f"{slug:<13}{who:<34}{a:>9.1f}{b:>9.1f}{ratio:>7.2f}x{ca:>12.1f}{cb:>9.1f}{cb / ca:>7.2f}x")
+            shown = ""
+            if old_c:
+                o = statistics.median(t_run[2])
+                worst_before[who] = max(worst_before.get(who, 0.0), o / a if a else float("nan"))
+                shown = f"{o:>9.1f}{o / a if a else float('nan'):>7.2f}x"
+            print(f"{slug:<13}{who:<34}{a:>9.1f}{b:>9.1f}{ratio:>7.2f}x{shown}{ca:>12.1f}{cb:>9.1f}{cb / ca:>7.2f}x",
+                  flush=True)
     con.close()
     print("\nworst page run per person (goal ≤ 1.10x for the overhead of scoping, 'every region'):")
     for who, r in worst.items():
-        print(f"  {who:<34}{r:.2f}x{'' if r <= GOAL or who != EVERY_REGION else '  over the goal'}")
+        was = f"   (before, {args.before}: {worst_before[who]:.2f}x)" if who in worst_before else ""
+        print(f"  {who:<34}{r:.2f}x{'' if r <= GOAL or who != EVERY_REGION else '  over the goal'}{was}")
     return 0
 
 

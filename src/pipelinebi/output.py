@@ -17,11 +17,15 @@ NA SMB        $950         —
 "'=1+2",-5
 >>> render_frame(df, "json", {}).splitlines()[1].strip()
 '{"team": "APAC", "forecast": 1234567.0, "win_rate": 0.25},'
+>>> from decimal import Decimal                     # a DECIMAL column (sums of amounts)
+>>> render_frame(pd.DataFrame({"amount": [Decimal("1250.50")]}), "json", {}).splitlines()[1].strip()
+'{"amount": 1250.5}'
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import decimal
 import json
 import math
 import re
@@ -44,6 +48,8 @@ def _jsonable(v: Any) -> Any:
             v = v.item()
         except (ValueError, AttributeError):
             pass
+    if isinstance(v, decimal.Decimal):  # JSON has one number type; json.dumps refuses Decimal
+        return None if not v.is_finite() else float(v)
     if isinstance(v, (dt.datetime, dt.date)):
         return v.isoformat()
     if hasattr(v, "isoformat"):

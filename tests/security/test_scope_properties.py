@@ -183,7 +183,9 @@ def _same(a: pd.DataFrame, b: pd.DataFrame) -> bool:
 #: How the scope reaches each branch (pipelinebi.access.keys): "joined" — the rule as written,
 #: each branch joins reps; "keys" — resolved to rep ids as the app does (IN lists of a few ids);
 #: "sets" — resolved writing out at most 10 ids, so the whole-set forms are used too (every rep:
-#: the owner column IS NOT NULL, or nothing; all but a few: NOT IN the others).
+#: the owner column IS NOT NULL, or nothing; all but a few: NOT IN the others; leads: the rule on
+#: lead_facts' own copies of the owner's team and region, ``leads.owner_team IN (…)``, and for
+#: every rep ``leads.owner_region IS NOT NULL``).
 MODES = ("joined", "keys", "sets")
 
 
@@ -207,6 +209,8 @@ def scopes(layer, warehouses):
     # the fixture exercises each form it claims to
     assert any(k.values for k in forms["keys"]) and any(k.every and k.clean for k in forms["sets"])
     assert any(k.complement for k in forms["sets"])
+    assert {"team", "region"} <= {c for k in forms["sets"] if k.copied for c in ("team", "region") if c in k.condition}
+    assert any(k.every and k.present for k in forms["sets"])  # every region: leads.owner_region IS NOT NULL
     return out
 
 

@@ -12,7 +12,15 @@ that is the same test.  What this module checks so that it is:
   gives a fact without a rep): otherwise the condition is left as it is, joined;
 - when the matched keys are too many to write out but are every key, or all but a few, each
   key column that joins to M is checked for values that are no key of M (``clean``) and for
-  NULLs (``not_null``).
+  NULLs (``not_null``);
+- when they are too many to write out, each model whose join to M declares ``copies`` of M's
+  columns (``lead_facts.owner_team`` = the owner's ``reps.team``, written at ingest) is checked:
+  on every row the copy must equal the value the join gives (NULL for a row without a rep).
+  Then the condition itself can run on the copies (``copied``): a manager's 2,800 reps are
+  ``leads.owner_team IN ('APAC')``, not a join nor an IN list of 2,800 ids.  A copy that
+  disagrees (a table not rebuilt since ``reps`` changed) is not used: the branch joins.  When
+  the condition is true of every key, a copy of a column M never leaves NULL (``present``) is
+  NULL exactly on the rows without a rep, so ``leads.owner_region IS NOT NULL`` is the test.
 
 Nothing here widens a scope: a condition that cannot be resolved stays a joined condition, and a
 branch that cannot reach it is refused by the compiler as before.  The answer depends on the
@@ -53,6 +61,8 @@ from ..errors import QueryError
 MAX_LITERALS = 64
 
 _CACHE: dict[tuple, RowScope] = {}
+#: (database version, model, model it copies from) -> the copies agree (one scan of the model)
+_COPIES: dict[tuple, bool] = {}
 _LOCK = threading.Lock()
 
 
@@ -74,7 +84,7 @@ def resolve(layer: Any, scope: RowScope, con, stamp: Hashable | None = None) -> 
     registry = layer.registry
     cursor = con.cursor()  # the app's connection is shared by sessions (threads)
     try:
-        found = tuple(k for k in (_keys_of(registry, c, cursor) for c in scope.conditions) if k is not None)
+        found = tuple(k for k in (_keys_of(registry, c, cursor, stamp) for c in scope.conditions) if k is not None)
     finally:
         cursor.close()
     out = scope.model_copy(update={"keys": found})
@@ -82,6 +92,7 @@ def resolve(layer: Any, scope: RowScope, con, stamp: Hashable | None = None) -> 
         with _LOCK:
             if len(_CACHE) > 256:
                 _CACHE.clear()
+                _COPIES.clear()
             _CACHE[key] = out
     return out
 
@@ -118,7 +129,7 @@ def _model_of(registry, condition: exp.Expression) -> str | None:
     return found
 
 
-def _keys_of(registry, text: str, cursor) -> ScopeKeys | None:
+def _keys_of(registry, text: str, cursor, stamp: Hashable | None = None) -> ScopeKeys | None:
     condition = to_condition(text)  # allow-listed again, as the compiler does
     model = _model_of(registry, condition)
     if model is None:
@@ -152,6 +163,7 @@ def _keys_of(registry, text: str, cursor) -> ScopeKeys | None:
         complement = _list(cursor, src, key, exp.and_(not_null_key.copy(), exp.Not(this=passes.copy())))
     clean: list[str] = []
     not_null: list[str] = []
+    copied: list[str] = []
     if values is None:  # IS NOT NULL / NOT IN (…) forms need every key column pointing at a key
         for name, other in registry.models.items():
             on = other.many_to_one.get(model, {})
@@ -163,8 +175,45 @@ def _keys_of(registry, text: str, cursor) -> ScopeKeys | None:
                 clean.append(f"{name}.{fk.name}")
                 if nulls == 0:
                     not_null.append(f"{name}.{fk.name}")
+            if other.copies_of(model) and _copies_agree(cursor, registry, name, model, stamp):
+                copied.append(name)
+    present: list[str] = []
+    if matched == total and copied:  # every key: "has a rep" can be read off a copy that is never NULL for a rep
+        for name in copied:
+            for theirs, mine in sorted(registry.models[name].copies_of(model).items()):
+                nulls = exp.select(exp.Count(this=exp.Star())).from_(src.copy()).where(
+                    exp.and_(not_null_key.copy(), exp.Is(this=exp.column(theirs, table=model), expression=exp.Null())))
+                if cursor.execute(nulls.sql("duckdb")).fetchone()[0] == 0:
+                    present.append(f"{name}.{mine}")
     return ScopeKeys(condition=text, model=model, column=pk, matched=matched, total=total,
-                     values=values, complement=complement, clean=tuple(clean), not_null=tuple(not_null))
+                     values=values, complement=complement, clean=tuple(clean), not_null=tuple(not_null),
+                     copied=tuple(copied), present=tuple(present))
+
+
+def _copies_agree(cursor, registry, name: str, model: str, stamp: Hashable | None) -> bool:
+    """Every copy column of ``name`` equals, on every row, the column of ``model`` it copies as
+    the join gives it (NULL = NULL: a row without a rep has NULL copies).  ``model``'s key is
+    unique (checked by the caller), so the LEFT JOIN keeps one row per row of ``name``."""
+    cache_key = (stamp, name, model)
+    if stamp is not None:
+        with _LOCK:
+            hit = _COPIES.get(cache_key)
+        if hit is not None:
+            return hit
+    on = registry.models[name].many_to_one[model]
+    join = exp.and_(*[exp.EQ(this=exp.column(mine, table=name), expression=exp.column(theirs, table=model))
+                      for mine, theirs in on.items()])
+    differs = exp.or_(*[exp.NullSafeNEQ(this=exp.column(mine, table=name), expression=exp.column(theirs, table=model))
+                        for theirs, mine in sorted(registry.models[name].copies_of(model).items())])
+    q = (exp.select(exp.alias_(exp.Count(this=exp.Star()), "n"))
+         .from_(source_table(registry, name))
+         .join(source_table(registry, model), on=join, join_type="LEFT")
+         .where(differs))
+    agree = cursor.execute(q.sql("duckdb")).fetchone()[0] == 0
+    if stamp is not None:
+        with _LOCK:
+            _COPIES[cache_key] = agree
+    return agree
 
 
 def _list(cursor, src, key, where) -> tuple:

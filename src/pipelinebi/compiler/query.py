@@ -103,6 +103,13 @@ class ScopeKeys(BaseModel):
     clean: tuple[str, ...] = ()
     #: of those, the ones without NULLs
     not_null: tuple[str, ...] = ()
+    #: models whose join to this model declares ``copies`` of its columns (``leads``:
+    #: ``owner_team`` = the owner's ``reps.team``), each copy checked equal, row for row, to the
+    #: joined value on this database version (only checked when ``values`` is not enough)
+    copied: tuple[str, ...] = ()
+    #: when every key matched: ``model.column`` of copies (in ``copied`` models) of a column that
+    #: holds no NULL here, so the copy is NULL exactly on the rows that have no row of this model
+    present: tuple[str, ...] = ()
 
     @property
     def every(self) -> bool:

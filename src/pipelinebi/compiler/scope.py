@@ -34,7 +34,7 @@ from sqlglot import exp
 from ..errors import Problem, QueryError
 from ..semantic.registry import Registry
 from .fields import resolve_dimension
-from .filters import dimension_names, literal, to_condition
+from .filters import dimension_names, literal, substitute, to_condition
 from .query import Query, ScopeKeys
 
 
@@ -108,6 +108,13 @@ def keyed_condition(registry: Registry, root: str, keys: ScopeKeys) -> exp.Expre
     - every key matched, and every non-NULL ``P.fk`` is a key of M (``clean``, checked on this
       database version): ``P.fk IS NOT NULL`` — or nothing at all when P is the branch's own
       model and ``P.fk`` holds no NULL;
+    - every key matched and P copies a column M never leaves NULL (``present``; the copies
+      checked equal to the joined values): ``P.copy IS NOT NULL`` — NULL exactly on the rows
+      without a rep;
+    - P's join to M declares ``copies`` of every M column the condition reads, and they were
+      checked equal to the joined values on this database version (``copied``): the condition
+      itself, reading P's copies (``leads.owner_team IN ('APAC')``) — on every row the same
+      values as the joined columns, NULL included, so the same answer;
     - the unmatched keys written out, ``P.fk`` clean: ``P.fk IS NOT NULL AND NOT P.fk IN (…)``.
 
     >>> from pipelinebi.semantic import load_semantic_layer
@@ -124,6 +131,14 @@ def keyed_condition(registry: Registry, root: str, keys: ScopeKeys) -> exp.Expre
     'NOT leads.owner_id IS NULL'
     >>> keyed_condition(reg, "deals", every) is None    # deals.owner_id not known to be clean
     True
+    >>> many = k.model_copy(update={"matched": 5, "values": None, "copied": ("leads",)})
+    >>> keyed_condition(reg, "leads", many).sql()       # leads copy the owner's team (pipeline.yml)
+    "leads.owner_team IN ('APAC')"
+    >>> keyed_condition(reg, "deals", many) is None     # deals have no copies: joined
+    True
+    >>> keyed_condition(reg, "leads", every.model_copy(update={"copied": ("leads",),
+    ...                 "present": ("leads.owner_region",)})).sql()
+    'NOT leads.owner_region IS NULL'
     """
     reach = registry.reachable(root)
     path = reach.get(keys.model)
@@ -149,11 +164,32 @@ def keyed_condition(registry: Registry, root: str, keys: ScopeKeys) -> exp.Expre
         if len(keys.values) == 1:
             return exp.EQ(this=fk, expression=literal(keys.values[0]))
         return exp.In(this=fk, expressions=[literal(v) for v in keys.values])
+    if keys.every and parent == root and column in keys.not_null:
+        return exp.true()
+    present = [c for c in keys.present if c.split(".")[0] == parent]
+    if keys.every and present:  # "has a rep", read off a low-cardinality copy (cheaper than P.fk)
+        return exp.Not(this=exp.Is(this=exp.column(present[0].split(".")[1], table=parent), expression=exp.Null()))
+    copied = _on_copies(registry, parent, keys) if parent in keys.copied else None
+    if copied is not None:
+        return copied
     if column not in keys.clean:
         return None
     present = exp.Not(this=exp.Is(this=fk.copy(), expression=exp.Null()))
     if keys.every:
-        return exp.true() if parent == root and column in keys.not_null else present
+        return present
     if keys.complement is not None:
         return exp.and_(present, exp.Not(this=exp.In(this=fk.copy(), expressions=[literal(v) for v in keys.complement])))
     return None
+
+
+def _on_copies(registry: Registry, parent: str, keys: ScopeKeys) -> exp.Expression | None:
+    """``keys.condition`` reading ``parent``'s copies of ``keys.model``'s columns, or None if it
+    reads a column that is not copied (or anything but that model's columns)."""
+    copies = registry.models[parent].copies_of(keys.model)
+    condition = to_condition(keys.condition)
+    test = substitute(condition, lambda n: resolve_dimension(registry, keys.model, n).expr)
+    columns = list(test.find_all(exp.Column))
+    if not columns or any(c.table != keys.model or c.name not in copies for c in columns):
+        return None
+    return test.transform(lambda n: exp.column(copies[n.name], table=parent)
+                          if isinstance(n, exp.Column) and n.table == keys.model else n)

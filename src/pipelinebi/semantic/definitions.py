@@ -38,6 +38,11 @@ class JoinDef(Strict):
     to: Name
     type: Literal["many_to_one", "one_to_many"] = "many_to_one"
     on: dict[str, str] = Field(description="this model's column -> the other model's column", min_length=1)
+    copies: dict[str, str] = Field(
+        default_factory=dict,
+        description="many_to_one only: the other model's column -> this model's column that holds the joined row's "
+                    "value, written at ingest (lead_facts.owner_team = the owner's reps.team). A row scope on those "
+                    "columns tests the copy instead of joining, once each database version is checked to agree")
 
 
 class DimensionDef(Strict):

@@ -73,6 +73,10 @@ class Model:
     def many_to_one(self) -> dict[str, dict[str, str]]:
         return {j.to: j.on for j in self.definition.joins if j.type == "many_to_one"}
 
+    def copies_of(self, to: str) -> dict[str, str]:
+        """``{column of model to: this model's column holding its value}`` (the join's ``copies``)."""
+        return next((dict(j.copies) for j in self.definition.joins if j.to == to and j.type == "many_to_one"), {})
+
 
 @dataclass
 class Registry:
@@ -176,6 +180,17 @@ def build_registry(models: list[Located], metrics: list[Located], semantic_dir: 
                 if theirs not in other.columns:
                     problems.append(model.located.problem(f"join column '{theirs}' not in {j.to}", key=f"joins[{i}].on",
                                                           hint=unknown_name_hint(theirs, other.columns), subloc=sub + ("on",)))
+            if j.copies and j.type != "many_to_one":
+                problems.append(model.located.problem(
+                    "copies are only for a many_to_one join (one joined row per row to copy from)",
+                    key=f"joins[{i}].copies", hint="remove copies, or make the join many_to_one", subloc=sub + ("copies",)))
+            for theirs, mine in j.copies.items():
+                if theirs not in other.columns:
+                    problems.append(model.located.problem(f"copied column '{theirs}' not in {j.to}", key=f"joins[{i}].copies",
+                                                          hint=unknown_name_hint(theirs, other.columns), subloc=sub + ("copies",)))
+                if mine not in model.columns:
+                    problems.append(model.located.problem(f"copy column '{mine}' not in {d.name}", key=f"joins[{i}].copies",
+                                                          hint=unknown_name_hint(mine, model.columns), subloc=sub + ("copies",)))
             if j.type == "many_to_one" and other.definition.key_columns and set(j.on.values()) != set(other.definition.key_columns):
                 problems.append(model.located.problem(
                     f"many_to_one join to '{j.to}' must be on its primary key ({', '.join(other.definition.key_columns)})",
