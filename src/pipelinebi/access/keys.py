@@ -61,7 +61,7 @@ from ..errors import QueryError
 MAX_LITERALS = 64
 
 _CACHE: dict[tuple, RowScope] = {}
-#: (database version, model, model it copies from) -> the copies agree (one scan of the model)
+#: (database version, model, model it copies from, copies) -> they agree (one scan of the model)
 _COPIES: dict[tuple, bool] = {}
 _LOCK = threading.Lock()
 
@@ -194,7 +194,8 @@ def _copies_agree(cursor, registry, name: str, model: str, stamp: Hashable | Non
     """Every copy column of ``name`` equals, on every row, the column of ``model`` it copies as
     the join gives it (NULL = NULL: a row without a rep has NULL copies).  ``model``'s key is
     unique (checked by the caller), so the LEFT JOIN keeps one row per row of ``name``."""
-    cache_key = (stamp, name, model)
+    copies = registry.models[name].copies_of(model)
+    cache_key = (stamp, name, model, tuple(sorted(copies.items())))  # another layer may declare others
     if stamp is not None:
         with _LOCK:
             hit = _COPIES.get(cache_key)
@@ -204,7 +205,7 @@ def _copies_agree(cursor, registry, name: str, model: str, stamp: Hashable | Non
     join = exp.and_(*[exp.EQ(this=exp.column(mine, table=name), expression=exp.column(theirs, table=model))
                       for mine, theirs in on.items()])
     differs = exp.or_(*[exp.NullSafeNEQ(this=exp.column(mine, table=name), expression=exp.column(theirs, table=model))
-                        for theirs, mine in sorted(registry.models[name].copies_of(model).items())])
+                        for theirs, mine in sorted(copies.items())])
     q = (exp.select(exp.alias_(exp.Count(this=exp.Star()), "n"))
          .from_(source_table(registry, name))
          .join(source_table(registry, model), on=join, join_type="LEFT")

@@ -25,9 +25,8 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from ..errors import DefinitionError, Problem, did_you_mean, unknown_name_hint
 from ..semantic.pydantic_errors import validation_problems
@@ -87,22 +86,37 @@ class Policy(_Strict):
     default_role: str | None = None
 
     @model_validator(mode="after")
-    def _references(self) -> "Policy":
+    def _references(self, info: ValidationInfo) -> "Policy":
+        if info.context and info.context.get("located"):
+            return self  # load_policy reports these itself, each at its own line (reference_problems)
+        problems = self.reference_problems()
+        if problems:
+            raise ValueError(problems[0][1])
+        return self
+
+    def reference_problems(self) -> list[tuple[tuple, str]]:
+        """Roles named by users, groups and ``default_role`` that do not exist, and users listed
+        twice: ``(where in access.yml, message)`` each."""
         roles = set(self.roles)
+        out: list[tuple[tuple, str]] = []
         for i, u in enumerate(self.users):
             if u.role not in roles:
-                raise ValueError(f"users[{i}] ({u.email}): unknown role '{u.role}'"
-                                 + (f" ({did_you_mean(u.role, roles)})" if did_you_mean(u.role, roles) else ""))
+                hint = did_you_mean(u.role, roles)
+                out.append((("users", i, "role"), f"users[{i}] ({u.email}): unknown role '{u.role}'"
+                            + (f" ({hint})" if hint else f" (roles: {', '.join(sorted(roles))})")))
         for group, role in self.groups.items():
             if role not in roles:
-                raise ValueError(f"groups.{group}: unknown role '{role}'")
+                hint = did_you_mean(role, roles)
+                out.append((("groups", group), f"groups.{group}: unknown role '{role}'"
+                            + (f" ({hint})" if hint else f" (roles: {', '.join(sorted(roles))})")))
         if self.default_role is not None and self.default_role not in roles:
-            raise ValueError(f"default_role: unknown role '{self.default_role}'")
-        emails = [u.email for u in self.users]
-        twice = sorted({e for e in emails if emails.count(e) > 1})
-        if twice:
-            raise ValueError(f"users listed twice: {', '.join(twice)}")
-        return self
+            out.append((("default_role",), f"default_role: unknown role '{self.default_role}'"))
+        seen: set[str] = set()
+        for i, u in enumerate(self.users):
+            if u.email in seen:
+                out.append((("users", i, "email"), f"users[{i}]: {u.email} is listed twice (one entry per person)"))
+            seen.add(u.email)
+        return out
 
     def user(self, email: str) -> UserDef | None:
         email = (email or "").strip().lower()
@@ -131,9 +145,12 @@ def load_policy(semantic_dir: Path | str, dimensions: dict[str, list[str]] | Non
     if not isinstance(doc.data, dict):
         raise DefinitionError(doc.problem("access.yml is a mapping with 'roles:' (and 'users:', 'groups:')"))
     try:
-        policy = Policy.model_validate(doc.data)
+        policy = Policy.model_validate(doc.data, context={"located": True})
     except ValidationError as e:
         raise DefinitionError(validation_problems(doc, e, Policy)) from None
+    located = [doc.problem(message, where) for where, message in policy.reference_problems()]
+    if located:
+        raise DefinitionError(located)
     _check_rules(policy, doc, dimensions, metrics)
     return policy, True
 

@@ -1,0 +1,76 @@
+"""``semantic/access.yml`` is validated like every YAML file: each problem says file, line, what
+is wrong, what is accepted and the closest match — for roles, users, groups, hidden metrics and
+dimensions, and company benchmarks (row rules: ``tests/security/test_scope_properties.py``).
+"""
+
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+
+from pipelinebi.access import load_access
+from pipelinebi.access.policy import Policy
+from pipelinebi.errors import DefinitionError
+from pipelinebi.semantic import load_semantic_layer
+from pipelinebi.settings import PROJECT_ROOT
+
+
+@pytest.fixture(scope="module")
+def layer():
+    return load_semantic_layer(PROJECT_ROOT / "semantic")
+
+
+def problems(tmp_path, layer, text: str) -> list[str]:
+    (tmp_path / "access.yml").write_text(textwrap.dedent(text))
+    with pytest.raises(DefinitionError) as err:
+        load_access(tmp_path, layer)
+    # the path is shown relative to the semantic folder's parent: "<folder>/access.yml:LINE: …"
+    return [str(p).removeprefix(f"{tmp_path.name}/") for p in err.value.problems]
+
+
+def test_unknown_roles_of_users_and_groups_are_located(tmp_path, layer):
+    msgs = problems(tmp_path, layer, """\
+        roles:
+          manager: {rows: "reps.team IN ({{ user.teams }})"}
+          rep: {rows: "reps.rep_id = {{ user.rep_id }}"}
+        users:
+          - {email: a@x.com, role: rep, rep_id: R1}
+          - {email: b@x.com, role: manger}
+          - {email: A@x.com, role: rep, rep_id: R2}
+        groups:
+          sales: boss
+        """)
+    assert "access.yml:6: users[1] (b@x.com): unknown role 'manger' (did you mean 'manager'?)" in msgs
+    assert "access.yml:9: groups.sales: unknown role 'boss' (roles: manager, rep)" in msgs
+    # e-mails compare case-insensitively: A@x.com is a@x.com again
+    assert "access.yml:7: users[2]: a@x.com is listed twice (one entry per person)" in msgs
+
+
+def test_hidden_metrics_dimensions_and_benchmarks_must_exist(tmp_path, layer):
+    msgs = problems(tmp_path, layer, """\
+        roles:
+          rep:
+            rows: "reps.rep_id = {{ user.rep_id }}"
+            deny_metrics: [win_rat]
+            deny_dimensions: [acount]
+        benchmarks: [dwell_days_medain]
+        """)
+    assert "access.yml:4: role rep: deny_metrics: unknown metric 'win_rat' (did you mean 'win_rate'?)" in msgs
+    assert "access.yml:5: role rep: deny_dimensions: unknown dimension 'acount' (did you mean 'account'?)" in msgs
+    assert "access.yml:6: benchmarks: unknown metric 'dwell_days_medain' (did you mean 'dwell_days_median'?)" in msgs
+
+
+def test_a_misspelled_key_is_named_with_the_accepted_one(tmp_path, layer):
+    msgs = problems(tmp_path, layer, """\
+        roles:
+          boss:
+            rowz: all
+        """)
+    assert any(m.startswith("access.yml:3: roles.boss.rowz: unknown key 'rowz'") and "did you mean 'rows'" in m
+               for m in msgs), msgs
+
+
+def test_a_policy_built_in_code_is_checked_too():
+    with pytest.raises(ValueError, match="unknown role 'manger'"):
+        Policy.model_validate({"roles": {"manager": {"rows": "all"}}, "users": [{"email": "b@x.com", "role": "manger"}]})
