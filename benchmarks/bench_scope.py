@@ -119,8 +119,22 @@ def main(argv=None) -> int:
         for c, sql in compiled:
             layer.execute(c, con, sql=sql)
 
-    for slug, queries in sets.items():
+    from pipelinebi.compiler.scope import OutOfScope
+
+    def in_scope(q, scope) -> bool:
+        try:
+            layer.compile_expression(q.model_copy(update={"scope": scope}))
+            return True
+        except OutOfScope:  # e.g. marketing spend (no rep): the page leaves it out for a scoped viewer
+            return False
+
+    for slug, page_set in sets.items():
         for who, scope in people:
+            # the queries the page runs for this viewer, timed unscoped and scoped alike
+            queries = [q for q in page_set if in_scope(q, scope)]
+            if len(queries) < len(page_set):
+                print(f"  ({slug}, {who}: {len(page_set) - len(queries)} of {len(page_set)} queries are beyond "
+                      "the scope and left out of both timings)")
             scoped = [q.model_copy(update={"scope": scope}) for q in queries]
             earlier = [q.model_copy(update={"scope": before[who]}) for q in queries] if who in before else None
             plain_c, mine_c = compile_all(queries), compile_all(scoped)

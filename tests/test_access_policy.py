@@ -74,3 +74,27 @@ def test_a_misspelled_key_is_named_with_the_accepted_one(tmp_path, layer):
 def test_a_policy_built_in_code_is_checked_too():
     with pytest.raises(ValueError, match="unknown role 'manger'"):
         Policy.model_validate({"roles": {"manager": {"rows": "all"}}, "users": [{"email": "b@x.com", "role": "manger"}]})
+
+
+@pytest.mark.parametrize("query, hidden", [
+    (dict(metrics=("win_rate",)), "'win_rate'"),
+    (dict(metrics=("pipeline_amount",), dimensions=("rep",)), "'rep'"),
+    (dict(metrics=("pipeline_amount",), dimensions=("team",), top={"dimension": "team", "by": "win_rate", "count": 3}),
+     "'win_rate'"),
+])
+def test_a_query_naming_a_hidden_metric_or_dimension_is_refused(layer, query, hidden):
+    """Not offered in the pickers (test_access_pickers.py) and refused if asked anyway (CLI, URL)."""
+    from pipelinebi.access.scope import scope_for
+    from pipelinebi.compiler.query import Query, TopValues
+    from pipelinebi.errors import QueryError
+
+    policy = Policy.model_validate({"roles": {"rep": {"rows": "reps.rep_id = {{ user.rep_id }}",
+                                                      "deny_metrics": ["win_rate"], "deny_dimensions": ["rep"]}},
+                                    "users": [{"email": "r@x.com", "role": "rep", "rep_id": "R0001"}]})
+    scope = scope_for(policy, policy.user("r@x.com"))
+    if "top" in query:
+        query = {**query, "top": TopValues(**query["top"])}
+    with pytest.raises(QueryError) as err:
+        layer.compile(Query(**query, scope=scope))
+    assert f"may not see {hidden}" in str(err.value) and "semantic/access.yml" in str(err.value)
+    layer.compile(Query(**query))  # the same query is fine for a role that does not hide them

@@ -166,9 +166,9 @@ def keyed_condition(registry: Registry, root: str, keys: ScopeKeys) -> exp.Expre
         return exp.In(this=fk, expressions=[literal(v) for v in keys.values])
     if keys.every and parent == root and column in keys.not_null:
         return exp.true()
-    present = [c for c in keys.present if c.split(".")[0] == parent]
-    if keys.every and present:  # "has a rep", read off a low-cardinality copy (cheaper than P.fk)
-        return exp.Not(this=exp.Is(this=exp.column(present[0].split(".")[1], table=parent), expression=exp.Null()))
+    never_null = [c for c in keys.present if c.split(".")[0] == parent]
+    if keys.every and never_null:  # "has a rep", read off a low-cardinality copy (cheaper than P.fk)
+        return exp.Not(this=exp.Is(this=exp.column(never_null[0].split(".")[1], table=parent), expression=exp.Null()))
     copied = _on_copies(registry, parent, keys) if parent in keys.copied else None
     if copied is not None:
         return copied
