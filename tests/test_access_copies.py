@@ -121,6 +121,7 @@ def test_every_region_tests_only_that_a_lead_has_a_rep(layer, demo_db, few_liter
 @pytest.mark.parametrize("change", [
     "UPDATE reps SET team = 'EMEA Mid-Market', region = 'EMEA' WHERE rep_id = 'R0001'",  # reps edited, table not rebuilt
     "UPDATE lead_facts SET owner_team = 'APAC' WHERE owner_id = 'R0002'",  # a copy that lies
+    "ALTER TABLE lead_facts DROP COLUMN owner_team",  # a database built before the copies
 ])
 def test_copies_that_disagree_with_reps_are_not_used(layer, demo_db, tmp_path, few_literals, change):
     db = tmp_path / "stale.duckdb"

@@ -246,7 +246,9 @@ def _old_vs_new(con: duckdb.DuckDBPyConnection, registry) -> None:
          "SELECT deal_id, amount_band_points, segment_fit_points, target_industry, account_won_before, engagement_points, "
          "late_stage, hv_score, is_high_value FROM new_deal"),
         # the facts that stayed in lead_facts / deal_facts did not change either
-        ("SELECT * EXCLUDE (fit_points, engagement_points, lead_score, lead_grade) FROM old_lead", "SELECT * FROM lead_facts"),
+        # (lead_facts gained the owner's team and region, copies of reps for row scopes: issue #15)
+        ("SELECT * EXCLUDE (fit_points, engagement_points, lead_score, lead_grade) FROM old_lead",
+         "SELECT * EXCLUDE (owner_team, owner_region) FROM lead_facts"),
         ("SELECT * EXCLUDE (score_amount, score_segment, score_industry, score_history, score_engagement, score_stage, "
          "hv_score, is_high_value) FROM old_deal", "SELECT * FROM deal_facts"),
     ]

@@ -48,6 +48,7 @@ from __future__ import annotations
 import threading
 from typing import Any, Hashable
 
+import duckdb
 from sqlglot import exp
 
 from ..compiler.aggregate import source_table
@@ -210,7 +211,10 @@ def _copies_agree(cursor, registry, name: str, model: str, stamp: Hashable | Non
          .from_(source_table(registry, name))
          .join(source_table(registry, model), on=join, join_type="LEFT")
          .where(differs))
-    agree = cursor.execute(q.sql("duckdb")).fetchone()[0] == 0
+    try:
+        agree = cursor.execute(q.sql("duckdb")).fetchone()[0] == 0
+    except duckdb.Error:  # a database built before the copies existed: no such column, so no copies
+        agree = False
     if stamp is not None:
         with _LOCK:
             _COPIES[cache_key] = agree
