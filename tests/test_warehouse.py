@@ -41,6 +41,52 @@ def test_ensure_database_builds_from_seeds_once(settings, capsys):
     assert database_version(settings.database) == version
 
 
+def _set_meta(db: Path, key: str, value: str) -> None:
+    con = duckdb.connect(str(db))  # the test plays an older PipelineBI that wrote this file
+    con.execute("UPDATE pipelinebi_meta SET value = ? WHERE key = ?", [value, key])
+    con.close()
+
+
+def test_a_demo_database_from_an_older_version_is_rebuilt(settings, capsys):
+    ensure_database(settings)
+    _set_meta(settings.database, "schema_version", "1")
+    capsys.readouterr()
+    assert ensure_database(settings) == settings.database
+    err = capsys.readouterr().err
+    assert "the demo database" in err and "out of date" in err and "schema 1" in err
+    with open_readonly(settings.database) as con:
+        meta = dict(con.execute("SELECT key, value FROM pipelinebi_meta").fetchall())
+        assert con.execute("SELECT count(*) FROM deals").fetchone() == (4,)
+    from pipelinebi.ingest import SCHEMA_VERSION
+    assert meta["schema_version"] == SCHEMA_VERSION
+
+
+def test_a_demo_database_without_a_newer_derived_table_is_rebuilt(settings, capsys):
+    ensure_database(settings)
+    # a derived table added to semantic/derived/ after the file was built
+    (settings.semantic_dir / "derived" / "won_deals.sql").write_text(
+        (PROJECT_ROOT / "semantic" / "derived" / "won_deals.sql").read_text())
+    capsys.readouterr()
+    ensure_database(settings)
+    assert "it has no won_deals" in capsys.readouterr().err
+    with open_readonly(settings.database) as con:
+        assert con.execute("SELECT count(*) FROM won_deals").fetchone()[0] >= 0
+    ensure_database(settings)
+    assert capsys.readouterr().err == ""  # up to date now: no rebuild
+
+
+def test_someone_elses_database_from_an_older_version_is_left_alone_with_a_note(settings, capsys, tmp_path):
+    ensure_database(settings)
+    _set_meta(settings.database, "schema_version", "1")
+    _set_meta(settings.database, "source", "/data/crm-export")
+    version = database_version(settings.database)
+    capsys.readouterr()
+    assert ensure_database(settings) == settings.database
+    err = capsys.readouterr().err
+    assert "schema 1" in err and "`pipelinebi ingest /data/crm-export` again" in err
+    assert database_version(settings.database) == version  # not rebuilt from the seeds
+
+
 def test_ensure_database_without_seeds(settings, tmp_path):
     s = settings.model_copy(update={"seeds_dir": tmp_path / "no-seeds"})
     with pytest.raises(WarehouseError, match="no database and no seed data to build one from"):

@@ -62,12 +62,62 @@ def open_readonly(path: Path | str, memory_limit: str | None = None) -> duckdb.D
                                      hint="is another process writing it? ingest builds a new file and swaps it in")) from e
 
 
+def stale_reason(db: Path | str, semantic_dir: Path | str | None) -> str | None:
+    """Why this version of PipelineBI cannot serve the file as it is, or None if it can.
+
+    A file built by an older version lacks tables the semantic layer now reads (a derived
+    table added since, or a schema change such as the scorecards' score tables); every page
+    would then fail one by one with "table not found" instead of saying so once.
+    """
+    from .ingest import SCHEMA_VERSION
+    from .semantic.derived_files import derived_sql_files
+
+    with open_readonly(db) as con:
+        try:
+            meta = dict(con.execute("SELECT key, value FROM pipelinebi_meta").fetchall())
+        except duckdb.CatalogException:
+            return "it is not a PipelineBI database (no pipelinebi_meta table)"
+        tables = {r[0] for r in con.execute(
+            "SELECT table_name FROM duckdb_tables() WHERE database_name = current_database()").fetchall()}
+    built = meta.get("schema_version", "?")
+    if built != SCHEMA_VERSION:
+        return f"it was built by another version of PipelineBI (schema {built}; this version reads {SCHEMA_VERSION})"
+    folder = Path(semantic_dir) / "derived" if semantic_dir else None
+    wanted = {f.stem for f in derived_sql_files(folder)} if folder and folder.is_dir() else set()
+    missing = sorted(wanted - tables)
+    if missing:
+        return f"it has no {', '.join(missing)} (derived tables added to semantic/derived/ since it was built)"
+    return None
+
+
+def _built_from(db: Path) -> str:
+    with open_readonly(db) as con:
+        try:
+            row = con.execute("SELECT value FROM pipelinebi_meta WHERE key = 'source'").fetchone()
+        except duckdb.CatalogException:
+            return ""
+    return row[0] if row else ""
+
+
 def ensure_database(settings) -> Path:
-    """The database path, building it from ``settings.seeds_dir`` first if it does not exist."""
+    """The database path, building it from ``settings.seeds_dir`` first if it does not exist.
+
+    The demo database (built from the seeds) is rebuilt when this version cannot serve it
+    (:func:`stale_reason`); any other file is left alone, with a note saying what to run.
+    """
     db = Path(settings.database)
-    if db.is_file():
-        return db
     seeds = Path(settings.seeds_dir)
+    if db.is_file():
+        reason = stale_reason(db, settings.semantic_dir)
+        if reason is None:
+            return db
+        source = _built_from(db)
+        if source != str(seeds.resolve()):
+            print(f"note: {db}: {reason}; pages that read the missing tables will fail — run "
+                  f"`pipelinebi ingest {source.split(' (mapping ')[0] or '<folder>'}` again",
+                  file=sys.stderr, flush=True)
+            return db
+        print(f"the demo database {db} is out of date: {reason}", file=sys.stderr, flush=True)
     if not (seeds / "deals.csv").is_file() and not (seeds / "deals.parquet").is_file():
         raise WarehouseError(Problem(f"no database and no seed data to build one from ({seeds})",
                                      file=str(db), hint="run `pipelinebi ingest <folder>` with your data"))
