@@ -146,3 +146,20 @@ def test_attribution_models_side_by_side_equal_the_semantic_layer(env, layer, co
     want = {(k, m): float(v) for _, row in df.iterrows() for m in models for k, v in [(row.touch_kind, row[m])]}
     assert got == pytest.approx(want)
     assert {m for _, m in got} == set(models)
+
+
+def test_a_fall_in_acquisition_cost_reads_as_good(env, layer, con):
+    # CAC is a cost: lower is better, so its change is coloured the other way round from
+    # new customers' (KPI item `better: lower`)
+    at = run(params={"period": "2026"})
+    q = lambda s, e: layer.query(Query(metrics=("cac", "new_customers"), start=s, end=e), con).df().iloc[0]
+    now, before = q(date(2026, 1, 1), date(2027, 1, 1)), q(date(2025, 1, 1), date(2026, 1, 1))
+    card = {m.label: m for m in at.metric}
+    green, red = "GREEN", "RED"
+    for metric, label, lower_is_better in (("cac", "Customer acquisition cost", True),
+                                           ("new_customers", "New customers", False)):
+        assert now[metric] != before[metric]
+        went_down = now[metric] < before[metric]
+        want = green if went_down == lower_is_better else red
+        proto = card[label].proto
+        assert type(proto).MetricColor.Name(proto.color) == want, (metric, now[metric], before[metric])
