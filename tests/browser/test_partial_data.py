@@ -110,7 +110,8 @@ def test_no_targets_drill_reaches_lost_deals(desk, servers, screenshot_dir):
     page.get_by_role("heading", name="Deals behind the number").wait_for(timeout=30_000)
     settle(page)
     assert params(page).get("stage") == "Closed Lost"
-    assert page.get_by_test_id("stDataFrame").count() == 1
+    # one deal list shown (the phone's narrower copy of it is hidden at desktop width)
+    assert page.get_by_test_id("stDataFrame").filter(visible=True).count() == 1
     assert re.search(r"\b\d+ deals?\b", main_text(page))
     no_blank_words(page)
     page.screenshot(path=screenshot_dir / "partial_drill_lost_deals.png", full_page=True)
