@@ -194,6 +194,10 @@ def main() -> int:
                 settled(page, REPS)
                 grid_box = page.get_by_role("combobox", name="Open a rep")
                 if page.get_by_test_id("stDataFrame").count() and grid_box.count():
+                    # as a person would, with the box in view: at the viewport's bottom edge
+                    # (where the Forecast headline's range line pushes it at 1440×900) the
+                    # dropdown does not open below it, and the pick never comes
+                    grid_box.evaluate("e => e.scrollIntoView({block: 'center'})")
                     grid_box.click()  # the grid's keyboard path: open the box, then pick
                     option = page.get_by_role("option").first
                     option.wait_for(timeout=60_000)
