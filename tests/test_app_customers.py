@@ -163,3 +163,6 @@ def test_a_fall_in_acquisition_cost_reads_as_good(env, layer, con):
         want = green if went_down == lower_is_better else red
         proto = card[label].proto
         assert type(proto).MetricColor.Name(proto.color) == want, (metric, now[metric], before[metric])
+    # spend is neither good nor bad in itself: its change is grey whichever way it went
+    spend = card["Marketing spend"].proto
+    assert type(spend).MetricColor.Name(spend.color) == "GRAY"

@@ -446,7 +446,7 @@ def _kpi(page: _Page, item: Any, row: dict[str, Any], prev: dict[str, Any], rng:
         before = prev.get(item.metric)
         if _num(value) is not None and _num(before):
             delta = f"{(value - before) / abs(before):+.1%} vs previous period"
-            color = "inverse" if item.better == "lower" else "normal"
+            color = {"lower": "inverse", "neither": "off"}.get(item.better, "normal")
     if rng is not None:
         lo, hi = (ui.fmt(layer, item.metric, v) for v in (rng.p10, rng.p90))
         pace_help = (f"Likely {lo} – {hi} (P10–P90; {item.range.method}, {rng.draws:,} simulated periods). "

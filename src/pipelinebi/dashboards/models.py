@@ -67,9 +67,10 @@ class KpiItem(Strict):
         "the metric is a target minus a value (positive = short): shown in words, '$35.0M ahead' / '$2.00M short'"))
     range: ForecastRange | None = Field(None, description=(
         "a forecast metric's likely range, P10–P90, from the per-deal probabilities behind it (headline and card)"))
-    better: Literal["higher", "lower"] = Field("higher", description=(
+    better: Literal["higher", "lower", "neither"] = Field("higher", description=(
         "which way is good for compare: previous_period — 'lower' for costs and durations (acquisition "
-        "cost, cycle length), so a fall is shown green and a rise red"))
+        "cost, cycle length), so a fall is shown green and a rise red; 'neither' for amounts that are "
+        "not good or bad in themselves (marketing spend): the change is shown grey"))
 
     @model_validator(mode="after")
     def _headline(self) -> "KpiItem":
