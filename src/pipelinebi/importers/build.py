@@ -30,7 +30,7 @@ from ..canonical import FORECAST_CATEGORIES, STATUSES
 from ..errors import did_you_mean, unknown_name_hint
 from .csvfile import Rec
 from .mapping_file import VALUE_COLUMNS, Mapping, StageSpec
-from .parse import (parse_amount, parse_bool, parse_date, parse_int, parse_timestamp, to_cents)
+from .parse import (parse_amount, parse_bool, parse_date, parse_int, parse_period, parse_timestamp, to_cents)
 from .report import Report
 from .sources import Extract
 from .leads import build_activities, build_leads
@@ -98,6 +98,26 @@ class Builder:
                 self.r.count(f"values.{column}", f"'{raw}' → '{hit}'")
             return hit
         return raw
+
+    def period(self, rec: Rec, what: str, examples: str, obj: str):
+        """A row's (start, end) from ``period`` (2024-Q1) or ``period_start``/``period_end``;
+        (None, None) with a located problem when blank, unreadable or ending before it starts.
+        Quota and spend rows read their periods alike; ``what`` names the row in messages."""
+        try:
+            if rec.get("period"):
+                start, end = parse_period(rec.get("period"))
+            else:
+                start, end = parse_date(rec.get("period_start"), self.fmts), parse_date(rec.get("period_end"), self.fmts)
+                if start is None or end is None:
+                    self.bad(rec, f"{what} period is blank", "period_start" if start is None else "period_end",
+                             f"map a period column ({examples}) or both period_start and period_end", obj=obj)
+                    return None, None
+        except ValueError as e:
+            self.bad(rec, f"bad {what} period: {e}", "period" if rec.get("period") else "period_start", obj=obj)
+            return None, None
+        if end < start:
+            self.bad(rec, f"{what} period ends {end}, before it starts {start}", "period_end", obj=obj)
+        return start, end
 
     def fill(self, table: str, column: str, fallback: str | None = None, why: str = "blank") -> str | None:
         """The default of ``column`` (``defaults:``, else ``fallback``) for one blank cell, counted."""

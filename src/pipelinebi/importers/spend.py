@@ -14,8 +14,10 @@ are converted with the same rates as deals; without one, a sheet in several curr
 refused (the amounts cannot be added up).
 
 >>> from pipelinebi.importers.csvfile import Rec
+>>> from pipelinebi.importers.build import Builder
 >>> class B:  # the few Builder methods used here
 ...     fmts, row_ok = [], True
+...     period = Builder.period
 ...     m = type("M", (), {"currency": None})()
 ...     def value(self, column, raw): return {"Google Ads": "inbound"}.get(raw, raw)
 ...     def bad(self, rec, message, key=None, hint=None, obj=None):
@@ -37,30 +39,12 @@ from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from .csvfile import Rec
-from .parse import parse_amount, parse_date, parse_period, to_cents
+from .parse import parse_amount, to_cents
 
 if TYPE_CHECKING:
     from .build import Builder
 
 OBJ = "spend"
-
-
-def _period(b: "Builder", rec: Rec):
-    try:
-        if rec.get("period"):
-            start, end = parse_period(rec.get("period"))
-        else:
-            start, end = parse_date(rec.get("period_start"), b.fmts), parse_date(rec.get("period_end"), b.fmts)
-            if start is None or end is None:
-                b.bad(rec, "spend period is blank", "period_start" if start is None else "period_end",
-                      "map a period column (2024-03, 2024-Q1) or both period_start and period_end", obj=OBJ)
-                return None, None
-    except ValueError as e:
-        b.bad(rec, f"bad spend period: {e}", "period" if rec.get("period") else "period_start", obj=OBJ)
-        return None, None
-    if end < start:
-        b.bad(rec, f"spend period ends {end}, before it starts {start}", "period_end", obj=OBJ)
-    return start, end
 
 
 def _amount(b: "Builder", rec: Rec):
@@ -101,7 +85,7 @@ def build_spend(b: "Builder", known_sources: set[str], recs: list[Rec] | None = 
     out = []
     for rec in recs if recs is not None else (b.ex.spend or []):
         b.row_ok = True
-        start, end = _period(b, rec)
+        start, end = b.period(rec, "spend", "2024-03, 2024-Q1", OBJ)
         # no defaults.source here: a default that suits deals would put money on a guessed channel
         source = b.value("source", (rec.get("source") or "").strip())
         if not source:

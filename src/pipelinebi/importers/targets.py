@@ -11,8 +11,10 @@ would otherwise become a rep with a quota and no deals, and attainment would be 
 without anyone noticing.
 
 >>> from pipelinebi.importers.csvfile import Rec
+>>> from pipelinebi.importers.build import Builder
 >>> class B:  # the few Builder methods used here
 ...     fmts, row_ok = [], True
+...     period = Builder.period
 ...     def rep_of(self, raw): return {"ann lee": "r1"}.get(raw.casefold())
 ...     rep_names = ["Ann Lee"]
 ...     def value(self, column, raw): return raw
@@ -33,7 +35,7 @@ from typing import TYPE_CHECKING
 
 from ..errors import unknown_name_hint
 from .csvfile import Rec
-from .parse import parse_amount, parse_date, parse_period, to_cents
+from .parse import parse_amount, to_cents
 
 if TYPE_CHECKING:
     from .build import Builder
@@ -46,20 +48,7 @@ def build_targets(b: "Builder", reps: list[dict], recs: list[Rec] | None = None)
     for rec in recs if recs is not None else (b.ex.targets or []):
         b.row_ok = True
         obj = "quota"
-        try:
-            if rec.get("period"):
-                start, end = parse_period(rec.get("period"))
-            else:
-                start, end = parse_date(rec.get("period_start"), b.fmts), parse_date(rec.get("period_end"), b.fmts)
-                if start is None or end is None:
-                    b.bad(rec, "quota period is blank", "period_start" if start is None else "period_end",
-                          "map a period column (2024-Q1) or both period_start and period_end", obj=obj)
-        except ValueError as e:
-            key = "period" if rec.get("period") else "period_start"
-            b.bad(rec, f"bad quota period: {e}", key, obj=obj)
-            start = end = None
-        if start and end and end < start:
-            b.bad(rec, f"quota period ends {end}, before it starts {start}", "period_end", obj=obj)
+        start, end = b.period(rec, "quota", "2024-Q1", obj)
         try:
             amount = parse_amount(rec.get("amount"))
         except ValueError as e:
