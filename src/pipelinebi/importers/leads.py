@@ -39,7 +39,7 @@ from .csvfile import Rec
 from .parse import parse_int, parse_timestamp
 
 if TYPE_CHECKING:
-    from .build import Builder
+    from .builder import Builder
 
 LEAD_STATUSES = TABLES["leads"].column("status").allowed
 

@@ -14,7 +14,7 @@ are converted with the same rates as deals; without one, a sheet in several curr
 refused (the amounts cannot be added up).
 
 >>> from pipelinebi.importers.csvfile import Rec
->>> from pipelinebi.importers.build import Builder
+>>> from pipelinebi.importers.builder import Builder
 >>> class B:  # the few Builder methods used here
 ...     fmts, row_ok = [], True
 ...     period = Builder.period
@@ -42,7 +42,7 @@ from .csvfile import Rec
 from .parse import parse_amount, to_cents
 
 if TYPE_CHECKING:
-    from .build import Builder
+    from .builder import Builder
 
 OBJ = "spend"
 

@@ -11,7 +11,7 @@ would otherwise become a rep with a quota and no deals, and attainment would be 
 without anyone noticing.
 
 >>> from pipelinebi.importers.csvfile import Rec
->>> from pipelinebi.importers.build import Builder
+>>> from pipelinebi.importers.builder import Builder
 >>> class B:  # the few Builder methods used here
 ...     fmts, row_ok = [], True
 ...     period = Builder.period
@@ -38,7 +38,7 @@ from .csvfile import Rec
 from .parse import parse_amount, to_cents
 
 if TYPE_CHECKING:
-    from .build import Builder
+    from .builder import Builder
 
 
 def build_targets(b: "Builder", reps: list[dict], recs: list[Rec] | None = None) -> list[dict]:
