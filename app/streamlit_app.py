@@ -35,6 +35,7 @@ from pipelinebi.formatting import md_escape  # noqa: E402
 #: Python pages: (file, title, icon, url_path, order)
 VIEWS = [
     ("deal_board.py", "Deal board", ":material/view_kanban:", "deal-board", 25),
+    ("action_list.py", "Action list", ":material/checklist:", "actions", 27),
     ("forecast_accuracy.py", "Forecast accuracy", ":material/track_changes:", "forecast-accuracy", 15),
     ("explore.py", "Explore", ":material/query_stats:", "explore", 90),
     ("catalog.py", "Catalog", ":material/menu_book:", "catalog", 95),

@@ -12,7 +12,8 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parents[1]
 APP_DIR = REPO_ROOT / "app"
 ENTRYPOINT = APP_DIR / "streamlit_app.py"
-PAGES = ("forecast", "bottlenecks", "deal-board", "leads", "customers", "explore", "catalog", "forecast-accuracy")
+PAGES = ("forecast", "bottlenecks", "deal-board", "actions", "leads", "customers", "explore", "catalog",
+         "forecast-accuracy")
 
 
 def build_demo_db(path: Path) -> Path:

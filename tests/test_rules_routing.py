@@ -97,6 +97,33 @@ routing:
     assert got == {"L1": ("N2", "na"), "L2": ("N3", "na"), "L3": ("N3", "na"), "L4": (None, "na")}
 
 
+def test_a_lead_falls_through_when_its_pool_is_full(registry):
+    # capacity 1: L1..L3 fill N1, N2, N3 (rule mm); L4 finds mm full and falls through to ent (NE);
+    # L5 finds both full: unassigned, saying where it goes and why. With fall_through off, L4 stays unassigned.
+    text = """
+routing:
+  capacity: 1
+  rules:
+    - {name: mm, pool: {reps: "team = 'NA Mid-Market' AND rep_active"}}
+    - {name: ent, pool: {reps: "team = 'NA Enterprise'"}}
+"""
+    leads = [lead(f"L{i}", i) for i in range(1, 6)]
+    doc = load_yaml_text(text, "semantic/rules/routing.yml")
+    loc = LocatedRouting(_RoutingFile.model_validate(doc.data).routing, doc)
+    con = make_warehouse({"reps": reps(), "leads": leads})
+    derived(con)
+    got = {a.lead_id: a for a in route(con, compile_routing(registry, loc))}
+    assert {k: (a.rep_id, a.rule) for k, a in got.items()} == {
+        "L1": ("N1", "mm"), "L2": ("N2", "mm"), "L3": ("N3", "mm"), "L4": ("NE", "ent"), "L5": (None, "mm")}
+    assert got["L4"].reason == ("ent: round-robin in a pool of 1 (fell through: mm: every rep of the pool (3) "
+                                "holds 1 open leads (capacity))")
+    assert got["L5"].reason == ("unassigned, left in the CRM's queue for unowned leads (no matching rule has a free "
+                                "rep): mm: every rep of the pool (3) holds 1 open leads (capacity); ent: every rep "
+                                "of the pool (1) holds 1 open leads (capacity)")
+    off = assign(registry, text.replace("capacity: 1", "capacity: 1\n  fall_through: false"), leads)
+    assert off["L4"] == (None, "mm")
+
+
 def test_best_conversion_for_the_segment(registry):
     # history of referral leads: N1 1 of 4 converted (25 %), N2 2 of 3 (67 %), N3 none; of events: N3 1 of 1
     # → a referral lead goes to N2, an event lead to N3, an inbound lead (no history) to N1 (first by id)

@@ -106,6 +106,13 @@ def cmd_validate(args: argparse.Namespace) -> int:
     if routing is not None:
         compile_routing(layer.registry, routing)
     routed = f", routing ({len(routing.definition.rules)} rules)" if routing is not None else ""
+    from .rules.triggers import compile_triggers
+    from .semantic.triggers import load_triggers
+
+    triggers = load_triggers(settings.semantic_dir)
+    if triggers is not None:  # every condition, time and {placeholder} against the layer's dimensions
+        compile_triggers(layer.registry, triggers)
+    routed += f", {len(triggers.definition.rules)} triggers" if triggers is not None else ""
     print(f"ok: {layer.summary()}; {len(pages)} dashboards; {access}; {len(scorecards)} scorecards ({rules} rules){routed}")
     return 0
 
@@ -140,6 +147,20 @@ def cmd_route(args: argparse.Namespace) -> int:
     else:
         sys.stdout.write(text)
     return 0
+
+
+def cmd_notify(args: argparse.Namespace) -> int:
+    from .notify.run import notify
+    from .semantic import load_semantic_layer
+    from .warehouse import ensure_database, open_readonly
+
+    settings = _settings(args)
+    layer = load_semantic_layer(settings.semantic_dir)
+    ensure_database(settings)
+    with open_readonly(settings.database) as con:  # reads the actions; the ledger is its own file
+        report = notify(settings, layer, con, dry_run=args.dry_run)
+    print(report.render())
+    return 1 if report.failed else 0
 
 
 def cmd_schema(args: argparse.Namespace) -> int:
@@ -300,6 +321,10 @@ def build_parser() -> argparse.ArgumentParser:
              "with the rule that decided; the database is not changed.", sem=True)
     ro.add_argument("--format", choices=["csv", "json"], default="csv")
     ro.add_argument("--out", metavar="FILE", help="write the assignments to FILE (default: print them)")
+
+    nt = add("notify", cmd_notify, "Send the open actions (semantic/rules/triggers.yml) to the webhook and/or e-mail "
+             "digest configured in the settings; each once, failures retried at the next run.", sem=True)
+    nt.add_argument("--dry-run", action="store_true", help="say what would be sent, send nothing")
 
     add("validate", cmd_validate, "Check the semantic YAML; print every problem with file:line.", db=False, sem=True)
     sc = add("schema", cmd_schema, "Write JSON Schemas of the YAML files (for editor completion).", db=False, sem=True)

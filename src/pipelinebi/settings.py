@@ -17,7 +17,7 @@ import re
 from pathlib import Path
 from typing import Literal
 
-from pydantic import ValidationError, field_validator
+from pydantic import SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 #: The repository root when installed from a checkout (``pip install -e .``).
@@ -73,6 +73,42 @@ class Settings(BaseSettings):
     #: link column (the id percent-encoded). Unset: no link column.
     crm_deal_url: str | None = None
 
+    #: ``pipelinebi notify`` (README: Rules, playbooks and actions). A webhook receiving each open
+    #: action as a JSON POST (the address and token are secrets: never printed or logged) …
+    notify_webhook_url: SecretStr | None = None
+    notify_webhook_token: SecretStr | None = None
+    #: … and/or an e-mail digest over SMTP.
+    notify_smtp_host: str | None = None
+    notify_smtp_port: int = 25
+    notify_smtp_user: str | None = None
+    notify_smtp_password: SecretStr | None = None
+    notify_smtp_starttls: bool = False
+    notify_email_from: str = "pipelinebi@localhost"
+    notify_email_to: tuple[str, ...] = ()
+    #: What was delivered (SQLite; default: beside the database, ``<database>.notify.sqlite``), so a
+    #: rerun sends nothing twice; the dead-letter file sits beside it.
+    notify_state: Path | None = None
+    #: Attempts per delivery, seconds per attempt, first pause between attempts (doubling).
+    notify_retries: int = 3
+    notify_timeout: float = 10.0
+    notify_backoff: float = 1.0
+
+    @field_validator("notify_webhook_url")
+    @classmethod
+    def _webhook_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value().strip():
+            return None
+        if not value.get_secret_value().startswith(("http://", "https://")):
+            raise ValueError("the webhook address must start with http:// or https://")
+        return value
+
+    @field_validator("notify_retries")
+    @classmethod
+    def _retries(cls, value: int) -> int:
+        if value < 1:
+            raise ValueError("at least 1 attempt")
+        return value
+
     @field_validator("crm_deal_url")
     @classmethod
     def _crm_deal_url(cls, value: str | None) -> str | None:
@@ -86,6 +122,14 @@ class Settings(BaseSettings):
         if not re.fullmatch(r"(?i)\s*\d+(\.\d+)?\s*(b|kb|mb|gb|tb|kib|mib|gib|tib|%)\s*", value):
             raise ValueError("write a size such as 4GB or a share of memory such as 50%")
         return value.strip()
+
+
+#: settings whose values are secrets: an error about them never repeats the value
+SECRET_SETTINGS = frozenset({"notify_webhook_url", "notify_webhook_token", "notify_smtp_password"})
+
+
+def _shown_input(err: dict) -> str:
+    return "(the value, hidden)" if set(map(str, err["loc"])) & SECRET_SETTINGS else repr(err.get("input"))
 
 
 def get_settings(**overrides: object) -> Settings:
@@ -107,6 +151,6 @@ def get_settings(**overrides: object) -> Settings:
         from .errors import ConfigError, Problem
 
         raise ConfigError([
-            Problem(f"{'PIPELINEBI_' + '.'.join(map(str, err['loc'])).upper()}: {err.get('input')!r} is not valid: "
+            Problem(f"{'PIPELINEBI_' + '.'.join(map(str, err['loc'])).upper()}: {_shown_input(err)} is not valid: "
                     f"{err['msg']}", hint="set it in the environment or .env, or unset it for the default")
             for err in e.errors()]) from None

@@ -84,10 +84,28 @@ def stale_reason(db: Path | str, semantic_dir: Path | str | None) -> str | None:
         return f"it was built by another version of PipelineBI (schema {built}; this version reads {SCHEMA_VERSION})"
     folder = Path(semantic_dir) / "derived" if semantic_dir else None
     wanted = {f.stem for f in derived_sql_files(folder)} if folder and folder.is_dir() else set()
+    wanted |= _rules_tables(semantic_dir)
     missing = sorted(wanted - tables)
     if missing:
-        return f"it has no {', '.join(missing)} (derived tables added to semantic/derived/ since it was built)"
+        return (f"it has no {', '.join(missing)} (derived tables added to semantic/derived/ or semantic/rules/ "
+                "since it was built)")
     return None
+
+
+def _rules_tables(semantic_dir: Path | str | None) -> set[str]:
+    """The tables ``semantic/rules/*.yml`` has ingest build (scorecards, their hits, the triggers' actions);
+    none when the rules do not load (``pipelinebi validate`` says why; the pages then say it too)."""
+    from .errors import DefinitionError
+    from .semantic.scorecards import HITS_TABLE, load_scorecards
+    from .semantic.triggers import actions_tables
+
+    if not semantic_dir:
+        return set()
+    try:
+        cards = {loc.definition.table for loc in load_scorecards(Path(semantic_dir))}
+        return cards | ({HITS_TABLE} if cards else set()) | set(actions_tables(Path(semantic_dir)))
+    except DefinitionError:
+        return set()
 
 
 def _built_from(db: Path) -> str:

@@ -4,11 +4,13 @@
 compiles every scorecard, verifies each printed SELECT parses back to the compiled tree under
 the derived-table allow-list, orders them (a scorecard may read another's table through a
 model, never its own) and adds :data:`~pipelinebi.semantic.scorecards.HITS_TABLE`: one row per
-subject and rule that fired — what the Catalog counts and what explains a score row by row.
+subject and rule that fired — what the Catalog counts and what explains a score row by row —
+and, when ``triggers:`` exist, :data:`~pipelinebi.semantic.triggers.ACTIONS_TABLE` (built last: a
+trigger may read the scores).
 
 >>> from pipelinebi.settings import Settings
 >>> [t.name for t in score_tables(Settings().semantic_dir)]
-['deal_scores', 'lead_scores', 'score_rule_hits']
+['deal_scores', 'lead_scores', 'score_rule_hits', 'actions']
 """
 
 from __future__ import annotations
@@ -26,7 +28,9 @@ from ..semantic.loader import load_definitions
 from ..semantic.registry import Registry, build_registry
 from ..semantic.scorecards import HITS_TABLE, load_scorecards
 from ..semantic.tables import META_TABLE
+from ..semantic.triggers import ACTIONS_TABLE, load_triggers
 from .compile import _AS_OF, CompiledScorecard, compile_scorecard
+from .triggers import compile_triggers
 
 
 @dataclass(frozen=True)
@@ -102,7 +106,8 @@ def hits_select(compiled: list[CompiledScorecard]) -> exp.Expression:
 def score_tables(semantic_dir: Path | str) -> list[ScoreTable]:
     """What ingest builds for ``semantic/rules/*.yml`` (nothing when there are no scorecards)."""
     semantic_dir = Path(semantic_dir)
-    if not load_scorecards(semantic_dir):
+    triggers = load_triggers(semantic_dir)
+    if not load_scorecards(semantic_dir) and triggers is None:
         return []
     registry = build_registry(*load_definitions(semantic_dir), semantic_dir)
     compiled = compile_all(registry, semantic_dir)
@@ -111,11 +116,16 @@ def score_tables(semantic_dir: Path | str) -> list[ScoreTable]:
     for c in compiled:
         _verify(c.sql, c.tree, known, c.located.doc.path)
         out.append(ScoreTable(c.table, Path(c.located.doc.path), c.sql, c.reads))
-    hits = hits_select(compiled)
-    if hits is not None and compiled:
+    hits = hits_select(compiled) if compiled else None
+    if hits is not None:
         sql = hits.sql("duckdb")
         _verify(sql, hits, known, "semantic/rules")
         out.append(ScoreTable(HITS_TABLE, Path(semantic_dir) / "rules", sql, frozenset(c.table for c in compiled)))
+    if triggers is not None:
+        # after the score tables: a trigger may read them (is_high_value)
+        ct = compile_triggers(registry, triggers)
+        _verify(ct.sql, ct.tree, known, triggers.doc.path)
+        out.append(ScoreTable(ACTIONS_TABLE, Path(triggers.doc.path), ct.sql, ct.reads))
     return out
 
 

@@ -6,8 +6,10 @@ Its ``pool`` names the reps: a condition over the reps model's dimensions (``tea
 dimension (territory: ``region: region``). Within the pool a lead goes round-robin (the next
 rep after the one this rule picked last, in rep-id order), or with ``prefer: best_conversion``
 to the rep whose historical conversion of leads of the same ``segment`` (a lead dimension,
-e.g. ``source``) is highest. No rep takes more than ``capacity`` open leads. A lead no pool can
-take stays unassigned, and the output says why.
+e.g. ``source``) is highest. No rep takes more than ``capacity`` open leads. A lead whose rule's
+pool has no free rep falls through to the next rule that matches it (``fall_through: false``
+keeps it unassigned instead); a lead no rule can place stays unassigned — in the CRM's queue for
+unowned leads — and the output says so and why, rule by rule.
 
 Every condition is compiled like a scorecard's rule (the metric-expression allow-list, names
 resolved as dimensions) into SELECTs run on a read-only, locked connection: routing reads the
@@ -60,6 +62,8 @@ class RoutingDef(Strict):
                             description="which leads without an owner are routed")
     open: str = Field("lead_status IN ('new', 'working')", description="which leads count towards a rep's load")
     capacity: int | None = Field(None, gt=0, description="open leads a rep may hold at most")
+    fall_through: bool = Field(True, description="a lead whose rule's pool has no free rep goes on to the next "
+                                                 "rule that matches it (false: it stays unassigned)")
     segment: str = Field("source", description="lead dimension the historical conversion is measured by")
     rules: list[RouteRuleDef] = Field(min_length=1)
 
@@ -67,6 +71,7 @@ class RoutingDef(Strict):
 class _RoutingFile(Strict):
     routing: RoutingDef | None = None
     scorecards: Any = None  # checked by pipelinebi.semantic.scorecards
+    triggers: Any = None  # checked by pipelinebi.semantic.triggers
 
 
 @dataclass(frozen=True)
@@ -144,6 +149,9 @@ def _compile(registry: Registry, loc: LocatedRouting) -> CompiledRouting:
     match_dims = sorted({d for rule in r.rules for d in rule.pool.match})
     cols: dict[str, exp.Expression] = {"lead_id": exp.column(lead_key, table=r.model), "rule": case,
                                        "segment": on_leads(r.segment, "segment")}
+    # each rule's condition on its own too: a lead falls through to the next rule that matches
+    cols.update({f"w_{i}": exp.Coalesce(this=on_leads(rule.when, "rules", i, "when"), expressions=[exp.false()])
+                 for i, rule in enumerate(r.rules)})
     cols.update({f"m_{d}": on_leads(d, "rules", "pool", "match") for d in match_dims})
     unassigned = exp.and_(exp.Is(this=owner.copy(), expression=exp.Null()),
                           exp.Coalesce(this=on_leads(r.unassigned, "unassigned"), expressions=[exp.false()]))
@@ -205,6 +213,28 @@ def _rows(con: duckdb.DuckDBPyConnection, tree: exp.Select) -> list[dict[str, An
     return [dict(zip(names, row)) for row in cur.fetchall()]
 
 
+def _pick(rule: RouteRuleDef, pool: list[dict[str, Any]], free: list[dict[str, Any]], lead: dict[str, Any],
+          rate: dict, pointer: dict[str, int]) -> tuple[dict[str, Any], str]:
+    """The rep a rule gives the lead among the free reps of its pool, and why."""
+    name = rule.name
+    if rule.prefer == "best_conversion":
+        def key(rep: dict[str, Any]) -> tuple:
+            got = rate.get((rep["rep_id"], lead["segment"]))
+            return (-(got[0] if got else -1.0), rep["rep_id"])
+        pick = min(free, key=key)
+        got = rate.get((pick["rep_id"], lead["segment"]))
+        return pick, (f"{rule.label or name}: best conversion of {lead['segment']} leads "
+                      f"({got[0]:.0%} of {got[1]})" if got else f"{rule.label or name}: no history, first free rep")
+    order = [rep["rep_id"] for rep in pool]
+    start = pointer[name] % len(order)
+    rotated = order[start:] + order[:start]
+    free_ids = {rep["rep_id"] for rep in free}
+    chosen = next(x for x in rotated if x in free_ids)
+    pointer[name] = order.index(chosen) + 1
+    pick = next(rep for rep in free if rep["rep_id"] == chosen)
+    return pick, f"{rule.label or name}: round-robin in a pool of {len(pool)}"
+
+
 def route(con: duckdb.DuckDBPyConnection, compiled: CompiledRouting) -> list[Assignment]:
     """Assign every unassigned lead (read-only: the database is not changed)."""
     r = compiled.located.definition
@@ -218,36 +248,32 @@ def route(con: duckdb.DuckDBPyConnection, compiled: CompiledRouting) -> list[Ass
     for lead in leads:
         name = lead["rule"]
         if name is None:
-            out.append(Assignment(lead["lead_id"], None, None, None, "no routing rule matches the lead"))
+            out.append(Assignment(lead["lead_id"], None, None, None, "no routing rule matches the lead: it stays "
+                                  "unassigned (in the CRM's queue for unowned leads)"))
             continue
-        i = index[name]
-        rule = r.rules[i]
-        pool = [rep for rep in reps if rep[f"pool_{i}"]
-                and all(lead[f"m_{ld}"] is not None and lead[f"m_{ld}"] == rep[f"m_{ld}_{rd}"]
-                        for ld, rd in rule.pool.match.items())]
-        free = [rep for rep in pool if r.capacity is None or load.get(rep["rep_id"], 0) < r.capacity]
-        if not free:
-            why = ("no rep in the pool" if not pool else
-                   f"every rep of the pool ({len(pool)}) holds {r.capacity} open leads (capacity)")
-            out.append(Assignment(lead["lead_id"], None, None, name, f"unassigned: {why}"))
-            continue
-        if rule.prefer == "best_conversion":
-            def key(rep: dict[str, Any]) -> tuple:
-                got = rate.get((rep["rep_id"], lead["segment"]))
-                return (-(got[0] if got else -1.0), rep["rep_id"])
-            pick = min(free, key=key)
-            got = rate.get((pick["rep_id"], lead["segment"]))
-            reason = (f"{rule.label or name}: best conversion of {lead['segment']} leads "
-                      f"({got[0]:.0%} of {got[1]})" if got else f"{rule.label or name}: no history, first free rep")
+        tried: list[str] = []
+        matching = [i for i, _ in enumerate(r.rules) if lead.get(f"w_{i}")] if r.fall_through else [index[name]]
+        for i in matching:
+            rule = r.rules[i]
+            pool = [rep for rep in reps if rep[f"pool_{i}"]
+                    and all(lead[f"m_{ld}"] is not None and lead[f"m_{ld}"] == rep[f"m_{ld}_{rd}"]
+                            for ld, rd in rule.pool.match.items())]
+            free = [rep for rep in pool if r.capacity is None or load.get(rep["rep_id"], 0) < r.capacity]
+            if not free:
+                tried.append(f"{rule.name}: " + ("no rep in the pool" if not pool else
+                                                 f"every rep of the pool ({len(pool)}) holds {r.capacity} open "
+                                                 "leads (capacity)"))
+                continue
+            pick, reason = _pick(rule, pool, free, lead, rate, pointer)
+            if tried:
+                reason += " (fell through: " + "; ".join(tried) + ")"
+            load[pick["rep_id"]] = load.get(pick["rep_id"], 0) + 1
+            out.append(Assignment(lead["lead_id"], pick["rep_id"], pick["rep"], rule.name, reason))
+            break
         else:
-            order = [rep["rep_id"] for rep in pool]
-            start = pointer[name] % len(order)
-            rotated = order[start:] + order[:start]
-            free_ids = {rep["rep_id"] for rep in free}
-            chosen = next(x for x in rotated if x in free_ids)
-            pointer[name] = order.index(chosen) + 1
-            pick = next(rep for rep in free if rep["rep_id"] == chosen)
-            reason = f"{rule.label or name}: round-robin in a pool of {len(pool)}"
-        load[pick["rep_id"]] = load.get(pick["rep_id"], 0) + 1
-        out.append(Assignment(lead["lead_id"], pick["rep_id"], pick["rep"], name, reason))
+            where = ("no later rule matches" if len(matching) == 1 and r.fall_through else
+                     "no matching rule has a free rep" if r.fall_through else "fall_through is off")
+            out.append(Assignment(lead["lead_id"], None, None, name,
+                                  f"unassigned, left in the CRM's queue for unowned leads ({where}): "
+                                  + "; ".join(tried)))
     return out

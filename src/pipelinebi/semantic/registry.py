@@ -22,6 +22,7 @@ from .definitions import (
 from .expressions import check_expression, check_metric_formula, check_select
 from .loader import Located
 from .scorecards import score_tables
+from .triggers import actions_tables
 from .tables import META_TABLE, describe_select, physical_columns
 
 
@@ -125,6 +126,7 @@ def build_registry(models: list[Located], metrics: list[Located], semantic_dir: 
     # columns follow from the YAML alone (semantic/scorecards.py).
     scored = score_tables(semantic_dir, {loc.definition.name: (loc.definition.table, loc.definition.key_columns)
                                          for loc in models}, tables)
+    scored.update(actions_tables(semantic_dir))  # triggers' firings (semantic/triggers.py)
     clash = sorted(set(scored) & set(tables))
     if clash:
         raise DefinitionError(Problem(f"scorecard table {', '.join(clash)} has the name of a canonical or derived table",

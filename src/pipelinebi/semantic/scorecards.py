@@ -161,6 +161,7 @@ class ScorecardDef(Strict):
 class RulesFile(Strict):
     scorecards: list[ScorecardDef] = []
     routing: Any = Field(None, description="lead routing rules (checked by pipelinebi.rules.routing)")
+    triggers: Any = Field(None, description="playbook triggers (checked by pipelinebi.semantic.triggers)")
 
 
 def output_columns(sc: ScorecardDef, key_type: str, key: str) -> dict[str, str]:

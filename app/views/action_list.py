@@ -1,0 +1,114 @@
+"""Action list: what the playbook triggers ask people to do, grouped by team, newest first.
+
+Every row is an action of table ``actions`` (semantic/rules/triggers.yml, built at ingest),
+read through the semantic layer like every other number, so the viewer's row scope applies (a
+manager sees the actions on their team's deals and leads). Each team's list says why the action
+fired and what to do, with the deal and a link to its CRM record; "Open a deal" drills to the
+deal (its row in the deal list and every action on it; ``?deal=`` in the URL, so it can be
+shared). The whole list downloads as CSV. Status: open (nobody touched the deal or lead since it
+fired), done, expired (nobody did within the trigger's expiry).
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from components import data, deal_list, filters, ui
+from pipelinebi.compiler.query import Filter, Query
+from pipelinebi.crm_links import deal_url
+from pipelinebi.export import safe_csv
+from pipelinebi.formatting import md_escape, plural
+
+NEEDED = ("actions_fired", "actions_open")
+#: the list's columns, in order (those the layer has)
+COLUMNS = ("fired_at", "action_rule_label", "action_message", "deal_name", "rep", "action_status", "deal_id",
+           "action_lead_id", "action_id", "action_team")
+STATUSES = {"Open": "open", "All": None, "Done": "done", "Expired": "expired"}
+LIMIT = 2000
+DEAL_COLUMNS = ("deal_id", "deal_name", "amount", "stage", "days_in_stage", "stage_norm_days", "close_date",
+                "deal_pushes", "rep", "hv_explanation")
+
+
+def _dims(layer, names) -> tuple[str, ...]:
+    have = set(layer.dimensions_for("actions_fired"))
+    return tuple(n for n in names if n in have)
+
+
+def action_list() -> None:
+    layer = data.layer()
+    g = filters.current()
+    st.title("Action list")
+    missing = ui.missing_metrics(layer, NEEDED)
+    if missing:
+        ui.metric_not_defined(missing)
+        return
+    st.caption("What the playbook triggers (semantic/rules/triggers.yml) ask each team to do, newest first. "
+               "An action is done once someone touches the deal or lead after it fired. Not limited to the "
+               "sidebar's period: whatever needs attention now.")
+    status = st.segmented_control("Status", list(STATUSES), default="Open", key="actions_status") or "Open"
+    base = g.filters(("region", "team"))
+    if STATUSES[status]:
+        base += (Filter(dimension="action_status", value=STATUSES[status]),)
+    ans = data.run(Query(metrics=("actions_fired",), dimensions=_dims(layer, COLUMNS), filters=base,
+                         order_by=(("fired_at", True), ("action_id", False)), limit=LIMIT))
+    df = ans.df.drop(columns=["actions_fired"], errors="ignore")
+    ui.warnings_note(ans.warnings)
+    if df.empty:
+        st.info(f"No {status.lower() if status != 'All' else ''} actions with these filters.".replace("  ", " "),
+                icon=":material/task_alt:")
+        return
+    teams = df["action_team"].value_counts()
+    st.markdown(" · ".join(f"**{md_escape(str(t))}** {n}" for t, n in teams.items())
+                + (f" · the newest {LIMIT:,} listed" if len(df) >= LIMIT else ""))
+    st.download_button("Download CSV", lambda: safe_csv(df), file_name="pipelinebi_actions.csv", mime="text/csv",
+                       key="actions_csv", icon=":material/download:")
+    template = data.snapshot().settings.crm_deal_url
+    for team, rows in df.groupby("action_team", sort=False):
+        st.subheader(f"{str(team).capitalize()} · {plural(len(rows), 'action')}")
+        shown = rows.drop(columns=["action_team"]).reset_index(drop=True)
+        # a team acting on leads only has no deal columns (and one on deals no lead column)
+        shown = shown.drop(columns=[c for c in ("deal_id", "deal_name", "action_lead_id")
+                                    if c in shown and shown[c].isna().all()])
+        if template and "deal_id" in shown:
+            shown.insert(1, deal_list.LINK, [deal_url(template, v) if isinstance(v, str) and v else None
+                                             for v in shown["deal_id"]])
+        frame, as_text = ui.display_frame(layer, shown)
+        config = ui.column_config(layer, [c for c in frame.columns if c != deal_list.LINK], as_text)
+        if deal_list.LINK in frame:
+            config[deal_list.LINK] = st.column_config.LinkColumn("CRM", display_text="Open ↗",
+                                                                 help="The deal's record in the CRM")
+        st.dataframe(frame, hide_index=True, width="stretch", column_config=config,
+                     height=min(38 + 35 * len(frame), 420), key=f"actions-{team}")
+    _drill(layer, df, g)
+
+
+def _drill(layer, df: pd.DataFrame, g) -> None:
+    """Open one deal of the list: its row in a deal list and every action on it (``?deal=``)."""
+    if "deal_id" not in df:
+        return
+    deals = [d for d in dict.fromkeys(df["deal_id"]) if isinstance(d, str) and d]
+    if not deals:
+        return
+    names = dict(zip(df["deal_id"], df["deal_name"])) if "deal_name" in df else {}
+    wanted = st.query_params.get("deal")
+    st.subheader("Open a deal")
+    pick = st.selectbox("Deal", deals, index=deals.index(wanted) if wanted in deals else None,
+                        format_func=lambda d: f"{names.get(d) or d} ({d})", placeholder="Choose a deal of the list",
+                        key="actions_deal")
+    if pick is None:
+        st.query_params.pop("deal", None)
+        return
+    st.query_params["deal"] = pick
+    one = (Filter(dimension="deal_id", value=pick),)
+    dims = tuple(c for c in DEAL_COLUMNS if c in set(layer.dimensions_for("pipeline_amount")))
+    deal = data.run(Query(metrics=("created_deals",), dimensions=dims, filters=one)).df.drop(columns=["created_deals"],
+                                                                                        errors="ignore")
+    deal_list.render(layer, deal, key="actions-deal")
+    every = data.run(Query(metrics=("actions_fired",), dimensions=_dims(layer, COLUMNS), filters=one,
+                           order_by=(("fired_at", True), ("action_id", False)))).df
+    st.markdown(f"Every action on this deal: {plural(len(every), 'action')}")
+    ui.table(layer, every.drop(columns=["actions_fired", "deal_id", "deal_name"], errors="ignore"), key="actions-deal-all")
+
+
+action_list()  # errors: the entrypoint's guard around the page shows them

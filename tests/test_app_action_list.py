@@ -1,0 +1,82 @@
+"""The Action list page (#17): open actions grouped by team, newest first, the same rows as the
+``actions`` table read by hand; a manager sees only the actions on their team's deals and leads;
+"Open a deal" (``?deal=``) drills to the deal and every action on it; CSV download offered."""
+
+from __future__ import annotations
+
+import duckdb
+import pandas as pd
+import pytest
+
+from app_support import app_test
+
+MANAGER = "apac.manager@pipelinebi.example"  # manager of team APAC (semantic/access.yml)
+
+
+def _hand(db, where: str = "") -> pd.DataFrame:
+    with duckdb.connect(str(db), read_only=True) as con:
+        return con.execute(f"""SELECT a.action_id, a.team, a.fired_at, a.deal_id FROM actions a
+                               LEFT JOIN reps r ON r.rep_id = a.owner_id
+                               WHERE a.status = 'open' {where} ORDER BY a.fired_at DESC, a.action_id""").df()
+
+
+def _lists(at) -> list[pd.DataFrame]:
+    return [d.value for d in at.dataframe if "action_id" in d.value.columns]
+
+
+def test_open_actions_by_team_newest_first(env):
+    at = app_test("actions").run()
+    assert not at.exception, [e.value for e in at.exception]
+    hand = _hand(env)
+    assert len(hand) > 0
+    lists = _lists(at)
+    teams = [h.value for h in at.subheader if "·" in h.value]
+    assert len(lists) == len(teams) == hand["team"].nunique()
+    shown = pd.concat(lists)
+    assert sorted(shown["action_id"]) == sorted(hand["action_id"])
+    for df in lists:  # each team's list newest first
+        fired = pd.to_datetime(df["fired_at"])
+        assert fired.is_monotonic_decreasing
+    by_team = hand.groupby("team").size().to_dict()
+    for heading in teams:
+        team = heading.split(" · ")[0].lower()
+        assert heading.endswith(f"{by_team[team]} action" + ("s" if by_team[team] > 1 else ""))
+    assert any(b.label == "Download CSV" for b in at.get("download_button"))
+
+
+def test_a_manager_sees_only_their_teams_actions(demo_db, monkeypatch):
+    monkeypatch.setenv("PIPELINEBI_DATABASE", str(demo_db))
+    monkeypatch.delenv("PIPELINEBI_SEMANTIC_DIR", raising=False)
+    monkeypatch.setenv("PIPELINEBI_AUTH", "oidc")
+    at = app_test("actions", {"f_team": "EMEA Mid-Market"})  # the URL edited to reach another team
+    at.user = {"is_logged_in": True, "email": MANAGER, "email_verified": True, "name": "Ivan Brown"}
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    mine = _hand(demo_db, "AND r.team = 'APAC'")
+    assert len(mine) > 0
+    shown = pd.concat(_lists(at)) if _lists(at) else pd.DataFrame({"action_id": []})
+    assert sorted(shown["action_id"]) == sorted(mine["action_id"])
+
+
+def test_open_a_deal_drills_to_it_and_its_actions(env):
+    hand = _hand(env)
+    deal = hand["deal_id"].dropna().iloc[0]
+    at = app_test("actions", {"deal": deal}).run()
+    assert not at.exception, [e.value for e in at.exception]
+    deal_rows = [d.value for d in at.dataframe if "deal_id" in d.value.columns and "action_id" not in d.value.columns]
+    assert any(list(df["deal_id"]) == [deal] for df in deal_rows)
+    with duckdb.connect(str(env), read_only=True) as con:
+        every = con.execute("SELECT count(*) FROM actions WHERE deal_id = ?", [deal]).fetchone()[0]
+    assert any(m.value == f"Every action on this deal: {every} action" + ("s" if every > 1 else "") for m in at.markdown)
+    assert at.selectbox(key="actions_deal").value == deal
+
+
+@pytest.mark.parametrize("status", ["All", "Done"])
+def test_status_choice(env, status):
+    at = app_test("actions").run()
+    at.segmented_control(key="actions_status").set_value(status).run()
+    assert not at.exception, [e.value for e in at.exception]
+    with duckdb.connect(str(env), read_only=True) as con:
+        where = "" if status == "All" else f"WHERE status = '{status.lower()}'"
+        n = con.execute(f"SELECT count(*) FROM actions {where}").fetchone()[0]
+    assert sum(len(df) for df in _lists(at)) == min(n, 2000)
