@@ -124,6 +124,43 @@ routing:
     assert off["L4"] == (None, "mm")
 
 
+def test_routing_analysis_by_hand(registry):
+    # one rule (region match), capacity 1. Owned leads, all inbound:
+    #   A1 NA   N1 converted     created 10-01 09:00, first touch 11:00 (2 h)
+    #   A2 NA   N1 disqualified  created 10-02 09:00, first touch 15:00 (6 h)
+    #   A3 NA   E1 converted     no touch; E1 is EMEA: not in the NA pool
+    #   A4 EMEA E1 new           first touch 10:00 (1 h)
+    #   A5 EMEA E1 working       → E1 holds 2 open leads: over capacity 1
+    # → 5 leads, 4 in the pool, median first touch 2 h, 2 of 3 decided converted.
+    # What-if: N1 converted 1 of 2 inbound leads (50 %), E1 1 of 3; each decided lead is NA, whose pool
+    # (N1, N2, N3, NE) has history only for N1: 50 % each → 50 % against 2/3 actual.
+    from pipelinebi.rules.routing_analysis import analyse
+
+    text = """
+routing:
+  capacity: 1
+  rules:
+    - {name: region, pool: {reps: "rep_active", match: {region: region}}}
+"""
+    leads = [lead("A1", 1, owner="N1", status="converted"), lead("A2", 2, owner="N1", status="disqualified"),
+             lead("A3", 3, owner="E1", status="converted"), lead("A4", 4, region="EMEA", owner="E1"),
+             lead("A5", 5, region="EMEA", owner="E1", status="working")]
+    acts = [{"activity_id": f"t{i}", "occurred_at": t, "kind": "call", "lead_id": lid}
+            for i, (lid, t) in enumerate([("A1", "2026-10-01 11:00:00"), ("A2", "2026-10-02 15:00:00"),
+                                          ("A4", "2026-10-04 10:00:00")])]
+    doc = load_yaml_text(text, "semantic/rules/routing.yml")
+    loc = LocatedRouting(_RoutingFile.model_validate(doc.data).routing, doc)
+    con = make_warehouse({"reps": reps(), "leads": leads, "activities": acts})
+    derived(con)
+    a = analyse(con, compile_routing(registry, loc))
+    (st,) = a.rules
+    assert (st.leads, st.agreeing, st.first_touch_median_hours, st.decided, st.converted) == (5, 4, 2.0, 3, 2)
+    assert a.over_capacity == [{"rep_id": "E1", "rep": "Rep E1", "open_leads": 2, "capacity": 1}]
+    assert (a.what_if.leads, a.what_if.with_history) == (3, 3)
+    assert a.what_if.actual == pytest.approx(2 / 3) and a.what_if.estimated == pytest.approx(0.5)
+    assert "an estimate" in a.render() and a.unmatched == 0
+
+
 def test_best_conversion_for_the_segment(registry):
     # history of referral leads: N1 1 of 4 converted (25 %), N2 2 of 3 (67 %), N3 none; of events: N3 1 of 1
     # → a referral lead goes to N2, an event lead to N3, an inbound lead (no history) to N1 (first by id)

@@ -133,6 +133,19 @@ def cmd_route(args: argparse.Namespace) -> int:
                                   file=str(settings.semantic_dir / "rules")))
     compiled = compile_routing(load_semantic_layer(settings.semantic_dir).registry, routing)
     ensure_database(settings)
+    if args.analysis:
+        from dataclasses import asdict
+
+        from .rules.routing_analysis import analyse
+
+        with open_readonly(settings.database) as con:
+            found = analyse(con, compiled)
+        text = (json.dumps(asdict(found), indent=2, default=str) if args.format == "json" else found.render()) + "\n"
+        if args.out:
+            Path(args.out).write_text(text, encoding="utf-8")
+        else:
+            sys.stdout.write(text)
+        return 0
     with open_readonly(settings.database) as con:  # routing reads; it never changes the data
         rows = [a.__dict__ for a in route(con, compiled)]
     if args.format == "json":
@@ -321,6 +334,9 @@ def build_parser() -> argparse.ArgumentParser:
              "with the rule that decided; the database is not changed.", sem=True)
     ro.add_argument("--format", choices=["csv", "json"], default="csv")
     ro.add_argument("--out", metavar="FILE", help="write the assignments to FILE (default: print them)")
+    ro.add_argument("--analysis", action="store_true",
+                    help="instead: today's assignments against the rules (agreement, first-touch time and conversion "
+                         "by rule, reps over capacity, an estimated what-if conversion)")
 
     nt = add("notify", cmd_notify, "Send the open actions (semantic/rules/triggers.yml) to the webhook and/or e-mail "
              "digest configured in the settings; each once, failures retried at the next run.", sem=True)

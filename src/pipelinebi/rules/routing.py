@@ -113,6 +113,7 @@ class CompiledRouting:
     reps: exp.Select  # rep_id, rep name, match values, one pool flag per rule
     load: exp.Select  # owner_id, open leads
     conversion: exp.Select  # owner_id, segment, converted, leads
+    owned: exp.Select  # leads with an owner: as ``leads`` plus owner_id, converted, decided, hours to first touch
 
 
 def compile_routing(registry: Registry, loc: LocatedRouting) -> CompiledRouting:
@@ -192,7 +193,26 @@ def _compile(registry: Registry, loc: LocatedRouting) -> CompiledRouting:
                                              .else_(exp.Literal.number(0))), "converted"),
                           exp.alias_(exp.Count(this=exp.Star()), "leads"))
                   .where(has_owner.copy()).group_by(owner.copy(), segment.copy()))
-    return CompiledRouting(loc, leads, reps, load, conversion)
+    # ---- leads that have an owner, for the routing analysis: the rule that would decide them now,
+    # who has them, whether they are decided (not open) and converted, and the first touch's delay
+    touches = (exp.select(exp.alias_(exp.column("lead_id", table="activities"), "lead_id"),
+                          exp.alias_(exp.Min(this=exp.column("occurred_at", table="activities")), "first_touch"))
+               .from_(exp.to_table("activities"))
+               .where(exp.Not(this=exp.Is(this=exp.column("lead_id", table="activities"), expression=exp.Null())))
+               .group_by(exp.column("lead_id", table="activities")))
+    created = exp.column(time, table=r.model) if time else exp.Null()
+    delay = exp.Div(this=exp.DateDiff(this=exp.column("first_touch", table="first_touch"), expression=created.copy(),
+                                      unit=exp.var("second")), expression=exp.Literal.number("3600.0"))
+    ocols = dict(cols)
+    ocols.update({"owner_id": owner.copy(), "converted": converted.copy(),
+                  "decided": exp.Not(this=is_open.copy()), "hours_to_first_touch": delay})
+    oneeded = {r.model} | set().union(*[_models(c) for c in cols.values()]) | lneeded
+    owned = (from_with_joins(registry, r.model, oneeded)
+             .join(touches.subquery("first_touch"), join_type="LEFT",
+                   on=exp.EQ(this=exp.column("lead_id", table="first_touch"), expression=cols["lead_id"].copy()))
+             .select(*[exp.alias_(v, k) for k, v in ocols.items()], copy=False)
+             .where(has_owner.copy(), copy=False).order_by(*[o.copy() for o in order], copy=False))
+    return CompiledRouting(loc, leads, reps, load, conversion, owned)
 
 
 @dataclass(frozen=True)
