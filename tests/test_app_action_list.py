@@ -80,3 +80,18 @@ def test_status_choice(env, status):
         where = "" if status == "All" else f"WHERE status = '{status.lower()}'"
         n = con.execute(f"SELECT count(*) FROM actions {where}").fetchone()[0]
     assert sum(len(df) for df in _lists(at)) == min(n, 2000)
+
+
+def test_catalog_lists_each_trigger_and_the_actions_it_fired(env):
+    at = app_test("catalog").run()
+    assert not at.exception, [e.value for e in at.exception]
+    table = next(d.value for d in at.dataframe if "actions" in d.value.columns)
+    with duckdb.connect(str(env), read_only=True) as con:
+        hand = dict(con.execute("SELECT rule_label, count(*) FROM actions GROUP BY rule_label").fetchall())
+        opened = dict(con.execute("SELECT rule_label, count(*) FROM actions WHERE status = 'open' GROUP BY 1").fetchall())
+    assert len(table) == 7
+    for row in table.itertuples():
+        assert row.actions == f"{hand.get(row.label, 0):,}" and row.open == f"{opened.get(row.label, 0):,}"
+    row = table[table["label"] == "Close date pushed a second time"].iloc[0]
+    assert row["when"] == "each row of close_date_changes where is_close_date_push, at close_date_change_at, the subject's 2nd such event"
+    assert row["team"] == "managers" and row["source"].startswith("triggers.yml:")

@@ -11,7 +11,7 @@ import streamlit as st
 from components import data
 from pipelinebi.catalog import catalog_entries
 from pipelinebi.errors import PipelineBIError
-from pipelinebi.rules.catalog import FIRES_QUERY, rule_rows
+from pipelinebi.rules.catalog import ACTIONS_QUERY, FIRES_QUERY, rule_rows, trigger_rows
 
 #: shown columns, in order, with their headings
 COLUMNS = {"name": "Name", "label": "Label", "description": "Description", "type": "Type", "formula": "Definition",
@@ -73,5 +73,34 @@ def scorecard_rules() -> None:
                  column_config={c: st.column_config.TextColumn(h) for c, h in RULE_COLUMNS.items()})
 
 
+TRIGGER_COLUMNS = {"label": "Trigger", "when": "Fires on", "team": "Team to act", "message": "Message",
+                   "actions": "Actions fired", "open": "Open", "source": "Defined in"}
+
+
+def triggers() -> None:
+    """Each playbook trigger (semantic/rules/triggers.yml), who acts, and how many actions it fired."""
+    rows = trigger_rows(data.snapshot().settings.semantic_dir)
+    if not rows:
+        return
+    st.subheader("Playbook triggers")
+    df = pd.DataFrame(rows)
+    try:
+        got = data.run(ACTIONS_QUERY).df.set_index("action_rule")
+        def count(metric: str, t: str) -> str:
+            v = got[metric].get(t) if t in got.index else None
+            return f"{0 if v is None or pd.isna(v) else int(v):,}"
+
+        df["actions"] = [count("actions_fired", t) for t in df["trigger"]]
+        df["open"] = [count("actions_open", t) for t in df["trigger"]]
+        st.caption("Conditions that ask a team to act (built at ingest into the actions of the Action list page), "
+                   "and how many actions each fired in the loaded data.")
+    except PipelineBIError as e:
+        df["actions"] = df["open"] = "—"
+        st.caption(f"Actions fired: — ({e.problems[0].message})")
+    st.dataframe(df[list(TRIGGER_COLUMNS)], hide_index=True, width="stretch", height=min(38 + 35 * len(df), 700),
+                 column_config={c: st.column_config.TextColumn(h) for c, h in TRIGGER_COLUMNS.items()})
+
+
 catalog()  # errors: the entrypoint's guard around the page shows them
 scorecard_rules()
+triggers()

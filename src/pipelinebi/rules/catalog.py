@@ -19,6 +19,8 @@ from ..semantic.scorecards import load_scorecards
 
 #: Leads/deals each rule fired for.
 FIRES_QUERY = Query(metrics=("rule_fires",), dimensions=("scorecard", "score_rule"))
+#: Actions each trigger fired (and how many are open), asked through the semantic layer.
+ACTIONS_QUERY = Query(metrics=("actions_fired", "actions_open"), dimensions=("action_rule",))
 
 def _number(x: float) -> str:
     return f"{int(x)}" if float(x).is_integer() else f"{x:g}"
@@ -48,4 +50,42 @@ def rule_rows(semantic_dir: Path | str) -> list[dict[str, str]]:
                 "decay": f"halves every {_number(r.decay.half_life_days)} days" if r.decay else "",
                 "source": f"{Path(loc.doc.path).name}:{loc.line('rules') or ''}",
             })
+    return rows
+
+
+def _ordinal(n: int) -> str:
+    """1st, 2nd, 3rd, 4th …
+
+    >>> [_ordinal(n) for n in (1, 2, 3, 4, 11, 22)]
+    ['1st', '2nd', '3rd', '4th', '11th', '22nd']
+    """
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
+
+
+def trigger_rows(semantic_dir: Path | str) -> list[dict[str, str]]:
+    """One row per playbook trigger (``triggers:`` of semantic/rules/*.yml), every cell text.
+
+    >>> from pipelinebi.settings import Settings
+    >>> r = trigger_rows(Settings().semantic_dir)[1]
+    >>> r["trigger"], r["team"], r["when"]
+    ('negotiation_legal_finance', 'legal, finance', "each row of stage_visits where stage = 'Negotiation' AND amount >= 50000, at visit_entered_at")
+    """
+    from ..semantic.triggers import load_triggers
+
+    loc = load_triggers(Path(semantic_dir))
+    if loc is None:
+        return []
+    rows: list[dict[str, str]] = []
+    for i, t in enumerate(loc.definition.rules):
+        if t.idle is not None:
+            unit = f"{_number(t.idle.hours)} hours" if t.idle.hours is not None else f"{_number(t.idle.days or 0)} days"
+            when = (f"each row of {t.model} where {t.when}, no touch for {unit} since "
+                    + ("its " + t.idle.since + " (first contact)" if t.idle.first_contact else
+                       "the last touch (or " + t.idle.since + ")"))
+        else:
+            nth = f", the subject's {_ordinal(t.nth)} such event" if t.nth else ""
+            when = f"each row of {t.model} where {t.when}, at {t.time}{nth}"
+        rows.append({"trigger": t.name, "label": t.shown, "when": when, "team": ", ".join(t.teams),
+                     "message": t.message, "source": f"{Path(loc.doc.path).name}:{loc.line('rules', i) or ''}"})
     return rows
