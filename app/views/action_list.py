@@ -30,6 +30,14 @@ DEAL_COLUMNS = ("deal_id", "deal_name", "amount", "stage", "days_in_stage", "sta
                 "deal_pushes", "rep", "hv_explanation")
 
 
+def _when(df: pd.DataFrame) -> pd.DataFrame:
+    """Times as a person reads them (``2026-11-07 10:37``), not the grid's epoch numbers."""
+    for c in ("fired_at", "first_action_at"):
+        if c in df:
+            df[c] = pd.to_datetime(df[c]).dt.strftime("%Y-%m-%d %H:%M")
+    return df
+
+
 def _dims(layer, names) -> tuple[str, ...]:
     have = set(layer.dimensions_for("actions_fired"))
     return tuple(n for n in names if n in have)
@@ -52,7 +60,7 @@ def action_list() -> None:
         base += (Filter(dimension="action_status", value=STATUSES[status]),)
     ans = data.run(Query(metrics=("actions_fired",), dimensions=_dims(layer, COLUMNS), filters=base,
                          order_by=(("fired_at", True), ("action_id", False)), limit=LIMIT))
-    df = ans.df.drop(columns=["actions_fired"], errors="ignore")
+    df = _when(ans.df.drop(columns=["actions_fired"], errors="ignore"))
     ui.warnings_note(ans.warnings)
     if df.empty:
         st.info(f"No {status.lower() if status != 'All' else ''} actions with these filters.".replace("  ", " "),
@@ -108,7 +116,8 @@ def _drill(layer, df: pd.DataFrame, g) -> None:
     every = data.run(Query(metrics=("actions_fired",), dimensions=_dims(layer, COLUMNS), filters=one,
                            order_by=(("fired_at", True), ("action_id", False)))).df
     st.markdown(f"Every action on this deal: {plural(len(every), 'action')}")
-    ui.table(layer, every.drop(columns=["actions_fired", "deal_id", "deal_name"], errors="ignore"), key="actions-deal-all")
+    ui.table(layer, _when(every.drop(columns=["actions_fired", "deal_id", "deal_name"], errors="ignore")),
+             key="actions-deal-all")
 
 
 action_list()  # errors: the entrypoint's guard around the page shows them

@@ -19,7 +19,7 @@ import pytest
 from browser_helpers import REPO_ROOT, wait_for_app
 
 PAGES = {"forecast": "Forecast vs target", "bottlenecks": "Bottlenecks", "deal-board": "Deal board",
-         "leads": "Leads", "explore": "Explore", "catalog": "Metric catalog",
+         "actions": "Action list", "leads": "Leads", "explore": "Explore", "catalog": "Metric catalog",
          "customers": "Customers & acquisition", "forecast-accuracy": "Forecast accuracy"}
 SIZES = {"desktop": {"width": 1440, "height": 900}, "phone": {"width": 390, "height": 844}}
 THEMES = ("light", "dark")
