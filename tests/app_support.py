@@ -55,3 +55,27 @@ def chart_frames(at) -> list[tuple[dict, list]]:
 
     walk(at._tree)
     return [(json.loads(p.spec), [convert_arrow_bytes_to_pandas_df(d.data.data) for d in p.datasets]) for p in found]
+
+
+def board_cards(at) -> list[str]:
+    """The deal board's cards (``components.cards``), each as its HTML, in page order."""
+    return [part for h in at.html for part in h.value.split('<div class="pbi-card">')[1:]]
+
+
+def card_parts(card: str, cls: str) -> list[str]:
+    """The text (entities resolved) of each ``<span|div class="… cls">`` in a card's HTML:
+    ``card_parts(card, "pbi-blue")`` → the win-probability badge's words."""
+    import html
+    import re
+
+    return [html.unescape(m) for m in re.findall(rf'<(?:span|div) class="[^"]*\b{re.escape(cls)}">([^<]*)</', card)]
+
+
+def card_lines(card: str) -> list[str]:
+    """A card's lines as a person reads them: split at ``<br>`` (and the score note's
+    ``<div>``), tags stripped, entities resolved."""
+    import html
+    import re
+
+    parts = re.split(r"<br>|<div[^>]*>", card)
+    return [html.unescape(re.sub(r"<[^>]+>", "", p)).strip() for p in parts if re.sub(r"<[^>]+>", "", p).strip()]

@@ -66,9 +66,10 @@ def test_period_cards_and_source_table_follow_the_period(env, layer, con):
     assert shown["Marketing spend"] == format_value(df["marketing_spend"].iloc[0], "currency", compact=True)
     table = next(t.value for t in at.dataframe if "source" in t.value.columns and "cac" in t.value.columns)
     by_source = layer.query(Query(metrics=("cac",), dimensions=("source",), start=start, end=end), con).df()
-    want = {s: format_value(v, "currency") for s, v in zip(by_source.source, by_source.cac)}
+    # sources are shown in words ("existing customer" → "Existing Customer", #14)
+    want = {s.title(): format_value(v, "currency") for s, v in zip(by_source.source, by_source.cac)}
     assert {s: str(v).strip() for s, v in zip(table.source, table.cac)} == want  # cells are padded to align
-    assert want["existing customer"] == "—"  # renewals cost no marketing: no CAC, never $0
+    assert want["Existing Customer"] == "—"  # renewals cost no marketing: no CAC, never $0
 
 
 def test_a_source_drills_to_its_campaigns(env, layer, con):
@@ -143,7 +144,9 @@ def test_attribution_models_side_by_side_equal_the_semantic_layer(env, layer, co
               if "touch_kind" in f.columns and "measure" in f.columns]
     assert frames, "no attribution chart"
     got = {(r.touch_kind, labels[r.measure]): float(r.value) for r in frames[0].itertuples() if r.measure in labels}
-    want = {(k, m): float(v) for _, row in df.iterrows() for m in models for k, v in [(row.touch_kind, row[m])]}
+    # touch kinds are shown in words ("email_open" → "Email Open", #14)
+    word = lambda k: k.replace("_", " ").title()  # noqa: E731
+    want = {(word(k), m): float(v) for _, row in df.iterrows() for m in models for k, v in [(row.touch_kind, row[m])]}
     assert got == pytest.approx(want)
     assert {m for _, m in got} == set(models)
 

@@ -12,7 +12,7 @@ import duckdb
 import pandas as pd
 import pytest
 
-from app_support import REPO_ROOT, app_test, chart_frames
+from app_support import REPO_ROOT, app_test, board_cards, chart_frames
 from pipelinebi.crm_links import deal_url
 from pipelinebi.errors import ConfigError
 from pipelinebi.settings import get_settings
@@ -143,28 +143,47 @@ def _board_by_hand(pipeline: str = "New Business", cap: int = 10) -> pd.DataFram
     return o.groupby("stage").head(cap)
 
 
+def _in_order(node):
+    """Markdown and HTML elements under ``node``, in page order."""
+    for child in getattr(node, "children", {}).values():
+        if getattr(child, "type", "") in ("markdown", "html"):
+            yield child
+        yield from _in_order(child)
+
+
 def test_board_badges_the_top_20_percent_and_shows_close_dates(env):
     at = app_test("deal-board")
     at.run(timeout=180)
     assert not _problems(at)
     hand = _board_by_hand()
-    cards = [m.value for m in at.markdown if m.value.startswith("**$") or m.value.startswith("**—")]
-    n = len(cards) // 2  # drawn twice: columns (wide screens) and stage tabs (phones)
+    drawn = board_cards(at)
+    # columns (wide screens), and the open stage tab (phones) again: each deal's card once here
+    cards = list(dict.fromkeys(drawn))
+    n = len(cards)
     assert n == len(hand)
-    badged = sum("★ top 20%" in c for c in cards) // 2
+    stages = pd.read_csv(SEEDS / "stages.csv")
+    position = dict(zip(stages.loc[stages["pipeline"] == "New Business", "stage"], stages["position"]))
+    first_stage = min(set(hand["stage"]), key=position.__getitem__)
+    assert len(drawn) == n + int((hand["stage"] == first_stage).sum())  # only the open tab is drawn twice
+    badged = sum("★ top 20%" in c for c in cards)
     assert badged == int(hand["top20"].sum())
     assert badged < n / 2  # a badge that marks most cards says nothing
-    assert sum(("closes " in c or "was due" in c or "no close date" in c) for c in cards) == 2 * n
+    assert sum(("closes " in c or "was due" in c or "no close date" in c) for c in cards) == n
     # a close date before the data's as-of date says "overdue", one after it "closes"
     con = duckdb.connect(str(env), read_only=True)
     as_of = pd.Timestamp(con.execute("SELECT max(value) FROM pipelinebi_meta WHERE key = 'as_of'").fetchone()[0]).normalize()
     con.close()
     overdue = int((hand["close_date"] < as_of).sum())
-    assert sum("overdue, was due" in c for c in cards) == 2 * overdue
+    assert sum("overdue, was due" in c for c in cards) == overdue
         # the legend is above the first card, and says it in words too
     md = [m.value for m in at.markdown]
     legend = next(i for i, m in enumerate(md) if "Days in stage:" in m)
-    assert legend < md.index(cards[0]) and "stalled" in md[legend] and "Top 20%" in md[legend]
+    assert "stalled" in md[legend] and "Top 20%" in md[legend]
+    # above the first card (the cards are HTML blocks, after the legend in page order)
+    shown = list(_in_order(at.main))
+    at_legend = next(i for i, e in enumerate(shown) if e.type == "markdown" and "Days in stage:" in e.value)
+    first_card = next(i for i, e in enumerate(shown) if e.type == "html" and "pbi-card" in e.value)
+    assert at_legend < first_card
     assert any("not limited to" in c.value for c in at.caption)
 
 

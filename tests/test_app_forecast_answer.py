@@ -5,7 +5,6 @@ numbers are checked against hand-written SQL."""
 
 from __future__ import annotations
 
-import re
 import shutil
 from pathlib import Path
 
@@ -176,3 +175,26 @@ def test_a_big_level_is_a_grid_worst_first_with_the_hand_computed_numbers(grid_o
     at = run({"team": team})
     at.text_input[0].input(rep[:4]).run()
     assert all(rep[:4].lower() in r.lower() for r in at.dataframe[0].value["rep"])
+
+
+def test_the_team_furthest_short_is_named_under_the_headline(env, con, quarter):
+    """Read before any chart (on a phone, above the fold): the team furthest short of its
+    target by hand SQL, its gap in words, and how many teams are short."""
+    rows = con.execute("""
+        WITH d AS (SELECT r.team AS k, coalesce(sum(d.amount) FILTER (WHERE d.status = 'won'), 0)
+                                      + coalesce(sum(d.amount * s.probability) FILTER (WHERE d.status = 'open'), 0) AS f
+                   FROM deals d JOIN reps r ON r.rep_id = d.owner_id
+                   JOIN stages s ON s.pipeline = d.pipeline AND s.stage = d.stage
+                   WHERE d.close_date >= ? AND d.close_date < ? GROUP BY 1),
+             t AS (SELECT r.team AS k, sum(t.amount) AS target FROM targets t JOIN reps r ON r.rep_id = t.rep_id
+                   WHERE t.period_start >= ? AND t.period_start < ? GROUP BY 1)
+        SELECT t.k, coalesce(d.f, 0), t.target FROM t LEFT JOIN d USING (k)""", [*quarter, *quarter]).fetchall()
+    want = sorted(((float(f) - float(t), k, float(f), float(t)) for k, f, t in rows))
+    gap, team, forecast, target = want[0]
+    assert gap < 0, "the demo data has a team short of target"
+    short = sum(1 for g, *_ in want if g < 0)
+    at = run()
+    md = [m.value for m in at.markdown]
+    i = next(j for j, m in enumerate(md) if m.startswith("#### "))
+    assert shown(md[i + 1]) == (f":material/south: Furthest short of target: **{team}** — "
+                                f":red-badge[{gap_words(forecast, target)}]; {short} of {len(want)} teams are short.")

@@ -17,7 +17,7 @@ import sys
 
 import pytest
 
-from app_support import APP_DIR, app_test
+from app_support import APP_DIR, app_test, board_cards, card_lines
 from test_app_pages import shown
 
 LINK = "[Session expired - sign in](https://evil.example)"
@@ -103,12 +103,14 @@ def test_hostile_names_in_the_data_are_shown_as_text_on_the_deal_board(hostile_d
     at.selectbox(key="board_rep").set_value(LINK).run()
     no_exceptions(at)
     assert_no_link(at)
-    cards = [shown(m.value) for m in at.markdown if "HYPERLINK" in m.value]
-    assert cards, "no deal cards for the rep"
-    # the card's second line is the account, literally; the third names the rep (and the close
-    # date) inside :gray[…]
-    assert all(c.split("  \n")[1].startswith('=HYPERLINK("https://evil.example";"') for c in cards), cards
-    assert all(re.search(rf" · {re.escape(LINK)} · (closes \d\d \w{{3}} \d{{4}}|no close date)\]$", c.split("  \n")[2])
+    html_cards = [c for c in board_cards(at) if "HYPERLINK" in c]
+    assert html_cards, "no deal cards for the rep"
+    # the cards are HTML: every value escaped, so no tag but the card's own, and no link
+    assert not any(re.search(r"<a\b|href|<script|<b>", c, re.I) for c in html_cards), html_cards
+    cards = [card_lines(c) for c in html_cards]
+    # the card's second line is the account, literally; the third names the rep (and the close date)
+    assert all(c[1].startswith('=HYPERLINK("https://evil.example";"') for c in cards), cards
+    assert all(re.search(rf" · {re.escape(LINK)} · (closes \d\d \w{{3}} \d{{4}}|no close date)$", c[2])
                for c in cards), cards
 
 

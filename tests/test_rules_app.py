@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import duckdb
 
-from app_support import app_test
+from app_support import app_test, board_cards, card_parts
 
 
 def test_catalog_shows_each_rule_its_points_and_fired_counts(env):
@@ -75,7 +75,7 @@ def test_deal_lists_and_the_board_say_why_a_deal_scores_what_it_scores(env):
     board = app_test("deal-board").run()
     assert not board.exception, [e.value for e in board.exception]
     # captions are markdown-escaped ('High\\-value score 25\\: …'): compare the text a person reads
-    shown = [c.value.replace("\\", "") for c in board.caption if c.value.replace("\\", "").startswith("High-value score ")]
+    shown = [t for card in board_cards(board) for t in card_parts(card, "pbi-small") if t.startswith("High-value score ")]
     assert shown, "no card says why its deal scores what it scores"
     expected = {"High-value score " + v[len("Score "):] for v in by_hand.values()}
     assert all(s in expected for s in shown), shown[:3]

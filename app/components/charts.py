@@ -12,7 +12,7 @@ from typing import Any
 import altair as alt
 import pandas as pd
 
-from pipelinebi.formatting import axis_label_expr, d3_format, d3_tooltip_format
+from pipelinebi.formatting import axis_label_expr, d3_format, d3_tooltip_format, value_label
 
 #: colour-blind-safe (Okabe–Ito hues after the brand blue): no red–green pair
 PALETTE = ["#2f6fde", "#a0aab8", "#e69f00", "#56b4e9", "#d55e00", "#009e73"]
@@ -84,13 +84,21 @@ def _fmt(metrics: list[str], defs: dict[str, Any]) -> str | None:
 
 
 def _clean(df: pd.DataFrame, dims: list[str]) -> pd.DataFrame:
+    """Dimension values as shown: periods as dates, categories as text for people ("best_case"
+    → "Best Case", :func:`value_label`; a blank "(none)"). A click on a chart therefore sees
+    the label: the caller maps it back to the raw value (``formatting.label_map``)."""
     df = df.copy()
     for d in dims:
         if d == "period":
             df[d] = pd.to_datetime(df[d])
         elif d in df:
-            df[d] = df[d].astype("string").fillna("(none)")
+            df[d] = df[d].astype("string").fillna("(none)").map(value_label).astype("string")
     return df
+
+
+def _shown(values: list[str] | None) -> list[str] | None:
+    """Category values (a sort order, the worst few) as :func:`_clean` shows them."""
+    return None if values is None else list(dict.fromkeys(value_label(v) for v in values))
 
 
 def _long(df: pd.DataFrame, dims: list[str], metrics: list[str], labels: dict[str, str]) -> pd.DataFrame:
@@ -126,7 +134,8 @@ def bar_chart(df: pd.DataFrame, dim: str, metrics: list[str], defs: dict[str, An
     if baseline:
         labels[baseline] = baseline_label or _labels([baseline], defs)[baseline]
     fmt = _fmt(metrics, defs)
-    order = _category_sort(df, dim, order_by)
+    order = _shown(_category_sort(df, dim, order_by))
+    worst = _shown(worst)
     dims = [dim] + ([series] if series else [])
     df = _clean(df, dims)
     long = _long(df, dims, metrics, labels)
@@ -364,10 +373,31 @@ def funnel_chart(df: pd.DataFrame, dim: str, metric: str, defs: dict[str, Any], 
     return alt.layer(bars, text).properties(height=max(160, 34 * len(order) + 30), title=title or "", description=desc)
 
 
+def wrap(text: str, width: int = 18) -> str | list[str]:
+    """A chart title on lines of at most ``width`` characters (a list: Vega draws one line per
+    item), broken between words; short text unchanged.
+
+    >>> wrap("Stage conversion (resolved visits)")
+    ['Stage conversion', '(resolved visits)']
+    >>> wrap("Win rate")
+    'Win rate'
+    """
+    if len(text) <= width:
+        return text
+    lines: list[str] = []
+    for word in text.split():
+        if lines and len(lines[-1]) + 1 + len(word) <= width:
+            lines[-1] += " " + word
+        else:
+            lines.append(word)
+    return lines
+
+
 def heatmap(df: pd.DataFrame, x: str, y: str, metric: str, defs: dict[str, Any], *, x_order: list[str] | None = None,
             title: str | None = None, x_label: str | None = None, y_label: str | None = None) -> alt.Chart:
     labels = _labels([metric], defs)
     fmt = _fmt([metric], defs)
+    x_order = _shown(x_order)
     df = _clean(df, [x, y])
     df["value"] = pd.to_numeric(df[metric], errors="coerce")
     # White text only on the dark ends of the colour scale (red and deep green); the scale spans
@@ -383,8 +413,10 @@ def heatmap(df: pd.DataFrame, x: str, y: str, metric: str, defs: dict[str, Any],
         y=alt.Y(f"{y}:N", axis=alt.Axis(title=y_label, labelLimit=220)))
     rect = themed(base.mark_rect(stroke="#a0aab8"), PAPER_STROKE, "cells").encode(
         # blue (high) to orange (low): colour-blind safe, never red against green
-        color=alt.Color("value:Q", title=labels[metric], scale=alt.Scale(scheme="blueorange", reverse=True),
-                        legend=alt.Legend(**axis_format(fmt), orient="right")),
+        # the legend's title on short lines: one line of "Stage conversion (resolved visits)"
+        # is cut to "Stage conversion (resolved v…" beside the cells
+        color=alt.Color("value:Q", title=wrap(labels[metric]), scale=alt.Scale(scheme="blueorange", reverse=True),
+                        legend=alt.Legend(**axis_format(fmt), orient="right", titleLimit=0)),
         tooltip=[alt.Tooltip(f"{y}:N"), alt.Tooltip(f"{x}:N"), alt.Tooltip("value:Q", title=labels[metric],
                                                                            format=d3_tooltip_format(fmt))])
     text = base.mark_text(fontSize=11).encode(
@@ -403,7 +435,7 @@ def range_chart(df: pd.DataFrame, dim: str, metrics: list[str], defs: dict[str, 
     lowest to the highest quantile, a thick bar over the middle ones, a dot per quantile."""
     labels = _labels(metrics, defs)
     fmt = _fmt(metrics, defs)
-    order = _category_sort(df, dim, order_by)
+    order = _shown(_category_sort(df, dim, order_by))
     dims = [dim]
     df = _clean(df, dims)
     for m in metrics:

@@ -33,7 +33,7 @@ from pipelinebi.dashboards.queries import (NO_CLOSE_DATE_METRICS, PageState, cha
                                            no_close_date_query, parse_period_label, period_label, range_query,
                                            table_query, table_totals_query)
 from pipelinebi.compiler.query import Query
-from pipelinebi.formatting import MISSING, format_value, gap_words, is_missing, md_escape, plural
+from pipelinebi.formatting import MISSING, format_value, gap_words, is_missing, label_map, md_escape, plural, value_label
 
 from . import charts, data, deal_list, filters, narrow, pacing, partial_period, spec_cache, ui, waterfall
 
@@ -61,6 +61,9 @@ class _Page:
         self.empty_queries: list[Any] = []
         #: titles of tiles not drawn because the data cannot answer them, by need
         self.hidden: dict[str, list[str]] = {}
+        #: the place under the headline for the member furthest short of target (filled by
+        #: the first bullet chart or grid below it: the worst team is read before any chart)
+        self.furthest_short: Any = None
 
     def run(self, query, benchmark: bool = False):
         ans = data.run(query, benchmark=benchmark)
@@ -127,7 +130,7 @@ def render(loaded: LoadedDashboard) -> None:
     state = replace(state, unavailable=frozenset(lacking))
     st.title(d.title)
     period = f"**{md_escape(g.period)}**" if "period" in d.filters else "all periods"
-    scope = ", ".join(f"{k} **{md_escape(v)}**" for k, v in (("pipeline", g.pipeline), ("region", g.region), ("team", g.team))
+    scope = ", ".join(f"{k} **{md_escape(value_label(v))}**" for k, v in (("pipeline", g.pipeline), ("region", g.region), ("team", g.team))
                       if v and k in d.filters)
     st.caption(" · ".join(x for x in (f"For {d.audience}", period, scope, d.description) if x))
     for text in stale:
@@ -135,7 +138,11 @@ def render(loaded: LoadedDashboard) -> None:
     notice = st.container()  # what the data cannot answer, or an empty period: said once, here
     page = _Page(loaded, state, layer, cov, lacking)
     for i, tile in enumerate(d.tiles):
-        _tile(page, ("tiles", i), tile)
+        # one container per tile: what a drill changes inside one tile (a chart becomes a grid or
+        # a deal list) does not move the tiles after it, so the browser keeps their charts as
+        # drawn instead of mounting and drawing each again (most of a drill's browser time)
+        with st.container():
+            _tile(page, ("tiles", i), tile)
     with notice:
         _notices(page, g.period if "period" in d.filters and state.start else None)
     ui.warnings_note(page.warnings)
@@ -389,8 +396,45 @@ def _headline(page: _Page, item: Any, row: dict[str, Any], rng: Any = None) -> N
             else:
                 parts.append(f":red-badge[:material/trending_down: {md_escape(words)}]")
     st.markdown("#### " + " · ".join(parts))
+    page.furthest_short = st.empty()
     if rng is not None:
-        st.caption(_range_note(item, rng))
+        # on a phone this note is folded away (ui._THEME_CSS), so the worst team stays above the fold
+        with st.container(key="range-note"):
+            st.caption(_range_note(item, rng))
+
+
+def furthest_short_line(df: pd.DataFrame, dim: str, dim_label: str, value: str, target: str,
+                        fmt: str | None) -> str | None:
+    """"Furthest short of target: **EMEA Mid-Market** — $2.00M short; 3 of 6 teams are short."
+    (markdown, values escaped), or who is closest when none is short; None without targets."""
+    d = df[[dim, value, target]].copy()
+    d["v"] = pd.to_numeric(d[value], errors="coerce").fillna(0)
+    d["t"] = pd.to_numeric(d[target], errors="coerce")
+    d = d.dropna(subset=["t"])
+    if d.empty:
+        return None
+    d["gap"] = d["v"] - d["t"]
+    d = d.sort_values(["gap", dim])
+    first = d.iloc[0]
+    short = int((d["gap"] < 0).sum())
+    who = f"**{md_escape(value_label(first[dim]))}**"
+    members = ui.plural(dim_label.lower())
+    words = md_escape(gap_words(first["v"], first["t"], fmt))
+    if short:
+        return (f":material/south: Furthest short of target: {who} — :red-badge[{words}]; "
+                f"{short} of {len(d)} {members} {'is' if short == 1 else 'are'} short.")
+    return f":material/check_circle: No {dim_label.lower()} is short of target; closest: {who} — {words}."
+
+
+def _tell_furthest_short(page: _Page, df: pd.DataFrame, dim: str, value: str, target: str) -> None:
+    """Say under the headline which member is furthest short (once: the first chart that can)."""
+    slot, page.furthest_short = page.furthest_short, None
+    if slot is None or not all(c in df for c in (dim, value, target)):
+        return
+    fmt = page.layer.metrics[value].format if value in page.layer.metrics else None
+    line = furthest_short_line(df, dim, ui.dim_label(page.layer, dim), value, target, fmt)
+    if line:
+        slot.markdown(line)
 
 
 def _pace(state: Any) -> float | None:
@@ -473,22 +517,28 @@ def _key(base: str, *parts: Any) -> str:
     return f"{base}-{h}"
 
 
-def breadcrumb(page: _Page, tile: ChartTile, plan) -> None:
-    """Home › Team › Rep … : each ancestor is a button that goes back up to it."""
+def breadcrumb(page: _Page, tile: ChartTile, plan, beside: Callable[[], None] | None = None) -> None:
+    """Home › Team › Rep … : each ancestor is a button that goes back up to it; ``beside``
+    draws more in the same row, at its end (a grid's "Open a …" box)."""
     if not plan.drilled:
+        if beside is not None:
+            beside()
         return
     layer = page.layer
-    with st.container(horizontal=True, vertical_alignment="center", gap="small"):
+    with st.container(horizontal=True, vertical_alignment="bottom" if beside else "center", gap="small"):
         first = ui.dim_label(layer, plan.path[0]).lower()
         st.button(f"All {ui.plural(first)}", key=f"crumb-{tile.dimension}-top", type="tertiary", icon=":material/home:",
                   on_click=_drill_to, args=(tuple(tile.drill.path), 0, tuple(page.loaded.definition.filters)))
         for i, (dim, value) in enumerate(plan.drilled):
             st.markdown("›")
             if i == len(plan.drilled) - 1:
-                st.markdown(f"**{md_escape(value)}**")
+                st.markdown(f"**{md_escape(value_label(value))}**")
             else:
-                st.button(md_escape(value), key=f"crumb-{tile.dimension}-{i}", type="tertiary",
+                st.button(md_escape(value_label(value)), key=f"crumb-{tile.dimension}-{i}", type="tertiary",
                           on_click=_drill_to, args=(tuple(tile.drill.path), i + 1, tuple(page.loaded.definition.filters)))
+        if beside is not None:
+            st.space("stretch")
+            beside()
 
 
 def _drill_to(path: tuple[str, ...], level: int, uses: tuple[str, ...]) -> None:
@@ -517,12 +567,16 @@ def _on_row(widget_key: str, dim: str, members: list[str]) -> None:
         st.query_params[dim] = members[rows[0]]
 
 
-def _on_pick(chart_key: str, dim: str, drill: bool, select: str | None, selected: str | None) -> None:
+def _on_pick(chart_key: str, dim: str, drill: bool, select: str | None, selected: str | None,
+             raw: dict[str, str] | None = None) -> None:
     """A bar was clicked (a chart's ``on_select`` callback): go one level down, or select the
-    value (``select``: the URL parameter of a selection, ``selected``: its value now)."""
+    value (``select``: the URL parameter of a selection, ``selected``: its value now). The chart
+    shows labels ("Best Case"); ``raw`` maps them back to the values the URL and the queries
+    keep ("best_case")."""
     value = charts.picked(st.session_state.get(chart_key), dim)
     if value is None:
         return
+    value = (raw or {}).get(value, value)
     if drill:
         st.query_params[dim] = value
     elif select and value != selected:
@@ -544,10 +598,10 @@ def chart(page: _Page, tile: ChartTile, key: str) -> None:
     if tile.drill and title:
         title = "Deals behind the number" if plan.is_detail else plan.title or f"{title} by {dim_label.lower()}"
 
-    def heading() -> None:
+    def heading(beside: Callable[[], None] | None = None) -> None:
         if title:
             st.subheader(title)
-        breadcrumb(page, tile, plan)
+        breadcrumb(page, tile, plan, beside)
         if plan.note:
             st.info(plan.note, icon=":material/info:")
         if tile.caption and not plan.is_detail:
@@ -569,12 +623,17 @@ def chart(page: _Page, tile: ChartTile, key: str) -> None:
             page.defer(lambda: (heading(), st.info(message, icon=":material/inbox:")), plan.query)
         return
     page.drew()
-    heading()
     nxt = tile.drill.path[plan.level + 1] if tile.drill and plan.level < len(plan.path) - 1 else None
     if (plan.grid_query is not None and nxt is not None and plan.dimension in df
             and df[plan.dimension].nunique() > (plan.grid_over or 15)):
-        _grid(page, tile, plan, key, nxt)
+        grid = _grid_data(page, tile, plan)
+        # the grid's "Open a …" box (the keyboard path) beside the breadcrumb, right under the
+        # heading: below the search box it sat on the bottom edge of a 1440×900 screen, where
+        # its list did not open
+        heading(beside=partial(_grid_box, page, plan, key, grid[0], grid[1]))
+        _grid(page, tile, plan, key, nxt, grid)
         return
+    heading()
     top = plan.query.top
     if top is not None and top.dimension in df and df[top.dimension].nunique() >= top.count:
         # Only say "top N" when values were actually left out.
@@ -611,6 +670,8 @@ def chart(page: _Page, tile: ChartTile, key: str) -> None:
         else:
             st.caption(f"No earlier {state.grain} has data to compare with: no baseline tick.")
     interactive = bool(tile.drill and plan.level < len(plan.path) - 1) or tile.select
+    if tile.bullet and not plan.stack and len(plan.metrics) == 2:
+        _tell_furthest_short(page, df, plan.dimension, plan.metrics[0], plan.metrics[1])
     worst = _worst(tile, df, plan, baseline_col, baseline_label) if tile.highlight_worst else None
     metrics = [m for m in plan.metrics if m != tile.baseline or plan.level > 0]
     def build():
@@ -654,7 +715,7 @@ def chart(page: _Page, tile: ChartTile, key: str) -> None:
                         interactive, plan.stack, data.db_key(), id(layer), part)
         spec = _chart_spec(spec_key, _build=build)
         if lit is not None:
-            spec = charts.dim_others(copy.deepcopy(spec), plan.dimension, lit)
+            spec = charts.dim_others(copy.deepcopy(spec), plan.dimension, value_label(lit))
         specs.append((part, spec))
     ckey = _key(key, plan.level, plan.drilled, sel_now)
     if interactive and tile.drill:
@@ -666,7 +727,7 @@ def chart(page: _Page, tile: ChartTile, key: str) -> None:
                        f"or pick it here.")
             open_key = _key(key, "open", plan.drilled)
             st.selectbox(f"Open a {dim_label.lower()}", members, index=None, key=open_key,
-                         placeholder=f"Choose a {dim_label.lower()}…", width=280,
+                         placeholder=f"Choose a {dim_label.lower()}…", width=280, format_func=value_label,
                          on_change=_on_choose, args=(open_key, plan.dimension))
     if tile.bullet and not plan.stack and len(metrics) == 2:
         st.caption(f"Bars: {ui.metric_label(layer, metrics[0]).lower()}; tick: {ui.metric_label(layer, metrics[1]).lower()}. "
@@ -680,7 +741,9 @@ def chart(page: _Page, tile: ChartTile, key: str) -> None:
             # the click is handled in a callback, before the next run: one run draws the level
             # below (handled inline, the run up to here would be drawn twice: a drill took two)
             st.vega_lite_chart(spec, on_select=partial(_on_pick, pkey, plan.dimension, bool(tile.drill),
-                                                        tile.dimension if tile.select else None, sel_now),
+                                                        tile.dimension if tile.select else None, sel_now,
+                                                        label_map(whole[plan.dimension].dropna().astype(str))
+                                                        if plan.dimension in whole else None),
                                selection_mode=charts.PICK, key=pkey, width="stretch")
         elif tile.kind == "heatmap":  # unreadable at phone width: a ranked list there instead
             with narrow.wide(pkey):
@@ -696,41 +759,80 @@ def chart(page: _Page, tile: ChartTile, key: str) -> None:
     if interactive and tile.select and sel_now is None and not tile.caption:
         st.caption(f"Click a {dim_label.lower()} to narrow the lists below.")
     if tile.select and sel_now is not None:
-        if st.button(f"{dim_label}: {md_escape(sel_now)}  ✕", key=f"clear-{key}", help="Show all again", icon=":material/filter_alt_off:"):
+        if st.button(f"{dim_label}: {md_escape(value_label(sel_now))}  ✕", key=f"clear-{key}", help="Show all again", icon=":material/filter_alt_off:"):
             del st.query_params[tile.dimension]
             st.rerun()
     if worst:
         st.markdown("**Worst:** " + "; ".join(md_escape(text) for _, text in worst))
 
 
-def _grid(page: _Page, tile: ChartTile, plan, key: str, nxt: str) -> None:
-    """A drill level with too many members for bars (231 reps): every member's numbers in a
-    sortable grid, furthest short of target first, with a search box; a row (or the select box
-    beside it, the keyboard path) drills like a bar."""
-    layer = page.layer
+def _grid_data(page: _Page, tile: ChartTile, plan) -> tuple[list[str], pd.DataFrame, list[str], list[str]]:
+    """A grid level's rows: (its members, worst first; the frame as shown; the columns turned
+    into text; the metric columns). Says under the headline who is furthest short."""
     dim = plan.dimension
-    dim_label = ui.dim_label(layer, dim)
     ans = page.run(plan.grid_query)
+    if tile.bullet and len(tile.metrics) == 2:
+        _tell_furthest_short(page, ans.df, dim, tile.metrics[0], tile.metrics[1])
     metrics = [m for m in plan.grid_query.metrics if m in ans.df and m != "target_gap"]
     # sorted and formatted once per answer (thousands of reps: most of a drill's server time);
     # the key is the viewer's scoped SQL and the data they see (spec_cache.key)
-    options, full, as_text = _grid_frame(spec_cache.key("grid", ans.sql), _df=ans.df, _layer=layer, dim=dim,
+    options, full, as_text = _grid_frame(spec_cache.key("grid", ans.sql), _df=ans.df, _layer=page.layer, dim=dim,
                                          metrics=tuple(metrics))
+    return options, full, as_text, metrics
+
+
+#: most members an "Open a …" box lists: a select box builds its whole list in the browser at
+#: every rerun, opened or not (3,000 reps of a team at 1M deals: seconds of browser CPU)
+BOX_MAX = 200
+
+
+def _search_key(key: str, plan) -> str:
+    return _key(key, "search", plan.drilled)
+
+
+def _found(options: list[str], shown: pd.Series, search: str) -> list[bool]:
+    """Which members match the grid's search: the name as stored or as shown."""
+    if not search:
+        return [True] * len(options)
+    s = search.lower()
+    return [s in o.lower() or s in str(v).lower() for o, v in zip(options, shown)]
+
+
+def _grid_box(page: _Page, plan, key: str, options: list[str], full: pd.DataFrame) -> None:
+    """The grid's keyboard path: pick a member in a select box to drill into it. It lists the
+    members the grid's search finds (its value from the last run), furthest short first, at
+    most :data:`BOX_MAX` of them."""
+    dim_label = ui.dim_label(page.layer, plan.dimension).lower()
+    found = _found(options, full[plan.dimension], st.session_state.get(_search_key(key, plan)) or "")
+    listed = [o for o, ok in zip(options, found) if ok][:BOX_MAX]
+    more = sum(found) > len(listed)
+    open_key = _key(key, "gridopen", plan.drilled)
+    st.selectbox(f"Open a {dim_label}", listed, index=None, key=open_key, width=280,
+                 placeholder=f"Choose a {dim_label}…" + (f" ({len(listed)} furthest short; search to narrow)" if more else ""),
+                 on_change=_on_choose, format_func=value_label, args=(open_key, plan.dimension))
+
+
+def _grid(page: _Page, tile: ChartTile, plan, key: str, nxt: str,
+          grid: tuple[list[str], pd.DataFrame, list[str], list[str]]) -> None:
+    """A drill level with too many members for bars (231 reps): every member's numbers in a
+    sortable grid, furthest short of target first, with a search box; a row (or the "Open a …"
+    box under the heading, :func:`_grid_box`, the keyboard path) drills like a bar."""
+    layer = page.layer
+    dim = plan.dimension
+    dim_label = ui.dim_label(layer, dim)
+    options, full, as_text, metrics = grid
     nxt_label = ui.plural(ui.dim_label(layer, nxt).lower())
     st.caption(f":material/table_rows: {plural(len(full), dim_label.lower(), ui.plural(dim_label.lower()))}: too many for "
                f"bars, so a grid — furthest short of target first (click a column to sort). "
-               f"Select a row, or pick a {dim_label.lower()} in the box, to see its {nxt_label}.")
-    with st.container(horizontal=True, vertical_alignment="bottom", gap="medium"):
-        search = st.text_input(f"Search {ui.plural(dim_label.lower())}", key=_key(key, "search", plan.drilled),
-                               placeholder="Name contains…", width=280)
-        open_key = _key(key, "gridopen", plan.drilled)
-        st.selectbox(f"Open a {dim_label.lower()}", options, index=None, key=open_key,
-                     placeholder=f"Choose a {dim_label.lower()}…", width=280, on_change=_on_choose,
-                     args=(open_key, dim))
-    shown = full
+               f"Select a row, or pick a {dim_label.lower()} in the box above, to see its {nxt_label}.")
+    search = st.text_input(f"Search {ui.plural(dim_label.lower())}", key=_search_key(key, plan),
+                           placeholder="Name contains…", width=280)
+    shown, raw = full, options
     if search:
-        found = pd.Series(options, index=full.index).str.contains(search, case=False, regex=False)
-        shown = full[found].reset_index(drop=True)
+        # the name as shown ("Best Case") or as stored ("best_case")
+        mask = _found(options, full[dim], search)
+        shown = full[mask].reset_index(drop=True)
+        raw = [o for o, ok in zip(options, mask) if ok]
     config = ui.column_config(layer, shown.columns, as_text)
     if "__gap" in shown:
         config["__gap"] = st.column_config.TextColumn("Gap to target", help="Forecast against target, in words")
@@ -740,7 +842,7 @@ def _grid(page: _Page, tile: ChartTile, plan, key: str, nxt: str) -> None:
             config[c] = st.column_config.NumberColumn(m.label, format="compact", help=m.description or None)
     grid_key = _key(key, "grid", plan.drilled, search)
     st.dataframe(shown, hide_index=True, width="stretch", height=min(38 + 35 * len(shown), 560),
-                 column_config=config, on_select=partial(_on_row, grid_key, dim, shown[dim].astype(str).tolist()),
+                 column_config=config, on_select=partial(_on_row, grid_key, dim, raw),
                  selection_mode="single-row", key=grid_key)
 
 
@@ -816,10 +918,10 @@ def _worst(tile: ChartTile, df: pd.DataFrame, plan, baseline: str | None, label:
         d = d[d["gap"] < 0]
         unit = " pts" if f == "percent" else ""
         return [(str(r[plan.dimension]),
-                 f"{r[plan.dimension]} {format_value(r[m], f)} vs {format_value(r[baseline], f)} over {label or 'the baseline'} "
+                 f"{value_label(r[plan.dimension])} {format_value(r[m], f)} vs {format_value(r[baseline], f)} over {label or 'the baseline'} "
                  f"({(r['gap'] * 100 if f == 'percent' else r['gap']):+.1f}{unit})") for _, r in d.iterrows()]
     d = d.dropna(subset=[m]).sort_values(m).head(tile.highlight_worst)
-    return [(str(r[plan.dimension]), f"{r[plan.dimension]} {format_value(r[m], f)}") for _, r in d.iterrows()]
+    return [(str(r[plan.dimension]), f"{value_label(r[plan.dimension])} {format_value(r[m], f)}") for _, r in d.iterrows()]
 
 
 # -------------------------------------------------------------------- tables
@@ -828,7 +930,7 @@ def table(page: _Page, tile: TableTile) -> None:
     if q is None:
         page.hide(tile, tuple(tile.metrics))
         return
-    sel = ", ".join(f"{ui.dim_label(page.layer, k).lower()} {md_escape(v)}" for k, v in page.state.selection)
+    sel = ", ".join(f"{ui.dim_label(page.layer, k).lower()} {md_escape(value_label(v))}" for k, v in page.state.selection)
 
     def heading() -> None:
         if tile.title:

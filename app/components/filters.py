@@ -16,6 +16,8 @@ from pipelinebi.coverage import Coverage
 from pipelinebi.dashboards.answers import default_period_start
 from pipelinebi.dashboards.queries import PageState, global_filters, parse_period_label, period_bounds, period_label, period_options
 
+from pipelinebi.formatting import value_label
+
 from . import data
 
 ALL = "All"
@@ -127,8 +129,9 @@ def sidebar() -> Globals:
                 stale.append(f"{label} '{wanted}' not found — showing all {label.lower()}s")
                 if drilled is None:
                     st.session_state[key] = ALL
+            # codes shown as words ("new_business" → "New Business"); the URL keeps the value
             picked = st.selectbox(label, options, index=0, key=key, bind="query-params",
-                                  on_change=_reset_drill)
+                                  on_change=_reset_drill, format_func=value_label)
             values[dim] = None if picked in (None, ALL) else picked
     parsed = _parse(period or current) or _parse(current)
     start, end, grain = parsed

@@ -13,6 +13,8 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
+from pipelinebi.formatting import md_escape, value_label
+
 from . import ui
 
 _CSS = """<style>
@@ -39,10 +41,10 @@ def ranked(layer: Any, df: pd.DataFrame, dim: str, series: str, metric: str, key
     values = order or list(dict.fromkeys(df[dim].dropna().astype(str)))
     if not values:
         return
-    pick = st.selectbox(ui.dim_label(layer, dim), values, key=f"narrow-pick-{key}")
+    pick = st.selectbox(ui.dim_label(layer, dim), values, key=f"narrow-pick-{key}", format_func=value_label)
     d = df[df[dim].astype(str) == pick][[series, metric]].copy()
     d[metric] = pd.to_numeric(d[metric], errors="coerce")
     d = d.dropna(subset=[metric]).sort_values([metric, series]).reset_index(drop=True)
     st.caption(f"{ui.plural(ui.dim_label(layer, series))} ranked by {ui.metric_label(layer, metric).lower()} "
-               f"in {pick}, lowest first.")
+               f"in {md_escape(value_label(pick))}, lowest first.")
     ui.table(layer, d, key=f"narrow-table-{key}", height=min(38 + 35 * len(d), 460))

@@ -13,7 +13,7 @@ import pandas as pd
 import streamlit as st
 
 from pipelinebi.errors import PipelineBIError
-from pipelinebi.formatting import MISSING, format_value, is_missing, md_escape
+from pipelinebi.formatting import MISSING, format_value, is_missing, md_escape, value_label
 
 log = logging.getLogger("pipelinebi.app")
 
@@ -160,14 +160,24 @@ def _cell_text(v: Any, fmt: str | None, width: int) -> str:
     return text.rjust(width) if not text.startswith("-") else text
 
 
+def _is_category(layer: Any, c: str, col: pd.Series) -> bool:
+    """A column of category values (source, forecast category, status), not a metric, a date
+    or an id: its codes are shown as words (:func:`value_label`)."""
+    return (c not in layer.metrics and c not in DATE_COLUMNS and c != "period" and not c.endswith("_id")
+            and (pd.api.types.is_string_dtype(col) or col.dtype == object))
+
+
 def display_frame(layer: Any, df: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
     """The frame as shown: Streamlit's grid draws a blank cell as the word "None", so a column
     holding a blank becomes text with "—" there (numbers formatted like the column would be:
-    $1,234, 12.5%, 3.0 days). Returns the frame and the columns turned into text."""
+    $1,234, 12.5%, 3.0 days); category codes as words ("best_case" → "Best Case"). Returns the
+    frame and the columns turned into text."""
     out = df.copy()
     as_text = []
     for c in df.columns:
         col = df[c]
+        if _is_category(layer, c, col):
+            col = out[c] = col.map(lambda v: v if is_missing(v) or not isinstance(v, str) else value_label(v))
         if not col.isna().any():
             continue
         m = layer.metrics.get(c)
@@ -195,9 +205,9 @@ def scope_note(layer: Any, scope: Iterable[tuple[str, str]], ignored: Iterable[t
     the deeper drill values it is not narrowed to, and why."""
     scope, ignored = list(scope), list(ignored)
     if scope:
-        st.caption("For " + ", ".join(f"{dim_label(layer, k).lower()} {md_escape(v)}" for k, v in scope) + ".")
+        st.caption("For " + ", ".join(f"{dim_label(layer, k).lower()} {md_escape(value_label(v))}" for k, v in scope) + ".")
     if ignored:
-        what = ", ".join(f"{dim_label(layer, k).lower()} '{md_escape(v)}'" for k, v in ignored)
+        what = ", ".join(f"{dim_label(layer, k).lower()} '{md_escape(value_label(v))}'" for k, v in ignored)
         st.info(f"Not narrowed to {what}: {why}", icon=":material/filter_alt_off:")
 
 
@@ -238,6 +248,12 @@ _THEME_CSS = """<style>
   [data-testid="stMetricValue"] *, [data-testid="stMetricDelta"] * { white-space: normal !important;
     overflow: visible !important; text-overflow: clip !important; }
   [data-testid="stMetricDelta"] { height: auto !important; }
+  /* the answer above the fold (#14: the worst team visible without scrolling): a smaller page
+     title, less space above it, the forecast range's long note folded away (its numbers stay
+     in the headline) */
+  [data-testid="stMainBlockContainer"] { padding-top: 4rem !important; }
+  h1 { font-size: 2rem !important; padding-top: 0.5rem !important; }
+  .st-key-range-note { display: none !important; }
 }
 /* chart marks in the theme's colours (charts.themed): Vega draws fixed colours; these follow the
    theme picked in the menu, live (currentColor = the theme's text; light-dark() = the app's

@@ -24,9 +24,10 @@ import pandas as pd
 import streamlit as st
 
 from components import data, deal_list, filters, ui
+from components.cards import CARD_CSS, card_html
 from pipelinebi.compiler.query import Filter, Query
 from pipelinebi.dashboards import answers
-from pipelinebi.formatting import format_value, is_missing, md_escape, plural
+from pipelinebi.formatting import format_value, is_missing, md_escape, plural, value_label
 
 CARD_FIELDS = ("deal_id", "deal_name", "account", "rep", "team", "close_date", "amount")
 OPTIONAL_FIELDS = ("days_in_stage", "is_stalled", "is_top20", "hv_explanation")
@@ -43,6 +44,8 @@ _RESPONSIVE_CSS = """<style>
 @media (max-width: 640px) { .st-key-board-columns { display: none; } .st-key-board-tabs { display: block; } }
 </style>"""
 NEEDED = ("pipeline_amount", "open_deals")
+#: a picker with more options than this is not drawn: narrow first (see the Rep picker)
+MAX_PICKER = 500
 
 
 def _opt(layer, names):
@@ -62,14 +65,21 @@ def board() -> None:
     with st.container(horizontal=True, vertical_alignment="bottom"):
         if g.pipeline:
             pipeline = g.pipeline
-            st.markdown(f"Pipeline **{md_escape(pipeline)}** (sidebar)")
+            st.markdown(f"Pipeline **{md_escape(value_label(pipeline))}** (sidebar)")
         else:
             # options are rendered as markdown: the names are data
             pipeline = st.segmented_control("Pipeline", pipelines, default=pipelines[0] if pipelines else None,
-                                            format_func=md_escape, key="board_pipeline")
+                                            format_func=lambda v: md_escape(value_label(v)), key="board_pipeline")
         # only the reps of the sidebar's team/region (16,000 reps at 1M deals otherwise)
         reps = data.dimension_values("rep", {"team": g.team, "region": g.region})
-        rep = st.selectbox("Rep", ["All reps"] + reps, key="board_rep", width=260)
+        if len(reps) > MAX_PICKER:
+            # thousands of options cost the browser seconds at every rerun (its list is built
+            # whether opened or not): a rep is picked once a team narrows the list
+            rep = None
+            st.selectbox("Rep", ["All reps"], key="board_rep_all", width=260, disabled=True,
+                         help=f"{len(reps):,} reps: pick a team (or region) in the sidebar to choose one")
+        else:
+            rep = st.selectbox("Rep", ["All reps"] + reps, key="board_rep", width=260)
         # closing soonest by default: sorted by size, the top 20% badge would sit on nearly every card
         order = st.selectbox("Order cards by", list(ORDERS), key="board_order", width=200)
         cap = st.select_slider("Cards per column", [5, 10, 20, 50], value=10, key="board_cap", width=240)
@@ -146,16 +156,19 @@ def board() -> None:
         st.caption(f"{plural(int(n_top['open_deals'].iloc[0]), 'deal')} on this board "
                    f"({format_value(n_top['pipeline_amount'].iloc[0], 'currency', compact=True)}) "
                    f"{'is' if int(n_top['open_deals'].iloc[0]) == 1 else 'are'} in the top 20%.")
-    st.html(_RESPONSIVE_CSS)
+    st.html(_RESPONSIVE_CSS + CARD_CSS)
 
     def column(srow, where: str) -> None:
         stage = srow["stage"]
         deals = cards[cards["stage"] == stage]
         n = 0 if is_missing(srow["open_deals"]) else int(srow["open_deals"])
-        st.markdown(f"**{md_escape(stage)}**  \n{plural(n, 'deal')} · "
+        st.markdown(f"**{md_escape(value_label(stage))}**  \n{plural(n, 'deal')} · "
                     f"{format_value(srow['pipeline_amount'], 'currency', compact=True)}")
-        for _, d in deals.iterrows():
-            _card(d, median.get(stage), judged=not invented, as_of=g.as_of)
+        if len(deals):
+            # a column's cards are one HTML block: 70 cards as 140 Streamlit elements (a box and
+            # its markdown each) cost the browser ~5 s of rendering at every rerun
+            st.html("".join(card_html(d, median.get(stage), judged=not invented, as_of=g.as_of)
+                            for _, d in deals.iterrows()))
         more = n - len(deals)
         if more > 0 and st.button(f"+{more:,} more: list all {n:,}", key=f"more-{where}-{stage}", type="tertiary",
                                   icon=":material/list:", help="Every open deal of this stage, in a list below the board"):
@@ -167,13 +180,16 @@ def board() -> None:
             with col:
                 column(srow, "col")
     with st.container(key="board-tabs"):
-        tabs = st.tabs([str(x) for x in stages["stage"]])
+        # only the open tab's cards are drawn (a rerun when another is picked): the phone's board
+        # costs one column, not a second copy of every card the wide board already drew
+        tabs = st.tabs([value_label(x) for x in stages["stage"]], key="board_tab", on_change="rerun")
         for tab, (_, srow) in zip(tabs, stages.iterrows()):
-            with tab:
-                column(srow, "tab")
+            if tab.open:
+                with tab:
+                    column(srow, "tab")
     listed = st.session_state.get("board_list_stage")
     if listed in set(stages["stage"]):
-        st.subheader(f"All open deals in {md_escape(listed)}")
+        st.subheader(f"All open deals in {md_escape(value_label(listed))}")
         with st.container(horizontal=True, vertical_alignment="center"):
             st.caption("The board's filters, every deal of the stage, largest first (up to 1,000).")
             if st.button("Close the list", key="board_list_close", icon=":material/close:", type="tertiary"):
@@ -188,53 +204,6 @@ def board() -> None:
                          totals={m: tot[m].iloc[0] for m in tot.columns} if len(tot) else None,
                          complete=len(rows) < 1000)
     ui.warnings_note(warnings)
-
-
-def _text(v) -> str:
-    """A blank (None, NaN) as empty text, never "nan"/"None"."""
-    return "" if is_missing(v) else str(v)
-
-
-def _card(d: pd.Series, median: float | None, judged: bool = True, as_of=None) -> None:
-    with st.container(border=True, gap=None):
-        account = _text(d.get("account"))
-        name = _text(d.get("deal_name")) or _text(d.get("deal_id"))
-        if account and name.startswith(account):
-            name = name[len(account):].lstrip(" -–") or name
-        badge = " :violet-badge[★ top 20%]" if _flag(d.get("is_top20")) else ""
-        amount = d.get("amount") if "amount" in d else d.get("pipeline_amount")
-        when = ""
-        if "close_date" in d:
-            close = None if is_missing(d.get("close_date")) else pd.Timestamp(d["close_date"])
-            # a close date already behind the data's as-of date is overdue: said, not just dated
-            when = ("no close date" if close is None else
-                    f"overdue, was due {close:%d %b %Y}" if as_of is not None and close.date() < as_of else
-                    f"closes {close:%d %b %Y}")
-        details = " · ".join(md_escape(x) for x in (name, _text(d.get("rep")), when) if x)
-        st.markdown(f"**{format_value(amount, 'currency')}**{badge}  \n"
-                    f"{md_escape(account) or ':gray[*no account*]'}  \n:gray[{details}]")
-        score = d.get("win_score")
-        if not is_missing(score):
-            st.markdown(f":blue-badge[:material/insights: {md_escape(str(score))}]",
-                        help="Win probability from the learned model and the inputs that moved it most")
-        days = d.get("days_in_stage")
-        if not is_missing(days):
-            if not judged or median is None:
-                color = "gray"  # no norm to judge against: neither good nor bad
-            elif _flag(d.get("is_stalled")):
-                color = "red"
-            else:
-                color = "orange" if days > median else "green"
-            # the word and the icon say what the colour says
-            sign = {"gray": "■", "red": "⚠", "orange": "◷", "green": "✓"}[color]
-            st.markdown(f":{color}-badge[{sign} {plural(round(days), 'day')} in stage]")
-        why = _text(d.get("hv_explanation"))
-        if why:  # the high-value score and the rules behind it (scorecard high_value)
-            st.caption(md_escape(why.replace("Score ", "High-value score ", 1)))
-
-
-def _flag(v) -> bool:
-    return False if is_missing(v) else bool(v)
 
 
 board()  # errors: the entrypoint's guard around the page shows them

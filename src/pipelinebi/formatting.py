@@ -19,6 +19,13 @@ ahead of target or short of it, never a bare signed number.
 
 >>> gap_words(224e6, 189e6), gap_words(8e6, 10e6), gap_words(5, 5), gap_words(None, 5)
 ('$35.0M ahead', '$2.00M short', 'on target', '—')
+
+Category values for people (:func:`value_label`): a code written in lower case ("best_case",
+"referral", "email_open") is shown title-cased; a value someone wrote with capitals or
+punctuation ("EMEA Mid-Market", "Closed Won", "A") is shown as they wrote it.
+
+>>> value_label("best_case"), value_label("referral"), value_label("EMEA Mid-Market"), value_label("crm_sync")
+('Best Case', 'Referral', 'EMEA Mid-Market', 'CRM Sync')
 """
 
 from __future__ import annotations
@@ -95,6 +102,51 @@ def gap_words(value: Any, target: Any, fmt: str | None = "currency") -> str:
     if abs(diff) < 0.5:
         return "on target"
     return f"{format_value(abs(diff), fmt, compact=True)} {'ahead' if diff > 0 else 'short'}"
+
+
+#: a code, not a name someone wrote: lower-case words of letters joined by "_" or one space
+_CODE = re.compile(r"[a-z]+(?:[_ ][a-z]+)*")
+#: words of a code that are acronyms ("crm_sync" → "CRM Sync")
+ACRONYMS = frozenset({"abm", "api", "b2b", "b2c", "crm", "ppc", "roi", "sdr", "bdr", "seo", "sem", "smb", "sql", "mql",
+                      "url", "us", "uk", "emea", "apac", "latam", "na", "id", "qbr", "poc"})
+
+
+def value_label(value: Any) -> str:
+    """A category value (a dimension's value: source, forecast category, status, activity
+    kind) as people read it; the one place the app turns codes into words. Charts, legends,
+    grids, tables and filter options show this; URLs, query filters and drill state keep the
+    raw value (a select box's ``format_func``, a chart's pick mapped back: :func:`label_map`).
+
+    Only codes change: lower-case words of letters joined by ``_`` or a space are title-cased
+    (``_`` becomes a space; known acronyms upper-cased). Anything with a capital, a digit or
+    other punctuation is kept as written, so names and ids are never touched. A blank is "—".
+
+    >>> value_label("pipeline"), value_label("closed_won"), value_label("d000123"), value_label("(none)")
+    ('Pipeline', 'Closed Won', 'd000123', '(none)')
+    >>> value_label(None), value_label(3), value_label("Q3 2026"), value_label("existing customer")
+    ('—', '3', 'Q3 2026', 'Existing Customer')
+    """
+    if _is_missing(value):
+        return MISSING
+    text = str(value)
+    if not _CODE.fullmatch(text):
+        return text
+    return " ".join(w.upper() if w in ACRONYMS else w.capitalize() for w in re.split(r"[_ ]", text))
+
+
+def label_map(values: Any) -> dict[str, str]:
+    """``{shown label: raw value}`` for values shown through :func:`value_label`: what a click
+    on a chart (which sees the labels) maps back to for the URL and the queries. The first raw
+    value keeps a label two values share.
+
+    >>> label_map(["best_case", "commit", "Commit"])
+    {'Best Case': 'best_case', 'Commit': 'commit'}
+    """
+    out: dict[str, str] = {}
+    for v in values:
+        if not _is_missing(v):
+            out.setdefault(value_label(v), str(v))
+    return out
 
 
 def d3_format(fmt: str | None) -> str:
