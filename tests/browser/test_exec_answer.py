@@ -23,7 +23,13 @@ import pytest
 from browser_helpers import REPO_ROOT, StreamlitServer
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the a11y test's axe helpers, shared
-from test_a11y_screens import SIZES, THEMES, run_axe, settle, axe_source  # noqa: F401,E402 (fixture)
+from test_a11y_screens import SIZES, THEMES, _axe_path, run_axe, settle  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def axe_js() -> str:
+    """axe-core's source (the accessibility test's copy: AXE_CORE_PATH or npm)."""
+    return _axe_path().read_text()
 
 
 def _params(page) -> dict[str, str]:
@@ -31,7 +37,7 @@ def _params(page) -> dict[str, str]:
 
 
 @pytest.mark.parametrize("theme", THEMES)
-def test_phone_the_worst_team_is_on_the_first_screen(browser, app_server, screenshot_dir, axe_source, theme):  # noqa: F811
+def test_phone_the_worst_team_is_on_the_first_screen(browser, app_server, screenshot_dir, axe_js, theme):
     context = browser.new_context(viewport=SIZES["phone"], color_scheme=theme, is_mobile=True, has_touch=True)
     page = context.new_page()
     try:
@@ -54,7 +60,7 @@ def test_phone_the_worst_team_is_on_the_first_screen(browser, app_server, screen
         page.evaluate("() => document.querySelector('[data-testid=stMain]').scrollTo(0, 0)")
         page.wait_for_timeout(300)
         page.screenshot(path=screenshot_dir / f"exec_phone_first_screen_{theme}.png")
-        bad = run_axe(page, axe_source)
+        bad = run_axe(page, axe_js)
         assert bad == [], bad
     finally:
         context.close()
