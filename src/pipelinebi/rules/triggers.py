@@ -94,6 +94,23 @@ def _false_if_null(node: exp.Expression) -> exp.Expression:
     return exp.Coalesce(this=node, expressions=[exp.false()])
 
 
+def _is_number(registry: Registry, model: str, name: str) -> bool:
+    """Whether dimension ``name`` as seen from ``model`` (nearest model first) has type number."""
+    qualifier, _, plain = name.rpartition(".")
+    for m, _path in sorted(registry.reachable(model).items(), key=lambda kv: len(kv[1])):
+        if (not qualifier or m == qualifier) and plain in registry.models[m].dimensions:
+            return registry.models[m].dimensions[plain].definition.type == "number"
+    return False
+
+
+def _number_text(value: exp.Expression) -> exp.Expression:
+    """A whole number without decimals (137500, not 137500.00), others to two places."""
+    whole = exp.EQ(this=value.copy(), expression=exp.Round(this=value.copy()))
+    # both branches text: a CASE of BIGINT and DECIMAL would be DECIMAL again
+    return (exp.Case().when(whole, _varchar(exp.Cast(this=value.copy(), to=exp.DataType.build("BIGINT"))))
+            .else_(_varchar(exp.Round(this=value.copy(), decimals=exp.Literal.number(2)))))
+
+
 class _Trigger:
     """One trigger's resolved expressions (subject, owner, message, condition, time)."""
 
@@ -129,6 +146,8 @@ class _Trigger:
                 pieces.append(_str(text))
                 continue
             value = dim(text, "message")
+            if _is_number(registry, t.model, text):
+                value = _number_text(value)
             pieces.append(exp.Coalesce(this=_varchar(value), expressions=[_str("—")]))
         self.message = _concat(*pieces) if pieces else _str("")
         nodes = [self.subject, self.owner, self.when, self.message] + [n for n in (self.time, self.since) if n is not None]
