@@ -87,6 +87,14 @@ def _home_and_first(sections: dict[str, list]):
     return home, next(p for name, pages in sections.items() if name for p in pages)
 
 
+@st.fragment(run_every=10)
+def _retry_until_reachable() -> None:
+    """A warehouse that is down says so ("warehouse unavailable — retrying") and this checks
+    again every 10 s; the app starts by itself once it answers."""
+    if data.reachable():
+        st.rerun()
+
+
 def run(default: str | None = None) -> None:
     """Draw the app; ``default`` serves that page (by url path) at ``/`` (tests use it)."""
     st.set_page_config(page_title="PipelineBI", page_icon=":material/monitoring:", layout="wide",
@@ -100,6 +108,8 @@ def run(default: str | None = None) -> None:
         sections = build_pages(default)
     if start.failed:
         head.title("PipelineBI")
+        if data.is_warehouse():
+            _retry_until_reachable()
         return
     viewer = auth.gate()  # who asks; None: the sign-in or no-access page is drawn, nothing else
     if viewer is None:

@@ -35,6 +35,7 @@ from pipelinebi import coverage as coverage_module
 from pipelinebi.access.keys import resolve as resolve_keys
 from pipelinebi.access.scoped import ScopedLayer
 from pipelinebi.compiler.query import Filter, Query, RowScope
+from pipelinebi.engines import engine_url
 from pipelinebi.errors import AccessError, Problem
 from pipelinebi.settings import Settings, get_settings
 from pipelinebi.warehouse import database_as_of, database_version, open_readonly
@@ -48,10 +49,14 @@ class RunSnapshot:
     db_version: Any
     #: digest of the semantic YAML files' paths and modification times
     semantic_stamp: str
+    #: ``duckdb`` or ``postgres`` (:mod:`pipelinebi.engines`)
+    engine_kind: str = "duckdb"
+    #: the DuckDB file, or the engine URL with its password hidden: names the data in cache keys
+    engine_name: str = ""
 
     @property
     def db_key(self) -> str:
-        return f"{self.settings.database}@{self.db_version}"
+        return f"{self.engine_name or self.settings.database}@{self.db_version}"
 
 
 _RUN = threading.local()  # Streamlit runs each session's script in its own thread
@@ -59,7 +64,14 @@ _RUN = threading.local()  # Streamlit runs each session's script in its own thre
 
 def _snapshot() -> RunSnapshot:
     s = get_settings()
-    return RunSnapshot(s, database_version(s.database), _semantic_stamp(Path(s.semantic_dir)))
+    url = engine_url(s)
+    if url.kind == "duckdb":
+        return RunSnapshot(s, database_version(s.database), _semantic_stamp(Path(s.semantic_dir)),
+                           "duckdb", str(s.database))
+    # a warehouse: its version is when it was last built (one small query per run; an
+    # unreachable server raises "warehouse unavailable" here, shown where the app starts)
+    version = _warehouse(url.redacted, s).version()
+    return RunSnapshot(s, version, _semantic_stamp(Path(s.semantic_dir)), url.kind, url.redacted)
 
 
 def begin_run() -> RunSnapshot:
@@ -118,13 +130,42 @@ def _connection(path: str, version: Any):
     return open_readonly(path)
 
 
+@st.cache_resource(show_spinner=False, max_entries=2)
+def _warehouse(name: str, _settings: Settings):
+    """A warehouse engine (PostgreSQL), shared by every session: read-only sessions from a
+    small pool, reconnecting after the server comes back. Keyed on the URL without its password."""
+    from pipelinebi.engines import open_engine
+
+    return open_engine(_settings)
+
+
+def is_warehouse() -> bool:
+    """Whether the data lives in a warehouse engine (PostgreSQL), not in the DuckDB file."""
+    try:
+        return engine_url(get_settings()).kind != "duckdb"
+    except Exception:  # noqa: BLE001 — a bad setting is reported where the app starts
+        return False
+
+
+def reachable() -> bool:
+    """Whether the warehouse answers now (the start-up page retries until it does)."""
+    try:
+        _snapshot()
+    except Exception:  # noqa: BLE001 — any failure means: not yet
+        return False
+    return True
+
+
 def db_key() -> str:
     """The data this run sees: database file, its version and the viewer's scope."""
     return f"{snapshot().db_key}#{scope_key()}"
 
 
 def connection():
+    """The session queries run on: the locked DuckDB connection, or the warehouse engine."""
     snap = snapshot()
+    if snap.engine_kind != "duckdb":
+        return _warehouse(snap.engine_name, snap.settings)
     return _connection(str(snap.settings.database), snap.db_version)
 
 
@@ -169,7 +210,7 @@ def layer() -> ScopedLayer:
             held.clear()
         # the rule on rep attributes resolved to the reps' keys on this database version, so
         # branches test their own owner column instead of joining reps (pipelinebi.access.keys)
-        resolved = resolve_keys(base, scope_, connection(), (str(snap.settings.database), snap.db_version))
+        resolved = resolve_keys(base, scope_, connection(), (snap.engine_name, snap.db_version))
         lay = held[(scope_, snap.db_key)] = ScopedLayer(base, resolved)
     return lay
 

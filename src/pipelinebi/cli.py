@@ -24,7 +24,25 @@ def _settings(args: argparse.Namespace):
     return get_settings(
         database=getattr(args, "database", None),
         semantic_dir=getattr(args, "semantic", None),
+        engine=getattr(args, "engine", None),
     )
+
+
+def _open(args: argparse.Namespace):
+    """A read-only session on the engine of ``--engine`` / ``PIPELINEBI_ENGINE`` (default: the DuckDB file)."""
+    from .engines import open_engine
+
+    return open_engine(_settings(args))
+
+
+def _duckdb_only(args: argparse.Namespace, what: str) -> None:
+    from .engines import engine_url
+    from .errors import ConfigError, Problem
+
+    url = engine_url(_settings(args))
+    if url.kind != "duckdb":
+        raise ConfigError(Problem(f"{what} runs on the DuckDB engine only (PIPELINEBI_ENGINE is {url.redacted})",
+                                  hint="use --engine duckdb:///path.duckdb, or unset PIPELINEBI_ENGINE"))
 
 
 # --------------------------------------------------------------------- data
@@ -48,13 +66,21 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     from .ingest.storage import check_output_file
     from .progress import ConsoleProgress
 
+    from .engines import engine_url
+
     settings = _settings(args)
     if args.report:
         check_output_file(Path(args.report))  # a folder: refused before the load, not after it
-    report = ingest(
-        Path(args.path), settings.database, mapping=Path(args.mapping) if args.mapping else None,
-        dry_run=args.dry_run, progress=ConsoleProgress(), semantic_dir=settings.semantic_dir,
-    )
+    url = engine_url(settings)
+    mapping = Path(args.mapping) if args.mapping else None
+    if url.kind == "postgres":
+        from .engines.postgres_build import ingest_postgres
+
+        report = ingest_postgres(Path(args.path), url, mapping=mapping, dry_run=args.dry_run,
+                                 progress=ConsoleProgress(), semantic_dir=settings.semantic_dir)
+    else:
+        report = ingest(Path(args.path), settings.database, mapping=mapping, dry_run=args.dry_run,
+                        progress=ConsoleProgress(), semantic_dir=settings.semantic_dir)
     print(report.render(show=args.show, report_file=args.report))
     if args.report:
         try:
@@ -66,12 +92,38 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     return 0 if report.ok else 2
 
 
-def cmd_info(args: argparse.Namespace) -> int:
-    from .warehouse import describe, ensure_database
+def cmd_derive(args: argparse.Namespace) -> int:
+    from .engines import engine_url
+    from .progress import ConsoleProgress
 
     settings = _settings(args)
-    ensure_database(settings)
-    print(describe(settings))
+    url = engine_url(settings)
+    if url.kind != "postgres":
+        from .errors import ConfigError, Problem
+
+        raise ConfigError(Problem(f"derive builds the derived tables inside a warehouse; {url.redacted} is the "
+                                  "embedded DuckDB file, which `pipelinebi ingest` builds whole",
+                                  hint="pass --engine postgresql://user@host/db?schema=crm"))
+    from .engines.postgres_build import derive_postgres
+
+    counts = derive_postgres(url, semantic_dir=settings.semantic_dir, progress=ConsoleProgress())
+    for table, n in counts.items():
+        print(f"{table:22} {n:>12,} rows")
+    print(f"built {len(counts)} derived tables in {url.redacted}")
+    return 0
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    from .engines import engine_url
+    from .warehouse import describe, describe_engine, ensure_database
+
+    settings = _settings(args)
+    if engine_url(settings).kind == "duckdb":
+        ensure_database(settings)
+        print(describe(settings))
+    else:
+        with _open(args) as engine:
+            print(describe_engine(engine, settings))
     return 0
 
 
@@ -124,7 +176,6 @@ def cmd_route(args: argparse.Namespace) -> int:
     from .export import safe_csv_text
     from .rules.routing import compile_routing, load_routing, route
     from .semantic import load_semantic_layer
-    from .warehouse import ensure_database, open_readonly
 
     settings = _settings(args)
     routing = load_routing(settings.semantic_dir)
@@ -132,13 +183,12 @@ def cmd_route(args: argparse.Namespace) -> int:
         raise ConfigError(Problem("no routing rules: add a 'routing:' section to a file in semantic/rules/",
                                   file=str(settings.semantic_dir / "rules")))
     compiled = compile_routing(load_semantic_layer(settings.semantic_dir).registry, routing)
-    ensure_database(settings)
     if args.analysis:
         from dataclasses import asdict
 
         from .rules.routing_analysis import analyse
 
-        with open_readonly(settings.database) as con:
+        with _open(args) as con:
             found = analyse(con, compiled)
         text = (json.dumps(asdict(found), indent=2, default=str) if args.format == "json" else found.render()) + "\n"
         if args.out:
@@ -146,7 +196,7 @@ def cmd_route(args: argparse.Namespace) -> int:
         else:
             sys.stdout.write(text)
         return 0
-    with open_readonly(settings.database) as con:  # routing reads; it never changes the data
+    with _open(args) as con:  # routing reads; it never changes the data
         rows = [a.__dict__ for a in route(con, compiled)]
     if args.format == "json":
         text = json.dumps(rows, indent=2, default=str) + "\n"
@@ -197,12 +247,10 @@ def cmd_schema(args: argparse.Namespace) -> int:
 def cmd_dimensions(args: argparse.Namespace) -> int:
     from .dimension_values import dimension_examples, render_dimensions
     from .semantic import load_semantic_layer
-    from .warehouse import ensure_database, open_readonly
 
     settings = _settings(args)
-    ensure_database(settings)
     layer = load_semantic_layer(settings.semantic_dir)
-    with open_readonly(settings.database) as con:
+    with _open(args) as con:
         rows = dimension_examples(layer, con, examples=args.examples)
     print(render_dimensions(rows, args.format))
     return 0
@@ -244,12 +292,10 @@ def cmd_compile(args: argparse.Namespace) -> int:
 def cmd_query(args: argparse.Namespace) -> int:
     from .output import render_frame
     from .semantic import load_semantic_layer
-    from .warehouse import ensure_database, open_readonly
 
     settings = _settings(args)
-    ensure_database(settings)
     layer = load_semantic_layer(settings.semantic_dir)
-    with open_readonly(settings.database) as con:
+    with _open(args) as con:
         result = layer.query(_query_from_args(args, layer), con)
         print(render_frame(result.df(), args.format, layer.formats_for(result.columns)))
     return 0
@@ -268,6 +314,7 @@ def cmd_model(args: argparse.Namespace) -> int:
     from .forecast import commands
     from .warehouse import ensure_database
 
+    _duckdb_only(args, "the forecast model")
     db = ensure_database(_settings(args))
     print(commands.train(db) if args.action == "train" else commands.score(db, args.limit))
     return 0
@@ -277,6 +324,7 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     from .forecast import commands
     from .warehouse import ensure_database
 
+    _duckdb_only(args, "backtest")
     db = ensure_database(_settings(args))
     print(commands.backtest(db, args.start, args.end, args.every, not args.no_model, args.out,
                             save=not args.no_store))
@@ -296,6 +344,9 @@ def build_parser() -> argparse.ArgumentParser:
         sp.set_defaults(handler=handler)
         if db:
             sp.add_argument("--database", metavar="FILE", help="DuckDB file (env PIPELINEBI_DATABASE)")
+            sp.add_argument("--engine", metavar="URL",
+                            help="where the data lives (env PIPELINEBI_ENGINE): duckdb:///path.duckdb (default: "
+                                 "--database) or postgresql://user@host/db?schema=crm; password from PGPASSWORD or ~/.pgpass")
         if sem:
             sp.add_argument("--semantic", metavar="DIR", help="semantic folder (env PIPELINEBI_SEMANTIC_DIR)")
         return sp
@@ -311,7 +362,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--as-of", metavar="YYYY-MM-DD", default=None,
                    help="the data's 'today' (default: the fixed demo date, so output is reproducible)")
 
-    i = add("ingest", cmd_ingest, "Validate and load a folder of CRM files into the DuckDB file, atomically.", sem=True)
+    i = add("ingest", cmd_ingest, "Validate and load a folder of CRM files into the DuckDB file (or --engine postgresql://…), atomically.", sem=True)
     i.add_argument("path", metavar="PATH", help="folder of canonical table files, or a CRM export (see --mapping)")
     i.add_argument("--mapping", metavar="FILE", help="mapping YAML for a CRM export (salesforce, hubspot, pipedrive or your own)")
     i.add_argument("--dry-run", action="store_true", help="check and count only; the database is not touched")
@@ -319,6 +370,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="write every problem to FILE as CSV (file, line, column, value, problem, severity)")
     i.add_argument("--show", type=int, default=50, metavar="N",
                    help="problems printed per kind (default 50; all are counted, and all go to --report)")
+
+    add("derive", cmd_derive, "Rebuild only the derived tables (semantic/derived/*.sql) inside the warehouse, over the "
+        "canonical tables already there (e.g. landed by a CRM sync tool), in one transaction.", sem=True)
 
     add("info", cmd_info, "Show the database, its tables and row counts, and the semantic folder.", sem=True)
 

@@ -84,9 +84,12 @@ def app_environment(settings: Settings) -> dict[str, str]:
     >>> env["PIPELINEBI_DATABASE"], env["FORWARDED_ALLOW_IPS"] if "FORWARDED_ALLOW_IPS" not in os.environ else ""
     ('/tmp/x.duckdb', '')
     """
-    return {"FORWARDED_ALLOW_IPS": "", **os.environ,
-            "PIPELINEBI_DATABASE": str(Path(settings.database).resolve()),
-            "PIPELINEBI_SEMANTIC_DIR": str(Path(settings.semantic_dir).resolve())}
+    env = {"FORWARDED_ALLOW_IPS": "", **os.environ,
+           "PIPELINEBI_DATABASE": str(Path(settings.database).resolve()),
+           "PIPELINEBI_SEMANTIC_DIR": str(Path(settings.semantic_dir).resolve())}
+    if settings.engine:  # --engine: the app reads the same warehouse (the URL stays out of argv)
+        env["PIPELINEBI_ENGINE"] = settings.engine
+    return env
 
 
 def serve(settings: Settings, port: int = 8501, headless: bool = False, script: Path | None = None,
@@ -105,7 +108,13 @@ def serve(settings: Settings, port: int = 8501, headless: bool = False, script: 
     if secrets is not None and not secrets.is_file():
         raise ConfigError(Problem(f"PIPELINEBI_AUTH_SECRETS: {secrets} is not a file",
                                   hint="a TOML file with an [auth] section (Streamlit's sign-in settings)"))
-    ensure_database(settings)
+    from .engines import engine_url
+
+    url = engine_url(settings)
+    if url.kind == "duckdb":
+        ensure_database(settings)
+    else:  # a warehouse is not built here; the app says "warehouse unavailable" until it answers
+        print(f"reading {url.redacted}", flush=True)
     where = "every network interface" if host in ("0.0.0.0", "::") else host
     print(f"PipelineBI on http://{browse_host(host)}:{port} (listening on {where})", flush=True)
     if settings.auth == "none":

@@ -17,7 +17,7 @@ import re
 from pathlib import Path
 from typing import Literal
 
-from pydantic import SecretStr, ValidationError, field_validator
+from pydantic import SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 #: The repository root when installed from a checkout (``pip install -e .``).
@@ -43,6 +43,12 @@ class Settings(BaseSettings):
     semantic_dir: Path = PROJECT_ROOT / "semantic"
     #: Canonical CSVs loaded when no database exists yet (the embedded demo).
     seeds_dir: Path = PROJECT_ROOT / "seeds"
+    #: Where queries run (``PIPELINEBI_ENGINE`` / ``--engine``): ``duckdb:///path.duckdb`` or
+    #: ``postgresql://user@host/db?schema=crm`` (:mod:`pipelinebi.engines`). Unset: the DuckDB
+    #: file ``database``. A ``duckdb://`` URL sets ``database`` too.
+    engine: str | None = None
+    #: Rows a query on a shared engine (PostgreSQL) may return before it is refused (0: no cap).
+    query_max_rows: int = 2_000_000
     #: Default SQL dialect for ``compile``.
     dialect: str = "duckdb"
     #: Seconds a query may run before it is interrupted (0: no limit).
@@ -109,6 +115,28 @@ class Settings(BaseSettings):
             raise ValueError("at least 1 attempt")
         return value
 
+    @field_validator("engine")
+    @classmethod
+    def _engine(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        from .engines import parse_engine
+        from .errors import ConfigError
+
+        try:
+            parse_engine(value)
+        except ConfigError as e:  # the message without the setting's name: pydantic adds it
+            raise ValueError(e.problems[0].message.split(": ", 1)[-1] + f" ({e.problems[0].hint})") from None
+        return value.strip()
+
+    @model_validator(mode="after")
+    def _duckdb_engine_names_the_file(self) -> "Settings":
+        if self.engine and self.engine.lower().startswith("duckdb://"):
+            from .engines import parse_engine
+
+            object.__setattr__(self, "database", parse_engine(self.engine).path)  # frozen: set once here
+        return self
+
     @field_validator("crm_deal_url")
     @classmethod
     def _crm_deal_url(cls, value: str | None) -> str | None:
@@ -129,7 +157,14 @@ SECRET_SETTINGS = frozenset({"notify_webhook_url", "notify_webhook_token", "noti
 
 
 def _shown_input(err: dict) -> str:
-    return "(the value, hidden)" if set(map(str, err["loc"])) & SECRET_SETTINGS else repr(err.get("input"))
+    if set(map(str, err["loc"])) & SECRET_SETTINGS:
+        return "(the value, hidden)"
+    value = err.get("input")
+    if err.get("loc") == ("engine",) and isinstance(value, str):  # an engine URL without its password
+        from .engines import redact
+
+        return repr(redact(value))
+    return repr(value)
 
 
 def get_settings(**overrides: object) -> Settings:
@@ -154,3 +189,4 @@ def get_settings(**overrides: object) -> Settings:
             Problem(f"{'PIPELINEBI_' + '.'.join(map(str, err['loc'])).upper()}: {_shown_input(err)} is not valid: "
                     f"{err['msg']}", hint="set it in the environment or .env, or unset it for the default")
             for err in e.errors()]) from None
+

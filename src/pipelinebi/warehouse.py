@@ -200,3 +200,27 @@ def describe(settings) -> str:
     ]
     lines += [f"{t:20} {n:>12,}" for t, n in counts.items()]
     return "\n".join(lines)
+
+
+def describe_engine(engine, settings) -> str:
+    """``pipelinebi info`` for a warehouse engine: its URL (password hidden), as_of, when it was
+    built, its tables with row counts, the semantic folder."""
+    from sqlglot import exp as _exp
+
+    meta = dict(engine.execute("SELECT key, value FROM pipelinebi_meta").fetchall())
+    tables = sorted(t for t in engine.tables() if t != "pipelinebi_meta")
+    counts = {t: engine.run(_exp.select(_exp.func("count", _exp.Star())).from_(_exp.to_table(t))).column(0)[0].as_py()
+              for t in tables}
+    lines = [
+        f"engine       {engine.name}",
+        f"as of        {meta.get('as_of', '?')}",
+        f"ingested at  {meta.get('ingested_at', '?')}",
+        f"derived at   {meta.get('derived_at', meta.get('ingested_at', '?'))}",
+        f"source       {meta.get('source', '?')}",
+        f"schema       version {meta.get('schema_version', '?')}",
+        f"semantic     {settings.semantic_dir}",
+        "",
+        f"{'table':22} {'rows':>12}",
+    ]
+    lines += [f"{t:22} {n:>12,}" for t, n in counts.items()]
+    return "\n".join(lines)

@@ -43,11 +43,12 @@ SCHEMA_VERSION = "2"  # 2: scores moved to the scorecards' tables (lead_scores, 
 @storage_errors  # a full disk, a read-only folder: IngestError, not a traceback
 def ingest(path: Path | str, database: Path | str, *, mapping: Path | str | None = None,
            dry_run: bool = False, progress: Progress = no_progress, semantic_dir: Path | str | None = None,
-           as_of: date | str | None = None) -> IngestReport:
+           as_of: date | str | None = None, derive: bool = True) -> IngestReport:
     """Validate a folder of canonical files (or a CRM export with ``mapping``) and load it.
 
     Returns a report; ``report.ok`` is False when problems blocked the load, and then
-    the database is exactly as before.  Raises :class:`IngestError` for unusable input
+    the database is exactly as before.  ``derive=False`` checks the derived SQL but builds no
+    derived table (``ingest --engine postgresql://…`` builds them in PostgreSQL instead).  Raises :class:`IngestError` for unusable input
     (no such folder, no deals file, broken derived SQL).
     """
     path, database = Path(path), Path(database)
@@ -58,6 +59,8 @@ def ingest(path: Path | str, database: Path | str, *, mapping: Path | str | None
 
         semantic_dir = get_settings().semantic_dir
     models = load_derived(Path(semantic_dir) / "derived") + scorecard_models(Path(semantic_dir))
+    if not derive:
+        models = []
     findings = Findings()
     with tempfile.TemporaryDirectory(prefix="pipelinebi-ingest-") as work:
         work = Path(work)

@@ -13,14 +13,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import duckdb
-
 from ..compiler.assemble import Compiled, compile_query
 from ..compiler.dialects import for_dialect
 from ..compiler.query import Query
 from ..compiler.verify import verify_sql
-from ..connections import run_bounded
-from ..errors import ConfigError, Problem, QueryError, WarehouseError
+from ..errors import ConfigError, Problem, QueryError
 from .definitions import MetricBase
 from .loader import load_definitions
 from .registry import Registry, build_registry
@@ -107,15 +104,14 @@ class SemanticLayer:
         verify_sql(text, tree, dialect, self.registry.tables)
         return text
 
-    def query(self, query: Query, con: duckdb.DuckDBPyConnection | None = None) -> Result:
-        """Run ``query`` on ``con`` (default: the configured database, opened read-only)."""
+    def query(self, query: Query, con: Any = None) -> Result:
+        """Run ``query`` on ``con`` (a DuckDB connection or an engine of :mod:`pipelinebi.engines`;
+        default: the configured engine, opened read-only)."""
         if con is None:
+            from ..engines import open_engine
             from ..settings import get_settings
-            from ..warehouse import ensure_database, open_readonly
 
-            settings = get_settings()
-            ensure_database(settings)
-            with open_readonly(settings.database) as own:
+            with open_engine(get_settings()) as own:
                 return self.query(query, own)
         if query.scope is not None and query.scope.restricted and query.scope.keys is None:
             # a row rule on rep attributes becomes the reps' keys once per database version, so
@@ -125,34 +121,30 @@ class SemanticLayer:
             query = query.model_copy(update={"scope": resolve(self, query.scope, con, stamp_of(con))})
         return self.execute(self.compile_expression(query), con)
 
-    def execute(self, compiled: Compiled, con: duckdb.DuckDBPyConnection, sql: str | None = None,
+    def execute(self, compiled: Compiled, con: Any, sql: str | None = None,
                 timeout: float | None = None) -> Result:
         """Run an already compiled query (``sql``: its DuckDB text, when the caller has it
         already — the app caches it per query, so a rerun does not compile again).
 
+        ``con`` is a DuckDB connection or an engine (:mod:`pipelinebi.engines`): the query is
+        printed in the engine's dialect, with its fixes (:mod:`pipelinebi.compiler.dialects`).
         The query is interrupted after ``timeout`` seconds (default: the ``query_timeout``
         setting); whatever the engine refuses comes back as a :class:`QueryError` saying why.
         """
-        if sql is None:
-            sql = self.sql(compiled)
+        from ..engines import dialect_of
+        from ..engines.duckdb import run_duckdb
+
         if timeout is None:
             timeout = self._default_timeout()
+        dialect = dialect_of(con)
+        if dialect != "duckdb":
+            text = self.sql(compiled, dialect, pretty=False)
+            return Result(con.run(text, timeout=timeout), text, compiled.columns, compiled.warnings)
+        if sql is None:
+            sql = self.sql(compiled)
         cursor = con.cursor()  # connections are not thread-safe; cursors are cheap
         try:
-            table = run_bounded(cursor, sql, timeout)
-        except duckdb.CatalogException as e:
-            raise WarehouseError(Problem(f"the database lacks a table or column this query needs: {_first_line(e)}",
-                                         hint="re-run `pipelinebi ingest` so derived tables are rebuilt")) from None
-        except duckdb.OutOfMemoryException as e:
-            raise QueryError(Problem(f"the query ran out of memory: {_first_line(e)}",
-                                     hint="narrow the period or filters, or raise PIPELINEBI_QUERY_MEMORY")) from None
-        except (duckdb.ConversionException, duckdb.BinderException, duckdb.InvalidInputException,
-                duckdb.OutOfRangeException) as e:
-            raise QueryError(Problem(f"the database cannot run this query: {_first_line(e)}",
-                                     hint="compare each dimension with a value of its type, "
-                                          "e.g. amount > 1000, team = 'APAC', close_date >= DATE '2026-01-01'")) from None
-        except duckdb.Error as e:
-            raise QueryError(Problem(f"the database cannot run this query: {_first_line(e)}")) from None
+            table = run_duckdb(cursor, sql, timeout)
         finally:
             cursor.close()
         return Result(table, sql, compiled.columns, compiled.warnings)
@@ -162,10 +154,6 @@ class SemanticLayer:
             from ..settings import get_settings
             self._timeout = get_settings().query_timeout
         return self._timeout
-
-
-def _first_line(e: Exception) -> str:
-    return (str(e).splitlines() or [type(e).__name__])[0]
 
 
 def load_semantic_layer(semantic_dir: Path | str) -> SemanticLayer:

@@ -1,0 +1,161 @@
+"""Where queries run: one small interface, one implementation per engine.
+
+The engine is named by a URL (``PIPELINEBI_ENGINE`` or ``--engine``):
+
+=====================================================  ==========================================
+``duckdb:///path/to/pipelinebi.duckdb``                the embedded default (unset: the file
+                                                       ``PIPELINEBI_DATABASE`` names)
+``postgresql://user@host:5432/db?schema=crm``          a PostgreSQL database, tables in ``crm``
+                                                       (psycopg 3; ``pip install 'pipelinebi[postgres]'``)
+=====================================================  ==========================================
+
+Credentials never go in messages or logs: :attr:`EngineURL.redacted` is what is shown. A
+PostgreSQL password may sit in the URL, but better in the environment (``PGPASSWORD``) or a
+password file (``PGPASSFILE``, ``~/.pgpass``): libpq reads those itself.
+
+Every engine offers the same few things (:class:`Engine`): run a compiled sqlglot tree and
+get an Arrow table; describe its tables; a read-only session; a statement timeout; a row cap;
+and, when it cannot be reached, a :class:`~pipelinebi.errors.WarehouseError` that says
+"warehouse unavailable".
+
+>>> u = parse_engine("postgresql://ann:s3cret@db.example:5433/sales?schema=crm")
+>>> u.kind, u.schema, u.redacted
+('postgres', 'crm', 'postgresql://ann:***@db.example:5433/sales?schema=crm')
+>>> parse_engine("duckdb:///srv/bi/pipelinebi.duckdb").path
+PosixPath('/srv/bi/pipelinebi.duckdb')
+>>> parse_engine("mysql://x")
+Traceback (most recent call last):
+...
+pipelinebi.errors.ConfigError: PIPELINEBI_ENGINE: 'mysql://x' is not an engine URL (accepted: duckdb:///path/to/file.duckdb, postgresql://user@host/db?schema=crm)
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Hashable, Protocol, Sequence
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from ..errors import ConfigError, Problem
+
+#: what an engine URL may look like, for messages
+ACCEPTED = "accepted: duckdb:///path/to/file.duckdb, postgresql://user@host/db?schema=crm"
+#: a schema name we put into a connection option: a plain identifier, nothing else
+_SCHEMA = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+
+
+@dataclass(frozen=True)
+class EngineURL:
+    """A parsed engine URL. ``url`` holds any password: never print it, print ``redacted``."""
+
+    kind: str  # duckdb | postgres
+    url: str
+    redacted: str
+    path: Path | None = None  # duckdb
+    schema: str = "public"  # postgres: where the tables live
+    conninfo: str = ""  # postgres: the URL without our own parameters, for libpq
+
+    def __repr__(self) -> str:  # a stray repr() in a log must not carry the password
+        return f"EngineURL({self.redacted!r})"
+
+
+def redact(url: str) -> str:
+    """``url`` with its password replaced by ``***``.
+
+    >>> redact("postgresql://ann:p%40ss@h/db"), redact("postgresql://h/db?password=x&schema=crm")
+    ('postgresql://ann:***@h/db', 'postgresql://h/db?password=***&schema=crm')
+    """
+    parts = urlsplit(url)
+    netloc = parts.netloc
+    if parts.password is not None:
+        user, _, host = netloc.rpartition("@")
+        netloc = f"{user.split(':', 1)[0]}:***@{host}"
+    query = urlencode([(k, "***" if k.lower() == "password" else v) for k, v in parse_qsl(parts.query)], safe="*/")
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+
+
+def parse_engine(url: str) -> EngineURL:
+    """Parse and check an engine URL (a :class:`ConfigError` naming the setting if it is wrong)."""
+    text = url.strip()
+    scheme = text.split(":", 1)[0].lower()
+    if scheme == "duckdb" and text.lower().startswith("duckdb://"):
+        path = text[len("duckdb://"):]
+        if not path:
+            raise ConfigError(Problem(f"PIPELINEBI_ENGINE: '{text}' names no file",
+                                      hint="write duckdb:///absolute/path.duckdb or duckdb://relative/path.duckdb"))
+        return EngineURL("duckdb", text, text, path=Path(path))
+    if scheme in ("postgresql", "postgres"):
+        parts = urlsplit(text)
+        params = parse_qsl(parts.query, keep_blank_values=True)
+        schema = next((v for k, v in params if k == "schema"), "public")
+        if not _SCHEMA.match(schema):
+            raise ConfigError(Problem(f"PIPELINEBI_ENGINE: schema '{schema}' is not a plain name",
+                                      hint="letters, digits and _, e.g. ?schema=crm"))
+        rest = urlencode([(k, v) for k, v in params if k != "schema"])
+        conninfo = urlunsplit(("postgresql", parts.netloc, parts.path, rest, ""))
+        return EngineURL("postgres", text, redact(text), schema=schema, conninfo=conninfo)
+    raise ConfigError(Problem(f"PIPELINEBI_ENGINE: '{redact(text)}' is not an engine URL", hint=ACCEPTED))
+
+
+def engine_url(settings: Any) -> EngineURL:
+    """The engine the settings name: ``settings.engine``, else the DuckDB file ``settings.database``."""
+    if getattr(settings, "engine", None):
+        return parse_engine(settings.engine)
+    path = Path(settings.database)
+    return EngineURL("duckdb", f"duckdb://{path}", f"duckdb://{path}", path=path)
+
+
+class Engine(Protocol):
+    """What every engine offers the semantic layer, the CLI and the app.
+
+    Besides :meth:`run`, an engine answers ``execute(sql, params)`` / ``cursor()`` like a
+    DB-API connection for PipelineBI's own fixed SQL (written for DuckDB, translated through
+    sqlglot for the others), so the readers of ``pipelinebi_meta`` and the coverage facts need
+    no engine of their own.
+    """
+
+    dialect: str
+    #: the URL with its password hidden: for messages, logs and cache keys
+    name: str
+
+    def run(self, query: Any, timeout: float | None = None, max_rows: int | None = None) -> Any:
+        """A compiled query (a sqlglot tree, or SQL text in this engine's dialect) → Arrow table."""
+
+    def tables(self) -> dict[str, list[tuple[str, str]]]:
+        """Every table: its columns and their types."""
+
+    def version(self) -> Hashable:
+        """Changes when the data is rebuilt (ingest, derive): part of every cache key."""
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> Any: ...
+
+    def cursor(self) -> Any: ...
+
+    def close(self) -> None: ...
+
+
+def open_engine(settings: Any, *, read_only: bool = True) -> Any:
+    """A read-only session on the engine the settings name.
+
+    For DuckDB a :class:`~pipelinebi.engines.duckdb.DuckDBEngine` on the locked connection of
+    :func:`pipelinebi.warehouse.open_readonly` (the database is built from the seeds first when
+    it does not exist); for PostgreSQL a
+    :class:`~pipelinebi.engines.postgres.PostgresEngine` whose every transaction is read-only.
+    ``read_only=False`` is for ``ingest`` and ``derive`` only.
+    """
+    url = engine_url(settings)
+    if url.kind == "duckdb":
+        from ..warehouse import ensure_database
+        from .duckdb import DuckDBEngine
+
+        path = ensure_database(settings.model_copy(update={"database": url.path}))
+        return DuckDBEngine(path, timeout=settings.query_timeout)
+    from .postgres import PostgresEngine
+
+    return PostgresEngine(url, timeout=settings.query_timeout, max_rows=settings.query_max_rows, read_only=read_only)
+
+
+def dialect_of(con: Any) -> str:
+    """The SQL dialect a connection speaks (a plain DuckDB connection: ``duckdb``)."""
+    return getattr(con, "dialect", "duckdb")
