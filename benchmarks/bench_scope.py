@@ -19,6 +19,7 @@ on ``lead_facts`` (the leads branch then joins ``reps`` for a manager or a regio
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 import statistics
 import sys
 import tempfile
@@ -84,7 +85,8 @@ def main(argv=None) -> int:
     as_of = database_as_of(con)
     start, end = period_bounds(as_of, "quarter")
     state = PageState(start, end)
-    sets = {p.slug: page_queries(p.definition, state, layer) for p in load_dashboards(REPO / "semantic", layer)}
+    pages = {p.slug: p.definition for p in load_dashboards(REPO / "semantic", layer)}
+    sets = {slug: page_queries(d, state, layer) for slug, d in pages.items()}
     sets.update(python_page_queries(layer, state, as_of))
     if args.page:
         sets = {slug: qs for slug, qs in sets.items() if slug in args.page}
@@ -119,7 +121,9 @@ def main(argv=None) -> int:
         for c, sql in compiled:
             layer.execute(c, con, sql=sql)
 
+    from pipelinebi.compiler.query import Query
     from pipelinebi.compiler.scope import OutOfScope
+    from pipelinebi.dashboards.answers import page_metrics
 
     def in_scope(q, scope) -> bool:
         try:
@@ -128,9 +132,20 @@ def main(argv=None) -> int:
         except OutOfScope:  # e.g. marketing spend (no rep): the page leaves it out for a scoped viewer
             return False
 
-    for slug, page_set in sets.items():
+    def viewers_set(slug, scope):
+        """The queries a dashboard page runs for this viewer: as the app does (answers.beyond_scope),
+        metrics whose models cannot reach the scope (marketing spend) are taken out of their tiles'
+        queries — the rest of each tile is still asked (Customers: CLV, repeat rate, customers)."""
+        if slug not in pages:
+            return sets[slug]
+        beyond = frozenset(m for m in page_metrics(pages[slug].tiles) if m in layer.metrics
+                           and not in_scope(Query(metrics=(m,)), scope))
+        return page_queries(pages[slug], replace(state, unavailable=beyond), layer) if beyond else sets[slug]
+
+    for slug in sets:
         for who, scope in people:
             # the queries the page runs for this viewer, timed unscoped and scoped alike
+            page_set = viewers_set(slug, scope)
             queries = [q for q in page_set if in_scope(q, scope)]
             if len(queries) < len(page_set):
                 print(f"  ({slug}, {who}: {len(page_set) - len(queries)} of {len(page_set)} queries are beyond "

@@ -1,9 +1,10 @@
-"""Row scopes on the owner's team and region read lead_facts' own copies (no join to reps), and
+"""Row scopes on the owner's team and region read a table's own copies (no join to reps), and
 mean what they mean for deals: the owner's *current* team, as ``reps`` says.
 
 ``lead_facts.owner_team`` / ``owner_region`` are written at ingest from ``reps``
-(``semantic/derived/lead_facts.sql``); the leads model declares them as ``copies`` of its join to
-reps (``semantic/models/pipeline.yml``). :mod:`pipelinebi.access.keys` uses them only after
+(``semantic/derived/lead_facts.sql``), and so are the customer tables' (``won_deals``,
+``customer_facts``, ``customer_quarters``, ``attribution_touches``); their models declare them
+as ``copies`` of their join to reps (``semantic/models/pipeline.yml``, ``customers.yml``). :mod:`pipelinebi.access.keys` uses them only after
 checking, on each database version, that they equal what the join gives — so a copy that is out
 of date (a ``reps`` row changed after the table was built) is never trusted: the branch joins.
 
@@ -31,6 +32,9 @@ SEEDS = PROJECT_ROOT / "seeds"
 # keep_default_na=False: the region "NA" is North America, not a missing value.
 REPS = pd.read_csv(SEEDS / "reps.csv", keep_default_na=False)
 LEADS = pd.read_csv(SEEDS / "leads.csv", keep_default_na=False)
+DEALS = pd.read_csv(SEEDS / "deals.csv", keep_default_na=False)
+#: every model whose join to reps declares copies of the owner's team and region
+COPIED = ("won_deals", "customers", "customer_quarters", "attribution", "leads")
 MOVED = "R0001"  # Ava Chen, APAC, moves to EMEA Mid-Market (region EMEA)
 NEW_TEAM, NEW_REGION = "EMEA Mid-Market", "EMEA"
 
@@ -83,7 +87,7 @@ def test_a_moved_owners_leads_count_in_their_new_team(layer, moved_db, few_liter
     try:
         listed = ", ".join(f"'{v}'" for v in sorted(values))
         scope = resolved(layer, con, f"reps.{column} IN ({listed})")
-        assert scope.keys[0].values is None and scope.keys[0].copied == ("leads",)
+        assert scope.keys[0].values is None and "leads" in scope.keys[0].copied
         got, sql = lead_count(layer, con, scope)
         assert f"leads.owner_{column} IN" in sql and "JOIN reps" not in sql, sql
         assert got == expected_leads(reps, LEADS, column, values)
@@ -102,13 +106,63 @@ def test_a_moved_owners_leads_count_in_their_new_team(layer, moved_db, few_liter
         con.close()
 
 
+def first_wins(deals: pd.DataFrame) -> pd.DataFrame:
+    """Each customer's first win (an account, or a won deal without one), from the seed CSV."""
+    won = deals[(deals.status == "won") & (deals.close_date != "")].copy()
+    won["customer"] = [a or "deal:" + d for a, d in zip(won.account_id, won.deal_id)]
+    return won.sort_values(["close_date", "created_at", "deal_id"]).drop_duplicates("customer")
+
+
+@pytest.mark.parametrize("model", ["won_deals", "customers", "customer_quarters", "attribution"])
+@pytest.mark.parametrize("column, values", [("team", {NEW_TEAM}), ("team", {"APAC"}), ("region", {NEW_REGION}),
+                                            ("region", {"APAC", "NA"})])
+def test_a_moved_owners_customers_count_in_their_new_team(layer, moved_db, few_literals, model, column, values):
+    """The customer tables' copies, after re-ingesting with Ava Chen moved: the scope reads the
+    table's own column, and the answer is the new team's (pandas on the CSVs for wins and
+    customers; plain SQL joining reps for the quarter grid and the attribution weights)."""
+    db, reps = moved_db
+    con = open_readonly(db)
+    try:
+        listed = ", ".join(f"'{v}'" for v in sorted(values))
+        scope = resolved(layer, con, f"reps.{column} IN ({listed})")
+        assert scope.keys[0].values is None and model in scope.keys[0].copied
+        got, sql = metric_answer(layer, con, model, scope)
+        assert f"{model}.owner_{column} IN" in sql and "JOIN reps" not in sql, sql
+        owners = set(reps[reps[column].isin(values)].rep_id)
+        old_owners = set(REPS[REPS[column].isin(values)].rep_id)
+        won = DEALS[(DEALS.status == "won") & (DEALS.close_date != "")]
+        if model == "won_deals":
+            expected = won[won.owner_id.isin(owners)].amount.sum()
+            before = won[won.owner_id.isin(old_owners)].amount.sum()
+            mine = won[won.owner_id == MOVED].amount.sum()
+        elif model == "customers":
+            first = first_wins(DEALS)
+            expected = int(first.owner_id.isin(owners).sum())
+            before = int(first.owner_id.isin(old_owners).sum())
+            mine = int((first.owner_id == MOVED).sum())
+        else:
+            expected = joined_answer(con, model, column, values)
+            table, _, agg = PLAIN[model]
+            mine = con.execute(f"SELECT {agg} FROM {table} t WHERE t.owner_id = ?", [MOVED]).fetchone()[0]
+            before = None
+        assert mine and mine > 0  # the moved rep has some of these rows
+        assert got == pytest.approx(expected)
+        if before is not None:  # the moved rep's rows left the old team and joined the new one
+            if NEW_TEAM in values or NEW_REGION in values:
+                assert got == pytest.approx(before + mine)
+            elif "APAC" in values:
+                assert got == pytest.approx(before - mine)
+    finally:
+        con.close()
+
+
 def test_every_region_tests_only_that_a_lead_has_a_rep(layer, demo_db, few_literals):
     con = open_readonly(demo_db)
     try:
         regions = ", ".join(f"'{r}'" for r in sorted(set(REPS.region)))
         scope = resolved(layer, con, f"reps.region IN ({regions})")
         k = scope.keys[0]
-        assert k.every and k.copied == ("leads",) and "leads.owner_region" in k.present
+        assert k.every and sorted(k.copied) == sorted(COPIED) and "leads.owner_region" in k.present
         got, sql = lead_count(layer, con, scope)
         assert "NOT leads.owner_region IS NULL" in sql and "JOIN reps" not in sql, sql
         unowned = int((~LEADS.owner_id.isin(set(REPS.rep_id))).sum())
@@ -118,12 +172,39 @@ def test_every_region_tests_only_that_a_lead_has_a_rep(layer, demo_db, few_liter
         con.close()
 
 
-@pytest.mark.parametrize("change", [
-    "UPDATE reps SET team = 'EMEA Mid-Market', region = 'EMEA' WHERE rep_id = 'R0001'",  # reps edited, table not rebuilt
-    "UPDATE lead_facts SET owner_team = 'APAC' WHERE owner_id = 'R0002'",  # a copy that lies
-    "ALTER TABLE lead_facts DROP COLUMN owner_team",  # a database built before the copies
+#: model -> (its table, a metric of it, the same number with plain SQL over its table joined to reps)
+PLAIN = {
+    "leads": ("lead_facts", "leads", "count(*)"),
+    "won_deals": ("won_deals", "won_revenue", "sum(t.amount)"),
+    "customers": ("customer_facts", "new_customers", "count(*)"),
+    "customer_quarters": ("customer_quarters", "cohort_customers_observed", "count(*)"),
+    "attribution": ("attribution_touches", "attributed_linear", "sum(t.amount * t.w_linear)"),
+}
+
+
+def joined_answer(con, model: str, column: str, values: set[str]):
+    """The scope as the join gives it, in plain SQL on the database's own tables (no compiler)."""
+    table, _, agg = PLAIN[model]
+    listed = ", ".join(f"'{v}'" for v in sorted(values))
+    return con.execute(f"SELECT {agg} FROM {table} t JOIN reps r ON r.rep_id = t.owner_id "
+                       f"WHERE r.{column} IN ({listed})").fetchone()[0]
+
+
+def metric_answer(layer, con, model: str, scope: RowScope):
+    got = layer.query(Query(metrics=(PLAIN[model][1],), scope=scope), con)
+    return got.table.to_pylist()[0][PLAIN[model][1]], got.sql
+
+
+@pytest.mark.parametrize("change, stale", [
+    ("UPDATE reps SET team = 'EMEA Mid-Market', region = 'EMEA' WHERE rep_id = 'R0001'", set(COPIED)),  # reps edited, tables not rebuilt
+    ("UPDATE lead_facts SET owner_team = 'APAC' WHERE owner_id = 'R0002'", {"leads"}),  # a copy that lies
+    ("ALTER TABLE lead_facts DROP COLUMN owner_team", {"leads"}),  # a database built before the copies
+    ("UPDATE won_deals SET owner_team = 'APAC' WHERE owner_id = 'R0002'", {"won_deals"}),
+    ("UPDATE customer_facts SET owner_team = NULL WHERE owner_id = 'R0001'", {"customers"}),
+    ("UPDATE customer_quarters SET owner_team = 'APAC' WHERE owner_id = 'R0002'", {"customer_quarters"}),
+    ("ALTER TABLE attribution_touches DROP COLUMN owner_team", {"attribution"}),
 ])
-def test_copies_that_disagree_with_reps_are_not_used(layer, demo_db, tmp_path, few_literals, change):
+def test_copies_that_disagree_with_reps_are_not_used(layer, demo_db, tmp_path, few_literals, change, stale):
     db = tmp_path / "stale.duckdb"
     shutil.copy(demo_db, db)
     with duckdb.connect(str(db)) as w:
@@ -131,13 +212,18 @@ def test_copies_that_disagree_with_reps_are_not_used(layer, demo_db, tmp_path, f
     con = open_readonly(db)
     try:
         scope = resolved(layer, con, "reps.team IN ('APAC')")
-        assert scope.keys[0].copied == ()
+        assert set(scope.keys[0].copied) == set(COPIED) - stale  # only the stale table's copies are dropped
         got, sql = lead_count(layer, con, scope)
-        assert "owner_team" not in sql and "reps.team IN ('APAC')" in sql, sql
+        if "leads" in stale:
+            assert "owner_team" not in sql and "reps.team IN ('APAC')" in sql, sql
         # the answer is the one reps gives now, read with plain SQL
         reps = con.execute("SELECT rep_id, team FROM reps").df()
         leads = con.execute("SELECT owner_id FROM leads").df()
         assert got == expected_leads(reps, leads, "team", {"APAC"})
+        for model in sorted(stale - {"leads"}):
+            got, sql = metric_answer(layer, con, model, scope)
+            assert "owner_team" not in sql and "reps.team IN ('APAC')" in sql, sql
+            assert got == pytest.approx(joined_answer(con, model, "team", {"APAC"}))
     finally:
         con.close()
 
@@ -159,8 +245,8 @@ def test_the_copies_are_checked_once_per_database_version(layer, demo_db, few_li
         assert stamp is not None
         scopes = [keys.resolve(layer, RowScope(who=t, conditions=(f"reps.team IN ('{t}')",)), con, stamp)
                   for t in ("APAC", "NA SMB", "APAC")]
-        assert [s.keys[0].copied for s in scopes] == [("leads",)] * 3
-        assert checked == [("leads", "reps")]
+        assert [sorted(s.keys[0].copied) for s in scopes] == [sorted(COPIED)] * 3
+        assert sorted(checked) == sorted((m, "reps") for m in COPIED)  # each model's copies once
     finally:
         con.close()
 

@@ -3,6 +3,8 @@
 -- (and touch_origin '(no touch)') takes the whole revenue in every model, so each model adds up
 -- to the won revenue.
 --   deal_id, owner_id, source, amount, close_date   the won deal (as in won_deals)
+--   owner_team, owner_region   the owner's team and region (as in won_deals: copies of the join to reps,
+--                     semantic/models/customers.yml `copies:`)
 --   activity_id, occurred_at   the touch (blank on a '(no touch)' row)
 --   touch_kind        the activity's kind (email_open, web_visit, call, meeting, demo, …)
 --   touch_origin      marketing: a touch of the lead the deal was converted from; sales: a touch
@@ -17,7 +19,7 @@
 --   U-shaped     40% first, 40% last, 20% shared by the touches between (one touch: 100%;
 --                two touches: 50/50)
 WITH w AS (
-    SELECT deal_id, owner_id, source, amount, close_date,
+    SELECT deal_id, owner_id, owner_team, owner_region, source, amount, close_date,
            CAST(close_date + 1 AS TIMESTAMP) AS win_end
     FROM won_deals
 ),
@@ -47,7 +49,8 @@ d AS (
            sum(pow(0.5, n.days_before_win / 7.0)) OVER (PARTITION BY n.deal_id) AS decay_sum
     FROM n
 )
-SELECT w.deal_id, w.owner_id, w.source, w.amount, w.close_date, d.activity_id, d.occurred_at,
+SELECT w.deal_id, w.owner_id, w.owner_team, w.owner_region, w.source, w.amount, w.close_date,
+       d.activity_id, d.occurred_at,
        d.kind AS touch_kind, d.touch_origin, d.touch_number, d.touches, d.days_before_win,
        CAST(d.touch_number = 1 AS DOUBLE) AS w_first,
        CAST(d.touch_number = d.touches AS DOUBLE) AS w_last,
@@ -59,7 +62,8 @@ SELECT w.deal_id, w.owner_id, w.source, w.amount, w.close_date, d.activity_id, d
             ELSE 0.2 / (d.touches - 2) END AS w_u_shaped
 FROM w JOIN d ON d.deal_id = w.deal_id
 UNION ALL
-SELECT w.deal_id, w.owner_id, w.source, w.amount, w.close_date, NULL, NULL, '(no touch)', '(no touch)', NULL, 0, NULL,
+SELECT w.deal_id, w.owner_id, w.owner_team, w.owner_region, w.source, w.amount, w.close_date,
+       NULL, NULL, '(no touch)', '(no touch)', NULL, 0, NULL,
        1.0, 1.0, 1.0, 1.0, 1.0
 FROM w LEFT JOIN (SELECT DISTINCT deal_id FROM t) touched ON touched.deal_id = w.deal_id
 WHERE touched.deal_id IS NULL

@@ -14,8 +14,10 @@ that is the same test.  What this module checks so that it is:
   key column that joins to M is checked for values that are no key of M (``clean``) and for
   NULLs (``not_null``);
 - when they are too many to write out, each model whose join to M declares ``copies`` of M's
-  columns (``lead_facts.owner_team`` = the owner's ``reps.team``, written at ingest) is checked:
-  on every row the copy must equal the value the join gives (NULL for a row without a rep).
+  columns (``lead_facts.owner_team`` = the owner's ``reps.team``, written at ingest; the customer
+  tables ``won_deals``, ``customer_facts``, ``customer_quarters``, ``attribution_touches`` alike)
+  is checked, each on its own: on every row the copy must equal the value the join gives (NULL for
+  a row without a rep).
   Then the condition itself can run on the copies (``copied``): a manager's 2,800 reps are
   ``leads.owner_team IN ('APAC')``, not a join nor an IN list of 2,800 ids.  A copy that
   disagrees (a table not rebuilt since ``reps`` changed) is not used: the branch joins.  When
