@@ -128,8 +128,8 @@ def test_deal_board_blank_amount_and_no_close_date(desk, servers, screenshot_dir
     settle(page)
     (deal,) = changed_deals()["no_amount"]
     # the card of the deal without an amount (and without an account), wherever the board's order puts it
-    card = (page.get_by_test_id("stVerticalBlock").filter(has_text="Core Platform · Lena Taylor")
-            .filter(has_text="no account").last)
+    # (a column's cards are one HTML block: components.cards)
+    card = page.locator(".pbi-card").filter(has_text="Core Platform · Lena Taylor").filter(has_text="no account").last
     text = card.inner_text()
     assert text.splitlines()[0].strip() == DASH and "no account" in text and "$0" not in text, text
     no_blank_words(page)
