@@ -94,4 +94,4 @@ def test_catalog_lists_each_trigger_and_the_actions_it_fired(env):
         assert row.actions == f"{hand.get(row.label, 0):,}" and row.open == f"{opened.get(row.label, 0):,}"
     row = table[table["label"] == "Close date pushed a second time"].iloc[0]
     assert row["when"] == "each row of close_date_changes where is_close_date_push, at close_date_change_at, the subject's 2nd such event"
-    assert row["team"] == "managers" and row["source"].startswith("triggers.yml:")
+    assert row["acting_team"] == "managers" and row["source"].startswith("triggers.yml:")

@@ -73,7 +73,7 @@ def scorecard_rules() -> None:
                  column_config={c: st.column_config.TextColumn(h) for c, h in RULE_COLUMNS.items()})
 
 
-TRIGGER_COLUMNS = {"label": "Trigger", "when": "Fires on", "team": "Team to act", "message": "Message",
+TRIGGER_COLUMNS = {"label": "Trigger", "when": "Fires on", "acting_team": "Team to act", "message": "Message",
                    "actions": "Actions fired", "open": "Open", "source": "Defined in"}
 
 

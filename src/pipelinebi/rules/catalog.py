@@ -68,7 +68,7 @@ def trigger_rows(semantic_dir: Path | str) -> list[dict[str, str]]:
 
     >>> from pipelinebi.settings import Settings
     >>> r = trigger_rows(Settings().semantic_dir)[1]
-    >>> r["trigger"], r["team"], r["when"]
+    >>> r["trigger"], r["acting_team"], r["when"]
     ('negotiation_legal_finance', 'legal, finance', "each row of stage_visits where stage = 'Negotiation' AND amount >= 50000, at visit_entered_at")
     """
     from ..semantic.triggers import load_triggers
@@ -86,6 +86,6 @@ def trigger_rows(semantic_dir: Path | str) -> list[dict[str, str]]:
         else:
             nth = f", the subject's {_ordinal(t.nth)} such event" if t.nth else ""
             when = f"each row of {t.model} where {t.when}, at {t.time}{nth}"
-        rows.append({"trigger": t.name, "label": t.shown, "when": when, "team": ", ".join(t.teams),
+        rows.append({"trigger": t.name, "label": t.shown, "when": when, "acting_team": ", ".join(t.teams),
                      "message": t.message, "source": f"{Path(loc.doc.path).name}:{loc.line('rules', i) or ''}"})
     return rows
