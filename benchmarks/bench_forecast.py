@@ -19,6 +19,7 @@ best case +22.7 %, historical win rate +30.3 %, commit -31.8 %.  1M deals not ye
 from __future__ import annotations
 
 import argparse
+import os
 import resource
 import shutil
 import tempfile
@@ -38,6 +39,10 @@ from pipelinebi.settings import PROJECT_ROOT
 from pipelinebi.warehouse import open_readonly
 
 
+#: seconds of each timed step in this run, by label (the ratios against ingest read them)
+SECONDS: dict[str, float] = {}
+
+
 def timed(label, fn):
     tracemalloc.start()
     t = time.perf_counter()
@@ -46,7 +51,9 @@ def timed(label, fn):
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"{label:34} {s:8.1f} s   python peak {peak / 2**20:7.0f} MiB   max RSS {rss:7.0f} MiB", flush=True)
+    SECONDS[label] = s
+    print(f"{label:34} {s:8.1f} s   python peak {peak / 2**20:7.0f} MiB   max RSS {rss:7.0f} MiB   "
+          f"load {os.getloadavg()[0]:.1f}", flush=True)
     return out
 
 
@@ -63,10 +70,11 @@ def main() -> None:
     work = a.work or Path(tempfile.mkdtemp(prefix="bench-forecast-"))
     db = work / "bench.duckdb"
     try:
-        if not db.exists():
+        if not (work / "csv" / "deals.parquet").exists():  # --work keeps the files for another run
             timed(f"generate {a.deals:,}", lambda: generate(work / "csv", deals=a.deals, fmt="parquet",
                                                                      effects=a.effects))
-            timed("ingest", lambda: ingest(work / "csv", db, semantic_dir=PROJECT_ROOT / "semantic"))
+        # the baseline, measured in this run: ingest of the same files
+        timed("ingest", lambda: ingest(work / "csv", db, semantic_dir=PROJECT_ROOT / "semantic"))
         con = open_readonly(db)
         _, as_of = history_span(con)
         qs, _ = quarter_of(quarter_of(as_of)[0] - timedelta(days=1))
@@ -83,6 +91,14 @@ def main() -> None:
                          lambda: B.run(con, dates, as_of, with_model=not a.no_model))
         print("  timings", {k: round(v, 1) for k, v in tm.items()})
         print(B.accuracy(rows, ["method"]).to_string(index=False))
+        # The baseline measured in this same run (same machine, same load): the ingest of the
+        # same data; a ratio moves less with the load than the seconds do.
+        base = SECONDS.get("ingest")
+        if base:
+            print(f"baseline: ingest {base:.1f} s in this run; each step ÷ ingest:")
+            for label, s in SECONDS.items():
+                if label != "ingest":
+                    print(f"  {label:34} {s / base:6.2f}x")
     finally:
         if a.work is None:
             shutil.rmtree(work, ignore_errors=True)

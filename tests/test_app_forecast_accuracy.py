@@ -1,6 +1,8 @@
-"""The Forecast accuracy page (#16) in AppTest: without a backtest it says to run one; with a
-stored backtest of the seeds, its charts, "closest method" table and bias table equal pandas
-computations over the rows the backtest command wrote (independent of the semantic layer)."""
+"""The Forecast accuracy page (#16) in AppTest: without a backtest it says to run one; the demo
+database has one from its first build; with a stored backtest of the seeds, its charts, "closest
+method" table, bias table and most accurate method equal pandas computations over the rows the
+backtest command wrote (independent of the semantic layer) — also cut by every sidebar filter
+(pipeline, region, team, period) and for a signed-in manager or rep, who see only their rows."""
 
 from __future__ import annotations
 
@@ -10,7 +12,10 @@ import pandas as pd
 import pytest
 
 from app_support import app_test, chart_frames
+from pipelinebi.dashboards.queries import period_label
 from pipelinebi.forecast import commands
+from pipelinebi.ingest import ingest
+from pipelinebi.settings import PROJECT_ROOT
 
 LABELS = {"stage_probability": "Stage probability", "historical_win_rate": "Historical win rate",
           "model": "Learned model", "commit": "Commit call", "best_case": "Best-case call"}
@@ -31,20 +36,49 @@ def _q(p) -> str:
     return f"{p.year}-Q{(p.month - 1) // 3 + 1}"
 
 
-def _run(monkeypatch, db, params=None):
+def _run(monkeypatch, db, params=None, user: str | None = None):
     monkeypatch.setenv("PIPELINEBI_DATABASE", str(db))
     monkeypatch.delenv("PIPELINEBI_SEMANTIC_DIR", raising=False)
-    at = app_test("forecast-accuracy", params).run()
+    at = app_test("forecast-accuracy", params)
+    if user:  # signed in as Streamlit gives it after an OpenID Connect sign-in (test_app_access.py)
+        monkeypatch.setenv("PIPELINEBI_AUTH", "oidc")
+        at.user = {"is_logged_in": True, "email": user, "email_verified": True, "name": user.split("@")[0]}
+    at.run()
     assert not at.exception, [e.value for e in at.exception]
     assert not at.error, [e.value for e in at.error]
     return at
 
 
-def test_without_a_backtest_the_page_says_how_to_get_one(env, monkeypatch):
-    at = _run(monkeypatch, env)
+@pytest.fixture(scope="module")
+def plain_db(tmp_path_factory):
+    """The seeds ingested by `pipelinebi ingest` (no backtest: only the demo build adds one)."""
+    db = tmp_path_factory.mktemp("plain") / "plain.duckdb"
+    assert ingest(PROJECT_ROOT / "seeds", db, semantic_dir=PROJECT_ROOT / "semantic").ok
+    return db
+
+
+def test_without_a_backtest_the_page_says_how_to_get_one(plain_db, monkeypatch):
+    at = _run(monkeypatch, plain_db)
     assert at.title[0].value == "Forecast accuracy"
     assert any("run `pipelinebi backtest" in i.value for i in at.info)
     assert not chart_frames(at)
+
+
+def test_the_demo_database_shows_a_backtest_on_first_open(env, monkeypatch):
+    at = _run(monkeypatch, env)
+    assert not at.info
+    titles = sorted(spec["title"] for spec, _ in chart_frames(at))
+    # the demo's as-of is 2026-11-14: its backtest covers the four quarters before Q4 2026
+    assert titles == ["2025-Q4", "2026-Q1", "2026-Q2", "2026-Q3"]
+    assert any("Most accurate" in s.value for s in at.success)
+
+
+def _best(rows: pd.DataFrame, periods) -> tuple[str, float]:
+    """The lowest Σ|forecast − actual| ÷ Σ actual over the rows (each a owner's forecast on one date)."""
+    s = rows[rows.actual.notna() & rows.period_start.isin(periods)]
+    g = s.assign(abs_err=(s.forecast - s.actual).abs()).groupby("method")[["abs_err", "actual"]].sum()
+    ape = (g.abs_err / g.actual).sort_index().sort_values(kind="stable")
+    return ape.index[0], float(ape.iloc[0])
 
 
 def test_convergence_charts_closest_and_bias(backtested, monkeypatch):
@@ -87,14 +121,63 @@ def test_convergence_charts_closest_and_bias(backtested, monkeypatch):
     assert len(g) >= 4 * 4
     for (team, method), r in g.iterrows():
         assert bias.loc[team, LABELS[method]] == pytest.approx(r.err / r.actual), (team, method)
+    # --- the most accurate method over these quarters, by Σ|error| ÷ Σ actual
+    method, ape = _best(rows, periods)
+    said = at.success[0].value
+    assert f"Most accurate, {_q(periods[0])} – {_q(periods[-1])}: {LABELS[method]}" in said
+    assert f"absolute error {ape:.1%}" in said
+
+
+def _check_cut(at, rows: pd.DataFrame, keep: pd.Series) -> None:
+    """Every chart (forecast per week and method, the actual) and the best method equal pandas
+    over the rows ``keep`` selects."""
+    scored = rows[rows.actual.notna() & keep]
+    per = scored.groupby(["period_start", "week_of_period", "method"], as_index=False)[["forecast", "actual"]].sum()
+    charts = {spec["title"]: frames for spec, frames in chart_frames(at)}
+    periods = sorted(scored.period_start.unique())[-4:]
+    assert sorted(charts) == [_q(p) for p in periods]
+    for p in periods:
+        want = per[per.period_start == p]
+        line, actual = charts[_q(p)][0], charts[_q(p)][1]
+        got = dict(zip(zip(line.week_of_period.astype(int), line.method), line.forecast))
+        assert got == pytest.approx({(int(w), LABELS[m]): f for w, m, f in zip(want.week_of_period, want.method,
+                                                                                 want.forecast)})
+        assert actual["actual"].iloc[0] == pytest.approx(want.actual.iloc[0])
+    method, ape = _best(rows[keep], periods)
+    assert f": {LABELS[method]}** — absolute error {ape:.1%}" in at.success[0].value
 
 
 def test_a_team_filter_narrows_the_charts(backtested, monkeypatch):
     db, rows = backtested
-    team = sorted(t for t in rows.team.unique() if t != "(no team)")[0]
+    team = sorted(t for t in rows.team.dropna().unique())[0]
     at = _run(monkeypatch, db, {"f_team": team})
-    scored = rows[(rows.actual.notna()) & (rows.team == team)]
-    last = sorted(scored.period_start.unique())[-1]
-    spec, frames = next((s, f) for s, f in chart_frames(at) if s["title"] == _q(last))
-    want = scored[scored.period_start == last]
-    assert frames[1]["actual"].iloc[0] == pytest.approx(want.actual.iloc[0])
+    _check_cut(at, rows, rows.team == team)
+    assert set(at.dataframe[1].value["Team"]) == {team}
+
+
+@pytest.mark.parametrize("params, column", [({"f_region": "EMEA"}, "region"), ({"f_pipeline": "Renewal"}, "pipeline")])
+def test_region_and_pipeline_filters_cut_every_number(backtested, monkeypatch, params, column):
+    db, rows = backtested
+    value = next(iter(params.values()))
+    at = _run(monkeypatch, db, params)
+    _check_cut(at, rows, rows[column] == value)
+
+
+def test_the_period_picks_the_last_quarter_shown(backtested, monkeypatch):
+    db, rows = backtested
+    at = _run(monkeypatch, db, {"period": period_label(pd.Timestamp("2026-04-01").date(), "quarter")})
+    # 2026-Q2 picked: the quarters up to it (the backtest starts in 2025-Q4)
+    _check_cut(at, rows, rows.period_start <= pd.Timestamp("2026-04-01"))
+    assert "2026-Q3" not in {spec["title"] for spec, _ in chart_frames(at)}
+
+
+@pytest.mark.parametrize("user, keep", [
+    ("apac.manager@pipelinebi.example", lambda rows: rows.team == "APAC"),   # a manager: their team
+    ("ava.chen@pipelinebi.example", lambda rows: rows.owner_id == "R0001"),  # a rep: their own deals
+])
+def test_a_scoped_viewer_sees_only_their_rows(backtested, monkeypatch, user, keep):
+    db, rows = backtested
+    at = _run(monkeypatch, db, user=user)
+    _check_cut(at, rows, keep(rows))
+    teams = set(at.dataframe[1].value["Team"])
+    assert teams == set(rows[keep(rows)].team.dropna())

@@ -45,6 +45,8 @@ HAND = [  # snapshot, week, method, team, forecast, actual
     ("2026-02-16", 7, "commit", "A", 120, 150), ("2026-02-16", 7, "commit", "B", 190, 200),
     ("2026-10-05", 1, "stage_probability", "A", 500, None), ("2026-10-05", 1, "commit", "A", 400, None),
 ]
+#: the hand rows are one owner's per team: R1 of team A (NA), R3 of team B (EMEA) in TINY's reps
+OWNER, REGION = {"A": "R1", "B": "R3"}, {"A": "NA", "B": "EMEA"}
 METRICS = ("backtest_forecast", "backtest_actual", "backtest_snapshots", "forecast_error", "forecast_abs_error",
            "forecast_abs_pct_error", "forecast_bias")
 
@@ -57,7 +59,8 @@ def hand_rows() -> pd.DataFrame:
         end = date(2026, 3, 31) if d.month <= 3 else date(2026, 12, 31)
         err = None if act is None else fc - act
         out.append({"snapshot_date": d, "period_start": start, "period_end": end, "week_of_period": week,
-                    "method": method, "team": team, "closed_won_to_date": 0.0, "open_in_period": float(fc),
+                    "method": method, "owner_id": OWNER[team], "team": team, "region": REGION[team],
+                    "pipeline": "New Business", "closed_won_to_date": 0.0, "open_in_period": float(fc),
                     "open_weighted": float(fc), "forecast": float(fc), "actual": act,
                     "error": err, "abs_error": None if err is None else abs(err)})
     return pd.DataFrame(out, columns=COLUMNS)

@@ -91,8 +91,9 @@ def with_future():
 def _forecast(con, model=None):
     snap = open_pipeline(con, DAY)
     probs = probabilities(snap, DAY, stage_win_rates(con, DAY), model)
-    f = period_forecasts(snap, closed_before(con, DAY), DAY, date(2026, 1, 1), date(2026, 3, 31), probs, ["A", "B"])
-    return {(r.method, r.team): r.forecast for r in f.itertuples()}
+    f = period_forecasts(snap, closed_before(con, DAY), date(2026, 1, 1), date(2026, 3, 31), probs)
+    team = dict(con.execute("SELECT rep_id, team FROM reps").fetchall())  # rows are per owner: add up per team
+    return f.assign(team=f.owner_id.map(team)).groupby(["method", "team"]).forecast.sum().to_dict()
 
 
 def test_open_pipeline_as_it_stood(base):

@@ -62,6 +62,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 def cmd_ingest(args: argparse.Namespace) -> int:
     from .errors import IngestError, Problem
+    from .forecast.after_ingest import finisher
     from .ingest import ingest
     from .ingest.storage import check_output_file
     from .progress import ConsoleProgress
@@ -80,7 +81,8 @@ def cmd_ingest(args: argparse.Namespace) -> int:
                                  progress=ConsoleProgress(), semantic_dir=settings.semantic_dir)
     else:
         report = ingest(Path(args.path), settings.database, mapping=mapping, dry_run=args.dry_run,
-                        progress=ConsoleProgress(), semantic_dir=settings.semantic_dir)
+                        progress=ConsoleProgress(), semantic_dir=settings.semantic_dir,
+                        finish=finisher(Path(settings.database)))  # the stored win model scores the new deals
     print(report.render(show=args.show, report_file=args.report))
     if args.report:
         try:

@@ -139,11 +139,13 @@ def ensure_database(settings) -> Path:
     if not (seeds / "deals.csv").is_file() and not (seeds / "deals.parquet").is_file():
         raise WarehouseError(Problem(f"no database and no seed data to build one from ({seeds})",
                                      file=str(db), hint="run `pipelinebi ingest <folder>` with your data"))
+    from .forecast.after_ingest import finisher
     from .ingest import ingest
 
     print(f"building the demo database from {seeds}/ into {db} …", file=sys.stderr, flush=True)
     try:
-        report = ingest(seeds, db, semantic_dir=settings.semantic_dir)
+        # with a backtest of the last quarters, so the Forecast accuracy page has content at once
+        report = ingest(seeds, db, semantic_dir=settings.semantic_dir, finish=finisher(db, backtest=True))
     except IngestError as e:
         raise WarehouseError([Problem(f"seed data in {seeds} cannot be loaded"), *e.problems]) from e
     if not report.ok:

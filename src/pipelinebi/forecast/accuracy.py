@@ -22,6 +22,8 @@ from .methods import METHODS
 #: Weeks of the period at which the page says which method was closest (a 13-week quarter:
 #: early, middle, late).
 WEEKS = (2, 6, 10)
+#: A start early enough for "every period before the one picked" (the time filter needs both ends).
+EARLIEST = date(1900, 1, 1)
 #: Methods as people read them.
 LABELS = {"stage_probability": "Stage probability", "historical_win_rate": "Historical win rate",
           "model": "Learned model", "commit": "Commit call", "best_case": "Best-case call"}
@@ -32,14 +34,11 @@ def label(method: str) -> str:
     return LABELS.get(method, method)
 
 
-def _team(team: str | None) -> tuple[Filter, ...]:
-    return (Filter(dimension="team", value=team),) if team else ()
-
-
-def periods_query(team: str | None = None) -> Query:
-    """Scored snapshots per period: which periods have a backtest with a known actual."""
-    return Query(metrics=("backtest_snapshots",), dimensions=("period_start",), filters=_team(team),
-                 order_by=(("period_start", False),))
+def periods_query(filters: tuple[Filter, ...] = (), end: date | None = None) -> Query:
+    """Scored snapshots per period, for periods starting before ``end`` (the page's period: the
+    quarters up to the one picked): which periods have a backtest with a known actual."""
+    return Query(metrics=("backtest_snapshots",), dimensions=("period_start",), filters=filters,
+                 start=EARLIEST if end else None, end=end, order_by=(("period_start", False),))
 
 
 def last_periods(frame: pd.DataFrame, n: int) -> list[date]:
@@ -51,19 +50,27 @@ def last_periods(frame: pd.DataFrame, n: int) -> list[date]:
     return starts[-n:] if n > 0 else []
 
 
-def convergence_query(first: date, end: date, team: str | None = None) -> Query:
+def convergence_query(first: date, end: date, filters: tuple[Filter, ...] = ()) -> Query:
     """Each method's forecast and the actual, per period and week, for periods starting in
     ``[first, end)``."""
     return Query(metrics=("backtest_forecast", "backtest_actual"),
                  dimensions=("period_start", "week_of_period", "forecast_method"),
-                 filters=_team(team), start=first, end=end,
+                 filters=filters, start=first, end=end,
                  order_by=(("period_start", False), ("week_of_period", False), ("forecast_method", False)))
 
 
-def bias_query(first: date, end: date) -> Query:
+def bias_query(first: date, end: date, filters: tuple[Filter, ...] = ()) -> Query:
     """Bias and absolute % error per team and method over periods starting in ``[first, end)``."""
     return Query(metrics=("forecast_bias", "forecast_abs_pct_error"), dimensions=("team", "forecast_method"),
-                 start=first, end=end, order_by=(("team", False), ("forecast_method", False)))
+                 filters=filters, start=first, end=end, order_by=(("team", False), ("forecast_method", False)))
+
+
+def methods_query(first: date, end: date, filters: tuple[Filter, ...] = ()) -> Query:
+    """Each method's absolute % error and bias over periods starting in ``[first, end)``: what
+    :func:`best_method` picks from."""
+    return Query(metrics=("forecast_abs_pct_error", "forecast_bias", "backtest_snapshots"),
+                 dimensions=("forecast_method",), filters=filters, start=first, end=end,
+                 order_by=(("forecast_method", False),))
 
 
 def closest_at(conv: pd.DataFrame, weeks: tuple[int, ...] = WEEKS) -> pd.DataFrame:
@@ -85,3 +92,29 @@ def closest_at(conv: pd.DataFrame, weeks: tuple[int, ...] = WEEKS) -> pd.DataFra
     out["closest_abs_pct_error"] = wide.min(axis=1).to_numpy()
     out.columns.name = None
     return out
+
+
+def best_method(frame: pd.DataFrame) -> dict | None:
+    """The method to trust: the lowest absolute % error (Σ|forecast − actual| ÷ Σ actual) among
+    methods with scored forecasts in ``frame`` (:func:`methods_query`'s answer); ties go to the
+    first by name.  None when no method could be scored.  Also returns every method's error,
+    lowest first, so the page can say by how much it won.
+
+    >>> f = pd.DataFrame({"forecast_method": ["commit", "model", "stage_probability"],
+    ...     "forecast_abs_pct_error": [0.31, 0.08, 0.12], "forecast_bias": [-0.3, 0.02, 0.1],
+    ...     "backtest_snapshots": [13, 13, 13]})
+    >>> b = best_method(f); b["method"], b["abs_pct_error"], [m for m, _ in b["ranking"]]
+    ('model', 0.08, ['model', 'stage_probability', 'commit'])
+    """
+    if frame is None or frame.empty:
+        return None
+    f = frame.assign(ape=pd.to_numeric(frame["forecast_abs_pct_error"], errors="coerce"),
+                     n=pd.to_numeric(frame["backtest_snapshots"], errors="coerce").fillna(0))
+    f = f[(f.n > 0) & f.ape.notna()].sort_values(["ape", "forecast_method"])
+    if f.empty:
+        return None
+    top = f.iloc[0]
+    bias = pd.to_numeric(top.get("forecast_bias"), errors="coerce")
+    return {"method": str(top.forecast_method), "abs_pct_error": float(top.ape),
+            "bias": None if pd.isna(bias) else float(bias), "snapshots": int(top.n),
+            "ranking": [(str(m), float(a)) for m, a in zip(f.forecast_method, f.ape)]}

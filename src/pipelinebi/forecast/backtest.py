@@ -10,8 +10,10 @@ The model behind method ``model`` is retrained at the start of each quarter on o
 before that day (``model_cutoff`` = period start ≤ D), so a row never uses a later model.
 
 Result columns (table ``forecast_backtest``, see ``semantic/derived/forecast_backtest.sql``):
-snapshot_date, period_start, period_end, week_of_period, method, team, closed_won_to_date,
-open_in_period, open_weighted, forecast, actual, error (forecast − actual), abs_error.
+snapshot_date, period_start, period_end, week_of_period, method, owner_id, team, region, pipeline,
+closed_won_to_date, open_in_period, open_weighted, forecast, actual, error (forecast − actual),
+abs_error — one row per (owner, pipeline) with anything won or open in the period, or an actual,
+so a team, region or pipeline filter and a viewer's row scope (through ``reps``) cut it exactly.
 
 >>> accuracy(pd.DataFrame({"method": ["m", "m"], "team": ["a", "b"], "forecast": [110.0, 80.0],
 ...     "actual": [100.0, 100.0], "snapshot_date": [1, 1]}), by=["method"]).to_dict("records")
@@ -28,28 +30,27 @@ import pandas as pd
 from ..progress import Progress, no_progress
 from . import model as M
 from .dates import quarter_of
-from .methods import NO_TEAM, period_forecasts, probabilities
+from .methods import KEYS, NO_TEAM, keyed, period_forecasts, probabilities
 from .snapshots import closed_before, open_pipeline, stage_win_rates
 
-COLUMNS = ["snapshot_date", "period_start", "period_end", "week_of_period", "method", "team",
-           "closed_won_to_date", "open_in_period", "open_weighted", "forecast", "actual", "error", "abs_error"]
+COLUMNS = ["snapshot_date", "period_start", "period_end", "week_of_period", "method", "owner_id", "team", "region",
+           "pipeline", "closed_won_to_date", "open_in_period", "open_weighted", "forecast", "actual", "error",
+           "abs_error"]
 
 
-def actuals(closed: pd.DataFrame, start: date, end: date, teams: list[str]) -> dict[str, float]:
-    """Closed won per team with a close date in ``[start, end]``, from ``closed`` (the outcomes
-    known at the data's as-of date)."""
+def actuals(closed: pd.DataFrame, start: date, end: date) -> pd.Series:
+    """Closed won per (owner_id, pipeline) with a close date in ``[start, end]``, from ``closed``
+    (the outcomes known at the data's as-of date); a missing owner is keyed as :func:`keyed` does."""
     cd = pd.to_datetime(closed.closed_close_date)
     won = closed[(closed.outcome == "won") & (cd >= pd.Timestamp(start)) & (cd <= pd.Timestamp(end))]
-    by = won.assign(team=won.team.fillna(NO_TEAM)).groupby("team").closed_amount.sum()
-    return {t: float(by.get(t, 0.0)) for t in teams}
+    return keyed(won).groupby(KEYS).closed_amount.sum().astype(float)
 
 
 def run(con, dates: list[date], as_of: date, *, with_model: bool = True,
         progress: Progress = no_progress) -> tuple[pd.DataFrame, dict]:
-    """Backtest rows for every date in ``dates`` (each < ``as_of``) and timings."""
-    teams = [r[0] for r in con.execute("SELECT DISTINCT coalesce(team, '(no team)') FROM reps ORDER BY 1").fetchall()]
-    if NO_TEAM not in teams:
-        teams.append(NO_TEAM)
+    """Backtest rows for every date in ``dates`` (each < ``as_of``) and timings: one row per
+    snapshot × method × (owner, pipeline) with anything won or open in the period or an actual."""
+    reps = con.execute("SELECT rep_id, team, region FROM reps").df().drop_duplicates("rep_id").set_index("rep_id")
     known_now = closed_before(con, as_of + timedelta(days=1))
     models: dict[date, M.WinModel | None] = {}
     cache: dict = {}
@@ -72,20 +73,30 @@ def run(con, dates: list[date], as_of: date, *, with_model: bool = True,
                 timings["training_s"] += time.perf_counter() - t
             model = models[start]
         t = time.perf_counter()
+        done = end < as_of
+        act = actuals(known_now, start, end) if done else None
         snap = open_pipeline(con, d)
         probs = probabilities(snap, d, stage_win_rates(con, d), model)
-        f = period_forecasts(snap, closed_before(con, d), d, start, end, probs, teams)
+        f = period_forecasts(snap, closed_before(con, d), start, end, probs,
+                             keys=act[act != 0].index if done else None)
         timings["snapshots_s"] += time.perf_counter() - t
-        done = end < as_of
-        act = actuals(known_now, start, end, teams) if done else {}
-        f["actual"] = f.team.map(act) if done else None
+        if done:
+            got = pd.MultiIndex.from_frame(keyed(f)[KEYS])
+            f["actual"] = act.reindex(got, fill_value=0.0).to_numpy(float) if len(f) else []
+        else:
+            f["actual"] = None
         f.insert(0, "snapshot_date", d)
         f.insert(1, "period_start", start)
         f.insert(2, "period_end", end)
         f.insert(3, "week_of_period", (d - start).days // 7 + 1)
         rows.append(f)
     progress("backtest", len(dates), len(dates))
-    out = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(columns=COLUMNS)
+    out = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(columns=[c for c in COLUMNS if c not in
+                                                                              ("team", "region", "error", "abs_error")])
+    # the owner's team and region as they are now (the schema keeps no history of them): NULL
+    # without an owner in reps — the same values the semantic layer's join to reps gives
+    out["team"] = out.owner_id.map(reps.team) if len(out) else None
+    out["region"] = out.owner_id.map(reps.region) if len(out) else None
     out["actual"] = out["actual"].astype(float)
     out["error"] = out.forecast - out.actual
     out["abs_error"] = out.error.abs()
@@ -101,6 +112,8 @@ def accuracy(rows: pd.DataFrame, by: list[str]) -> pd.DataFrame:
     * ``bias``         — Σ(forecast − actual) / Σ actual (positive: forecasts ran high)
     """
     r = rows[rows.actual.notna()]
+    if "team" in by:  # rows of reps without a team are shown as one group
+        r = r.assign(team=r.team.fillna(NO_TEAM))
     per = r.groupby(by + ["snapshot_date"], as_index=False)[["forecast", "actual"]].sum()
     per["err"] = per.forecast - per.actual
     per["abs"] = per.err.abs()

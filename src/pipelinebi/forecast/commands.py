@@ -108,13 +108,9 @@ def backtest(database: Path, start: str, end: str | None, every: str, with_model
     if out:
         rows.to_csv(out, index=False)
     if save:
-        from datetime import datetime, timezone
-
+        from .after_ingest import backtest_info
         from .store import store
-        store(Path(database), rows, {"from": dates[0].isoformat(), "to": dates[-1].isoformat(), "every": every,
-                                     "snapshots": len(dates), "as_of": as_of.isoformat(),
-                                     "methods": sorted(rows.method.unique().tolist()),
-                                     "ran_at": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")})
+        store(Path(database), rows, backtest_info(dates, every, as_of, rows.method.unique().tolist()))
     by_method = B.accuracy(rows, ["method"])
     by_team = B.accuracy(rows, ["method", "team"])
     lines = [f"{len(dates)} snapshots ({every}) {dates[0]} … {dates[-1]}, {len(rows):,} rows in {seconds:.1f} s "

@@ -1,4 +1,4 @@
-"""Each forecast method's number for one period, from one snapshot date, per team.
+"""Each forecast method's number for one period, from one snapshot date, per owner and pipeline.
 
 A forecast made on date D for period [start, end] (both known on D) is
 
@@ -58,23 +58,46 @@ def probabilities(open_deals: pd.DataFrame, day: date, win_rates: pd.DataFrame, 
     return out
 
 
-def period_forecasts(open_deals: pd.DataFrame, closed: pd.DataFrame, day: date, start: date, end: date,
-                     probs: dict[str, np.ndarray], teams: list[str]) -> pd.DataFrame:
-    """One row per (method, team): closed_won_to_date, open_weighted, forecast, open_in_period."""
+#: A backtest row's grain within a snapshot and method: the deals' owner and pipeline (the owner's
+#: team and region come from ``reps``), so the page can be cut by team, region and pipeline and a
+#: scoped viewer sees only their reps' rows.
+KEYS = ["owner_id", "pipeline"]
+#: Stands in for a missing owner while grouping (pandas drops NULL group keys); never stored.
+_NO_OWNER = "\x00no owner"
+
+
+def keyed(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with a missing ``owner_id`` replaced by a stand-in, so it can be a group key."""
+    return frame.assign(owner_id=frame.owner_id.astype(object).where(frame.owner_id.notna(), _NO_OWNER))
+
+
+def period_forecasts(open_deals: pd.DataFrame, closed: pd.DataFrame, start: date, end: date,
+                     probs: dict[str, np.ndarray], keys: pd.MultiIndex | None = None) -> pd.DataFrame:
+    """One row per (method, owner_id, pipeline) with anything won or open in the period, plus
+    ``keys`` (e.g. those with an actual): closed_won_to_date, open_in_period, open_weighted,
+    forecast.  ``keys`` are keyed like :func:`keyed`; ``owner_id`` is None for deals without an owner."""
     ts, te = pd.Timestamp(start), pd.Timestamp(end)
-    won = closed[(closed.outcome == "won") & (pd.to_datetime(closed.closed_close_date) >= ts)
-                 & (pd.to_datetime(closed.closed_close_date) <= te)]
-    won_by_team = won.assign(team=won.team.fillna(NO_TEAM)).groupby("team").closed_amount.sum()
-    cd = pd.to_datetime(open_deals.close_date)
-    in_period = ((cd >= ts) & (cd <= te)).to_numpy() if len(open_deals) else np.zeros(0, bool)
-    amount = open_deals.amount.fillna(0).to_numpy(float) if len(open_deals) else np.zeros(0)
-    team = open_deals.team.fillna(NO_TEAM).to_numpy() if len(open_deals) else np.zeros(0, object)
+    cd = pd.to_datetime(closed.closed_close_date)
+    won = keyed(closed[(closed.outcome == "won") & (cd >= ts) & (cd <= te)])
+    won_by = won.groupby(KEYS).closed_amount.sum().astype(float)
+    ocd = pd.to_datetime(open_deals.close_date)
+    in_period = ((ocd >= ts) & (ocd <= te)).to_numpy() if len(open_deals) else np.zeros(0, bool)
+    od = keyed(open_deals.loc[in_period, KEYS]).assign(
+        amount=open_deals.amount.fillna(0).to_numpy(float)[in_period])
+    grouped = od.groupby(KEYS)
+    pipeline = grouped.amount.sum()
+    index = won_by.index.union(pipeline.index)
+    if keys is not None and len(keys):
+        index = index.union(keys)
+    cw = won_by.reindex(index, fill_value=0.0).to_numpy(float)
+    oip = pipeline.reindex(index, fill_value=0.0).to_numpy(float)
+    base = index.to_frame(index=False)
+    base["owner_id"] = base.owner_id.where(base.owner_id != _NO_OWNER, None)
     rows = []
     for method, p in probs.items():
-        weighted = pd.Series(amount * p * in_period).groupby(team).sum() if len(team) else pd.Series(dtype=float)
-        pipeline = pd.Series(amount * in_period).groupby(team).sum() if len(team) else pd.Series(dtype=float)
-        for t in teams:
-            cw, ow = float(won_by_team.get(t, 0.0)), float(weighted.get(t, 0.0))
-            rows.append({"method": method, "team": t, "closed_won_to_date": cw, "open_weighted": ow,
-                         "open_in_period": float(pipeline.get(t, 0.0)), "forecast": cw + ow})
-    return pd.DataFrame(rows)
+        w = od.assign(w=od.amount.to_numpy() * np.asarray(p, float)[in_period]).groupby(KEYS).w.sum()
+        ow = w.reindex(index, fill_value=0.0).to_numpy(float)
+        rows.append(base.assign(method=method, closed_won_to_date=cw, open_weighted=ow, open_in_period=oip,
+                                forecast=cw + ow))
+    cols = ["method", *KEYS, "closed_won_to_date", "open_weighted", "open_in_period", "forecast"]
+    return pd.concat(rows, ignore_index=True)[cols] if rows else pd.DataFrame(columns=cols)

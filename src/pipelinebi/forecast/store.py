@@ -44,7 +44,8 @@ TABLE = "forecast_backtest"
 #: (a test checks they agree).
 TYPES = {
     "snapshot_date": "DATE", "period_start": "DATE", "period_end": "DATE", "week_of_period": "INTEGER",
-    "method": "VARCHAR", "team": "VARCHAR", "closed_won_to_date": "DOUBLE", "open_in_period": "DOUBLE",
+    "method": "VARCHAR", "owner_id": "VARCHAR", "team": "VARCHAR", "region": "VARCHAR", "pipeline": "VARCHAR",
+    "closed_won_to_date": "DOUBLE", "open_in_period": "DOUBLE",
     "open_weighted": "DOUBLE", "forecast": "DOUBLE", "actual": "DOUBLE", "error": "DOUBLE", "abs_error": "DOUBLE",
 }
 assert list(TYPES) == COLUMNS
@@ -115,18 +116,29 @@ def _replace(con, table: str, types: dict[str, str], rows: pd.DataFrame, order: 
                 [meta_key, describe_meta({**info, "rows": int(len(rows))}), COVERAGE_KEY, cov.to_json()])
 
 
+def write_backtest(con, rows: pd.DataFrame, info: dict) -> None:
+    """On a writable connection (a copy, or a database ingest is building): replace
+    ``forecast_backtest`` with ``rows`` and record ``info`` and the coverage's row count."""
+    _replace(con, TABLE, TYPES, rows, "period_start, snapshot_date, method, owner_id, pipeline", META_KEY, info,
+             {"backtest_rows": int(len(rows))})
+
+
+def write_scores(con, scores: pd.DataFrame, info: dict) -> None:
+    """On a writable connection: replace ``win_scores`` with ``scores`` and record ``info``."""
+    _replace(con, SCORES_TABLE, SCORE_TYPES, scores, "deal_id", SCORES_META_KEY, info,
+             {"scored_deals": int(len(scores))})
+
+
 def store(database: Path, rows: pd.DataFrame, info: dict) -> None:
     """Replace the database's ``forecast_backtest`` with ``rows`` (backtest.COLUMNS) and record
     ``info`` under ``pipelinebi_meta.forecast_backtest``, atomically."""
-    _swap_in(database, lambda con: _replace(con, TABLE, TYPES, rows, "period_start, snapshot_date, method, team",
-                                            META_KEY, info, {"backtest_rows": int(len(rows))}))
+    _swap_in(database, lambda con: write_backtest(con, rows, info))
 
 
 def store_scores(database: Path, scores: pd.DataFrame, info: dict) -> None:
     """Replace the database's ``win_scores`` with ``scores`` (:data:`SCORE_TYPES` columns: each
     open deal's win probability and its reasons) and record ``info``, atomically."""
-    _swap_in(database, lambda con: _replace(con, SCORES_TABLE, SCORE_TYPES, scores, "deal_id", SCORES_META_KEY,
-                                            info, {"scored_deals": int(len(scores))}))
+    _swap_in(database, lambda con: write_scores(con, scores, info))
 
 
 def stored_info(con: duckdb.DuckDBPyConnection, key: str = META_KEY) -> dict | None:

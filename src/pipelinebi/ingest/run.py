@@ -17,6 +17,7 @@ from dataclasses import replace
 import tempfile
 from datetime import date, datetime, timezone
 from pathlib import Path
+from typing import Callable
 
 import duckdb
 
@@ -43,8 +44,14 @@ SCHEMA_VERSION = "2"  # 2: scores moved to the scorecards' tables (lead_scores, 
 @storage_errors  # a full disk, a read-only folder: IngestError, not a traceback
 def ingest(path: Path | str, database: Path | str, *, mapping: Path | str | None = None,
            dry_run: bool = False, progress: Progress = no_progress, semantic_dir: Path | str | None = None,
-           as_of: date | str | None = None, derive: bool = True) -> IngestReport:
+           as_of: date | str | None = None, derive: bool = True,
+           finish: Callable[[duckdb.DuckDBPyConnection], list[str]] | None = None) -> IngestReport:
     """Validate a folder of canonical files (or a CRM export with ``mapping``) and load it.
+
+    ``finish``: called with the connection to the new database once it is built and checked,
+    before it is swapped in (so what it writes lands all or nothing with the data); returns
+    notes for the report.  The CLI passes the forecast's (:mod:`pipelinebi.forecast.after_ingest`:
+    the stored win model applied to the new deals) — this module never imports the forecast.
 
     Returns a report; ``report.ok`` is False when problems blocked the load, and then
     the database is exactly as before.  ``derive=False`` checks the derived SQL but builds no
@@ -88,7 +95,7 @@ def ingest(path: Path | str, database: Path | str, *, mapping: Path | str | None
                     con.close()
             else:
                 report.row_counts, report.as_of = _build_and_swap(database, files, work, findings, run,
-                                                                  models, as_of, source, spill)
+                                                                  models, as_of, source, spill, finish)
         except IngestError as e:
             if isinstance(e.__cause__, duckdb.OutOfMemoryException):
                 raise run.out_of_memory(e.__cause__, database, dry_run) from None
@@ -192,7 +199,8 @@ def _connect(target: str, spill: Path, run: _Run | None = None) -> duckdb.DuckDB
     return con
 
 
-def _build_and_swap(database: Path, files, work, findings, run: _Run, models, as_of, source, spill: Path):
+def _build_and_swap(database: Path, files, work, findings, run: _Run, models, as_of, source, spill: Path,
+                    finish=None):
     database.parent.mkdir(parents=True, exist_ok=True)
     for p in clean_stale(database):
         findings.note(f"removed {p.name}, left over from an interrupted ingest")
@@ -207,6 +215,9 @@ def _build_and_swap(database: Path, files, work, findings, run: _Run, models, as
             findings.error(p)
         if findings.errors:
             return counts, as_of_txt
+        if finish is not None:
+            for note in finish(con) or ():
+                findings.note(note)
         progress("swapping in the new database")
         con.execute("CHECKPOINT")
         con.close()
