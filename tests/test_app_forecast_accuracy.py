@@ -181,3 +181,30 @@ def test_a_scoped_viewer_sees_only_their_rows(backtested, monkeypatch, user, kee
     _check_cut(at, rows, keep(rows))
     teams = set(at.dataframe[1].value["Team"])
     assert teams == set(rows[keep(rows)].team.dropna())
+
+
+def test_the_forecast_page_says_the_backtests_recommendation(env, monkeypatch):
+    import duckdb
+
+    con = duckdb.connect(str(env), read_only=True)
+    try:  # the demo's stored backtest, read apart from the semantic layer
+        rows = con.execute("SELECT * FROM forecast_backtest").df()
+    finally:
+        con.close()
+    rows["period_start"] = pd.to_datetime(rows.period_start)
+    periods = sorted(rows[rows.actual.notna()].period_start.unique())[-4:]  # before the as-of quarter 2026-Q4
+    method, ape = _best(rows, periods)
+    s = rows[rows.period_start.isin(periods)]
+    g = s.assign(a=(s.forecast - s.actual).abs()).groupby("method")[["a", "actual"]].sum()
+    stage = float(g.loc["stage_probability", "a"] / g.loc["stage_probability", "actual"])
+    monkeypatch.setenv("PIPELINEBI_DATABASE", str(env))
+    monkeypatch.delenv("PIPELINEBI_SEMANTIC_DIR", raising=False)
+    at = app_test("forecast").run()
+    assert not at.exception
+    said = next(c.value for c in at.caption if "backtest" in c.value and "most accurate" in c.value)
+    assert f"over {_q(periods[0])} – {_q(periods[-1])}" in said
+    if method == "stage_probability":
+        assert "The backtest agrees" in said and f"absolute error {ape:.1%}" in said
+    else:
+        assert f"The backtest recommends **{LABELS[method]}**" in said
+        assert f"absolute error {ape:.1%} of what closed), stage probability {stage:.1%}." in said

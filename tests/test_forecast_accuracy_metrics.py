@@ -194,3 +194,25 @@ def test_store_refuses_when_the_database_changed(tmp_path, monkeypatch):
         S.store(db, hand_rows(), {})
     assert db.read_bytes() == before
     assert not list(tmp_path.glob(".metrics.duckdb.backtest-*"))
+
+
+def test_the_recommended_method_is_the_one_worked_out_by_hand(layer, con):
+    from pipelinebi.compiler.query import Filter
+    from pipelinebi.forecast.accuracy import recommend
+
+    def run(query):
+        return layer.query(query, con).df()
+
+    # Q1 2026 (the only quarter over): stage probability Σ|error| 170 of 700, commit 190 of 700
+    best = recommend(run)
+    assert (best["method"], best["first"], best["last"]) == ("stage_probability", date(2026, 1, 1), date(2026, 1, 1))
+    assert best["ranking"] == [("stage_probability", pytest.approx(170 / 700)), ("commit", pytest.approx(190 / 700))]
+    # team A alone: stage probability |100−150| + |160−150| = 60, commit |50−150| + |120−150| = 130 of 300
+    a = recommend(run, (Filter(dimension="team", value="A"),))
+    assert a["method"] == "stage_probability" and a["abs_pct_error"] == pytest.approx(60 / 300)
+    # team B alone: stage probability 100 + 10 = 110, commit 50 + 10 = 60 of 400 — the other answer
+    b = recommend(run, (Filter(dimension="team", value="B"),))
+    assert b["method"] == "commit" and b["abs_pct_error"] == pytest.approx(60 / 400)
+    assert b["bias"] == pytest.approx((150 - 200 + 190 - 200) / 400)
+    # a period before any scored quarter: nothing to recommend
+    assert recommend(run, end=date(2026, 1, 1)) is None

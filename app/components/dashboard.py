@@ -33,6 +33,7 @@ from pipelinebi.dashboards.queries import (NO_CLOSE_DATE_METRICS, PageState, cha
                                            no_close_date_query, parse_period_label, period_label, range_query,
                                            table_query, table_totals_query)
 from pipelinebi.compiler.query import Query
+from pipelinebi.forecast import accuracy as FA
 from pipelinebi.formatting import MISSING, format_value, gap_words, is_missing, label_map, md_escape, plural, value_label
 
 from . import charts, data, deal_list, filters, narrow, pacing, partial_period, spec_cache, ui, waterfall
@@ -401,6 +402,30 @@ def _headline(page: _Page, item: Any, row: dict[str, Any], rng: Any = None) -> N
         # on a phone this note is folded away (ui._THEME_CSS), so the worst team stays above the fold
         with st.container(key="range-note"):
             st.caption(_range_note(item, rng))
+    if item.range is not None and item.range.backtest:
+        _backtest_verdict(page, item)
+
+
+def _backtest_verdict(page: _Page, item: Any) -> None:
+    """Which method the stored backtest recommends here (``range.backtest`` in the YAML): the most
+    accurate over the last four completed quarters before the period, in the page's filters and
+    the viewer's scope, and how the method shown did.  Nothing without a backtest."""
+    if not page.coverage.has_backtest or ui.missing_metrics(page.layer, FA.NEEDED_BY_RECOMMEND):
+        return
+    best = FA.recommend(lambda q: page.run(q).df, page.state.filters, page.state.end)
+    if best is None:
+        return
+    errors = dict(best["ranking"])
+    span = f"{period_label(best['first'], 'quarter')} – {period_label(best['last'], 'quarter')}"
+    mine = errors.get(item.range.backtest)
+    if best["method"] == item.range.backtest:
+        words = (f"The backtest agrees: over {span} {md_escape(item.range.method)} was the most accurate method "
+                 f"here (absolute error {best['abs_pct_error']:.1%} of what closed).")
+    else:
+        words = (f"The backtest recommends **{md_escape(FA.label(best['method']))}**: over {span} it was the most "
+                 f"accurate method here (absolute error {best['abs_pct_error']:.1%} of what closed)"
+                 + (f", {md_escape(item.range.method)} {mine:.1%}." if mine is not None else "."))
+    st.caption(f":material/verified: {words} See Forecast accuracy.")
 
 
 def furthest_short_line(df: pd.DataFrame, dim: str, dim_label: str, value: str, target: str,

@@ -46,6 +46,11 @@ class ForecastRange(Strict):
     amount: Name = Field(description="per-deal open amount (e.g. pipeline_amount)")
     closed: Name = Field(description="what is already won in the period (e.g. closed_won_amount)")
     method: str = Field(description="the probabilities' name, said on the page (e.g. 'stage probability')")
+    backtest: Literal["stage_probability", "historical_win_rate", "model", "commit", "best_case"] | None = Field(
+        None, description=(
+            "this method's name in the forecast backtest: with a stored backtest, the headline says which "
+            "method has been the most accurate over the last four completed quarters in the page's filters "
+            "(lowest absolute % error) and how this one did — the backtest's recommendation"))
 
 
 class KpiItem(Strict):

@@ -17,11 +17,14 @@ from datetime import date
 import pandas as pd
 
 from ..compiler.query import Filter, Query
+from ..periods import shift_date
 from .methods import METHODS
 
 #: Weeks of the period at which the page says which method was closest (a 13-week quarter:
 #: early, middle, late).
 WEEKS = (2, 6, 10)
+#: Metrics :func:`recommend` reads.
+NEEDED_BY_RECOMMEND = ("backtest_snapshots", "forecast_abs_pct_error", "forecast_bias")
 #: A start early enough for "every period before the one picked" (the time filter needs both ends).
 EARLIEST = date(1900, 1, 1)
 #: Methods as people read them.
@@ -118,3 +121,15 @@ def best_method(frame: pd.DataFrame) -> dict | None:
     return {"method": str(top.forecast_method), "abs_pct_error": float(top.ape),
             "bias": None if pd.isna(bias) else float(bias), "snapshots": int(top.n),
             "ranking": [(str(m), float(a)) for m, a in zip(f.forecast_method, f.ape)]}
+
+
+def recommend(run, filters: tuple[Filter, ...] = (), end: date | None = None, quarters: int = 4) -> dict | None:
+    """The backtest's recommendation for a page: :func:`best_method` over the last ``quarters``
+    completed quarters that start before ``end``, in ``filters``; ``run(query)`` answers a
+    Query as a DataFrame (the app passes its scoped runner, so a viewer's scope applies).
+    Adds ``first`` and ``last`` (the quarters it covers).  None without a scored backtest."""
+    periods = last_periods(run(periods_query(filters, end)), quarters)
+    if not periods:
+        return None
+    best = best_method(run(methods_query(periods[0], shift_date(periods[-1], "quarter", 1), filters)))
+    return None if best is None else {**best, "first": periods[0], "last": periods[-1]}
