@@ -1,7 +1,8 @@
 """#16, the Forecast accuracy page in Chromium, over the demo database with a stored weekly
 backtest: four convergence charts drawn (lines and the actual's rule, a description for screen
 readers), the "closest method" and bias tables drawn, no error, axe-core finds no serious or
-critical violation, at desktop and phone size; without a backtest the page says how to get one.
+critical violation, at desktop and phone size; the demo database shows its own backtest on first
+open; without a backtest (a plain `pipelinebi ingest`) the page says how to get one.
 Screenshots: ``test-output/screenshots/forecast_accuracy_<size>_<theme>.png`` (look at them)."""
 
 from __future__ import annotations
@@ -74,10 +75,35 @@ def test_accuracy_page_draws(browser, backtest_server, screenshot_dir, axe_sourc
         context.close()
 
 
-def test_without_a_backtest_the_page_says_how_to_get_one(browser, app_server, screenshot_dir):
+@pytest.fixture(scope="module")
+def plain_server(tmp_path_factory):
+    """The seeds loaded by `pipelinebi ingest` (no backtest: only the demo build adds one)."""
+    from pipelinebi.ingest import ingest
+
+    db = tmp_path_factory.mktemp("plain_db") / "plain.duckdb"
+    assert ingest(REPO_ROOT / "seeds", db, semantic_dir=REPO_ROOT / "semantic").ok
+    server = StreamlitServer(REPO_ROOT / "app" / "streamlit_app.py", env={"PIPELINEBI_DATABASE": str(db)}, cwd=REPO_ROOT)
+    with server as url:
+        yield url
+
+
+def test_the_demo_shows_its_backtest_on_first_open(browser, app_server):
     page = browser.new_page(viewport=SIZES["desktop"])
     try:
         page.goto(f"{app_server}/forecast-accuracy")
+        page.get_by_role("heading", name="Forecast accuracy").first.wait_for(timeout=60_000)
+        settle(page)
+        page.get_by_test_id("stVegaLiteChart").first.wait_for(timeout=30_000)
+        assert page.get_by_test_id("stVegaLiteChart").count() == 4
+        assert page.get_by_text("Most accurate", exact=False).count() >= 1
+    finally:
+        page.close()
+
+
+def test_without_a_backtest_the_page_says_how_to_get_one(browser, plain_server, screenshot_dir):
+    page = browser.new_page(viewport=SIZES["desktop"])
+    try:
+        page.goto(f"{plain_server}/forecast-accuracy")
         page.get_by_role("heading", name="Forecast accuracy").first.wait_for(timeout=60_000)
         settle(page)
         assert page.get_by_text("pipelinebi backtest", exact=False).count() >= 1
