@@ -34,7 +34,7 @@ REPS = pd.read_csv(SEEDS / "reps.csv", keep_default_na=False)
 LEADS = pd.read_csv(SEEDS / "leads.csv", keep_default_na=False)
 DEALS = pd.read_csv(SEEDS / "deals.csv", keep_default_na=False)
 #: every model whose join to reps declares copies of the owner's team and region
-COPIED = ("won_deals", "customers", "customer_quarters", "attribution", "leads")
+COPIED = ("won_deals", "customers", "customer_quarters", "attribution", "leads", "forecast_backtest")
 MOVED = "R0001"  # Ava Chen, APAC, moves to EMEA Mid-Market (region EMEA)
 NEW_TEAM, NEW_REGION = "EMEA Mid-Market", "EMEA"
 
@@ -179,6 +179,7 @@ PLAIN = {
     "customers": ("customer_facts", "new_customers", "count(*)"),
     "customer_quarters": ("customer_quarters", "cohort_customers_observed", "count(*)"),
     "attribution": ("attribution_touches", "attributed_linear", "sum(t.amount * t.w_linear)"),
+    "forecast_backtest": ("forecast_backtest", "backtest_forecast", "sum(t.forecast)"),  # the demo's backtest (#16)
 }
 
 
@@ -203,6 +204,7 @@ def metric_answer(layer, con, model: str, scope: RowScope):
     ("UPDATE customer_facts SET owner_team = NULL WHERE owner_id = 'R0001'", {"customers"}),
     ("UPDATE customer_quarters SET owner_team = 'APAC' WHERE owner_id = 'R0002'", {"customer_quarters"}),
     ("ALTER TABLE attribution_touches DROP COLUMN owner_team", {"attribution"}),
+    ("UPDATE forecast_backtest SET team = 'APAC' WHERE owner_id = 'R0002'", {"forecast_backtest"}),  # the demo's backtest (#16)
 ])
 def test_copies_that_disagree_with_reps_are_not_used(layer, demo_db, tmp_path, few_literals, change, stale):
     db = tmp_path / "stale.duckdb"

@@ -151,6 +151,9 @@ def ensure_database(settings) -> Path:
     if not report.ok:
         raise WarehouseError([Problem(f"seed data in {seeds} has problems; nothing was built"),
                               *report.problems[:50]])
+    for note in report.notes:  # e.g. a backtest that could not be built
+        if note.startswith("no backtest"):
+            print(f"note: {note}", file=sys.stderr, flush=True)
     return db
 
 

@@ -27,10 +27,16 @@ from . import backtest as B
 from . import model as M
 from .dates import quarter_of, schedule
 from .snapshots import history_span
-from .store import write_backtest, write_scores
+from .store import SCORES_TABLE, TABLE, write_backtest, write_scores
 
 #: Completed quarters the demo's backtest covers (the accuracy page shows 4 by default).
 DEMO_QUARTERS = 4
+
+
+def _declared(con, table: str) -> bool:
+    """Whether the semantic folder's derived tables include ``table`` (ingest built it, empty):
+    a folder without it does not want it filled."""
+    return con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [table]).fetchone()[0] > 0
 
 
 def apply_model(con, database: Path) -> list[str]:
@@ -38,7 +44,7 @@ def apply_model(con, database: Path) -> list[str]:
     (none stored: nothing to do).  A model file that cannot be read leaves ``win_scores`` empty
     and says so — the load itself is not refused for it."""
     path = M.model_path(Path(database))
-    if not path.is_file():
+    if not path.is_file() or not _declared(con, SCORES_TABLE):
         return []
     try:
         model = M.WinModel.load(path)
@@ -81,6 +87,8 @@ def recent_dates(as_of: date, quarters: int) -> list[date]:
 
 def recent_backtest(con, quarters: int = DEMO_QUARTERS) -> list[str]:
     """Backtest every method weekly over the last ``quarters`` completed quarters and store it."""
+    if not _declared(con, TABLE):
+        return []
     _, as_of = history_span(con)
     dates = recent_dates(as_of, quarters)
     if not dates:
@@ -98,6 +106,10 @@ def finisher(database: Path, *, backtest: bool = False) -> Callable[[object], li
     def finish(con) -> list[str]:
         notes = apply_model(con, database)
         if backtest:
-            notes += recent_backtest(con)
+            try:
+                notes += recent_backtest(con)
+            except Exception as e:  # noqa: BLE001 — the demo must open even if its optional backtest fails
+                notes.append(f"no backtest built ({type(e).__name__}: {e}); the Forecast accuracy page says to run "
+                             "`pipelinebi backtest`")
         return notes
     return finish
