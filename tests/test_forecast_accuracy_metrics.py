@@ -203,10 +203,11 @@ def test_the_recommended_method_is_the_one_worked_out_by_hand(layer, con):
     def run(query):
         return layer.query(query, con).df()
 
-    # Q1 2026 (the only quarter over): stage probability Σ|error| 170 of 700, commit 190 of 700
+    # Q1 2026 (the only quarter over), both teams added up per date: stage probability
+    # |400 − 350| + |370 − 350| = 70 of 700, commit |200 − 350| + |310 − 350| = 190 of 700
     best = recommend(run)
     assert (best["method"], best["first"], best["last"]) == ("stage_probability", date(2026, 1, 1), date(2026, 1, 1))
-    assert best["ranking"] == [("stage_probability", pytest.approx(170 / 700)), ("commit", pytest.approx(190 / 700))]
+    assert best["ranking"] == [("stage_probability", pytest.approx(70 / 700)), ("commit", pytest.approx(190 / 700))]
     # team A alone: stage probability |100−150| + |160−150| = 60, commit |50−150| + |120−150| = 130 of 300
     a = recommend(run, (Filter(dimension="team", value="A"),))
     assert a["method"] == "stage_probability" and a["abs_pct_error"] == pytest.approx(60 / 300)

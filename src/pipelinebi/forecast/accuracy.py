@@ -24,7 +24,7 @@ from .methods import METHODS
 #: early, middle, late).
 WEEKS = (2, 6, 10)
 #: Metrics :func:`recommend` reads.
-NEEDED_BY_RECOMMEND = ("backtest_snapshots", "forecast_abs_pct_error", "forecast_bias")
+NEEDED_BY_RECOMMEND = ("backtest_snapshots", "backtest_forecast", "backtest_actual")
 #: A start early enough for "every period before the one picked" (the time filter needs both ends).
 EARLIEST = date(1900, 1, 1)
 #: Methods as people read them.
@@ -69,11 +69,10 @@ def bias_query(first: date, end: date, filters: tuple[Filter, ...] = ()) -> Quer
 
 
 def methods_query(first: date, end: date, filters: tuple[Filter, ...] = ()) -> Query:
-    """Each method's absolute % error and bias over periods starting in ``[first, end)``: what
-    :func:`best_method` picks from."""
-    return Query(metrics=("forecast_abs_pct_error", "forecast_bias", "backtest_snapshots"),
-                 dimensions=("forecast_method",), filters=filters, start=first, end=end,
-                 order_by=(("forecast_method", False),))
+    """Each method's forecast and actual per snapshot date over periods starting in ``[first, end)``
+    (the rows in ``filters`` added up): what :func:`best_method` picks from."""
+    return Query(metrics=("backtest_forecast", "backtest_actual"), dimensions=("forecast_method", "snapshot_date"),
+                 filters=filters, start=first, end=end, order_by=(("forecast_method", False), ("snapshot_date", False)))
 
 
 def closest_at(conv: pd.DataFrame, weeks: tuple[int, ...] = WEEKS) -> pd.DataFrame:
@@ -98,29 +97,32 @@ def closest_at(conv: pd.DataFrame, weeks: tuple[int, ...] = WEEKS) -> pd.DataFra
 
 
 def best_method(frame: pd.DataFrame) -> dict | None:
-    """The method to trust: the lowest absolute % error (Σ|forecast − actual| ÷ Σ actual) among
-    methods with scored forecasts in ``frame`` (:func:`methods_query`'s answer); ties go to the
-    first by name.  None when no method could be scored.  Also returns every method's error,
-    lowest first, so the page can say by how much it won.
+    """The method to trust: the lowest absolute % error of the forecast as a whole (the rows in
+    the filters added up per snapshot date): Σ|forecast − actual| ÷ Σ actual over the snapshot
+    dates with a known actual (:func:`methods_query`'s answer); ties go to the first by name.
+    None when no method could be scored.  Also returns every method's error, lowest first.
 
-    >>> f = pd.DataFrame({"forecast_method": ["commit", "model", "stage_probability"],
-    ...     "forecast_abs_pct_error": [0.31, 0.08, 0.12], "forecast_bias": [-0.3, 0.02, 0.1],
-    ...     "backtest_snapshots": [13, 13, 13]})
-    >>> b = best_method(f); b["method"], b["abs_pct_error"], [m for m, _ in b["ranking"]]
-    ('model', 0.08, ['model', 'stage_probability', 'commit'])
+    >>> f = pd.DataFrame({"forecast_method": ["commit", "commit", "model", "model"],
+    ...     "snapshot_date": [1, 2, 1, 2], "backtest_forecast": [50.0, 80.0, 110.0, 95.0],
+    ...     "backtest_actual": [100.0, 100.0, 100.0, 100.0]})
+    >>> b = best_method(f); b["method"], b["abs_pct_error"], b["bias"], [m for m, _ in b["ranking"]]
+    ('model', 0.075, 0.025, ['model', 'commit'])
     """
     if frame is None or frame.empty:
         return None
-    f = frame.assign(ape=pd.to_numeric(frame["forecast_abs_pct_error"], errors="coerce"),
-                     n=pd.to_numeric(frame["backtest_snapshots"], errors="coerce").fillna(0))
-    f = f[(f.n > 0) & f.ape.notna()].sort_values(["ape", "forecast_method"])
-    if f.empty:
+    f = frame.assign(fc=pd.to_numeric(frame["backtest_forecast"], errors="coerce"),
+                     act=pd.to_numeric(frame["backtest_actual"], errors="coerce"))
+    f = f[f.act.notna() & f.fc.notna()]
+    f = f.assign(err=f.fc - f.act, abs_err=(f.fc - f.act).abs())
+    g = f.groupby("forecast_method").agg(err=("err", "sum"), abs_err=("abs_err", "sum"), act=("act", "sum"),
+                                         n=("act", "size"))
+    g = g[g.act > 0]
+    if g.empty:
         return None
-    top = f.iloc[0]
-    bias = pd.to_numeric(top.get("forecast_bias"), errors="coerce")
-    return {"method": str(top.forecast_method), "abs_pct_error": float(top.ape),
-            "bias": None if pd.isna(bias) else float(bias), "snapshots": int(top.n),
-            "ranking": [(str(m), float(a)) for m, a in zip(f.forecast_method, f.ape)]}
+    g = g.assign(ape=g.abs_err / g.act, bias=g.err / g.act).reset_index().sort_values(["ape", "forecast_method"])
+    top = g.iloc[0]
+    return {"method": str(top.forecast_method), "abs_pct_error": float(top.ape), "bias": float(top.bias),
+            "snapshots": int(top.n), "ranking": [(str(m), float(a)) for m, a in zip(g.forecast_method, g.ape)]}
 
 
 def recommend(run, filters: tuple[Filter, ...] = (), end: date | None = None, quarters: int = 4) -> dict | None:
