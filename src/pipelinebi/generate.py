@@ -632,6 +632,54 @@ def _current_state(con: duckdb.DuckDBPyConnection) -> None:
     """)
 
 
+def _renewal_accounts(con: duckdb.DuckDBPyConnection) -> None:
+    """Put each Renewal deal on an account that had already won: a renewal follows a first win.
+
+    Deals draw their account at random (:func:`_deals`), so about half the accounts whose first
+    win was a renewal would count as new customers acquired by a renewal.  Once the simulation
+    has decided every outcome, a renewal whose account had no New Business deal won (closed)
+    before the renewal was created moves to one that had: of the same team and segment (so its
+    owner, amounts and history, drawn from those, stay exactly what they were), chosen by the
+    deal's own hash among the accounts won before that day.  Only ``a`` and ``account_name``
+    change.  A renewal created before any account of its team and segment has won (the first
+    weeks of data) keeps its account: its customer was won before the data begins, and the
+    customer tables count it as new, as they cannot know better.
+    """
+    con.execute("""
+        CREATE TABLE ren_fw AS
+        -- each account's first New Business win (close day), numbered within its team and segment
+        SELECT a, team_id, seg, won_d,
+               row_number() OVER (PARTITION BY team_id, seg ORDER BY won_d, a) AS rk
+        FROM (SELECT dd.a, dd.team_id, dd.seg, min(cur.cd) AS won_d
+              FROM dd JOIN cur USING (k)
+              WHERE dd.pipe = 0 AND cur.pos = dd.nopen + 1
+              GROUP BY dd.a, dd.team_id, dd.seg)
+    """)
+    con.execute("""
+        CREATE TABLE ren_new AS
+        WITH r AS (
+            SELECT dd.k, dd.a, dd.team_id, dd.seg, dd.created_s // 86400 AS c
+            FROM dd WHERE dd.pipe = 1
+        ), m AS (  -- accounts of a team and segment won before a day: ranks 1..m
+            SELECT team_id, seg, won_d, max(rk) AS m FROM ren_fw GROUP BY team_id, seg, won_d
+        ), x AS (
+            SELECT r.k, r.a, r.team_id, r.seg, m.m, own.won_d < r.c AS own_won
+            FROM r ASOF LEFT JOIN m ON m.team_id = r.team_id AND m.seg = r.seg AND m.won_d < r.c
+                   LEFT JOIN ren_fw own ON own.a = r.a
+        )
+        SELECT x.k, f.a
+        FROM x JOIN ren_fw f ON f.team_id = x.team_id AND f.seg = x.seg
+                            AND f.rk = floor(u(x.k, 'deal.renew') * x.m)::BIGINT + 1
+        WHERE x.m IS NOT NULL AND NOT coalesce(x.own_won, false)
+    """)
+    con.execute("""
+        CREATE OR REPLACE TABLE dd AS
+        SELECT dd.* REPLACE (coalesce(n.a, dd.a) AS a, coalesce(acc.name, dd.account_name) AS account_name)
+        FROM dd LEFT JOIN ren_new n USING (k) LEFT JOIN acc ON acc.a = n.a
+    """)
+    con.execute("DROP TABLE ren_fw; DROP TABLE ren_new")
+
+
 def _leads(con: duckdb.DuckDBPyConnection, n_other: int, now_d: int) -> None:
     """lead_i: converted leads (from deals) and leads that did not convert."""
     now_s = now_d * 86400
@@ -944,6 +992,7 @@ def generate(out_dir: Path, deals: int, seed: int = 42, fmt: str = "csv",
         con.execute("DROP TABLE d0n; DROP TABLE d1")
         _simulate(con, now_d, progress)
         _current_state(con)
+        _renewal_accounts(con)
         progress("leads", None, None)
         _leads(con, n_other_leads, now_d)
         progress("activities", None, None)
