@@ -281,8 +281,8 @@ HAND: dict[str, str] = {
         FROM customer_quarters q LEFT JOIN reps r ON r.rep_id = q.owner_id GROUP BY 1, 2""",
     "new_customer_revenue": """SELECT r.team, CAST(date_trunc('quarter', w.close_date) AS DATE), sum(w.amount)
         FROM won_deals w LEFT JOIN reps r ON r.rep_id = w.owner_id WHERE w.is_new GROUP BY 1, 2""",
-    "attributed_linear": """SELECT r.team, CAST(date_trunc('quarter', a.close_date) AS DATE), sum(a.amount * a.w_linear)
-        FROM attribution_touches a LEFT JOIN reps r ON r.rep_id = a.owner_id GROUP BY 1, 2""",
+    "attributed_linear": """SELECT r.team, CAST(date_trunc('quarter', a.close_date) AS DATE), sum(a.rev_linear)
+        FROM attribution_credit a LEFT JOIN reps r ON r.rep_id = a.owner_id GROUP BY 1, 2""",
     "marketing_spend": """SELECT CAST(date_trunc('quarter', period_start) AS DATE), sum(amount) FROM spend GROUP BY 1""",
     "cac": """WITH s AS (SELECT CAST(date_trunc('quarter', period_start) AS DATE) AS p, sum(amount) AS spend
                         FROM spend GROUP BY 1),

@@ -3,7 +3,7 @@ mean what they mean for deals: the owner's *current* team, as ``reps`` says.
 
 ``lead_facts.owner_team`` / ``owner_region`` are written at ingest from ``reps``
 (``semantic/derived/lead_facts.sql``), and so are the customer tables' (``won_deals``,
-``customer_facts``, ``customer_quarters``, ``attribution_touches``); their models declare them
+``customer_facts``, ``customer_quarters``, ``attribution_credit``); their models declare them
 as ``copies`` of their join to reps (``semantic/models/pipeline.yml``, ``customers.yml``). :mod:`pipelinebi.access.keys` uses them only after
 checking, on each database version, that they equal what the join gives — so a copy that is out
 of date (a ``reps`` row changed after the table was built) is never trusted: the branch joins.
@@ -178,7 +178,7 @@ PLAIN = {
     "won_deals": ("won_deals", "won_revenue", "sum(t.amount)"),
     "customers": ("customer_facts", "new_customers", "count(*)"),
     "customer_quarters": ("customer_quarters", "cohort_customers_observed", "count(*)"),
-    "attribution": ("attribution_touches", "attributed_linear", "sum(t.amount * t.w_linear)"),
+    "attribution": ("attribution_credit", "attributed_linear", "sum(t.rev_linear)"),
     "forecast_backtest": ("forecast_backtest", "backtest_forecast", "sum(t.forecast)"),  # the demo's backtest (#16)
 }
 
@@ -203,7 +203,7 @@ def metric_answer(layer, con, model: str, scope: RowScope):
     ("UPDATE won_deals SET owner_team = 'APAC' WHERE owner_id = 'R0002'", {"won_deals"}),
     ("UPDATE customer_facts SET owner_team = NULL WHERE owner_id = 'R0001'", {"customers"}),
     ("UPDATE customer_quarters SET owner_team = 'APAC' WHERE owner_id = 'R0002'", {"customer_quarters"}),
-    ("ALTER TABLE attribution_touches DROP COLUMN owner_team", {"attribution"}),
+    ("ALTER TABLE attribution_credit DROP COLUMN owner_team", {"attribution"}),
     ("UPDATE forecast_backtest SET team = 'APAC' WHERE owner_id = 'R0002'", {"forecast_backtest"}),  # the demo's backtest (#16)
 ])
 def test_copies_that_disagree_with_reps_are_not_used(layer, demo_db, tmp_path, few_literals, change, stale):

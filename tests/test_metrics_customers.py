@@ -291,8 +291,9 @@ MODELS = ("attributed_first_touch", "attributed_last_touch", "attributed_linear"
           "attributed_u_shaped")
 
 
-def pandas_attribution() -> dict[str, dict[str, float]]:
-    """Each model's revenue per touch kind, computed from the raw rows (window 180 days, half-life 7)."""
+def pandas_attribution(window: int = 180, half_life: float = 7) -> dict[str, dict[str, float]]:
+    """Each model's revenue per touch kind, computed from the raw rows (as shipped: window 180 days,
+    half-life 7; semantic/derived/parameters.yml)."""
     deals = pd.DataFrame(DEALS)
     won = deals[deals.status == "won"].assign(amount=lambda d: d.amount.astype(float))
     acts = pd.DataFrame(ACTIVITIES).assign(occurred_at=lambda d: pd.to_datetime(d.occurred_at))
@@ -306,7 +307,7 @@ def pandas_attribution() -> dict[str, dict[str, float]]:
         end = pd.Timestamp(d.close_date) + pd.Timedelta(days=1)
         lead_ids = set(leads[leads.converted_deal_id == d.deal_id].lead_id)
         mine = acts[((acts.deal_id == d.deal_id) | acts.lead_id.isin(lead_ids))
-                    & (acts.occurred_at < end) & (acts.occurred_at >= end - pd.Timedelta(days=181))]
+                    & (acts.occurred_at < end) & (acts.occurred_at >= end - pd.Timedelta(days=window + 1))]
         mine = mine.sort_values(["occurred_at", "activity_id"])
         n = len(mine)
         if n == 0:
@@ -314,7 +315,7 @@ def pandas_attribution() -> dict[str, dict[str, float]]:
                 add(m, "(no touch)", d.amount)
             continue
         days = (end - mine.occurred_at).dt.total_seconds() / 86400
-        decay = 0.5 ** (days / 7)
+        decay = 0.5 ** (days / half_life)
         decay = decay / decay.sum()
         for i, (kind, dw) in enumerate(zip(mine.kind, decay)):
             add("attributed_first_touch", kind, d.amount * (i == 0))
@@ -359,3 +360,133 @@ def test_attribution_by_touch_origin(layer, con):
     assert got == pytest.approx({"marketing": 8000, "sales": 2000 + 6000, "(no touch)": 39000})
     got = by(layer, con, "attributed_last_touch", "touch_origin")  # A8 is on the lead and the deal: sales
     assert got == pytest.approx({"marketing": 0, "sales": 8000 + 2000 + 6000, "(no touch)": 39000})
+
+
+# ------------------------------------------------- the attribution window is a setting (YAML)
+def _with_settings(tmp_path, window: int, half_life: float):
+    """A copy of the semantic folder whose parameters.yml sets the window and the half-life."""
+    import shutil
+
+    sem = tmp_path / "semantic"
+    shutil.copytree(SEMANTIC, sem)
+    params = sem / "derived" / "parameters.yml"
+    text = params.read_text()
+    assert "value: 180" in text and "value: 7" in text
+    params.write_text(text.replace("value: 180", f"value: {window}").replace("value: 7", f"value: {half_life}"))
+    return build_database(TABLES, tmp_path, semantic_dir=sem)
+
+
+@pytest.mark.parametrize("window, half_life, linear, first", [
+    # 250 days: W3's call 231 days before its win now counts: W3 (6,000) is shared by the call
+    # and the demo (3,000 each) and its first touch is the call; W7's call (2,000) as before
+    (250, 7, {"call": 3000 + 2000, "demo": 3000}, {"call": 6000 + 2000, "demo": 0}),
+    # 20 days: before W5's close (2026-10-05) only the meeting (10-01) and the email reply (10-02)
+    # are in (its lead's web visit and e-mail open, 09-02/03, are out): 4,000 each
+    (20, 30, {"meeting": 4000, "email_reply": 4000, "web_visit": 0, "email_open": 0, "demo": 6000},
+     {"meeting": 8000, "web_visit": 0, "demo": 6000}),
+])
+def test_two_attribution_windows_give_the_hand_computed_answers(tmp_path, layer, window, half_life, linear, first):
+    con = _with_settings(tmp_path, window, half_life)
+    try:
+        got_linear = by(layer, con, "attributed_linear", "touch_kind")
+        got_first = by(layer, con, "attributed_first_touch", "touch_kind")
+        assert {k: got_linear.get(k, 0.0) for k in linear} == pytest.approx(linear)
+        assert {k: got_first.get(k, 0.0) for k in first} == pytest.approx(first)
+        # every model against pandas with the same settings, and each still adds up to the won revenue
+        want = pandas_attribution(window, half_life)
+        df = run(layer, con, MODELS, ["touch_kind"])
+        for m in MODELS:
+            got = {k: float(v) for k, v in zip(df.touch_kind, df[m]) if float(v) != 0}
+            assert got == pytest.approx({k: v for k, v in want[m].items() if v != 0}), m
+            assert sum(got.values()) == pytest.approx(55000), m
+    finally:
+        con.close()
+
+
+# ------------------------------------------------------------------------- cost per MQL
+# MQL = a lead the scorecard lead_score grades A or B (30 points or more). Added leads, their
+# points by the rules of semantic/rules/scorecards.yml (size band + target industry + source):
+#   M1 inbound  2026-10-06  1,500 employees, Software             25 + 10      = 35  MQL
+#   M2 inbound  2026-10-07    300 employees, Retail               15           = 15
+#   M3 event    2026-10-08  1,200 employees, Retail               25 + 5 event = 30  MQL (the threshold itself)
+#   M5 partner  2026-10-09    100 employees, Retail                5 + 10      = 15  (partner: spend, no MQL)
+#   M7 inbound  2026-11-05  1,000 employees, Healthcare           25 + 10      = 35  MQL
+#   M8 inbound  2026-08-01  5,000 employees, Software             35           MQL in Q3 (no Q3 spend)
+MQL_LEADS = LEADS + [
+    {"lead_id": lid, "created_at": f"{day} 09:00:00", "source": src, "status": "working", "employees": emp,
+     "industry": ind}
+    for lid, day, src, emp, ind in [("M1", "2026-10-06", "inbound", 1500, "Software"),
+                                    ("M2", "2026-10-07", "inbound", 300, "Retail"),
+                                    ("M3", "2026-10-08", "event", 1200, "Retail"),
+                                    ("M5", "2026-10-09", "partner", 100, "Retail"),
+                                    ("M7", "2026-11-05", "inbound", 1000, "Healthcare"),
+                                    ("M8", "2026-08-01", "inbound", 5000, "Software")]]
+
+
+def pandas_lead_points() -> pd.Series:
+    """Each lead's score by the shipped rules, written apart from the scorecard's SQL."""
+    leads = pd.DataFrame(MQL_LEADS)
+    acts = pd.DataFrame(ACTIVITIES).assign(occurred_at=lambda d: pd.to_datetime(d.occurred_at))
+    touch = {"meeting": 10, "demo": 10, "call": 5, "email_reply": 5, "web_visit": 2, "email_open": 1}
+
+    def points(lead) -> float:
+        emp = lead.get("employees")
+        emp = 0 if emp is None or pd.isna(emp) else emp
+        size = 25 if emp >= 1000 else 15 if emp >= 200 else 5 if emp >= 50 else 0
+        industry = 10 if lead.get("industry") in ("Financial Services", "Healthcare", "Software") else 0
+        source = 10 if lead.source in ("referral", "partner") else 5 if lead.source == "event" else 0
+        conv = lead.get("converted_at")
+        until = pd.Timestamp(conv) if isinstance(conv, str) else pd.Timestamp(AS_OF)
+        mine = acts[(acts.lead_id == lead.lead_id) & (acts.occurred_at < until)]
+        return size + industry + source + min(50, sum(touch.get(k, 1) for k in mine.kind))
+
+    return pd.Series({lead.lead_id: points(lead) for _, lead in leads.iterrows()})
+
+
+def pandas_cost_per_mql(start: date, end: date, freq: str | None = None) -> dict:
+    leads = pd.DataFrame(MQL_LEADS).assign(created=lambda d: pd.to_datetime(d.created_at))
+    leads["mql"] = leads.lead_id.map(pandas_lead_points()) >= 30
+    spend = pd.DataFrame(SPEND).assign(amount=lambda d: d.amount.astype(float), start=lambda d: pd.to_datetime(d.period_start))
+    lo, hi = pd.Timestamp(start), pd.Timestamp(end)
+    q = leads[(leads.created >= lo) & (leads.created < hi) & leads.mql]
+    s = spend[(spend.start >= lo) & (spend.start < hi)]
+    keys = (lambda d, c: [d.source] + ([d[c].dt.to_period(freq).dt.start_time] if freq else []))
+    mqls = q.groupby(keys(q, "created")).size()
+    money = s.groupby(keys(s, "start")).amount.sum()
+    return {k: (money[k] / mqls[k] if k in mqls.index else None) for k in money.index}
+
+
+@pytest.fixture(scope="module")
+def mql_con(tmp_path_factory):
+    c = build_database({**TABLES, "leads": MQL_LEADS}, tmp_path_factory.mktemp("mql"))
+    yield c
+    c.close()
+
+
+def test_mql_points_by_hand():
+    pts = pandas_lead_points()
+    assert dict(pts[["M1", "M2", "M3", "M5", "M7", "M8", "LW5"]]) == {
+        "M1": 35, "M2": 15, "M3": 30, "M5": 15, "M7": 35, "M8": 35, "LW5": 3}  # LW5: web visit 2 + e-mail open 1
+
+
+def test_cost_per_mql_matches_pandas(layer, mql_con):
+    want = pandas_cost_per_mql(**Q4)
+    # by hand: inbound 4,000 ÷ 2 (M1, M7); event 2,500 ÷ 1 (M3, exactly 30 points); partner has
+    # 500 of spend and no MQL: no cost per MQL ("—"), never infinity
+    assert want == pytest.approx({"inbound": 2000.0, "event": 2500.0, "partner": None})
+    assert by(layer, mql_con, "cost_per_mql", "source", **Q4) == pytest.approx(want)
+    assert one(layer, mql_con, "mqls", **Q4) == 3
+    assert one(layer, mql_con, "cost_per_mql", **Q4) == pytest.approx(7000 / 3)
+    # a month at a time: each side aggregated on its own, never one spend row per lead
+    df = run(layer, mql_con, ["cost_per_mql"], ["source"], grain="month", **Q4)
+    got = {(s, pd.Timestamp(p)): (None if pd.isna(v) else float(v))
+           for s, p, v in zip(df.source, df.period, df.cost_per_mql) if (s, pd.Timestamp(p)) in pandas_cost_per_mql(**Q4, freq="M")}
+    assert got == pytest.approx(pandas_cost_per_mql(**Q4, freq="M"))
+    assert got[("inbound", pd.Timestamp("2026-10-01"))] == 3000 and got[("inbound", pd.Timestamp("2026-11-01"))] == 1000
+    # Q3: an MQL and no spend: unknown, not $0
+    assert one(layer, mql_con, "cost_per_mql", start=date(2026, 7, 1), end=date(2026, 10, 1)) is None
+
+
+def test_without_spend_cost_per_mql_is_unknown(layer, no_spend):
+    assert one(layer, no_spend, "cost_per_mql") is None
+    assert set(by(layer, no_spend, "cost_per_mql", "source").values()) <= {None}

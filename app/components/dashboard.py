@@ -29,6 +29,7 @@ import streamlit as st
 from pipelinebi.dashboards import LoadedDashboard, answers
 from pipelinebi.periods import period_start, shift_date
 from pipelinebi.dashboards.models import ChartTile, KpiTile, NoteTile, RowTile, TableTile
+from pipelinebi.dashboards.value_answer import ValueAnswerSpec, value_answer
 from pipelinebi.dashboards.queries import (NO_CLOSE_DATE_METRICS, PageState, chart_plan, kpi_queries, kpi_scope,
                                            no_close_date_query, parse_period_label, period_label, range_query,
                                            table_query, table_totals_query)
@@ -65,6 +66,9 @@ class _Page:
         #: the place under the headline for the member furthest short of target (filled by
         #: the first bullet chart or grid below it: the worst team is read before any chart)
         self.furthest_short: Any = None
+        #: breadcrumbs drawn per drill dimension: two charts drilled by one URL value (?source=…)
+        #: each draw one, and their buttons need keys of their own
+        self.crumbs: dict[str, int] = {}
 
     def run(self, query, benchmark: bool = False):
         ans = data.run(query, benchmark=benchmark)
@@ -320,6 +324,8 @@ def _kpi_cards(page: _Page, tile: KpiTile, row: dict[str, Any], prev: dict[str, 
         st.caption(f"The KPIs cover {' / '.join(md_escape(v) for _, v in scope) or 'everything in the filters'}; "
                    f"{', '.join(skipped)} narrows the chart only (some KPIs, like targets, cannot be split that way).")
     ranges = {item.metric: _range(page, tile, item, row) for item in tile.items if item.range is not None}
+    if tile.answer is not None:
+        _value_answer(page, tile.answer, row)
     for item in tile.items:
         if item.headline:
             _headline(page, item, row, ranges.get(item.metric))
@@ -462,6 +468,23 @@ def _tell_furthest_short(page: _Page, df: pd.DataFrame, dim: str, value: str, ta
         slot.markdown(line)
 
 
+#: the verdict's badge: colour and icon by meaning (the verdict is also said in words)
+_TONE = {"good": ("green", "thumb_up"), "thin": ("orange", "warning"), "bad": ("red", "trending_down")}
+
+
+def _value_answer(page: _Page, spec: Any, row: dict[str, Any]) -> None:
+    """"CLV $84.0K · CAC $20.0K · LTV : CAC 4.2× · payback 9.3 months" with its verdict, and the
+    sentence under it; what the data cannot answer is said there, never shown as $0."""
+    a = value_answer(row, ValueAnswerSpec(**spec.model_dump(exclude={"kind"})),
+                     lambda m, v: ui.fmt(page.layer, m, v), page.lacking)
+    parts = [f"{md_escape(label)} **{md_escape(text)}**" for label, text in a.figures]
+    if a.verdict:
+        colour, icon = _TONE[a.tone]
+        parts.append(f":{colour}-badge[:material/{icon}: {md_escape(a.verdict)}]")
+    st.markdown("#### " + " · ".join(parts))
+    st.markdown(md_escape(a.words))
+
+
 def _pace(state: Any) -> float | None:
     """The share of the period elapsed up to the data's as-of date (None: not running)."""
     if not state.in_progress:
@@ -550,16 +573,19 @@ def breadcrumb(page: _Page, tile: ChartTile, plan, beside: Callable[[], None] | 
             beside()
         return
     layer = page.layer
+    base = f"crumb-{tile.dimension}"
+    n = page.crumbs[base] = page.crumbs.get(base, 0) + 1
+    base += f"-{n}" if n > 1 else ""  # the first keeps "crumb-team-top"; a second chart "crumb-source-2-top"
     with st.container(horizontal=True, vertical_alignment="bottom" if beside else "center", gap="small"):
         first = ui.dim_label(layer, plan.path[0]).lower()
-        st.button(f"All {ui.plural(first)}", key=f"crumb-{tile.dimension}-top", type="tertiary", icon=":material/home:",
+        st.button(f"All {ui.plural(first)}", key=f"{base}-top", type="tertiary", icon=":material/home:",
                   on_click=_drill_to, args=(tuple(tile.drill.path), 0, tuple(page.loaded.definition.filters)))
         for i, (dim, value) in enumerate(plan.drilled):
             st.markdown("›")
             if i == len(plan.drilled) - 1:
                 st.markdown(f"**{md_escape(value_label(value))}**")
             else:
-                st.button(md_escape(value_label(value)), key=f"crumb-{tile.dimension}-{i}", type="tertiary",
+                st.button(md_escape(value_label(value)), key=f"{base}-{i}", type="tertiary",
                           on_click=_drill_to, args=(tuple(tile.drill.path), i + 1, tuple(page.loaded.definition.filters)))
         if beside is not None:
             st.space("stretch")

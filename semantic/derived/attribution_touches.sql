@@ -12,12 +12,15 @@
 --   touch_number, touches   position of the touch (1 = first, by time then activity id) and count
 --   days_before_win   close date's end (the day after it, 00:00) minus the touch time, in days
 --   w_first, w_last, w_linear, w_time_decay, w_u_shaped   weights, each summing to 1 per deal
+-- The metrics read attribution_credit (these rows summed per deal, touch kind and origin).
 --
--- ATTRIBUTION SETTINGS (edit here):
---   window       touches up to 180 days before the win (and not after the close date)
---   time decay   half-life 7 days: a touch 7 days before the win weighs half one on the day
---   U-shaped     40% first, 40% last, 20% shared by the touches between (one touch: 100%;
---                two touches: 50/50)
+-- SETTINGS (semantic/derived/parameters.yml, bound as literals):
+--   $attribution_window_days      touches up to this many days before the win (180), not after
+--                                 the close date
+--   $attribution_half_life_days   time decay: a touch this many days before the win (7) weighs
+--                                 half one on the day
+--   U-shaped (fixed by its name)  40% first, 40% last, 20% shared by the touches between (one
+--                                 touch: 100%; two touches: 50/50)
 WITH w AS (
     SELECT deal_id, owner_id, owner_team, owner_region, source, amount, close_date,
            CAST(close_date + 1 AS TIMESTAMP) AS win_end
@@ -26,11 +29,11 @@ WITH w AS (
 t0 AS (
     SELECT w.deal_id, a.activity_id, a.occurred_at, a.kind, 'sales' AS touch_origin
     FROM w JOIN activities a ON a.deal_id = w.deal_id
-    WHERE a.occurred_at < w.win_end AND a.occurred_at >= w.win_end - INTERVAL 181 DAY
+    WHERE a.occurred_at < w.win_end AND a.occurred_at >= w.win_end - INTERVAL ($attribution_window_days + 1) DAY
     UNION ALL
     SELECT w.deal_id, a.activity_id, a.occurred_at, a.kind, 'marketing'
     FROM w JOIN leads l ON l.converted_deal_id = w.deal_id JOIN activities a ON a.lead_id = l.lead_id
-    WHERE a.occurred_at < w.win_end AND a.occurred_at >= w.win_end - INTERVAL 181 DAY
+    WHERE a.occurred_at < w.win_end AND a.occurred_at >= w.win_end - INTERVAL ($attribution_window_days + 1) DAY
 ),
 t AS (  -- an activity on both the deal and its lead is one touch, a sales one
     SELECT deal_id, activity_id, any_value(occurred_at) AS occurred_at, any_value(kind) AS kind,
@@ -45,8 +48,8 @@ n AS (
     FROM t JOIN w ON w.deal_id = t.deal_id
 ),
 d AS (
-    SELECT n.*, pow(0.5, n.days_before_win / 7.0) AS decay,
-           sum(pow(0.5, n.days_before_win / 7.0)) OVER (PARTITION BY n.deal_id) AS decay_sum
+    SELECT n.*, pow(0.5, n.days_before_win / $attribution_half_life_days) AS decay,
+           sum(pow(0.5, n.days_before_win / $attribution_half_life_days)) OVER (PARTITION BY n.deal_id) AS decay_sum
     FROM n
 )
 SELECT w.deal_id, w.owner_id, w.owner_team, w.owner_region, w.source, w.amount, w.close_date,

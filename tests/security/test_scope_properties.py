@@ -86,7 +86,7 @@ def allowed_reps(email: str) -> set[str]:
 BY_OWNER = ("deals", "stage_intervals", "stage_funnel", "close_date_changes", "pipeline_snapshots",
             "pipeline_flow", "lead_facts", "leads",
             # customers by the owner of their first win; wins and touches by the deal's owner
-            "won_deals", "customer_facts", "customer_quarters", "attribution_touches")
+            "won_deals", "customer_facts", "customer_quarters", "attribution_touches", "attribution_credit")
 BY_DEAL = ("deal_history", "activities")
 
 

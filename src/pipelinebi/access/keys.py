@@ -15,7 +15,7 @@ that is the same test.  What this module checks so that it is:
   NULLs (``not_null``);
 - when they are too many to write out, each model whose join to M declares ``copies`` of M's
   columns (``lead_facts.owner_team`` = the owner's ``reps.team``, written at ingest; the customer
-  tables ``won_deals``, ``customer_facts``, ``customer_quarters``, ``attribution_touches`` alike)
+  tables ``won_deals``, ``customer_facts``, ``customer_quarters``, ``attribution_credit`` alike)
   is checked, each on its own: on every row the copy must equal the value the join gives (NULL for
   a row without a rep).
   Then the condition itself can run on the copies (``copied``): a manager's 2,800 reps are

@@ -270,6 +270,7 @@ def tile_metrics(tile: Any) -> tuple[str, ...]:
         for item in tile.items:
             names += [item.metric] + ([item.target_metric] if item.compare == "target" else [])
             names += [item.range.weighted, item.range.amount, item.range.closed] if item.range else []
+        names += list(tile.answer.metrics()) if tile.answer else []
     elif isinstance(tile, ChartTile):
         names += tile.metrics + ([tile.baseline] if tile.baseline else [])
         names += [tile.series_top.by] if tile.series_top else []

@@ -84,11 +84,39 @@ class KpiItem(Strict):
         return self
 
 
+class CustomerValueAnswer(Strict):
+    """The Customers page's answer in one line, drawn above the KPI row's cards: "CLV $84.0K · CAC
+    $20.0K · LTV : CAC 4.2× · payback 9.3 months", coloured by the LTV : CAC verdict, and the
+    sentence "Each customer is worth $84.0K, 4.2× what it costs to win" — or what the data cannot
+    answer (no spend loaded, no churn yet), never $0 (:mod:`pipelinebi.dashboards.value_answer`)."""
+
+    kind: Literal["customer_value"] = "customer_value"
+    clv: Name = "clv"
+    cac: Name = "cac"
+    ratio: Name = Field("ltv_to_cac", description="LTV : CAC, the figure the verdict reads")
+    payback: Name = "cac_payback_months"
+    customers: Name = Field("new_customers", description="customers (to say when there is none)")
+    churned: Name = Field("churned_customers", description="churned customers (no churn: lifespan unknown)")
+    good: float = Field(3.0, gt=0, description="LTV : CAC at or above this is healthy (the 3× rule of thumb)")
+    bad: float = Field(1.0, gt=0, description="below this a customer costs more to win than it brings in")
+
+    @model_validator(mode="after")
+    def _order(self) -> "CustomerValueAnswer":
+        if self.bad > self.good:
+            raise ValueError(f"bad ({self.bad:g}) must not be above good ({self.good:g})")
+        return self
+
+    def metrics(self) -> tuple[str, ...]:
+        return (self.clv, self.cac, self.ratio, self.payback, self.customers, self.churned)
+
+
 class KpiTile(Strict):
     type: Literal["kpis"]
     title: str | None = None
     items: list[KpiItem] = Field(min_length=1, max_length=10)
     period: bool = Field(True, description="apply the global period filter")
+    answer: CustomerValueAnswer | None = Field(None, description=(
+        "the page's answer in one line above the cards, from this row's numbers (kind: customer_value)"))
 
 
 class DrillLevel(Strict):

@@ -93,6 +93,8 @@ def kpi_metrics(tile: KpiTile, state: PageState | None = None) -> tuple[str, ...
         for n in (item.metric, item.target_metric if item.compare == "target" else None):
             if n and n not in names:
                 names.append(n)
+    # the answer line reads a few more (churned customers: why CLV is unknown)
+    names += [n for n in (tile.answer.metrics() if tile.answer else ()) if n not in names]
     return state.available(names) if state is not None else tuple(names)
 
 

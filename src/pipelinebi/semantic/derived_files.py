@@ -24,7 +24,8 @@ from sqlglot import exp
 
 from ..canonical import TABLES
 from ..errors import DefinitionError, ExpressionError, Problem
-from .expressions import check_derived_sql
+from .derived_params import bind, load_parameters
+from .expressions import MAX_SQL_CHARS, check_derived_sql, parse_sql
 
 META_TABLE = "pipelinebi_meta"
 _NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
@@ -66,10 +67,15 @@ def read_derived(folder: Path | None) -> tuple[list[DerivedFile], list[Problem]]
             problems.append(Problem(f"cannot read the file: {e}", file=str(path),
                                     hint="derived table SQL must be UTF-8 text"))
     known = set(TABLES) | {META_TABLE} | {name for name, _, _ in texts}
+    try:
+        params = load_parameters(folder) if texts else {}
+    except DefinitionError as e:
+        return [], problems + e.problems
     files: list[DerivedFile] = []
     for name, path, text in texts:
         try:
-            tree = check_derived_sql(text, known)
+            parsed = parse_sql(text.strip().rstrip(";"), "SQL", MAX_SQL_CHARS)
+            tree = check_derived_sql(bind(parsed, params, str(path)), known)
         except (ExpressionError, DefinitionError) as e:
             problems += [Problem(p.message, file=str(path), obj=f"derived table {name}", hint=p.hint)
                          for p in e.problems]

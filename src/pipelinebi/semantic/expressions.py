@@ -181,7 +181,7 @@ def check_metric_formula(sql: str, metric_names: Iterable[str]) -> exp.Expressio
     return node
 
 
-def check_select(sql: str, allowed_tables: Iterable[str], policy: Policy = MODEL_SQL) -> exp.Select:
+def check_select(sql: str | exp.Expression, allowed_tables: Iterable[str], policy: Policy = MODEL_SQL) -> exp.Select:
     """A model's ``sql:`` (or a derived table): one SELECT over known tables, on the allow-list.
 
     >>> check_select("SELECT deal_id FROM deals WHERE amount > 0", ["deals"]).sql()
@@ -192,7 +192,9 @@ def check_select(sql: str, allowed_tables: Iterable[str], policy: Policy = MODEL
     pipelinebi.errors.ExpressionError: 'READ_CSV('x.csv')' is not allowed as a table (a model's sql may only read canonical and derived tables)
     """
     allowed = set(allowed_tables)
-    node = parse_sql(sql.strip().rstrip(";") if isinstance(sql, str) else sql, "SQL", MAX_SQL_CHARS)
+    # a tree already parsed (a derived file with its settings bound) is checked as it is
+    node = sql if isinstance(sql, exp.Expression) else parse_sql(
+        sql.strip().rstrip(";") if isinstance(sql, str) else sql, "SQL", MAX_SQL_CHARS)
     if not isinstance(node, (exp.Select, exp.Union)):
         _fail(f"{policy.where} must be a SELECT, got {type(node).__name__.upper()}")
     # Table-valued functions sit where a table would: name them as such before the generic check.
@@ -211,7 +213,7 @@ def check_select(sql: str, allowed_tables: Iterable[str], policy: Policy = MODEL
     return node
 
 
-def check_derived_sql(sql: str, allowed_tables: Iterable[str]) -> exp.Select:
+def check_derived_sql(sql: str | exp.Expression, allowed_tables: Iterable[str]) -> exp.Select:
     """A derived table's SELECT (``semantic/derived/*.sql``): like a model's SQL, and it may
     expand rows with ``generate_series``/``unnest``."""
     return check_select(sql, allowed_tables, DERIVED_SQL)

@@ -20,6 +20,7 @@ from ..canonical import TABLES, create_table_sql
 from ..connections import scratch
 from ..errors import DefinitionError, ExpressionError, Problem
 from .derived_files import META_TABLE, derived_sql_files, read_derived
+from .derived_params import PARAMETERS_FILE
 
 
 def empty_warehouse() -> duckdb.DuckDBPyConnection:
@@ -33,7 +34,11 @@ def empty_warehouse() -> duckdb.DuckDBPyConnection:
 
 def physical_columns(semantic_dir: Path) -> dict[str, dict[str, str]]:
     """``{table: {column: duckdb type}}`` for canonical and derived tables."""
-    files = tuple(derived_sql_files(semantic_dir / "derived"))
+    folder = Path(semantic_dir) / "derived"
+    files = tuple(derived_sql_files(folder))
+    # the settings the files name are part of what they mean (parameters.yml)
+    params = folder / PARAMETERS_FILE
+    files += (params,) if params.is_file() else ()
     stamp = tuple((str(f), f.stat().st_mtime_ns) for f in files)
     return _physical_columns(Path(semantic_dir) / "derived", stamp)
 
