@@ -26,7 +26,7 @@ def test_the_shipped_settings_are_bound_as_number_literals():
     tree = next(f.tree for f in files if f.name == "attribution_touches")
     assert not list(tree.find_all(exp.Placeholder))
     sql = tree.sql("duckdb")
-    assert sql.count("INTERVAL (180 + 1) DAY") == 2  # touches from the close date − 180 days, 00:00
+    assert sql.count("INTERVAL '1' DAY * (180 + 1)") == 2  # touches from the close date − 180 days, 00:00
     assert "POWER(0.5, n.days_before_win / 7.0)" in sql  # a number literal, not text pasted in
 
 

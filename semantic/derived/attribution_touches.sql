@@ -29,11 +29,11 @@ WITH w AS (
 t0 AS (
     SELECT w.deal_id, a.activity_id, a.occurred_at, a.kind, 'sales' AS touch_origin
     FROM w JOIN activities a ON a.deal_id = w.deal_id
-    WHERE a.occurred_at < w.win_end AND a.occurred_at >= w.win_end - INTERVAL ($attribution_window_days + 1) DAY
+    WHERE a.occurred_at < w.win_end AND a.occurred_at >= w.win_end - INTERVAL 1 DAY * ($attribution_window_days + 1)
     UNION ALL
     SELECT w.deal_id, a.activity_id, a.occurred_at, a.kind, 'marketing'
     FROM w JOIN leads l ON l.converted_deal_id = w.deal_id JOIN activities a ON a.lead_id = l.lead_id
-    WHERE a.occurred_at < w.win_end AND a.occurred_at >= w.win_end - INTERVAL ($attribution_window_days + 1) DAY
+    WHERE a.occurred_at < w.win_end AND a.occurred_at >= w.win_end - INTERVAL 1 DAY * ($attribution_window_days + 1)
 ),
 t AS (  -- an activity on both the deal and its lead is one touch, a sales one
     SELECT deal_id, activity_id, any_value(occurred_at) AS occurred_at, any_value(kind) AS kind,
