@@ -10,7 +10,10 @@ plus a cached rerun of each page through AppTest.
 
 ``--per-query`` also prints each query's warm ms (median of ``--repeat``, same connection),
 slowest first, to say which query a page's time goes to.  ``--compare-late`` times each query
-the late-columns rule (``compiler/late_columns.py``) rewrites without and with it, interleaved.
+the late-columns rule (``compiler/late_columns.py``) rewrites without and with it, interleaved;
+``--compare-rollups`` each query a rollup (``semantic/rollups``) answers, on the raw tables and
+from the rollup, interleaved, answers checked equal.  ``PIPELINEBI_ROLLUPS=0`` measures every
+page on the raw tables.
 
 Goals: warm ≤ 300 ms per page, cached rerun ≤ 50 ms; the ratio columns say how far off.
 """
@@ -112,8 +115,33 @@ def compare_late(layer, queries, con, repeat: int, show) -> list[dict]:
     return out
 
 
+def compare_rollups(layer, queries, con, repeat: int, show) -> list[dict]:
+    """Each query a rollup answers (``semantic/rollups``), on the raw tables (before) and from the
+    rollup (after), interleaved on one connection (median of ``repeat``); answers checked equal."""
+    out = []
+    for i, q in enumerate(queries):
+        after_sql = layer.compile(layer.with_rollups(q, con))
+        before_sql = layer.compile(q.model_copy(update={"rollups": ()}))
+        if before_sql == after_sql:
+            continue
+        before, after = [], []
+        for _ in range(repeat):
+            before.append(timed(lambda: con.execute(before_sql).fetchall()))
+            after.append(timed(lambda: con.execute(after_sql).fetchall()))
+        a, b = con.execute(after_sql).fetchall(), con.execute(before_sql).fetchall()
+        same = [tuple(round(v, 6) if isinstance(v, float) else v for v in r) for r in sorted(a, key=repr)] == \
+               [tuple(round(v, 6) if isinstance(v, float) else v for v in r) for r in sorted(b, key=repr)]
+        row = {"i": i, "before": statistics.median(before), "after": statistics.median(after), "same_rows": same,
+               "metrics": list(q.metrics)}
+        out.append(row)
+        show(f"    rollup #{i:<3} raw {row['before']:>8.1f} ms  rollup {row['after']:>8.1f} ms  "
+             f"{row['after'] / row['before']:.2f}x  {'same answer' if same else 'ANSWERS DIFFER'}  "
+             f"{', '.join(q.metrics)[:50]} by {', '.join(q.dimensions) or '-'}")
+    return out
+
+
 def measure(db: Path, repeat: int = 5, apptest: bool = True, show=print, per_query: bool = False,
-            compare: bool = False) -> dict[str, dict]:
+            compare: bool = False, rollups: bool = False) -> dict[str, dict]:
     """Each page's query set on ``db``: compile, cold and warm ms; with ``apptest`` the whole
     page's first run and cached rerun (AppTest).  ``show`` gets the printed lines."""
     from pipelinebi.dashboards import load_dashboards, page_queries
@@ -150,9 +178,10 @@ def measure(db: Path, repeat: int = 5, apptest: bool = True, show=print, per_que
                 each.append({"i": i, "ms": ms, "metrics": list(q.metrics), "dimensions": list(q.dimensions),
                              "limit": q.limit, "limit_per": q.limit_per})
         late = compare_late(layer, queries, con, repeat, show) if compare else []
+        rolled = compare_rollups(layer, queries, con, repeat, show) if rollups else []
         con.close()
         results[slug] = {"queries": len(queries), "compile": t_compile, "cold": cold, "warm": warm, "per_query": each,
-                         "late_columns": late}
+                         "late_columns": late, "rollups": rolled}
         show(f"{slug:<14}{len(queries):>8}{t_compile:>12.1f}{cold:>10.1f}{warm:>10.1f}{warm / WARM_GOAL_MS:>10.2f}x")
         for row in sorted(each, key=lambda r: -r["ms"]):
             lim = f" limit {row['limit']}" + (f" per {row['limit_per']}" if row["limit_per"] else "") if row["limit"] else ""
@@ -189,6 +218,8 @@ def main(argv=None) -> int:
     ap.add_argument("--per-query", action="store_true", help="also print each query's warm ms, slowest first")
     ap.add_argument("--compare-late", action="store_true",
                     help="also time each deal list without and with the late-columns rule, interleaved")
+    ap.add_argument("--compare-rollups", action="store_true",
+                    help="also time each query a rollup answers on the raw tables and from the rollup, interleaved")
     args = ap.parse_args(argv)
 
     if args.db:
@@ -198,7 +229,8 @@ def main(argv=None) -> int:
         folder.mkdir(parents=True, exist_ok=True)
         db = build(args.deals, folder)
     print(f"\n{db}: {args.deals:,} deals" if not args.db else f"\n{db}")
-    results = measure(db, args.repeat, not args.no_apptest, per_query=args.per_query, compare=args.compare_late)
+    results = measure(db, args.repeat, not args.no_apptest, per_query=args.per_query, compare=args.compare_late,
+                      rollups=args.compare_rollups)
     if args.json:
         args.json.write_text(json.dumps(results))
     return 0

@@ -1,6 +1,6 @@
 """Scale on one machine: 1M and 10M deals in one run — generate, ingest, every page — and 10M ÷ 1M.
 
-    python benchmarks/bench_scale.py [--sizes 1000000,10000000] [--keep DIR] [--repeat 5]
+    python benchmarks/bench_scale.py [--sizes 1000000,10000000] [--keep DIR] [--reuse DIR] [--repeat 5]
 
 For each size, in this order and each in its own process (peak memory = that step's):
 ``pipelinebi generate --format parquet`` (time, peak RSS), ``pipelinebi ingest`` of those files
@@ -42,7 +42,7 @@ print(json.dumps({"rc": proc.returncode, "seconds": wall, "peak_mib": peak_kib /
 
 PAGES = ("import json, sys; sys.path.insert(0, sys.argv[3]); sys.path.insert(0, sys.argv[4]); "
          "from pathlib import Path; import bench_pages; "
-         "r = bench_pages.measure(Path(sys.argv[1]), int(sys.argv[2]), True, show=lambda s: print(s, file=sys.stderr)); "
+         "r = bench_pages.measure(Path(sys.argv[1]), int(sys.argv[2]), sys.argv[5] == '1', show=lambda s: print(s, file=sys.stderr)); "
          "print('RESULT' + json.dumps(r))")
 
 GB = 1e9
@@ -55,6 +55,14 @@ def measure(*cmd: str, env: dict | None = None) -> dict:
     if result["rc"] != 0:
         raise SystemExit(f"step failed: {' '.join(cmd)}\n{result['stderr']}\n{result['stdout']}")
     return result
+
+
+def pages(db: Path, repeat: int, env: dict, apptest: bool) -> dict:
+    out = subprocess.run([sys.executable, "-c", PAGES, str(db), str(repeat), str(REPO / "benchmarks"),
+                          str(REPO / "tests"), "1" if apptest else "0"], capture_output=True, text=True, env=env)
+    if out.returncode != 0 or "RESULT" not in out.stdout:
+        raise SystemExit(f"pages failed:\n{out.stderr[-3000:]}")
+    return json.loads(out.stdout.split("RESULT", 1)[1])
 
 
 def machine() -> str:
@@ -75,6 +83,11 @@ def main(argv=None) -> int:
     ap.add_argument("--keep", type=Path, help="keep data and databases in this folder")
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--no-pages", action="store_true")
+    ap.add_argument("--compare-rollups", action="store_true",
+                    help="also time each page's queries on the raw tables (PIPELINEBI_ROLLUPS=0), warm, same run")
+    ap.add_argument("--reuse", type=Path, metavar="DIR",
+                    help="take data-N/ and its generate figures (gen-N.json, written by an earlier run with --keep) "
+                         "from DIR instead of generating again (10M deals take many minutes to generate)")
     args = ap.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",")]
     folder = args.keep or Path(tempfile.mkdtemp(prefix="pipelinebi-scale-"))
@@ -87,7 +100,13 @@ def main(argv=None) -> int:
         for n in sizes:
             data, db = folder / f"data-{n}", folder / f"db-{n}.duckdb"
             f = figures[n] = {}
-            gen = measure(exe, "generate", "--deals", str(n), "--out", str(data), "--format", "parquet", env=env)
+            old = args.reuse / f"gen-{n}.json" if args.reuse else None
+            if old is not None and old.exists() and (args.reuse / f"data-{n}").is_dir():
+                data, gen = args.reuse / f"data-{n}", json.loads(old.read_text())
+                print(f"{n:,} deals: reusing {data} (generated earlier: {gen['seconds']:.0f} s)", flush=True)
+            else:
+                gen = measure(exe, "generate", "--deals", str(n), "--out", str(data), "--format", "parquet", env=env)
+                (folder / f"gen-{n}.json").write_text(json.dumps(gen))
             f["generate_s"], f["generate_peak_gb"] = gen["seconds"], gen["peak_mib"] * 2**20 / GB
             f["input_gb"] = sum(p.stat().st_size for p in data.iterdir()) / GB
             print(f"{n:,} deals: generate {gen['seconds']:.0f} s, peak {f['generate_peak_gb']:.2f} GB", flush=True)
@@ -96,18 +115,21 @@ def main(argv=None) -> int:
             f["db_gb"] = db.stat().st_size / GB
             print(f"{n:,} deals: ingest {ing['seconds']:.0f} s, peak {f['ingest_peak_gb']:.2f} GB", flush=True)
             if not args.no_pages:
-                out = subprocess.run([sys.executable, "-c", PAGES, str(db), str(args.repeat), str(REPO / "benchmarks"),
-                                      str(REPO / "tests")], capture_output=True, text=True, env=env)
-                if out.returncode != 0 or "RESULT" not in out.stdout:
-                    raise SystemExit(f"pages failed:\n{out.stderr[-3000:]}")
-                f["pages"] = json.loads(out.stdout.split("RESULT", 1)[1])
+                f["pages"] = pages(db, args.repeat, env, apptest=True)
+                if args.compare_rollups:
+                    # the same query sets compiled on the raw tables (PIPELINEBI_ROLLUPS=0), warm only
+                    raw = pages(db, args.repeat, {**env, "PIPELINEBI_ROLLUPS": "0"}, apptest=False)
+                    for slug, p in raw.items():
+                        f["pages"].setdefault(slug, {})["warm_raw"] = p["warm"]
                 print(f"{n:,} deals: pages measured", flush=True)
-            if not args.keep:
+            if not args.keep and not args.reuse:
                 shutil.rmtree(data, ignore_errors=True)
     finally:
         if not args.keep:
             shutil.rmtree(folder, ignore_errors=True)
     print(f"load average at the end: {load()}\n")
+    if args.keep:
+        (folder / "scale-figures.json").write_text(json.dumps(figures, default=str))
     lo, hi = min(sizes), max(sizes)
     rows: list[tuple[str, str, list[float]]] = [
         ("generate (parquet)", "s", [figures[n]["generate_s"] for n in sizes]),
@@ -119,7 +141,8 @@ def main(argv=None) -> int:
     ]
     if not args.no_pages:
         for slug in figures[lo]["pages"]:
-            for key, what in (("cold", "cold"), ("warm", "warm"), ("first", "first open (AppTest)"),
+            for key, what in (("cold", "cold"), ("warm", "warm"), ("warm_raw", "warm, no rollups"),
+                              ("first", "first open (AppTest)"),
                               ("rerun", "cached rerun (AppTest)")):
                 if all(key in figures[n]["pages"].get(slug, {}) for n in sizes):
                     rows.append((f"{slug}: {what}", "ms", [figures[n]["pages"][slug][key] for n in sizes]))

@@ -211,7 +211,8 @@ def layer() -> ScopedLayer:
         # the rule on rep attributes resolved to the reps' keys on this database version, so
         # branches test their own owner column instead of joining reps (pipelinebi.access.keys)
         resolved = resolve_keys(base, scope_, connection(), (snap.engine_name, snap.db_version))
-        lay = held[(scope_, snap.db_key)] = ScopedLayer(base, resolved)
+        # the rollups this database file holds (semantic/rollups), current with the YAML
+        lay = held[(scope_, snap.db_key)] = ScopedLayer(base, resolved, rollups=base.rollups_of(connection()))
     return lay
 
 

@@ -49,13 +49,17 @@ from .scope import role_of
 class ScopedLayer:
     """``layer`` limited to ``scope``; everything that is not a query passes through."""
 
-    def __init__(self, layer: Any, scope: RowScope):
+    def __init__(self, layer: Any, scope: RowScope, rollups: tuple[str, ...] | None = None):
         self.base = layer
         self.scope = scope
+        #: the rollups the database holds (SemanticLayer.rollups_of), given to every query
+        self.rollups = rollups
 
     # ----------------------------------------------------------- queries
     def scoped(self, query: Query) -> Query:
         """``query`` with this person's scope (refused if it names someone else's)."""
+        if query.rollups is None and self.rollups is not None:
+            query = query.model_copy(update={"rollups": self.rollups})
         if query.scope is None:
             return query.model_copy(update={"scope": self.scope})
         if query.scope in (self.scope, self.scope.as_benchmark()):

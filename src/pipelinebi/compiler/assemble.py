@@ -25,6 +25,7 @@ from .late_columns import LatePlan, late_select, plan_late
 from .plan import Branch, conversion_columns, measure_column, plan_metrics
 from .query import Filter, Query
 from .ranges import from_start, read_start
+from .rollups import choose, rollup_branch
 from .scope import check_allowed, explain_unreachable, keyed_condition, scope_conditions
 from .top_values import cte_name, hoist, membership, ranking_query
 
@@ -80,6 +81,7 @@ def compile_query(registry: Registry, query: Query) -> Compiled:
             if late is not None:
                 resolved = list(late.early)
         branch_conditions = []
+        applied = []  # the query's filters that apply to this branch, over dimension names
         for cond, strict in conditions:
             try:
                 lookup = {n: _resolve(registry, branch, n, query.grain).expr for n in dimension_names(cond)}
@@ -89,6 +91,7 @@ def compile_query(registry: Registry, query: Query) -> Compiled:
                 warnings.append(f"filter {cond.sql()} does not apply to {branch.conversion or branch.model}: {e.problems[0].message}")
                 continue
             branch_conditions.append(substitute(cond, lambda n: lookup[n]))
+            applied.append(cond)
         for cond, keys in scoped:
             keyed = keyed_condition(registry, branch.model, keys) if keys is not None else None
             if keyed is not None:  # the same test on the branch's own key column, no join
@@ -106,7 +109,13 @@ def compile_query(registry: Registry, query: Query) -> Compiled:
         time_expr = None
         if query.start is not None or query.end is not None:
             time_expr = time_column(registry, branch.model, branch.time_column, "", _who(branch)).expr
-        select = build_branch(registry, branch, resolved, branch_conditions, time_expr, start, query.end, query.grain)
+        # a rollup of semantic/rollups that holds all this branch reads (never under a row scope)
+        rollup = choose(registry, branch, query, dims, applied, start, query.end) if late is None and not scoped else None
+        if rollup is not None:
+            inside = (lambda e: membership(e, top.dimension, cte_name(top.dimension))) if top is not None else None
+            select = rollup_branch(registry, rollup, branch, query, dims, applied, start, query.end, inside)
+        else:
+            select = build_branch(registry, branch, resolved, branch_conditions, time_expr, start, query.end, query.grain)
         branch_where = select.args.get("where")
         name = _unique(f"{branch.conversion or branch.model}_agg", used_names)
         ctes.append((name, select))

@@ -170,6 +170,10 @@ class Query(BaseModel):
     #: Whose rows: injected into every branch by :mod:`pipelinebi.compiler.scope`; part of the
     #: query's identity, so of every cache key and of the compiled SQL.
     scope: RowScope | None = None
+    #: Rollup tables (``semantic/rollups``) the queried database holds, current with the YAML
+    #: (:func:`pipelinebi.semantic.rollups.available`); the compiler may answer from them.
+    #: Set by whoever knows the database (``SemanticLayer.query``, the app); part of the cache key.
+    rollups: tuple[str, ...] | None = None
 
     @model_validator(mode="after")
     def _period(self) -> "Query":

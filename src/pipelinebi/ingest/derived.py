@@ -41,6 +41,8 @@ class DerivedModel:
     path: Path
     sql: str
     depends_on: frozenset[str]
+    #: rollups only: recorded in pipelinebi_meta, so queries use the table only while it matches
+    fingerprint: str | None = None
 
 
 def load_derived(folder: Path | None) -> list[DerivedModel]:
@@ -89,6 +91,31 @@ def scorecard_models(semantic_dir: Path) -> list[DerivedModel]:
         return [DerivedModel(t.name, t.path, t.sql, t.depends_on) for t in score_tables(semantic_dir)]
     except DefinitionError as e:
         raise IngestError(e.problems) from None
+
+
+def rollup_models(semantic_dir: Path) -> list[DerivedModel]:
+    """The rollups' tables (``semantic/rollups/*.yml``, :mod:`pipelinebi.semantic.rollups`),
+    built last: their SQL is the compiler's, over the models' tables and joins, checked like any
+    compiled query.  A broken rollup (or model) is an IngestError at its file:line."""
+    from sqlglot import exp
+
+    from ..semantic.loader import load_definitions
+    from ..semantic.registry import build_registry
+    from ..semantic.rollups import build_select, rollup_files
+
+    if not rollup_files(semantic_dir):
+        return []
+    try:
+        registry = build_registry(*load_definitions(Path(semantic_dir)), Path(semantic_dir))
+    except DefinitionError as e:
+        raise IngestError(e.problems) from None
+    out = []
+    for r in registry.rollups.values():
+        tree = build_select(registry, r)
+        verify_sql(r.sql, tree, "duckdb", registry.tables)
+        reads = frozenset(t.name for t in tree.find_all(exp.Table))
+        out.append(DerivedModel(r.table, Path(r.file), r.sql, reads, r.fingerprint))
+    return out
 
 
 def build_derived(con: duckdb.DuckDBPyConnection, models: list[DerivedModel],

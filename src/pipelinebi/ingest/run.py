@@ -29,7 +29,8 @@ from ..formatting import file_size
 from ..progress import Progress, no_progress
 from .checks import Location
 from .columns import check_and_type, numbered_views
-from .derived import DerivedModel, build_derived, load_derived, scorecard_models
+from ..semantic.rollups import META_PREFIX as ROLLUP_META
+from .derived import DerivedModel, build_derived, load_derived, rollup_models, scorecard_models
 from .files import discover
 from .read import load_raw, read_problem
 from .relations import check_relations
@@ -65,7 +66,8 @@ def ingest(path: Path | str, database: Path | str, *, mapping: Path | str | None
         from ..settings import get_settings
 
         semantic_dir = get_settings().semantic_dir
-    models = load_derived(Path(semantic_dir) / "derived") + scorecard_models(Path(semantic_dir))
+    models = (load_derived(Path(semantic_dir) / "derived") + scorecard_models(Path(semantic_dir))
+              + rollup_models(Path(semantic_dir)))  # rollups last: they read the others
     if not derive:
         models = []
     findings = Findings()
@@ -286,6 +288,10 @@ def _build(con, files, work: Path, findings: Findings, progress: _Run,
     counts.update(build_derived(con, models, progress))
     con.executemany("INSERT INTO pipelinebi_meta VALUES (?, ?)",
                     [(f"rows.{t}", str(n)) for t, n in counts.items()])
+    # which rollups this file holds, and from which SQL (pipelinebi.semantic.rollups.available)
+    built = [(f"{ROLLUP_META}{m.name}", m.fingerprint) for m in models if m.fingerprint is not None]
+    if built:
+        con.executemany("INSERT INTO pipelinebi_meta VALUES (?, ?)", built)
     return counts, meta["as_of"]
 
 

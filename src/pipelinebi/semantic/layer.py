@@ -91,7 +91,32 @@ class SemanticLayer:
         return compile_query(self.registry, query)
 
     def compile(self, query: Query, dialect: str = "duckdb", pretty: bool = True) -> str:
+        if dialect != "duckdb" and query.rollups:
+            query = query.model_copy(update={"rollups": ()})  # rollup tables live in the DuckDB file only
         return self.sql(self.compile_expression(query), dialect, pretty)
+
+    def with_rollups(self, query: Query, con: duckdb.DuckDBPyConnection) -> Query:
+        """``query`` allowed to read the rollups ``con``'s database holds (``semantic/rollups``),
+        looked up once per database version."""
+        if query.rollups is not None or not self.registry.rollups:
+            return query
+        return query.model_copy(update={"rollups": self.rollups_of(con)})
+
+    def rollups_of(self, con: duckdb.DuckDBPyConnection) -> tuple[str, ...]:
+        """The rollups ``con``'s database holds, current with this YAML (cached per file version)."""
+        from ..access.keys import stamp_of
+        from .rollups import available
+
+        stamp = stamp_of(con)
+        held = self.__dict__.setdefault("_rollups_by_stamp", {})
+        if stamp is None or stamp not in held:
+            found = available(self.registry.rollups, con)
+            if stamp is None:
+                return found
+            if len(held) > 16:
+                held.clear()
+            held[stamp] = found
+        return held[stamp]
 
     def sql(self, compiled: Compiled, dialect: str = "duckdb", pretty: bool = True) -> str:
         """The SQL text of a compiled query for ``dialect``, with the per-engine fixes of
@@ -119,7 +144,7 @@ class SemanticLayer:
             from ..access.keys import resolve, stamp_of
 
             query = query.model_copy(update={"scope": resolve(self, query.scope, con, stamp_of(con))})
-        return self.execute(self.compile_expression(query), con)
+        return self.execute(self.compile_expression(self.with_rollups(query, con)), con)
 
     def execute(self, compiled: Compiled, con: Any, sql: str | None = None,
                 timeout: float | None = None) -> Result:

@@ -1,0 +1,180 @@
+"""Answer a branch from a rollup (``semantic/rollups``) when the rollup holds everything it reads.
+
+A branch (one model, one time column; :mod:`pipelinebi.compiler.plan`) may read rollup ``R``
+instead of its model when the database holds ``R`` (``Query.rollups``) and:
+
+* ``R`` is of the branch's model and has every measure of the branch;
+* every dimension the query groups or filters by (and a ``top`` dimension) is one of ``R``'s;
+* ``period`` (and a time range) only with ``R``'s grain on the branch's time column, the query's
+  grain the same or coarser (month → quarter, year; day → anything), the range's ends on
+  boundaries of ``R``'s grain — so whole rollup periods are in or out, as raw rows would be;
+* measures that cannot be added up again (median, percentile, count distinct) only at exactly
+  ``R``'s grouping: ``R``'s dimensions are the query's, or fixed by an ``=`` filter.
+
+Row scopes are not applied to rollups: a scoped query reads the raw tables.  The rollup's
+groups are then added up again (``count`` → ``SUM``, ``avg`` → ``SUM(sum) / SUM(count)``), and a
+group is kept only when a raw row would have been read (the ``filter_<i>`` counts), so the
+answer is the raw query's (``tests/test_rollups.py`` proves it for every rollup).
+
+>>> from pipelinebi.settings import Settings
+>>> from pipelinebi.semantic import load_semantic_layer
+>>> from pipelinebi.compiler.query import Query
+>>> layer = load_semantic_layer(Settings().semantic_dir)
+>>> q = Query(metrics=("open_deals",), dimensions=("stage",), rollups=("deal_board_stage",))
+>>> "rollup_deal_board_stage" in layer.compile(q)
+True
+>>> "rollup_" in layer.compile(q.model_copy(update={"rollups": ()}))
+False
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import date
+
+from sqlglot import exp
+
+from ..semantic.rollups import EXACT_ONLY, Rollup
+from .aggregate import time_range_condition
+from .fields import truncate
+from .filters import dimension_names, substitute
+from .plan import Branch, measure_column
+from .query import Query
+
+#: ``PIPELINEBI_ROLLUPS=0`` compiles every query on the raw tables (benchmarks compare both)
+ENV = "PIPELINEBI_ROLLUPS"
+
+#: grains each grain can be rolled up to (truncating a month to its quarter gives the quarter)
+_COARSER = {"day": {"day", "week", "month", "quarter", "year"}, "week": {"week"},
+            "month": {"month", "quarter", "year"}, "quarter": {"quarter", "year"}, "year": {"year"}}
+
+
+def aligned(d: date, grain: str) -> bool:
+    """Is ``d`` the first day of a ``grain`` period?
+
+    >>> aligned(date(2026, 10, 1), "quarter"), aligned(date(2026, 11, 1), "quarter"), aligned(date(2026, 11, 1), "month")
+    (True, False, True)
+    """
+    if grain == "day":
+        return True
+    if grain == "week":
+        return d.weekday() == 0
+    if d.day != 1:
+        return False
+    return {"month": True, "quarter": d.month in (1, 4, 7, 10), "year": d.month == 1}[grain]
+
+
+def one_period(start: date | None, end: date | None, grain: str) -> bool:
+    """Is [start, end) exactly one ``grain`` period (a quarter's range on a quarterly rollup)?
+
+    >>> one_period(date(2026, 10, 1), date(2027, 1, 1), "quarter"), one_period(date(2026, 10, 1), date(2027, 1, 1), "month")
+    (True, False)
+    """
+    if start is None or end is None or not aligned(start, grain):
+        return False
+    if grain in ("day", "week"):
+        return (end - start).days == (1 if grain == "day" else 7)
+    months = {"month": 1, "quarter": 3, "year": 12}[grain]
+    m = start.month - 1 + months
+    return end == date(start.year + m // 12, m % 12 + 1, 1)
+
+
+def _fixed(conditions: list[exp.Expression]) -> set[str]:
+    """Dimensions an AND-ed ``dimension = literal`` pins to one value."""
+    out: set[str] = set()
+    for c in conditions:
+        for part in c.flatten() if isinstance(c, exp.And) else [c]:
+            if isinstance(part, exp.EQ) and isinstance(part.this, exp.Column) and isinstance(part.expression, (exp.Literal, exp.Boolean, exp.Cast)):
+                out.add(part.this.name if not part.this.table else f"{part.this.table}.{part.this.name}")
+    return out
+
+
+def covers(r: Rollup, branch: Branch, query: Query, dims: list[str], conditions: list[exp.Expression],
+           start: date | None, end: date | None) -> bool:
+    """Can ``r`` answer this branch exactly? (the rules in the module docstring)"""
+    if r.model != branch.model or any(m.name not in r.measures for m in branch.measures):
+        return False
+    grouped = {d for d in dims if d != "period"}
+    read = set(grouped)
+    for c in conditions:
+        read |= set(dimension_names(c))
+    if query.top is not None:
+        read.add(query.top.dimension)
+    if not read <= set(r.dimensions):
+        return False
+    timed = "period" in dims or start is not None or end is not None
+    if timed:
+        if r.grain is None or r.time_column != branch.time_column:
+            return False
+        if "period" in dims and query.grain not in _COARSER[r.grain]:
+            return False
+        if any(d is not None and not aligned(d, r.grain) for d in (start, end)):
+            return False
+    if any(m.definition.agg in EXACT_ONLY for m in branch.measures):
+        if not set(r.dimensions) <= grouped | _fixed(conditions):
+            return False
+        if r.grain is not None and not (("period" in dims and query.grain == r.grain)
+                                        or ("period" not in dims and one_period(start, end, r.grain))):
+            return False
+    return True
+
+
+def choose(registry, branch: Branch, query: Query, dims: list[str], conditions: list[exp.Expression],
+           start: date | None, end: date | None) -> Rollup | None:
+    """The smallest rollup the database holds that can answer this branch, or None."""
+    if not query.rollups or branch.conversion or os.environ.get(ENV) == "0":
+        return None
+    found = [r for n in query.rollups if (r := registry.rollups.get(n)) is not None
+             and covers(r, branch, query, dims, conditions, start, end)]
+    return min(found, key=lambda r: (len(r.dimensions), r.grain is not None, r.name)) if found else None
+
+
+def _aggregate(r: Rollup, m) -> exp.Expression:
+    col = exp.column(m.name, table=r.table)
+    agg = m.definition.agg
+    if agg == "count":
+        return exp.cast(exp.Sum(this=col), "BIGINT")  # SUM of counts is HUGEINT; COUNT is BIGINT
+    if agg == "sum":
+        return exp.Sum(this=col)
+    if agg == "avg":
+        total = exp.cast(exp.Sum(this=exp.column(f"{m.name}__sum", table=r.table)), "DOUBLE")
+        n = exp.Nullif(this=exp.Sum(this=exp.column(f"{m.name}__count", table=r.table)), expression=exp.Literal.number(0))
+        return exp.Div(this=total, expression=n)
+    if agg in EXACT_ONLY:
+        return exp.Min(this=col)  # one rollup row per group (covers() checked it)
+    return {"min": exp.Min, "max": exp.Max, "bool_or": exp.LogicalOr}[agg](this=col)
+
+
+def rollup_branch(registry, r: Rollup, branch: Branch, query: Query, dims: list[str],
+                  conditions: list[exp.Expression], start: date | None, end: date | None,
+                  membership=None) -> exp.Select:
+    """The branch's SELECT over ``r``: same output columns (dims, then measure columns) as
+    :func:`pipelinebi.compiler.aggregate.build_branch` on the raw model."""
+    from .fields import qualify
+
+    def col(name: str) -> exp.Expression:
+        return exp.column(name, table=r.table)
+
+    select = exp.select().from_(exp.Table(this=exp.to_identifier(r.table)), copy=False)
+    exprs = [truncate(col("period"), query.grain) if d == "period" else col(d) for d in dims]
+    for d, e in zip(dims, exprs):
+        select = select.select(exp.alias_(e.copy(), d), copy=False)
+    for m in branch.measures:
+        select = select.select(exp.alias_(_aggregate(r, m), measure_column(m)), copy=False)
+    where = [substitute(c, col) for c in conditions]
+    if r.grain is not None:
+        rng = time_range_condition(col("period"), start, end)
+        if rng is not None:
+            where.append(rng)
+    if membership is not None:
+        where.append(membership(col(query.top.dimension)))
+    if where:
+        select = select.where(exp.and_(*where), copy=False)
+    if exprs:
+        select = select.group_by(*[e.copy() for e in exprs], copy=False)
+    if exprs and all(m.filter is not None for m in branch.measures):
+        # without GROUP BY an aggregate is one row either way; with it, the raw branch reads only rows some measure's filter keeps: a group with none is absent
+        cols = {r.filter_columns[qualify(m.filter, branch.model).sql()] for m in branch.measures}
+        select = select.having(exp.or_(*[exp.GT(this=exp.Sum(this=col(c)), expression=exp.Literal.number(0))
+                                         for c in sorted(cols)]), copy=False)
+    return select

@@ -1,0 +1,194 @@
+"""Rollups (``semantic/rollups``): every rollup answers exactly what the raw query answers.
+
+For each declared rollup, on the demo database (built by ingest, rollups included): queries
+it covers — its whole grouping, one dimension at a coarser grain, an ``=`` filter, a quarter's
+range — are compiled with the rollup (and checked to read it) and without it, and the answers
+compared row for row.  Two rollups are also checked against pandas over the raw tables, and
+the rules that keep a query on the raw tables (a row scope, a dimension or range the rollup
+cannot give, a table built from other SQL) are each shown.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from pipelinebi.compiler.query import Filter, Query, RowScope
+from pipelinebi.errors import DefinitionError
+from pipelinebi.semantic import load_semantic_layer
+from pipelinebi.semantic.definitions import SimpleMetric
+from pipelinebi.semantic.rollups import EXACT_ONLY, available
+from pipelinebi.warehouse import open_readonly
+
+REPO = Path(__file__).resolve().parents[1]
+COARSER = {"day": "quarter", "month": "year", "quarter": "year"}
+
+
+@pytest.fixture(scope="module")
+def layer():
+    return load_semantic_layer(REPO / "semantic")
+
+
+@pytest.fixture(scope="module")
+def con(demo_db):
+    c = open_readonly(demo_db)
+    yield c
+    c.close()
+
+
+def metrics_of(layer, r) -> tuple[str, ...]:
+    """The simple metrics over the rollup's measures (what a page asks for)."""
+    out = []
+    for name, loc in sorted(layer.registry.metrics.items()):
+        d = loc.definition
+        if isinstance(d, SimpleMetric):
+            m = layer.registry.measure(d.measure)
+            if m.model == r.model and m.name in r.measures and name not in out:
+                out.append(name)
+    return tuple(out)
+
+
+def rows(layer, con, q: Query) -> list[tuple]:
+    res = layer.query(q, con)
+    return sorted((tuple(r[c] for c in res.columns) for r in res.table.to_pylist()), key=repr)
+
+
+def same(a: list[tuple], b: list[tuple]) -> bool:
+    if len(a) != len(b):
+        return False
+    for x, y in zip(a, b):
+        for u, v in zip(x, y):
+            if isinstance(u, float) and isinstance(v, (float, int, Decimal)) and u is not None:
+                if not math.isclose(u, float(v), rel_tol=1e-9, abs_tol=1e-9):
+                    return False
+            elif u != v:
+                return False
+    return True
+
+
+def check(layer, con, r, q: Query) -> int:
+    """The query with rollup ``r`` reads it and answers as without it; returns the row count."""
+    with_r, raw = q.model_copy(update={"rollups": (r.name,)}), q.model_copy(update={"rollups": ()})
+    assert f"rollup_{r.name}" in layer.compile(with_r), f"{r.name} not chosen for {q}"
+    assert "rollup_" not in layer.compile(raw)
+    a, b = rows(layer, con, with_r), rows(layer, con, raw)
+    assert same(a, b), f"{r.name}: {q}\nrollup: {a[:5]}\nraw:    {b[:5]}"
+    return len(b)
+
+
+def cases(layer, con, r) -> list[Query]:
+    """Queries ``r`` should answer: its own grouping, coarser ones, a filter, a quarter."""
+    metrics = metrics_of(layer, r)
+    assert metrics, f"no metric reads rollup {r.name}'s measures"
+    exact = any(layer.registry.models[r.model].measures[m].definition.agg in EXACT_ONLY for m in r.measures)
+    dims = tuple(r.dimensions)
+    out = [Query(metrics=metrics, dimensions=dims, grain=r.grain)]
+    base = rows(layer, con, out[0].model_copy(update={"rollups": ()}))
+    if dims:
+        value = next(row[0] for row in base if row[0] is not None)
+        if not exact:
+            # one dimension, the others added up; and a filter on the first dimension
+            out.append(Query(metrics=metrics, dimensions=dims[-1:], grain=COARSER.get(r.grain) if r.grain else None))
+            out.append(Query(metrics=metrics, dimensions=dims[1:], filters=(Filter(dimension=dims[0], value=value),)))
+            out.append(Query(metrics=metrics))  # no dimension at all: one row
+        elif len(dims) > 1:
+            out.append(Query(metrics=metrics, dimensions=dims[1:], filters=(Filter(dimension=dims[0], value=value),),
+                             grain=r.grain))
+    if r.grain in ("day", "month", "quarter"):
+        # the demo data's latest quarter with rows, as a page's period
+        periods = sorted({row[len(dims)] for row in base if row[len(dims)] is not None})
+        q0 = periods[-1]
+        start = date(q0.year, (q0.month - 1) // 3 * 3 + 1, 1)
+        end = date(start.year + (start.month + 2) // 12, (start.month + 2) % 12 + 1, 1)
+        if exact:
+            out.append(Query(metrics=metrics, dimensions=dims, start=start, end=end))
+        else:
+            out.append(Query(metrics=metrics, dimensions=dims[:1], start=start, end=end))
+    return out
+
+
+def test_every_rollup_answers_as_the_raw_query(layer, con):
+    assert layer.registry.rollups, "semantic/rollups declares no rollup"
+    assert set(available(layer.registry.rollups, con)) == set(layer.registry.rollups), "ingest built every rollup"
+    for r in layer.registry.rollups.values():
+        counted = [check(layer, con, r, q) for q in cases(layer, con, r)]
+        assert counted[0] > 1, f"{r.name}: the demo data gives its grouping one row or none: nothing proved"
+
+
+def test_page_queries_read_rollups(layer, con):
+    """What the pages ask at their defaults, with the rollups the database holds."""
+    q = layer.with_rollups(Query(metrics=("dwell_days_median",), dimensions=("stage",),
+                                 filters=(Filter(dimension="pipeline", value="New Business"),)), con)
+    assert "rollup_dwell_by_stage_pipeline" in layer.compile(q)
+    board = Query(metrics=("pipeline_amount", "open_deals"), dimensions=("stage", "stage_position"),
+                  filters=(Filter(dimension="status", value="open"), Filter(dimension="pipeline", value="New Business")))
+    assert "rollup_deal_board_stage" in layer.compile(layer.with_rollups(board, con))
+
+
+def test_against_pandas(layer, con):
+    """Independent of the compiler: the board's column headers and its median dwell, by hand."""
+    deals = con.execute("SELECT d.stage, d.amount, d.status, d.pipeline FROM deals d").df()
+    open_ = deals[(deals.status == "open") & (deals.pipeline == "New Business")]
+    want = {s: (len(g), sum(g.amount)) for s, g in open_.groupby("stage")}
+    q = layer.with_rollups(Query(metrics=("open_deals", "pipeline_amount"), dimensions=("stage",),
+                                 filters=(Filter(dimension="status", value="open"),
+                                          Filter(dimension="pipeline", value="New Business"))), con)
+    assert "rollup_deal_board_stage" in layer.compile(q)
+    got = {r["stage"]: (r["open_deals"], r["pipeline_amount"]) for r in layer.query(q, con).table.to_pylist()}
+    assert got.keys() == want.keys() and len(got) > 2
+    for s, (n, amount) in want.items():
+        assert got[s][0] == n and float(got[s][1]) == pytest.approx(float(amount))
+
+    visits = con.execute("SELECT stage, pipeline, dwell_days FROM stage_intervals WHERE exited_at IS NOT NULL").df()
+    nb = visits[visits.pipeline == "New Business"]
+    want = nb.groupby("stage").dwell_days.median().to_dict()
+    q = layer.with_rollups(Query(metrics=("dwell_days_median",), dimensions=("stage",),
+                                 filters=(Filter(dimension="pipeline", value="New Business"),)), con)
+    got = {r["stage"]: r["dwell_days_median"] for r in layer.query(q, con).table.to_pylist()}
+    assert got.keys() == want.keys() and len(got) > 2
+    for s, v in want.items():
+        assert got[s] == pytest.approx(v, rel=1e-12)
+
+
+@pytest.mark.parametrize("why, query", [
+    ("rep is not one of its dimensions", Query(metrics=("backward_moves",), dimensions=("rep",))),
+    ("a range that cuts a month", Query(metrics=("backward_moves",), start=date(2026, 10, 15), end=date(2027, 1, 1))),
+    ("a week is not made of months", Query(metrics=("backward_moves",), grain="week")),
+    ("a median cannot be added up over pipelines", Query(metrics=("dwell_days_median",), dimensions=("pipeline",))),
+    ("a median over two quarters is not two medians",
+     Query(metrics=("dwell_days_median",), dimensions=("stage",), start=date(2026, 4, 1), end=date(2026, 10, 1))),
+    ("a row scope", Query(metrics=("backward_moves",), dimensions=("stage",),
+                          scope=RowScope(who="a manager", conditions=("team = 'APAC'",)))),
+])
+def test_raw_tables_when_a_rollup_cannot_answer(layer, con, why, query):
+    q = query.model_copy(update={"rollups": tuple(layer.registry.rollups)})
+    assert "rollup_" not in layer.compile(q), why
+    assert rows(layer, con, q) == rows(layer, con, q.model_copy(update={"rollups": ()}))
+
+
+def test_a_rollup_built_from_other_sql_is_not_used(layer, con):
+    import dataclasses
+
+    r = layer.registry.rollups["visit_exits_by_month"]
+    edited = dataclasses.replace(r, sql=r.sql.replace("COUNT(", "count(", 1))  # as if the YAML changed since ingest
+    assert available({r.name: r}, con) == (r.name,)
+    assert available({r.name: edited}, con) == ()
+
+
+def test_a_broken_rollup_is_reported_at_its_line(tmp_path):
+    import shutil
+
+    sem = tmp_path / "semantic"
+    shutil.copytree(REPO / "semantic", sem)
+    (sem / "rollups" / "extra.yml").write_text(
+        "rollups:\n  - name: broken\n    model: stage_visits\n    dimensions: [stage]\n"
+        "    measures: [backward_moves, visit_count]\n")
+    with pytest.raises(DefinitionError) as e:
+        load_semantic_layer(sem)
+    text = str(e.value)
+    assert "extra.yml" in text and "rollup broken" in text and "one time column" in text
+    assert "extra.yml:5" in text or "line 5" in text
