@@ -172,7 +172,7 @@ def connection():
 # ------------------------------------------------------------ semantic layer
 def _semantic_stamp(semantic_dir: Path) -> str:
     files = []
-    for sub in ("models", "metrics", "dashboards"):
+    for sub in ("models", "metrics", "dashboards", "rollups"):
         folder = semantic_dir / sub
         if folder.is_dir():
             for p in sorted(folder.rglob("*.y*ml")):
