@@ -192,3 +192,21 @@ def test_a_broken_rollup_is_reported_at_its_line(tmp_path):
     text = str(e.value)
     assert "extra.yml" in text and "rollup broken" in text and "one time column" in text
     assert "extra.yml:5" in text or "line 5" in text
+
+
+def test_the_apps_layer_gives_every_query_the_rollups(layer, con):
+    """The app's per-viewer layer (access/scoped.py) hands each query the database's rollups;
+    a manager's query still reads the raw tables (row scopes are never applied to rollups)."""
+    from pipelinebi.access.scoped import ScopedLayer
+
+    held = layer.rollups_of(con)
+    assert set(held) == set(layer.registry.rollups)
+    q = Query(metrics=("dwell_days_median",), dimensions=("stage",),
+              filters=(Filter(dimension="pipeline", value="New Business"),))
+    everyone = ScopedLayer(layer, RowScope(who="an executive"), rollups=held)
+    assert "rollup_dwell_by_stage_pipeline" in everyone.compile(q)
+    manager = ScopedLayer(layer, RowScope(who="a manager", conditions=("team = 'APAC'",)), rollups=held)
+    assert "rollup_" not in manager.compile(q)
+    assert rows(layer, con, manager.scoped(q)) == rows(layer, con, manager.scoped(q).model_copy(update={"rollups": ()}))
+    # the SQL panel in another dialect shows the raw query (rollup tables live in the DuckDB file)
+    assert "rollup_" not in everyone.compile(q, dialect="postgres")
