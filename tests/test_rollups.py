@@ -179,6 +179,26 @@ def test_a_rollup_built_from_other_sql_is_not_used(layer, con):
     assert available({r.name: edited}, con) == ()
 
 
+def test_a_rollup_over_edited_tables_is_not_used(demo_db, tmp_path, layer):
+    """Rows deleted after ingest (as a test's per-user copy does): the raw tables answer."""
+    import shutil
+
+    import duckdb
+
+    db = tmp_path / "edited.duckdb"
+    shutil.copy(demo_db, db)
+    with duckdb.connect(str(db)) as rw:
+        rw.execute("DELETE FROM stage_intervals WHERE is_regression")
+    edited = open_readonly(db)
+    try:
+        held = available(layer.registry.rollups, edited)
+        assert "visit_exits_by_month" not in held and "deal_board_stage" in held
+        q = layer.with_rollups(Query(metrics=("backward_moves",), dimensions=("stage",)), edited)
+        assert "rollup_" not in layer.compile(q) and rows(layer, edited, q) == []
+    finally:
+        edited.close()
+
+
 def test_a_broken_rollup_is_reported_at_its_line(tmp_path):
     import shutil
 

@@ -80,6 +80,8 @@ class Rollup:
     filter_columns: dict[str, str] = field(default_factory=dict)
     sql: str = ""
     file: str = ""
+    #: the tables its SQL reads (a rollup is stale once one of them holds other rows)
+    reads: tuple[str, ...] = ()
 
     @property
     def table(self) -> str:
@@ -189,7 +191,9 @@ def _check(registry, d: RollupDef, file: str) -> Rollup:
         if m.filter is not None:
             filters.setdefault(qualify(m.filter, d.model).sql(), f"filter_{len(filters) + 1}")
     r = Rollup(d.name, d.model, tuple(d.dimensions), tuple(d.measures), time_column, d.grain, filters, file=file)
-    return Rollup(**{**r.__dict__, "sql": build_select(registry, r).sql("duckdb")})
+    tree = build_select(registry, r)
+    reads = tuple(sorted({t.name for t in tree.find_all(exp.Table)}))
+    return Rollup(**{**r.__dict__, "sql": tree.sql("duckdb"), "reads": reads})
 
 
 def _measure_columns(m) -> tuple[str, ...]:
@@ -248,10 +252,24 @@ def rollup_columns(registry, r: Rollup) -> dict[str, str]:
 
 
 def available(rollups: dict[str, Rollup], con) -> tuple[str, ...]:
-    """The rollups ``con``'s database holds, built from the SQL of these definitions."""
+    """The rollups ``con``'s database holds, built from the SQL of these definitions, whose
+    tables still hold as many rows as ingest counted (``rows.<table>``): a file whose tables were
+    edited after ingest — rows deleted or added — answers from the raw tables, not a stale rollup."""
     try:
-        rows = con.execute("SELECT key, value FROM pipelinebi_meta WHERE starts_with(key, ?)", [META_PREFIX]).fetchall()
+        meta = dict(con.execute("SELECT key, value FROM pipelinebi_meta WHERE starts_with(key, ?) OR starts_with(key, ?)",
+                                [META_PREFIX, "rows."]).fetchall())
     except Exception:  # duckdb.Error: no meta table (an old or foreign file): no rollups
         return ()
-    built = dict(rows)
-    return tuple(sorted(n for n, r in rollups.items() if built.get(META_PREFIX + r.table) == r.fingerprint))
+    counted: dict[str, int | None] = {}
+
+    def unchanged(table: str) -> bool:
+        if table not in counted:
+            try:
+                n = con.execute(exp.select(exp.Count(this=exp.Star())).from_(exp.to_identifier(table)).sql("duckdb"))
+                counted[table] = n.fetchone()[0]
+            except Exception:  # duckdb.Error: the table is gone
+                counted[table] = None
+        return counted[table] is not None and meta.get(f"rows.{table}") == str(counted[table])
+
+    return tuple(sorted(n for n, r in rollups.items() if meta.get(META_PREFIX + r.table) == r.fingerprint
+                        and all(unchanged(t) for t in r.reads)))
