@@ -40,7 +40,6 @@ def expected_kpis(layer, con, email: str | None, start, end, names=FORECAST_KPIS
     """Label → formatted value of the forecast KPIs for ``email`` (None: everyone), as the
     semantic layer answers with that person's scope."""
     from pipelinebi.compiler.query import Query
-    from pipelinebi.formatting import format_value
 
     scope = scope_as(email, layer) if email else None
     df = layer.query(Query(metrics=names, start=start, end=end, scope=scope), con).df()

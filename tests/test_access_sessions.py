@@ -16,7 +16,6 @@ import random
 import sys
 import threading
 import time
-from datetime import date
 from pathlib import Path
 
 import pandas as pd

@@ -22,7 +22,7 @@ Q4 2026 (leads created before 10-16 00:00 are 30+ days old):
 from __future__ import annotations
 
 import sys
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from pathlib import Path
 
 import pandas as pd

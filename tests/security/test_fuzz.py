@@ -28,7 +28,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlglot import exp
 
-from pipelinebi.canonical import TABLES
 from pipelinebi.compiler.query import Query
 from pipelinebi.errors import PipelineBIError
 from pipelinebi.semantic.expressions import check_expression

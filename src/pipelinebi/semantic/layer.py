@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..compiler.assemble import Compiled, compile_query
 from ..compiler.dialects import for_dialect
@@ -21,6 +21,10 @@ from ..errors import ConfigError, Problem, QueryError
 from .definitions import MetricBase
 from .loader import load_definitions
 from .registry import Registry, build_registry
+
+if TYPE_CHECKING:  # only named in annotations: the layer runs on any engine
+    import duckdb
+
 
 DIALECTS = ("duckdb", "postgres", "spark", "snowflake", "bigquery")
 

@@ -30,15 +30,13 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-from pydantic import Field, ValidationError
+from pydantic import Field
 from sqlglot import exp
 
 from ..errors import DefinitionError, Problem, QueryError, unknown_name_hint
 from .definitions import Grain, Name, Strict
-from .pydantic_errors import validation_problems
-from .yaml_source import YamlDocument, load_yaml_file
+from .yaml_files import read_validated, yaml_files
 
 #: aggregates a query at a coarser grouping can add up again from the rollup's groups
 ADDITIVE = ("sum", "count", "min", "max", "bool_or", "avg")
@@ -94,20 +92,7 @@ class Rollup:
 
 
 def rollup_files(semantic_dir: Path) -> list[Path]:
-    folder = Path(semantic_dir) / "rollups"
-    return sorted(folder.glob("*.yml")) + sorted(folder.glob("*.yaml")) if folder.is_dir() else []
-
-
-def _locate(doc: YamlDocument):
-    def locate(path: tuple[Any, ...]) -> tuple[str | None, tuple[Any, ...]]:
-        if len(path) >= 2 and path[0] == "rollups" and isinstance(path[1], int):
-            try:
-                name = doc.data["rollups"][path[1]].get("name")
-            except (KeyError, IndexError, TypeError, AttributeError):
-                name = None
-            return f"rollup {name if isinstance(name, str) and name else '#' + str(path[1] + 1)}", path[2:]
-        return None, path
-    return locate
+    return yaml_files(semantic_dir, "rollups")
 
 
 def load_rollups(semantic_dir: Path, registry) -> dict[str, Rollup]:
@@ -115,22 +100,8 @@ def load_rollups(semantic_dir: Path, registry) -> dict[str, Rollup]:
     with file:line for each problem (unknown model, measure or dimension, mixed time columns)."""
     problems: list[Problem] = []
     out: dict[str, Rollup] = {}
-    for path in rollup_files(semantic_dir):
-        try:
-            doc = load_yaml_file(path, Path(semantic_dir))
-        except DefinitionError as e:
-            problems += e.problems
-            continue
-        if doc.data is None:
-            continue
-        if not isinstance(doc.data, dict):
-            problems.append(doc.problem("a rollups file is a mapping with 'rollups:'"))
-            continue
-        try:
-            parsed = RollupsFile.model_validate(doc.data)
-        except ValidationError as e:
-            problems += validation_problems(doc, e, RollupsFile, locate=_locate(doc))
-            continue
+    for doc, parsed in read_validated(rollup_files(semantic_dir), Path(semantic_dir), RollupsFile, problems,
+                                      shape="a rollups file is a mapping with 'rollups:'", items={"rollups": "rollup"}):
         for i, d in enumerate(parsed.rollups):
             def problem(message: str, key: str, hint: str | None = None, _i=i, _d=d) -> Problem:
                 return Problem(message, file=doc.path, line=doc.line_of(("rollups", _i, key)),

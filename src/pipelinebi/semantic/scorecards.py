@@ -25,12 +25,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, ValidationError, model_validator
+from pydantic import Field, model_validator
 
 from ..errors import DefinitionError, Problem
 from .definitions import Name, Strict
-from .pydantic_errors import validation_problems as pydantic_problems
-from .yaml_source import YamlDocument, load_yaml_file
+from .yaml_files import read_validated, yaml_files
+from .yaml_source import YamlDocument
 
 #: The table every scorecard's fired rules are listed in (one row per subject and rule).
 HITS_TABLE = "score_rule_hits"
@@ -196,20 +196,7 @@ class LocatedScorecard:
 
 
 def rules_files(semantic_dir: Path) -> list[Path]:
-    folder = Path(semantic_dir) / "rules"
-    return sorted(folder.glob("*.yml")) + sorted(folder.glob("*.yaml")) if folder.is_dir() else []
-
-
-def _locate(doc: YamlDocument):
-    def locate(path: tuple[Any, ...]) -> tuple[str | None, tuple[Any, ...]]:
-        if len(path) >= 2 and path[0] == "scorecards" and isinstance(path[1], int):
-            try:
-                name = doc.data["scorecards"][path[1]].get("name")
-            except (KeyError, IndexError, TypeError, AttributeError):
-                name = None
-            return f"scorecard {name if isinstance(name, str) and name else '#' + str(path[1] + 1)}", path[2:]
-        return None, path
-    return locate
+    return yaml_files(semantic_dir, "rules")
 
 
 def load_scorecards(semantic_dir: Path) -> list[LocatedScorecard]:
@@ -220,22 +207,8 @@ def load_scorecards(semantic_dir: Path) -> list[LocatedScorecard]:
     """
     problems: list[Problem] = []
     found: list[LocatedScorecard] = []
-    for path in rules_files(semantic_dir):
-        try:
-            doc = load_yaml_file(path, Path(semantic_dir))
-        except DefinitionError as e:
-            problems += e.problems
-            continue
-        if doc.data is None:
-            continue
-        if not isinstance(doc.data, dict):
-            problems.append(doc.problem("a rules file is a mapping with 'scorecards:'"))
-            continue
-        try:
-            parsed = RulesFile.model_validate(doc.data)
-        except ValidationError as e:
-            problems += pydantic_problems(doc, e, RulesFile, locate=_locate(doc))
-            continue
+    for doc, parsed in read_validated(rules_files(semantic_dir), Path(semantic_dir), RulesFile, problems,
+                                      shape="a rules file is a mapping with 'scorecards:'", items={"scorecards": "scorecard"}):
         found += [LocatedScorecard(sc, doc, i) for i, sc in enumerate(parsed.scorecards)]
     names: dict[str, LocatedScorecard] = {}
     tables: dict[str, LocatedScorecard] = {}
