@@ -29,6 +29,10 @@ ACCEPTED = {
     # a flow row's amount is the movement; `amount` as a dimension is the deal's amount
     ("pipeline_flow", "amount"): "deals.amount",
     ("quarter_flow", "amount"): "deals.amount",
+    # the owner's team and region stored with each backtest row, declared `copies:` of the reps
+    # join: used only while access/keys.py finds them equal to it, else the join answers
+    ("forecast_backtest", "team"): "reps.team",
+    ("forecast_backtest", "region"): "reps.region",
 }
 
 

@@ -105,9 +105,16 @@ def stamp_of(con) -> Hashable | None:
     from ..warehouse import database_version
 
     try:
-        row = con.execute("SELECT path FROM duckdb_databases() WHERE database_name = current_database()").fetchone()
+        # a cursor read to the end: a result left unfinished on ``con`` would refuse the
+        # caller's next statement there (DuckDB 2.0)
+        cursor = con.cursor()
+        try:
+            rows = cursor.execute("SELECT path FROM duckdb_databases() WHERE database_name = current_database()").fetchall()
+        finally:
+            cursor.close()
     except Exception:  # duckdb.Error: an engine without the catalog function: no caching
         return None
+    row = rows[0] if rows else None
     path = row[0] if row else None
     version = database_version(path) if path else None
     return (path, version) if version is not None else None

@@ -226,21 +226,27 @@ def available(rollups: dict[str, Rollup], con) -> tuple[str, ...]:
     """The rollups ``con``'s database holds, built from the SQL of these definitions, whose
     tables still hold as many rows as ingest counted (``rows.<table>``): a file whose tables were
     edited after ingest — rows deleted or added — answers from the raw tables, not a stale rollup."""
+    # A cursor of its own, read to the end: an unfinished result left on the caller's
+    # connection would refuse the caller's next statement (DuckDB 2.0).
+    cursor = con.cursor()
     try:
-        meta = dict(con.execute("SELECT key, value FROM pipelinebi_meta WHERE starts_with(key, ?) OR starts_with(key, ?)",
-                                [META_PREFIX, "rows."]).fetchall())
-    except Exception:  # duckdb.Error: no meta table (an old or foreign file): no rollups
-        return ()
-    counted: dict[str, int | None] = {}
+        try:
+            meta = dict(cursor.execute("SELECT key, value FROM pipelinebi_meta WHERE starts_with(key, ?) "
+                                       "OR starts_with(key, ?)", [META_PREFIX, "rows."]).fetchall())
+        except Exception:  # duckdb.Error: no meta table (an old or foreign file): no rollups
+            return ()
+        counted: dict[str, int | None] = {}
 
-    def unchanged(table: str) -> bool:
-        if table not in counted:
-            try:
-                n = con.execute(exp.select(exp.Count(this=exp.Star())).from_(exp.to_identifier(table)).sql("duckdb"))
-                counted[table] = n.fetchone()[0]
-            except Exception:  # duckdb.Error: the table is gone
-                counted[table] = None
-        return counted[table] is not None and meta.get(f"rows.{table}") == str(counted[table])
+        def unchanged(table: str) -> bool:
+            if table not in counted:
+                try:
+                    count = exp.select(exp.Count(this=exp.Star())).from_(exp.to_identifier(table))
+                    counted[table] = cursor.execute(count.sql("duckdb")).fetchall()[0][0]
+                except Exception:  # duckdb.Error: the table is gone
+                    counted[table] = None
+            return counted[table] is not None and meta.get(f"rows.{table}") == str(counted[table])
 
-    return tuple(sorted(n for n, r in rollups.items() if meta.get(META_PREFIX + r.table) == r.fingerprint
-                        and all(unchanged(t) for t in r.reads)))
+        return tuple(sorted(n for n, r in rollups.items() if meta.get(META_PREFIX + r.table) == r.fingerprint
+                            and all(unchanged(t) for t in r.reads)))
+    finally:
+        cursor.close()
