@@ -59,7 +59,7 @@ def test_headline_shows_the_method_and_the_range(env, team):
     assert "Forecast (stage probability) " in line
     assert f"likely {lo} – {hi} (P10–P90)" in line, line
     assert want.p10 < want.mean < want.p90
-    # the card says it too, and the caption says how it was computed
+    # the card says it too, and the headline's help says how it was computed
     card = next(m for m in at.metric if m.label == "Forecast")
     assert f"Likely {lo} – {hi} (P10–P90; stage probability, 2,000 simulated periods)" in card.help
-    assert any("simulated periods (seed 16)" in c.value for c in at.caption)
+    assert any("simulated periods (seed 16)" in (m.help or "") for m in at.markdown if m.value.startswith("#### "))

@@ -402,12 +402,10 @@ def _headline(page: _Page, item: Any, row: dict[str, Any], rng: Any = None) -> N
                 parts.append(f":green-badge[:material/trending_up: {md_escape(words)}]")
             else:
                 parts.append(f":red-badge[:material/trending_down: {md_escape(words)}]")
-    st.markdown("#### " + " · ".join(parts))
+    # how the likely range is drawn is one tap away (the headline's help), not two lines of
+    # caption: the worst team, and a drill grid's "Open a …" box, stay on the first screen
+    st.markdown("#### " + " · ".join(parts), help=_range_note(item, rng) if rng is not None else None)
     page.furthest_short = st.empty()
-    if rng is not None:
-        # on a phone this note is folded away (ui._THEME_CSS), so the worst team stays above the fold
-        with st.container(key="range-note"):
-            st.caption(_range_note(item, rng))
     if item.range is not None and item.range.backtest:
         _backtest_verdict(page, item)
 

@@ -249,11 +249,9 @@ _THEME_CSS = """<style>
     overflow: visible !important; text-overflow: clip !important; }
   [data-testid="stMetricDelta"] { height: auto !important; }
   /* the answer above the fold (#14: the worst team visible without scrolling): a smaller page
-     title, less space above it, the forecast range's long note folded away (its numbers stay
-     in the headline) */
+     title, less space above it */
   [data-testid="stMainBlockContainer"] { padding-top: 4rem !important; }
   h1 { font-size: 2rem !important; padding-top: 0.5rem !important; }
-  .st-key-range-note { display: none !important; }
 }
 /* chart marks in the theme's colours (charts.themed): Vega draws fixed colours; these follow the
    theme picked in the menu, live (currentColor = the theme's text; light-dark() = the app's

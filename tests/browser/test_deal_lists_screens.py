@@ -63,6 +63,7 @@ def test_bottlenecks(browser, crm_server, screenshot_dir, axe_source, size, them
         assert page.get_by_text("Pipeline: Renewal").first.is_visible()
         # the picked stage is full strength, the others dimmed: every stage still drawn
         bars = page.get_by_test_id("stVegaLiteChart").first.locator("g.mark-rect path")
+        bars.first.wait_for(timeout=30_000)  # Vega draws after the element appears (slow under load)
         assert bars.count() >= 4
         ops = [bars.nth(i).get_attribute("opacity") or bars.nth(i).get_attribute("fill-opacity") or "1"
                for i in range(bars.count())]
