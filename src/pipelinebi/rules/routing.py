@@ -34,7 +34,7 @@ from sqlglot import exp
 from ..compiler.aggregate import from_with_joins
 from ..errors import DefinitionError, Problem, QueryError, unknown_name_hint
 from ..semantic.definitions import Name, Strict
-from ..semantic.pydantic_errors import validation_problems
+from ..semantic.pydantic_errors import key_path, validation_problems
 from ..semantic.registry import Registry
 from ..semantic.scorecards import rules_files
 from ..semantic.yaml_source import YamlDocument, load_yaml_file
@@ -80,7 +80,7 @@ class LocatedRouting:
     doc: YamlDocument
 
     def problem(self, message: str, *sub: Any, hint: str | None = None) -> Problem:
-        key = ".".join(str(s) if not isinstance(s, int) else f"[{s}]" for s in sub).replace(".[", "[") or None
+        key = key_path(sub)
         return Problem(message, file=self.doc.path, line=self.doc.line_of(("routing",) + tuple(sub)), obj="routing",
                        key=key, hint=hint)
 

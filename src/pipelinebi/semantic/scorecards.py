@@ -29,6 +29,7 @@ from pydantic import Field, model_validator
 
 from ..errors import DefinitionError, Problem
 from .definitions import Name, Strict
+from .pydantic_errors import key_path
 from .yaml_files import read_validated, yaml_files
 from .yaml_source import YamlDocument
 
@@ -190,7 +191,7 @@ class LocatedScorecard:
         return self.doc.line_of(("scorecards", self.index) + tuple(sub))
 
     def problem(self, message: str, *sub: Any, hint: str | None = None) -> Problem:
-        key = ".".join(str(s) if not isinstance(s, int) else f"[{s}]" for s in sub).replace(".[", "[") or None
+        key = key_path(sub)
         return Problem(message, file=self.doc.path, line=self.line(*sub), obj=f"scorecard {self.definition.name}",
                        key=key, hint=hint)
 

@@ -37,7 +37,7 @@ from pydantic import Field, ValidationError, model_validator
 
 from ..errors import DefinitionError, Problem
 from .definitions import Name, Strict
-from .pydantic_errors import validation_problems
+from .pydantic_errors import key_path, validation_problems
 from .yaml_source import YamlDocument, load_yaml_file
 
 #: The table every trigger's firings are written to (one row per action).
@@ -154,7 +154,7 @@ class LocatedTriggers:
         return self.doc.line_of(("triggers",) + tuple(sub))
 
     def problem(self, message: str, *sub: Any, hint: str | None = None) -> Problem:
-        key = ".".join(str(s) if not isinstance(s, int) else f"[{s}]" for s in sub).replace(".[", "[") or None
+        key = key_path(sub)
         obj = "triggers"
         if len(sub) >= 2 and sub[0] == "rules" and isinstance(sub[1], int):
             obj = f"trigger {self.definition.rules[sub[1]].name}"
