@@ -107,6 +107,13 @@ def metric_label(layer: Any, name: str) -> str:
     return m.label if m is not None else name
 
 
+def offered(layer: Any, metric: str, names: Iterable[str]) -> tuple[str, ...]:
+    """Those of ``names`` that ``metric`` can be grouped by, in the order given (a page's optional
+    columns: a semantic folder without one simply shows fewer)."""
+    have = set(layer.dimensions_for(metric))
+    return tuple(n for n in names if n in have)
+
+
 def missing_metrics(layer: Any, names: Iterable[str]) -> list[str]:
     return [n for n in names if n not in layer.metrics]
 

@@ -38,11 +38,6 @@ def _when(df: pd.DataFrame) -> pd.DataFrame:
     return df
 
 
-def _dims(layer, names) -> tuple[str, ...]:
-    have = set(layer.dimensions_for("actions_fired"))
-    return tuple(n for n in names if n in have)
-
-
 def action_list() -> None:
     layer = data.layer()
     g = filters.current()
@@ -58,7 +53,7 @@ def action_list() -> None:
     base = g.filters(("region", "team"))
     if STATUSES[status]:
         base += (Filter(dimension="action_status", value=STATUSES[status]),)
-    ans = data.run(Query(metrics=("actions_fired",), dimensions=_dims(layer, COLUMNS), filters=base,
+    ans = data.run(Query(metrics=("actions_fired",), dimensions=ui.offered(layer, "actions_fired", COLUMNS), filters=base,
                          order_by=(("fired_at", True), ("action_id", False)), limit=LIMIT))
     df = _when(ans.df.drop(columns=["actions_fired"], errors="ignore"))
     ui.warnings_note(ans.warnings)
@@ -109,11 +104,11 @@ def _drill(layer, df: pd.DataFrame, g) -> None:
         return
     st.query_params["deal"] = pick
     one = (Filter(dimension="deal_id", value=pick),)
-    dims = tuple(c for c in DEAL_COLUMNS if c in set(layer.dimensions_for("pipeline_amount")))
+    dims = ui.offered(layer, "pipeline_amount", DEAL_COLUMNS)
     deal = data.run(Query(metrics=("created_deals",), dimensions=dims, filters=one)).df.drop(columns=["created_deals"],
                                                                                         errors="ignore")
     deal_list.render(layer, deal, key="actions-deal")
-    every = data.run(Query(metrics=("actions_fired",), dimensions=_dims(layer, COLUMNS), filters=one,
+    every = data.run(Query(metrics=("actions_fired",), dimensions=ui.offered(layer, "actions_fired", COLUMNS), filters=one,
                            order_by=(("fired_at", True), ("action_id", False)))).df
     st.markdown(f"Every action on this deal: {plural(len(every), 'action')}")
     ui.table(layer, _when(every.drop(columns=["actions_fired", "deal_id", "deal_name"], errors="ignore")),

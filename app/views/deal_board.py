@@ -48,11 +48,6 @@ NEEDED = ("pipeline_amount", "open_deals")
 MAX_PICKER = 500
 
 
-def _opt(layer, names):
-    dims = set(layer.dimensions_for("pipeline_amount"))
-    return tuple(n for n in names if n in dims)
-
-
 def board() -> None:
     layer = data.layer()
     g = filters.current()
@@ -130,7 +125,7 @@ def board() -> None:
     median = {k: v for k, v in zip(norms.get("stage", []), norms.get("dwell_days_median", [])) if not is_missing(v)}
     # the model's win probability and reasons, once `pipelinebi model train` has scored the deals
     scored = ("win_score",) if data.coverage().has_scores else ()
-    extra = _opt(layer, OPTIONAL_FIELDS + scored)
+    extra = ui.offered(layer, "pipeline_amount", OPTIONAL_FIELDS + scored)
     # One query for every column: the `cap` largest open deals per stage.
     cards = run(Query(metrics=("pipeline_amount",), dimensions=("stage",) + CARD_FIELDS + extra, filters=base,
                       order_by=ORDERS[order] + (("deal_id", False),), limit=cap, limit_per="stage"))
@@ -195,7 +190,7 @@ def board() -> None:
             if st.button("Close the list", key="board_list_close", icon=":material/close:", type="tertiary"):
                 st.session_state.pop("board_list_stage", None)
                 st.rerun()
-        fields = _opt(layer, LIST_FIELDS + (("win_score",) if data.coverage().has_scores else ()))
+        fields = ui.offered(layer, "pipeline_amount", LIST_FIELDS + (("win_score",) if data.coverage().has_scores else ()))
         sf = base + (Filter(dimension="stage", value=listed),)
         rows = run(Query(metrics=("pipeline_amount",), dimensions=fields, filters=sf,
                          order_by=(("pipeline_amount", True), ("deal_id", False)), limit=1000))
