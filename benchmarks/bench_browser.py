@@ -38,8 +38,9 @@ sys.path.insert(0, str(REPO / "tests"))
 
 from browser_helpers import CHROMIUM_ARGS, CHROMIUM_PATH, StreamlitServer, wait_for_app  # noqa: E402
 
-PAGES = {"forecast": "Forecast vs target", "bottlenecks": "Bottlenecks", "deal-board": "Deal board",
-         "leads": "Leads", "explore": "Explore", "catalog": "Metric catalog"}
+PAGES = {"forecast": "Forecast vs target", "forecast-accuracy": "Forecast accuracy", "bottlenecks": "Bottlenecks",
+         "deal-board": "Deal board", "actions": "Action list", "leads": "Leads",
+         "customers": "Customers & acquisition", "explore": "Explore", "catalog": "Metric catalog"}
 ONE_LINE = "import streamlit as st\nst.title('Hello')\n"
 TOP, REPS, STAGES, DEALS = ("Forecast vs target by team", "Forecast vs target by rep",
                             "What makes up the forecast, by stage", "Deals behind the number")
