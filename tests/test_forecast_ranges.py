@@ -4,12 +4,13 @@ checked against the exact distribution enumerated over every won/lost combinatio
 from __future__ import annotations
 
 import itertools
+from decimal import Decimal
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from pipelinebi.forecast.ranges import DRAWS, bernoulli_range, from_deals
+from pipelinebi.forecast.ranges import DRAWS, bernoulli_range, from_deals, from_table
 
 
 def exact_quantile(amounts, probs, q: float) -> float:
@@ -70,6 +71,22 @@ def test_from_deals_reads_probability_as_weighted_over_amount():
     r = from_deals(df, "w", "amt", closed=0.0, draws=10_000)
     assert r.mean == pytest.approx(80.0)
     assert (r.p10, r.p90) == (30.0, 130.0)
+
+
+def test_from_table_reads_decimal_columns_and_blanks_like_the_frame():
+    # the app's path: an Arrow table of DECIMALs (the query's own types), with a blank amount and
+    # a blank weighted amount that count as 0 — the same range as the hand-made float frame
+    import pyarrow as pa
+
+    dec = pa.decimal128(18, 2)
+    table = pa.table({"w": pa.array([Decimal("50.00"), None, Decimal("30.00"), Decimal("12.50")], dec),
+                      "amt": pa.array([Decimal("100.00"), Decimal("10.00"), Decimal("30.00"), None], dec)})
+    r = from_table(table, "w", "amt", closed=5.0, draws=10_000)
+    # 100 at p = 0.5 is the only uncertain deal; 30 at p = 1 is certain; the blanks add nothing
+    assert r.mean == pytest.approx(5 + 30 + 50)
+    assert (r.p10, r.p90) == (35.0, 135.0)
+    frame = pd.DataFrame({"w": [50.0, 0.0, 30.0, 12.5], "amt": [100.0, 10.0, 30.0, 0.0]})
+    assert r == from_deals(frame, "w", "amt", closed=5.0, draws=10_000)
 
 
 def test_many_deals_the_small_ones_as_one_normal():

@@ -363,11 +363,11 @@ def dimension_values(dimension: str, where: dict[str, str | None] | None = None,
 
 @st.cache_data(ttl=3600, max_entries=200, show_spinner=False)
 def _forecast_range(sql: str, db: str, weighted: str, amount: str, closed: float, _compiled: Any):
-    from pipelinebi.forecast.ranges import from_deals
+    from pipelinebi.forecast.ranges import from_table
 
     # not through _execute: its cache would pickle the per-deal frame (2.9 s at 10M deals)
-    df = layer().execute(_compiled, connection(), sql=sql).df()
-    return from_deals(df, weighted, amount, closed)
+    table = layer().execute(_compiled, connection(), sql=sql).arrow()
+    return from_table(table, weighted, amount, closed)
 
 
 def forecast_range(query: Query, weighted: str, amount: str, closed: float):

@@ -105,6 +105,34 @@ def from_deals(frame, weighted: str, amount: str, closed: float = 0.0, **kw) -> 
     semantic layer's ``weighted_pipeline`` and ``pipeline_amount`` by ``deal_id``): p = weighted ÷ amount."""
     a = np.nan_to_num(frame[amount].to_numpy(dtype=float), nan=0.0) if len(frame) else np.zeros(0)
     w = np.nan_to_num(frame[weighted].to_numpy(dtype=float), nan=0.0) if len(frame) else np.zeros(0)
+    return _from_amounts(a, w, closed, **kw)
+
+
+def from_table(table, weighted: str, amount: str, closed: float = 0.0, **kw) -> ForecastRange:
+    """:func:`from_deals` on an Arrow table (a query's ``Result.table``): the DECIMAL columns
+    are cast to float in Arrow, not one Python ``Decimal`` at a time through pandas (at 10M
+    deals a quarter's 100,000+ open deals took 0.4 s that way).
+
+    >>> import pyarrow as pa
+    >>> dec = pa.decimal128(18, 2)
+    >>> t = pa.table({"w": pa.array([50, 50], dec), "a": pa.array([100, 100], dec)})
+    >>> r = from_table(t, "w", "a", closed=50.0, draws=4000)
+    >>> r.mean, r.p10, r.p90
+    (150.0, 50.0, 250.0)
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    def floats(name: str) -> np.ndarray:
+        col = pc.cast(table.column(name), pa.float64(), safe=False)
+        return np.nan_to_num(col.to_numpy(), nan=0.0)  # nulls arrive as NaN
+
+    if not table.num_rows:
+        return _from_amounts(np.zeros(0), np.zeros(0), closed, **kw)
+    return _from_amounts(floats(amount), floats(weighted), closed, **kw)
+
+
+def _from_amounts(a: np.ndarray, w: np.ndarray, closed: float, **kw) -> ForecastRange:
     with np.errstate(divide="ignore", invalid="ignore"):
         p = np.where(a != 0, w / np.where(a != 0, a, 1.0), 0.0)
     return bernoulli_range(a, p, closed, **kw)
