@@ -212,7 +212,9 @@ def layer() -> ScopedLayer:
         # branches test their own owner column instead of joining reps (pipelinebi.access.keys)
         resolved = resolve_keys(base, scope_, connection(), (snap.engine_name, snap.db_version))
         # the rollups this database file holds (semantic/rollups), current with the YAML
-        lay = held[(scope_, snap.db_key)] = ScopedLayer(base, resolved, rollups=base.rollups_of(connection()))
+        # and the copies each query's models hold (pipelinebi.access.copies), checked lazily
+        lay = held[(scope_, snap.db_key)] = ScopedLayer(base, resolved, rollups=base.rollups_of(connection()),
+                                                        connection=connection())
     return lay
 
 

@@ -185,7 +185,7 @@ def _keys_of(registry, text: str, cursor, stamp: Hashable | None = None) -> Scop
                 clean.append(f"{name}.{fk.name}")
                 if nulls == 0:
                     not_null.append(f"{name}.{fk.name}")
-            if other.copies_of(model) and _copies_agree(cursor, registry, name, model, stamp):
+            if other.copies_of(model) and copies_agree(cursor, registry, name, model, stamp):
                 copied.append(name)
     present: list[str] = []
     if matched == total and copied:  # every key: "has a rep" can be read off a copy that is never NULL for a rep
@@ -200,7 +200,7 @@ def _keys_of(registry, text: str, cursor, stamp: Hashable | None = None) -> Scop
                      copied=tuple(copied), present=tuple(present))
 
 
-def _copies_agree(cursor, registry, name: str, model: str, stamp: Hashable | None) -> bool:
+def copies_agree(cursor, registry, name: str, model: str, stamp: Hashable | None) -> bool:
     """Every copy column of ``name`` equals, on every row, the column of ``model`` it copies as
     the join gives it (NULL = NULL: a row without a rep has NULL copies).  ``model``'s key is
     unique (checked by the caller), so the LEFT JOIN keeps one row per row of ``name``."""

@@ -49,17 +49,28 @@ from .scope import role_of
 class ScopedLayer:
     """``layer`` limited to ``scope``; everything that is not a query passes through."""
 
-    def __init__(self, layer: Any, scope: RowScope, rollups: tuple[str, ...] | None = None):
+    def __init__(self, layer: Any, scope: RowScope, rollups: tuple[str, ...] | None = None,
+                 connection: Any = None):
         self.base = layer
         self.scope = scope
         #: the rollups the database holds (SemanticLayer.rollups_of), given to every query
         self.rollups = rollups
+        #: the database queried: each query may read the copies checked on it (access.copies)
+        self.connection = connection
+        #: metrics → the checked copies of the models they read (this object is per database
+        #: version, and a page asks the same metrics on every rerun)
+        self._copies: dict[tuple[str, ...], tuple[str, ...]] = {}
 
     # ----------------------------------------------------------- queries
     def scoped(self, query: Query) -> Query:
         """``query`` with this person's scope (refused if it names someone else's)."""
         if query.rollups is None and self.rollups is not None:
             query = query.model_copy(update={"rollups": self.rollups})
+        if query.copies is None and self.connection is not None:
+            copies = self._copies.get(query.metrics)
+            if copies is None:
+                copies = self._copies[query.metrics] = self.base.with_copies(query, self.connection).copies
+            query = query.model_copy(update={"copies": copies})
         if query.scope is None:
             return query.model_copy(update={"scope": self.scope})
         if query.scope in (self.scope, self.scope.as_benchmark()):

@@ -73,7 +73,7 @@ def compile_query(registry: Registry, query: Query) -> Compiled:
     used_names: set[str] = {name for name, _ in ctes}
     late: LatePlan | None = None
     for branch in plan.branches:
-        resolved = [_resolve(registry, branch, name, query.grain) for name in dims]
+        resolved = [_resolve(registry, branch, name, query) for name in dims]
         by_name = {f.name: f for f in resolved}
         if len(plan.branches) == 1:
             # a deal list: rank on the key, join the descriptive columns after the limit
@@ -84,7 +84,7 @@ def compile_query(registry: Registry, query: Query) -> Compiled:
         applied = []  # the query's filters that apply to this branch, over dimension names
         for cond, strict in conditions:
             try:
-                lookup = {n: _resolve(registry, branch, n, query.grain).expr for n in dimension_names(cond)}
+                lookup = {n: _resolve(registry, branch, n, query).expr for n in dimension_names(cond)}
             except Unreachable as e:
                 if strict:
                     raise
@@ -99,7 +99,7 @@ def compile_query(registry: Registry, query: Query) -> Compiled:
                     branch_conditions.append(keyed)
                 continue
             try:
-                lookup = {n: _resolve(registry, branch, n, query.grain).expr for n in dimension_names(cond)}
+                lookup = {n: _resolve(registry, branch, n, query).expr for n in dimension_names(cond)}
             except QueryError as e:
                 raise explain_unreachable(query, e) from None
             branch_conditions.append(substitute(cond, lambda n: lookup[n]))
@@ -180,9 +180,10 @@ def _unique(name: str, used: set[str]) -> str:
     return n
 
 
-def _resolve(registry: Registry, branch: Branch, name: str, grain: str | None) -> ResolvedField:
+def _resolve(registry: Registry, branch: Branch, name: str, query: Query) -> ResolvedField:
     try:
-        return resolve_dimension(registry, branch.model, name, grain=grain, time_col=branch.time_column)
+        return resolve_dimension(registry, branch.model, name, grain=query.grain, time_col=branch.time_column,
+                                 copies=frozenset(query.copies or ()))
     except QueryError as e:
         who = _who(branch)
         raise type(e)([Problem(p.message, obj=who, hint=p.hint) for p in e.problems]) from None

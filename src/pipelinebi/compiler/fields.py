@@ -68,8 +68,22 @@ def time_column(registry: Registry, root: str, column: str | None, grain: str, m
 
 
 def resolve_dimension(registry: Registry, root: str, name: str, *, grain: str | None = None,
-                      time_col: str | None = None) -> ResolvedField:
-    """Find dimension ``name`` from model ``root``; raise QueryError (or Unreachable)."""
+                      time_col: str | None = None, copies: frozenset[str] = frozenset()) -> ResolvedField:
+    """Find dimension ``name`` from model ``root``; raise QueryError (or Unreachable).
+
+    ``copies``: models whose declared copies were checked equal to the joined values on the
+    database queried (``Query.copies``); from one of them, a dimension of a model it joins
+    directly and copies every column of is read from the copy — the same value on every row,
+    NULL included, without the join.
+
+    >>> from pipelinebi.semantic import load_semantic_layer
+    >>> from pipelinebi.settings import PROJECT_ROOT
+    >>> reg = load_semantic_layer(PROJECT_ROOT / "semantic").registry
+    >>> resolve_dimension(reg, "attribution", "team").expr.sql()
+    'reps.team'
+    >>> resolve_dimension(reg, "attribution", "team", copies=frozenset({"attribution"})).expr.sql()
+    'attribution.owner_team'
+    """
     if name == "period":
         return time_column(registry, root, time_col, grain or "day", f"model {root}")
     base_name, _, dim_grain = name.partition("__")
@@ -104,7 +118,21 @@ def resolve_dimension(registry: Registry, root: str, name: str, *, grain: str | 
             raise QueryError(Problem(f"'{plain}' is not a time dimension, so '{name}' has no meaning",
                                      hint="grains apply to dimensions with type: time"))
         expr = truncate(expr, dim_grain)
+    if root in copies and owner != root and len(reach[owner]) == 2:
+        copied = _from_copies(registry.models[root].copies_of(owner), expr, owner, root)
+        if copied is not None:
+            return ResolvedField(name, copied, _models_of(copied) | {root})
     return ResolvedField(name, expr, _models_of(expr) | {owner})
+
+
+def _from_copies(copies: dict[str, str], expr: exp.Expression, owner: str, root: str) -> exp.Expression | None:
+    """``expr`` (over ``owner``'s columns) read from ``root``'s copies of them, or None when it
+    reads a column ``root`` does not copy."""
+    columns = list(expr.find_all(exp.Column))
+    if not copies or not columns or any(c.table != owner or c.name not in copies for c in columns):
+        return None
+    return expr.transform(lambda n: exp.column(copies[n.name], table=root)
+                          if isinstance(n, exp.Column) else n)
 
 
 def _names_from(registry: Registry, root: str) -> set[str]:

@@ -174,6 +174,11 @@ class Query(BaseModel):
     #: (:func:`pipelinebi.semantic.rollups.available`); the compiler may answer from them.
     #: Set by whoever knows the database (``SemanticLayer.query``, the app); part of the cache key.
     rollups: tuple[str, ...] | None = None
+    #: Models whose declared ``copies`` (``attribution.owner_team`` = the owner's ``reps.team``)
+    #: were checked equal, row for row, to the joined values on the queried database
+    #: (:mod:`pipelinebi.access.copies`): a dimension they copy is read from the copy, without
+    #: the join.  Set by whoever knows the database, like ``rollups``; part of the cache key.
+    copies: tuple[str, ...] | None = None
 
     @model_validator(mode="after")
     def _period(self) -> "Query":

@@ -106,6 +106,15 @@ class SemanticLayer:
             return query
         return query.model_copy(update={"rollups": self.rollups_of(con)})
 
+    def with_copies(self, query: Query, con: Any) -> Query:
+        """``query`` allowed to read a dimension from a model's checked copies instead of a
+        join (:mod:`pipelinebi.access.copies`; each model checked once per database version)."""
+        if query.copies is not None:
+            return query
+        from ..access.copies import checked_copies
+
+        return query.model_copy(update={"copies": checked_copies(self.registry, query, con)})
+
     def rollups_of(self, con: duckdb.DuckDBPyConnection) -> tuple[str, ...]:
         """The rollups ``con``'s database holds, current with this YAML (cached per file version)."""
         from ..access.keys import stamp_of
@@ -148,7 +157,7 @@ class SemanticLayer:
             from ..access.keys import resolve, stamp_of
 
             query = query.model_copy(update={"scope": resolve(self, query.scope, con, stamp_of(con))})
-        return self.execute(self.compile_expression(self.with_rollups(query, con)), con)
+        return self.execute(self.compile_expression(self.with_copies(self.with_rollups(query, con), con)), con)
 
     def execute(self, compiled: Compiled, con: Any, sql: str | None = None,
                 timeout: float | None = None) -> Result:
