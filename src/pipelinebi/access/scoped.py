@@ -57,8 +57,8 @@ class ScopedLayer:
         self.rollups = rollups
         #: the database queried: each query may read the copies checked on it (access.copies)
         self.connection = connection
-        #: metrics → the checked copies of the models they read (this object is per database
-        #: version, and a page asks the same metrics on every rerun)
+        #: (metrics, dimensions, filters) → the checked copies the query may read (this object
+        #: is per database version, and a page asks the same queries on every rerun)
         self._copies: dict[tuple[str, ...], tuple[str, ...]] = {}
 
     # ----------------------------------------------------------- queries
@@ -67,9 +67,12 @@ class ScopedLayer:
         if query.rollups is None and self.rollups is not None:
             query = query.model_copy(update={"rollups": self.rollups})
         if query.copies is None and self.connection is not None:
-            copies = self._copies.get(query.metrics)
+            key = (query.metrics, query.dimensions, query.filters)
+            copies = self._copies.get(key)
             if copies is None:
-                copies = self._copies[query.metrics] = self.base.with_copies(query, self.connection).copies
+                if len(self._copies) > 5000:
+                    self._copies.clear()
+                copies = self._copies[key] = self.base.with_copies(query, self.connection).copies
             query = query.model_copy(update={"copies": copies})
         if query.scope is None:
             return query.model_copy(update={"scope": self.scope})
