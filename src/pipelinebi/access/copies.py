@@ -56,10 +56,10 @@ def checked_copies(registry: Any, query: Query, con: Any) -> tuple[str, ...]:
     with_copies = sorted(m for m in models if names & _copied_dimensions(registry, m))
     if not with_copies:
         return ()
-    stamp = stamp_of(con)
     cursor = _cursor(con)
     if cursor is None:
         return ()
+    stamp = stamp_of(con)
     try:
         return tuple(m for m in with_copies
                      if all(copies_agree(cursor, registry, m, j.to, stamp)
