@@ -8,7 +8,7 @@ import duckdb
 import pandas as pd
 import pytest
 
-from app_support import app_test
+from app_support import ACTION_TEAMS, app_test
 
 MANAGER = "apac.manager@pipelinebi.example"  # manager of team APAC (semantic/access.yml)
 
@@ -38,9 +38,16 @@ def test_open_actions_by_team_newest_first(env):
         fired = pd.to_datetime(df["fired_at"])
         assert fired.is_monotonic_decreasing
     by_team = hand.groupby("team").size().to_dict()
+    words = {ACTION_TEAMS[t]: t for t in by_team}  # "SDR" → "sdr": as people read it, not "Sdr"
+    assert sorted(h.split(" · ")[0] for h in teams) == sorted(words)
     for heading in teams:
-        team = heading.split(" · ")[0].lower()
+        team = words[heading.split(" · ")[0]]
         assert heading.endswith(f"{by_team[team]} action" + ("s" if by_team[team] > 1 else ""))
+    # the first line is a sentence naming the teams in words, most actions first
+    ranked = sorted(by_team.items(), key=lambda kv: (-kv[1], ACTION_TEAMS[kv[0]]))
+    line = (f"**{len(hand):,} open action{'s' if len(hand) > 1 else ''}** for {len(by_team)} team"
+            f"{'s' if len(by_team) > 1 else ''}: " + " · ".join(f"{ACTION_TEAMS[t]} {n:,}" for t, n in ranked) + ".")
+    assert line in [m.value for m in at.markdown], [m.value for m in at.markdown][:3]
     assert any(b.label == "Download CSV" for b in at.get("download_button"))
 
 

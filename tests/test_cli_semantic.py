@@ -33,6 +33,19 @@ def test_validate_reports_every_problem_and_exits_non_zero(tmp_path, capsys):
     assert "Traceback" not in err
 
 
+def test_validate_refuses_a_metric_without_a_description(tmp_path, capsys):
+    """#14: every metric has a description (the catalog and each KPI's help show it):
+    `pipelinebi validate` exits non-zero naming the file, line and metric."""
+    sem = tmp_path / "semantic"
+    shutil.copytree(PROJECT_ROOT / "semantic", sem)
+    (sem / "metrics" / "undescribed.yml").write_text(
+        "metrics:\n  - {name: quiet_wins, type: simple, label: Quiet wins, measure: deals.won_amount}\n")
+    assert main(["validate", "--semantic", str(sem)]) == 2
+    err = capsys.readouterr().err
+    assert "undescribed.yml:2: metric quiet_wins: description: a description is required" in err, err
+    assert "Traceback" not in err
+
+
 def test_compile_prints_sql_for_each_dialect(capsys):
     assert main(["compile", "--semantic", SEM, "-m", "win_rate", "-b", "team", "--grain", "quarter",
                  "-f", "region = 'EMEA'", "--dialect", "postgres"]) == 0

@@ -20,6 +20,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import duckdb
 import pytest
 
+from app_support import ACTION_TEAMS
 from pipelinebi.errors import ConfigError
 from pipelinebi.notify.run import notify
 from pipelinebi.semantic import load_semantic_layer
@@ -138,7 +139,7 @@ def test_each_open_action_sent_once_by_webhook_and_email(demo_db, tmp_path, laye
             teams = dict(con.execute("SELECT team, count(*) FROM actions WHERE status = 'open' GROUP BY team").fetchall())
             one = con.execute("SELECT message FROM actions WHERE status = 'open' ORDER BY action_id LIMIT 1").fetchone()[0]
         for team, n in teams.items():
-            assert f"{team.capitalize()} ({n})" in text
+            assert f"{ACTION_TEAMS[team]} ({n})" in text  # "SDR (1)", not "Sdr (1)"
         assert one in text
         assert report.render().splitlines() == [
             f"webhook: {len(open_ids)} sent, 0 already sent",

@@ -13,7 +13,7 @@ import pandas as pd
 import streamlit as st
 
 from pipelinebi.errors import PipelineBIError
-from pipelinebi.formatting import MISSING, format_value, is_missing, md_escape, value_label
+from pipelinebi.formatting import MISSING, format_value, is_missing, md_escape, name_label, value_label
 
 log = logging.getLogger("pipelinebi.app")
 
@@ -90,7 +90,7 @@ def dim_label(layer: Any, name: str) -> str:
         d = model.dimensions.get(name)
         if d is not None and d.definition.label:
             return d.definition.label
-    return name.replace("_", " ").capitalize().replace(" id", " ID")
+    return name_label(name)  # "sdr_owner" → "SDR owner", "deal_id" → "Deal ID"
 
 
 def plural(noun: str) -> str:

@@ -18,7 +18,7 @@ from components import data, deal_list, filters, ui
 from pipelinebi.compiler.query import Filter, Query
 from pipelinebi.crm_links import deal_url
 from pipelinebi.export import safe_csv
-from pipelinebi.formatting import md_escape, plural
+from pipelinebi.formatting import md_escape, plural, value_label
 
 NEEDED = ("actions_fired", "actions_open")
 #: the list's columns, in order (those the layer has)
@@ -36,6 +36,21 @@ def _when(df: pd.DataFrame) -> pd.DataFrame:
         if c in df:
             df[c] = pd.to_datetime(df[c]).dt.strftime("%Y-%m-%d %H:%M")
     return df
+
+
+def summary(teams: pd.Series, status: str, limit: int = LIMIT) -> str:
+    """The list's first line, a sentence with the teams named as people read them (markdown),
+    those with the most first, e.g. "**12 open actions** for 4 teams: Managers 6 · Presales 3 ·
+    Legal 2 · SDR 1."; "**The newest 2,000 open actions** …" when the list was cut. (Tested through the
+    page: tests/test_app_action_list.py.)"""
+    counts = teams.fillna("(no team)").astype(str).value_counts(sort=False)
+    counts = counts.iloc[sorted(range(len(counts)), key=lambda i: (-counts.iloc[i], value_label(counts.index[i])))]
+    kind = "action" if status == "All" else f"{status.lower()} action"
+    listed = plural(len(teams), kind)
+    if len(teams) >= limit:  # cut at the limit: more fired than are listed
+        listed = f"The newest {listed}"
+    head = f"**{listed}** for {plural(len(counts), 'team')}: "
+    return head + " · ".join(f"{md_escape(value_label(t))} {n:,}" for t, n in counts.items()) + "."
 
 
 def action_list() -> None:
@@ -61,14 +76,12 @@ def action_list() -> None:
         st.info(f"No {status.lower() if status != 'All' else ''} actions with these filters.".replace("  ", " "),
                 icon=":material/task_alt:")
         return
-    teams = df["action_team"].value_counts()
-    st.markdown(" · ".join(f"**{md_escape(str(t))}** {n}" for t, n in teams.items())
-                + (f" · the newest {LIMIT:,} listed" if len(df) >= LIMIT else ""))
+    st.markdown(summary(df["action_team"], status, LIMIT))
     st.download_button("Download CSV", lambda: safe_csv(df), file_name="pipelinebi_actions.csv", mime="text/csv",
                        key="actions_csv", icon=":material/download:")
     template = data.snapshot().settings.crm_deal_url
     for team, rows in df.groupby("action_team", sort=False):
-        st.subheader(f"{str(team).capitalize()} · {plural(len(rows), 'action')}")
+        st.subheader(f"{md_escape(value_label(team))} · {plural(len(rows), 'action')}")
         shown = rows.drop(columns=["action_team"]).reset_index(drop=True)
         # a team acting on leads only has no deal columns (and one on deals no lead column)
         shown = shown.drop(columns=[c for c in ("deal_id", "deal_name", "action_lead_id")

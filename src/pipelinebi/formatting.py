@@ -21,11 +21,17 @@ ahead of target or short of it, never a bare signed number.
 ('$35.0M ahead', '$2.00M short', 'on target', '—')
 
 Category values for people (:func:`value_label`): a code written in lower case ("best_case",
-"referral", "email_open") is shown title-cased; a value someone wrote with capitals or
-punctuation ("EMEA Mid-Market", "Closed Won", "A") is shown as they wrote it.
+"referral", "email_open") is shown title-cased, its acronyms upper-cased (:data:`ACRONYMS`:
+"sdr" → "SDR"); a value someone wrote with a capital ("EMEA Mid-Market", "HubSpot", "A") is
+shown as they wrote it.
 
 >>> value_label("best_case"), value_label("referral"), value_label("EMEA Mid-Market"), value_label("crm_sync")
 ('Best Case', 'Referral', 'EMEA Mid-Market', 'CRM Sync')
+>>> value_label("sdr"), value_label("b2b"), value_label("mql/sql"), value_label("HubSpot")
+('SDR', 'B2B', 'MQL/SQL', 'HubSpot')
+
+A name of a column or dimension without a label of its own (:func:`name_label`) reads as a
+sentence, its acronyms upper-cased: "sdr_owner" → "SDR owner", "deal_id" → "Deal ID".
 """
 
 from __future__ import annotations
@@ -104,34 +110,70 @@ def gap_words(value: Any, target: Any, fmt: str | None = "currency") -> str:
     return f"{format_value(abs(diff), fmt, compact=True)} {'ahead' if diff > 0 else 'short'}"
 
 
-#: a code, not a name someone wrote: lower-case words of letters joined by "_" or one space
-_CODE = re.compile(r"[a-z]+(?:[_ ][a-z]+)*")
-#: words of a code that are acronyms ("crm_sync" → "CRM Sync")
-ACRONYMS = frozenset({"abm", "api", "b2b", "b2c", "crm", "ppc", "roi", "sdr", "bdr", "seo", "sem", "smb", "sql", "mql",
-                      "url", "us", "uk", "emea", "apac", "latam", "na", "id", "qbr", "poc"})
+#: words of a code that are acronyms, shown upper case ("crm_sync" → "CRM Sync", "sdr" → "SDR"):
+#: sales and marketing's own (roles, segments, regions, funnel stages, channels). The one list:
+#: a lower-case code word found here is an acronym wherever the app shows it. Not here: short
+#: English words a code may hold ("it", "us" in "contact_us" would read "IT", "US").
+ACRONYMS = frozenset({
+    "abm", "ae", "ai", "anz", "apac", "api", "arr", "b2b", "b2c", "bdr", "cac", "crm", "csm", "dach", "emea", "id",
+    "kpi", "latam", "ltv", "mql", "mrr", "na", "nps", "poc", "ppc", "qbr", "roi", "sal", "sdr", "sem", "seo", "sla",
+    "smb", "sql", "uk", "url", "usa",
+})
+#: separators between the words of a code: "_" reads as a space; "/", "-" and a space are kept
+_SEP = re.compile(r"([_ /-])")
+
+
+def _code_words(text: str) -> list[str] | None:
+    """The words and separators of a code ("mql/sql" → ["mql", "/", "sql"]), or None when
+    ``text`` is not a code: every word lower-case letters (or an acronym such as "b2b"), one
+    separator between two words."""
+    parts = _SEP.split(text)
+    words = parts[::2]
+    if not all(w and ((w.isascii() and w.isalpha() and w.islower()) or w in ACRONYMS) for w in words):
+        return None
+    return parts
 
 
 def value_label(value: Any) -> str:
     """A category value (a dimension's value: source, forecast category, status, activity
-    kind) as people read it; the one place the app turns codes into words. Charts, legends,
-    grids, tables and filter options show this; URLs, query filters and drill state keep the
-    raw value (a select box's ``format_func``, a chart's pick mapped back: :func:`label_map`).
+    kind, an action's team) as people read it; the one place the app turns codes into words.
+    Charts, legends, grids, tables and filter options show this; URLs, query filters and
+    drill state keep the raw value (a select box's ``format_func``, a chart's pick mapped
+    back: :func:`label_map`).
 
-    Only codes change: lower-case words of letters joined by ``_`` or a space are title-cased
-    (``_`` becomes a space; known acronyms upper-cased). Anything with a capital, a digit or
-    other punctuation is kept as written, so names and ids are never touched. A blank is "—".
+    Only codes change: lower-case words joined by ``_``, a space, ``/`` or ``-`` are
+    title-cased (``_`` becomes a space; words in :data:`ACRONYMS` upper-cased). Anything with
+    a capital letter, a digit outside an acronym or other punctuation is kept as written, so
+    names ("HubSpot", "EMEA Mid-Market") and ids ("d000123") are never touched. A blank is "—".
 
     >>> value_label("pipeline"), value_label("closed_won"), value_label("d000123"), value_label("(none)")
     ('Pipeline', 'Closed Won', 'd000123', '(none)')
     >>> value_label(None), value_label(3), value_label("Q3 2026"), value_label("existing customer")
     ('—', '3', 'Q3 2026', 'Existing Customer')
+    >>> value_label("emea_smb"), value_label("self-serve"), value_label("ae"), value_label("na")
+    ('EMEA SMB', 'Self-Serve', 'AE', 'NA')
     """
     if _is_missing(value):
         return MISSING
     text = str(value)
-    if not _CODE.fullmatch(text):
+    parts = _code_words(text)
+    if parts is None:
         return text
-    return " ".join(w.upper() if w in ACRONYMS else w.capitalize() for w in re.split(r"[_ ]", text))
+    return "".join(" " if p == "_" else p if p in " /-" else p.upper() if p in ACRONYMS else p.capitalize()
+                   for p in parts)
+
+
+def name_label(name: str) -> str:
+    """A column or dimension name as a heading, when it has no label of its own: a sentence
+    (first word capitalised), ``_`` as spaces, acronyms upper-cased (:data:`ACRONYMS`).
+
+    >>> name_label("sdr_owner"), name_label("deal_id"), name_label("days_in_stage"), name_label("crm")
+    ('SDR owner', 'Deal ID', 'Days in stage', 'CRM')
+    """
+    words = [w.upper() if w in ACRONYMS else w for w in name.split("_") if w]
+    if words and words[0] == words[0].lower():
+        words[0] = words[0].capitalize()
+    return " ".join(words)
 
 
 def label_map(values: Any) -> dict[str, str]:

@@ -12,6 +12,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from app_support import ACTION_TEAMS
 from browser_helpers import REPO_ROOT, StreamlitServer
 
 _spec = importlib.util.spec_from_file_location("_a11y", Path(__file__).with_name("test_a11y_screens.py"))
@@ -51,7 +52,7 @@ def test_action_list(browser, served, screenshot_dir, size):
         assert page.get_by_test_id("stException").count() == 0
         assert page.get_by_test_id("stAlertContentError").count() == 0
         for team, k in teams.items():
-            heading = f"{team.capitalize()} · {k} action" + ("s" if k > 1 else "")
+            heading = f"{ACTION_TEAMS[team]} · {k} action" + ("s" if k > 1 else "")  # "SDR", not "Sdr"
             assert page.get_by_role("heading", name=heading).count() == 1, heading
         assert page.get_by_test_id("stDataFrame").count() >= len(teams) + 1
         page.get_by_text(f"Every action on this deal: {every} action").first.scroll_into_view_if_needed()

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from email.message import EmailMessage
 from typing import Any
 
+from ..formatting import value_label
 from .webhook import DeliveryError
 
 
@@ -28,7 +29,7 @@ def digest_text(actions: list[dict[str, Any]]) -> str:
     for a in actions:
         teams.setdefault(str(a["team"]), []).append(a)
     for team, rows in teams.items():
-        lines.append(f"{team.capitalize()} ({len(rows)})")
+        lines.append(f"{value_label(team)} ({len(rows)})")  # "SDR (3)", not "Sdr (3)"
         for a in rows:
             lines.append(f"  {str(a['fired_at'])[:16]}  {a['rule_label']}: {a['message']}"
                          + (f"  {a['link']}" if a.get("link") else ""))
