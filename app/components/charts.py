@@ -158,7 +158,7 @@ def bar_chart(df: pd.DataFrame, dim: str, metrics: list[str], defs: dict[str, An
         color = alt.condition(alt.FieldOneOfPredicate(field=dim, oneOf=worst), alt.value(WORST), color)
     # At most 6 ticks, written like the KPI cards ($200K, not $200k); counts have no fractional
     # ticks (otherwise a 0–2 axis reads "0 0 0 1 1 1 …").
-    value_axis = alt.Axis(**axis_format(fmt), title=unit_title(labels[metrics[0]], fmt) if len(metrics) == 1 else unit_title("", fmt) or None, grid=True,
+    value_axis = alt.Axis(**axis_format(fmt), title=measures_title([labels[m] for m in metrics], fmt), grid=True,
                           tickCount=5,
                           **({"tickMinStep": 1} if fmt == "count" else {}))
     cat_axis = alt.Axis(title=dim_label, labelLimit=260)
@@ -235,10 +235,13 @@ def bullet_chart(df: pd.DataFrame, dim: str, value: str, target: str, defs: dict
                alt.Tooltip("t:Q", title=labels[target], format=d3_tooltip_format(fmt)),
                alt.Tooltip("words:N", title="Gap")]
     base = alt.Chart(d)
-    domain = ["ahead", "short", "no target"]
+    colours = {"ahead": AHEAD, "short": SHORT, "no target": NO_TARGET}
+    # the legend lists what the chart shows: three entries do not fit a phone's width, and
+    # "No target" beside bars that all have one says nothing
+    domain = [k for k in colours if k in set(d["status"])] or list(colours)
     bars = base.mark_bar(cornerRadiusEnd=3, height={"band": 0.6}, cursor="pointer" if interactive else "default").encode(
         y=y, x=alt.X("v:Q", axis=value_axis),
-        color=alt.Color("status:N", title=None, scale=alt.Scale(domain=domain, range=[AHEAD, SHORT, NO_TARGET]),
+        color=alt.Color("status:N", title=None, scale=alt.Scale(domain=domain, range=[colours[k] for k in domain]),
                         legend=alt.Legend(orient="top", labelExpr="datum.label == 'ahead' ? 'Ahead of target' : "
                                           "datum.label == 'short' ? 'Short of target' : 'No target'")),
         tooltip=tooltip)
@@ -249,7 +252,7 @@ def bullet_chart(df: pd.DataFrame, dim: str, value: str, target: str, defs: dict
     # the words in the bar's own colour: readable on the light and the dark theme (a fixed
     # black or the theme-less default vanishes on dark)
     words = [w.encode(y=y, x="end:Q", text="words:N") for w in coloured_text(
-        base, "status", dict(zip(domain, [AHEAD, SHORT, NO_TARGET])), "gap", align="left", dx=6, fontSize=12, fontWeight="bold")]
+        base, "status", {k: colours[k] for k in domain}, "gap", align="left", dx=6, fontSize=12, fontWeight="bold")]
     h = height or min(1400, max(170, len(order) * 34 + 90))
     from . import a11y
 
@@ -287,6 +290,32 @@ def unit_title(label: str | None, fmt: str | None) -> str | None:
     return label
 
 
+#: the title of a value axis several measures share, when their names are too long to list: its unit
+UNIT_WORDS = {"currency": "Amount ($)", "count": "Count", "percent": "Share (%)", "days": "Days", "multiple": "Times (×)"}
+
+
+def measures_title(names: list[str], fmt: str | None, limit: int = 48) -> str:
+    """The title of a value axis: what it measures, in its unit (#14: every number axis says
+    what it counts). One measure: its name; a few: their names ("Leads and converted leads");
+    more than fit in ``limit`` characters: the unit (the legend names them).
+
+    >>> measures_title(["Median dwell"], "days"), measures_title(["Leads", "Converted leads"], "count")
+    ('Median dwell (days)', 'Leads and converted leads')
+    >>> measures_title(["Closed won", "Commit (open)", "Best case (open)", "Pipeline (open)"], "currency")
+    'Amount ($)'
+    >>> measures_title(["Forecast", "CAC"], "currency"), measures_title([], None)
+    ('Forecast and CAC', 'Value')
+    """
+    if not names:
+        return UNIT_WORDS.get(fmt or "", "Value")
+    # later names in lower case, unless they start with an acronym ("CAC", "ROI")
+    rest = [n[0].lower() + n[1:] if len(n) > 1 and n[1].islower() else n for n in names[1:]]
+    joined = names[0] if not rest else ", ".join([names[0], *rest[:-1]]) + " and " + rest[-1]
+    if len(joined) > limit:
+        return UNIT_WORDS.get(fmt or "", "Value")
+    return unit_title(joined, fmt) or joined
+
+
 def line_chart(df: pd.DataFrame, metrics: list[str], defs: dict[str, Any], *, series: str | None = None,
                grain: str = "month", title: str | None = None, height: int = 300, as_of: Any = None) -> alt.Chart:
     """A trend by period. With ``as_of`` (the database's as-of date) the periods not final yet
@@ -314,7 +343,7 @@ def line_chart(df: pd.DataFrame, metrics: list[str], defs: dict[str, Any], *, se
     x = alt.X("period:T", title=None, axis=alt.Axis(format=time_fmt, labelAngle=0,
                                                     tickCount=time_ticks(len(starts), grain)))
     y = alt.Y("value:Q", axis=alt.Axis(**axis_format(fmt), tickCount=5),
-              title=unit_title(labels[metrics[0]], fmt) if len(metrics) == 1 else None)
+              title=measures_title([labels[m] for m in metrics], fmt))
     one_line = long[color_field].nunique() <= 1  # its name is the axis title: no legend for it
     color = alt.Color(f"{color_field}:N", title=None, scale=alt.Scale(range=PALETTE),
                       legend=None if one_line else alt.Legend(orient="top"))
@@ -445,7 +474,7 @@ def range_chart(df: pd.DataFrame, dim: str, metrics: list[str], defs: dict[str, 
     # every category named (the theme's labelOverlap hid every other stage of a 7-row chart)
     y = alt.Y(f"{dim}:N", sort=order, axis=alt.Axis(title=dim_label, labelLimit=260, labelOverlap=False))
     axis = alt.Axis(**axis_format(fmt), tickCount=5)
-    unit = unit_title("", fmt) or None  # the quantiles share one axis: its unit is its title
+    unit = unit_title("", fmt) or measures_title([], fmt)  # the quantiles share one axis: its unit is its title
     layers = [themed(alt.Chart(df).mark_rule(strokeWidth=2, color="#7b8698"), INK, "range").encode(
         y=y, x=alt.X("lo:Q", axis=axis, title=unit), x2="hi:Q")]
     if len(metrics) >= 3:

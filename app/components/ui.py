@@ -276,9 +276,15 @@ _THEME_CSS = """<style>
    theme a viewer picks in the menu, not the system's */
 [data-testid="stMultiSelect"] span[title], [data-baseweb="tag"] span[title], [data-baseweb="tag"] svg {
   color: light-dark(#ffffff, #0e1117) !important; }
+/* developer chrome hidden from viewers (#14): a chart's "Copy Vega-Lite spec" toolbar button
+   (toolbarMode = "viewer" hides Deploy and the menu's developer items, not this one); "Show
+   data", "Download as PNG" and "Fullscreen" stay */
+[data-testid="stElementToolbarButton"]:has(button[aria-label="Copy Vega-Lite spec"]),
+[data-testid="stElementToolbarButton"]:has(button[aria-label="Copied!"]) { display: none !important; }
 </style>"""
 
 
 def accessible_theme() -> None:
-    """Styles every page needs for WCAG AA contrast (checked by axe-core in tests/browser)."""
+    """Styles every page needs for WCAG AA contrast (checked by axe-core in tests/browser), the
+    theme-aware chart colours, phone layout, and no developer chrome for viewers."""
     st.html(_THEME_CSS)
