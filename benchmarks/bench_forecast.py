@@ -37,7 +37,8 @@ from pipelinebi.forecast import backtest as B
 from pipelinebi.forecast import model as M
 from pipelinebi.forecast.dates import quarter_of, schedule
 from pipelinebi.forecast.features import feature_frame
-from pipelinebi.forecast.snapshots import history_span, open_pipeline
+from pipelinebi.forecast.snapshots import (closed_at, closed_before, history_span, open_pipeline, stage_win_rates,
+                                           timed_win_events, timed_win_rates, win_rate_events, win_rates_at)
 from pipelinebi.generate import generate
 from pipelinebi.ingest import ingest
 from pipelinebi.settings import PROJECT_ROOT
@@ -62,6 +63,15 @@ def timed(label, fn):
     return out
 
 
+_T0 = time.perf_counter()
+
+
+def _progress(what: str, i: int, n: int) -> None:
+    if i % 8 == 0 or i == n:
+        print(f"    {what} {i}/{n}  {time.perf_counter() - _T0:7.0f} s since start  load {os.getloadavg()[0]:.1f}",
+              flush=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--deals", type=int, default=100_000)
@@ -69,40 +79,64 @@ def main() -> None:
     ap.add_argument("--no-model", action="store_true")
     ap.add_argument("--effects", action="store_true", help="generate with the forecast effects (generate.py)")
     ap.add_argument("--work", type=Path)
+    ap.add_argument("--database", type=Path, help="an ingested database to measure (copied into --work first; "
+                    "the baseline is then one open-pipeline snapshot query instead of the ingest)")
+    ap.add_argument("--skip-holdout", action="store_true", help="skip the held-out quarter (train + test)")
     a = ap.parse_args()
     if a.deals > 1_000_000:
         raise SystemExit("at most 1M deals here")
     work = a.work or Path(tempfile.mkdtemp(prefix="bench-forecast-"))
+    work.mkdir(parents=True, exist_ok=True)
     db = work / "bench.duckdb"
+    base_label = "ingest"
     try:
-        if not (work / "csv" / "deals.parquet").exists():  # --work keeps the files for another run
-            timed(f"generate {a.deals:,}", lambda: generate(work / "csv", deals=a.deals, fmt="parquet",
-                                                                     effects=a.effects))
-        # the baseline, measured in this run: ingest of the same files
-        timed("ingest", lambda: ingest(work / "csv", db, semantic_dir=PROJECT_ROOT / "semantic"))
+        if a.database:  # measure a database built elsewhere, on a copy of our own
+            if not db.exists():
+                timed("copy the database", lambda: shutil.copyfile(a.database, db))
+        else:
+            if not (work / "csv" / "deals.parquet").exists():  # --work keeps the files for another run
+                timed(f"generate {a.deals:,}", lambda: generate(work / "csv", deals=a.deals, fmt="parquet",
+                                                                         effects=a.effects))
+            # the baseline, measured in this run: ingest of the same files
+            timed("ingest", lambda: ingest(work / "csv", db, semantic_dir=PROJECT_ROOT / "semantic"))
         con = open_readonly(db)
         _, as_of = history_span(con)
+        if a.database:
+            # the baseline, measured in this run: one snapshot of the open pipeline (the unit the
+            # backtest repeats per date), then the per-date work before and after batching
+            base_label = "baseline: one open-pipeline snapshot"
+            timed(base_label, lambda: open_pipeline(con, as_of))
+            probe = schedule(as_of - timedelta(days=90), as_of, "week")[:4]
+            timed(f"old per-date closes + win rates x{len(probe)}", lambda: [
+                (closed_before(con, d), stage_win_rates(con, d)) for d in probe])
+            def batched():
+                ev, cl = win_rate_events(con, max(probe)), closed_before(con, as_of + timedelta(days=1))
+                tev = timed_win_events(con, max(probe))
+                return [(win_rates_at(ev, d), closed_at(cl, d), timed_win_rates(tev, d)) for d in probe]
+            timed(f"new batched (+ timed rates) x{len(probe)}", batched)
         qs, _ = quarter_of(quarter_of(as_of)[0] - timedelta(days=1))
         cache: dict = {}
-        r = timed("held-out quarter (train + test)", lambda: M.holdout(con, qs, quarter_of(qs)[1], as_of, cache=cache))
-        print("  held-out", {k: {m: round(v, 3) if isinstance(v, float) else v for m, v in r[k].items()}
-                             for k in ("model", "historical_win_rate", "stage_probability")})
+        if not a.skip_holdout:
+            r = timed("held-out quarter (train + test)", lambda: M.holdout(con, qs, quarter_of(qs)[1], as_of,
+                                                                          cache=cache))
+            print("  held-out", {k: {m: round(v, 3) if isinstance(v, float) else v for m, v in r[k].items()}
+                                 for k in ("model", "historical_win_rate", "stage_probability")})
         model = timed("train on everything", lambda: M.train(con, as_of + timedelta(days=1), cache=cache))
         snap = timed("open pipeline now", lambda: open_pipeline(con, as_of + timedelta(days=1)))
         timed(f"score {len(snap):,} open deals", lambda: model.predict(
             __import__("pipelinebi.forecast.features", fromlist=["x"]).model_inputs(feature_frame(snap, as_of))))
         dates = schedule(as_of - timedelta(days=730), as_of, a.every)
         rows, tm = timed(f"backtest {len(dates)} snapshots ({a.every})",
-                         lambda: B.run(con, dates, as_of, with_model=not a.no_model))
+                         lambda: B.run(con, dates, as_of, with_model=not a.no_model, progress=_progress))
         print("  timings", {k: round(v, 1) for k, v in tm.items()})
         print(B.accuracy(rows, ["method"]).to_string(index=False))
         # The baseline measured in this same run (same machine, same load): the ingest of the
         # same data; a ratio moves less with the load than the seconds do.
-        base = SECONDS.get("ingest")
+        base = SECONDS.get(base_label)
         if base:
-            print(f"baseline: ingest {base:.1f} s in this run; each step ÷ ingest:")
+            print(f"{base_label} {base:.1f} s in this run; each step ÷ it:")
             for label, s in SECONDS.items():
-                if label != "ingest":
+                if label != base_label:
                     print(f"  {label:34} {s / base:6.2f}x")
     finally:
         if a.work is None:

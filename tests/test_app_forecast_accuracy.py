@@ -18,6 +18,7 @@ from pipelinebi.ingest import ingest
 from pipelinebi.settings import PROJECT_ROOT
 
 LABELS = {"stage_probability": "Stage probability", "historical_win_rate": "Historical win rate",
+          "timed_win_rate": "Win rate at this point of the quarter",
           "model": "Learned model", "commit": "Commit call", "best_case": "Best-case call"}
 
 

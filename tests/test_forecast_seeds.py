@@ -90,7 +90,7 @@ def test_backtest_command_writes_rows(db, tmp_path):
     import pandas as pd
     rows = pd.read_csv(out)
     assert sorted(rows.snapshot_date.unique()) == ["2026-05-01", "2026-06-01"]
-    assert set(rows.method) == {"stage_probability", "historical_win_rate", "commit", "best_case"}
+    assert set(rows.method) == {"stage_probability", "historical_win_rate", "timed_win_rate", "commit", "best_case"}
     assert "2 snapshots (month)" in text
 
 

@@ -20,7 +20,7 @@ from pipelinebi.formatting import format_value, md_escape
 from pipelinebi.periods import shift_date
 
 NEEDED = ("backtest_forecast", "backtest_actual", "backtest_snapshots", "forecast_bias", "forecast_abs_pct_error")
-PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b"]
+PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#17becf"]
 
 
 def _quarter(d) -> str:

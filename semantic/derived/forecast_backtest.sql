@@ -6,7 +6,7 @@
 --   snapshot_date                 the date the forecast was made (as known before 00:00 that day)
 --   period_start, period_end      the calendar quarter forecast (the one holding snapshot_date)
 --   week_of_period                1 + whole weeks from period_start to snapshot_date
---   method                        stage_probability | historical_win_rate | model | commit | best_case
+--   method                        stage_probability | historical_win_rate | timed_win_rate | model | commit | best_case
 --   owner_id                      the deals' owner (NULL: deals without one); a row per owner and pipeline
 --   team, region                  the owner's reps.team and reps.region, copied (NULL without an owner)
 --   pipeline                      the deals' pipeline

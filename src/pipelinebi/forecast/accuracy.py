@@ -29,6 +29,7 @@ NEEDED_BY_RECOMMEND = ("backtest_snapshots", "backtest_forecast", "backtest_actu
 EARLIEST = date(1900, 1, 1)
 #: Methods as people read them.
 LABELS = {"stage_probability": "Stage probability", "historical_win_rate": "Historical win rate",
+          "timed_win_rate": "Win rate at this point of the quarter",
           "model": "Learned model", "commit": "Commit call", "best_case": "Best-case call"}
 assert set(LABELS) == set(METHODS)
 
@@ -134,4 +135,4 @@ def recommend(run, filters: tuple[Filter, ...] = (), end: date | None = None, qu
     if not periods:
         return None
     best = best_method(run(methods_query(periods[0], shift_date(periods[-1], "quarter", 1), filters)))
-    return None if best is None else {**best, "first": periods[0], "last": periods[-1]}
+    return None if best is None else {**best, "first": periods[0], "last": periods[-1], "quarters": len(periods)}

@@ -12,6 +12,13 @@ of their close date).  The methods differ only in p:
 =====================  ======================================================================
 ``stage_probability``  the CRM's probability of the deal's stage on D (``stages.probability``)
 ``historical_win_rate`` the stage's win rate among deals closed before D (snapshots.stage_win_rates)
+``timed_win_rate``     the same, adjusted for the point of the period (Gong's time-in-stage
+                       adjustment): of the deals closed before D that were in the deal's stage
+                       at the same point of an earlier quarter (week bucket 1–4, 5–9, 10+) and
+                       expected to close in that quarter, the share won *in that quarter*
+                       (snapshots.timed_win_rates); a stage/bucket never seen → the historical
+                       win rate.  Early in a quarter it discounts what will slip out of it;
+                       late, what is still in an early stage
 ``model``              the learned win probability, from a model trained only on outcomes
                        known before ``model_cutoff`` ≤ D (model.train)
 ``commit``             the rep's call: 1 if the deal's forecast category on D is commit, else 0
@@ -19,7 +26,7 @@ of their close date).  The methods differ only in p:
 =====================  ======================================================================
 
 >>> sorted(METHODS)
-['best_case', 'commit', 'historical_win_rate', 'model', 'stage_probability']
+['best_case', 'commit', 'historical_win_rate', 'model', 'stage_probability', 'timed_win_rate']
 """
 
 from __future__ import annotations
@@ -30,10 +37,12 @@ import numpy as np
 import pandas as pd
 
 from . import features as F
+from . import snapshots as S
 
 METHODS = {
     "stage_probability": "CRM stage probability",
     "historical_win_rate": "Historical stage win rate (deals closed before the date)",
+    "timed_win_rate": "Historical stage win rate at this point of the quarter (deals closed before the date)",
     "model": "Learned win probability (trained on outcomes known before the period)",
     "commit": "Rep call: commit",
     "best_case": "Rep call: commit + best case",
@@ -41,18 +50,26 @@ METHODS = {
 NO_TEAM = "(no team)"
 
 
-def probabilities(open_deals: pd.DataFrame, day: date, win_rates: pd.DataFrame, model=None) -> dict[str, np.ndarray]:
-    """Per method, a probability for each row of ``open_deals`` (snapshots.open_pipeline of ``day``)."""
+def probabilities(open_deals: pd.DataFrame, day: date, win_rates: pd.DataFrame, model=None,
+                  timed_rates: pd.DataFrame | None = None, period_start: date | None = None) -> dict[str, np.ndarray]:
+    """Per method, a probability for each row of ``open_deals`` (snapshots.open_pipeline of ``day``).
+    ``timed_rates`` (snapshots.timed_win_rates of ``day``) and the period's start add ``timed_win_rate``."""
     n = len(open_deals)
     fc = open_deals["forecast_category"].fillna("").to_numpy()
     key = open_deals["pipeline"] + "\x00" + open_deals["stage"]
     rates = dict(zip(win_rates.pipeline + "\x00" + win_rates.stage, win_rates.win_rate))
+    hist = key.map(rates).fillna(open_deals["stage_probability"]) if n else pd.Series(dtype=float)
     out = {
         "stage_probability": open_deals["stage_probability"].to_numpy(float) if n else np.zeros(0),
-        "historical_win_rate": key.map(rates).fillna(open_deals["stage_probability"]).to_numpy(float) if n else np.zeros(0),
+        "historical_win_rate": hist.to_numpy(float) if n else np.zeros(0),
         "commit": (fc == "commit").astype(float),
         "best_case": np.isin(fc, ["commit", "best_case"]).astype(float),
     }
+    if timed_rates is not None and period_start is not None:
+        b = S.week_bucket(day, period_start)
+        now = timed_rates[timed_rates.bucket == b]
+        timed = dict(zip(now.pipeline + "\x00" + now.stage, now.win_rate))
+        out["timed_win_rate"] = key.map(timed).fillna(hist).to_numpy(float) if n else np.zeros(0)
     if model is not None:
         out["model"] = model.predict(F.model_inputs(F.feature_frame(open_deals, day))) if n else np.zeros(0)
     return out

@@ -95,6 +95,85 @@ WHERE p.kind = 'open'
 ORDER BY p.deal_id
 """
 
+#: :data:`OPEN_SQL` for many dates in one pass (``$dates``, all ≤ ``$as_of``): each history row
+#: carries its running state (the last non-NULL amount, close date and call — what ``arg_max``
+#: keeps —, pushes, amount changes and backward moves so far, when the stage was entered) and is
+#: in force from its change until the deal's next row; a range join puts each open row on the
+#: dates it was in force.  Activities and the owner's closes come from running counts by ASOF
+#: joins (count before D minus count before D − 30 / 365 days).  The rows for date D equal
+#: ``open_pipeline(D)``'s (tests/test_forecast_timed.py), at one history scan per batch of dates
+#: instead of one per date.
+OPEN_MANY_SQL = f"""
+WITH {_KNOWN},
+steps AS (
+    SELECT k.*,
+           lag(k.close_date) OVER w AS prev_close, lag(k.amount) OVER w AS prev_amount,
+           lag(k.position) OVER w AS prev_position, lag(k.stage) OVER w AS prev_stage,
+           coalesce(lead(k.changed_at) OVER w, TIMESTAMP '9999-12-31') AS valid_to
+    FROM known k WINDOW w AS (PARTITION BY k.deal_id ORDER BY k.rn)
+),
+running AS (
+    SELECT deal_id, changed_at, valid_to, stage, kind, pipeline, owner_id,
+           last_value(amount IGNORE NULLS) OVER c AS amount,
+           last_value(close_date IGNORE NULLS) OVER c AS close_date,
+           last_value(forecast_category IGNORE NULLS) OVER c AS forecast_category,
+           last_value(probability IGNORE NULLS) OVER c AS stage_probability,
+           last_value(position IGNORE NULLS) OVER c AS stage_position,
+           min(changed_at) OVER c AS created_at,
+           max(CASE WHEN prev_stage IS NULL OR stage <> prev_stage THEN changed_at END) OVER c AS stage_entered_at,
+           first_value(amount IGNORE NULLS) OVER c AS first_amount,
+           CAST(sum(CASE WHEN close_date > prev_close THEN 1 ELSE 0 END) OVER c AS BIGINT) AS pushes,
+           CAST(sum(CASE WHEN amount <> prev_amount THEN 1 ELSE 0 END) OVER c AS BIGINT) AS amount_changes,
+           CAST(sum(CASE WHEN position < prev_position THEN 1 ELSE 0 END) OVER c AS BIGINT) AS backward_moves
+    FROM steps WINDOW c AS (PARTITION BY deal_id ORDER BY rn ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
+),
+dates AS (
+    SELECT CAST(t AS TIMESTAMP) AS as_of, CAST(t AS TIMESTAMP) - INTERVAL 30 DAY AS as_of_30,
+           CAST(t AS TIMESTAMP) - INTERVAL 365 DAY AS as_of_365
+    FROM (SELECT unnest($dates) AS t)
+),
+st AS (  -- the row in force at D (the last before D), when it is in an open stage
+    SELECT d.as_of, d.as_of_30, d.as_of_365, r.*
+    FROM running r JOIN dates d ON r.changed_at < d.as_of AND d.as_of <= r.valid_to
+    WHERE r.kind = 'open'
+),
+acts AS (  -- per deal, activities up to and including each time (ties counted together)
+    SELECT deal_id, occurred_at, count(*) OVER (PARTITION BY deal_id ORDER BY occurred_at) AS n
+    FROM activities WHERE deal_id IS NOT NULL AND occurred_at < $as_of
+),
+owner_closes AS (  -- per owner, closes up to and including each time
+    SELECT owner_id, closed_at,
+           count(*) OVER (PARTITION BY owner_id ORDER BY closed_at) AS n,
+           CAST(sum(CASE WHEN outcome = 'won' THEN 1 ELSE 0 END) OVER (PARTITION BY owner_id ORDER BY closed_at)
+                AS BIGINT) AS w
+    FROM closes WHERE owner_id IS NOT NULL
+),
+a1 AS (SELECT st.*, x.n AS acts_n, x.occurred_at AS last_activity_at
+       FROM st ASOF LEFT JOIN acts x ON x.deal_id = st.deal_id AND st.as_of > x.occurred_at),
+a2 AS (SELECT a1.*, y.n AS acts_n_30
+       FROM a1 ASOF LEFT JOIN acts y ON y.deal_id = a1.deal_id AND a1.as_of_30 > y.occurred_at),
+o1 AS (SELECT a2.*, o.n AS own_n, o.w AS own_w
+       FROM a2 ASOF LEFT JOIN owner_closes o ON o.owner_id = a2.owner_id AND a2.as_of > o.closed_at),
+o2 AS (SELECT o1.*, o.n AS own_n_365, o.w AS own_w_365
+       FROM o1 ASOF LEFT JOIN owner_closes o ON o.owner_id = o1.owner_id AND o1.as_of_365 > o.closed_at)
+SELECT p.as_of, p.deal_id, p.pipeline, p.stage, p.stage_position, p.stage_probability, p.amount, p.close_date,
+       p.forecast_category, p.owner_id, r.team, a.segment, a.industry,
+       p.created_at, p.stage_entered_at, p.changed_at AS last_change_at, p.first_amount,
+       p.pushes, p.amount_changes, p.backward_moves,
+       coalesce(p.acts_n, 0) AS activities, coalesce(p.acts_n, 0) - coalesce(p.acts_n_30, 0) AS activities_30d,
+       p.last_activity_at,
+       coalesce(p.own_n, 0) - coalesce(p.own_n_365, 0) AS owner_closed,
+       coalesce(p.own_w, 0) - coalesce(p.own_w_365, 0) AS owner_won
+FROM o2 p
+JOIN deals d ON d.deal_id = p.deal_id
+LEFT JOIN reps r ON r.rep_id = p.owner_id
+LEFT JOIN accounts a ON a.account_id = d.account_id
+ORDER BY p.as_of, p.deal_id
+"""
+#: Dates one :data:`OPEN_MANY_SQL` query covers: a quarter of weekly snapshots (1M deals: ~1.3M
+#: rows, a few hundred MB in pandas) — memory bounded, one history scan per batch.
+BATCH_DATES = 13
+
 #: One row per deal closed before D: outcome, when, at what amount and close date, whose.
 CLOSED_SQL = f"""
 WITH {_KNOWN}
@@ -123,6 +202,71 @@ GROUP BY s.pipeline, s.stage, s.probability
 ORDER BY s.pipeline, s.stage
 """
 
+#: The inputs of :data:`WIN_RATES_SQL` for every date up to D at once (a backtest's many dates):
+#: per open stage, each deal that visited it and closed before D, with the day from which both
+#: were known (the later of its first row in the stage and its close).  A stage with no such
+#: deal has one row with a NULL day (the fallback to its probability).
+WIN_EVENTS_SQL = f"""
+WITH {_KNOWN},
+visits AS (
+    SELECT k.pipeline, k.stage, c.outcome,
+           CAST(greatest(min(k.changed_at), any_value(c.closed_at)) AS DATE) AS known_day
+    FROM known k JOIN closes c ON c.deal_id = k.deal_id
+    GROUP BY k.deal_id, k.pipeline, k.stage, c.outcome
+)
+SELECT s.pipeline, s.stage, s.probability AS stage_probability, v.known_day,
+       count(v.outcome) AS closed_deals, count(v.outcome) FILTER (WHERE v.outcome = 'won') AS won_deals
+FROM stages s LEFT JOIN visits v ON v.pipeline = s.pipeline AND v.stage = s.stage
+WHERE s.kind = 'open'
+GROUP BY s.pipeline, s.stage, s.probability, v.known_day
+ORDER BY s.pipeline, s.stage, v.known_day
+"""
+
+#: Gong's time-in-period adjustment of the historical win rate (method ``timed_win_rate``): how
+#: deals fared that were in a stage *at the same point of an earlier quarter*.  One row per deal
+#: open on a Monday M (its last row before M in an open stage) whose first close was recorded
+#: before D, with a close date (as of M) in M's quarter — the deals a forecast on M counted:
+#: pipeline, stage, the week bucket of M in its quarter (:data:`WEEK_BUCKETS`), and whether the
+#: deal was then won *with a close date in that quarter* (won in time: what the forecast needed).
+#: Grouped by the day the deal closed, so one query serves every forecast date D' ≤ D: the rows
+#: closed before D' are exactly those this query returns when run for D' (M < close < D').
+TIMED_EVENTS_SQL = f"""
+WITH {_KNOWN},
+spans AS (  -- each history row of a deal closed before D, valid until the deal's next row
+    SELECT k.deal_id, k.pipeline, k.stage, k.kind, k.close_date, k.changed_at AS valid_from,
+           lead(k.changed_at) OVER (PARTITION BY k.deal_id ORDER BY k.rn) AS valid_to,
+           c.closed_at, c.outcome, c.closed_close_date
+    FROM known k JOIN closes c ON c.deal_id = k.deal_id
+),
+mondays AS (
+    SELECT unnest(range(CAST(date_trunc('week', (SELECT min(changed_at) FROM known)) AS TIMESTAMP),
+                        CAST($as_of AS TIMESTAMP), INTERVAL 7 DAY)) AS m
+),
+states AS (  -- the deal's state at M 00:00: its last row before M, open, before its close
+    SELECT s.pipeline, s.stage, s.close_date, s.closed_at, s.outcome, s.closed_close_date, m.m,
+           CAST(date_trunc('quarter', m.m) AS DATE) AS q_start
+    FROM spans s JOIN mondays m ON s.valid_from < m.m AND (s.valid_to IS NULL OR m.m <= s.valid_to)
+    WHERE s.kind = 'open' AND m.m < s.closed_at
+),
+counted AS (
+    SELECT pipeline, stage,
+           CASE WHEN (CAST(m AS DATE) - q_start) // 7 + 1 <= {{b1}} THEN 1
+                WHEN (CAST(m AS DATE) - q_start) // 7 + 1 <= {{b2}} THEN 2 ELSE 3 END AS bucket,
+           CAST(closed_at AS DATE) AS closed_day,
+           outcome = 'won' AND closed_close_date >= q_start
+               AND closed_close_date < q_start + INTERVAL 3 MONTH AS won_in_time
+    FROM states
+    WHERE close_date >= q_start AND close_date < q_start + INTERVAL 3 MONTH
+)
+SELECT pipeline, stage, bucket, closed_day, count(*) AS deal_weeks,
+       count(*) FILTER (WHERE won_in_time) AS won_in_time
+FROM counted GROUP BY pipeline, stage, bucket, closed_day
+ORDER BY pipeline, stage, bucket, closed_day
+"""
+#: Weeks of a quarter that count as the same point of the period: 1–4, 5–9, 10 and later.
+WEEK_BUCKETS = ((1, 4), (5, 9), (10, 14))
+TIMED_EVENTS_SQL = TIMED_EVENTS_SQL.replace("{b1}", str(WEEK_BUCKETS[0][1])).replace("{b2}", str(WEEK_BUCKETS[1][1]))
+
 OPEN_COLUMNS = {
     "deal_id, pipeline, stage, stage_position, stage_probability": "the stage as of D and its CRM probability",
     "amount, close_date, forecast_category": "as of D (the last history row before D)",
@@ -141,7 +285,7 @@ def _checked(sql: str) -> str:
     return sql
 
 
-for _sql in (OPEN_SQL, CLOSED_SQL, WIN_RATES_SQL):
+for _sql in (OPEN_SQL, OPEN_MANY_SQL, CLOSED_SQL, WIN_RATES_SQL, WIN_EVENTS_SQL, TIMED_EVENTS_SQL):
     _checked(_sql)
 
 
@@ -156,6 +300,21 @@ def _run(con: duckdb.DuckDBPyConnection, sql: str, day: date) -> pd.DataFrame:
 def open_pipeline(con: duckdb.DuckDBPyConnection, day: date) -> pd.DataFrame:
     """Deals open at ``day`` (00:00) with their state and signals then (see :data:`OPEN_COLUMNS`)."""
     return _run(con, OPEN_SQL, day)
+
+
+def open_pipelines(con: duckdb.DuckDBPyConnection, days, batch: int = BATCH_DATES):
+    """``(day, open_pipeline(con, day))`` for every day of ``days`` (in date order), computed
+    ``batch`` dates per query (:data:`OPEN_MANY_SQL`)."""
+    days = sorted(set(days))
+    for i in range(0, len(days), batch):
+        chunk = days[i:i + batch]
+        frame = con.execute(OPEN_MANY_SQL, {"dates": [_at(d) for d in chunk], "as_of": _at(max(chunk))}).df()
+        by_day = {pd.Timestamp(k).date(): g for k, g in frame.groupby("as_of", sort=False)} if len(frame) else {}
+        for d in chunk:
+            g = by_day.get(d)
+            if g is None:
+                g = frame.iloc[0:0]
+            yield d, g.drop(columns="as_of").reset_index(drop=True)
 
 
 def closed_before(con: duckdb.DuckDBPyConnection, day: date) -> pd.DataFrame:
@@ -173,3 +332,54 @@ def history_span(con: duckdb.DuckDBPyConnection) -> tuple[date | None, date]:
     first = con.execute("SELECT CAST(min(changed_at) AS DATE) FROM deal_history").fetchone()[0]
     as_of = con.execute("SELECT CAST(max(value) AS DATE) FROM pipelinebi_meta WHERE key = 'as_of'").fetchone()[0]
     return first, as_of
+
+
+def week_bucket(day: date, period_start: date) -> int:
+    """The point of the period ``day`` is at: 1 (weeks 1–4), 2 (weeks 5–9) or 3 (week 10 on),
+    weeks counted as the backtest's ``week_of_period``.
+
+    >>> week_bucket(date(2026, 1, 5), date(2026, 1, 1)), week_bucket(date(2026, 3, 9), date(2026, 1, 1))
+    (1, 3)
+    """
+    week = (day - period_start).days // 7 + 1
+    return next((i + 1 for i, (_, last) in enumerate(WEEK_BUCKETS) if week <= last), len(WEEK_BUCKETS))
+
+
+def timed_win_events(con: duckdb.DuckDBPyConnection, day: date) -> pd.DataFrame:
+    """The deal-weeks behind :func:`timed_win_rates`, from what was known before ``day``
+    (:data:`TIMED_EVENTS_SQL`): pipeline, stage, bucket, closed_day, deal_weeks, won_in_time.
+    One call serves every date up to ``day`` (a backtest reads it once)."""
+    return _run(con, TIMED_EVENTS_SQL, day)
+
+
+def timed_win_rates(events: pd.DataFrame, day: date) -> pd.DataFrame:
+    """Per (pipeline, stage, bucket): of the deal-weeks of deals closed before ``day`` that sat in
+    that stage at that point of a quarter, expected to close in it, the share won in that quarter
+    (``win_rate``; ``deal_weeks`` behind it).  ``events``: :func:`timed_win_events` for ``day`` or later."""
+    e = events[pd.to_datetime(events.closed_day) < pd.Timestamp(day)] if len(events) else events
+    g = e.groupby(["pipeline", "stage", "bucket"], as_index=False)[["deal_weeks", "won_in_time"]].sum()
+    g["win_rate"] = g.won_in_time / g.deal_weeks
+    return g[g.deal_weeks > 0].reset_index(drop=True)
+
+
+def win_rate_events(con: duckdb.DuckDBPyConnection, day: date) -> pd.DataFrame:
+    """:data:`WIN_EVENTS_SQL` for ``day``: one read serves :func:`win_rates_at` for every date up to it."""
+    return _run(con, WIN_EVENTS_SQL, day)
+
+
+def win_rates_at(events: pd.DataFrame, day: date) -> pd.DataFrame:
+    """:func:`stage_win_rates` of ``day`` from :func:`win_rate_events` of ``day`` or later: the
+    same rows (tests/test_forecast_timed.py checks it date by date)."""
+    known = pd.to_datetime(events.known_day)
+    e = events.assign(closed_deals=events.closed_deals.where(known < pd.Timestamp(day), 0),
+                      won_deals=events.won_deals.where(known < pd.Timestamp(day), 0))
+    g = e.groupby(["pipeline", "stage", "stage_probability"], as_index=False, sort=True)[["closed_deals", "won_deals"]].sum()
+    rate = g.won_deals.astype(float) / g.closed_deals.where(g.closed_deals > 0)
+    g["win_rate"] = rate.fillna(g.stage_probability.astype(float))
+    return g.sort_values(["pipeline", "stage"]).reset_index(drop=True)
+
+
+def closed_at(closed: pd.DataFrame, day: date) -> pd.DataFrame:
+    """:func:`closed_before` of ``day`` from :func:`closed_before` of a later date: a deal's first
+    close recorded before ``day`` is its first close, so the rows are those closed before ``day``."""
+    return closed[pd.to_datetime(closed.closed_at) < pd.Timestamp(day)].reset_index(drop=True)
