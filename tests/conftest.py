@@ -23,6 +23,12 @@ from pg_helpers import PostgresCluster, find_pg_bin  # noqa: E402
 
 REPO_ROOT = TESTS_DIR.parent
 
+# The Forecast page shows the method PIPELINEBI_FORECAST_METHOD names (default auto: the backtest's
+# most accurate). Tests written against its stage-probability numbers (hand SQL over
+# stages.probability, the demo database holding a backtest) keep that method;
+# tests/test_app_forecast_method.py sets the variable itself (auto, and each method).
+os.environ.setdefault("PIPELINEBI_FORECAST_METHOD", "stage_probability")
+
 
 @pytest.fixture(scope="session")
 def demo_db(tmp_path_factory) -> Path:

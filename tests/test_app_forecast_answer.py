@@ -73,7 +73,7 @@ def test_headline_is_the_answer_in_words_and_colour(env, con, quarter):
     # #16: the default method is named and its likely range follows (inputs by hand SQL, see test_app_forecast_range)
     from test_app_forecast_range import by_hand
     rng = by_hand(env, *quarter)
-    assert shown(line) == (f"#### Forecast (stage probability) **{money(forecast)}** · "
+    assert shown(line) == (f"#### Forecast (stage probability — chosen in settings) **{money(forecast)}** · "
                            f"likely **{money(rng.p10)} – {money(rng.p90)}** (P10–P90) · Target **{money(target)}** · "
                            f"**{forecast / target:.0%}** of target · "
                            f":{'green' if ahead else 'red'}-badge[:material/trending_{'up' if ahead else 'down'}: {words}]")

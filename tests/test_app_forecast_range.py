@@ -56,7 +56,7 @@ def test_headline_shows_the_method_and_the_range(env, team):
     line = _headline(at)
     want = by_hand(env, start, end, team)
     lo, hi = (format_value(v, "currency", compact=True) for v in (want.p10, want.p90))
-    assert "Forecast (stage probability) " in line
+    assert "Forecast (stage probability — chosen in settings) " in line
     assert f"likely {lo} – {hi} (P10–P90)" in line, line
     assert want.p10 < want.mean < want.p90
     # the card says it too, and the headline's help says how it was computed

@@ -37,7 +37,7 @@ from pipelinebi.compiler.query import Query
 from pipelinebi.forecast import accuracy as FA
 from pipelinebi.formatting import MISSING, format_value, gap_words, is_missing, label_map, md_escape, plural, value_label
 
-from . import charts, data, deal_list, filters, narrow, pacing, partial_period, spec_cache, ui, waterfall
+from . import charts, data, deal_list, filters, forecast_method, narrow, pacing, partial_period, spec_cache, ui, waterfall
 
 
 class _Page:
@@ -69,6 +69,8 @@ class _Page:
         #: breadcrumbs drawn per drill dimension: two charts drilled by one URL value (?source=…)
         #: each draw one, and their buttons need keys of their own
         self.crumbs: dict[str, int] = {}
+        #: the forecast method the headline shows and why (``range.choices``; forecast_method.resolve)
+        self.forecast: forecast_method.Forecast | None = None
 
     def run(self, query, benchmark: bool = False):
         ans = data.run(query, benchmark=benchmark)
@@ -142,6 +144,7 @@ def render(loaded: LoadedDashboard) -> None:
         st.info(md_escape(text), icon=":material/search_off:")
     notice = st.container()  # what the data cannot answer, or an empty period: said once, here
     page = _Page(loaded, state, layer, cov, lacking)
+    page.forecast = forecast_method.resolve(page, d.tiles)
     for i, tile in enumerate(d.tiles):
         # one container per tile: what a drill changes inside one tile (a chart becomes a grid or
         # a deal list) does not move the tiles after it, so the browser keeps their charts as
@@ -267,6 +270,8 @@ def _tile(page: _Page, loc: tuple, tile: Any) -> None:
             with col:
                 _tile(page, loc + ("tiles", j), inner)
         return
+    # the chosen forecast method's metrics in place of the YAML's default (PIPELINEBI_FORECAST_METHOD)
+    tile = forecast_method.swap(page.forecast, page.layer, tile)
     if isinstance(tile, NoteTile):
         st.caption(tile.text)
         return
@@ -388,6 +393,10 @@ def _headline(page: _Page, item: Any, row: dict[str, Any], rng: Any = None) -> N
     label = item.label or layer.metrics[item.metric].label
     value = row.get(item.metric)
     method = f" ({md_escape(item.range.method)})" if item.range is not None else ""
+    f = page.forecast
+    if f is not None and item.range is not None and item.range.backtest == f.choice.method:
+        # which method, and why: "(historical win rate — most accurate in the last 4 quarters' backtest)"
+        method = f" ({md_escape(item.range.method)} — {md_escape(f.choice.reason)})"
     parts = [f"{md_escape(label)}{method} **{md_escape(ui.fmt(layer, item.metric, value))}**"]
     if rng is not None:
         parts.append(_range_words(page, item, rng))
@@ -414,17 +423,24 @@ def _backtest_verdict(page: _Page, item: Any) -> None:
     """Which method the stored backtest recommends here (``range.backtest`` in the YAML): the most
     accurate over the last four completed quarters before the period, in the page's filters and
     the viewer's scope, and how the method shown did.  Nothing without a backtest."""
+    f = page.forecast
+    if f is not None and f.choice.note:  # the method asked for, or the most accurate, cannot be computed here
+        st.caption(f":material/info: {md_escape(f.choice.note)}")
     if not page.coverage.has_backtest or ui.missing_metrics(page.layer, FA.NEEDED_BY_RECOMMEND):
         return
-    best = FA.recommend(lambda q: page.run(q).df, page.state.filters, page.state.end)
+    best = f.best if f is not None else FA.recommend(lambda q: page.run(q).df, page.state.filters, page.state.end)
     if best is None:
         return
     errors = dict(best["ranking"])
     span = f"{period_label(best['first'], 'quarter')} – {period_label(best['last'], 'quarter')}"
     mine = errors.get(item.range.backtest)
     if best["method"] == item.range.backtest:
-        words = (f"The backtest agrees: over {span} {md_escape(item.range.method)} was the most accurate method "
-                 f"here (absolute error {best['abs_pct_error']:.1%} of what closed).")
+        runner_up = next(((m, e) for m, e in best["ranking"] if m != best["method"]), None)
+        lead = "The backtest agrees: over" if f is None or f.choice.reason.startswith("chosen") else "Over"
+        words = (f"{lead} {span} {md_escape(item.range.method)} was the most accurate method here (absolute error "
+                 f"{best['abs_pct_error']:.1%} of what closed"
+                 + (f"; next, {md_escape(FA.label(runner_up[0]).lower())} {runner_up[1]:.1%}" if runner_up else "")
+                 + ").")
     else:
         words = (f"The backtest recommends **{md_escape(FA.label(best['method']))}**: over {span} it was the most "
                  f"accurate method here (absolute error {best['abs_pct_error']:.1%} of what closed)"

@@ -78,6 +78,13 @@ class Settings(BaseSettings):
     #: ``{deal_id}`` placeholder, e.g. ``https://crm.example/deals/{deal_id}``; deal lists then have a
     #: link column (the id percent-encoded). Unset: no link column.
     crm_deal_url: str | None = None
+    #: The forecast method the Forecast vs target page's headline shows (``PIPELINEBI_FORECAST_METHOD``):
+    #: ``auto`` — the method with the lowest backtest error over the last four completed quarters
+    #: (``pipelinebi backtest``), or the CRM stage probability while no backtest is stored — or one
+    #: method by name (:mod:`pipelinebi.forecast.choice`). The page's *Forecast method* picker
+    #: overrides it for one view.
+    forecast_method: Literal["auto", "stage_probability", "historical_win_rate", "model", "commit",
+                             "best_case"] = "auto"
 
     #: ``pipelinebi notify`` (README: Rules, playbooks and actions). A webhook receiving each open
     #: action as a JSON POST (the address and token are secrets: never printed or logged) …

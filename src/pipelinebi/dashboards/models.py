@@ -36,6 +36,21 @@ def _split_sort(sort: str) -> tuple[str, bool]:
     return sort.lstrip("-"), sort.startswith("-")
 
 
+#: Forecast methods a page can compute live (the backtest also has ``timed_win_rate``, which
+#: needs a week-by-week history replay and is not computed for the current quarter).
+LIVE_METHODS = ("stage_probability", "historical_win_rate", "model", "commit", "best_case")
+LiveMethod = Literal["stage_probability", "historical_win_rate", "model", "commit", "best_case"]
+
+
+class MethodMetrics(Strict):
+    """Another forecast method a headline can show (``range.choices``): its forecast metric, the
+    per-deal amount × probability its range is drawn from, and its name as the page says it."""
+
+    metric: Name = Field(description="the method's forecast (e.g. forecast_historical)")
+    weighted: Name = Field(description="per-deal amount × the method's probability (e.g. weighted_pipeline_historical)")
+    method: str = Field(description="the method's name on the page (e.g. 'historical win rate')")
+
+
 class ForecastRange(Strict):
     """A forecast's likely range (P10–P90) from the per-deal probabilities behind it: each open
     deal closing in the period is won (its amount) or not, independently, with the probability
@@ -46,11 +61,23 @@ class ForecastRange(Strict):
     amount: Name = Field(description="per-deal open amount (e.g. pipeline_amount)")
     closed: Name = Field(description="what is already won in the period (e.g. closed_won_amount)")
     method: str = Field(description="the probabilities' name, said on the page (e.g. 'stage probability')")
-    backtest: Literal["stage_probability", "historical_win_rate", "model", "commit", "best_case"] | None = Field(
+    backtest: LiveMethod | None = Field(
         None, description=(
             "this method's name in the forecast backtest: with a stored backtest, the headline says which "
             "method has been the most accurate over the last four completed quarters in the page's filters "
             "(lowest absolute % error) and how this one did — the backtest's recommendation"))
+    choices: dict[LiveMethod, MethodMetrics] = Field(default_factory=dict, description=(
+        "the other methods the headline can show instead (with ``backtest`` set): PIPELINEBI_FORECAST_METHOD "
+        "or the page's Forecast method picker — auto: the backtest's most accurate — swaps the item's metric, "
+        "its range's weighted metric and the page's charts' copies of the metric for the chosen method's"))
+
+    @model_validator(mode="after")
+    def _choices(self) -> "ForecastRange":
+        if self.choices and self.backtest is None:
+            raise ValueError("'choices' needs 'backtest' (this range's own method name)")
+        if self.backtest in self.choices:
+            raise ValueError(f"'choices' repeats this range's own method {self.backtest!r}")
+        return self
 
 
 class KpiItem(Strict):

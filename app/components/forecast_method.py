@@ -1,0 +1,151 @@
+"""The forecast method a dashboard's headline shows (``range.choices`` in its YAML): which one,
+why, and the page's tiles with the chosen method's metrics swapped in.
+
+The choice itself is :func:`pipelinebi.forecast.choice.choose` (``PIPELINEBI_FORECAST_METHOD``,
+``auto`` by default: the backtest's most accurate method the page can compute); this module
+only finds what the page can compute, draws the sidebar's *Forecast method* picker (``?f_method=``
+in the URL, so a view can be shared) and rewrites the tiles: the headline item's metric and its
+range's weighted metric, and the same forecast metric in the page's charts and drill grids, so
+the headline, its P10–P90 range, the card and the bars all tell one method's numbers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import streamlit as st
+
+from pipelinebi.dashboards import answers
+from pipelinebi.dashboards.models import ChartTile, KpiTile, RowTile
+from pipelinebi.forecast import accuracy as FA
+from pipelinebi.forecast.choice import AUTO, Choice, choose
+from pipelinebi.settings import get_settings
+
+from . import ui
+
+#: The picker's URL parameter (like the sidebar's filters: ``f_team``, …).
+PARAM = "f_method"
+
+
+@dataclass(frozen=True)
+class Forecast:
+    """The page's forecast item (as written in the YAML), the choice, and what it swaps in."""
+
+    item: Any               # the KpiItem with range.choices
+    choice: Choice
+    best: dict | None       # the backtest's recommendation (accuracy.recommend), None without one
+    metric: str             # the chosen method's forecast metric
+    weighted: str           # … its per-deal weighted amount
+    words: str              # … its name as the page says it ("historical win rate")
+
+    @property
+    def swapped(self) -> bool:
+        return self.metric != self.item.metric
+
+
+def _item(tiles) -> Any:
+    for tile in tiles:
+        if isinstance(tile, RowTile):
+            found = _item(tile.tiles)
+            if found is not None:
+                return found
+        if isinstance(tile, KpiTile):
+            for item in tile.items:
+                if item.range is not None and item.range.choices and item.range.backtest:
+                    return item
+    return None
+
+
+def offered(item: Any) -> dict[str, tuple[str, str, str]]:
+    """Every method the item can show: name → (forecast metric, weighted metric, words); its own first."""
+    r = item.range
+    return {r.backtest: (item.metric, r.weighted, r.method),
+            **{m: (c.metric, c.weighted, c.method) for m, c in r.choices.items()}}
+
+
+def why_not(layer: Any, coverage: Any, state: Any, item: Any) -> dict[str, str | None]:
+    """Each offered method → None when the page can compute it now, else why not (a verb phrase)."""
+    methods = offered(item)
+    names = [n for metric, weighted, _ in methods.values() for n in (metric, weighted)]
+    lacking = answers.unanswerable(layer, coverage, names, state.start, state.end)
+    lacking.update(answers.beyond_scope(layer, names))
+    out: dict[str, str | None] = {}
+    for method, (metric, weighted, _) in methods.items():
+        if method == item.range.backtest:
+            out[method] = None
+        elif ui.missing_metrics(layer, (metric, weighted)):
+            out[method] = "is not defined in this semantic layer"
+        elif method == "model" and not coverage.has_scores:
+            out[method] = "has no win scores yet (run `pipelinebi model train`)"
+        elif lacking.get(metric) or lacking.get(weighted):
+            out[method] = "cannot be computed from this data"
+        else:
+            out[method] = None
+    return out
+
+
+def _picker(setting: str, usable: list[str]) -> str:
+    """The sidebar's Forecast method picker; its value (``auto`` or a method)."""
+    # a method the setting names stays selectable even when it cannot be computed now: the
+    # headline then says why it shows the default instead
+    options = [AUTO] + usable + ([setting] if setting != AUTO and setting not in usable else [])
+    # the URL keeps the pick (a shared link shows the same method); kept by hand rather than with
+    # bind="query-params": a page's own bound widget lost its parameter when `/` switches to the
+    # first page (the sidebar filters, drawn before navigation, do not)
+    linked = st.query_params.get(PARAM)
+    if linked is not None and linked not in options:
+        del st.query_params[PARAM]  # a stale link (the model's scores gone): back to the setting
+        linked = None
+    default = linked or (setting if setting in options else AUTO)
+    if st.session_state.get(PARAM) not in options:
+        st.session_state.pop(PARAM, None)
+
+    def keep() -> None:
+        st.query_params[PARAM] = st.session_state[PARAM]
+
+    with st.sidebar:
+        return st.selectbox("Forecast method", options, index=options.index(default), key=PARAM, on_change=keep,
+                            format_func=lambda m: "Auto — the backtest's most accurate" if m == AUTO else FA.label(m),
+                            help="Which forecast the headline shows. Auto: the method with the lowest backtest error "
+                                 "over the last four completed quarters (see Forecast accuracy); stage probability "
+                                 "until a backtest is stored. PIPELINEBI_FORECAST_METHOD sets the default.")
+
+
+def resolve(page: Any, tiles) -> Forecast | None:
+    """The page's forecast choice (None for a page without ``range.choices``)."""
+    item = _item(tiles)
+    if item is None:
+        return None
+    reasons = why_not(page.layer, page.coverage, page.state, item)
+    best = None
+    if page.coverage.has_backtest and not ui.missing_metrics(page.layer, FA.NEEDED_BY_RECOMMEND):
+        best = FA.recommend(lambda q: page.run(q).df, page.state.filters, page.state.end)
+    setting = get_settings().forecast_method
+    wanted = _picker(setting, [m for m, why in reasons.items() if why is None])
+    choice = choose(wanted, item.range.backtest, reasons, best, source="settings" if wanted == setting else "page")
+    metric, weighted, words = offered(item)[choice.method]
+    return Forecast(item, choice, best, metric, weighted, words)
+
+
+def swap(f: Forecast | None, layer: Any, tile: Any) -> Any:
+    """``tile`` with the chosen method's metrics in place of the page's default forecast."""
+    if f is None or not f.swapped:
+        return tile
+    old, new = f.item.metric, f.metric
+    if isinstance(tile, KpiTile):
+        items = []
+        for i in tile.items:
+            if i is f.item or (i.metric == old and i.range is not None and i.range.choices):
+                r = i.range.model_copy(update={"weighted": f.weighted, "method": f.words, "backtest": f.choice.method})
+                i = i.model_copy(update={"metric": new, "label": i.label or layer.metrics[old].label, "range": r})
+            items.append(i)
+        return tile.model_copy(update={"items": items})
+    if isinstance(tile, ChartTile) and old in tile.metrics:
+        update: dict[str, Any] = {"metrics": [new if m == old else m for m in tile.metrics]}
+        grid = tile.drill.grid if tile.drill is not None else None
+        if grid is not None and old in grid.metrics:
+            grid = grid.model_copy(update={"metrics": [new if m == old else m for m in grid.metrics]})
+            update["drill"] = tile.drill.model_copy(update={"grid": grid})
+        return tile.model_copy(update=update)
+    return tile
