@@ -477,3 +477,22 @@ def test_mapping_spend_section_checks_its_columns():
                            "  columns: {Month: perod}\n", "m.yml")
     assert "m.yml:5: spend.columns.Month: unknown canonical column 'perod' for spend (did you mean 'period'?)" \
         in str(e.value)
+
+
+def test_activity_campaigns_map_through_the_activities_section(tmp_path):
+    # an activity log with the marketing campaign of each touch (issue #19: attribution by campaign):
+    # the campaign column maps like any other; a blank cell is no campaign (a rep's call)
+    folder, mapping = _export_with_spend(tmp_path, b"Month,Channel,Campaign,Cost,Cur\n2024-01,Inbound,Brand search,100,USD\n")
+    (folder / "activity log.csv").write_text(
+        "Id,When,Type,Deal,Campaign Name\n"
+        "X1,01/10/2024,email_open,G-1, Brand search \n"
+        "X2,01/11/2024,call,G-1,\n", encoding="utf-8")
+    mapping.write_text(mapping.read_text() + "activities:\n  file: activity log.csv\n"
+                       "  columns: {Id: activity_id, When: occurred_at, Type: kind, Deal: deal_id, "
+                       "Campaign Name: campaign}\n", encoding="utf-8")
+    staged = stage_export(folder, mapping, tmp_path / "work")
+    assert staged.ok, staged.render()
+    acts = read(staged, "activities")
+    assert list(acts.columns) == list(TABLES["activities"].column_names)
+    assert [(r.activity_id, None if pd.isna(r.campaign) else r.campaign) for r in acts.itertuples()] == [
+        ("X1", "Brand search"), ("X2", None)]

@@ -73,7 +73,7 @@ def test_good_folder_loads_every_table_with_types_and_meta(data, tmp_path):
     assert query(db, "SELECT count(*) FILTER (WHERE is_synthetic = false), count(is_synthetic) "
                      "FROM deal_history") == [(10, 10)]  # false/0/no; 4 blanks
     meta = dict(query(db, "SELECT key, value FROM pipelinebi_meta"))
-    assert meta["schema_version"] == "3"  # 2: the scores moved to the scorecards' tables (#17); 3: backtest rows per owner (#16)
+    assert meta["schema_version"] == "4"  # 2: the scores moved to the scorecards' tables (#17); 3: backtest rows per owner (#16); 4: activities.campaign (#19)
     assert meta["as_of"] == "2024-03-20"
     assert meta["source"] == str(data.resolve())
     assert meta["rows.deal_history"] == "14" and meta["rows.stage_intervals"] == "12"

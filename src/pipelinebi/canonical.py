@@ -169,6 +169,8 @@ _TABLES: tuple[Table, ...] = (
             _c("lead_id", "VARCHAR", "Lead touched, if any."),
             _c("deal_id", "VARCHAR", "Deal touched, if any."),
             _c("rep_id", "VARCHAR", "Rep who made the touch."),
+            _c("campaign", "VARCHAR", "Marketing campaign the touch belongs to, named as in spend.campaign (blank: "
+               "none, e.g. a rep's call); attribution credits the touch to that campaign and its source."),
         ),
         ("activity_id",),
         required=False,

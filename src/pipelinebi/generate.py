@@ -36,7 +36,9 @@ What the data looks like (so that dashboards tell a story):
   referral sources, and some outbound) and many more non-converted ones; engaged leads
   (more activities) are the ones that convert.  Activities average about 7 per deal.
 * Spend: monthly marketing spend per lead source and campaign, following the leads each
-  source brings (a cost per lead per source, ± 15%; see :func:`_spend`).
+  source brings (a cost per lead per source, ± 15%; see :func:`_spend`).  A lead's tracked
+  touches (email opens, web visits) carry a campaign of the spend table: mostly one of the
+  lead's own source, the rest a nurture campaign of another source (see :func:`_activities`).
 * **Forecast effects** (``effects=True``, ``pipelinebi generate --forecast-effects``; off by
   default, so the committed demo data in ``seeds/`` stays what it is): known right answers for
   the forecast backtest (issue #16), see :data:`OPTIMISTIC_TEAM`, :data:`SANDBAGGING_TEAM`,
@@ -755,24 +757,32 @@ def _activities(con: duckdb.DuckDBPyConnection, now_d: int) -> None:
         ), deal_a AS (
             SELECT k, deal_no, rep_no, pipe, created_s, end_s, unnest(range(n)) AS i FROM deal_n
         ), lead_n AS (
-            SELECT lk, lead_no, rep_no, created_s, end_s,
+            SELECT lk, lead_no, rep_no, source, created_s, end_s,
                    CASE status WHEN 'converted' THEN 2 + floor(u(lk, 'act.n') * 4)
                                WHEN 'disqualified' THEN floor(u(lk, 'act.n') * 2)
                                ELSE floor(u(lk, 'act.n') * 3.2) END::BIGINT AS n
             FROM lead_i
         ), lead_a AS (
-            SELECT lk, lead_no, rep_no, created_s, end_s, unnest(range(n)) AS i FROM lead_n
+            SELECT lk, lead_no, rep_no, source, created_s, end_s, unnest(range(n)) AS i FROM lead_n
         )
         SELECT 0 AS src, k AS ek, i, created_s + floor(u(k * 64 + i, 'act.t') * (end_s - created_s))::BIGINT AS t,
                CASE WHEN pipe = 1 AND u(k * 64 + i, 'act.kind') >= 0.9 THEN 'meeting'
                     ELSE {_choice("u(k * 64 + i, 'act.kind')", deal_kinds)} END AS kind,
-               NULL::BIGINT AS lead_no, deal_no, rep_no
+               NULL::BIGINT AS lead_no, deal_no, rep_no, NULL::VARCHAR AS campaign
         FROM deal_a
         UNION ALL
         SELECT 1, lk, i, created_s + floor(u(lk * 64 + i, 'act.t') * (end_s - created_s))::BIGINT,
                {_choice("u(lk * 64 + i, 'act.kind')", lead_kinds)} AS kind, lead_no, NULL,
                -- opens and web visits are tracked, not made by a rep
-               CASE WHEN kind IN ('email_open', 'web_visit') THEN NULL ELSE rep_no END
+               CASE WHEN kind IN ('email_open', 'web_visit') THEN NULL ELSE rep_no END,
+               -- ... and come from a campaign: {round(100 * _OWN_CAMPAIGN)}% one of the lead's own source's
+               -- campaigns, the rest a nurture campaign of another source (a webinar invitation to a
+               -- paid-search lead): touches of one deal credit several sources (own salts: the
+               -- other columns are unchanged)
+               CASE WHEN kind IN ('email_open', 'web_visit') THEN
+                   CASE WHEN u(lk * 64 + i, 'act.camp') < {_OWN_CAMPAIGN} AND source IN {_own_sources()}
+                        THEN {_own_campaign("u(lk * 64 + i, 'act.camp.pick')")}
+                        ELSE {_choice("u(lk * 64 + i, 'act.camp.pick')", _NURTURE)} END END
         FROM lead_a
     """)
     # Activity ids follow time.
@@ -788,6 +798,28 @@ _SPEND: tuple[tuple[str, float, tuple[tuple[str, float], ...]], ...] = (
     ("partner", 3000, (("Partner program", 1.0),)),
     ("referral", 750, (("Customer referrals", 1.0),)),
 )
+
+
+#: Campaigns of the touches (see :func:`_activities`): the share of a lead's tracked touches
+#: (email opens, web visits) from its own source's campaigns, and the nurture campaigns the
+#: others come from, with their weights.
+_OWN_CAMPAIGN = 0.7
+_NURTURE = (("Content", 40), ("Webinars", 35), ("Paid search", 25))
+
+
+def _own_sources() -> str:
+    """The sources with campaigns, as an SQL list: ``('inbound', 'outbound', …)``."""
+    return "(" + ", ".join(_sql_str(src) for src, _, _ in _SPEND) + ")"
+
+
+def _own_campaign(u: str) -> str:
+    """A CASE over ``source`` picking one of that source's campaigns by their spend share.
+
+    >>> _own_campaign("x").startswith("CASE source WHEN 'inbound' THEN CASE WHEN x < 0.6 THEN 'Paid search'")
+    True
+    """
+    pick = lambda camps: _choice(u, camps) if len(camps) > 1 else _sql_str(camps[0][0])  # noqa: E731
+    return "CASE source " + " ".join(f"WHEN {_sql_str(src)} THEN {pick(camps)}" for src, _, camps in _SPEND) + " END"
 
 
 def _spend(con: duckdb.DuckDBPyConnection, now_d: int) -> None:
@@ -917,7 +949,7 @@ _OUTPUT_SQL = {
         SELECT code('X', act_no, {xw}) AS activity_id, ts(t) AS occurred_at, kind,
                CASE WHEN lead_no IS NOT NULL THEN code('L', lead_no, {lw}) END AS lead_id,
                CASE WHEN deal_no IS NOT NULL THEN code('D', deal_no, {dw}) END AS deal_id,
-               CASE WHEN rep_no IS NOT NULL THEN code('R', rep_no, {rw}) END AS rep_id, act_no
+               CASE WHEN rep_no IS NOT NULL THEN code('R', rep_no, {rw}) END AS rep_id, campaign, act_no
         FROM act_i""", "act_no"),
     "spend": ("""
         SELECT period_start, period_end, source, campaign, amount, 'USD' AS currency, si, ci FROM spend_i""",

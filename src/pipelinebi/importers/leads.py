@@ -168,5 +168,7 @@ def build_activities(b: "Builder", deal_ids: set[str], lead_ids: set[str],
             b.r.unmatched("activities on leads not among the imported leads (kept as written; ingest warns)",
                           lead_id, rec.file, rec.line)
         out.append({"activity_id": aid, "occurred_at": occurred, "kind": kind, "lead_id": lead_id,
-                    "deal_id": deal_id, "rep_id": _rep(b, rec, "rep_id", "activity reps")})
+                    "deal_id": deal_id, "rep_id": _rep(b, rec, "rep_id", "activity reps"),
+                    # the campaign as the spend sheet names it: attribution credits the touch to it
+                    "campaign": (rec.get("campaign") or "").strip() or None})
     return out

@@ -39,7 +39,7 @@ from .storage import check_target, storage_errors
 from .swap import building_path, clean_stale, discard_building, remove_building, replace_atomically, wal_problem
 
 #: Bumped when the canonical or derived tables change shape.
-SCHEMA_VERSION = "3"  # 2: scores moved to the scorecards' tables; 3: forecast_backtest rows per owner and pipeline (#16)
+SCHEMA_VERSION = "4"  # 2: scores moved to the scorecards' tables; 3: forecast_backtest rows per owner and pipeline (#16); 4: activities.campaign, attribution by campaign and source credited (#19)
 
 
 @storage_errors  # a full disk, a read-only folder: IngestError, not a traceback
