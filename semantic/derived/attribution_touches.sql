@@ -2,7 +2,15 @@
 -- gives it; a won deal without a touch in the window has one row (touch_kind '(no touch)') that
 -- (and touch_origin '(no touch)') takes the whole revenue in every model, so each model adds up
 -- to the won revenue.
---   deal_id, owner_id, source, amount, close_date   the won deal (as in won_deals)
+--   deal_id, owner_id, amount, close_date   the won deal (as in won_deals)
+--   deal_source       the won deal's own source (won_deals.source)
+--   source            the source the touch is credited to: the source the spend table lists the
+--                     touch's campaign under (the first by name if it lists it under several);
+--                     a touch without a campaign, or with one the spend table does not name, and a
+--                     '(no touch)' row: the deal's own source. One vocabulary with spend.source, so
+--                     attributed revenue and spend line up per source
+--   campaign          the touch's campaign (activities.campaign), '(no campaign)' for a touch without
+--                     one (a rep's call), '(no touch)' on a '(no touch)' row
 --   owner_team, owner_region   the owner's team and region (as in won_deals: copies of the join to reps,
 --                     semantic/models/customers.yml `copies:`)
 --   activity_id, occurred_at   the touch (blank on a '(no touch)' row)
@@ -27,18 +35,21 @@ WITH w AS (
     FROM won_deals
 ),
 t0 AS (
-    SELECT w.deal_id, a.activity_id, a.occurred_at, a.kind, 'sales' AS touch_origin
+    SELECT w.deal_id, a.activity_id, a.occurred_at, a.kind, a.campaign, 'sales' AS touch_origin
     FROM w JOIN activities a ON a.deal_id = w.deal_id
     WHERE a.occurred_at < w.win_end AND a.occurred_at >= w.win_end - INTERVAL 1 DAY * ($attribution_window_days + 1)
     UNION ALL
-    SELECT w.deal_id, a.activity_id, a.occurred_at, a.kind, 'marketing'
+    SELECT w.deal_id, a.activity_id, a.occurred_at, a.kind, a.campaign, 'marketing'
     FROM w JOIN leads l ON l.converted_deal_id = w.deal_id JOIN activities a ON a.lead_id = l.lead_id
     WHERE a.occurred_at < w.win_end AND a.occurred_at >= w.win_end - INTERVAL 1 DAY * ($attribution_window_days + 1)
 ),
 t AS (  -- an activity on both the deal and its lead is one touch, a sales one
     SELECT deal_id, activity_id, any_value(occurred_at) AS occurred_at, any_value(kind) AS kind,
-           max(touch_origin) AS touch_origin
+           any_value(campaign) AS campaign, max(touch_origin) AS touch_origin
     FROM t0 GROUP BY deal_id, activity_id
+),
+cs AS (  -- each campaign's source, as the spend table names it (one per campaign)
+    SELECT campaign, min(source) AS campaign_source FROM spend WHERE campaign IS NOT NULL GROUP BY campaign
 ),
 n AS (
     SELECT t.*,
@@ -52,9 +63,11 @@ d AS (
            sum(pow(0.5, n.days_before_win / $attribution_half_life_days)) OVER (PARTITION BY n.deal_id) AS decay_sum
     FROM n
 )
-SELECT w.deal_id, w.owner_id, w.owner_team, w.owner_region, w.source, w.amount, w.close_date,
+SELECT w.deal_id, w.owner_id, w.owner_team, w.owner_region, coalesce(cs.campaign_source, w.source) AS source,
+       w.source AS deal_source, w.amount, w.close_date,
        d.activity_id, d.occurred_at,
-       d.kind AS touch_kind, d.touch_origin, d.touch_number, d.touches, d.days_before_win,
+       d.kind AS touch_kind, d.touch_origin, coalesce(d.campaign, '(no campaign)') AS campaign,
+       d.touch_number, d.touches, d.days_before_win,
        CAST(d.touch_number = 1 AS DOUBLE) AS w_first,
        CAST(d.touch_number = d.touches AS DOUBLE) AS w_last,
        1.0 / d.touches AS w_linear,
@@ -63,10 +76,10 @@ SELECT w.deal_id, w.owner_id, w.owner_team, w.owner_region, w.source, w.amount, 
             WHEN d.touches = 2 THEN 0.5
             WHEN d.touch_number = 1 OR d.touch_number = d.touches THEN 0.4
             ELSE 0.2 / (d.touches - 2) END AS w_u_shaped
-FROM w JOIN d ON d.deal_id = w.deal_id
+FROM w JOIN d ON d.deal_id = w.deal_id LEFT JOIN cs ON cs.campaign = d.campaign
 UNION ALL
-SELECT w.deal_id, w.owner_id, w.owner_team, w.owner_region, w.source, w.amount, w.close_date,
-       NULL, NULL, '(no touch)', '(no touch)', NULL, 0, NULL,
+SELECT w.deal_id, w.owner_id, w.owner_team, w.owner_region, w.source, w.source, w.amount, w.close_date,
+       NULL, NULL, '(no touch)', '(no touch)', '(no touch)', NULL, 0, NULL,
        1.0, 1.0, 1.0, 1.0, 1.0
 FROM w LEFT JOIN (SELECT DISTINCT deal_id FROM t) touched ON touched.deal_id = w.deal_id
 WHERE touched.deal_id IS NULL
