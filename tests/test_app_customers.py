@@ -1,5 +1,6 @@
 """Issue #19 in AppTest: the Customers & acquisition page shows the semantic layer's numbers,
-drills from a source to its campaigns, says "No spend loaded" (never $0) without spend, and a
+drills from a source to its campaigns and their won deals, draws CAC and ROI by source per quarter
+as pandas computes them from the raw tables, says "No spend loaded" (never $0) without spend, and a
 rep's view leaves company-wide acquisition cost out with the reason."""
 
 from __future__ import annotations
@@ -8,16 +9,19 @@ import shutil
 from datetime import date
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from app_support import app_test, build_demo_db, chart_frames
 from pipelinebi.compiler.query import Filter, Query
 from pipelinebi.dashboards.page_state import PageState
-from pipelinebi.formatting import format_value
+from pipelinebi.formatting import format_value, value_label
 from pipelinebi.semantic import load_semantic_layer
 from pipelinebi.warehouse import open_readonly
 
 REPO = Path(__file__).resolve().parents[1]
+ATTRIBUTION = ("attributed_first_touch", "attributed_last_touch", "attributed_linear", "attributed_time_decay",
+               "attributed_u_shaped")
 ALL_TIME = ("clv", "cac", "ltv_to_cac", "cac_payback_months", "repeat_purchase_rate")
 SPEND_KPIS = ("Customer acquisition cost", "LTV : CAC", "CAC payback (months)", "Marketing spend")
 
@@ -93,20 +97,93 @@ def test_period_cards_and_source_table_follow_the_period(env, layer, con):
     assert got["Existing Customer"] == "—" and "Existing Customer" not in want
 
 
-def test_a_source_drills_to_its_campaigns(env, layer, con):
-    at = run(params={"period": "2026", "source": "inbound"})
-    df = layer.query(Query(metrics=("marketing_spend",), dimensions=("campaign",),
-                           filters=(Filter(dimension="source", value="inbound"),),
-                           start=date(2026, 1, 1), end=date(2027, 1, 1)),
-                     con).df()
-    want = {c: float(v) for c, v in zip(df.campaign, df.marketing_spend)}
-    assert set(want) == {"Paid search", "Content"}
-    got = {}
+def _points(at, dim: str) -> dict[frozenset, dict]:
+    """Every chart over ``dim`` as {its metrics: {(dim value[, source], metric): value}} — the
+    data the browser draws (a trend's series is the source)."""
+    out: dict[frozenset, dict] = {}
     for _, datasets in chart_frames(at):
         for f in datasets:
-            if "campaign" in f.columns:
-                got = {c: float(v) for c, v in zip(f.campaign, f["value"] if "value" in f.columns else f.marketing_spend)}
-    assert got == pytest.approx(want)
+            if dim in f.columns and "metric" in f.columns:
+                keys = [dim] + (["source"] if dim != "source" and "source" in f.columns else [])
+                out[frozenset(f.metric.dropna().unique())] = {
+                    (*(getattr(r, k) for k in keys), r.metric): float(r.value)
+                    for r in f.itertuples() if not pd.isna(r.value)}
+    return out
+
+
+def _want(df, keys: tuple[str, ...], metrics) -> dict:
+    """The semantic layer's answer keyed as the chart shows it (values in words, #14)."""
+    shown = lambda k, v: v if k == "period" else value_label(str(v))  # noqa: E731
+    return {(*(shown(k, r[k]) for k in keys), m): float(r[m]) for _, r in df.iterrows() for m in metrics
+            if not pd.isna(r[m])}
+
+
+def test_a_source_drills_to_its_campaigns(env, layer, con):
+    at = run(params={"period": "2026", "source": "inbound"})
+    inbound = (Filter(dimension="source", value="inbound"),)
+    year = dict(start=date(2026, 1, 1), end=date(2027, 1, 1))
+    df = layer.query(Query(metrics=("marketing_spend", "attributed_linear"), dimensions=("campaign",),
+                           filters=inbound, **year), con).df()
+    assert {"Paid search", "Content"} <= set(df.campaign)
+    charts = _points(at, "campaign")
+    # Acquisition cost drilled: each campaign's spend and the won revenue credited to it
+    assert charts[frozenset({"marketing_spend", "attributed_linear"})] == pytest.approx(
+        _want(df, ("campaign",), ("marketing_spend", "attributed_linear")))
+    # Attribution drilled: the five models per campaign of the source
+    df = layer.query(Query(metrics=ATTRIBUTION, dimensions=("campaign",), filters=inbound, **year), con).df()
+    assert charts[frozenset(ATTRIBUTION)] == pytest.approx(_want(df, ("campaign",), ATTRIBUTION))
+
+
+def test_a_campaign_drills_to_the_won_deals_credited_to_it(env, con):
+    """Source → campaign → deals: the deals won in 2026 that a Webinars touch (on the deal or the
+    lead it came from) preceded within the attribution window, each with its linear share —
+    computed from the raw tables, not the derived ones."""
+    at = run(params={"period": "2026", "source": "event", "campaign": "Webinars"})
+    deals = next(t.value for t in at.dataframe if "deal_id" in t.value.columns and "attributed_linear" in t.value.columns)
+    want = dict(con.execute("""
+        WITH w AS (SELECT deal_id, amount, CAST(close_date + 1 AS TIMESTAMP) AS e FROM deals
+                   WHERE status = 'won' AND close_date >= DATE '2026-01-01' AND close_date < DATE '2027-01-01'),
+        t AS (SELECT w.deal_id, a.activity_id, a.campaign FROM w JOIN activities a ON a.deal_id = w.deal_id
+              WHERE a.occurred_at < w.e AND a.occurred_at >= w.e - INTERVAL 181 DAY
+              UNION
+              SELECT w.deal_id, a.activity_id, a.campaign FROM w JOIN leads l ON l.converted_deal_id = w.deal_id
+              JOIN activities a ON a.lead_id = l.lead_id
+              WHERE a.occurred_at < w.e AND a.occurred_at >= w.e - INTERVAL 181 DAY)
+        SELECT t.deal_id, any_value(w.amount) * count(*) FILTER (WHERE t.campaign = 'Webinars') / count(*)
+        FROM t JOIN w USING (deal_id) GROUP BY t.deal_id
+        HAVING count(*) FILTER (WHERE t.campaign = 'Webinars') > 0""").fetchall())
+    assert want and set(deals.deal_id) == set(want)
+    got = {d: float(v) for d, v in zip(deals.deal_id, deals.attributed_linear)}
+    assert got == pytest.approx({d: float(v) for d, v in want.items()})
+    assert {"All sources", "Event"} <= {b.label for b in at.button}  # the way back up: to every source, to the source
+
+
+def test_cac_and_roi_by_source_over_time_equal_pandas(env, con):
+    """The two trend charts against pandas over the raw tables: spend per source and quarter,
+    customers by their first win's source and quarter, won revenue by the deal's source."""
+    at = run()
+    spend = con.execute("SELECT source, period_start, amount FROM spend").df()
+    deals = con.execute("SELECT deal_id, account_id, source, amount, close_date, created_at FROM deals "
+                        "WHERE status = 'won' AND close_date IS NOT NULL").df()
+    q = lambda s: pd.to_datetime(s).dt.to_period("Q").dt.start_time  # noqa: E731
+    spend["q"], deals["q"] = q(spend.period_start), q(deals.close_date)
+    deals["customer"] = deals.account_id.fillna("deal:" + deals.deal_id)
+    first = deals.sort_values(["close_date", "created_at", "deal_id"]).groupby("customer").head(1)
+    s = spend.groupby(["source", "q"]).amount.sum().astype(float)
+    won = deals.groupby(["source", "q"]).amount.sum().astype(float)
+    new = first.groupby(["source", "q"]).size()
+    roi = {(p, value_label(src)): (won.get((src, p), 0.0) - v) / v for (src, p), v in s.items() if v}
+    cac = {(p, value_label(src)): v / new[(src, p)] for (src, p), v in s.items() if (src, p) in new.index}
+    charts = {m: {(pd.Timestamp(k[0]), k[1]): v for k, v in pts.items()}
+              for m, pts in ((next(iter(ms)), _period_points(pts)) for ms, pts in _points(at, "period").items()
+                             if len(ms) == 1)}
+    assert charts["source_roi"] == pytest.approx(roi)
+    assert charts["cac"] == pytest.approx(cac)
+
+
+def _period_points(points: dict) -> dict:
+    """{(period, source, metric): v} → {(period, source): v} (a line's dashed bridge repeats a point)."""
+    return {(k[0], k[1]): v for k, v in points.items()}
 
 
 def test_cohort_retention_heatmap_is_colour_blind_safe(env):
@@ -164,20 +241,19 @@ def test_a_rep_sees_their_customers_and_no_company_wide_spend(demo_db, monkeypat
 
 def test_attribution_models_side_by_side_equal_the_semantic_layer(env, layer, con):
     at = run(params={"period": "2026"})
-    models = ("attributed_first_touch", "attributed_last_touch", "attributed_linear", "attributed_time_decay",
-              "attributed_u_shaped")
-    df = layer.query(Query(metrics=models, dimensions=("touch_kind",), start=date(2026, 1, 1),
+    df = layer.query(Query(metrics=ATTRIBUTION, dimensions=("source",), start=date(2026, 1, 1),
                            end=date(2027, 1, 1)), con).df()
-    labels = {layer.metrics[m].label: m for m in models}
-    frames = [f for _, datasets in chart_frames(at) for f in datasets
-              if "touch_kind" in f.columns and "measure" in f.columns]
-    assert frames, "no attribution chart"
-    got = {(r.touch_kind, labels[r.measure]): float(r.value) for r in frames[0].itertuples() if r.measure in labels}
-    # touch kinds are shown in words ("email_open" → "Email Open", #14)
-    word = lambda k: k.replace("_", " ").title()  # noqa: E731
-    want = {(word(k), m): float(v) for _, row in df.iterrows() for m in models for k, v in [(row.touch_kind, row[m])]}
-    assert got == pytest.approx(want)
-    assert {m for _, m in got} == set(models)
+    got = _points(at, "source")[frozenset(ATTRIBUTION)]
+    # sources are shown in words ("existing customer" → "Existing Customer", #14)
+    assert got == pytest.approx(_want(df, ("source",), ATTRIBUTION))
+    assert {m for _, m in got} == set(ATTRIBUTION)
+    # the models differ per source (touches of one win credit several sources) and each adds up
+    # to the won revenue of the year
+    won = float(layer.query(Query(metrics=("won_revenue",), start=date(2026, 1, 1), end=date(2027, 1, 1)),
+                            con).df().won_revenue[0])
+    for m in ATTRIBUTION:
+        assert sum(v for (_, mm), v in got.items() if mm == m) == pytest.approx(won), m
+    assert df.attributed_first_touch.tolist() != df.attributed_last_touch.tolist()
 
 
 def test_a_fall_in_acquisition_cost_reads_as_good(env, layer, con):
@@ -224,8 +300,9 @@ def test_a_source_drills_to_the_won_deals_it_brought_in(env, con):
     assert {d: float(a) for d, a in zip(deals.deal_id, deals.closed_won_amount)} == pytest.approx(
         {d: float(a) for d, a in amounts.items()})
     # one drill state: the campaigns chart drilled with it, each with its way back up
-    assert [b.label for b in at.button if b.label == "All sources"] == ["All sources"] * 2
-    assert sum(m.value == "**Partner**" for m in at.markdown) == 2  # sources shown in words (#14)
+    # (and the attribution chart: the campaigns credited within the source)
+    assert [b.label for b in at.button if b.label == "All sources"] == ["All sources"] * 3
+    assert sum(m.value == "**Partner**" for m in at.markdown) == 3  # sources shown in words (#14)
 
 
 def test_the_won_deal_list_honours_the_period_and_the_viewers_scope(demo_db, monkeypatch, con):

@@ -277,6 +277,38 @@ def test_spend_is_never_fanned_out_by_deals(layer, con):
     assert by(layer, con, "marketing_spend", "source", **Q4)["inbound"] == pytest.approx(right)
 
 
+def test_cac_and_roi_by_source_per_quarter_never_fan_spend_out_by_deals(layer, con):
+    """The Customers page's "over time" charts: CAC and ROI per quarter × source. The trap: joining
+    spend to the won deals on source and quarter repeats each spend row once per deal."""
+    naive = con.execute("""
+        SELECT sum(s.amount) FROM spend s JOIN deals d ON d.source = s.source AND d.status = 'won'
+           AND date_trunc('quarter', d.close_date) = date_trunc('quarter', s.period_start)
+        WHERE s.source = 'inbound'""").fetchone()[0]
+    assert float(naive) == 2 * (3000 + 1000)  # both 2026-Q4 rows once per win (W5 and W7)
+    # pandas, from the raw rows: each side summed per source-quarter on its own, then put together
+    spend = pd.DataFrame(SPEND).astype({"amount": float})
+    spend["q"] = pd.to_datetime(spend.period_start).dt.to_period("Q")
+    deals = pd.DataFrame(DEALS)
+    won = deals[deals.status == "won"].assign(amount=lambda d: d.amount.astype(float),
+                                              q=lambda d: pd.to_datetime(d.close_date).dt.to_period("Q"))
+    c = pandas_customers().assign(q=lambda c: c["first"].dt.to_period("Q"))
+    s = spend.groupby(["source", "q"]).amount.sum()
+    r = won.groupby(["source", "q"]).amount.sum()
+    n = c.groupby(["source", "q"]).size()
+    want_roi = {k: (r.get(k, 0.0) - v) / v for k, v in s.items() if v}
+    want_cac = {k: v / n[k] for k, v in s.items() if k in n.index}
+    df = run(layer, con, ["cac", "source_roi"], ["source"], grain="quarter")
+    df["q"] = pd.to_datetime(df.period).dt.to_period("Q")
+    got_roi = {(a, q): float(v) for a, q, v in zip(df.source, df.q, df.source_roi) if not pd.isna(v)}
+    got_cac = {(a, q): float(v) for a, q, v in zip(df.source, df.q, df.cac) if not pd.isna(v)}
+    assert got_roi == pytest.approx(want_roi) and got_cac == pytest.approx(want_cac)
+    q4 = pd.Period("2026Q4")
+    assert got_roi[("inbound", q4)] == pytest.approx((8000 + 2000 - 4000) / 4000)   # not (10,000 − 8,000) ÷ 8,000
+    assert got_cac[("inbound", q4)] == pytest.approx(4000 / 2)
+    assert got_roi[("event", q4)] == pytest.approx(-1.0) and ("event", q4) not in got_cac  # spend, no win
+    assert got_roi[("outbound", pd.Period("2025Q1"))] == pytest.approx((20000 - 6000) / 6000)
+
+
 def test_without_spend_acquisition_cost_is_unknown_not_zero(layer, no_spend):
     for metric in ("marketing_spend", "cac", "ltv_to_cac", "cac_payback_months", "cost_per_lead", "source_roi"):
         assert one(layer, no_spend, metric) is None, metric
@@ -490,3 +522,18 @@ def test_cost_per_mql_matches_pandas(layer, mql_con):
 def test_without_spend_cost_per_mql_is_unknown(layer, no_spend):
     assert one(layer, no_spend, "cost_per_mql") is None
     assert set(by(layer, no_spend, "cost_per_mql", "source").values()) <= {None}
+
+
+# ------------------------------------------------------------------ every metric documented
+def test_every_customer_and_attribution_metric_has_description_format_owner_and_choices(layer):
+    """Issue #19: 'each with description, format, owner and choices:' — read from the YAML files
+    themselves, so a metric added to them later is held to it too."""
+    import yaml
+
+    names = [m["name"] for f in ("customers.yml", "attribution.yml")
+             for m in yaml.safe_load((SEMANTIC / "metrics" / f).read_text(encoding="utf-8"))["metrics"]]
+    assert len(names) > 30
+    for name in names:
+        m = layer.metrics[name]
+        assert m.description and m.format and m.owner and m.label, name
+        assert m.choices and all(v.strip() for v in m.choices.values()), name
