@@ -152,13 +152,14 @@ def bar_chart(df: pd.DataFrame, dim: str, metrics: list[str], defs: dict[str, An
     color = alt.Color(f"{color_field}:N", title=None, scale=alt.Scale(domain=domain, range=PALETTE[: len(domain)] or PALETTE),
                       legend=alt.Legend(orient="top", labelLimit=400,
                                         # parts of a whole in two columns: four fit a phone's width
-                                        **({"columns": 2} if stack and not series and len(metrics) > 2 else {}))
+                                        **({"columns": 2} if stack and not series and len(metrics) > 2
+                                           else legend_columns(domain)))
                       if (len(metrics) > 1 or series) else None)
     if worst:
         color = alt.condition(alt.FieldOneOfPredicate(field=dim, oneOf=worst), alt.value(WORST), color)
     # At most 6 ticks, written like the KPI cards ($200K, not $200k); counts have no fractional
     # ticks (otherwise a 0–2 axis reads "0 0 0 1 1 1 …").
-    value_axis = alt.Axis(**axis_format(fmt), title=measures_title([labels[m] for m in metrics], fmt), grid=True,
+    value_axis = alt.Axis(**axis_format(fmt), title=measures_title([labels[m] for m in metrics], fmt, limit=48 if horizontal else 32), grid=True,
                           tickCount=5,
                           **({"tickMinStep": 1} if fmt == "count" else {}))
     cat_axis = alt.Axis(title=dim_label, labelLimit=260)
@@ -290,6 +291,22 @@ def unit_title(label: str | None, fmt: str | None) -> str | None:
     return label
 
 
+def legend_columns(names: list[str], width: int = 640) -> dict[str, int]:
+    """Legend columns for entries that do not fit one row (a Vega legend never wraps by
+    itself: five "Attributed revenue (…)" entries ran off the chart's right edge): two columns
+    of short names, one of long ones; nothing when one row fits ``width`` pixels.
+
+    >>> legend_columns(["Forecast", "Target"]), legend_columns(["Attributed revenue (first touch)"] * 5)
+    ({}, {'columns': 1})
+    >>> legend_columns(["Closed won amount", "Open commit amount", "Best case", "Pipeline", "Lost amount", "Pushed"])
+    {'columns': 2}
+    """
+    chars = [len(str(n)) for n in names]
+    if sum(c * 7 + 30 for c in chars) <= width:  # ~7 px a character at the legend's size, 30 for the symbol
+        return {}
+    return {"columns": 2 if max(chars) <= 24 else 1}
+
+
 #: the title of a value axis several measures share, when their names are too long to list: its unit
 UNIT_WORDS = {"currency": "Amount ($)", "count": "Count", "percent": "Share (%)", "days": "Days", "multiple": "Times (×)"}
 
@@ -343,10 +360,12 @@ def line_chart(df: pd.DataFrame, metrics: list[str], defs: dict[str, Any], *, se
     x = alt.X("period:T", title=None, axis=alt.Axis(format=time_fmt, labelAngle=0,
                                                     tickCount=time_ticks(len(starts), grain)))
     y = alt.Y("value:Q", axis=alt.Axis(**axis_format(fmt), tickCount=5),
-              title=measures_title([labels[m] for m in metrics], fmt))
+              # a vertical title longer than the chart's height is cut ("New-customer revenu…")
+              title=measures_title([labels[m] for m in metrics], fmt, limit=32))
     one_line = long[color_field].nunique() <= 1  # its name is the axis title: no legend for it
     color = alt.Color(f"{color_field}:N", title=None, scale=alt.Scale(range=PALETTE),
-                      legend=None if one_line else alt.Legend(orient="top"))
+                      legend=None if one_line else alt.Legend(orient="top", **legend_columns(
+                          [str(v) for v in long[color_field].dropna().unique()])))
     tooltip = [alt.Tooltip("period:T", title="Period", format=time_fmt), alt.Tooltip(f"{color_field}:N", title="Series"),
                alt.Tooltip("value:Q", format=d3_tooltip_format(fmt))]
     base = alt.Chart(long)

@@ -104,6 +104,9 @@ def test_deal_board(browser, crm_server, screenshot_dir, axe_source, size, theme
         visible.get_by_role("button", name="more").first.click()
         settle(page)
         page.get_by_role("heading", name="All open deals in").first.wait_for(timeout=30_000)
+        # … right where it was pressed: the list's heading starts on the same screen, no search for it
+        box = page.get_by_role("heading", name="All open deals in").first.bounding_box()
+        assert 0 <= box["y"] < SIZES[size]["height"] - 40, box
         page.get_by_role("heading", name="All open deals in").first.scroll_into_view_if_needed()
         page.wait_for_timeout(800)
         page.screenshot(path=screenshot_dir / f"deals_board_{size}_{theme}_list.png")
