@@ -103,7 +103,7 @@ def semantic(tmp_path_factory) -> Path:
     return d
 
 
-def _export(folder: Path, second: bool = False) -> Path:
+def _export(folder: Path, second: bool = False, d3_won: bool = False) -> Path:
     shutil.copytree(GOOD, folder)
     (folder / "leads.csv").write_text(LEADS)
     (folder / "activities.csv").write_text(ACTIVITIES)
@@ -111,6 +111,12 @@ def _export(folder: Path, second: bool = False) -> Path:
         with open(folder / "deal_history.csv", "a") as f:
             f.write("D4,2024-03-25 09:00:00,Discovery,,2024-08-31,pipeline,\n")
         deals = (folder / "deals.csv").read_text().replace("2024-03-01,2024-07-31,Discovery", "2024-03-01,2024-08-31,Discovery")
+        (folder / "deals.csv").write_text(deals)
+    if d3_won:  # D3 won on 03-19: no longer open, so 'open_idle' (status = 'open') no longer fires for it
+        with open(folder / "deal_history.csv", "a") as f:
+            f.write("D3,2024-03-19 08:00:00,Closed Won,30000,2024-03-19,closed,\n")
+        deals = (folder / "deals.csv").read_text().replace(
+            "2024-02-01 08:00:00,2024-04-30,Negotiation,open,commit,", "2024-02-01 08:00:00,2024-03-19,Closed Won,won,closed,")
         (folder / "deals.csv").write_text(deals)
     return folder
 
@@ -178,6 +184,35 @@ def test_each_event_fires_once_across_two_ingests(first_db, second_db):
     assert two.action_id.is_unique
     kept = two.set_index("action_id").loc[one.action_id]
     assert list(kept.fired_at) == list(one.fired_at) and list(kept.message) == list(one.message)
+
+
+#: D3's idle stretch of the first ingest (02-05 15:30 + 10 days): fired, nobody acted, expired
+D3_IDLE = "open_idle:managers:deal:D3:2024-02-15 15:30:00"
+
+
+def test_an_action_stays_fired_when_the_data_no_longer_meets_its_condition(tmp_path, semantic, first_db):
+    """Re-ingested into the same database, after D3 was won: 'open_idle' (status = 'open') no
+    longer fires for D3, but the action it fired at the first ingest is kept — same id, text and
+    time, its status worked out again — and every other action is as the new data fires it."""
+    db = tmp_path / "live.duckdb"
+    shutil.copy(first_db, db)  # the database in use: the first ingest
+    assert ingest(_export(tmp_path / "won", d3_won=True), db, semantic_dir=semantic).ok
+    fresh = tmp_path / "fresh.duckdb"  # the same export into an empty place: what the data alone fires
+    assert ingest(_export(tmp_path / "won2", d3_won=True), fresh, semantic_dir=semantic).ok
+    kept, alone, one = _actions(db), _actions(fresh), _actions(first_db)
+    assert D3_IDLE not in set(alone.action_id)  # the new data does not fire it
+    assert set(kept.action_id) == set(alone.action_id) | {D3_IDLE} and kept.action_id.is_unique
+    row, before = kept.set_index("action_id").loc[D3_IDLE], one.set_index("action_id").loc[D3_IDLE]
+    assert (row.fired_at, row.message, row.team, row.owner_id) == (before.fired_at, before.message, "managers", "r2")
+    assert row.status == "expired" and pd.isna(row.first_action_at)  # 30 days passed, no touch since 02-15
+    # the other rows: exactly what the new data fires
+    assert kept[kept.action_id != D3_IDLE].reset_index(drop=True).equals(alone.reset_index(drop=True))
+    # once more, the same data: nothing added, nothing lost
+    assert ingest(_export(tmp_path / "won3", d3_won=True), db, semantic_dir=semantic).ok
+    assert sorted(_actions(db).action_id) == sorted(kept.action_id)
+    with duckdb.connect(str(db), read_only=True) as con:  # the scratch copy is not left behind
+        assert "actions_previous" not in {r[0] for r in con.execute("SHOW TABLES").fetchall()}
+        assert con.execute("SELECT value FROM pipelinebi_meta WHERE key = 'rows.actions'").fetchone()[0] == str(len(kept))
 
 
 def test_action_metrics_against_hand_sql(first_db, semantic):

@@ -145,7 +145,9 @@ def ensure_database(settings) -> Path:
     print(f"building the demo database from {seeds}/ into {db} …", file=sys.stderr, flush=True)
     try:
         # with a backtest of the last quarters, so the Forecast accuracy page has content at once
-        report = ingest(seeds, db, semantic_dir=settings.semantic_dir, finish=finisher(db, backtest=True))
+        # and afresh: a rebuilt demo's actions are what the seeds fire, not an older build's kept
+        report = ingest(seeds, db, semantic_dir=settings.semantic_dir, finish=finisher(db, backtest=True),
+                        keep_actions=False)
     except IngestError as e:
         raise WarehouseError([Problem(f"seed data in {seeds} cannot be loaded"), *e.problems]) from e
     if not report.ok:

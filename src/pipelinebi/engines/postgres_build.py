@@ -6,7 +6,11 @@ same refusals: :func:`pipelinebi.ingest.ingest` into a private scratch file), th
 1. copies every canonical table and ``pipelinebi_meta`` into a new schema ``<schema>__building``
    with ``COPY … FROM STDIN`` (CSV written by Arrow, so NULL and the empty string stay apart);
 2. builds every derived table there (:func:`build_derived`);
-3. swaps it in, in one transaction: the old ``<schema>`` is renamed away and dropped, the new one
+3. keeps the triggers' actions the new data no longer fires (each event fires once): the live
+   schema's ``actions`` is read into the new schema before the build, as ``actions_previous``,
+   and what it holds that the new ``actions`` lacks (still in the lookback window, trigger still
+   defined) is added — :func:`pipelinebi.rules.triggers.carry_over`, as on DuckDB;
+4. swaps it in, in one transaction: the old ``<schema>`` is renamed away and dropped, the new one
    renamed to ``<schema>``. Readers see the old tables or the new ones, never half of each; a
    failure before the commit leaves ``<schema>`` as it was.
 
@@ -15,7 +19,8 @@ schema, and one another tool filled must not be dropped (``derive`` is for that 
 
 **derive** rebuilds only the derived tables over canonical tables already in the schema (the
 CRM sync tool landed them), in one transaction; without a ``pipelinebi_meta`` it writes one
-(the data's as-of date, the coverage facts).
+(the data's as-of date, the coverage facts). The ``actions`` it replaces are kept the same way
+(copied aside first, in the same transaction).
 
 The derived SQL is ``semantic/derived/*.sql`` (DuckDB, allow-listed), printed for PostgreSQL
 by :func:`pipelinebi.compiler.dialects.derived_for` — the one place per-engine fixes live.
@@ -97,9 +102,10 @@ def ingest_postgres(path: Path | str, url: EngineURL, *, mapping: Path | str | N
     from psycopg import sql
 
     from ..ingest import ingest
-    from ..ingest.derived import load_derived, scorecard_models
+    from ..ingest.derived import carry_over_sql, load_derived, scorecard_models
 
     models = load_derived(Path(semantic_dir) / "derived") + scorecard_models(Path(semantic_dir))
+    carry = carry_over_sql(Path(semantic_dir))
     engine, conn = _writable(url)
     try:
         _schema_state(conn, url.schema)  # refused before the files are read, not after
@@ -116,7 +122,10 @@ def ingest_postgres(path: Path | str, url: EngineURL, *, mapping: Path | str | N
             try:
                 _copy_tables(staged, conn, building, progress)
                 conn.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(building)))
+                kept = carry is not None and _copy_previous_actions(conn, url.schema)
                 counts = build_derived(_Session(engine, conn), models, progress)
+                if kept:
+                    _carry_over(conn, carry, counts)
                 _write_meta(conn, counts, derived_at=False)
                 progress("swapping in the new schema")
                 _swap(conn, building, url.schema)
@@ -139,9 +148,10 @@ def derive_postgres(url: EngineURL, *, semantic_dir: Path | str, progress: Progr
     import psycopg
     from psycopg import sql
 
-    from ..ingest.derived import load_derived, scorecard_models
+    from ..ingest.derived import carry_over_sql, load_derived, scorecard_models
 
     models = load_derived(Path(semantic_dir) / "derived") + scorecard_models(Path(semantic_dir))
+    carry = carry_over_sql(Path(semantic_dir))
     engine, conn = _writable(url)
     try:
         exists = conn.execute("SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = %s)", [url.schema]).fetchone()[0]
@@ -156,9 +166,13 @@ def derive_postgres(url: EngineURL, *, semantic_dir: Path | str, progress: Progr
             _check_canonical(names, url)
             if "pipelinebi_meta" not in names:
                 _first_meta(session, url)
+            # before the drops below: the actions in use, to keep what the new data no longer fires
+            kept = carry is not None and _copy_previous_actions(conn, url.schema)
             for m in reversed(models):  # dependants first: a table another one reads goes last
                 conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier(m.name)))
             counts = build_derived(session, models, progress)
+            if kept:
+                _carry_over(conn, carry, counts)
             _write_meta(conn, counts, derived_at=True)
         return counts
     except psycopg.OperationalError as e:
@@ -229,6 +243,39 @@ def build_derived(session: _Session, models, progress: Progress = no_progress) -
                                       file=str(m.path), hint="nothing was swapped in; the tables in use are unchanged")) from None
         progress(f"building derived table {m.name} in PostgreSQL", i, len(models))
     return counts
+
+
+def _copy_previous_actions(conn, live: str) -> bool:
+    """The live schema's ``actions`` (the previous build's) as ``actions_previous`` in the current
+    schema (``search_path``); False when there is none (a first ingest, an older table)."""
+    from psycopg import sql
+
+    from ..rules.triggers import FIRING_COLUMNS, PREVIOUS_TABLE
+
+    have = {r[0] for r in conn.execute("SELECT column_name FROM information_schema.columns "
+                                       "WHERE table_schema = %s AND table_name = 'actions'", [live]).fetchall()}
+    if not set(FIRING_COLUMNS) <= have:
+        return False
+    conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier(PREVIOUS_TABLE)))
+    conn.execute(sql.SQL("CREATE TABLE {} AS SELECT {} FROM {}").format(
+        sql.Identifier(PREVIOUS_TABLE), sql.SQL(", ").join(sql.Identifier(c) for c in FIRING_COLUMNS),
+        sql.Identifier(live, "actions")))
+    return True
+
+
+def _carry_over(conn, carry: str, counts: dict[str, int]) -> None:
+    """Add the previous actions the new data no longer fires (the checked carry-over SELECT,
+    printed for PostgreSQL like the derived tables), then drop ``actions_previous``."""
+    from psycopg import sql
+    from sqlglot import parse_one
+
+    from ..compiler.dialects import derived_for
+    from ..rules.triggers import PREVIOUS_TABLE
+
+    text = derived_for(parse_one(carry, read="duckdb"), "postgres")
+    conn.execute(sql.SQL("INSERT INTO actions ") + sql.SQL(text))
+    conn.execute(sql.SQL("DROP TABLE {}").format(sql.Identifier(PREVIOUS_TABLE)))
+    counts["actions"] = conn.execute("SELECT count(*) FROM actions").fetchone()[0]
 
 
 def _copy_tables(staged: Path, conn, schema: str, progress: Progress) -> None:

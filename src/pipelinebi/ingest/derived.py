@@ -93,6 +93,17 @@ def scorecard_models(semantic_dir: Path) -> list[DerivedModel]:
         raise IngestError(e.problems) from None
 
 
+def carry_over_sql(semantic_dir: Path) -> str | None:
+    """The SELECT that keeps the previous build's actions (:func:`pipelinebi.rules.build.carry_over_sql`);
+    None without triggers; a broken trigger file is an IngestError at its file:line."""
+    from ..rules.build import carry_over_sql as compiled
+
+    try:
+        return compiled(semantic_dir)
+    except DefinitionError as e:
+        raise IngestError(e.problems) from None
+
+
 def rollup_models(semantic_dir: Path) -> list[DerivedModel]:
     """The rollups' tables (``semantic/rollups/*.yml``, :mod:`pipelinebi.semantic.rollups`),
     built last: their SQL is the compiler's, over the models' tables and joins, checked like any

@@ -30,7 +30,7 @@ from ..progress import Progress, no_progress
 from .checks import Location
 from .columns import check_and_type, numbered_views
 from ..semantic.rollups import META_PREFIX as ROLLUP_META
-from .derived import DerivedModel, build_derived, load_derived, rollup_models, scorecard_models
+from .derived import DerivedModel, build_derived, carry_over_sql, load_derived, rollup_models, scorecard_models
 from .files import discover
 from .read import load_raw, read_problem
 from .relations import check_relations
@@ -46,7 +46,8 @@ SCHEMA_VERSION = "4"  # 2: scores moved to the scorecards' tables; 3: forecast_b
 def ingest(path: Path | str, database: Path | str, *, mapping: Path | str | None = None,
            dry_run: bool = False, progress: Progress = no_progress, semantic_dir: Path | str | None = None,
            as_of: date | str | None = None, derive: bool = True,
-           finish: Callable[[duckdb.DuckDBPyConnection], list[str]] | None = None) -> IngestReport:
+           finish: Callable[[duckdb.DuckDBPyConnection], list[str]] | None = None,
+           keep_actions: bool = True) -> IngestReport:
     """Validate a folder of canonical files (or a CRM export with ``mapping``) and load it.
 
     ``finish``: called with the connection to the new database once it is built and checked,
@@ -55,7 +56,9 @@ def ingest(path: Path | str, database: Path | str, *, mapping: Path | str | None
     the stored win model applied to the new deals) — this module never imports the forecast.
 
     Returns a report; ``report.ok`` is False when problems blocked the load, and then
-    the database is exactly as before.  ``derive=False`` checks the derived SQL but builds no
+    the database is exactly as before.  ``keep_actions``: the playbook actions of the database in
+    use that the new data no longer fires stay in ``actions`` (each event fires once,
+    :func:`pipelinebi.rules.triggers.carry_over`); False starts afresh.  ``derive=False`` checks the derived SQL but builds no
     derived table (``ingest --engine postgresql://…`` builds them in PostgreSQL instead).  Raises :class:`IngestError` for unusable input
     (no such folder, no deals file, broken derived SQL).
     """
@@ -68,6 +71,9 @@ def ingest(path: Path | str, database: Path | str, *, mapping: Path | str | None
         semantic_dir = get_settings().semantic_dir
     models = (load_derived(Path(semantic_dir) / "derived") + scorecard_models(Path(semantic_dir))
               + rollup_models(Path(semantic_dir)))  # rollups last: they read the others
+    # the triggers' actions of the database in use are kept (each event fires once, see
+    # pipelinebi.rules.triggers.carry_over): None when there are no triggers or no derived tables
+    carry = carry_over_sql(Path(semantic_dir)) if derive and keep_actions else None
     if not derive:
         models = []
     findings = Findings()
@@ -97,7 +103,7 @@ def ingest(path: Path | str, database: Path | str, *, mapping: Path | str | None
                     con.close()
             else:
                 report.row_counts, report.as_of = _build_and_swap(database, files, work, findings, run,
-                                                                  models, as_of, source, spill, finish)
+                                                                  models, as_of, source, spill, finish, carry)
         except IngestError as e:
             if isinstance(e.__cause__, duckdb.OutOfMemoryException):
                 raise run.out_of_memory(e.__cause__, database, dry_run) from None
@@ -202,7 +208,7 @@ def _connect(target: str, spill: Path, run: _Run | None = None) -> duckdb.DuckDB
 
 
 def _build_and_swap(database: Path, files, work, findings, run: _Run, models, as_of, source, spill: Path,
-                    finish=None):
+                    finish=None, carry: str | None = None):
     database.parent.mkdir(parents=True, exist_ok=True)
     for p in clean_stale(database):
         findings.note(f"removed {p.name}, left over from an interrupted ingest")
@@ -212,7 +218,9 @@ def _build_and_swap(database: Path, files, work, findings, run: _Run, models, as
     con = _connect(str(building), spill, run)
     progress = run
     try:
-        counts, as_of_txt = _build(con, files, work, findings, run, models, as_of, source)
+        if carry is not None and not _copy_previous_actions(database, con):
+            carry = None  # no previous ingest (or one without actions): nothing to keep
+        counts, as_of_txt = _build(con, files, work, findings, run, models, as_of, source, carry)
         if not findings.errors and (p := wal_problem(database)):
             findings.error(p)
         if findings.errors:
@@ -233,9 +241,35 @@ def _build_and_swap(database: Path, files, work, findings, run: _Run, models, as
             discard_building(building)
 
 
+def _copy_previous_actions(database: Path, con: duckdb.DuckDBPyConnection) -> bool:
+    """The ``actions`` of the database in use (the previous ingest, which the swap replaces) into
+    the new one as ``actions_previous``; False when there is none to read."""
+    from ..errors import PipelineBIError
+    from ..rules.triggers import FIRING_COLUMNS, PREVIOUS_TABLE
+    from ..warehouse import open_readonly
+
+    if not database.is_file():
+        return False
+    try:
+        with open_readonly(database) as old:
+            have = {r[0] for r in old.execute("DESCRIBE actions").fetchall()}
+            if not set(FIRING_COLUMNS) <= have:
+                return False
+            # the column names are our own constants
+            rows = old.sql(f"SELECT {', '.join(FIRING_COLUMNS)} FROM actions").to_arrow_table()
+    except (duckdb.Error, PipelineBIError):
+        return False  # an unreadable or older database: the new data's actions only
+    con.register("_previous_actions", rows)
+    con.execute(f"CREATE TABLE {PREVIOUS_TABLE} AS SELECT * FROM _previous_actions")
+    con.unregister("_previous_actions")
+    return True
+
+
 def _build(con, files, work: Path, findings: Findings, progress: _Run,
-           models: list[DerivedModel], as_of: date | None, source: str) -> tuple[dict[str, int], str | None]:
-    """Read and check everything into ``con``; if clean, load the tables and derive."""
+           models: list[DerivedModel], as_of: date | None, source: str,
+           carry: str | None = None) -> tuple[dict[str, int], str | None]:
+    """Read and check everything into ``con``; if clean, load the tables and derive (and, with
+    ``carry``, add the previous ingest's actions the new data no longer fires)."""
     where: dict[str, Location] = {}
     available: set[str] = set()
     counts: dict[str, int] = progress.counts  # filled as tables are read: the data size if memory runs out
@@ -286,6 +320,12 @@ def _build(con, files, work: Path, findings: Findings, progress: _Run,
     # Derived SQL reads tables only: from here on the connection may not touch files.
     con.execute("SET enable_external_access = false")
     counts.update(build_derived(con, models, progress))
+    if carry is not None and "actions" in counts:
+        from ..rules.triggers import PREVIOUS_TABLE
+
+        con.execute(f"INSERT INTO actions {carry}")  # the checked SELECT of rules/build.carry_over_sql
+        con.execute(f"DROP TABLE {PREVIOUS_TABLE}")
+        counts["actions"] = con.execute("SELECT count(*) FROM actions").fetchone()[0]
     con.executemany("INSERT INTO pipelinebi_meta VALUES (?, ?)",
                     [(f"rows.{t}", str(n)) for t, n in counts.items()])
     # which rollups this file holds, and from which SQL (pipelinebi.semantic.rollups.available)

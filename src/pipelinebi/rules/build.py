@@ -30,7 +30,7 @@ from ..semantic.scorecards import HITS_TABLE, load_scorecards
 from ..semantic.tables import META_TABLE
 from ..semantic.triggers import ACTIONS_TABLE, load_triggers
 from .compile import _AS_OF, CompiledScorecard, compile_scorecard
-from .triggers import compile_triggers
+from .triggers import PREVIOUS_TABLE, carry_over, compile_triggers
 
 
 @dataclass(frozen=True)
@@ -127,6 +127,23 @@ def score_tables(semantic_dir: Path | str) -> list[ScoreTable]:
         _verify(ct.sql, ct.tree, known, triggers.doc.path)
         out.append(ScoreTable(ACTIONS_TABLE, Path(triggers.doc.path), ct.sql, ct.reads))
     return out
+
+
+def carry_over_sql(semantic_dir: Path | str) -> str | None:
+    """The checked SELECT of the previous build's actions to keep (:func:`pipelinebi.rules.triggers.carry_over`),
+    run by ingest and derive after ``actions`` is built when a previous ``actions`` was copied in as
+    :data:`~pipelinebi.rules.triggers.PREVIOUS_TABLE`; None without triggers.
+
+    >>> from pipelinebi.settings import Settings
+    >>> carry_over_sql(Settings().semantic_dir).startswith("WITH as_of AS")
+    True
+    """
+    triggers = load_triggers(Path(semantic_dir))
+    if triggers is None:
+        return None
+    c = carry_over(triggers)
+    _verify(c.sql, c.tree, {PREVIOUS_TABLE, ACTIONS_TABLE, "activities", META_TABLE}, triggers.doc.path)
+    return c.sql
 
 
 def _verify(sql: str, tree: exp.Expression, known: set[str], where: str) -> None:

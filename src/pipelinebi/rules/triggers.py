@@ -21,7 +21,8 @@ fires ``days``/``hours`` after the subject's last touch (or ``since`` when it ha
 touch came in between: one row per idle stretch, so a touch ends it and the next silence is a
 new action. Nothing here depends on when ingest runs, only on the data and its as-of date: the
 same event is the same ``action_id`` at every ingest, which is what lets the notifier send each
-once.
+once. What the new data no longer fires but the build in use did is kept by :func:`carry_over`
+(ingest and derive run it after this SELECT, on both engines).
 
 >>> from pipelinebi.settings import Settings
 >>> from pipelinebi.semantic.registry import build_registry
@@ -314,7 +315,13 @@ def _compile(registry: Registry, loc: LocatedTriggers) -> CompiledTriggers:
     if problems:
         raise DefinitionError(problems)
     fired = _union([exp.select(exp.Star()).from_(exp.to_table(f"trigger_{i}")) for i in range(len(d.rules))])
-    ctes.append(("fired", fired))
+    return CompiledTriggers(loc, _with_status(ctes, fired), frozenset(reads))
+
+
+def _with_status(ctes: list[tuple[str, exp.Expression]], fired: exp.Expression) -> exp.Select:
+    """The ``actions`` rows of the firings ``fired`` (its firing columns): + the first touch on
+    the subject at or after each firing, the hours to it and the status (done / open / expired)."""
+    ctes = ctes + [("fired", fired)]
     f = lambda c: exp.column(c, table="fired")  # noqa: E731
     touch = exp.column("occurred_at", table="touches")
     first_touch = (exp.select(exp.alias_(f("action_id"), "action_id"), exp.alias_(exp.Min(this=touch), "first_action_at"))
@@ -344,5 +351,45 @@ def _compile(registry: Registry, loc: LocatedTriggers) -> CompiledTriggers:
              .order_by(exp.Ordered(this=f("fired_at")), exp.Ordered(this=f("action_id"))))
     for name, body in ctes:
         final = final.with_(name, as_=body, copy=False)
-    return CompiledTriggers(loc, final, frozenset(reads))
+    return final
 
+
+#: the previous build's ``actions``, copied beside the new tables before they are built (from the
+#: database or schema in use, which the swap then replaces): :func:`carry_over` keeps what it fired
+PREVIOUS_TABLE = "actions_previous"
+#: what a firing is, without what is recomputed at every build (first touch, hours, status)
+FIRING_COLUMNS = tuple(c for c in ACTIONS_COLUMNS if c not in ("first_action_at", "hours_to_action", "status"))
+
+
+def carry_over(loc: LocatedTriggers) -> CompiledTriggers:
+    """The previous build's actions that the new data no longer fires, to add to ``actions``.
+
+    The same event is the same ``action_id`` at every build, so an event still in the data is
+    simply fired again. What this adds are the actions the new data would not fire any more —
+    the deal's amount lowered under the trigger's threshold, a deal no longer high-value, a deal
+    deleted from the CRM: an action that fired once stays fired, with the text it fired with,
+    until it leaves the lookback window (``lookback_days`` before the as-of date) or its trigger
+    is removed from the YAML. Its status is worked out again from the new touches.
+
+    >>> from pipelinebi.settings import Settings
+    >>> from pipelinebi.semantic.triggers import load_triggers
+    >>> c = carry_over(load_triggers(Settings().semantic_dir))
+    >>> sorted(c.reads)
+    ['actions', 'actions_previous', 'activities', 'pipelinebi_meta']
+    """
+    d = loc.definition
+    p = lambda c: exp.column(c, table="p")  # noqa: E731
+    new = exp.column("action_id", table="a")
+    fired = (exp.select(*[exp.alias_(p(c), c) for c in FIRING_COLUMNS])
+             .from_(exp.to_table(PREVIOUS_TABLE).as_("p"))
+             .join(exp.to_table("as_of"), join_type="CROSS")
+             # anti-join: fired again by the new data, it is already in the table
+             .join(exp.to_table("actions").as_("a"), join_type="LEFT",
+                   on=exp.EQ(this=new.copy(), expression=p("action_id")))
+             .where(exp.and_(exp.Is(this=new.copy(), expression=exp.Null()),
+                             exp.In(this=p("action_rule"), expressions=[_str(t.name) for t in d.rules]),
+                             _in_window(p("fired_at"), d.lookback_days))))
+    ctes: list[tuple[str, exp.Expression]] = [("as_of", sqlglot.parse_one(_AS_OF_SQL, read="duckdb")),
+                                              ("touches", _touches())]
+    return CompiledTriggers(loc, _with_status(ctes, fired),
+                            frozenset({PREVIOUS_TABLE, "actions", "activities", "pipelinebi_meta"}))
