@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import duckdb
@@ -262,6 +262,26 @@ def test_history_has_skips_regressions_pushes_and_amount_changes(db):
     assert _one(db, """SELECT count(*) FROM deal_history h JOIN deals d USING (deal_id)
                        JOIN stages s ON s.pipeline = d.pipeline AND s.stage = h.stage
                        WHERE h.changed_at = d.created_at AND s.position > 1""") > 0
+
+
+def test_planted_playbook_events_are_in_the_history(db):
+    # the simulation never wins a deal straight from Proposal (it cannot skip Negotiation on the
+    # way to a win): the one such deal is generate.PLANTS' "won_from_proposal", won 10 days ago
+    won = db.execute(f"""
+        WITH h AS (SELECT deal_id, changed_at, stage,
+                          lag(stage) OVER (PARTITION BY deal_id ORDER BY changed_at) AS prev FROM deal_history)
+        SELECT h.deal_id, h.changed_at::DATE FROM h JOIN deals d USING (deal_id)
+        WHERE d.pipeline = 'New Business' AND h.stage = 'Closed Won' AND h.prev = 'Proposal'""").fetchall()
+    assert [d for _, d in won] == [DEMO_AS_OF - timedelta(days=10)]
+    # a close date pushed exactly twice, the second time 15 days ago ("pushed_twice")
+    pushed = _one(db, """
+        WITH h AS (SELECT deal_id, changed_at, stage, close_date,
+                          lag(close_date) OVER (PARTITION BY deal_id ORDER BY changed_at) AS prev FROM deal_history)
+        SELECT count(*) FROM (SELECT deal_id FROM h GROUP BY deal_id
+                              HAVING count(*) FILTER (WHERE close_date > prev) = 2
+                                 AND max(changed_at) FILTER (WHERE close_date > prev)::DATE = DATE '{0}' - 15)
+        """.format(AS_OF))
+    assert pushed >= 1
 
 
 # ------------------------------------------------------------------ other tables

@@ -39,6 +39,15 @@ What the data looks like (so that dashboards tell a story):
   source brings (a cost per lead per source, ± 15%; see :func:`_spend`).  A lead's tracked
   touches (email opens, web visits) carry a campaign of the spend table: mostly one of the
   lead's own source, the rest a nurture campaign of another source (see :func:`_activities`).
+* **Planted playbook events** (:data:`PLANTS`): a handful of New Business deals (and one lead),
+  picked by the seed, whose history is rewritten so that each trigger of
+  ``semantic/rules/triggers.yml`` has an event to catch within its 90-day lookback — and only
+  that trigger: a key deal entering Solution Design, a deal over 50k entering Negotiation, a
+  move back from Proposal, a close date pushed a second time, a deal won straight from
+  Proposal (the simulation never skips Negotiation on the way to a win), a high-value deal
+  silent for five weeks, a new lead nobody contacted. A planted deal keeps its key, account,
+  owner and creation; its later history, amount and touches are the story's (touches weekly,
+  so an idle trigger fires only where the story wants one). See :func:`_plant`.
 * **Forecast effects** (``effects=True``, ``pipelinebi generate --forecast-effects``; off by
   default, so the committed demo data in ``seeds/`` stays what it is): known right answers for
   the forecast backtest (issue #16), see :data:`OPTIMISTIC_TEAM`, :data:`SANDBAGGING_TEAM`,
@@ -99,6 +108,35 @@ CALL_BIAS = 0.6
 STAGE_PROBABILITY_OFF = {("New Business", "Proposal"): 0.9}
 #: Engagement's effect on the chance to advance per step, and on the number of touches.
 ENGAGEMENT = {"advance": 0.1, "touches": 4.0}
+
+#: Planted playbook events (:func:`_plant`): story, the trigger it is for, account segments it may
+#: be told on (0 SMB, 1 Mid-Market, 2 Enterprise), the deal's amount, its steps after creation —
+#: (days after its creation "c" or before the as-of date "n", New Business stage position
+#: 1 Prospecting … 5 Negotiation, 6 Closed Won; close date in days from the as-of date, or None for
+#: the one drawn at creation) — and until when it is touched weekly (days before the as-of date, or
+#: "close": until it closed). Deals are created 150-200 days before the as-of date in Prospecting.
+PLANTS: tuple[tuple[str, str, tuple[int, ...], int, tuple[tuple[str, int, int, int | None], ...], int | str], ...] = (
+    # a key deal (Enterprise, 380k) enters Solution Design 40 days ago, Proposal 20 days ago
+    ("key_deal_demo", "presales_for_demo", (2,), 380_000,
+     (("c", 5, 2, None), ("n", -40, 3, None), ("n", -20, 4, 45)), 0),
+    # 80k enters Negotiation 12 days ago (Solution Design long before the lookback window)
+    ("negotiation_80k", "negotiation_legal_finance", (1,), 80_000,
+     (("c", 5, 2, None), ("c", 12, 3, None), ("n", -60, 4, None), ("n", -12, 5, 30)), 0),
+    # 15k moves back from Proposal to Discovery 18 days ago
+    ("moved_back", "moved_backwards", (0,), 15_000,
+     (("c", 5, 2, None), ("c", 12, 3, None), ("n", -45, 4, None), ("n", -18, 2, 40)), 0),
+    # close date pushed 50 days ago (to +10 days) and again 15 days ago (to +40 days)
+    ("pushed_twice", "close_date_pushed_twice", (0, 1), 12_000,
+     (("c", 5, 2, None), ("n", -50, 2, 10), ("n", -15, 2, 40)), 0),
+    # won 10 days ago straight from Proposal
+    ("won_from_proposal", "won_skipping_stages", (0, 1), 45_000,
+     (("c", 5, 2, None), ("c", 12, 3, None), ("n", -50, 4, None), ("n", -10, 6, -10)), "close"),
+    # a high-value deal (Enterprise, 450k) in Proposal since long before the lookback, last touched ~5 weeks ago
+    ("silent_key_deal", "high_value_idle", (2,), 450_000,
+     (("c", 5, 2, None), ("c", 12, 3, None), ("n", -100, 4, 30)), 35),
+)
+#: The planted lead: a lead created 3-10 days before the as-of date, new, never touched
+PLANTED_LEAD_TRIGGER = "lead_not_contacted"
 
 _MAX_STEPS = 60
 #: DuckDB's buffer limit: larger intermediate results spill to a temporary folder.
@@ -626,6 +664,54 @@ def _simulate_chunk(con: duckdb.DuckDBPyConnection, now_d: int, progress: Progre
     return steps
 
 
+def _plant(con: duckdb.DuckDBPyConnection, now_d: int) -> None:
+    """Rewrite the history of one deal per story of :data:`PLANTS` (table ``plant``: k, story,
+    amount, touched until). Each story picks, by the seed's hash, a New Business deal created in
+    Prospecting 150-200 days before the as-of date on an account of its segments, not picked by
+    another story (none where there is no such deal: small datasets may plant fewer). The deal
+    keeps its creation row (at the story's amount); its other rows are the story's steps, at
+    10:00 of their day. Its touches are written by :func:`_activities`."""
+    con.execute("CREATE TABLE plant (k BIGINT, story VARCHAR, amount DOUBLE, until_s BIGINT)")
+    lo, hi = (now_d - 200) * 86400, (now_d - 150) * 86400
+    steps = []
+    for story, _trigger, segs, amount, story_steps, until in PLANTS:
+        k = con.execute(f"""
+            SELECT arg_min(k, u(k, {_sql_str('plant.' + story)})) FROM dd
+            WHERE pipe = 0 AND pos0 = 1 AND created_s BETWEEN {lo} AND {hi} AND seg IN ({", ".join(map(str, segs))})
+              AND k NOT IN (SELECT k FROM plant)""").fetchone()[0]
+        if k is None:
+            continue
+        until_s = "NULL" if until == "close" else str((now_d - until) * 86400)
+        con.execute(f"INSERT INTO plant VALUES ({k}, {_sql_str(story)}, {amount}, {until_s})")
+        for j, (anchor, day, pos, cd) in enumerate(story_steps, start=1):
+            steps.append(f"({_sql_str(story)}, {j}, {str(anchor == 'n').lower()}, {day}, {pos}, "
+                         f"{'NULL' if cd is None else now_d + cd})")
+    if not steps:
+        return
+    con.execute(f"""
+        CREATE TABLE plant_steps AS SELECT * FROM (VALUES {", ".join(steps)}) t(story, j, from_now, day, pos, cd);
+        DELETE FROM h WHERE j > 0 AND k IN (SELECT k FROM plant);
+        UPDATE h SET amt = plant.amount FROM plant WHERE h.k = plant.k;
+        INSERT INTO h
+        SELECT p.k, s.j, (CASE WHEN s.from_now THEN {now_d} ELSE dd.created_s // 86400 END + s.day) * 86400 + 36000,
+               s.pos, p.amount, coalesce(s.cd, dd.cd0), sp.fc, NULL
+        FROM plant p JOIN plant_steps s USING (story) JOIN dd USING (k) JOIN sp ON sp.pipe = 0 AND sp.pos = s.pos;
+        DROP TABLE plant_steps;
+    """)
+
+
+def _plant_lead(con: duckdb.DuckDBPyConnection, now_d: int) -> None:
+    """``plant_lead``: one lead that did not convert, created 3-10 days before the as-of date,
+    made new and (in :func:`_activities`) never touched — what the trigger
+    :data:`PLANTED_LEAD_TRIGGER` catches."""
+    con.execute(f"""
+        CREATE TABLE plant_lead AS
+        SELECT arg_min(lk, u(lk, 'plant.lead')) AS lk FROM lead_i
+        WHERE deal_no IS NULL AND created_s BETWEEN {(now_d - 10) * 86400} AND {(now_d - 3) * 86400}
+    """)
+    con.execute(f"UPDATE lead_i SET status = 'new', end_s = {now_d * 86400} WHERE lk IN (SELECT lk FROM plant_lead)")
+
+
 def _current_state(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("""
         CREATE TABLE cur AS
@@ -754,6 +840,7 @@ def _activities(con: duckdb.DuckDBPyConnection, now_d: int) -> None:
                      -- forecast effects: engaged deals get more touches (0 without effects)
                      + greatest(0, round({ENGAGEMENT["touches"]} * dd.eng))::BIGINT AS n
             FROM dd JOIN cur USING (k)
+            WHERE k NOT IN (SELECT k FROM plant)  -- planted deals: the story's touches below
         ), deal_a AS (
             SELECT k, deal_no, rep_no, pipe, created_s, end_s, unnest(range(n)) AS i FROM deal_n
         ), lead_n AS (
@@ -762,6 +849,7 @@ def _activities(con: duckdb.DuckDBPyConnection, now_d: int) -> None:
                                WHEN 'disqualified' THEN floor(u(lk, 'act.n') * 2)
                                ELSE floor(u(lk, 'act.n') * 3.2) END::BIGINT AS n
             FROM lead_i
+            WHERE lk NOT IN (SELECT lk FROM plant_lead WHERE lk IS NOT NULL)  -- the planted lead: none
         ), lead_a AS (
             SELECT lk, lead_no, rep_no, source, created_s, end_s, unnest(range(n)) AS i FROM lead_n
         )
@@ -770,6 +858,14 @@ def _activities(con: duckdb.DuckDBPyConnection, now_d: int) -> None:
                     ELSE {_choice("u(k * 64 + i, 'act.kind')", deal_kinds)} END AS kind,
                NULL::BIGINT AS lead_no, deal_no, rep_no, NULL::VARCHAR AS campaign
         FROM deal_a
+        UNION ALL
+        -- planted deals (_plant): a call a week (a meeting every third) from the day after creation
+        -- until the story's end, or until the deal closed
+        SELECT 0, p.k, 1000 + w.i, dd.created_s + (1 + 7 * w.i) * 86400,
+               CASE WHEN w.i % 3 = 2 THEN 'meeting' ELSE 'call' END, NULL, dd.deal_no, dd.rep_no, NULL
+        FROM plant p JOIN dd USING (k) JOIN cur USING (k) CROSS JOIN range(60) w(i)
+        WHERE dd.created_s + (1 + 7 * w.i) * 86400
+              < coalesce(p.until_s, CASE WHEN cur.pos > dd.nopen THEN cur.t_last ELSE {now_s} END)
         UNION ALL
         SELECT 1, lk, i, created_s + floor(u(lk * 64 + i, 'act.t') * (end_s - created_s))::BIGINT,
                {_choice("u(lk * 64 + i, 'act.kind')", lead_kinds)} AS kind, lead_no, NULL,
@@ -1023,10 +1119,12 @@ def generate(out_dir: Path, deals: int, seed: int = 42, fmt: str = "csv",
         _deal_attributes(con, effects)
         con.execute("DROP TABLE d0n; DROP TABLE d1")
         _simulate(con, now_d, progress)
+        _plant(con, now_d)
         _current_state(con)
         _renewal_accounts(con)
         progress("leads", None, None)
         _leads(con, n_other_leads, now_d)
+        _plant_lead(con, now_d)
         progress("activities", None, None)
         _activities(con, now_d)
         progress("targets", None, None)
