@@ -38,6 +38,7 @@ VIEWS = [
     ("action_list.py", "Action list", ":material/checklist:", "actions", 27),
     ("forecast_accuracy.py", "Forecast accuracy", ":material/track_changes:", "forecast-accuracy", 15),
     ("explore.py", "Explore", ":material/query_stats:", "explore", 90),
+    ("routing.py", "Routing analysis", ":material/alt_route:", "routing", 92),
     ("catalog.py", "Catalog", ":material/menu_book:", "catalog", 95),
 ]
 #: url path of the hidden page that holds ``/`` (must differ from every page's)

@@ -13,7 +13,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 APP_DIR = REPO_ROOT / "app"
 ENTRYPOINT = APP_DIR / "streamlit_app.py"
 PAGES = ("forecast", "bottlenecks", "deal-board", "actions", "leads", "customers", "explore", "catalog",
-         "forecast-accuracy")
+         "forecast-accuracy", "routing")
 #: the teams semantic/rules/triggers.yml asks to act, as a person should read them (written by
 #: hand: an acronym stays upper case, a code word is capitalised)
 ACTION_TEAMS = {"managers": "Managers", "presales": "Presales", "legal": "Legal", "finance": "Finance", "sdr": "SDR"}

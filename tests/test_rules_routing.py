@@ -159,6 +159,13 @@ routing:
     assert (a.what_if.leads, a.what_if.with_history) == (3, 3)
     assert a.what_if.actual == pytest.approx(2 / 3) and a.what_if.estimated == pytest.approx(0.5)
     assert "an estimate" in a.render() and a.unmatched == 0
+    # limited to N1 (what the page passes for a viewer who sees only N1's leads): A1 and A2 only,
+    # E1's load and history left out — N1's inbound history (1 of 2) is the estimate's only rate
+    a = analyse(con, compile_routing(registry, loc), reps={"N1"})
+    (st,) = a.rules
+    assert (st.leads, st.agreeing, st.first_touch_median_hours, st.decided, st.converted) == (2, 2, 4.0, 2, 1)
+    assert a.over_capacity == [] and a.owned == 2 and a.share(st) == 1.0
+    assert (a.what_if.leads, a.what_if.with_history, a.what_if.actual, a.what_if.estimated) == (2, 2, 0.5, 0.5)
 
 
 def test_best_conversion_for_the_segment(registry):

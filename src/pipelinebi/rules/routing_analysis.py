@@ -16,6 +16,10 @@ is the mean of its pool's rates (reps without history of the segment left out), 
 counts at the segment's overall rate. It assumes a rep converts a lead at their past rate
 whatever the load — the caveat printed with it.
 
+``reps``: only the leads these reps own, these reps' load and, for the estimate, these reps'
+history — what the Routing analysis page passes for a viewer whose row scope (or sidebar filter)
+covers only some reps, so nothing outside their view enters any number.
+
 >>> a = Analysis(rules=[RuleStats("r", "R", 2, 1, 1.5, 1, 1)], over_capacity=[], what_if=WhatIf(2, 0.5, 0.6, 2))
 >>> print(a.render().splitlines()[1])
 r (R): 2 leads with an owner, 50% in the rule's pool; first touch median 1.5 h; conversion 100% of 1 decided
@@ -23,6 +27,7 @@ r (R): 2 leads with an owner, 50% in the rule's pool; first touch median 1.5 h; 
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from statistics import median
 from typing import Any
@@ -51,6 +56,12 @@ class RuleStats:
         return self.converted / self.decided if self.decided else None
 
 
+#: how the what-if estimate is made, in words (the CLI and the page say it with the number)
+METHOD = ("each decided lead at its rule's pool's historical conversion for its segment (the mean of the pool's "
+          "reps for round-robin, the best for best-conversion), a pool without history of the segment at the "
+          "segment's overall rate; it assumes a rep converts at their past rate whatever the load")
+
+
 @dataclass
 class WhatIf:
     leads: int  # decided leads the estimate covers
@@ -66,6 +77,15 @@ class Analysis:
     what_if: WhatIf
     unmatched: int = 0  # owned leads no rule matches
     notes: list[str] = field(default_factory=list)
+
+    @property
+    def owned(self) -> int:
+        """Leads with an owner: those a rule matches and those none does."""
+        return sum(s.leads for s in self.rules) + self.unmatched
+
+    def share(self, s: RuleStats) -> float | None:
+        """The rule's share of the leads with an owner."""
+        return s.leads / self.owned if self.owned else None
 
     def render(self) -> str:
         pct = lambda x: "—" if x is None else f"{x:.0%}"  # noqa: E731
@@ -89,13 +109,17 @@ class Analysis:
         return "\n".join(ln for ln in lines if ln)
 
 
-def analyse(con: duckdb.DuckDBPyConnection, compiled: CompiledRouting) -> Analysis:
+def analyse(con: duckdb.DuckDBPyConnection, compiled: CompiledRouting,
+            reps: Collection[str] | None = None) -> Analysis:
+    """The analysis of every lead with an owner (only those ``reps`` own, when given)."""
     r = compiled.located.definition
-    owned, reps = _rows(con, compiled.owned), _rows(con, compiled.reps)
+    keep = (lambda rep_id: True) if reps is None else (lambda rep_id, within=frozenset(reps): rep_id in within)  # noqa: E731
+    owned = [row for row in _rows(con, compiled.owned) if keep(row["owner_id"])]
+    pool_reps = [row for row in _rows(con, compiled.reps) if keep(row["rep_id"])]
     rate: dict[tuple[str, Any], float] = {}
     seg_conv: dict[Any, list[int]] = {}
     for row in _rows(con, compiled.conversion):
-        if row["leads"]:
+        if row["leads"] and keep(row["owner_id"]):
             rate[(row["owner_id"], row["segment"])] = row["converted"] / row["leads"]
             acc = seg_conv.setdefault(row["segment"], [0, 0])
             acc[0] += row["converted"]
@@ -114,7 +138,7 @@ def analyse(con: duckdb.DuckDBPyConnection, compiled: CompiledRouting) -> Analys
             continue
         i = index[name]
         rule = r.rules[i]
-        pool = [rep for rep in reps if rep[f"pool_{i}"]
+        pool = [rep for rep in pool_reps if rep[f"pool_{i}"]
                 and all(lead[f"m_{ld}"] is not None and lead[f"m_{ld}"] == rep[f"m_{ld}_{rd}"]
                         for ld, rd in rule.pool.match.items())]
         st = per[name]
@@ -138,9 +162,9 @@ def analyse(con: duckdb.DuckDBPyConnection, compiled: CompiledRouting) -> Analys
                        per[rule.name]["decided"], per[rule.name]["conv"]) for rule in r.rules]
     over: list[dict[str, Any]] = []
     if r.capacity is not None:
-        names = {rep["rep_id"]: rep["rep"] for rep in reps}
+        names = {rep["rep_id"]: rep["rep"] for rep in pool_reps}
         for row in _rows(con, compiled.load):
-            if row["open_leads"] > r.capacity:
+            if row["open_leads"] > r.capacity and keep(row["owner_id"]):
                 over.append({"rep_id": row["owner_id"], "rep": names.get(row["owner_id"], row["owner_id"]),
                              "open_leads": row["open_leads"], "capacity": r.capacity})
         over.sort(key=lambda x: (-x["open_leads"], str(x["rep_id"])))
