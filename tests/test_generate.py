@@ -267,7 +267,7 @@ def test_history_has_skips_regressions_pushes_and_amount_changes(db):
 def test_planted_playbook_events_are_in_the_history(db):
     # the simulation never wins a deal straight from Proposal (it cannot skip Negotiation on the
     # way to a win): the one such deal is generate.PLANTS' "won_from_proposal", won 10 days ago
-    won = db.execute(f"""
+    won = db.execute("""
         WITH h AS (SELECT deal_id, changed_at, stage,
                           lag(stage) OVER (PARTITION BY deal_id ORDER BY changed_at) AS prev FROM deal_history)
         SELECT h.deal_id, h.changed_at::DATE FROM h JOIN deals d USING (deal_id)
