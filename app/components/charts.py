@@ -441,11 +441,45 @@ def wrap(text: str, width: int = 18) -> str | list[str]:
     return lines
 
 
+def date_names(values: pd.Series) -> pd.Series:
+    """Dates as the periods they start, when they all start one: quarters ("Q2 2024"), else
+    months ("Apr 2024"); anything else unchanged (names, numbers, other dates).
+
+    >>> list(date_names(pd.Series(["2024-04-01", "2024-07-01"]))), list(date_names(pd.Series(["2024-05-01"])))
+    (['Q2 2024', 'Q3 2024'], ['May 2024'])
+    >>> list(date_names(pd.Series(["APAC", "EMEA"]))), list(date_names(pd.Series(["2024-05-03"])))
+    (['APAC', 'EMEA'], ['2024-05-03'])
+    """
+    if pd.api.types.is_numeric_dtype(values) or values.isna().all():
+        return values
+    text = values.astype("string")
+    if not text.dropna().str.fullmatch(r"\d{4}-\d{2}-\d{2}( 00:00:00)?").all():
+        return values
+    days = pd.to_datetime(text, errors="coerce")
+    if days.isna().any() or (days.dt.day != 1).any():
+        return values
+    if days.dt.month.isin([1, 4, 7, 10]).all():
+        return pd.Series([f"Q{(d.month - 1) // 3 + 1} {d.year}" for d in days], index=values.index, dtype="string")
+    return pd.Series([d.strftime("%b %Y") for d in days], index=values.index, dtype="string")
+
+
 def heatmap(df: pd.DataFrame, x: str, y: str, metric: str, defs: dict[str, Any], *, x_order: list[str] | None = None,
             title: str | None = None, x_label: str | None = None, y_label: str | None = None) -> alt.Chart:
     labels = _labels([metric], defs)
     fmt = _fmt([metric], defs)
     x_order = _shown(x_order)
+    df = df.copy()
+    y_order = None
+    for d in (x, y):  # cohorts by date read as periods ("Q2 2024"), not "2024-04-01", in time order
+        if d in df:
+            named = date_names(df[d])
+            if not named.equals(df[d]):
+                order = list(dict.fromkeys(named.iloc[pd.to_datetime(df[d].astype("string")).argsort()]))
+                if d == y:
+                    y_order = order
+                else:
+                    x_order = order
+            df[d] = named
     df = _clean(df, [x, y])
     df["value"] = pd.to_numeric(df[metric], errors="coerce")
     # White text only on the dark ends of the colour scale (red and deep green); the scale spans
@@ -458,7 +492,8 @@ def heatmap(df: pd.DataFrame, x: str, y: str, metric: str, defs: dict[str, Any],
     base = alt.Chart(df).encode(
         x=alt.X(f"{x}:N", sort=x_order, axis=alt.Axis(title=x_label, labelAngle=0, labelLimit=140, orient="top",
                                                       labelOverlap=False)),
-        y=alt.Y(f"{y}:N", axis=alt.Axis(title=y_label, labelLimit=220)))
+        # every row named: the theme's labelOverlap hid every other cohort
+        y=alt.Y(f"{y}:N", sort=y_order, axis=alt.Axis(title=y_label, labelLimit=220, labelOverlap=False)))
     rect = themed(base.mark_rect(stroke="#a0aab8"), PAPER_STROKE, "cells").encode(
         # blue (high) to orange (low): colour-blind safe, never red against green
         # the legend's title on short lines: one line of "Stage conversion (resolved visits)"
