@@ -85,7 +85,7 @@ def test_codes_are_words_and_a_click_keeps_the_raw_value(browser, app_server, sc
         assert not [t for t in axis if re.fullmatch(r"[a-z_ ]+", t)], axis  # no code on the axis
         page.screenshot(path=screenshot_dir / "exec_value_labels.png")
         bars.first.click()
-        page.get_by_role("heading", name="Spend by campaign").first.wait_for(timeout=60_000)
+        page.get_by_role("heading", name="Spend and revenue credited by campaign").first.wait_for(timeout=60_000)
         settle(page)
         raw = _params(page).get("source")
         assert raw == raw.lower() and raw.replace("_", " ").title() == shown[0], (raw, shown[0])
