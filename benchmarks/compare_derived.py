@@ -36,7 +36,7 @@ def old_models(rev: str, folder: Path):
                            capture_output=True, text=True, check=True).stdout.split()
     folder.mkdir(parents=True, exist_ok=True)
     for n in names:
-        if n.endswith(".sql"):
+        if n.endswith(".sql") or n == "parameters.yml":  # the settings the SQL names ($attribution_…)
             text = subprocess.run(["git", "-C", str(REPO), "show", f"{rev}:semantic/derived/{n}"],
                                   capture_output=True, text=True, check=True).stdout
             (folder / n).write_text(text)

@@ -8,12 +8,18 @@ these tests pin the same equalities on the demo data, every run:
 - ``stage_norms``: one ``quantile_cont(x, [0.5, 0.75, 0.9])`` state per stage equals ``median``
   and two ``quantile_cont`` calls, exactly;
 - ``stage_intervals`` is stored in exit order (what lets a period query skip row groups);
-- generating in chunks of deals gives the same files as one pass.
+- generating in chunks of deals gives the same files as one pass;
+- ``stage_funnel`` (no window: its per-visit facts read from ``stage_intervals``),
+  ``close_date_changes`` and ``stage_win_rates`` (deals joined after the window / DISTINCT) give the
+  rows the plain SQL they replaced gives (``tests/fixtures/derived_plain``), on the demo data and on
+  a pipeline whose funnel stages share a position; ``stage_intervals``' reached-later flags (which
+  ``stage_funnel`` now reads) equal their definition written as EXISTS subqueries.
 """
 
 from __future__ import annotations
 
 import hashlib
+import shutil
 from pathlib import Path
 
 import duckdb
@@ -21,16 +27,51 @@ import pytest
 
 import pipelinebi.generate as generate_module
 from pipelinebi.ingest import ingest
+from pipelinebi.ingest.derived import load_derived
 from pipelinebi.settings import PROJECT_ROOT
+
+PLAIN = Path(__file__).parent / "fixtures" / "derived_plain"
+REWRITTEN = ("stage_funnel", "close_date_changes", "stage_win_rates")
 
 
 @pytest.fixture(scope="module")
-def con(tmp_path_factory):
+def demo(tmp_path_factory) -> Path:
     db = tmp_path_factory.mktemp("scale") / "demo.duckdb"
     assert ingest(PROJECT_ROOT / "seeds", db, semantic_dir=PROJECT_ROOT / "semantic").ok
-    c = duckdb.connect(str(db), read_only=True)
+    return db
+
+
+@pytest.fixture(scope="module")
+def con(demo):
+    c = duckdb.connect(str(demo), read_only=True)
     yield c
     c.close()
+
+
+def differences(db: Path, work: Path) -> dict[str, tuple[int, int, int]]:
+    """Per rewritten table: (rows, rows of it not in the plain SQL's table, rows of that not in it),
+    EXCEPT ALL (duplicates count); doubles rounded to 9 decimals (a parallel sum's last bits vary)."""
+    copy = work / f"plain-{db.name}"
+    shutil.copy(db, copy)
+    out = {}
+    with duckdb.connect(str(copy)) as c:
+        c.execute("SET TimeZone = 'UTC'")
+        c.execute("CREATE SCHEMA plain")
+        c.execute("SET search_path = 'plain,main'")  # plain.stage_funnel reads plain.stage_intervals
+        for m in load_derived(PLAIN):
+            c.execute(f"CREATE TABLE plain.{m.name} AS {m.sql}")
+        c.execute("SET search_path = 'main'")
+        for name in REWRITTEN:
+            cols = c.execute(f"DESCRIBE main.{name}").fetchall()
+            assert [x[:2] for x in cols] == [x[:2] for x in c.execute(f"DESCRIBE plain.{name}").fetchall()], name
+            sel = ", ".join(f"round({x[0]}, 9)" if x[1] == "DOUBLE" else x[0] for x in cols)
+
+            def minus(a: str, b: str) -> int:
+                return c.execute(f"SELECT count(*) FROM (SELECT {sel} FROM {a}.{name} "
+                                 f"EXCEPT ALL SELECT {sel} FROM {b}.{name})").fetchone()[0]
+            out[name] = (c.execute(f"SELECT count(*) FROM main.{name}").fetchone()[0],
+                         minus("main", "plain"), minus("plain", "main"))
+    return out
 
 
 def test_amount_rank_is_the_row_number_by_amount_then_deal_id(con):
@@ -100,3 +141,48 @@ def test_generating_in_chunks_gives_the_same_files(tmp_path, monkeypatch):
                              progress=lambda step, done=None, total=None: seen.append(step))
     assert any("deals 2,100-2,500 of 2,500" in s for s in seen)
     assert digest(tmp_path / "chunks") == digest(tmp_path / "one")
+
+
+def test_rewritten_tables_equal_the_plain_sql_on_the_demo_data(demo, tmp_path):
+    diff = differences(demo, tmp_path)
+    assert diff["stage_funnel"][0] > 10_000
+    assert diff["close_date_changes"][0] > 1_000 and diff["stage_win_rates"][0] == 7
+    assert {name: d[1:] for name, d in diff.items()} == {name: (0, 0) for name in REWRITTEN}
+
+
+def test_rewritten_tables_equal_the_plain_sql_when_funnel_stages_share_a_position(tmp_path):
+    # Qualification and Proposal both at position 2: by funnel rank (position, then name) Proposal
+    # comes before Qualification, by position neither is "later". D2 goes Proposal -> Qualification,
+    # so stage_intervals says it reached a later stage and stage_funnel (by position) says it did not.
+    good = tmp_path / "good"
+    shutil.copytree(Path(__file__).parent / "fixtures" / "ingest" / "good", good)
+    stages = (good / "stages.csv").read_text().replace("New Business,Proposal,3,", "New Business,Proposal,2,")
+    (good / "stages.csv").write_text(stages)
+    db = tmp_path / "tied.duckdb"
+    report = ingest(good, db, semantic_dir=PROJECT_ROOT / "semantic")
+    assert report.ok
+    with duckdb.connect(str(db), read_only=True) as c:
+        assert c.execute("SELECT bool_or(reached_later) FROM stage_intervals WHERE deal_id = 'D2' "
+                         "AND stage = 'Proposal'").fetchone()[0] is True
+        assert c.execute("SELECT advanced_later FROM stage_funnel WHERE deal_id = 'D2' "
+                         "AND stage = 'Proposal'").fetchone()[0] is False
+    assert {name: d[1:] for name, d in differences(db, tmp_path).items()} == {name: (0, 0) for name in REWRITTEN}
+
+
+def test_reached_later_flags_follow_their_definition(con):
+    # the visit's deal entered the next funnel position / any higher one after this visit began
+    wrong, rnl, rl = con.execute("""
+        SELECT count(*) FILTER (WHERE v.reached_next_later <> e.next_later OR v.reached_later <> e.later),
+               count(*) FILTER (WHERE e.next_later), count(*) FILTER (WHERE e.later)
+        FROM stage_intervals v
+        JOIN (SELECT deal_id, entered_at,
+                     funnel_position IS NOT NULL AND EXISTS (
+                         SELECT 1 FROM stage_intervals u WHERE u.deal_id = s.deal_id
+                         AND u.funnel_position = s.funnel_position + 1 AND u.entered_at > s.entered_at) AS next_later,
+                     funnel_position IS NOT NULL AND EXISTS (
+                         SELECT 1 FROM stage_intervals u WHERE u.deal_id = s.deal_id
+                         AND u.funnel_position > s.funnel_position AND u.entered_at > s.entered_at) AS later
+              FROM stage_intervals s) e USING (deal_id, entered_at)
+    """).fetchone()
+    assert wrong == 0
+    assert 1_000 < rnl < rl  # both occur, and "any higher" is the wider one

@@ -12,11 +12,12 @@
 -- Choices: the change that closes a deal counts too (a deal expected on 30 Sep and won on
 -- 5 Oct slipped out of Q3); changes on closed deals (re-opened, data fixes) do not.
 WITH h AS (
-    SELECT h.deal_id, h.changed_at, h.close_date, d.pipeline, d.owner_id,
+    -- The window sorts the history's own five columns; deals is joined after the filter below, to
+    -- the changes only (issue #20: at 10M deals 17M rows instead of 46M, and a narrower sort).
+    SELECT h.deal_id, h.changed_at, h.close_date,
            lag(h.close_date) OVER w AS prev_close,
            lag(h.stage) OVER w AS prev_stage
     FROM deal_history h
-    JOIN deals d ON d.deal_id = h.deal_id
     WINDOW w AS (PARTITION BY h.deal_id ORDER BY h.changed_at)
 )
 SELECT h.deal_id, h.changed_at,
@@ -26,9 +27,10 @@ SELECT h.deal_id, h.changed_at,
        h.close_date < h.prev_close AS is_pull_in,
        date_trunc('month', h.close_date) > date_trunc('month', h.prev_close) AS pushed_out_of_month,
        date_trunc('quarter', h.close_date) > date_trunc('quarter', h.prev_close) AS pushed_out_of_quarter,
-       h.owner_id
+       d.owner_id
 FROM h
-JOIN stages s ON s.pipeline = h.pipeline AND s.stage = h.prev_stage
+JOIN deals d ON d.deal_id = h.deal_id
+JOIN stages s ON s.pipeline = d.pipeline AND s.stage = h.prev_stage
 WHERE s.kind = 'open'
   AND h.prev_close IS NOT NULL AND h.close_date IS NOT NULL
   AND h.close_date <> h.prev_close

@@ -29,46 +29,65 @@ WITH steps AS (
            min(position) FILTER (WHERE kind = 'open') OVER (PARTITION BY pipeline) AS top_position
     FROM stages
 ),
-v AS (
-    SELECT i.deal_id, i.pipeline, i.stage, i.entered_at, i.exited_at, i.dwell_days, i.owner_id,
+tied AS (
+    -- pipelines where two funnel stages share a position (ingest warns): there "a later stage" by
+    -- position is not stage_intervals' reached_later (ranked by position, then name)
+    SELECT pipeline FROM stages WHERE kind <> 'lost' GROUP BY pipeline HAVING count(DISTINCT position) < count(*)
+),
+v AS NOT MATERIALIZED (
+    -- Read twice (per stage, per deal): scanning stage_intervals again costs less than storing
+    -- these rows for the second reader. No window over the visits (issue #20): what the deal's next visit is and whether a later visit
+    -- went further are stage_intervals' own columns (next_stage, exited_at, reached_later).
+    SELECT i.deal_id, i.pipeline, i.stage, i.entered_at, i.exited_at, i.dwell_days, i.owner_id, i.is_first_seen,
            CASE WHEN s.kind <> 'lost' THEN s.position END AS fpos,
-           s.next_position, s.top_position
+           s.next_position, s.top_position,
+           i.exited_at IS NOT NULL AS has_next,
+           CASE WHEN n.kind <> 'lost' THEN n.position END AS next_fpos,
+           i.reached_later AS advanced
     FROM stage_intervals i
     JOIN steps s ON s.pipeline = i.pipeline AND s.stage = i.stage
-),
-w AS (
-    SELECT *,
-           lead(fpos) OVER d AS next_fpos,
-           lead(entered_at) OVER d IS NOT NULL AS has_next,
+    LEFT JOIN steps n ON n.pipeline = i.pipeline AND n.stage = i.next_stage
+    WHERE i.pipeline NOT IN (SELECT pipeline FROM tied)
+    UNION ALL
+    -- the tied pipelines (none in practice): the later visits' highest position, by a window
+    SELECT deal_id, pipeline, stage, entered_at, exited_at, dwell_days, owner_id, is_first_seen, fpos, next_position,
+           top_position, has_next, next_fpos,
            max(fpos) OVER (PARTITION BY deal_id ORDER BY entered_at, exited_at NULLS LAST
-                           ROWS BETWEEN 1 FOLLOWING AND UNBOUNDED FOLLOWING) AS max_later,
-           first_value(fpos) OVER d AS first_seen_position,
-           first_value(entered_at) OVER d AS first_seen_at
-    FROM v
-    WINDOW d AS (PARTITION BY deal_id ORDER BY entered_at, exited_at NULLS LAST)
+                           ROWS BETWEEN 1 FOLLOWING AND UNBOUNDED FOLLOWING) > fpos
+    FROM (
+        SELECT i.deal_id, i.pipeline, i.stage, i.entered_at, i.exited_at, i.dwell_days, i.owner_id, i.is_first_seen,
+               CASE WHEN s.kind <> 'lost' THEN s.position END AS fpos,
+               s.next_position, s.top_position,
+               i.exited_at IS NOT NULL AS has_next,
+               CASE WHEN n.kind <> 'lost' THEN n.position END AS next_fpos
+        FROM stage_intervals i
+        JOIN steps s ON s.pipeline = i.pipeline AND s.stage = i.stage
+        LEFT JOIN steps n ON n.pipeline = i.pipeline AND n.stage = i.next_stage
+        WHERE i.pipeline IN (SELECT pipeline FROM tied)
+    ) t
 ),
 per_stage AS (
-    SELECT w.deal_id, w.stage,
-           min(w.entered_at) AS first_entered_at,
+    SELECT v.deal_id, v.stage,
+           min(v.entered_at) AS first_entered_at,
            count(*) AS visits,
-           count(w.exited_at) AS completed_visits,
-           bool_or(w.has_next AND w.next_fpos = w.next_position) AS exited_to_next,
-           bool_or(w.has_next AND w.next_fpos > w.fpos) AS exited_forward,
-           bool_or(w.max_later > w.fpos) AS advanced_later,
-           bool_or(w.has_next AND w.next_fpos IS NULL) AS exited_to_lost,
-           count(*) FILTER (WHERE w.next_fpos < w.fpos) AS backward_moves,
-           sum(w.dwell_days) AS dwell_days_total,
-           coalesce(sum(w.dwell_days) FILTER (WHERE w.exited_at IS NOT NULL), 0) AS dwell_days_completed,
-           bool_or(w.exited_at IS NULL) AS in_stage_now
-    FROM w
-    GROUP BY w.deal_id, w.stage
+           count(v.exited_at) AS completed_visits,
+           bool_or(v.has_next AND v.next_fpos = v.next_position) AS exited_to_next,
+           bool_or(v.has_next AND v.next_fpos > v.fpos) AS exited_forward,
+           bool_or(v.advanced) AS advanced_later,
+           bool_or(v.has_next AND v.next_fpos IS NULL) AS exited_to_lost,
+           count(*) FILTER (WHERE v.next_fpos < v.fpos) AS backward_moves,
+           sum(v.dwell_days) AS dwell_days_total,
+           coalesce(sum(v.dwell_days) FILTER (WHERE v.exited_at IS NOT NULL), 0) AS dwell_days_completed,
+           bool_or(v.exited_at IS NULL) AS in_stage_now
+    FROM v
+    GROUP BY v.deal_id, v.stage
 ),
 per_deal AS (
-    SELECT deal_id, any_value(pipeline) AS pipeline, any_value(first_seen_position) AS first_seen_position,
-           any_value(first_seen_at) AS first_seen_at, any_value(top_position) AS top_position,
-           -- a plain aggregate here, not a window over the deal in w: one pass less over 3.4M visits
+    -- the deal's first visit starts at its first history row (stage_intervals.is_first_seen)
+    SELECT deal_id, any_value(pipeline) AS pipeline, max(fpos) FILTER (WHERE is_first_seen) AS first_seen_position,
+           min(entered_at) AS first_seen_at, any_value(top_position) AS top_position,
            max(fpos) AS max_fpos, any_value(owner_id) AS owner_id
-    FROM w GROUP BY deal_id
+    FROM v GROUP BY deal_id
 )
 SELECT d.deal_id, d.pipeline, s.stage, s.position AS funnel_position, s.next_position,
        p.deal_id IS NOT NULL AS entered, p.first_entered_at,

@@ -12,8 +12,10 @@
 -- size under which the stage probability is used instead.
 WITH params AS (SELECT 1 AS min_closed_deals),
 visited AS (
-    SELECT DISTINCT h.deal_id, d.pipeline, h.stage, d.status, d.amount
-    FROM deal_history h JOIN deals d ON d.deal_id = h.deal_id
+    -- the distinct (deal, stage) pairs first, then deals (its key: one row each): at 10M deals a join
+    -- of the 34M pairs instead of the 46M history rows, and a narrower DISTINCT (issue #20)
+    SELECT h.deal_id, d.pipeline, h.stage, d.status, d.amount
+    FROM (SELECT DISTINCT deal_id, stage FROM deal_history) h JOIN deals d ON d.deal_id = h.deal_id
 ),
 agg AS (
     SELECT s.pipeline, s.stage, s.probability AS stage_probability,

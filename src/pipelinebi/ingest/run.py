@@ -319,6 +319,10 @@ def _build(con, files, work: Path, findings: Findings, progress: _Run,
     con.executemany("INSERT INTO pipelinebi_meta VALUES (?, ?)", list(meta.items()))
     # Derived SQL reads tables only: from here on the connection may not touch files.
     con.execute("SET enable_external_access = false")
+    # A derived table whose order matters says ORDER BY (kept: DuckDB writes an ORDER BY's rows in
+    # order whatever this says); the others may be written as the threads finish, so DuckDB does not
+    # hold finished row groups back to write them in input order (issue #20: memory at 10M deals).
+    con.execute("SET preserve_insertion_order = false")
     counts.update(build_derived(con, models, progress))
     if carry is not None and "actions" in counts:
         from ..rules.triggers import PREVIOUS_TABLE
