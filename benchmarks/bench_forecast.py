@@ -82,6 +82,9 @@ def main() -> None:
     ap.add_argument("--database", type=Path, help="an ingested database to measure (copied into --work first; "
                     "the baseline is then one open-pipeline snapshot query instead of the ingest)")
     ap.add_argument("--skip-holdout", action="store_true", help="skip the held-out quarter (train + test)")
+    ap.add_argument("--only", choices=("model", "backtest"), help="time only the model steps (train on "
+                    "everything, score) or only the backtest — two runs side by side on a loaded machine")
+    ap.add_argument("--skip-probe", action="store_true", help="with --database: skip the old-vs-batched per-date probe")
     a = ap.parse_args()
     if a.deals > 1_000_000:
         raise SystemExit("at most 1M deals here")
@@ -106,6 +109,7 @@ def main() -> None:
             # backtest repeats per date), then the per-date work before and after batching
             base_label = "baseline: one open-pipeline snapshot"
             timed(base_label, lambda: open_pipeline(con, as_of))
+        if a.database and not a.skip_probe:
             probe = schedule(as_of - timedelta(days=90), as_of, "week")[:4]
             timed(f"old per-date closes + win rates x{len(probe)}", lambda: [
                 (closed_before(con, d), stage_win_rates(con, d)) for d in probe])
@@ -116,20 +120,25 @@ def main() -> None:
             timed(f"new batched (+ timed rates) x{len(probe)}", batched)
         qs, _ = quarter_of(quarter_of(as_of)[0] - timedelta(days=1))
         cache: dict = {}
-        if not a.skip_holdout:
+        if not a.skip_holdout and a.only is None:
             r = timed("held-out quarter (train + test)", lambda: M.holdout(con, qs, quarter_of(qs)[1], as_of,
                                                                           cache=cache))
             print("  held-out", {k: {m: round(v, 3) if isinstance(v, float) else v for m, v in r[k].items()}
                                  for k in ("model", "historical_win_rate", "stage_probability")})
-        model = timed("train on everything", lambda: M.train(con, as_of + timedelta(days=1), cache=cache))
-        snap = timed("open pipeline now", lambda: open_pipeline(con, as_of + timedelta(days=1)))
-        timed(f"score {len(snap):,} open deals", lambda: model.predict(
-            __import__("pipelinebi.forecast.features", fromlist=["x"]).model_inputs(feature_frame(snap, as_of))))
-        dates = schedule(as_of - timedelta(days=730), as_of, a.every)
-        rows, tm = timed(f"backtest {len(dates)} snapshots ({a.every})",
-                         lambda: B.run(con, dates, as_of, with_model=not a.no_model, progress=_progress))
-        print("  timings", {k: round(v, 1) for k, v in tm.items()})
-        print(B.accuracy(rows, ["method"]).to_string(index=False))
+        if a.only != "backtest":
+            model = timed("train on everything", lambda: M.train(con, as_of + timedelta(days=1), cache=cache))
+            print("  trained", {k: v for k, v in model.meta.items() if k != "column_means"}, flush=True)
+            snap = timed("open pipeline now", lambda: open_pipeline(con, as_of + timedelta(days=1)))
+            timed(f"score {len(snap):,} open deals", lambda: model.predict(
+                __import__("pipelinebi.forecast.features", fromlist=["x"]).model_inputs(feature_frame(snap, as_of))))
+        if a.only != "model":
+            dates = schedule(as_of - timedelta(days=730), as_of, a.every)
+            rows, tm = timed(f"backtest {len(dates)} snapshots ({a.every})",
+                             lambda: B.run(con, dates, as_of, with_model=not a.no_model, progress=_progress))
+            print("  timings", {k: round(v, 1) for k, v in tm.items()})
+            print(B.accuracy(rows, ["method"]).to_string(index=False))
+            print(B.accuracy(rows, ["method", "team"]).pivot(index="team", columns="method", values="bias")
+                  .to_string(float_format=lambda v: f"{v:+.1%}"))
         # The baseline measured in this same run (same machine, same load): the ingest of the
         # same data; a ratio moves less with the load than the seconds do.
         base = SECONDS.get(base_label)

@@ -65,6 +65,12 @@ def run(con, dates: list[date], as_of: date, *, with_model: bool = True,
     snapshot × method × (owner, pipeline) with anything won or open in the period or an actual."""
     reps = con.execute("SELECT rep_id, team, region FROM reps").df().drop_duplicates("rep_id").set_index("rep_id")
     known_now = closed_before(con, as_of + timedelta(days=1))
+    # the forecasts and actuals read only won deals, a period's at a time: cut them once per
+    # period, not the whole table per date (at 1M deals 0.9M closes parsed per date was most of
+    # the per-date time)
+    won_now = known_now[known_now.outcome == "won"].assign(
+        closed_at=pd.to_datetime(known_now.closed_at), closed_close_date=pd.to_datetime(known_now.closed_close_date))
+    period_won: dict[date, tuple[pd.DataFrame, pd.Series]] = {}
     t = time.perf_counter()
     # the time-in-period win rates' deal-weeks, read once for the last date (each date keeps the
     # deals closed before it: the same rows a query for that date returns)
@@ -97,9 +103,14 @@ def run(con, dates: list[date], as_of: date, *, with_model: bool = True,
             model = models[start]
         t = time.perf_counter()
         done = end < as_of
-        act = actuals(known_now, start, end) if done else None
+        if start not in period_won:
+            ccd = won_now.closed_close_date
+            won = won_now[(ccd >= pd.Timestamp(start)) & (ccd <= pd.Timestamp(end))]
+            period_won[start] = (won, actuals(won, start, end))
+        won, act = period_won[start]
+        act = act if done else None
         probs = probabilities(snap, d, win_rates_at(win_events, d), model, timed_win_rates(events, d), start)
-        f = period_forecasts(snap, closed_at(known_now, d), start, end, probs,
+        f = period_forecasts(snap, closed_at(won, d), start, end, probs,
                              keys=act[act != 0].index if done else None)
         timings["snapshots_s"] += time.perf_counter() - t
         if done:
