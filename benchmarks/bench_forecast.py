@@ -1,6 +1,12 @@
 """Forecast intelligence at scale (#16): model training, scoring and the backtest.
 
     python benchmarks/bench_forecast.py --deals 100000 [--every month] [--work DIR]
+    python benchmarks/bench_forecast.py --database DB --work DIR [--only model|backtest] [--no-model]
+
+With ``--database`` an ingested database is measured on a copy in ``--work``; the baseline is then
+one open-pipeline snapshot query, measured in the same run, and a probe times the per-date reads
+the backtest used to make (closes and stage win rates, 4 dates) against the batched reads.
+``--only`` splits the model steps and the backtest into two runs that can go side by side.
 
 Generates ``--deals`` synthetic deals (seed 42), ingests them, then times
 ``model train`` (held-out quarter + final fit), scoring the open pipeline, and the backtest
