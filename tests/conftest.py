@@ -85,9 +85,11 @@ def pg_conn(postgres_dsn):
 
 
 @pytest.fixture(scope="session")
-def spark_session():
-    """A local Spark session (2 threads, no UI) for the whole test session. Skips without
-    PySpark or Java, except under ``CI=true`` where that is an error."""
+def spark_session(tmp_path_factory):
+    """A local Spark session (2 threads, no UI) for the whole test session, which also serves
+    Spark Connect on 127.0.0.1 (:func:`spark_connect_url`: Spark's own Connect plugin in the same
+    JVM, no second server). Skips without PySpark or Java, except under ``CI=true`` where that
+    is an error."""
     import shutil
 
     missing = None
@@ -103,9 +105,18 @@ def spark_session():
         pytest.skip(missing)
     from pyspark.sql import SparkSession
 
+    from pg_helpers import free_port
+
+    private = tmp_path_factory.mktemp("spark")
     session = (SparkSession.builder.master("local[2]").appName("pipelinebi-tests")
                .config("spark.ui.enabled", "false")
+               .config("spark.ui.showConsoleProgress", "false")
                .config("spark.sql.shuffle.partitions", "2")
+               .config("spark.sql.warehouse.dir", str(private / "catalog"))  # not ./spark-warehouse
+               .config("spark.local.dir", str(private / "tmp"))
+               .config("spark.plugins", "org.apache.spark.sql.connect.SparkConnectPlugin")
+               .config("spark.connect.grpc.binding.address", "127.0.0.1")
+               .config("spark.connect.grpc.binding.port", str(free_port()))
                # DuckDB TIMESTAMP is zone-less: read and print it as UTC, whatever the machine's zone
                .config("spark.sql.session.timeZone", "UTC")
                .config("spark.driver.extraJavaOptions", "-Duser.timezone=UTC")
@@ -115,6 +126,12 @@ def spark_session():
         yield session
     finally:
         session.stop()
+
+
+@pytest.fixture(scope="session")
+def spark_connect_url(spark_session) -> str:
+    """``spark://127.0.0.1:PORT``: the Spark Connect server of :func:`spark_session`."""
+    return f"spark://127.0.0.1:{spark_session.conf.get('spark.connect.grpc.binding.port')}"
 
 
 @pytest.fixture(scope="session")

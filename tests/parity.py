@@ -78,3 +78,26 @@ def same_rows(want: list[tuple], got: list[tuple]) -> bool:
         all((a == b) or (isinstance(a, float) and isinstance(b, float) and math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-6))
             for a, b in zip(rw, rg))
         for rw, rg in zip(want, got))
+
+
+def differences(duck_con, engine, table: str) -> tuple[int, int, int]:
+    """(rows of DuckDB's ``table``, rows only DuckDB has, rows only ``engine`` has), by EXCEPT ALL
+    both ways in a scratch DuckDB of the test's own, after the representations are made alike:
+    numbers rounded to 6 decimals, the engine's column cast to the DuckDB column's type."""
+    import duckdb
+
+    types = duck_con.execute(f"DESCRIBE {table}").fetchall()
+    mem = duckdb.connect()
+    mem.register("d", duck_con.sql(f"SELECT * FROM {table}").to_arrow_table())
+    mem.register("e", engine.run(f"SELECT * FROM {table}"))
+    assert [c[0] for c in types] == mem.sql("SELECT * FROM e LIMIT 0").columns, table
+
+    def norm(col: str, type_: str) -> str:
+        if type_ in ("DOUBLE", "FLOAT") or type_.startswith("DECIMAL"):
+            return f'round(CAST("{col}" AS DOUBLE), 6) AS "{col}"'
+        return f'CAST("{col}" AS {type_}) AS "{col}"'
+
+    cols = ", ".join(norm(c, t) for c, t, *_ in types)
+    only_duck = mem.execute(f"SELECT count(*) FROM (SELECT {cols} FROM d EXCEPT ALL SELECT {cols} FROM e)").fetchone()[0]
+    only_engine = mem.execute(f"SELECT count(*) FROM (SELECT {cols} FROM e EXCEPT ALL SELECT {cols} FROM d)").fetchone()[0]
+    return mem.execute("SELECT count(*) FROM d").fetchone()[0], only_duck, only_engine

@@ -49,7 +49,7 @@ class RunSnapshot:
     db_version: Any
     #: digest of the semantic YAML files' paths and modification times
     semantic_stamp: str
-    #: ``duckdb`` or ``postgres`` (:mod:`pipelinebi.engines`)
+    #: ``duckdb``, ``postgres`` or ``spark`` (:mod:`pipelinebi.engines`)
     engine_kind: str = "duckdb"
     #: the DuckDB file, or the engine URL with its password hidden: names the data in cache keys
     engine_name: str = ""
@@ -132,7 +132,7 @@ def _connection(path: str, version: Any):
 
 @st.cache_resource(show_spinner=False, max_entries=2)
 def _warehouse(name: str, _settings: Settings):
-    """A warehouse engine (PostgreSQL), shared by every session: read-only sessions from a
+    """A warehouse engine (PostgreSQL, Spark), shared by every session: read-only sessions from a
     small pool, reconnecting after the server comes back. Keyed on the URL without its password."""
     from pipelinebi.engines import open_engine
 
@@ -140,7 +140,7 @@ def _warehouse(name: str, _settings: Settings):
 
 
 def is_warehouse() -> bool:
-    """Whether the data lives in a warehouse engine (PostgreSQL), not in the DuckDB file."""
+    """Whether the data lives in a warehouse engine (PostgreSQL, Spark), not in the DuckDB file."""
     try:
         return engine_url(get_settings()).kind != "duckdb"
     except Exception:  # noqa: BLE001 — a bad setting is reported where the app starts

@@ -79,6 +79,11 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
         report = ingest_postgres(Path(args.path), url, mapping=mapping, dry_run=args.dry_run,
                                  progress=ConsoleProgress(), semantic_dir=settings.semantic_dir)
+    elif url.kind == "spark":
+        from .engines.spark_build import ingest_spark
+
+        report = ingest_spark(Path(args.path), url, mapping=mapping, dry_run=args.dry_run,
+                              progress=ConsoleProgress(), semantic_dir=settings.semantic_dir)
     else:
         report = ingest(Path(args.path), settings.database, mapping=mapping, dry_run=args.dry_run,
                         progress=ConsoleProgress(), semantic_dir=settings.semantic_dir,
@@ -100,15 +105,21 @@ def cmd_derive(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     url = engine_url(settings)
-    if url.kind != "postgres":
+    if url.kind == "duckdb":
         from .errors import ConfigError, Problem
 
         raise ConfigError(Problem(f"derive builds the derived tables inside a warehouse; {url.redacted} is the "
                                   "embedded DuckDB file, which `pipelinebi ingest` builds whole",
-                                  hint="pass --engine postgresql://user@host/db?schema=crm"))
-    from .engines.postgres_build import derive_postgres
+                                  hint="pass --engine postgresql://user@host/db?schema=crm, or --engine spark-local"))
+    if url.kind == "spark":
+        from .engines.spark_build import derive_spark
 
-    counts = derive_postgres(url, semantic_dir=settings.semantic_dir, progress=ConsoleProgress())
+        counts = derive_spark(url, semantic_dir=settings.semantic_dir, sources=settings.spark_sources,
+                              progress=ConsoleProgress())
+    else:
+        from .engines.postgres_build import derive_postgres
+
+        counts = derive_postgres(url, semantic_dir=settings.semantic_dir, progress=ConsoleProgress())
     for table, n in counts.items():
         print(f"{table:22} {n:>12,} rows")
     print(f"built {len(counts)} derived tables in {url.redacted}")
@@ -348,7 +359,8 @@ def build_parser() -> argparse.ArgumentParser:
             sp.add_argument("--database", metavar="FILE", help="DuckDB file (env PIPELINEBI_DATABASE)")
             sp.add_argument("--engine", metavar="URL",
                             help="where the data lives (env PIPELINEBI_ENGINE): duckdb:///path.duckdb (default: "
-                                 "--database) or postgresql://user@host/db?schema=crm; password from PGPASSWORD or ~/.pgpass")
+                                 "--database), postgresql://user@host/db?schema=crm (password from PGPASSWORD or ~/.pgpass), "
+                                 "spark-local[?warehouse=DIR&database=NAME] or spark://host:15002?database=NAME")
         if sem:
             sp.add_argument("--semantic", metavar="DIR", help="semantic folder (env PIPELINEBI_SEMANTIC_DIR)")
         return sp
@@ -364,7 +376,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--as-of", metavar="YYYY-MM-DD", default=None,
                    help="the data's 'today' (default: the fixed demo date, so output is reproducible)")
 
-    i = add("ingest", cmd_ingest, "Validate and load a folder of CRM files into the DuckDB file (or --engine postgresql://…), atomically.", sem=True)
+    i = add("ingest", cmd_ingest, "Validate and load a folder of CRM files into the DuckDB file (or --engine postgresql://…, spark-local), atomically.", sem=True)
     i.add_argument("path", metavar="PATH", help="folder of canonical table files, or a CRM export (see --mapping)")
     i.add_argument("--mapping", metavar="FILE", help="mapping YAML for a CRM export (salesforce, hubspot, pipedrive or your own)")
     i.add_argument("--dry-run", action="store_true", help="check and count only; the database is not touched")

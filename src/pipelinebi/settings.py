@@ -47,6 +47,10 @@ class Settings(BaseSettings):
     #: ``postgresql://user@host/db?schema=crm`` (:mod:`pipelinebi.engines`). Unset: the DuckDB
     #: file ``database``. A ``duckdb://`` URL sets ``database`` too.
     engine: str | None = None
+    #: Spark: the canonical tables' Parquet files (a folder of ``deals.parquet`` or ``deals/``, …)
+    #: or a JSON object ``{"deals": "/lake/crm/deals", "reps": "crm.reps"}`` (paths or catalog
+    #: tables) that ``pipelinebi derive --engine spark…`` reads (:mod:`pipelinebi.engines.spark_build`).
+    spark_sources: str | None = None
     #: Rows a query on a shared engine (PostgreSQL) may return before it is refused (0: no cap).
     query_max_rows: int = 2_000_000
     #: Default SQL dialect for ``compile``.

@@ -193,4 +193,122 @@ def _lateral_asof(join: exp.Join) -> exp.Join:
                                      alias=exp.TableAlias(this=exp.to_identifier(alias))), kind="CROSS")
 
 
-_DERIVED_RULES = {"postgres": _postgres_derived}
+def _spark_derived(tree: exp.Expression) -> exp.Expression:
+    """DuckDB's functions in Spark's terms (see :func:`derived_for`)."""
+
+    def fix(node: exp.Expression) -> exp.Expression:
+        cond, target = None, node
+        if isinstance(node, exp.Filter) and isinstance(node.this, (exp.ArgMin, exp.ArgMax, exp.IgnoreNulls, exp.AnyValue)):
+            cond, target = node.expression.this, node.this
+        if isinstance(target, exp.IgnoreNulls) and isinstance(target.this, exp.AnyValue):
+            target = target.this
+        if isinstance(target, exp.AnyValue):
+            # DuckDB's any_value skips NULLs; Spark's does so only when told (its second argument)
+            picked = exp.Anonymous(this="ANY_VALUE", expressions=[target.this.copy(), exp.true()])
+            return exp.Filter(this=picked, expression=exp.Where(this=cond.copy())) if cond is not None else picked
+        if isinstance(target, (exp.ArgMin, exp.ArgMax)):
+            # DuckDB's arg_min/arg_max skip rows where the value or the key is NULL; Spark's
+            # min_by/max_by only those where the key is
+            keep = ([exp.paren(cond.copy())] if cond is not None else []) + [
+                _not_null(target.this), _not_null(target.expression)]
+            return exp.Filter(this=target.copy(), expression=exp.Where(this=exp.and_(*keep)))
+        if isinstance(node, exp.Cast) and isinstance(node.this, (exp.Explode, exp.Unnest)):
+            # Spark refuses a generator inside an expression: cast the array, then explode it
+            arr = node.this.this if isinstance(node.this, exp.Explode) else node.this.expressions[0]
+            to = exp.DataType(this=exp.DataType.Type.ARRAY, expressions=[node.to.copy()], nested=True)
+            return exp.Explode(this=exp.Cast(this=arr.copy(), to=to))
+        if isinstance(node, exp.TimeToUnix):
+            # DuckDB's epoch() keeps the fraction of a second; Spark's unix_timestamp() does not
+            micros = exp.Anonymous(this="UNIX_MICROS", expressions=[
+                exp.Cast(this=node.this.copy(), to=exp.DataType.build("TIMESTAMP_LTZ", dialect="spark"))])
+            return exp.Div(this=exp.Cast(this=micros, to=exp.DataType.build("DOUBLE")), expression=exp.Literal.number(1_000_000))
+        if isinstance(node, exp.Div) and not (isinstance(node.this, exp.Cast) and node.this.to.is_type("double")):
+            # DuckDB's / is always a DOUBLE division; Spark divides decimals as decimals (rounded
+            # to 6 places), so a decimal operand would give another number
+            node.set("this", exp.Cast(this=node.this, to=exp.DataType.build("DOUBLE")))
+            return node
+        return node
+
+    def series(node: exp.Expression) -> exp.Expression:
+        if isinstance(node, exp.GenerateSeries) and not (node.args["start"].is_number and node.args["end"].is_number):
+            # DuckDB's generate_series is empty when it would run backwards; Spark's sequence fails
+            # ("Illegal sequence boundaries"): run it to the greater bound, keep what is within
+            start, end = node.args["start"], node.args["end"]
+            step = [node.args["step"].copy()] if node.args.get("step") is not None else []
+            seq = exp.Anonymous(this="SEQUENCE", expressions=[
+                start.copy(), exp.Greatest(this=start.copy(), expressions=[end.copy()]), *step])
+            within = exp.Lambda(this=exp.LTE(this=exp.to_identifier("x_"), expression=end.copy()),
+                                expressions=[exp.to_identifier("x_")])
+            return exp.Anonymous(this="FILTER", expressions=[seq, within])
+        return node
+
+    tree = tree.transform(series).transform(fix)  # two passes: a node replaced is not visited inside
+    for select in list(tree.find_all(exp.Select)):
+        _one_generator(select)
+    for join in list(tree.find_all(exp.Join)):
+        if (join.args.get("method") or "").upper() == "ASOF":
+            join.replace(_spark_asof(join))
+    return tree
+
+
+def _one_generator(select: exp.Select) -> None:
+    """Spark allows one generator per SELECT; DuckDB pairs several ``unnest`` row by row. So
+    ``unnest(a) AS x, unnest(b) AS y`` becomes ``INLINE(ARRAYS_ZIP(a, b)) AS (x, y)`` (the
+    shorter array padded with NULL, as DuckDB does), in the first one's place.
+
+    >>> from sqlglot import parse_one
+    >>> derived_for(parse_one("SELECT k, unnest([1, 2]) AS i, unnest(q) AS v FROM t", read="duckdb"), "spark")
+    'SELECT k, INLINE(ARRAYS_ZIP(COALESCE(ARRAY(1, 2), ARRAY()), COALESCE(q, ARRAY()))) AS (i, v) FROM t'
+    """
+    gens = [e for e in select.expressions if isinstance(e, exp.Alias) and isinstance(e.this, (exp.Explode, exp.Unnest))]
+    if len(gens) < 2:
+        return
+    arrays = [g.this.this if isinstance(g.this, exp.Explode) else g.this.expressions[0] for g in gens]
+    # a NULL array unnests to nothing in DuckDB but NULLs ARRAYS_ZIP whole: an empty one instead
+    lists = [exp.Coalesce(this=a.copy(), expressions=[exp.Array(expressions=[])]) for a in arrays]
+    zipped = exp.Anonymous(this="INLINE", expressions=[exp.Anonymous(this="ARRAYS_ZIP", expressions=lists)])
+    merged = exp.Aliases(this=zipped, expressions=[exp.to_identifier(g.alias) for g in gens])
+    out = []
+    for e in select.expressions:
+        if e is gens[0]:
+            out.append(merged)
+        elif not any(e is g for g in gens):
+            out.append(e)
+    select.set("expressions", out)
+
+
+def _spark_asof(join: exp.Join) -> exp.Join:
+    """``ASOF JOIN t AS h ON k = h.k AND x > h.at`` (DuckDB) for Spark, which has no ASOF join:
+    each row of ``t`` gets the time of the key's next row (``LEAD``), and the join keeps the one
+    row whose span holds ``x`` — ``h.at < x <= next`` — an equi-join on the key, then a range
+    test. Rows of one key at the same time: the last in the window's order wins."""
+    table = join.this
+    alias = table.alias_or_name
+    on = join.args["on"]
+    keys, bound = [], None
+    for cond in on.flatten() if isinstance(on, exp.And) else [on]:
+        if isinstance(cond, exp.EQ):
+            for side in (cond.this, cond.expression):
+                if isinstance(side, exp.Column) and side.table == alias:
+                    keys.append(exp.column(side.name))
+        elif isinstance(cond, (exp.GT, exp.GTE, exp.LT, exp.LTE)):
+            left, right = cond.this, cond.expression
+            if isinstance(right, exp.Column) and right.table == alias and isinstance(cond, (exp.GT, exp.GTE)):
+                bound = (left, right, isinstance(cond, exp.GTE))  # x > h.at
+            elif isinstance(left, exp.Column) and left.table == alias and isinstance(cond, (exp.LT, exp.LTE)):
+                bound = (right, left, isinstance(cond, exp.LTE))  # h.at < x
+    if bound is None or not keys:
+        raise QueryError(Problem(f"cannot rewrite ASOF JOIN {alias} for Spark: no key or no 'x > {alias}.time' bound",
+                                 hint="write the ON condition as key = alias.key AND value > alias.time"))
+    x, at, inclusive = bound
+    nxt = exp.column("_asof_next", table=alias)
+    window = exp.Window(this=exp.Anonymous(this="LEAD", expressions=[exp.column(at.name)]),
+                        partition_by=keys, order=exp.Order(expressions=[exp.Ordered(this=exp.column(at.name))]))
+    inner = exp.select("*", exp.alias_(window, "_asof_next")).from_(exp.Table(this=table.this.copy(), db=table.args.get("db")))
+    upto = (exp.LT if inclusive else exp.LTE)(this=x.copy(), expression=nxt)
+    within = exp.and_(on.copy(), exp.paren(exp.or_(exp.Is(this=nxt.copy(), expression=exp.Null()), upto)))
+    return exp.Join(this=exp.Subquery(this=inner, alias=exp.TableAlias(this=exp.to_identifier(alias))), on=within,
+                    kind=join.args.get("kind"), side=join.args.get("side"))
+
+
+_DERIVED_RULES = {"postgres": _postgres_derived, "spark": _spark_derived}

@@ -7,6 +7,12 @@ The engine is named by a URL (``PIPELINEBI_ENGINE`` or ``--engine``):
                                                        ``PIPELINEBI_DATABASE`` names)
 ``postgresql://user@host:5432/db?schema=crm``          a PostgreSQL database, tables in ``crm``
                                                        (psycopg 3; ``pip install 'pipelinebi[postgres]'``)
+``spark-local?warehouse=/srv/lake&database=crm``        a local Spark session (2 cores) over the
+                                                       Parquet tables in ``warehouse`` (default:
+                                                       ``spark-warehouse/`` beside the DuckDB file)
+``spark://host:15002?database=crm``                    a Spark Connect server, tables of its
+                                                       catalog's ``crm`` database (token: ``?token=``
+                                                       or ``SPARK_CONNECT_AUTHENTICATE_TOKEN``)
 =====================================================  ==========================================
 
 Credentials never go in messages or logs: :attr:`EngineURL.redacted` is what is shown. A
@@ -23,10 +29,15 @@ and, when it cannot be reached, a :class:`~pipelinebi.errors.WarehouseError` tha
 ('postgres', 'crm', 'postgresql://ann:***@db.example:5433/sales?schema=crm')
 >>> parse_engine("duckdb:///srv/bi/pipelinebi.duckdb").path
 PosixPath('/srv/bi/pipelinebi.duckdb')
+>>> s = parse_engine("spark://bi:s3cret@spark.example:15002?database=crm&token=t0k")
+>>> s.kind, s.schema, s.conninfo, s.redacted
+('spark', 'crm', 'sc://spark.example:15002/;token=t0k;user_id=bi', 'spark://bi:***@spark.example:15002?database=crm&token=***')
+>>> parse_engine("spark-local").schema, parse_engine("spark-local?warehouse=/srv/lake&database=crm").path
+('pipelinebi', PosixPath('/srv/lake'))
 >>> parse_engine("mysql://x")
 Traceback (most recent call last):
 ...
-pipelinebi.errors.ConfigError: PIPELINEBI_ENGINE: 'mysql://x' is not an engine URL (accepted: duckdb:///path/to/file.duckdb, postgresql://user@host/db?schema=crm)
+pipelinebi.errors.ConfigError: PIPELINEBI_ENGINE: 'mysql://x' is not an engine URL (accepted: duckdb:///path/to/file.duckdb, postgresql://user@host/db?schema=crm, spark-local, spark://host:15002?database=crm)
 """
 
 from __future__ import annotations
@@ -40,7 +51,8 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from ..errors import ConfigError, Problem
 
 #: what an engine URL may look like, for messages
-ACCEPTED = "accepted: duckdb:///path/to/file.duckdb, postgresql://user@host/db?schema=crm"
+ACCEPTED = ("accepted: duckdb:///path/to/file.duckdb, postgresql://user@host/db?schema=crm, spark-local, "
+            "spark://host:15002?database=crm")
 #: a schema name we put into a connection option: a plain identifier, nothing else
 _SCHEMA = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 
@@ -49,12 +61,12 @@ _SCHEMA = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 class EngineURL:
     """A parsed engine URL. ``url`` holds any password: never print it, print ``redacted``."""
 
-    kind: str  # duckdb | postgres
+    kind: str  # duckdb | postgres | spark
     url: str
     redacted: str
-    path: Path | None = None  # duckdb
-    schema: str = "public"  # postgres: where the tables live
-    conninfo: str = ""  # postgres: the URL without our own parameters, for libpq
+    path: Path | None = None  # duckdb: the file; spark-local: the warehouse folder (None: the default)
+    schema: str = "public"  # postgres: where the tables live; spark: the database
+    conninfo: str = ""  # postgres: the URL without our own parameters, for libpq; spark: the sc:// URL ("" local)
 
     def __repr__(self) -> str:  # a stray repr() in a log must not carry the password
         return f"EngineURL({self.redacted!r})"
@@ -71,7 +83,8 @@ def redact(url: str) -> str:
     if parts.password is not None:
         user, _, host = netloc.rpartition("@")
         netloc = f"{user.split(':', 1)[0]}:***@{host}"
-    query = urlencode([(k, "***" if k.lower() == "password" else v) for k, v in parse_qsl(parts.query)], safe="*/")
+    query = urlencode([(k, "***" if k.lower() in ("password", "token") else v) for k, v in parse_qsl(parts.query)],
+                      safe="*/")
     return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
 
 
@@ -95,13 +108,51 @@ def parse_engine(url: str) -> EngineURL:
         rest = urlencode([(k, v) for k, v in params if k != "schema"])
         conninfo = urlunsplit(("postgresql", parts.netloc, parts.path, rest, ""))
         return EngineURL("postgres", text, redact(text), schema=schema, conninfo=conninfo)
+    if scheme == "spark" or re.match(r"(?i)^spark-local(\?|$)", text):
+        return _spark_url(text)
     raise ConfigError(Problem(f"PIPELINEBI_ENGINE: '{redact(text)}' is not an engine URL", hint=ACCEPTED))
 
 
+def _spark_url(text: str) -> EngineURL:
+    local = text.lower().startswith("spark-local")
+    parts = urlsplit("spark-local://" + text[len("spark-local"):].lstrip(":/") if local else text)
+    params = dict(parse_qsl(parts.query, keep_blank_values=True))
+    database = params.get("database", "pipelinebi")
+    if not _SCHEMA.match(database):
+        raise ConfigError(Problem(f"PIPELINEBI_ENGINE: database '{database}' is not a plain name",
+                                  hint="letters, digits and _, e.g. ?database=crm"))
+    unknown = sorted(set(params) - {"database", "warehouse", "token"})
+    if unknown:
+        raise ConfigError(Problem(f"PIPELINEBI_ENGINE: unknown parameter {unknown[0]} in {redact(text)}",
+                                  hint="spark URLs take database=, and warehouse= (spark-local) or token= (spark://)"))
+    if local:
+        if parts.netloc or parts.path.strip("/"):
+            raise ConfigError(Problem(f"PIPELINEBI_ENGINE: '{redact(text)}' is not a local Spark URL",
+                                      hint="spark-local, or spark-local?warehouse=/path/to/folder&database=crm"))
+        warehouse = Path(params["warehouse"]) if params.get("warehouse") else None
+        return EngineURL("spark", text, redact(text), path=warehouse, schema=database)
+    if not parts.hostname:
+        raise ConfigError(Problem(f"PIPELINEBI_ENGINE: '{redact(text)}' names no Spark Connect host",
+                                  hint="spark://host:15002?database=crm"))
+    remote = f"sc://{parts.hostname}:{parts.port or 15002}"
+    options = [f"token={params['token']}"] if params.get("token") else []
+    if parts.username:
+        options.append(f"user_id={parts.username}")
+    if options:
+        remote += "/;" + ";".join(options)
+    return EngineURL("spark", text, redact(text), schema=database, conninfo=remote)
+
+
 def engine_url(settings: Any) -> EngineURL:
-    """The engine the settings name: ``settings.engine``, else the DuckDB file ``settings.database``."""
+    """The engine the settings name: ``settings.engine``, else the DuckDB file ``settings.database``.
+    A local Spark without ``warehouse=`` keeps its tables in ``spark-warehouse/`` beside that file."""
     if getattr(settings, "engine", None):
-        return parse_engine(settings.engine)
+        url = parse_engine(settings.engine)
+        if url.kind == "spark" and not url.conninfo and url.path is None:
+            from dataclasses import replace
+
+            url = replace(url, path=Path(settings.database).parent / "spark-warehouse")
+        return url
     path = Path(settings.database)
     return EngineURL("duckdb", f"duckdb://{path}", f"duckdb://{path}", path=path)
 
@@ -151,6 +202,10 @@ def open_engine(settings: Any, *, read_only: bool = True) -> Any:
 
         path = ensure_database(settings.model_copy(update={"database": url.path}))
         return DuckDBEngine(path, timeout=settings.query_timeout)
+    if url.kind == "spark":
+        from .spark import SparkEngine
+
+        return SparkEngine(url, timeout=settings.query_timeout, max_rows=settings.query_max_rows, read_only=read_only)
     from .postgres import PostgresEngine
 
     return PostgresEngine(url, timeout=settings.query_timeout, max_rows=settings.query_max_rows, read_only=read_only)

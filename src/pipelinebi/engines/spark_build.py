@@ -1,0 +1,335 @@
+"""Build the warehouse inside Spark: ``ingest --engine spark-local…`` and ``derive``.
+
+**ingest** reads and checks the files exactly as a DuckDB ingest does (the same report and
+refusals: :func:`pipelinebi.ingest.ingest` into a private scratch file), then writes each
+canonical table as Parquet (spark-local) or as a table of the server's catalog (Spark
+Connect), builds every derived table in Spark, and swaps the new tables in.
+
+**derive** builds only the derived tables over canonical tables that are there already: the
+Parquet files (or catalog tables) named by ``PIPELINEBI_SPARK_SOURCES`` — a folder holding
+``deals.parquet`` or ``deals/`` for each canonical table, or a JSON object
+``{"deals": "/lake/crm/deals", "reps": "crm.reps"}`` (a path, or a catalog table) — else the
+canonical tables of the current build (spark-local) or of the catalog's database (Connect).
+Without a ``pipelinebi_meta`` it writes one (the data's as-of date, the coverage facts).
+
+The derived SQL is ``semantic/derived/*.sql`` and the scorecards' tables
+(:func:`pipelinebi.ingest.derived.scorecard_models`, the same list DuckDB and PostgreSQL build),
+printed for Spark by :func:`pipelinebi.compiler.dialects.derived_for` — the one place
+per-engine fixes live. Each table is written, then registered under its name in the build's
+session, so the next file reads it.
+
+The swap: spark-local writes a new build folder and replaces ``CURRENT`` in one
+``os.replace`` (the build before stays for readers still on it; older ones are removed).
+Spark Connect writes ``<table>__pbi_new`` tables and renames them over the old ones at the end
+— a failure before that leaves the tables in use as they were; the renames themselves are one
+table at a time (Spark's catalog has no transaction).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import time
+import uuid
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from ..errors import ConfigError, IngestError, Problem, WarehouseError
+from ..progress import Progress, no_progress
+from . import EngineURL
+from .spark import SparkEngine, attach, read_current
+
+META = "pipelinebi_meta"
+_NEW = "__pbi_new"
+
+
+def parse_sources(text: str | None) -> dict[str, dict] | None:
+    """``PIPELINEBI_SPARK_SOURCES`` → ``{table: {"path": …} | {"table": …}}`` for the canonical
+    tables (None: unset).
+
+    >>> parse_sources('{"deals": "/lake/deals", "reps": "crm.reps"}')
+    {'deals': {'path': '/lake/deals'}, 'reps': {'table': 'crm.reps'}}
+    """
+    if not text or not text.strip():
+        return None
+    from ..canonical import TABLES
+
+    text = text.strip()
+    if text.startswith("{"):
+        try:
+            named = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise ConfigError(Problem(f"PIPELINEBI_SPARK_SOURCES is not valid JSON: {e.msg} (column {e.colno})",
+                                      hint='{"deals": "/lake/crm/deals", "reps": "crm.reps"}')) from None
+        unknown = sorted(set(named) - set(TABLES))
+        if unknown:
+            from ..errors import unknown_name_hint
+
+            raise ConfigError(Problem(f"PIPELINEBI_SPARK_SOURCES names {unknown[0]}, not a canonical table",
+                                      hint=unknown_name_hint(unknown[0], list(TABLES))))
+        return {t: ({"path": str(v)} if ("/" in str(v) or str(v).endswith(".parquet")) else {"table": str(v)})
+                for t, v in named.items()}
+    folder = Path(text)
+    if not folder.is_dir():
+        raise ConfigError(Problem(f"PIPELINEBI_SPARK_SOURCES: {folder} is not a folder",
+                                  hint="a folder with deals.parquet (or deals/) for each canonical table, "
+                                       "or a JSON object of table: path"))
+    out = {}
+    for table in TABLES:
+        for candidate in (folder / f"{table}.parquet", folder / table):
+            if candidate.exists():
+                out[table] = {"path": str(candidate.resolve())}
+                break
+    return out
+
+
+class _Build:
+    """One build: tables written, registered in the build's session, then swapped in or dropped."""
+
+    def __init__(self, url: EngineURL, progress: Progress):
+        self.url, self.progress = url, progress
+        self.engine = SparkEngine(url, timeout=0, read_only=False)
+        self.spark = self.engine.spark
+        self.tables: dict[str, dict] = {}  # name -> where (spark-local's manifest)
+        self.new: dict[str, None] = {}  # Connect: tables written as <name>__pbi_new, in order
+        if self.engine.local:
+            self.home = self.engine.home
+            self.id = time.strftime("b%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:8]
+            self.folder = self.home / self.id
+            self.folder.mkdir(parents=True)
+        else:
+            self.engine._guard(lambda: self.spark.sql(f"CREATE DATABASE IF NOT EXISTS `{url.schema}`"))
+
+    # ------------------------------------------------------------ inputs
+    def attach(self, name: str, where: dict) -> None:
+        self.engine._guard(lambda: attach(self.spark, name, where))
+        self.tables[name] = where
+
+    def existing(self) -> dict[str, dict]:
+        """The tables in use now: spark-local's current manifest, or the catalog database's."""
+        if self.engine.local:
+            manifest = read_current(self.home)
+            return dict(manifest["tables"]) if manifest else {}
+        names = self.engine._guard(lambda: self.spark.catalog.listTables(self.url.schema))
+        return {t.name: {"table": f"`{self.url.schema}`.`{t.name}`"} for t in names
+                if not t.isTemporary and not t.name.endswith(_NEW)}
+
+    def load_arrow(self, name: str, batches: Any, schema: Any) -> None:
+        """A canonical table from Arrow record batches (ingest)."""
+        if self.engine.local:
+            import pyarrow.parquet as pq
+
+            path = self.folder / name
+            path.mkdir()
+            with pq.ParquetWriter(path / "part-0.parquet", schema) as writer:
+                for batch in batches:
+                    writer.write_batch(batch)
+            self.attach(name, {"path": str(path)})
+        else:
+            import pyarrow as pa
+
+            table = pa.Table.from_batches(list(batches), schema=schema)
+            self.write(name, self.engine._guard(lambda: self.spark.createDataFrame(table)))
+
+    # ------------------------------------------------------------ outputs
+    def write(self, name: str, df: Any) -> None:
+        if self.engine.local:
+            path = self.folder / name
+            self.engine._guard(lambda: df.write.mode("errorifexists").parquet(str(path)))
+            self.attach(name, {"path": str(path)})
+        else:
+            target = f"`{self.url.schema}`.`{name}{_NEW}`"
+            self.engine._guard(lambda: df.write.mode("overwrite").format("parquet").saveAsTable(target))
+            self.new[name] = None
+            self.attach(name, {"table": target})
+            self.tables[name] = {"table": f"`{self.url.schema}`.`{name}`"}
+
+    def rows(self, name: str) -> int:
+        """Rows of a table just written (spark-local: from the Parquet footers, no Spark job)."""
+        if self.engine.local:
+            import pyarrow.parquet as pq
+
+            return sum(pq.ParquetFile(f).metadata.num_rows for f in (self.folder / name).glob("*.parquet"))
+        return self.engine._guard(lambda: self.spark.table(name).count())
+
+    def write_meta(self, meta: dict[str, str]) -> None:
+        import pyarrow as pa
+
+        table = pa.table({"key": pa.array(list(meta), pa.string()), "value": pa.array(list(meta.values()), pa.string())})
+        if self.engine.local:
+            import pyarrow.parquet as pq
+
+            path = self.folder / META
+            path.mkdir(exist_ok=True)
+            pq.write_table(table, path / "part-0.parquet")
+            self.attach(META, {"path": str(path)})
+        else:
+            self.write(META, self.engine._guard(lambda: self.spark.createDataFrame(table)))
+
+    def commit(self) -> None:
+        """Swap the build in (module docstring)."""
+        self.progress("swapping in the new tables")
+        if self.engine.local:
+            manifest = {"build": self.id, "tables": self.tables}
+            tmp = self.home / f".CURRENT-{self.id}"
+            tmp.write_text(json.dumps(manifest, indent=1))
+            previous = read_current(self.home)
+            os.replace(tmp, self.home / "CURRENT")
+            keep = {self.id, previous["build"] if previous else None}
+            for where in self.tables.values():  # a derive keeps the canonical files of an earlier ingest
+                try:
+                    keep.add(Path(where.get("path", "")).resolve().relative_to(self.home.resolve()).parts[0])
+                except (ValueError, IndexError):
+                    pass
+            for old in self.home.iterdir():  # builds before the previous one: nobody reads them now
+                if old.is_dir() and old.name.startswith("b") and old.name not in keep:
+                    shutil.rmtree(old, ignore_errors=True)
+            return
+        db = f"`{self.url.schema}`"
+        for name in self.new:
+            self.engine._guard(lambda: self.spark.sql(f"DROP TABLE IF EXISTS {db}.`{name}`"))
+            self.engine._guard(lambda: self.spark.sql(f"ALTER TABLE {db}.`{name}{_NEW}` RENAME TO {db}.`{name}`"))
+
+    def abort(self) -> None:
+        if self.engine.local:
+            shutil.rmtree(self.folder, ignore_errors=True)
+            return
+        for name in self.new:
+            try:
+                self.spark.sql(f"DROP TABLE IF EXISTS `{self.url.schema}`.`{name}{_NEW}`")
+            except Exception:  # noqa: BLE001 — a server gone: nothing more to undo from here
+                pass
+
+    def close(self) -> None:
+        self.engine.close()
+
+
+def build_derived(build: _Build, models, progress: Progress = no_progress) -> dict[str, int]:
+    """Each derived table written in Spark, in dependency order; row counts."""
+    from sqlglot import parse_one
+
+    from ..compiler.dialects import derived_for
+
+    counts: dict[str, int] = {}
+    for i, m in enumerate(models, 1):
+        progress(f"building derived table {m.name} in Spark", i - 1, len(models))
+        text = derived_for(parse_one(m.sql, read="duckdb"), "spark")
+        try:
+            build.write(m.name, build.engine._guard(lambda: build.spark.sql(text)))
+            counts[m.name] = build.rows(m.name)
+        except WarehouseError as e:
+            if "unavailable" in str(e):
+                raise
+            raise IngestError(Problem(f"derived table {m.name} failed in Spark: {e.problems[0].message}",
+                                      file=str(m.path), hint="nothing was swapped in; the tables in use are unchanged")) from None
+        except Exception as e:  # noqa: BLE001 — QueryError from the guard
+            message = getattr(e, "problems", [Problem(str(e))])[0].message
+            raise IngestError(Problem(f"derived table {m.name} failed in Spark: {message}", file=str(m.path),
+                                      hint="nothing was swapped in; the tables in use are unchanged")) from None
+        progress(f"building derived table {m.name} in Spark", i, len(models))
+    return counts
+
+
+def _models(semantic_dir: Path | str):
+    from ..ingest.derived import load_derived, scorecard_models
+
+    return load_derived(Path(semantic_dir) / "derived") + scorecard_models(Path(semantic_dir))
+
+
+def ingest_spark(path: Path | str, url: EngineURL, *, mapping: Path | str | None = None,
+                 semantic_dir: Path | str, progress: Progress = no_progress, dry_run: bool = False):
+    """Check ``path`` like any ingest, then load it into Spark (module docstring)."""
+    from ..ingest import ingest
+    from ..warehouse import open_readonly
+
+    models = _models(semantic_dir)
+    with tempfile.TemporaryDirectory(prefix="pipelinebi-spark-ingest-") as work:
+        staged = Path(work) / "staged.duckdb"
+        report = ingest(path, staged, mapping=mapping, dry_run=dry_run, progress=progress,
+                        semantic_dir=semantic_dir, derive=False)
+        report.database = url.redacted
+        if dry_run or not report.ok:
+            return report
+        build = _Build(url, progress)
+        try:
+            src = open_readonly(staged)
+            try:
+                meta = dict(src.execute(f"SELECT key, value FROM {META}").fetchall())
+                tables = [r[0] for r in src.execute(
+                    "SELECT table_name FROM information_schema.tables WHERE table_catalog = current_database() "
+                    f"AND table_schema = 'main' AND table_name <> '{META}' ORDER BY table_name").fetchall()]
+                for i, table in enumerate(tables, 1):
+                    progress(f"writing {table} for Spark", i - 1, len(tables))
+                    reader = src.sql(f'SELECT * FROM "{table}"').to_arrow_reader(100_000)  # names of our own file
+                    build.load_arrow(table, reader, reader.schema)
+            finally:
+                src.close()
+            build.write_meta(meta)  # the derived SQL reads as_of from it
+            counts = build_derived(build, models, progress)
+            build.write_meta({**meta, **{f"rows.{t}": str(n) for t, n in counts.items()}})
+            build.commit()
+        except BaseException:
+            build.abort()
+            raise
+        finally:
+            build.close()
+        report.row_counts.update(counts)
+        return report
+
+
+def derive_spark(url: EngineURL, *, semantic_dir: Path | str, sources: str | None = None,
+                 progress: Progress = no_progress) -> dict[str, int]:
+    """Rebuild only the derived tables over the canonical tables (module docstring); row counts."""
+    from ..canonical import TABLES
+
+    models = _models(semantic_dir)
+    named = parse_sources(sources)
+    build = _Build(url, progress)
+    try:
+        existing = build.existing()
+        canonical = named if named is not None else {t: w for t, w in existing.items() if t in TABLES}
+        missing = sorted(t for t in TABLES if t not in canonical)
+        if missing:
+            where = "PIPELINEBI_SPARK_SOURCES" if named is not None else f"{url.redacted} (database {url.schema})"
+            raise WarehouseError(Problem(f"{where} lacks the canonical tables {', '.join(missing)}",
+                                         hint="derive reads canonical tables (see the data dictionary in seeds/): name "
+                                              "their Parquet files in PIPELINEBI_SPARK_SOURCES, or load them with "
+                                              "`pipelinebi ingest <folder> --engine …`"))
+        for table, where in canonical.items():
+            build.attach(table, where)
+        if not build.engine.local:  # Connect: canonical tables stay where they are in the catalog
+            build.tables = {}
+        if META in existing:
+            build.attach(META, existing[META])
+            meta = dict(build.engine.execute(f"SELECT key, value FROM {META}").fetchall())
+        else:
+            meta = _first_meta(build, url)
+            build.write_meta(meta)
+        counts = build_derived(build, models, progress)
+        meta = {k: v for k, v in meta.items() if not k.startswith("rows.")}
+        build.write_meta({**meta, **{f"rows.{t}": str(n) for t, n in counts.items()},
+                          "derived_at": datetime.now(timezone.utc).isoformat()})
+        build.commit()
+        return counts
+    except BaseException:
+        build.abort()
+        raise
+    finally:
+        build.close()
+
+
+def _first_meta(build: _Build, url: EngineURL) -> dict[str, str]:
+    """A ``pipelinebi_meta`` for canonical tables another tool landed (as PostgreSQL's derive)."""
+    from ..coverage import META_KEY, measure
+    from ..ingest import SCHEMA_VERSION
+
+    latest = build.engine.execute(
+        "SELECT max(ts) FROM (SELECT max(changed_at) AS ts FROM deal_history "
+        "UNION ALL SELECT max(created_at) FROM deals UNION ALL SELECT max(occurred_at) FROM activities) t").fetchone()[0]
+    now = datetime.now(timezone.utc)
+    as_of = (latest or now).date() if hasattr(latest or now, "date") else latest
+    return {"schema_version": SCHEMA_VERSION, "as_of": as_of.isoformat(), "source": f"{url.redacted} (derive)",
+            "ingested_at": now.replace(microsecond=0).isoformat(), META_KEY: measure(build.engine).to_json()}
