@@ -243,6 +243,8 @@ def _spark_derived(tree: exp.Expression) -> exp.Expression:
         return node
 
     tree = tree.transform(series).transform(fix)  # two passes: a node replaced is not visited inside
+    for cte in tree.find_all(exp.CTE):
+        cte.set("materialized", None)  # Spark has no [NOT] MATERIALIZED hint: its optimizer decides
     for select in list(tree.find_all(exp.Select)):
         _one_generator(select)
     for join in list(tree.find_all(exp.Join)):
