@@ -40,7 +40,8 @@ from browser_helpers import CHROMIUM_ARGS, CHROMIUM_PATH, StreamlitServer, wait_
 
 PAGES = {"forecast": "Forecast vs target", "forecast-accuracy": "Forecast accuracy", "bottlenecks": "Bottlenecks",
          "deal-board": "Deal board", "actions": "Action list", "leads": "Leads",
-         "customers": "Customers & acquisition", "explore": "Explore", "catalog": "Metric catalog"}
+         "customers": "Customers & acquisition", "routing": "Routing analysis", "explore": "Explore",
+         "catalog": "Metric catalog"}
 ONE_LINE = "import streamlit as st\nst.title('Hello')\n"
 TOP, REPS, STAGES, DEALS = ("Forecast vs target by team", "Forecast vs target by rep",
                             "What makes up the forecast, by stage", "Deals behind the number")

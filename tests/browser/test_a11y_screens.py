@@ -20,7 +20,8 @@ from browser_helpers import REPO_ROOT, wait_for_app
 
 PAGES = {"forecast": "Forecast vs target", "bottlenecks": "Bottlenecks", "deal-board": "Deal board",
          "actions": "Action list", "leads": "Leads", "explore": "Explore", "catalog": "Metric catalog",
-         "customers": "Customers & acquisition", "forecast-accuracy": "Forecast accuracy"}
+         "customers": "Customers & acquisition", "forecast-accuracy": "Forecast accuracy",
+         "routing": "Routing analysis"}
 SIZES = {"desktop": {"width": 1440, "height": 900}, "phone": {"width": 390, "height": 844}}
 THEMES = ("light", "dark")
 AXE_CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "pipelinebi-axe"
