@@ -15,10 +15,11 @@ import time
 
 import pytest
 
-from parity import differences
+from parity import differences, normalised, parity_queries, same_rows
 from pg_helpers import free_port
 from pipelinebi.canonical import LOAD_ORDER
 from pipelinebi.cli import main
+from pipelinebi.compiler.query import Query
 from pipelinebi.engines import parse_engine
 from pipelinebi.engines.spark import SparkEngine
 from pipelinebi.engines.spark_build import derive_spark, ingest_spark
@@ -90,6 +91,34 @@ def test_every_derived_table_built_in_spark_equals_duckdb(duck, sp):
     assert set(empty) <= {"forecast_backtest", "win_scores"}, empty
 
 
+def test_every_metric_on_spark_equals_duckdb(layer, duck, sp):
+    queries = parity_queries(layer) + [
+        ("three models stacked", Query(metrics=("new_customers", "marketing_spend", "new_customer_revenue"))),
+    ]
+    mismatches = []
+    for label, q in queries:
+        want = normalised(tuple(r.values()) for r in layer.query(q, duck).table.to_pylist())
+        try:
+            got = normalised(tuple(r.values()) for r in layer.query(q, sp).table.to_pylist())
+        except (QueryError, WarehouseError) as e:
+            mismatches.append(f"{label}: Spark refused it: {e}")
+            continue
+        if not same_rows(want, got):
+            mismatches.append(f"{label}: duckdb {want[:3]} … vs spark {got[:3]} …")
+    assert len(queries) >= len(layer.metrics)
+    assert not mismatches, "\n".join(mismatches)
+    rows = layer.query(Query(metrics=("pipeline_amount",), dimensions=("team",)), sp).table.to_pylist()
+    assert len(rows) > 1 and all(r["pipeline_amount"] > 0 for r in rows)
+
+
+def test_pipeline_by_team_on_spark_equals_hand_written_sql(layer, sp):
+    got = {r["team"]: r["pipeline_amount"] for r in
+           layer.query(Query(metrics=("pipeline_amount",), dimensions=("team",)), sp).table.to_pylist()}
+    hand = sp.run("SELECT r.team, sum(d.amount) AS amount FROM deals d JOIN reps r ON r.rep_id = d.owner_id "
+                  "WHERE d.status = 'open' GROUP BY r.team").to_pylist()
+    assert got == pytest.approx({r["team"]: r["amount"] for r in hand})
+
+
 def test_the_query_path_is_read_only(sp, tmp_path):
     for statement in ("CREATE TABLE x AS SELECT 1 AS n", "INSERT INTO deals SELECT * FROM deals",
                       "DROP TABLE deals", "SELECT 1 AS n; DROP TABLE deals", "SET spark.sql.ansi.enabled=false",
@@ -106,6 +135,17 @@ def test_the_query_path_is_read_only(sp, tmp_path):
         sp.run(f"SELECT * FROM parquet.`{secret}`")
     with pytest.raises((QueryError, WarehouseError)):
         sp.run(f"SELECT * FROM csv.`{tmp_path / 'x.csv'}`")
+
+
+def test_cli_query_and_info_on_spark(spark_url, demo_db, capsys):
+    args = ["query", "-m", "pipeline_amount,win_rate", "-b", "team"]
+    assert main([*args, "--database", str(demo_db)]) == 0
+    on_duckdb = capsys.readouterr().out
+    assert main([*args, "--engine", spark_url]) == 0
+    assert capsys.readouterr().out == on_duckdb
+    assert main(["info", "--engine", spark_url]) == 0
+    out = capsys.readouterr().out
+    assert "engine       spark-local?warehouse=" in out and "stage_intervals" in out and "as of        2026-11-14" in out
 
 
 def test_a_failing_derive_changes_nothing(spark_url, sp, tmp_path):
