@@ -14,13 +14,13 @@ import pandas as pd
 import streamlit as st
 
 from components import data, filters, ui
+from components.charts import PALETTE, axis_format
 from pipelinebi.dashboards import answers
 from pipelinebi.forecast import accuracy as A
 from pipelinebi.formatting import format_value, md_escape
 from pipelinebi.periods import shift_date
 
 NEEDED = ("backtest_forecast", "backtest_actual", "backtest_snapshots", "forecast_bias", "forecast_abs_pct_error")
-PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#17becf"]
 
 
 def _quarter(d) -> str:
@@ -37,11 +37,13 @@ def _convergence_chart(frame: pd.DataFrame, period) -> alt.Chart:
     df = frame.assign(method=frame.forecast_method.map(A.label),
                       forecast=pd.to_numeric(frame.backtest_forecast, errors="coerce"))
     actual = float(pd.to_numeric(frame.backtest_actual, errors="coerce").dropna().iloc[0])
-    x = alt.X("week_of_period:Q", title="Week of the quarter", axis=alt.Axis(tickMinStep=1, format="d"))
+    # every other week labelled (a quarter has 13: ≤ 8 ticks), money as the KPI cards write it
+    weeks = list(range(1, int(df.week_of_period.max()) + 1, 2))
+    x = alt.X("week_of_period:Q", title="Week of the quarter", axis=alt.Axis(values=weeks, format="d"))
     lines = alt.Chart(df).mark_line(point=True).encode(
-        x=x, y=alt.Y("forecast:Q", title="Forecast", axis=alt.Axis(format="$~s", tickCount=5)),
+        x=x, y=alt.Y("forecast:Q", title="Forecast ($)", axis=alt.Axis(**axis_format("currency"), tickCount=5)),
         color=alt.Color("method:N", title=None, scale=alt.Scale(range=PALETTE),
-                        legend=alt.Legend(orient="bottom", columns=2, labelLimit=160)),
+                        legend=alt.Legend(orient="bottom", columns=2, labelLimit=260)),
         tooltip=[alt.Tooltip("method:N", title="Method"), alt.Tooltip("week_of_period:Q", title="Week"),
                  alt.Tooltip("forecast:Q", title="Forecast", format="$,.0f")])
     # the actual: a dashed rule across, labelled at its right end (above the lines' last points)
@@ -53,7 +55,9 @@ def _convergence_chart(frame: pd.DataFrame, period) -> alt.Chart:
     ends = ", ".join(f"{m} {_money(v)}" for m, v in zip(last.method, last.forecast))
     desc = (f"Line chart of each method's forecast for {_quarter(period)} by week of the quarter, against the actual "
             f"{_money(actual)}; in the last week: {ends}.")
-    return alt.layer(lines, ruled, text).properties(height=280, title=_quarter(period), description=desc)
+    # Streamlit fits legend, axes and title inside the height (autosize 'fit'): 280 left the
+    # lines a 40-pixel strip under a three-row legend
+    return alt.layer(lines, ruled, text).properties(height=400, title=_quarter(period), description=desc)
 
 
 def _closest_table(closest: pd.DataFrame) -> pd.DataFrame:

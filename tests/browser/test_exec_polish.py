@@ -27,13 +27,7 @@ AXES = """el => [...el.querySelectorAll('g.role-axis')].filter(a => a.getAttribu
 DEVELOPER = ("Copy Vega-Lite spec", "Copy spec", "View source", "View Source", "Open in Vega Editor", "View compiled Vega")
 
 
-#: known gaps, each said: Forecast accuracy's week axis labels all 13 weeks and its money axis reads
-#: "$0M" (app/views/forecast_accuracy.py, issue #16's page, being changed in another branch)
-KNOWN = {"forecast-accuracy": "the week-of-quarter axis has 13 labels (issue #16's page)"}
-
-
-@pytest.mark.parametrize("slug", [pytest.param(s, marks=pytest.mark.xfail(reason=KNOWN[s], strict=True)) if s in KNOWN
-                                  else s for s in PAGES])
+@pytest.mark.parametrize("slug", list(PAGES))
 def test_axes_have_at_most_8_ticks_and_say_their_unit(browser, app_server, screenshot_dir, slug):
     context = browser.new_context(viewport=SIZES["desktop"], device_scale_factor=1)
     page = context.new_page()
