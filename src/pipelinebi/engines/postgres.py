@@ -39,6 +39,7 @@ from sqlglot import exp, parse_one
 
 from ..errors import ConfigError, Problem, QueryError, WarehouseError
 from . import EngineURL
+from .cursor import EngineCursor, Rows
 from .duckdb import too_many_rows
 
 #: PostgreSQL type OIDs → Arrow types (numeric becomes float64, as DuckDB's DOUBLE; text types
@@ -169,9 +170,9 @@ class PostgresEngine:
         tree = tree.transform(lambda n: exp.convert(next(values)) if isinstance(n, exp.Placeholder) else n)
         return derived_for(tree, "postgres")
 
-    def cursor(self) -> "_Cursor":
+    def cursor(self) -> EngineCursor:
         """Itself: every call takes a pooled connection of its own (``close()`` on it is harmless)."""
-        return _Cursor(self)
+        return EngineCursor(self)
 
     # ----------------------------------------------------------- describe
     def tables(self) -> dict[str, list[tuple[str, str]]]:
@@ -207,38 +208,6 @@ class PostgresEngine:
 
     def __repr__(self) -> str:
         return f"PostgresEngine({self.name!r})"
-
-
-class _Cursor:
-    """What ``engine.cursor()`` gives: the engine's queries, and a ``close()`` that keeps it open."""
-
-    def __init__(self, engine: PostgresEngine):
-        self._engine = engine
-        self.dialect = engine.dialect
-
-    def execute(self, sql: str, params: Sequence[Any] = ()) -> "Rows":
-        return self._engine.execute(sql, params)
-
-    def run(self, *args: Any, **kwargs: Any):
-        return self._engine.run(*args, **kwargs)
-
-    def close(self) -> None:
-        pass
-
-
-class Rows:
-    """The answer of :meth:`PostgresEngine.execute`: ``fetchone()``, ``fetchall()`` (tuples)."""
-
-    def __init__(self, desc: list[tuple[str, int]], rows: list[tuple]):
-        self.description = [(name,) for name, _ in desc]
-        self._rows = list(rows)
-
-    def fetchone(self) -> tuple | None:
-        return self._rows.pop(0) if self._rows else None
-
-    def fetchall(self) -> list[tuple]:
-        rows, self._rows = self._rows, []
-        return rows
 
 
 def to_arrow(desc: list[tuple[str, int]], rows: list[tuple]):

@@ -52,7 +52,7 @@ from sqlglot import exp, parse
 from ..errors import ConfigError, Problem, QueryError, WarehouseError
 from . import EngineURL
 from .duckdb import too_many_rows
-from .postgres import Rows
+from .cursor import EngineCursor, Rows
 
 #: functions that reach outside the query: Java methods by name
 _REFUSED_FUNCTIONS = frozenset({"REFLECT", "JAVA_METHOD", "TRY_REFLECT"})
@@ -357,7 +357,7 @@ class SparkEngine:
 
     def cursor(self) -> "SparkEngine":
         """Itself: Spark sessions take queries from several threads (``close()`` is harmless)."""
-        return _Cursor(self)
+        return EngineCursor(self)
 
     def close(self) -> None:
         with self._lock:
@@ -378,23 +378,6 @@ class SparkEngine:
 
     def __repr__(self) -> str:
         return f"SparkEngine({self.name!r})"
-
-
-class _Cursor:
-    """What ``engine.cursor()`` gives: the engine's queries, and a ``close()`` that keeps it open."""
-
-    def __init__(self, engine: SparkEngine):
-        self._engine = engine
-        self.dialect = engine.dialect
-
-    def execute(self, sql: str, params: Sequence[Any] = ()) -> Rows:
-        return self._engine.execute(sql, params)
-
-    def run(self, *args: Any, **kwargs: Any):
-        return self._engine.run(*args, **kwargs)
-
-    def close(self) -> None:
-        pass
 
 
 # ------------------------------------------------------------------ builds

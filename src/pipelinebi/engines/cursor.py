@@ -1,0 +1,52 @@
+"""What a warehouse engine hands to code written for a DuckDB cursor: ``cursor().execute(sql)``
+returning rows with ``fetchone()`` / ``fetchall()``, and a ``close()`` that keeps the engine open
+(the engine owns its connections; a caller closing "its cursor" must not close them).
+
+One copy for every engine (PostgreSQL, Spark), so the access checks, the rollup lookup and the
+coverage reader run unchanged on each.
+
+>>> class Echo:
+...     dialect = "postgres"
+...     def execute(self, sql, params=()):
+...         return Rows([("n", None)], [(len(sql),)])
+>>> cur = EngineCursor(Echo())
+>>> cur.execute("SELECT 1").fetchone(), cur.dialect
+((8,), 'postgres')
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+
+class Rows:
+    """An engine's answer: ``description`` (one ``(name,)`` per column), ``fetchone()``,
+    ``fetchall()`` (tuples), as a DuckDB result has them."""
+
+    def __init__(self, desc: list[tuple[str, Any]], rows: list[tuple]):
+        self.description = [(name,) for name, _ in desc]
+        self._rows = list(rows)
+
+    def fetchone(self) -> tuple | None:
+        return self._rows.pop(0) if self._rows else None
+
+    def fetchall(self) -> list[tuple]:
+        rows, self._rows = self._rows, []
+        return rows
+
+
+class EngineCursor:
+    """What ``engine.cursor()`` gives: the engine's queries, and a ``close()`` that keeps it open."""
+
+    def __init__(self, engine: Any):
+        self._engine = engine
+        self.dialect = engine.dialect
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> Rows:
+        return self._engine.execute(sql, params)
+
+    def run(self, *args: Any, **kwargs: Any):
+        return self._engine.run(*args, **kwargs)
+
+    def close(self) -> None:
+        pass
