@@ -489,6 +489,7 @@ def heatmap(df: pd.DataFrame, x: str, y: str, metric: str, defs: dict[str, Any],
     df["dark"] = ((df["value"] - vmin) <= 0.15 * span) | ((df["value"] - vmin) >= 0.85 * span) if span else False
     n_y = max(1, df[y].nunique())
     n_x = max(1, df[x].nunique())
+    height = max(200, 22 * n_y + 60)
     base = alt.Chart(df).encode(
         x=alt.X(f"{x}:N", sort=x_order, axis=alt.Axis(title=x_label, labelAngle=0, labelLimit=140, orient="top",
                                                       labelOverlap=False)),
@@ -499,7 +500,10 @@ def heatmap(df: pd.DataFrame, x: str, y: str, metric: str, defs: dict[str, Any],
         # the legend's title on short lines: one line of "Stage conversion (resolved visits)"
         # is cut to "Stage conversion (resolved v…" beside the cells
         color=alt.Color("value:Q", title=wrap(labels[metric]), scale=alt.Scale(scheme="blueorange", reverse=True),
-                        legend=alt.Legend(**axis_format(fmt), orient="right", titleLimit=0)),
+                        # the gradient shorter than the chart less its wrapped title and the top
+                        # axis: at Vega's default 200 px the "0%" end was cut off below the chart
+                        legend=alt.Legend(**axis_format(fmt), orient="right", titleLimit=0,
+                                          gradientLength=max(60, min(200, height - 120)))),
         tooltip=[alt.Tooltip(f"{y}:N"), alt.Tooltip(f"{x}:N"), alt.Tooltip("value:Q", title=labels[metric],
                                                                            format=d3_tooltip_format(fmt))])
     text = base.mark_text(fontSize=11).encode(
@@ -509,7 +513,7 @@ def heatmap(df: pd.DataFrame, x: str, y: str, metric: str, defs: dict[str, Any],
     from . import a11y
 
     desc = a11y.heatmap(df, x, y, "value", labels[metric], fmt, x_label, y_label)
-    return alt.layer(*layers).properties(height=max(200, 22 * n_y + 60), title=title or "", description=desc)
+    return alt.layer(*layers).properties(height=height, title=title or "", description=desc)
 
 
 def range_chart(df: pd.DataFrame, dim: str, metrics: list[str], defs: dict[str, Any], *, order_by: list[str] | None = None,
