@@ -123,7 +123,7 @@ def phone(shown: pd.DataFrame, config: dict[str, Any], as_text: list[str], *, ke
     if "close_date" in cfg and "close_date" not in as_text:  # "2 Jan 27": a date in 64 px
         cfg["close_date"] = {**st.column_config.DateColumn("Close", format="D MMM YY"), "width": PHONE["close_date"]}
     rest = [c for c in shown.columns if c not in cols and c != LINK]
-    if rest:
+    st.dataframe(shown[cols], hide_index=True, width="stretch", height=height, column_config=cfg, key=key)
+    if rest:  # under the grid: above it, the grid's own toolbar (shown on a tap) covered it
         st.caption(f"{len(rest)} more column{'s' if len(rest) > 1 else ''} (days in stage, owner…) on a wider screen "
                    "or with the phone turned sideways.")
-    st.dataframe(shown[cols], hide_index=True, width="stretch", height=height, column_config=cfg, key=key)

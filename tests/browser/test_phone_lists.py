@@ -9,8 +9,14 @@ from browser_helpers import wait_for_app
 WIDTHS = """() => [...document.querySelectorAll('[data-testid=stDataFrame]')]
     .filter(g => g.offsetParent !== null && g.closest('[class*="st-key-narrow-"], [class*="st-key-wide-"]'))
     .map(g => { const s = g.querySelector('.dvn-scroller');
+                // where "N more columns … turned sideways" is, against the grid (its toolbar sits above it)
+                const box = g.closest('[class*="st-key-narrow-"], [class*="st-key-wide-"]');
+                const note = [...(box ? box.querySelectorAll('[data-testid=stCaptionContainer]') : [])]
+                    .find(c => c.textContent.includes('turned sideways'));
                 return {narrow: !!g.closest('[class*="st-key-narrow-"]'), box: g.getBoundingClientRect().right,
-                        scroll: s ? s.scrollWidth : null, client: s ? s.clientWidth : null}; })"""
+                        scroll: s ? s.scrollWidth : null, client: s ? s.clientWidth : null,
+                        bottom: g.getBoundingClientRect().bottom,
+                        note: note ? note.getBoundingClientRect().top : null}; })"""
 
 
 def _grids(browser, app_server, viewport):
@@ -34,6 +40,9 @@ def test_deal_lists_fit_a_phone(browser, app_server):
     for g in grids:
         assert g["box"] <= 390, g
         assert g["scroll"] is not None and g["scroll"] <= g["client"] + 1, g  # nothing to scroll sideways
+    # the note on the other columns is under its grid, where the grid's toolbar cannot cover it
+    noted = [g for g in grids if g["note"] is not None]
+    assert noted and all(g["note"] >= g["bottom"] for g in noted), grids
 
 
 def test_desktop_shows_the_full_lists(browser, app_server):
