@@ -85,7 +85,9 @@ def test_gap_card_in_words_and_closed_won_against_pace(env, con, quarter):
     at = run()
     forecast, target, won = hand(con, quarter)["all"]
     cards = {m.label: m for m in at.metric}
-    assert cards["Gap to target"].value == gap_words(forecast, target)
+    # the gap's size as the figure, its side in words under it (ahead in green, short in red)
+    amount, _, side = gap_words(forecast, target).rpartition(" ")
+    assert (cards["Gap to target"].value, cards["Gap to target"].proto.delta) == (amount, f"{side} of target")
     as_of = database_as_of(con)
     assert quarter[0] <= as_of < quarter[1], "the demo data's quarter is running"
     pace = ((as_of - quarter[0]).days + 1) / (quarter[1] - quarter[0]).days

@@ -524,8 +524,14 @@ def _kpi(page: _Page, item: Any, row: dict[str, Any], prev: dict[str, Any], rng:
     color, arrow = "normal", "auto"  # a comparison with a target says its side in words and colour
     shown = ui.fmt(layer, item.metric, value)
     if item.gap:
-        # target − value, positive = short: said in words, one sign convention everywhere
-        shown = gap_words(0 if _num(value) is None else -value, None if _num(value) is None else 0, m.format)
+        # target − value, positive = short: said in words, one sign convention everywhere — the
+        # size as the card's figure, the side under it in words and colour ("$1.26M ahead" as
+        # one figure did not fit a quarter of a 1440-pixel screen)
+        words = gap_words(0 if _num(value) is None else -value, None if _num(value) is None else 0, m.format)
+        shown, _, side = words.rpartition(" ") if words.endswith((" ahead", " short")) else (words, "", "")
+        if side:
+            delta = f"{side} of target"
+            color, arrow = ("green", "up") if side == "ahead" else ("red", "down")
     pace = _pace(page.state) if item.to_date else None
     pace_help = ""
     if item.compare == "target" and item.target_metric not in page.state.unavailable and pace is not None:
