@@ -18,6 +18,8 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
+from sqlglot import exp, parse_one
+
 
 class Rows:
     """An engine's answer: ``description`` (one ``(name,)`` per column), ``fetchone()``,
@@ -50,3 +52,18 @@ class EngineCursor:
 
     def close(self) -> None:
         pass
+
+
+def bound(parsed: dict[str, exp.Expression], sql: str, params: Sequence[Any] = ()) -> exp.Expression:
+    """PipelineBI's own fixed SQL, written for DuckDB with ``?`` placeholders, as a tree with each
+    ``?`` replaced by the literal of its value; parsed once per text (``parsed``: the engine's cache).
+    Each engine then prints it in its dialect.
+
+    >>> bound({}, "SELECT value FROM pipelinebi_meta WHERE key = ?", ["as_of"]).sql()
+    "SELECT value FROM pipelinebi_meta WHERE key = 'as_of'"
+    """
+    tree = parsed.get(sql)
+    if tree is None:
+        tree = parsed[sql] = parse_one(sql, read="duckdb")
+    values = iter(params)
+    return tree.transform(lambda n: exp.convert(next(values)) if isinstance(n, exp.Placeholder) else n)

@@ -35,11 +35,11 @@ import threading
 from typing import Any, Hashable, Sequence
 from urllib.parse import urlsplit
 
-from sqlglot import exp, parse_one
+from sqlglot import exp
 
 from ..errors import ConfigError, Problem, QueryError, WarehouseError
 from . import EngineURL
-from .cursor import EngineCursor, Rows
+from .cursor import EngineCursor, Rows, bound
 from .duckdb import too_many_rows
 
 #: PostgreSQL type OIDs → Arrow types (numeric becomes float64, as DuckDB's DOUBLE; text types
@@ -163,15 +163,10 @@ class PostgresEngine:
         """
         from ..compiler.dialects import derived_for
 
-        tree = self._parsed.get(sql)
-        if tree is None:
-            tree = self._parsed[sql] = parse_one(sql, read="duckdb")
-        values = iter(params)
-        tree = tree.transform(lambda n: exp.convert(next(values)) if isinstance(n, exp.Placeholder) else n)
-        return derived_for(tree, "postgres")
+        return derived_for(bound(self._parsed, sql, params), "postgres")
 
     def cursor(self) -> EngineCursor:
-        """Itself: every call takes a pooled connection of its own (``close()`` on it is harmless)."""
+        """A cursor over this engine: every call takes a pooled connection of its own (``close()`` on it is harmless)."""
         return EngineCursor(self)
 
     # ----------------------------------------------------------- describe

@@ -52,7 +52,7 @@ from sqlglot import exp, parse
 from ..errors import ConfigError, Problem, QueryError, WarehouseError
 from . import EngineURL
 from .duckdb import too_many_rows
-from .cursor import EngineCursor, Rows
+from .cursor import EngineCursor, Rows, bound
 
 #: functions that reach outside the query: Java methods by name
 _REFUSED_FUNCTIONS = frozenset({"REFLECT", "JAVA_METHOD", "TRY_REFLECT"})
@@ -327,20 +327,14 @@ class SparkEngine:
         ...     "SELECT any_value(value) FROM pipelinebi_meta WHERE key = ?", ["as_of"])
         "SELECT ANY_VALUE(value, TRUE) FROM pipelinebi_meta WHERE key = 'as_of'"
         """
-        from sqlglot import parse_one
-
         from ..compiler.dialects import derived_for
 
-        tree = self._parsed.get(sql)
-        if tree is None:
-            tree = self._parsed[sql] = parse_one(sql, read="duckdb")
+        tree = bound(self._parsed, sql, params)
         for table in tree.find_all(exp.Table):
             if table.this is not None and table.this.name.lower().startswith("duckdb_"):
                 # DuckDB's catalog (the row rules' file stamp asks it): refused here, not after a
                 # round trip to Spark and an error in its log
                 raise QueryError(Problem(f"{table.this.name}() is DuckDB's own; Spark has no such table function"))
-        values = iter(params)
-        tree = tree.transform(lambda n: exp.convert(next(values)) if isinstance(n, exp.Placeholder) else n)
         for table in list(tree.find_all(exp.Table)):
             if table.db.lower() == "information_schema" and table.name.lower() == "tables":
                 # Spark has no information_schema: the session's own tables, as rows
@@ -355,8 +349,8 @@ class SparkEngine:
             return {t.name for t in self._guard(lambda: spark.catalog.listTables()) if t.isTemporary}
         return {t.name for t in self._guard(lambda: spark.catalog.listTables(self.url.schema))}
 
-    def cursor(self) -> "SparkEngine":
-        """Itself: Spark sessions take queries from several threads (``close()`` is harmless)."""
+    def cursor(self) -> EngineCursor:
+        """A cursor over this engine: Spark sessions take queries from several threads (``close()`` is harmless)."""
         return EngineCursor(self)
 
     def close(self) -> None:
