@@ -123,7 +123,10 @@ def pandas_credit(window: int = 180, half_life: float = 7) -> pd.DataFrame:
     won = pd.DataFrame(DEALS).query("status == 'won'").assign(amount=lambda d: d.amount.astype(float))
     acts = pd.DataFrame(ACTIVITIES).assign(occurred_at=lambda d: pd.to_datetime(d.occurred_at))
     leads = pd.DataFrame(LEADS)
-    spend_source = pd.DataFrame(SPEND).dropna(subset=["campaign"]).groupby("campaign").source.min().to_dict()
+    listed = pd.DataFrame(SPEND).dropna(subset=["campaign"]).groupby("campaign").source.unique()
+    # one source per campaign here (a campaign under two: test_attribution_shared_campaign.py)
+    assert all(len(s) == 1 for s in listed)
+    spend_source = {c: s[0] for c, s in listed.items()}
     rows = []
     for _, d in won.iterrows():
         end = pd.Timestamp(d.close_date) + pd.Timedelta(days=1)

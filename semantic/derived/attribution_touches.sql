@@ -5,10 +5,15 @@
 --   deal_id, owner_id, amount, close_date   the won deal (as in won_deals)
 --   deal_source       the won deal's own source (won_deals.source)
 --   source            the source the touch is credited to: the source the spend table lists the
---                     touch's campaign under (the first by name if it lists it under several);
+--                     touch's campaign under. A campaign listed under several sources (one campaign
+--                     run on two channels) is credited by (source, campaign) pair: to the deal's own
+--                     source when that is one of them, else shared equally among them (one row per
+--                     source, each weight divided by their number), never silently to one of them;
 --                     a touch without a campaign, or with one the spend table does not name, and a
 --                     '(no touch)' row: the deal's own source. One vocabulary with spend.source, so
---                     attributed revenue and spend line up per source
+--                     attributed revenue and spend line up per source and campaign
+--   share             the part of the touch this row carries (1, or 1/k for a campaign shared by k
+--                     sources, none of them the deal's); the w_* weights are already multiplied by it
 --   campaign          the touch's campaign (activities.campaign), '(no campaign)' for a touch without
 --                     one (a rep's call), '(no touch)' on a '(no touch)' row
 --   owner_team, owner_region   the owner's team and region (as in won_deals: copies of the join to reps,
@@ -48,8 +53,11 @@ t AS (  -- an activity on both the deal and its lead is one touch, a sales one
            any_value(campaign) AS campaign, max(touch_origin) AS touch_origin
     FROM t0 GROUP BY deal_id, activity_id
 ),
-cs AS (  -- each campaign's source, as the spend table names it (one per campaign)
-    SELECT campaign, min(source) AS campaign_source FROM spend WHERE campaign IS NOT NULL GROUP BY campaign
+cs AS (  -- each (campaign, source) pair the spend table names
+    SELECT DISTINCT campaign, source FROM spend WHERE campaign IS NOT NULL AND source IS NOT NULL
+),
+cn AS (  -- how many sources list each campaign
+    SELECT campaign, count(*) AS sources FROM cs GROUP BY campaign
 ),
 n AS (
     SELECT t.*,
@@ -62,24 +70,35 @@ d AS (
     SELECT n.*, pow(0.5, n.days_before_win / $attribution_half_life_days) AS decay,
            sum(pow(0.5, n.days_before_win / $attribution_half_life_days)) OVER (PARTITION BY n.deal_id) AS decay_sum
     FROM n
+),
+c AS (  -- the source(s) each touch credits, and the share of it each carries
+    SELECT d.*, coalesce(own.source, shared.source) AS campaign_source,
+           CASE WHEN shared.source IS NULL THEN 1.0 ELSE 1.0 / cn.sources END AS share
+    FROM d
+    JOIN w ON w.deal_id = d.deal_id
+    -- the deal's own source, when the spend table lists the campaign under it
+    LEFT JOIN cs own ON own.campaign = d.campaign AND own.source = w.source
+    LEFT JOIN cn ON cn.campaign = d.campaign
+    -- else every source that lists it, each with an equal share
+    LEFT JOIN cs shared ON shared.campaign = d.campaign AND own.source IS NULL
 )
-SELECT w.deal_id, w.owner_id, w.owner_team, w.owner_region, coalesce(cs.campaign_source, w.source) AS source,
+SELECT w.deal_id, w.owner_id, w.owner_team, w.owner_region, coalesce(c.campaign_source, w.source) AS source,
        w.source AS deal_source, w.amount, w.close_date,
-       d.activity_id, d.occurred_at,
-       d.kind AS touch_kind, d.touch_origin, coalesce(d.campaign, '(no campaign)') AS campaign,
-       d.touch_number, d.touches, d.days_before_win,
-       CAST(d.touch_number = 1 AS DOUBLE) AS w_first,
-       CAST(d.touch_number = d.touches AS DOUBLE) AS w_last,
-       1.0 / d.touches AS w_linear,
-       d.decay / d.decay_sum AS w_time_decay,
-       CASE WHEN d.touches = 1 THEN 1.0
-            WHEN d.touches = 2 THEN 0.5
-            WHEN d.touch_number = 1 OR d.touch_number = d.touches THEN 0.4
-            ELSE 0.2 / (d.touches - 2) END AS w_u_shaped
-FROM w JOIN d ON d.deal_id = w.deal_id LEFT JOIN cs ON cs.campaign = d.campaign
+       c.activity_id, c.occurred_at,
+       c.kind AS touch_kind, c.touch_origin, coalesce(c.campaign, '(no campaign)') AS campaign,
+       c.touch_number, c.touches, c.days_before_win, c.share,
+       CAST(c.touch_number = 1 AS DOUBLE) * c.share AS w_first,
+       CAST(c.touch_number = c.touches AS DOUBLE) * c.share AS w_last,
+       1.0 / c.touches * c.share AS w_linear,
+       c.decay / c.decay_sum * c.share AS w_time_decay,
+       CASE WHEN c.touches = 1 THEN 1.0
+            WHEN c.touches = 2 THEN 0.5
+            WHEN c.touch_number = 1 OR c.touch_number = c.touches THEN 0.4
+            ELSE 0.2 / (c.touches - 2) END * c.share AS w_u_shaped
+FROM w JOIN c ON c.deal_id = w.deal_id
 UNION ALL
 SELECT w.deal_id, w.owner_id, w.owner_team, w.owner_region, w.source, w.source, w.amount, w.close_date,
-       NULL, NULL, '(no touch)', '(no touch)', '(no touch)', NULL, 0, NULL,
+       NULL, NULL, '(no touch)', '(no touch)', '(no touch)', NULL, 0, NULL, 1.0,
        1.0, 1.0, 1.0, 1.0, 1.0
 FROM w LEFT JOIN (SELECT DISTINCT deal_id FROM t) touched ON touched.deal_id = w.deal_id
 WHERE touched.deal_id IS NULL
