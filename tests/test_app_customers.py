@@ -320,3 +320,49 @@ def test_the_won_deal_list_honours_the_period_and_the_viewers_scope(demo_db, mon
     frames = [t.value for t in at.dataframe if "deal_id" in t.value.columns and "closed_won_amount" in t.value.columns]
     assert set(frames[0].deal_id if frames else ()) == mine
     assert mine < _won_by_hand(con, "inbound")  # the company has more inbound wins than the rep
+
+
+PODCAST = [("2026-03-01", "2026-03-31", "podcast", "Founder stories", "1200.00"),
+           ("2026-06-01", "2026-06-30", "podcast", "Founder stories", "800.00"),
+           ("2026-06-01", "2026-06-30", "podcast", "Tech radio", "450.00"),
+           ("2025-06-01", "2025-06-30", "podcast", "Tech radio", "999.00")]  # another year: not in 2026
+
+
+@pytest.fixture
+def spend_only_env(tmp_path, monkeypatch):
+    """The demo seeds plus a source with spend and not one lead or deal (podcast)."""
+    seeds = tmp_path / "seeds"
+    shutil.copytree(REPO / "seeds", seeds)
+    with (seeds / "spend.csv").open("a", encoding="utf-8") as f:
+        f.writelines(f"{','.join(r)},USD\n" for r in PODCAST)
+    monkeypatch.setenv("PIPELINEBI_SEEDS_DIR", str(seeds))
+    db = build_demo_db(tmp_path / "podcast.duckdb")
+    monkeypatch.setenv("PIPELINEBI_DATABASE", str(db))
+    monkeypatch.delenv("PIPELINEBI_SEMANTIC_DIR", raising=False)
+    return db
+
+
+def test_a_source_with_spend_and_no_deals_drills_to_its_spend(spend_only_env):
+    """?source=podcast — a source the spend table lists and no lead or deal has — is not "not
+    found": the page says there are no deals from it yet, the Acquisition cost drill shows its
+    2026 spend per campaign (summed by hand from the rows above), and the deal list and the
+    attribution drill say "No deals from this source yet" instead of $0 or an empty table."""
+    with open_readonly(spend_only_env) as c:  # the data really has no lead or deal from podcast
+        assert c.execute("SELECT count(*) FROM deals WHERE source = 'podcast'").fetchone()[0] == 0
+        assert c.execute("SELECT count(*) FROM leads WHERE source = 'podcast'").fetchone()[0] == 0
+    at = run(params={"period": "2026", "source": "podcast"})
+    infos = [i.value for i in at.info]
+    assert not any("not found" in i for i in infos), infos
+    assert any(i.startswith("No deals from this source yet. **Podcast** has no lead or deal") for i in infos), infos
+    assert at.query_params.get("source") == "podcast"  # the drill is kept, not dropped from the URL
+    spend = _points(at, "campaign")[frozenset({"marketing_spend", "attributed_linear"})]
+    assert {k: v for k, v in spend.items() if k[1] == "marketing_spend"} == pytest.approx(
+        {("Founder stories", "marketing_spend"): 1200 + 800, ("Tech radio", "marketing_spend"): 450})
+    assert all(v == 0 for k, v in spend.items() if k[1] == "attributed_linear")
+    assert not [t for t in at.dataframe if "deal_id" in t.value.columns]  # no (empty) deal list
+    assert sum(i == "No deals from this source yet." for i in infos) >= 2, infos  # deal list, attribution
+    assert not any("No deals behind this number" in i or i.startswith("No data for") for i in infos), infos
+    # a value no figure of the page has (a typo) is still "not found", the drill dropped
+    at = run(params={"period": "2026", "source": "podcst"})
+    assert any(i.value.startswith("Source 'podcst' not found") for i in at.info), [i.value for i in at.info]
+    assert "source" not in at.query_params

@@ -71,6 +71,9 @@ class _Page:
         self.crumbs: dict[str, int] = {}
         #: the forecast method the headline shows and why (``range.choices``; forecast_method.resolve)
         self.forecast: forecast_method.Forecast | None = None
+        #: drilled (dimension, value)s that no deal has (a source with spend only): their empty
+        #: tiles say "No deals from this source yet", not "No data"
+        self.dealless: tuple[tuple[str, str], ...] = ()
 
     def run(self, query, benchmark: bool = False):
         ans = data.run(query, benchmark=benchmark)
@@ -129,7 +132,7 @@ def render(loaded: LoadedDashboard) -> None:
     g = filters.current()
     cov = data.coverage()
     drill, selection = url_state(loaded, g)
-    drill, stale = _known_drill(layer, g, d, drill)
+    drill, stale, dealless = _known_drill(layer, g, d, drill, _drill_probes(loaded))
     state = g.state(tuple(d.filters), drill=drill, selection=selection)
     lacking = answers.unanswerable(layer, cov, answers.page_metrics(d.tiles), state.start, state.end)
     for m, needs in answers.beyond_scope(layer, answers.page_metrics(d.tiles)).items():
@@ -142,8 +145,12 @@ def render(loaded: LoadedDashboard) -> None:
     st.caption(" · ".join(x for x in (f"For {d.audience}", period, scope, d.description) if x))
     for text in stale:
         st.info(md_escape(text), icon=":material/search_off:")
+    for dim, value in dealless:
+        st.info(f"{no_deals_message(layer, dim)} **{md_escape(value_label(value))}** has no lead or deal so far: "
+                f"the charts below show what it does have.", icon=":material/inbox:")
     notice = st.container()  # what the data cannot answer, or an empty period: said once, here
     page = _Page(loaded, state, layer, cov, lacking)
+    page.dealless = dealless
     page.forecast = forecast_method.resolve(page, d.tiles)
     for i, tile in enumerate(d.tiles):
         # one container per tile: what a drill changes inside one tile (a chart becomes a grid or
@@ -156,12 +163,17 @@ def render(loaded: LoadedDashboard) -> None:
     ui.warnings_note(page.warnings)
 
 
-def _known_drill(layer: Any, g: Any, d: Any, drill: tuple) -> tuple[tuple, list[str]]:
+def _known_drill(layer: Any, g: Any, d: Any, drill: tuple,
+                 probes: dict[str, tuple[str, ...]] | None = None) -> tuple[tuple, list[str], tuple]:
     """The drill values that exist under the ones above them (and the page's filters); a stale
     link's value — a rep who left, a typo — is dropped from the URL and said, never shown as
-    silent $0s: "Rep 'X' not found — showing all reps"."""
+    silent $0s: "Rep 'X' not found — showing all reps". A value no deal or target has but the
+    drilling charts' own metrics do (``probes``: a source with spend and no lead or deal yet) is
+    kept, and returned third as (dimension, value): the page says "No deals from this source yet"
+    instead of "not found", and drills to what it has (its spend by campaign)."""
     where = {k: getattr(g, k) for k in ("pipeline", "region", "team") if k in d.filters and getattr(g, k, None)}
     kept: list[tuple[str, str]] = []
+    dealless: list[tuple[str, str]] = []
     for dim, value in drill:
         if dim in filters.DRILLABLE and dim in d.filters:  # the sidebar checked it
             kept.append((dim, value))
@@ -169,14 +181,39 @@ def _known_drill(layer: Any, g: Any, d: Any, drill: tuple) -> tuple[tuple, list[
             continue
         known = data.dimension_values(dim, where, every=True)
         if known and value not in known:
+            if (probes or {}).get(dim) and value in data.dimension_values(dim, where, every=True,
+                                                                          probes=probes[dim]):
+                dealless.append((dim, value))
+                kept.append((dim, value))
+                where[dim] = value
+                continue
             label = ui.dim_label(layer, dim)
             for deeper, _ in drill[len(kept):]:
                 if deeper in st.query_params:
                     del st.query_params[deeper]
-            return tuple(kept), [f"{label} '{value}' not found — showing all {ui.plural(label.lower())}"]
+            return tuple(kept), [f"{label} '{value}' not found — showing all {ui.plural(label.lower())}"], tuple(dealless)
         kept.append((dim, value))
         where[dim] = value
-    return tuple(kept), []
+    return tuple(kept), [], tuple(dealless)
+
+
+def _drill_probes(loaded: LoadedDashboard) -> dict[str, tuple[str, ...]]:
+    """Per drill dimension, the metrics of the charts that drill through it (their own and their
+    levels'): where a drill value is looked for when no deal or target has it."""
+    out: dict[str, list[str]] = {}
+    for _, tile in loaded.tiles():
+        if isinstance(tile, ChartTile) and tile.drill:
+            metrics = list(tile.metrics) + [m for lv in (tile.drill.levels or {}).values()
+                                            for m in (getattr(lv, "metrics", None) or ())]
+            for dim in tile.drill.path[:-1]:
+                out.setdefault(dim, [])
+                out[dim] += [m for m in metrics if m not in out[dim]]
+    return {k: tuple(v) for k, v in out.items()}
+
+
+def no_deals_message(layer: Any, dim: str) -> str:
+    """What a drilled value without a deal shows instead of $0 or "not found"."""
+    return f"No deals from this {ui.dim_label(layer, dim).lower()} yet."
 
 
 def _notices(page: _Page, period: str | None) -> None:
@@ -687,6 +724,8 @@ def chart(page: _Page, tile: ChartTile, key: str) -> None:
         where = f" in {md_escape(filters.current().period)}" if tile.period and state.start else ""
         message = (f"No data for {', '.join(ui.metric_label(layer, m) for m in plan.metrics)}{where}"
                    f"{' with these filters' if state.filters or state.drill or state.selection else ''}.")
+        if page.dealless:
+            message = no_deals_message(layer, page.dealless[0][0])
         if plan.drilled:  # the breadcrumb now, the message unless the page says it once
             heading()
             page.defer(lambda: st.info(message, icon=":material/inbox:"), plan.query)
@@ -942,8 +981,9 @@ def _detail(page: _Page, plan, ans, df: pd.DataFrame, heading: Callable[[], None
     layer = page.layer
     heading()
     if df.empty:
-        page.defer(lambda: st.info("No deals behind this number in the selected period and filters.",
-                                   icon=":material/inbox:"))
+        text = (no_deals_message(layer, page.dealless[0][0]) if page.dealless
+                else "No deals behind this number in the selected period and filters.")
+        page.defer(lambda: st.info(text, icon=":material/inbox:"))
         return
     page.drew()
     df = df.copy()

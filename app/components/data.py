@@ -339,11 +339,11 @@ VALUE_PROBES = ("deal_count", "pipeline_amount", "closed_deals", "won_deals", "t
 
 @st.cache_data(ttl=3600, show_spinner=False)
 def _values(dimension: str, db: str, stamp: str, where: tuple[tuple[str, str], ...] = (),
-            every: bool = False) -> list[str]:
+            every: bool = False, probes: tuple[str, ...] = ()) -> list[str]:
     lay = layer()
     filters = tuple(Filter(dimension=k, value=v, strict=False) for k, v in where)
     found: list[str] = []
-    for metric in VALUE_PROBES:
+    for metric in probes or VALUE_PROBES:
         if metric in lay.metrics and dimension in lay.dimensions_for(metric):
             df = lay.query(Query(metrics=(metric,), dimensions=(dimension,), filters=filters,
                                  order_by=((dimension, False),)), connection()).df()
@@ -354,13 +354,16 @@ def _values(dimension: str, db: str, stamp: str, where: tuple[tuple[str, str], .
     return found
 
 
-def dimension_values(dimension: str, where: dict[str, str | None] | None = None, every: bool = False) -> list[str]:
+def dimension_values(dimension: str, where: dict[str, str | None] | None = None, every: bool = False,
+                     probes: tuple[str, ...] = ()) -> list[str]:
     """Distinct values of a dimension, through the semantic layer; ``where`` narrows them
     (``{"team": "APAC"}``: the reps of one team), empty values are ignored. ``every``: the
     values any probe metric finds (open, closed, won deals and targets alike: whether a drill
-    link's value exists at all), not only the first probe's."""
+    link's value exists at all), not only the first probe's. ``probes``: other metrics to ask
+    instead of the deal and target ones (a source with spend and no deal is in ``marketing_spend``'s
+    values only)."""
     pairs = tuple(sorted((k, v) for k, v in (where or {}).items() if v))
-    return _values(dimension, db_key(), snapshot().semantic_stamp, pairs, every)
+    return _values(dimension, db_key(), snapshot().semantic_stamp, pairs, every, tuple(probes))
 
 
 @st.cache_data(ttl=3600, max_entries=200, show_spinner=False)
