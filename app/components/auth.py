@@ -127,6 +127,17 @@ def resolve() -> Viewer:
     return Viewer(settings.auth, ident.email, scope, scope_summary(pol, ident.email, ident.groups), from_file)
 
 
+def _resolve_for_data() -> Viewer:
+    """:func:`resolve` for a page run without the entrypoint's gate: not signed in is no access."""
+    try:
+        return resolve()
+    except NotSignedIn:
+        raise AccessError(Problem("not signed in", hint="sign in on the app's start page")) from None
+
+
+data.use_resolver(_resolve_for_data)
+
+
 # ------------------------------------------------------------------- pages
 def gate() -> Viewer | None:
     """Resolve the viewer and hand the scope to :mod:`components.data`; or draw the sign-in or

@@ -26,6 +26,7 @@ import threading
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import pandas as pd
@@ -99,17 +100,26 @@ def set_viewer(viewer: Any) -> None:
     _RUN.viewer = (_session_id(), viewer)
 
 
+#: how a run's viewer is named when the entrypoint did not (a page run on its own):
+#: :mod:`components.auth` installs its resolver when imported — auth imports this module,
+#: never the other way round. None (auth never imported): nobody is named, nothing is shown.
+_resolver: Callable[[], Any] | None = None
+
+
+def use_resolver(resolve: Callable[[], Any]) -> None:
+    """Install the function that names this run's viewer (``components.auth`` does, at import)."""
+    global _resolver
+    _resolver = resolve
+
+
 def viewer() -> Any:
     """This run's viewer; resolved here when the entrypoint did not (a page run on its own) —
     an unknown person gets an AccessError, never open access."""
     held = getattr(_RUN, "viewer", None)
     if held is None or held[0] != _session_id():
-        from . import auth
-
-        try:
-            set_viewer(auth.resolve())
-        except auth.NotSignedIn:
-            raise AccessError(Problem("not signed in", hint="sign in on the app's start page")) from None
+        if _resolver is None:
+            raise AccessError(Problem("nobody is signed in", hint="open the app from its start page"))
+        set_viewer(_resolver())  # AccessError for whoever cannot be named
         held = _RUN.viewer
     return held[1]
 
