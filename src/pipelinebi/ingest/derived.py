@@ -112,12 +112,13 @@ def rollup_models(semantic_dir: Path) -> list[DerivedModel]:
 
     from ..semantic.loader import load_definitions
     from ..semantic.registry import build_registry
-    from ..semantic.rollups import build_select, rollup_files
+    from ..semantic.rollups import build_select, rollup_files, with_rollups
 
     if not rollup_files(semantic_dir):
         return []
     try:
-        registry = build_registry(*load_definitions(Path(semantic_dir)), Path(semantic_dir))
+        registry = with_rollups(build_registry(*load_definitions(Path(semantic_dir)), Path(semantic_dir)),
+                                Path(semantic_dir))
     except DefinitionError as e:
         raise IngestError(e.problems) from None
     out = []

@@ -55,7 +55,9 @@ class SemanticLayer:
     def load(cls, semantic_dir: Path | str) -> "SemanticLayer":
         semantic_dir = Path(semantic_dir)
         models, metrics = load_definitions(semantic_dir)
-        return cls(build_registry(models, metrics, semantic_dir), semantic_dir)
+        from .rollups import with_rollups
+
+        return cls(with_rollups(build_registry(models, metrics, semantic_dir), semantic_dir), semantic_dir)
 
     # ---------------------------------------------------------------- info
     @property

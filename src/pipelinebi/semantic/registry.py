@@ -86,7 +86,7 @@ class Registry:
     formulas: dict[str, exp.Expression]  # derived metric name -> parsed formula
     conditions: dict[tuple[str, str], exp.Expression]  # (conversion metric, step) -> parsed condition
     tables: frozenset[str] = frozenset()  # physical tables a compiled query may read
-    #: rollups of semantic/rollups/*.yml (pipelinebi.semantic.rollups), by name
+    #: rollups of semantic/rollups/*.yml by name (filled by pipelinebi.semantic.rollups.with_rollups)
     rollups: dict = field(default_factory=dict)
     _reach_cache: dict[str, dict[str, list[str]]] = field(default_factory=dict, repr=False)
 
@@ -345,11 +345,9 @@ def build_registry(models: list[Located], metrics: list[Located], semantic_dir: 
                                                 hint="compute the ratio/derived metric first, then wrap it"))
     if problems:
         raise DefinitionError(problems)
-    # Rollups are checked against the finished registry; their tables become readable.
-    from .rollups import load_rollups
-
-    registry.rollups = load_rollups(semantic_dir, registry)
-    registry.tables = registry.tables | {r.table for r in registry.rollups.values()}
+    # rollups (semantic/rollups/*.yml) are checked against the finished registry by
+    # pipelinebi.semantic.rollups.with_rollups: they compile through the compiler, which reads
+    # this module — so this module never reads them
     return registry
 
 

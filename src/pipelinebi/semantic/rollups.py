@@ -95,6 +95,17 @@ def rollup_files(semantic_dir: Path) -> list[Path]:
     return yaml_files(semantic_dir, "rollups")
 
 
+def with_rollups(registry, semantic_dir: Path):
+    """``registry`` with the rollups of ``semantic_dir`` checked against it (``registry.rollups``)
+    and their tables readable (``registry.tables``); a DefinitionError for a broken one.
+
+    The registry is built first and the rollups after: they compile through the compiler,
+    which reads the registry (so :mod:`pipelinebi.semantic.registry` never imports this module)."""
+    registry.rollups = load_rollups(semantic_dir, registry)
+    registry.tables = registry.tables | {r.table for r in registry.rollups.values()}
+    return registry
+
+
 def load_rollups(semantic_dir: Path, registry) -> dict[str, Rollup]:
     """Every rollup of ``semantic/rollups/*.yml`` checked against ``registry``; a DefinitionError
     with file:line for each problem (unknown model, measure or dimension, mixed time columns)."""
