@@ -36,6 +36,34 @@ def demo_db(tmp_path_factory) -> Path:
     return build_demo_db(tmp_path_factory.mktemp("demo") / "demo.duckdb")
 
 
+@pytest.fixture(scope="module")
+def layer():
+    """The project's semantic layer (``semantic/``); a module that needs another defines its own."""
+    from pipelinebi.semantic import load_semantic_layer
+
+    return load_semantic_layer(REPO_ROOT / "semantic")
+
+
+@pytest.fixture(scope="module")
+def con(demo_db):
+    """A read-only connection to the demo database (``demo_db``); a module with tables of its
+    own defines its own ``con``."""
+    from pipelinebi.warehouse import open_readonly
+
+    c = open_readonly(demo_db)
+    yield c
+    c.close()
+
+
+@pytest.fixture(scope="module")
+def quarter(con):
+    """The quarter of ``con``'s as-of date, as (start, end): what the Forecast page preselects."""
+    from pipelinebi.dashboards.queries import period_bounds
+    from pipelinebi.warehouse import database_as_of
+
+    return period_bounds(database_as_of(con), "quarter")
+
+
 @pytest.fixture
 def env(demo_db, monkeypatch) -> Path:
     """The app's settings pointed at the demo database and the project's own semantic folder."""

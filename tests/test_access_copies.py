@@ -39,10 +39,6 @@ MOVED = "R0001"  # Ava Chen, APAC, moves to EMEA Mid-Market (region EMEA)
 NEW_TEAM, NEW_REGION = "EMEA Mid-Market", "EMEA"
 
 
-@pytest.fixture(scope="module")
-def layer():
-    return load_semantic_layer(PROJECT_ROOT / "semantic")
-
 
 @pytest.fixture
 def few_literals(monkeypatch):

@@ -12,13 +12,7 @@ import pytest
 from pipelinebi.access import load_access
 from pipelinebi.access.policy import Policy
 from pipelinebi.errors import DefinitionError
-from pipelinebi.semantic import load_semantic_layer
-from pipelinebi.settings import PROJECT_ROOT
 
-
-@pytest.fixture(scope="module")
-def layer():
-    return load_semantic_layer(PROJECT_ROOT / "semantic")
 
 
 def problems(tmp_path, layer, text: str) -> list[str]:

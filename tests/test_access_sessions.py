@@ -27,7 +27,6 @@ from pipelinebi.access import OPEN_SCOPE
 from pipelinebi.compiler.query import Filter, Query
 from pipelinebi.dashboards import load_dashboards, page_queries
 from pipelinebi.dashboards.queries import PageState, period_bounds, shift_range
-from pipelinebi.semantic import load_semantic_layer
 from pipelinebi.warehouse import database_as_of, open_readonly
 
 if str(APP_DIR) not in sys.path:
@@ -43,10 +42,6 @@ LONG_S = float(os.environ.get("PIPELINEBI_SESSION_SECONDS", "0"))
 DEADLINE_S = LONG_S or 45.0
 RUNS_PER_SESSION = 10**9 if LONG_S else 40
 
-
-@pytest.fixture(scope="module")
-def layer():
-    return load_semantic_layer(REPO / "semantic")
 
 
 @pytest.fixture(scope="module")

@@ -18,9 +18,7 @@ import pytest
 from app_support import PAGES, app_test, chart_frames
 from auth_helpers import expected_kpis, scope_as
 from pipelinebi.compiler.query import Filter, Query
-from pipelinebi.dashboards.queries import period_bounds, period_label
-from pipelinebi.semantic import load_semantic_layer
-from pipelinebi.warehouse import database_as_of, open_readonly
+from pipelinebi.dashboards.queries import period_label
 
 REPO = Path(__file__).resolve().parents[1]
 AVA = "ava.chen@pipelinebi.example"  # rep R0001, team APAC
@@ -42,21 +40,7 @@ def claims(email: str, name: str | None = None) -> dict:
     return {"is_logged_in": True, "email": email, "email_verified": True, "name": name or email.split("@")[0]}
 
 
-@pytest.fixture(scope="module")
-def layer():
-    return load_semantic_layer(REPO / "semantic")
 
-
-@pytest.fixture(scope="module")
-def con(demo_db):
-    c = open_readonly(demo_db)
-    yield c
-    c.close()
-
-
-@pytest.fixture(scope="module")
-def quarter(con):
-    return period_bounds(database_as_of(con), "quarter")
 
 
 @pytest.fixture(scope="module")

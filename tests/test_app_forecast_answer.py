@@ -11,24 +11,13 @@ from pathlib import Path
 import pytest
 
 from app_support import app_test
-from pipelinebi.dashboards.queries import period_bounds
 from pipelinebi.formatting import format_value, gap_words
-from pipelinebi.warehouse import database_as_of, open_readonly
+from pipelinebi.warehouse import database_as_of
 from test_app_pages import shown
 
 REPO = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture(scope="module")
-def con(demo_db):
-    c = open_readonly(demo_db)
-    yield c
-    c.close()
-
-
-@pytest.fixture(scope="module")
-def quarter(con):
-    return period_bounds(database_as_of(con), "quarter")
 
 
 def run(params=None):

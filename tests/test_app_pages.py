@@ -12,31 +12,14 @@ import pytest
 
 from app_support import PAGES, app_test, chart_frames
 from pipelinebi.compiler.query import Filter, Query
-from pipelinebi.dashboards.queries import period_bounds
 from pipelinebi.formatting import WORD_JOINER, format_value, gap_words
-from pipelinebi.semantic import load_semantic_layer
-from pipelinebi.warehouse import database_as_of, open_readonly
 
 REPO = Path(__file__).resolve().parents[1]
 FORECAST_KPIS = ("target", "closed_won_amount", "weighted_pipeline", "weighted_pipeline_historical", "forecast",
                  "target_gap", "attainment", "coverage")
 
 
-@pytest.fixture(scope="module")
-def layer():
-    return load_semantic_layer(REPO / "semantic")
 
-
-@pytest.fixture(scope="module")
-def con(demo_db):
-    c = open_readonly(demo_db)
-    yield c
-    c.close()
-
-
-@pytest.fixture(scope="module")
-def quarter(con):
-    return period_bounds(database_as_of(con), "quarter")
 
 
 def shown(markdown: str) -> str:

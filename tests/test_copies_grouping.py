@@ -14,8 +14,6 @@ import duckdb
 import pytest
 
 from pipelinebi.compiler.query import Query
-from pipelinebi.semantic import load_semantic_layer
-from pipelinebi.settings import PROJECT_ROOT
 from pipelinebi.warehouse import open_readonly
 
 #: metric → (table, the column it sums or None for a row count, the model's row filter)
@@ -25,10 +23,6 @@ CASES = {
     "new_customer_revenue": ("won_deals", "amount", "is_new"),
 }
 
-
-@pytest.fixture(scope="module")
-def layer():
-    return load_semantic_layer(PROJECT_ROOT / "semantic")
 
 
 def by_hand(con, metric: str, dimension: str) -> dict:

@@ -14,15 +14,10 @@ from pipelinebi.dashboards import (ChartTile, PageState, chart_plan, dashboard_j
 from pipelinebi.dashboards.models import KpiTile
 from pipelinebi.dashboards.queries import period_options, quarter_bounds, shift_range
 from pipelinebi.errors import DefinitionError
-from pipelinebi.semantic import load_semantic_layer
 
 REPO = Path(__file__).resolve().parents[1]
 SEMANTIC = REPO / "semantic"
 
-
-@pytest.fixture(scope="module")
-def layer():
-    return load_semantic_layer(SEMANTIC)
 
 
 @pytest.fixture

@@ -12,15 +12,10 @@ from pipelinebi.coverage import Coverage
 from pipelinebi.dashboards import answers
 from pipelinebi.dashboards.models import ChartTile, KpiTile, TableTile
 from pipelinebi.dashboards.queries import PageState, chart_plan, kpi_queries, table_query
-from pipelinebi.semantic import load_semantic_layer
 
 REPO = Path(__file__).resolve().parents[1]
 Q4 = (date(2026, 10, 1), date(2027, 1, 1))
 
-
-@pytest.fixture(scope="module")
-def layer():
-    return load_semantic_layer(REPO / "semantic")
 
 
 @pytest.mark.parametrize("metric, needs", [

@@ -11,15 +11,9 @@ import pytest
 
 from parity import warehouse_tables, END, START, normalised, parity_queries, same_rows
 from pipelinebi.compiler.query import Query
-from pipelinebi.semantic import load_semantic_layer
-from pipelinebi.settings import PROJECT_ROOT
 
 pytestmark = pytest.mark.postgres
 
-
-@pytest.fixture(scope="module")
-def layer():
-    return load_semantic_layer(PROJECT_ROOT / "semantic")
 
 
 @pytest.fixture(scope="module")

@@ -20,10 +20,6 @@ from tiny_warehouse import STAGES, deal, make_warehouse, rep
 Q4 = dict(start=date(2026, 10, 1), end=date(2027, 1, 1))
 
 
-@pytest.fixture(scope="module")
-def layer():
-    return load_semantic_layer(PROJECT_ROOT / "semantic")
-
 
 @pytest.fixture(scope="module")
 def con():

@@ -14,8 +14,6 @@ from pathlib import Path
 import pytest
 
 from pipelinebi.compiler.query import Filter, Query, TopValues
-from pipelinebi.semantic import load_semantic_layer
-from pipelinebi.settings import PROJECT_ROOT
 
 GOLDEN = Path(__file__).parent / "golden"
 UPDATE = os.environ.get("PIPELINEBI_UPDATE_GOLDEN") == "1"
@@ -45,10 +43,6 @@ QUERIES = {
 }
 DIALECTS = ("duckdb", "postgres", "spark", "snowflake", "bigquery")
 
-
-@pytest.fixture(scope="module")
-def layer():
-    return load_semantic_layer(PROJECT_ROOT / "semantic")
 
 
 @pytest.mark.parametrize("dialect", DIALECTS)

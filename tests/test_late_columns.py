@@ -19,14 +19,9 @@ import pytest
 
 from pipelinebi.compiler.late_columns import ENV
 from pipelinebi.compiler.query import Filter, Query, RowScope
-from pipelinebi.semantic import load_semantic_layer
 from pipelinebi.settings import PROJECT_ROOT
 from tiny_warehouse import STAGES, deal, make_warehouse, rep
 
-
-@pytest.fixture(scope="module")
-def layer():
-    return load_semantic_layer(PROJECT_ROOT / "semantic")
 
 
 def _norm(rows):

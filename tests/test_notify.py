@@ -23,8 +23,7 @@ import pytest
 from app_support import ACTION_TEAMS
 from pipelinebi.errors import ConfigError
 from pipelinebi.notify.run import notify
-from pipelinebi.semantic import load_semantic_layer
-from pipelinebi.settings import PROJECT_ROOT, Settings, get_settings
+from pipelinebi.settings import Settings, get_settings
 from pipelinebi.warehouse import open_readonly
 
 SECRET = "s3cr3t-path-token"
@@ -93,10 +92,6 @@ def smtp():
     yield inbox, ctl.port
     ctl.stop()
 
-
-@pytest.fixture(scope="module")
-def layer():
-    return load_semantic_layer(PROJECT_ROOT / "semantic")
 
 
 @pytest.fixture(scope="module")

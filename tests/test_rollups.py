@@ -28,16 +28,6 @@ REPO = Path(__file__).resolve().parents[1]
 COARSER = {"day": "quarter", "month": "year", "quarter": "year"}
 
 
-@pytest.fixture(scope="module")
-def layer():
-    return load_semantic_layer(REPO / "semantic")
-
-
-@pytest.fixture(scope="module")
-def con(demo_db):
-    c = open_readonly(demo_db)
-    yield c
-    c.close()
 
 
 def metrics_of(layer, r) -> tuple[str, ...]:
