@@ -12,11 +12,9 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
+from browser_helpers import wait_healthy
 from pg_helpers import free_port
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -79,19 +77,7 @@ class Serve:
              "serve", "--port", str(self.port)],
             cwd=REPO_ROOT, env=self.env, stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT,
             start_new_session=True)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"pipelinebi serve exited with {self.proc.returncode}:\n{self.log()}")
-            try:
-                with urllib.request.urlopen(f"{self.url}/_stcore/health", timeout=2) as r:
-                    if r.read().decode().strip() == "ok":
-                        return self.url
-            except (urllib.error.URLError, ConnectionError, TimeoutError):
-                pass
-            time.sleep(0.25)
-        self.stop()
-        raise RuntimeError(f"pipelinebi serve not healthy after {timeout:.0f}s:\n{self.log()}")
+        return wait_healthy(self, "pipelinebi serve", timeout)
 
     def stop(self) -> None:
         import signal

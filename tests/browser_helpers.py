@@ -36,6 +36,24 @@ def wait_for_app(page, timeout: float = 30_000) -> None:
     page.wait_for_selector(APP_IDLE, timeout=timeout)
 
 
+def wait_healthy(server, what: str, timeout: float) -> str:
+    """``server.url`` once its ``/_stcore/health`` answers ``ok``; raises with ``server.log()``
+    (and stops it) when its process exits first or ``timeout`` seconds pass."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.proc.poll() is not None:
+            raise RuntimeError(f"{what} exited with {server.proc.returncode}:\n{server.log()}")
+        try:
+            with urllib.request.urlopen(f"{server.url}/_stcore/health", timeout=2) as r:
+                if r.read().decode().strip() == "ok":
+                    return server.url
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            pass
+        time.sleep(0.25)
+    server.stop()
+    raise RuntimeError(f"{what} not healthy after {timeout:.0f}s:\n{server.log()}")
+
+
 class StreamlitServer:
     """``python -m streamlit run SCRIPT`` on 127.0.0.1 and a free port.
 
@@ -67,19 +85,7 @@ class StreamlitServer:
             cwd=self.cwd, env=self.env, stdin=subprocess.DEVNULL,
             stdout=self._log, stderr=subprocess.STDOUT,
         )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"streamlit exited with {self.proc.returncode}:\n{self.log()}")
-            try:
-                with urllib.request.urlopen(f"{self.url}/_stcore/health", timeout=2) as r:
-                    if r.read().decode().strip() == "ok":
-                        return self.url
-            except (urllib.error.URLError, ConnectionError, TimeoutError):
-                pass
-            time.sleep(0.25)
-        self.stop()
-        raise RuntimeError(f"streamlit not healthy after {timeout:.0f}s:\n{self.log()}")
+        return wait_healthy(self, "streamlit", timeout)
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
