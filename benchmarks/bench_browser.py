@@ -115,7 +115,7 @@ def main() -> int:
     db = Path(args.database) if args.database else None
     if db is None:
         from pipelinebi.settings import Settings
-        from pipelinebi.warehouse import ensure_database
+        from pipelinebi.demo import ensure_database
 
         db = ensure_database(Settings(database=tmp / "demo.duckdb"))
     hello = tmp / "hello.py"

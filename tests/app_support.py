@@ -22,7 +22,7 @@ ACTION_TEAMS = {"managers": "Managers", "presales": "Presales", "legal": "Legal"
 def build_demo_db(path: Path) -> Path:
     """The demo database from ``seeds/`` (what ``pipelinebi serve`` builds on first run)."""
     from pipelinebi.settings import Settings
-    from pipelinebi.warehouse import ensure_database
+    from pipelinebi.demo import ensure_database
 
     return ensure_database(Settings(database=path))
 

@@ -88,7 +88,7 @@ def write_hostile_seeds(dst):
 @pytest.fixture(scope="module")
 def hostile_db(tmp_path_factory):
     from pipelinebi.settings import Settings
-    from pipelinebi.warehouse import ensure_database
+    from pipelinebi.demo import ensure_database
 
     tmp = tmp_path_factory.mktemp("hostile")
     return ensure_database(Settings(database=tmp / "hostile.duckdb", seeds_dir=write_hostile_seeds(tmp / "seeds")))

@@ -11,7 +11,8 @@ import pytest
 
 from pipelinebi.errors import WarehouseError
 from pipelinebi.settings import PROJECT_ROOT, Settings
-from pipelinebi.warehouse import database_as_of, database_version, describe, ensure_database, open_readonly
+from pipelinebi.demo import ensure_database
+from pipelinebi.warehouse import database_as_of, database_version, describe, open_readonly
 
 GOOD = Path(__file__).parent / "fixtures" / "ingest" / "good"
 

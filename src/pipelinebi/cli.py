@@ -127,8 +127,9 @@ def cmd_derive(args: argparse.Namespace) -> int:
 
 
 def cmd_info(args: argparse.Namespace) -> int:
+    from .demo import ensure_database
     from .engines import engine_url
-    from .warehouse import describe, describe_engine, ensure_database
+    from .warehouse import describe, describe_engine
 
     settings = _settings(args)
     if engine_url(settings).kind == "duckdb":
@@ -226,9 +227,10 @@ def cmd_route(args: argparse.Namespace) -> int:
 
 
 def cmd_notify(args: argparse.Namespace) -> int:
+    from .demo import ensure_database
     from .notify.run import notify
     from .semantic import load_semantic_layer
-    from .warehouse import ensure_database, open_readonly
+    from .warehouse import open_readonly
 
     settings = _settings(args)
     layer = load_semantic_layer(settings.semantic_dir)
@@ -325,7 +327,7 @@ def cmd_catalog(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------- forecast (#16)
 def cmd_model(args: argparse.Namespace) -> int:
     from .forecast import commands
-    from .warehouse import ensure_database
+    from .demo import ensure_database
 
     _duckdb_only(args, "the forecast model")
     db = ensure_database(_settings(args))
@@ -335,7 +337,7 @@ def cmd_model(args: argparse.Namespace) -> int:
 
 def cmd_backtest(args: argparse.Namespace) -> int:
     from .forecast import commands
-    from .warehouse import ensure_database
+    from .demo import ensure_database
 
     _duckdb_only(args, "backtest")
     db = ensure_database(_settings(args))

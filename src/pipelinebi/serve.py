@@ -94,7 +94,7 @@ def app_environment(settings: Settings) -> dict[str, str]:
 
 def serve(settings: Settings, port: int = 8501, headless: bool = False, script: Path | None = None,
           host: str = DEFAULT_HOST) -> int:
-    from .warehouse import ensure_database
+    from .demo import ensure_database
 
     script = Path(script or APP_SCRIPT)
     if not script.is_file():

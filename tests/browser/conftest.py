@@ -37,7 +37,7 @@ def app_server(tmp_path_factory):
     """Base URL of ``app/streamlit_app.py`` served over a fresh demo database built from
     ``seeds/`` in a temp dir (``PIPELINEBI_DATABASE`` points at it)."""
     from pipelinebi.settings import Settings
-    from pipelinebi.warehouse import ensure_database
+    from pipelinebi.demo import ensure_database
 
     db = tmp_path_factory.mktemp("app_db") / "demo.duckdb"
     ensure_database(Settings(database=db))

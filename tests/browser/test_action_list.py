@@ -25,7 +25,7 @@ CRM = "https://crm.example/deals/{deal_id}"
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
     from pipelinebi.settings import Settings
-    from pipelinebi.warehouse import ensure_database
+    from pipelinebi.demo import ensure_database
 
     db = tmp_path_factory.mktemp("actions_db") / "demo.duckdb"
     ensure_database(Settings(database=db))

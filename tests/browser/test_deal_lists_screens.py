@@ -32,7 +32,7 @@ CRM = "https://crm.example/deals/{deal_id}"
 def crm_server(tmp_path_factory):
     """The app over the demo data with a CRM link template set."""
     from pipelinebi.settings import Settings
-    from pipelinebi.warehouse import ensure_database
+    from pipelinebi.demo import ensure_database
 
     db = tmp_path_factory.mktemp("crm_db") / "demo.duckdb"
     ensure_database(Settings(database=db))

@@ -20,7 +20,7 @@ PAGES = {"forecast": ("Forecast vs target", "Forecast vs target"), "bottlenecks"
 @pytest.fixture(scope="session")
 def demo_db(tmp_path_factory):
     from pipelinebi.settings import Settings
-    from pipelinebi.warehouse import ensure_database
+    from pipelinebi.demo import ensure_database
 
     return ensure_database(Settings(database=tmp_path_factory.mktemp("paths_db") / "demo.duckdb"))
 

@@ -197,7 +197,7 @@ def open_engine(settings: Any, *, read_only: bool = True) -> Any:
     """
     url = engine_url(settings)
     if url.kind == "duckdb":
-        from ..warehouse import ensure_database
+        from ..demo import ensure_database
         from .duckdb import DuckDBEngine
 
         path = ensure_database(settings.model_copy(update={"database": url.path}))
