@@ -284,3 +284,55 @@ def test_an_unreachable_warehouse_page_says_so(monkeypatch):
     assert "warehouse unavailable — retrying" in errors.replace("\\", ""), errors
     everything = errors + " ".join(m.value for m in at.markdown) + " ".join(t.value for t in at.title)
     assert "s3cret" not in everything and "Traceback" not in everything
+
+
+def _as_role(dsn: str, role: str, schema: str) -> str:
+    """``dsn`` (the superuser's) as another role of the test cluster (trust auth: no password)."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(dsn)
+    return urlunsplit((parts.scheme, f"{role}@{parts.hostname}:{parts.port}", parts.path, f"schema={schema}", ""))
+
+
+def test_a_second_ingest_and_a_derive_keep_the_read_only_roles_grants(pg_url, postgres_dsn, pg_conn):
+    # the DBA's grants to the app's read-only role, given once on the schema PipelineBI loaded:
+    # explicit grants (bi_reader) and default privileges (bi_auditor: no table was created in the
+    # schema after them, so before the second ingest it reads nothing)
+    for role in ("bi_reader", "bi_auditor", "bi_nobody"):
+        pg_conn.execute(f"DROP ROLE IF EXISTS {role}")  # our own fixed names
+        pg_conn.execute(f"CREATE ROLE {role} LOGIN")
+    pg_conn.execute("GRANT USAGE ON SCHEMA crm TO bi_reader, bi_auditor, bi_nobody")  # bi_nobody: no table
+    pg_conn.execute("GRANT SELECT ON ALL TABLES IN SCHEMA crm TO bi_reader")
+    pg_conn.execute("ALTER DEFAULT PRIVILEGES IN SCHEMA crm GRANT SELECT ON TABLES TO bi_auditor")
+    reader, auditor, nobody = (PostgresEngine(parse_engine(_as_role(postgres_dsn, r, "crm")), connect_timeout=5)
+                               for r in ("bi_reader", "bi_auditor", "bi_nobody"))
+    count = "SELECT count(*) AS n FROM stage_intervals"
+    want = pg_conn.execute("SELECT count(*) FROM crm.stage_intervals").fetchone()[0]
+    try:
+        assert reader.run("SELECT count(*) AS n FROM deals").to_pylist() == [{"n": 3000}]
+        with pytest.raises(QueryError, match="permission denied"):
+            auditor.run(count)
+        with pytest.raises(QueryError, match="permission denied"):
+            nobody.run(count)
+        old_oid = pg_conn.execute("SELECT oid FROM pg_namespace WHERE nspname = 'crm'").fetchone()[0]
+
+        assert ingest_postgres(PROJECT_ROOT / "seeds", parse_engine(pg_url), semantic_dir=SEMANTIC).ok
+        # a new schema indeed (the grants could not simply have stayed on the old one)
+        assert pg_conn.execute("SELECT oid FROM pg_namespace WHERE nspname = 'crm'").fetchone()[0] != old_oid
+        assert reader.run(count).to_pylist() == [{"n": want}]
+        assert reader.run("SELECT count(*) AS n FROM deals").to_pylist() == [{"n": 3000}]
+        assert auditor.run(count).to_pylist() == [{"n": want}]  # the defaults were applied to the new tables
+        with pytest.raises(QueryError, match="permission denied"):
+            nobody.run(count)  # given no table, and still given none
+        defaults = pg_conn.execute(
+            "SELECT count(*) FROM pg_default_acl d JOIN pg_namespace n ON n.oid = d.defaclnamespace "
+            "WHERE n.nspname = 'crm'").fetchone()[0]
+        assert defaults == 1  # set again on the new schema, for the ingest after this one
+        with pytest.raises(QueryError, match="read-only"):
+            reader.run("DELETE FROM deals")
+
+        derive_postgres(parse_engine(pg_url), semantic_dir=SEMANTIC)  # drops and rebuilds the derived tables
+        assert reader.run(count).to_pylist() == [{"n": want}]
+    finally:
+        for eng in (reader, auditor, nobody):
+            eng.close()

@@ -12,7 +12,9 @@ same refusals: :func:`pipelinebi.ingest.ingest` into a private scratch file), th
    defined) is added — :func:`pipelinebi.rules.triggers.carry_over`, as on DuckDB;
 4. swaps it in, in one transaction: the old ``<schema>`` is renamed away and dropped, the new one
    renamed to ``<schema>``. Readers see the old tables or the new ones, never half of each; a
-   failure before the commit leaves ``<schema>`` as it was.
+   failure before the commit leaves ``<schema>`` as it was. What others were granted on the old
+   schema and its tables (the app's read-only role) is granted on the new one in the same
+   transaction.
 
 A schema that holds tables but no ``pipelinebi_meta`` is refused: ingest replaces the whole
 schema, and one another tool filled must not be dropped (``derive`` is for that case).
@@ -20,7 +22,7 @@ schema, and one another tool filled must not be dropped (``derive`` is for that 
 **derive** rebuilds only the derived tables over canonical tables already in the schema (the
 CRM sync tool landed them), in one transaction; without a ``pipelinebi_meta`` it writes one
 (the data's as-of date, the coverage facts). The ``actions`` it replaces are kept the same way
-(copied aside first, in the same transaction).
+(copied aside first, in the same transaction), and so are the grants on the tables it rebuilds.
 
 The derived SQL is ``semantic/derived/*.sql`` (DuckDB, allow-listed), printed for PostgreSQL
 by :func:`pipelinebi.compiler.dialects.derived_for` — the one place per-engine fixes live.
@@ -168,12 +170,14 @@ def derive_postgres(url: EngineURL, *, semantic_dir: Path | str, progress: Progr
                 _first_meta(session, url)
             # before the drops below: the actions in use, to keep what the new data no longer fires
             kept = carry is not None and _copy_previous_actions(conn, url.schema)
+            grants = [g for g in _grants_of(conn, url.schema) if g[0] == "table"]  # on the tables dropped below
             for m in reversed(models):  # dependants first: a table another one reads goes last
                 conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier(m.name)))
             counts = build_derived(session, models, progress)
             if kept:
                 _carry_over(conn, carry, counts)
             _write_meta(conn, counts, derived_at=True)
+            _grant(conn, grants, url.schema)
         return counts
     except psycopg.OperationalError as e:
         from .postgres import unavailable
@@ -319,7 +323,8 @@ def _write_meta(conn, counts: dict[str, int], derived_at: bool) -> None:
 
 
 def _swap(conn, building: str, schema: str) -> None:
-    """``building`` becomes ``schema`` in one transaction; the old ``schema`` is dropped."""
+    """``building`` becomes ``schema`` in one transaction; the old ``schema`` is dropped — its
+    grants kept (:func:`_keep_grants`), so the app's read-only role still reads after an ingest."""
     from psycopg import sql
 
     old = sql.Identifier(f"{schema}__old")
@@ -329,4 +334,68 @@ def _swap(conn, building: str, schema: str) -> None:
         if exists:
             conn.execute(sql.SQL("ALTER SCHEMA {} RENAME TO {}").format(sql.Identifier(schema), old))
         conn.execute(sql.SQL("ALTER SCHEMA {} RENAME TO {}").format(sql.Identifier(building), sql.Identifier(schema)))
+        if exists:
+            _keep_grants(conn, f"{schema}__old", schema)
         conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(old))
+
+
+#: privileges a grant may carry (what ``aclexplode`` names), checked before they go into a GRANT
+_PRIVILEGES = frozenset({"SELECT", "INSERT", "UPDATE", "DELETE", "TRUNCATE", "REFERENCES", "TRIGGER", "USAGE",
+                         "CREATE", "MAINTAIN"})
+
+
+def _keep_grants(conn, old: str, new: str) -> None:
+    """Give ``new`` (the schema just swapped in) the privileges others held on ``old``, in the
+    swap's transaction (:func:`_grants_of`, then :func:`_grant`)."""
+    _grant(conn, _grants_of(conn, old), new)
+
+
+def _grants_of(conn, schema: str) -> list[tuple[str, str | None, int, str, bool, str | None]]:
+    """What others were granted in ``schema``, as ``(kind, table, grantee oid, privilege, grantable, role)``:
+
+    - ``schema``: on the schema itself (``GRANT USAGE ON SCHEMA crm TO bi_reader``);
+    - ``table``: on one table, by name (the owner's own left out);
+    - ``default``: the schema's default privileges for tables (``ALTER DEFAULT PRIVILEGES FOR ROLE
+      role IN SCHEMA crm GRANT SELECT ON TABLES TO bi_reader``; ``role`` is None when this session
+      may not set that role's defaults, and then only the tables get the grant)."""
+    out: list = [("schema", None, g, p, o, None) for g, p, o in conn.execute(
+        "SELECT a.grantee, a.privilege_type, a.is_grantable FROM pg_namespace n, aclexplode(n.nspacl) a "
+        "WHERE n.nspname = %s AND a.grantee <> n.nspowner", [schema]).fetchall()]
+    out += [("table", t, g, p, o, None) for t, g, p, o in conn.execute(
+        "SELECT c.relname, a.grantee, a.privilege_type, a.is_grantable "
+        "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace, aclexplode(c.relacl) a "
+        "WHERE n.nspname = %s AND c.relkind IN ('r', 'v', 'm', 'p') AND a.grantee <> c.relowner", [schema]).fetchall()]
+    out += [("default", None, g, p, o, r if mine else None) for r, mine, g, p, o in conn.execute(
+        "SELECT r.rolname, pg_has_role(current_user, d.defaclrole, 'MEMBER'), a.grantee, a.privilege_type, "
+        "a.is_grantable FROM pg_default_acl d JOIN pg_namespace n ON n.oid = d.defaclnamespace "
+        "JOIN pg_roles r ON r.oid = d.defaclrole, aclexplode(d.defaclacl) a "
+        "WHERE n.nspname = %s AND d.defaclobjtype = 'r'", [schema]).fetchall()]
+    return out
+
+
+def _grant(conn, grants: list, schema: str) -> None:
+    """The grants :func:`_grants_of` read, given again in ``schema`` (a table it lacks is
+    skipped). A default privilege is also granted on every table already there: they were
+    created before it existed. Names go in as identifiers; privileges are checked against
+    :data:`_PRIVILEGES`."""
+    from psycopg import sql
+
+    target = sql.Identifier(schema)
+    tables = {r[0] for r in conn.execute("SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                                         "WHERE n.nspname = %s", [schema]).fetchall()}
+    for kind, table, grantee_oid, privilege, grantable, role in grants:
+        if privilege not in _PRIVILEGES or (kind == "table" and table not in tables):
+            continue
+        grantee = sql.SQL("PUBLIC") if grantee_oid == 0 else sql.Identifier(
+            conn.execute("SELECT rolname FROM pg_roles WHERE oid = %s", [grantee_oid]).fetchone()[0])
+        option = sql.SQL(" WITH GRANT OPTION" if grantable else "")
+        if kind == "schema":
+            on = sql.SQL("SCHEMA {}").format(target)
+        elif kind == "table":
+            on = sql.SQL("TABLE {}.{}").format(target, sql.Identifier(table))
+        else:
+            if role is not None:
+                conn.execute(sql.SQL("ALTER DEFAULT PRIVILEGES FOR ROLE {} IN SCHEMA {} GRANT {} ON TABLES TO {}{}").format(
+                    sql.Identifier(role), target, sql.SQL(privilege), grantee, option))
+            on = sql.SQL("ALL TABLES IN SCHEMA {}").format(target)
+        conn.execute(sql.SQL("GRANT {} ON {} TO {}{}").format(sql.SQL(privilege), on, grantee, option))
