@@ -39,10 +39,8 @@ import tracemalloc
 from datetime import timedelta
 from pathlib import Path
 
-from pipelinebi.forecast import backtest as B
-from pipelinebi.forecast import model as M
-from pipelinebi.forecast.dates import quarter_of, schedule
-from pipelinebi.forecast.features import feature_frame
+from pipelinebi.forecast import commands
+from pipelinebi.forecast.dates import schedule
 from pipelinebi.forecast.snapshots import (closed_at, closed_before, history_span, open_pipeline, stage_win_rates,
                                            timed_win_events, timed_win_rates, win_rate_events, win_rates_at)
 from pipelinebi.generate import generate
@@ -87,7 +85,6 @@ def main() -> None:
     ap.add_argument("--work", type=Path)
     ap.add_argument("--database", type=Path, help="an ingested database to measure (copied into --work first; "
                     "the baseline is then one open-pipeline snapshot query instead of the ingest)")
-    ap.add_argument("--skip-holdout", action="store_true", help="skip the held-out quarter (train + test)")
     ap.add_argument("--only", choices=("model", "backtest"), help="time only the model steps (train on "
                     "everything, score) or only the backtest — two runs side by side on a loaded machine")
     ap.add_argument("--skip-probe", action="store_true", help="with --database: skip the old-vs-batched per-date probe")
@@ -108,7 +105,7 @@ def main() -> None:
                                                                          effects=a.effects))
             # the baseline, measured in this run: ingest of the same files
             timed("ingest", lambda: ingest(work / "csv", db, semantic_dir=PROJECT_ROOT / "semantic"))
-        con = open_readonly(db)
+        con = open_readonly(db, memory_limit=commands.FORECAST_MEMORY)
         _, as_of = history_span(con)
         if a.database:
             # the baseline, measured in this run: one snapshot of the open pipeline (the unit the
@@ -124,27 +121,16 @@ def main() -> None:
                 tev = timed_win_events(con, max(probe))
                 return [(win_rates_at(ev, d), closed_at(cl, d), timed_win_rates(tev, d)) for d in probe]
             timed(f"new batched (+ timed rates) x{len(probe)}", batched)
-        qs, _ = quarter_of(quarter_of(as_of)[0] - timedelta(days=1))
-        cache: dict = {}
-        if not a.skip_holdout and a.only is None:
-            r = timed("held-out quarter (train + test)", lambda: M.holdout(con, qs, quarter_of(qs)[1], as_of,
-                                                                          cache=cache))
-            print("  held-out", {k: {m: round(v, 3) if isinstance(v, float) else v for m, v in r[k].items()}
-                                 for k in ("model", "historical_win_rate", "stage_probability")})
+        con.close()
+        # the commands as the CLI runs them (FORECAST_MEMORY, rows streamed into the stored table)
         if a.only != "backtest":
-            model = timed("train on everything", lambda: M.train(con, as_of + timedelta(days=1), cache=cache))
-            print("  trained", {k: v for k, v in model.meta.items() if k != "column_means"}, flush=True)
-            snap = timed("open pipeline now", lambda: open_pipeline(con, as_of + timedelta(days=1)))
-            timed(f"score {len(snap):,} open deals", lambda: model.predict(
-                __import__("pipelinebi.forecast.features", fromlist=["x"]).model_inputs(feature_frame(snap, as_of))))
+            text = timed("model train (held-out + final + score + store)", lambda: commands.train(db))
+            print(text, flush=True)
         if a.only != "model":
-            dates = schedule(as_of - timedelta(days=730), as_of, a.every)
-            rows, tm = timed(f"backtest {len(dates)} snapshots ({a.every})",
-                             lambda: B.run(con, dates, as_of, with_model=not a.no_model, progress=_progress))
-            print("  timings", {k: round(v, 1) for k, v in tm.items()})
-            print(B.accuracy(rows, ["method"]).to_string(index=False))
-            print(B.accuracy(rows, ["method", "team"]).pivot(index="team", columns="method", values="bias")
-                  .to_string(float_format=lambda v: f"{v:+.1%}"))
+            start = (as_of - timedelta(days=730)).isoformat()
+            text = timed(f"backtest from {start} ({a.every}{', no model' if a.no_model else ''})",
+                         lambda: commands.backtest(db, start, None, a.every, not a.no_model, None))
+            print(text, flush=True)
         # The baseline measured in this same run (same machine, same load): the ingest of the
         # same data; a ratio moves less with the load than the seconds do.
         base = SECONDS.get(base_label)

@@ -117,3 +117,25 @@ def test_backtest_is_stored_and_queried_through_the_semantic_layer(db, tmp_path)
     for method, bias in want.items():
         assert got.loc[method, "forecast_bias"] == pytest.approx(bias)
         assert got.loc[method, "backtest_snapshots"] == 13
+
+
+def test_the_streamed_backtest_prints_the_accuracy_of_all_its_rows(db, tmp_path):
+    """The command streams its rows (a snapshot at a time, written to the CSV and the table) and
+    keeps only per-date sums for the accuracy it prints: the printed figures equal pandas over
+    every row of the CSV."""
+    import pandas as pd
+
+    out = tmp_path / "bt.csv"
+    text = commands.backtest(db, "2026-04-06", "2026-09-28", "week", False, str(out), save=False)
+    rows = pd.read_csv(out)
+    assert rows.snapshot_date.nunique() == 26
+    s = rows[rows.actual.notna()].groupby(["method", "snapshot_date"])[["forecast", "actual"]].sum()
+    s["err"] = s.forecast - s.actual
+    g = s.groupby("method").agg(n=("err", "size"), err=("err", "sum"), abs=("err", lambda e: e.abs().sum()),
+                                actual=("actual", "sum"))
+    lines = {ln.split()[0]: ln.split() for ln in text.splitlines()[3:3 + len(g)]}
+    assert set(lines) == set(g.index)
+    for method, r in g.iterrows():
+        _, n, mean_error, ape, bias = lines[method]
+        assert int(n) == r.n and mean_error == f"{r.err / r.n:,.0f}"
+        assert ape == f"{r['abs'] / r.actual:.1%}" and bias == f"{r.err / r.actual:.1%}"

@@ -171,3 +171,22 @@ def test_batched_reads_equal_the_per_date_queries(which, base, with_future):
         pd.testing.assert_frame_equal(closed_at(closes, d), closed_before(con, d), check_dtype=False)
         pd.testing.assert_frame_equal(timed_win_rates(tev, d), timed_win_rates(timed_win_events(con, d), d),
                                       check_dtype=False)
+
+
+def test_streamed_days_cross_fetch_chunks(demo_db, monkeypatch):
+    """The open pipelines are streamed from DuckDB a chunk at a time and cut into days: with the
+    smallest chunk (one vector, 2,048 rows — several demo days per chunk, days split across
+    chunks), every day still equals its own per-date query (``open_pipeline``)."""
+    from pipelinebi.forecast import snapshots as S
+    from pipelinebi.warehouse import open_readonly
+
+    monkeypatch.setattr(S, "STREAM_VECTORS", 1)
+    from pipelinebi.forecast.dates import schedule
+    days = schedule(date(2026, 1, 5), date(2026, 6, 29), "week")  # 26 days × ~250 open deals
+    with open_readonly(demo_db) as con:
+        got = list(open_pipelines(con, days))
+        assert [d for d, _ in got] == days
+        sizes = [len(f) for _, f in got]
+        assert sum(sizes) > 2048 and min(sizes) > 0, sizes  # the stream really crossed chunks
+        for d, frame in got:
+            pd.testing.assert_frame_equal(frame, open_pipeline(con, d), check_dtype=False)

@@ -175,6 +175,15 @@ def fit(x: pd.DataFrame, y: np.ndarray, meta: dict | None = None) -> WinModel:
 
 
 # -------------------------------------------------------------------- training data
+def fill_cache(con, dates: list[date], cache: dict) -> dict:
+    """Put the sampled features of every date of ``dates`` not in ``cache`` into it, with one
+    streamed query for all of them (:func:`open_pipelines`): the training examples of several
+    models (a held-out one, the final one, a backtest's quarterly ones) then cost one history scan."""
+    for d, snap in open_pipelines(con, [d for d in dates if d not in cache]):
+        cache[d] = sample(F.feature_frame(snap, d))
+    return cache
+
+
 def examples(con, cutoff: date, dates: list[date], outcomes: pd.DataFrame | None = None,
              cache: dict | None = None) -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray]:
     """(features, model inputs, labels) for deals open on ``dates`` whose outcome was known
@@ -183,10 +192,9 @@ def examples(con, cutoff: date, dates: list[date], outcomes: pd.DataFrame | None
     won = dict(zip(outcomes.deal_id, outcomes.outcome == "won"))
     cache = {} if cache is None else cache
     wanted = [d for d in dates if d < cutoff]
-    # the snapshots not seen yet, a batch of dates per query; the cache keeps the (sampled)
+    # the snapshots not seen yet, in one streamed query; the cache keeps the (sampled)
     # features, not the whole snapshots
-    for d, snap in open_pipelines(con, [d for d in wanted if d not in cache]):
-        cache[d] = sample(F.feature_frame(snap, d))
+    fill_cache(con, wanted, cache)
     frames = []
     for d in wanted:
         f = cache[d]
@@ -201,19 +209,21 @@ def examples(con, cutoff: date, dates: list[date], outcomes: pd.DataFrame | None
     return feats, F.model_inputs(feats), y
 
 
-def train(con, cutoff: date, *, cache: dict | None = None) -> WinModel:
-    """A model from everything known before ``cutoff`` (monthly snapshots)."""
+def train(con, cutoff: date, *, cache: dict | None = None, outcomes: pd.DataFrame | None = None) -> WinModel:
+    """A model from everything known before ``cutoff`` (monthly snapshots).  ``outcomes``: the
+    deals closed before ``cutoff`` (:func:`closed_before`; a caller that has a later one cuts it
+    with :func:`snapshots.closed_at` instead of another history scan)."""
     first, _ = history_span(con)
     if first is None:
         raise ConfigError(Problem("the database has no deal history to learn from"))
     dates = month_starts(first, cutoff)
-    feats, x, y = examples(con, cutoff, dates, cache=cache)
+    feats, x, y = examples(con, cutoff, dates, outcomes, cache=cache)
     if len(y) == 0:
         raise ConfigError(Problem(f"no deal closed before {cutoff} was open on a month start",
                                   hint="choose a later cutoff"))
     return fit(x, y, {"cutoff": cutoff.isoformat(), "trained_from": dates[0].isoformat() if dates else None,
                       "examples": int(len(y)), "deals": int(feats.deal_id.nunique()),
-                      "won_share": float(y.mean())})
+                      "won_share": float(y.mean()), "sample_per_snapshot": MAX_PER_SNAPSHOT})
 
 
 # -------------------------------------------------------------------- quality
@@ -239,14 +249,17 @@ def quality(p: np.ndarray, y: np.ndarray) -> dict:
             "log_loss": float(log_loss(y, np.clip(p, 1e-6, 1 - 1e-6)))}
 
 
-def holdout(con, test_start: date, test_end: date, known_at: date, *, cache: dict | None = None) -> dict:
+def holdout(con, test_start: date, test_end: date, known_at: date, *, cache: dict | None = None,
+            outcomes: pd.DataFrame | None = None) -> dict:
     """Train on what was known before ``test_start``; test on deals open on the month starts
     of ``[test_start, test_end]`` whose outcome is known by ``known_at``.  The CRM stage
-    probability and the point-in-time stage win rate are scored on the same rows."""
-    from .snapshots import stage_win_rates
+    probability and the point-in-time stage win rate are scored on the same rows.  ``outcomes``:
+    :func:`closed_before` of ``known_at`` or later (cut per cutoff here), to save history scans."""
+    from .snapshots import closed_at, stage_win_rates
 
-    model = train(con, test_start, cache=cache)
-    feats, x, y = examples(con, known_at, month_starts(test_start, test_end), cache=cache)
+    model = train(con, test_start, cache=cache, outcomes=None if outcomes is None else closed_at(outcomes, test_start))
+    feats, x, y = examples(con, known_at, month_starts(test_start, test_end),
+                           None if outcomes is None else closed_at(outcomes, known_at), cache=cache)
     p = model.predict(x)
     rates = stage_win_rates(con, test_start)
     hist = feats.stage_key.map(dict(zip(rates.pipeline + " / " + rates.stage, rates.win_rate))).to_numpy(float) \

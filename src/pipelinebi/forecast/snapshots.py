@@ -20,6 +20,7 @@ from __future__ import annotations
 from datetime import date, datetime, time
 
 import duckdb
+import numpy as np
 import pandas as pd
 import sqlglot
 from sqlglot import exp
@@ -170,9 +171,12 @@ LEFT JOIN reps r ON r.rep_id = p.owner_id
 LEFT JOIN accounts a ON a.account_id = d.account_id
 ORDER BY p.as_of, p.deal_id
 """
-#: Dates one :data:`OPEN_MANY_SQL` query covers: a quarter of weekly snapshots (1M deals: ~1.3M
-#: rows, a few hundred MB in pandas) — memory bounded, one history scan per batch.
-BATCH_DATES = 13
+#: Dates one :data:`OPEN_MANY_SQL` query covers: 2½ years of weekly snapshots, i.e. one history
+#: scan for a whole backtest.  Python's memory no longer grows with it (the rows are streamed a
+#: day at a time, :func:`open_pipelines`); DuckDB sorts the result within its memory limit.  Was
+#: 13 while each batch was read whole into pandas (1M deals: ~1.3M rows, ~2 GB with the per-day
+#: copies).
+BATCH_DATES = 128
 
 #: One row per deal closed before D: outcome, when, at what amount and close date, whose.
 CLOSED_SQL = f"""
@@ -304,17 +308,71 @@ def open_pipeline(con: duckdb.DuckDBPyConnection, day: date) -> pd.DataFrame:
 
 def open_pipelines(con: duckdb.DuckDBPyConnection, days, batch: int = BATCH_DATES):
     """``(day, open_pipeline(con, day))`` for every day of ``days`` (in date order), computed
-    ``batch`` dates per query (:data:`OPEN_MANY_SQL`)."""
+    ``batch`` dates per query (:data:`OPEN_MANY_SQL`).
+
+    The query's rows are *streamed* (ordered by date, :data:`STREAM_VECTORS` vectors at a
+    time) and each day's frame is handed out as soon as it is complete, so Python holds one
+    day's open pipeline, never a batch's: DuckDB keeps the sorted result within its memory
+    limit (spilling to its temp directory).  The stream runs on a cursor of its own, so the
+    caller may query ``con`` between two days (a backtest trains its quarterly models then).
+    """
     days = sorted(set(days))
     for i in range(0, len(days), batch):
         chunk = days[i:i + batch]
-        frame = con.execute(OPEN_MANY_SQL, {"dates": [_at(d) for d in chunk], "as_of": _at(max(chunk))}).df()
-        by_day = {pd.Timestamp(k).date(): g for k, g in frame.groupby("as_of", sort=False)} if len(frame) else {}
-        for d in chunk:
-            g = by_day.get(d)
-            if g is None:
-                g = frame.iloc[0:0]
-            yield d, g.drop(columns="as_of").reset_index(drop=True)
+        cur = con.cursor()
+        try:
+            cur.execute(OPEN_MANY_SQL, {"dates": [_at(d) for d in chunk], "as_of": _at(max(chunk))})
+            got = _by_day(cur)
+            empty = None
+            pending = next(got, None)
+            for d in chunk:
+                # skip nothing: rows only exist for requested days, in date order
+                if pending is not None and pending[0] == d:
+                    empty = pending[1].iloc[0:0] if empty is None else empty
+                    yield d, pending[1]
+                    pending = next(got, None)
+                else:
+                    if empty is None:
+                        empty = _empty_open(cur, pending)
+                    yield d, empty
+        finally:
+            cur.close()
+
+
+#: DuckDB vectors (2,048 rows) fetched per step of :func:`open_pipelines`' stream.
+STREAM_VECTORS = 32
+
+
+def _by_day(cur):
+    """(day, frame without ``as_of``) per day from ``cur``'s streamed result (ordered by ``as_of``)."""
+    day, parts = None, []
+    while True:
+        f = cur.fetch_df_chunk(STREAM_VECTORS)
+        if f is None or len(f) == 0:
+            break
+        at = f["as_of"].to_numpy()
+        cuts = np.flatnonzero(at[1:] != at[:-1]) + 1
+        for s, e in zip([0, *cuts], [*cuts, len(f)]):
+            d = pd.Timestamp(at[s]).date()
+            if day is not None and d != day:
+                yield day, _joined(parts)
+                parts = []
+            day = d
+            parts.append(f.iloc[s:e])
+    if day is not None:
+        yield day, _joined(parts)
+
+
+def _joined(parts: list[pd.DataFrame]) -> pd.DataFrame:
+    f = parts[0] if len(parts) == 1 else pd.concat(parts, ignore_index=True)
+    return f.drop(columns="as_of").reset_index(drop=True)
+
+
+def _empty_open(cur, pending) -> pd.DataFrame:
+    """A frame with :data:`OPEN_MANY_SQL`'s columns and no row (a day nobody was open on)."""
+    if pending is not None:
+        return pending[1].iloc[0:0]
+    return pd.DataFrame(columns=[c[0] for c in cur.description if c[0] != "as_of"])
 
 
 def closed_before(con: duckdb.DuckDBPyConnection, day: date) -> pd.DataFrame:

@@ -58,6 +58,10 @@ SCORES_META_KEY = "win_scores"
 SCORE_TYPES = {"deal_id": "VARCHAR", "win_probability": "DOUBLE", "win_reasons": "VARCHAR", "scored_on": "DATE"}
 
 
+#: DuckDB memory of the copy's write connection: it only inserts one snapshot's rows at a time.
+WRITE_MEMORY = "512MB"
+
+
 def describe_meta(info: dict) -> str:
     return json.dumps(info, sort_keys=True)
 
@@ -82,7 +86,7 @@ def _swap_in(database: Path, write) -> None:
     swapped = False
     try:
         shutil.copyfile(database, copy)
-        con = writable_copy(copy)
+        con = writable_copy(copy, memory_limit=WRITE_MEMORY)
         try:
             write(con)
             con.execute("CHECKPOINT")
@@ -101,38 +105,58 @@ def _swap_in(database: Path, write) -> None:
             discard_building(copy)
 
 
-def _replace(con, table: str, types: dict[str, str], rows: pd.DataFrame, order: str, meta_key: str, info: dict,
-             coverage_update: dict) -> None:
+def _replace(con, table: str, types: dict[str, str], chunks, order: str, meta_key: str, info,
+             coverage_update) -> int:
+    """Replace ``table`` with the rows of ``chunks`` (frames, inserted one at a time, each sorted
+    by ``order``: in the order they come, the table is then sorted), record ``info`` (a dict, or a
+    function of the row count giving it) and the coverage (``coverage_update(rows)``); the row count."""
     # Fixed text: table, columns and types are this module's constants, never input.
-    con.register("new_rows", rows[list(types)])
-    con.execute(f"CREATE OR REPLACE TABLE {table} AS SELECT "
-                + ", ".join(f"CAST({c} AS {t}) AS {c}" for c, t in types.items())
-                + f" FROM new_rows ORDER BY {order}")
-    con.unregister("new_rows")
+    con.execute(f"CREATE OR REPLACE TABLE {table} (" + ", ".join(f"{c} {t}" for c, t in types.items()) + ")")
+    insert = (f"INSERT INTO {table} SELECT " + ", ".join(f"CAST({c} AS {t}) AS {c}" for c, t in types.items())
+              + f" FROM new_rows ORDER BY {order}")
+    n = 0
+    for rows in chunks:
+        if not len(rows):
+            continue
+        con.register("new_rows", rows[list(types)])
+        con.execute(insert)
+        con.unregister("new_rows")
+        n += len(rows)
+    info = info(n) if callable(info) else info
     cov = read_coverage(con)
-    cov = Coverage(**{**cov.__dict__, **coverage_update})
+    cov = Coverage(**{**cov.__dict__, **coverage_update(n)})
     con.execute("DELETE FROM pipelinebi_meta WHERE key IN (?, ?)", [meta_key, COVERAGE_KEY])
     con.execute("INSERT INTO pipelinebi_meta VALUES (?, ?), (?, ?)",
-                [meta_key, describe_meta({**info, "rows": int(len(rows))}), COVERAGE_KEY, cov.to_json()])
+                [meta_key, describe_meta({**info, "rows": n}), COVERAGE_KEY, cov.to_json()])
+    return n
 
 
-def write_backtest(con, rows: pd.DataFrame, info: dict) -> None:
+#: The backtest table's physical order (chunks come in snapshot order; each is sorted by it).
+BACKTEST_ORDER = "period_start, snapshot_date, method, owner_id, pipeline"
+
+
+def write_backtest(con, rows, info) -> int:
     """On a writable connection (a copy, or a database ingest is building): replace
-    ``forecast_backtest`` with ``rows`` and record ``info`` and the coverage's row count."""
-    _replace(con, TABLE, TYPES, rows, "period_start, snapshot_date, method, owner_id, pipeline", META_KEY, info,
-             {"backtest_rows": int(len(rows))})
+    ``forecast_backtest`` with ``rows`` — one frame, or frames one snapshot date each in date
+    order (:func:`backtest.stream`) — and record ``info`` (or ``info(row_count)``) and the
+    coverage's row count."""
+    chunks = [rows] if isinstance(rows, pd.DataFrame) else rows
+    return _replace(con, TABLE, TYPES, chunks, BACKTEST_ORDER, META_KEY, info, lambda n: {"backtest_rows": n})
 
 
 def write_scores(con, scores: pd.DataFrame, info: dict) -> None:
     """On a writable connection: replace ``win_scores`` with ``scores`` and record ``info``."""
-    _replace(con, SCORES_TABLE, SCORE_TYPES, scores, "deal_id", SCORES_META_KEY, info,
-             {"scored_deals": int(len(scores))})
+    _replace(con, SCORES_TABLE, SCORE_TYPES, [scores], "deal_id", SCORES_META_KEY, info,
+             lambda n: {"scored_deals": n})
 
 
-def store(database: Path, rows: pd.DataFrame, info: dict) -> None:
-    """Replace the database's ``forecast_backtest`` with ``rows`` (backtest.COLUMNS) and record
-    ``info`` under ``pipelinebi_meta.forecast_backtest``, atomically."""
-    _swap_in(database, lambda con: write_backtest(con, rows, info))
+def store(database: Path, rows, info) -> int:
+    """Replace the database's ``forecast_backtest`` with ``rows`` (backtest.COLUMNS: a frame, or
+    an iterable of frames in snapshot order, written as they come) and record ``info`` (or
+    ``info(row_count)``) under ``pipelinebi_meta.forecast_backtest``, atomically; the row count."""
+    n = []
+    _swap_in(database, lambda con: n.append(write_backtest(con, rows, info)))
+    return n[0]
 
 
 def store_scores(database: Path, scores: pd.DataFrame, info: dict) -> None:
