@@ -236,3 +236,97 @@ def test_the_page_picker_overrides_the_setting(db, monkeypatch):
     assert "model" not in picker.options and "Learned model" not in picker.options
     total, rng, _ = by_hand(db, "commit")
     _expect(_headline(_page(monkeypatch, "commit", {"f_method": "model"})), "commit", "chosen in settings", total, rng)
+
+
+# ------------------------------------------------------------------ methods the data cannot back
+NO_CALLS = "is not offered: this data has no forecast categories"
+TIMED_WHY = "is measured in the backtest only (Forecast accuracy): this page cannot compute it yet"
+
+
+def _calls_by_hand(db) -> int:
+    """Deals with a commit or best-case call on the deal or in its history, counted with pandas."""
+    t, _ = _tables(db)
+    called = set(t["deals"][t["deals"].forecast_category.isin(["commit", "best_case"])].deal_id)
+    called |= set(t["deal_history"][t["deal_history"].forecast_category.isin(["commit", "best_case"])].deal_id)
+    return len(called)
+
+
+def _without_calls(db) -> None:
+    """The same deals as a CRM without forecast categories would give them: no call anywhere."""
+    from dataclasses import replace
+
+    from pipelinebi import coverage
+
+    con = duckdb.connect(str(db))
+    try:
+        con.execute("UPDATE deals SET forecast_category = NULL")
+        con.execute("UPDATE deal_history SET forecast_category = NULL")
+        measured = coverage.measure(con)
+        assert measured.called_deals == 0
+        c = replace(coverage.read(con), called_deals=measured.called_deals)
+        con.execute("UPDATE pipelinebi_meta SET value = ? WHERE key = ?", [c.to_json(), coverage.META_KEY])
+    finally:
+        con.close()
+    assert _calls_by_hand(db) == 0
+
+
+def _picker(at):
+    return next(s for s in at.sidebar.selectbox if s.label == "Forecast method")
+
+
+def _sidebar_said(at) -> str:
+    return " ".join(shown(c.value) for c in at.sidebar.caption)
+
+
+def test_calls_are_offered_when_the_data_has_forecast_categories(db, monkeypatch):
+    from pipelinebi import coverage
+
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        assert coverage.read(con).called_deals == _calls_by_hand(db) > 0  # the demo's reps make calls
+    finally:
+        con.close()
+    at = _page(monkeypatch, "stage_probability")
+    assert {"Commit call", "Best-case call"} <= set(_picker(at).options)  # the picker shows labels
+    assert "forecast categories" not in _sidebar_said(at)
+    # the backtest-only method is never offered, and the sidebar says why
+    assert "Win rate at this point of the quarter" not in _picker(at).options
+    assert f"Win rate at this point of the quarter {TIMED_WHY}." in _sidebar_said(at)
+
+
+def test_calls_are_not_offered_without_forecast_categories(db, monkeypatch):
+    _without_calls(db)
+    at = _page(monkeypatch, "stage_probability")
+    options = set(_picker(at).options)
+    assert not options & {"Commit call", "Best-case call"}, options
+    assert {"Stage probability", "Historical win rate"} <= options
+    said = _sidebar_said(at)
+    assert f"Commit call {NO_CALLS}." in said and f"Best-case call {NO_CALLS}." in said
+    # a setting (or a shared link) asking for a call shows stage probability and says why
+    total, rng, _ = by_hand(db, "stage_probability")
+    _expect(_headline(_page(monkeypatch, "commit")), "stage_probability", f"commit call {NO_CALLS}", total, rng)
+    _expect(_headline(_page(monkeypatch, "stage_probability", {"f_method": "best_case"})), "stage_probability",
+            "chosen in settings", total, rng)
+
+
+def test_auto_passes_over_calls_without_forecast_categories(db, monkeypatch):
+    # the backtest says the commit call was best; without categories the page cannot compute it
+    _plant_backtest(db, {"stage_probability": 120.0, "historical_win_rate": 104.0, "timed_win_rate": 108.0,
+                         "model": 95.0, "commit": 101.0, "best_case": 130.0})
+    _without_calls(db)
+    total, rng, _ = by_hand(db, "historical_win_rate")
+    at = _page(monkeypatch, None)
+    _expect(_headline(at), "historical_win_rate", "most accurate available in the last 4 quarters' backtest",
+            total, rng)
+    assert any(f"Commit call was more accurate (1.0%) but {NO_CALLS}." in shown(c.value) for c in at.caption)
+
+
+def test_auto_says_the_timed_win_rate_is_backtest_only(db, monkeypatch):
+    _plant_backtest(db, {"stage_probability": 120.0, "historical_win_rate": 104.0, "timed_win_rate": 100.5,
+                         "model": 95.0, "commit": 110.0, "best_case": 130.0})
+    total, rng, _ = by_hand(db, "historical_win_rate")
+    at = _page(monkeypatch, None)
+    _expect(_headline(at), "historical_win_rate", "most accurate available in the last 4 quarters' backtest",
+            total, rng)
+    assert any(f"Win rate at this point of the quarter was more accurate (0.5%) but {TIMED_WHY}." in shown(c.value)
+               for c in at.caption)

@@ -26,6 +26,13 @@ from . import ui
 
 #: The picker's URL parameter (like the sidebar's filters: ``f_team``, …).
 PARAM = "f_method"
+#: The reps' calls: offered only when the data has forecast categories (commit / best case).
+CALLS = ("commit", "best_case")
+NO_CALLS = "is not offered: this data has no forecast categories"
+#: Gong's time-in-period win rate is measured in the backtest only: the semantic layer has no
+#: live metric for it yet (its rates per stage and week of the quarter are not a derived table).
+BACKTEST_ONLY = "timed_win_rate"
+BACKTEST_ONLY_WHY = "is measured in the backtest only (Forecast accuracy): this page cannot compute it yet"
 
 
 @dataclass(frozen=True)
@@ -78,15 +85,20 @@ def why_not(layer: Any, coverage: Any, state: Any, item: Any) -> dict[str, str |
             out[method] = "is not defined in this semantic layer"
         elif method == "model" and not coverage.has_scores:
             out[method] = "has no win scores yet (run `pipelinebi model train`)"
+        elif method in CALLS and not coverage.has_forecast_calls:
+            out[method] = NO_CALLS
         elif lacking.get(metric) or lacking.get(weighted):
             out[method] = "cannot be computed from this data"
         else:
             out[method] = None
+    # measured by the backtest, not computed live: auto passes over it, and the picker says why
+    out.setdefault(BACKTEST_ONLY, BACKTEST_ONLY_WHY)
     return out
 
 
-def _picker(setting: str, usable: list[str]) -> str:
-    """The sidebar's Forecast method picker; its value (``auto`` or a method)."""
+def _picker(setting: str, usable: list[str], withheld: dict[str, str]) -> str:
+    """The sidebar's Forecast method picker; its value (``auto`` or a method).  ``withheld``: the
+    methods it does not offer → why, said under it."""
     # a method the setting names stays selectable even when it cannot be computed now: the
     # headline then says why it shows the default instead
     options = [AUTO] + usable + ([setting] if setting != AUTO and setting not in usable else [])
@@ -105,11 +117,14 @@ def _picker(setting: str, usable: list[str]) -> str:
         st.query_params[PARAM] = st.session_state[PARAM]
 
     with st.sidebar:
-        return st.selectbox("Forecast method", options, index=options.index(default), key=PARAM, on_change=keep,
+        value = st.selectbox("Forecast method", options, index=options.index(default), key=PARAM, on_change=keep,
                             format_func=lambda m: "Auto — the backtest's most accurate" if m == AUTO else FA.label(m),
                             help="Which forecast the headline shows. Auto: the method with the lowest backtest error "
                                  "over the last four completed quarters (see Forecast accuracy); stage probability "
                                  "until a backtest is stored. PIPELINEBI_FORECAST_METHOD sets the default.")
+        if withheld:
+            st.caption("  \n".join(f"{FA.label(m)} {why}." for m, why in withheld.items()))
+    return value
 
 
 def resolve(page: Any, tiles) -> Forecast | None:
@@ -122,7 +137,8 @@ def resolve(page: Any, tiles) -> Forecast | None:
     if page.coverage.has_backtest and not ui.missing_metrics(page.layer, FA.NEEDED_BY_RECOMMEND):
         best = FA.recommend(lambda q: page.run(q).df, page.state.filters, page.state.end)
     setting = get_settings().forecast_method
-    wanted = _picker(setting, [m for m, why in reasons.items() if why is None])
+    wanted = _picker(setting, [m for m, why in reasons.items() if why is None],
+                     {m: why for m, why in reasons.items() if why is not None})
     choice = choose(wanted, item.range.backtest, reasons, best, source="settings" if wanted == setting else "page")
     metric, weighted, words = offered(item)[choice.method]
     return Forecast(item, choice, best, metric, weighted, words)

@@ -59,6 +59,10 @@ class Coverage:
     #: Open deals scored by the win-probability model (``win_scores``): 0 after ingest, set by
     #: ``pipelinebi model train``.
     scored_deals: int = 0
+    #: Deals with a rep's call — forecast category commit or best_case — on the deal or in its
+    #: history (0: the commit and best-case forecasts would only repeat closed won, so the
+    #: Forecast page does not offer them); None for a database measured before this was.
+    called_deals: int | None = None
 
     # ------------------------------------------------------------- questions
     @property
@@ -80,6 +84,11 @@ class Coverage:
     @property
     def has_scores(self) -> bool:
         return self.scored_deals > 0
+
+    @property
+    def has_forecast_calls(self) -> bool:
+        """Whether the deals carry reps' calls (True when not measured: an older database)."""
+        return self.called_deals is None or self.called_deals > 0
 
     @property
     def history_is_synthetic(self) -> bool:
@@ -138,6 +147,8 @@ def measure(con) -> Coverage:
     # a database built before the spend table existed has none: no spend loaded
     has_table = one("SELECT count(*) FROM information_schema.tables WHERE table_name = 'spend'")[0]
     spend = one("SELECT count(*) FROM spend")[0] if has_table else 0
+    called = one("SELECT count(*) FROM (SELECT deal_id FROM deals WHERE forecast_category IN ('commit', 'best_case') "
+                 "UNION SELECT deal_id FROM deal_history WHERE forecast_category IN ('commit', 'best_case'))")[0]
     return Coverage(
         deals=deals,
         deals_without_close_date=no_close,
@@ -149,6 +160,7 @@ def measure(con) -> Coverage:
         first_close=first_close.isoformat() if first_close else None,
         last_close=last_close.isoformat() if last_close else None,
         quarters_with_deals=tuple(_iso_date(q) for q in quarters),
+        called_deals=called,
     )
 
 
