@@ -76,6 +76,44 @@ def _progress(what: str, i: int, n: int) -> None:
               flush=True)
 
 
+def _stream_child(db: Path, how: str) -> None:
+    """One quarter of weekly open pipelines read the old way or the new way (a child process, so
+    its max RSS is its own)."""
+    from pipelinebi.forecast.snapshots import OPEN_MANY_SQL, _at, open_pipelines
+    with open_readonly(db, memory_limit=None if how == "old" else commands.FORECAST_MEMORY) as con:
+        _, as_of = history_span(con)
+        days = schedule(as_of - timedelta(days=91), as_of, "week")[:13]
+        rows = 0
+        if how == "old":  # session 7's open_pipelines: the batch as one frame, a copy per day
+            frame = con.execute(OPEN_MANY_SQL, {"dates": [_at(d) for d in days], "as_of": _at(max(days))}).df()
+            by_day = {k: g for k, g in frame.groupby("as_of", sort=False)}
+            for d in days:
+                rows += len(by_day[__import__("pandas").Timestamp(d)].drop(columns="as_of").reset_index(drop=True))
+        else:
+            for _, f in open_pipelines(con, days):
+                rows += len(f)
+    print(rows)
+
+
+def _probe_stream(db: Path) -> None:
+    import subprocess
+    import sys
+    got = {}
+    for how in ("old", "new"):
+        t = time.perf_counter()
+        p = subprocess.Popen([sys.executable, __file__, "--database", str(db), "--stream-child", how],
+                             stdout=subprocess.PIPE, text=True)
+        _, status, usage = os.wait4(p.pid, 0)
+        out = p.stdout.read().strip()
+        s = time.perf_counter() - t
+        got[how] = (s, usage.ru_maxrss / 1024)
+        SECONDS[f"13 open pipelines, {how} way"] = s
+        print(f"13 open pipelines, {how} way: {s:.1f} s, max RSS {usage.ru_maxrss / 1024:.0f} MiB, {out} rows, "
+              f"exit {os.waitstatus_to_exitcode(status)}, load {os.getloadavg()[0]:.1f}", flush=True)
+    print(f"  new ÷ old: time {got['new'][0] / got['old'][0]:.2f}x, max RSS {got['new'][1] / got['old'][1]:.2f}x",
+          flush=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--deals", type=int, default=100_000)
@@ -88,7 +126,14 @@ def main() -> None:
     ap.add_argument("--only", choices=("model", "backtest"), help="time only the model steps (train on "
                     "everything, score) or only the backtest — two runs side by side on a loaded machine")
     ap.add_argument("--skip-probe", action="store_true", help="with --database: skip the old-vs-batched per-date probe")
+    ap.add_argument("--probe-stream", action="store_true", help="with --database: read one quarter of weekly "
+                    "open pipelines (13 dates) the old way (one frame, split per day, the app's DuckDB memory) "
+                    "and the new way (streamed a day at a time, FORECAST_MEMORY), each in a child process: "
+                    "wall time and max RSS of both, and their ratio")
+    ap.add_argument("--stream-child", choices=("old", "new"), help=argparse.SUPPRESS)
     a = ap.parse_args()
+    if a.stream_child:
+        return _stream_child(a.database, a.stream_child)
     if a.deals > 1_000_000:
         raise SystemExit("at most 1M deals here")
     work = a.work or Path(tempfile.mkdtemp(prefix="bench-forecast-"))
@@ -121,6 +166,8 @@ def main() -> None:
                 tev = timed_win_events(con, max(probe))
                 return [(win_rates_at(ev, d), closed_at(cl, d), timed_win_rates(tev, d)) for d in probe]
             timed(f"new batched (+ timed rates) x{len(probe)}", batched)
+        if a.database and a.probe_stream:
+            _probe_stream(db)
         con.close()
         # the commands as the CLI runs them (FORECAST_MEMORY, rows streamed into the stored table)
         if a.only != "backtest":
