@@ -180,7 +180,10 @@ def fill_cache(con, dates: list[date], cache: dict) -> dict:
     streamed query for all of them (:func:`open_pipelines`): the training examples of several
     models (a held-out one, the final one, a backtest's quarterly ones) then cost one history scan."""
     for d, snap in open_pipelines(con, [d for d in dates if d not in cache]):
-        cache[d] = sample(F.feature_frame(snap, d))
+        f = sample(F.feature_frame(snap, d))
+        # a few distinct values per column: codes, not a Python string per row (a 1M-deal
+        # history keeps ~30 month starts × 20,000 deals here)
+        cache[d] = f.astype({c: "category" for c in F.CATEGORICAL})
     return cache
 
 
