@@ -277,7 +277,8 @@ def holdout(con, test_start: date, test_end: date, known_at: date, *, cache: dic
 
 
 # -------------------------------------------------------------------- reasons
-def _phrase(name: str, f: pd.Series) -> str:
+def _phrase(name: str, f) -> str:
+    """``name``'s value in ``f`` (a deal's features: a dict or a row) in words."""
     v = f[name]
     n = int(round(float(v))) if isinstance(v, (int, float, np.floating, np.integer)) else v
     return {
@@ -302,17 +303,16 @@ def _phrase(name: str, f: pd.Series) -> str:
 
 def reasons(model: WinModel, feats: pd.DataFrame, top: int = 2) -> list[str]:
     """'62% — pushed twice, idle 40 days': the probability and the ``top`` inputs that moved it
-    most (negative ones first when the deal is below the average, positive ones otherwise)."""
+    most (the largest shares of the log-odds against the training average, either way)."""
     x = F.model_inputs(feats)
     p = model.predict(x)
     contrib = model.contributions(x)
-    out = []
-    for i in range(len(feats)):
-        row = contrib.iloc[i]
-        order = row.abs().sort_values(ascending=False).index[:top]
-        words = [_phrase(c, feats.iloc[i]) for c in order]
-        out.append(f"{p[i]:.0%} — " + ", ".join(words))
-    return out
+    # the ``top`` largest |contributions| of every row in one numpy sort (a pandas sort per deal
+    # was a Python round trip each: ~108k of them at 1M deals); ties keep the columns' order
+    order = np.argsort(-np.abs(contrib.to_numpy()), axis=1, kind="stable")[:, :top]
+    names = list(contrib.columns)
+    rows = feats.to_dict("records")
+    return [f"{p[i]:.0%} — " + ", ".join(_phrase(names[j], rows[i]) for j in order[i]) for i in range(len(rows))]
 
 
 def score_open(con, model: WinModel, day: date) -> pd.DataFrame:
