@@ -15,12 +15,6 @@ WITH deals_agg AS (
   GROUP BY
     reps.region,
     CAST(DATE_TRUNC('QUARTER', deals.close_date) AS DATE)
-), combined AS (
-  SELECT
-    region,
-    period,
-    deals__won_amount
-  FROM deals_agg
 ), metrics AS (
   SELECT
     region,
@@ -31,7 +25,7 @@ WITH deals_agg AS (
       ORDER BY period
       ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
     ) AS closed_won_cumulative
-  FROM combined
+  FROM deals_agg
 )
 SELECT
   cur.region,

@@ -13,13 +13,6 @@ WITH deals_agg AS (
     deals.stage,
     deals.deal_id,
     deals.close_date
-), combined AS (
-  SELECT
-    stage,
-    deal_id,
-    close_date,
-    deals__open_amount
-  FROM deals_agg
 ), kept_rows AS (
   SELECT
     stage,
@@ -42,7 +35,7 @@ WITH deals_agg AS (
         deal_id,
         close_date,
         COALESCE(deals__open_amount, 0) AS pipeline_amount
-      FROM combined
+      FROM deals_agg
     ) AS result
   ) AS ranked
   WHERE

@@ -12,16 +12,11 @@ WITH deals_agg AS (
     )
   GROUP BY
     deals.deal_id
-), combined AS (
-  SELECT
-    deal_id,
-    deals__stalled_open_amount
-  FROM deals_agg
 ), kept_rows AS (
   SELECT
     deal_id,
     COALESCE(deals__stalled_open_amount, 0) AS stalled_amount
-  FROM combined
+  FROM deals_agg
   ORDER BY
     stalled_amount DESC NULLS LAST,
     deal_id ASC

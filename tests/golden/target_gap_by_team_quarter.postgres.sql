@@ -19,10 +19,14 @@ WITH targets_agg AS (
   SELECT
     reps.team AS team,
     CAST(DATE_TRUNC('QUARTER', deals.close_date) AS DATE) AS period,
-    SUM(CASE WHEN deals.status = 'won' THEN deals.amount END) AS deals__won_amount,
-    SUM(CASE WHEN deals.status = 'open' THEN deals.amount * stages.probability END) AS deals__weighted_open_amount,
-    COUNT(CASE WHEN deals.status = 'won' THEN 1 END) AS deals__won_count,
-    COUNT(CASE WHEN deals.status IN ('won', 'lost') THEN 1 END) AS deals__closed_count
+    SUM(deals.amount) FILTER(WHERE
+      deals.status = 'won') AS deals__won_amount,
+    SUM(deals.amount * stages.probability) FILTER(WHERE
+      deals.status = 'open') AS deals__weighted_open_amount,
+    COUNT(*) FILTER(WHERE
+      deals.status = 'won') AS deals__won_count,
+    COUNT(*) FILTER(WHERE
+      deals.status IN ('won', 'lost')) AS deals__closed_count
   FROM deals AS deals
   LEFT JOIN reps AS reps
     ON deals.owner_id = reps.rep_id
@@ -82,7 +86,7 @@ SELECT
   targets__rep_target_amount - (
     COALESCE(deals__won_amount, 0) + COALESCE(deals__weighted_open_amount, 0)
   ) AS target_gap,
-  CAST(COALESCE(deals__won_count, 0) AS DOUBLE PRECISION) / NULLIF(COALESCE(deals__closed_count, 0), 0) AS win_rate
+  CAST(COALESCE(deals__won_count, 0) AS DOUBLE PRECISION) / NULLIF(deals__closed_count, 0) AS win_rate
 FROM combined
 ORDER BY
   team ASC,

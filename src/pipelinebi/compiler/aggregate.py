@@ -2,7 +2,7 @@
 
 Rewrite kept small and separate: when every measure of a branch has the same filter,
 the filter moves into WHERE (fewer rows aggregated, same numbers); otherwise each
-aggregate reads ``CASE WHEN filter THEN expr END``.
+aggregate reads ``agg(expr) FILTER (WHERE filter)``.
 """
 
 from __future__ import annotations
@@ -43,17 +43,21 @@ def aggregate_expression(m: Measure, use_filter: bool = True) -> exp.Expression:
     d = m.definition
     value = qualify(m.expr, m.model) if m.expr is not None else None
     cond = qualify(m.filter, m.model) if (m.filter is not None and use_filter) else None
-    if cond is not None:
-        value = exp.Case(ifs=[exp.If(this=cond, true=value if value is not None else exp.Literal.number(1))])
     if d.agg == "count":
-        return exp.Count(this=value if value is not None else exp.Star())
-    if d.agg == "count_distinct":
-        return exp.Count(this=exp.Distinct(expressions=[value]))
-    if d.agg == "percentile":
-        return exp.PercentileCont(this=value, expression=exp.Literal.number(d.percentile))
-    cls = {"sum": exp.Sum, "avg": exp.Avg, "min": exp.Min, "max": exp.Max, "median": exp.Median,
-           "bool_or": exp.LogicalOr}[d.agg]
-    return cls(this=value)
+        agg = exp.Count(this=value if value is not None else exp.Star())
+    elif d.agg == "count_distinct":
+        agg = exp.Count(this=exp.Distinct(expressions=[value]))
+    elif d.agg == "percentile":
+        agg = exp.PercentileCont(this=value, expression=exp.Literal.number(d.percentile))
+    else:
+        cls = {"sum": exp.Sum, "avg": exp.Avg, "min": exp.Min, "max": exp.Max, "median": exp.Median,
+               "bool_or": exp.LogicalOr}[d.agg]
+        agg = cls(this=value)
+    if cond is None:
+        return agg
+    # the aggregate's own FILTER clause: the rows are skipped instead of a CASE evaluated on each
+    # one (sqlglot writes COUNT_IF / IF(…) where an engine lacks FILTER)
+    return exp.Filter(this=agg, expression=exp.Where(this=cond))
 
 
 def time_range_condition(expr: exp.Expression, start: date | None, end: date | None) -> exp.Expression | None:

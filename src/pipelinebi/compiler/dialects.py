@@ -5,7 +5,7 @@
   ``PERCENTILE_APPROX`` (approximate, so a different number).
 * **bigquery**: there is no exact median or percentile *aggregate* (``PERCENTILE_CONT`` is an
   analytic function there, ``APPROX_QUANTILES`` is approximate), so such a query is refused
-  with the measure named, rather than emitted as SQL BigQuery would reject or answer
+  with the metric named, rather than emitted as SQL BigQuery would reject or answer
   differently.
 
 Each rule is a small transform of the compiled tree, applied only for its dialect
@@ -17,7 +17,7 @@ Each rule is a small transform of the compiled tree, applied only for its dialec
 >>> for_dialect(parse_one("SELECT MEDIAN(d) AS m FROM t", read="duckdb"), "bigquery")
 Traceback (most recent call last):
 ...
-pipelinebi.errors.QueryError: BigQuery has no exact median or percentile aggregate, so measure m cannot be compiled for it (compile for duckdb, postgres, spark or snowflake)
+pipelinebi.errors.QueryError: BigQuery has no exact median or percentile aggregate, so m cannot be compiled for it (compile for duckdb, postgres, spark or snowflake)
 """
 
 from __future__ import annotations
@@ -43,10 +43,11 @@ def _spark(tree: exp.Expression) -> exp.Expression:
 
 
 def _bigquery(tree: exp.Expression) -> exp.Expression:
+    tree = _group_by_aliases(tree)
     for node in tree.find_all(exp.PercentileCont, exp.Median):
         alias = node.parent.alias_or_name if isinstance(node.parent, exp.Alias) else node.sql()
         raise QueryError(Problem(
-            f"BigQuery has no exact median or percentile aggregate, so measure {alias} cannot be compiled for it",
+            f"BigQuery has no exact median or percentile aggregate, so {alias} cannot be compiled for it",
             hint="compile for duckdb, postgres, spark or snowflake"))
     return tree
 
@@ -314,3 +315,25 @@ def _spark_asof(join: exp.Join) -> exp.Join:
 
 
 _DERIVED_RULES = {"postgres": _postgres_derived, "spark": _spark_derived}
+
+
+def _group_by_aliases(tree: exp.Expression) -> exp.Expression:
+    """A SELECT that groups and orders names its grouped expressions by their aliases
+    (``GROUP BY team, period``): BigQuery refuses an ORDER BY alias of a grouped expression, and
+    sqlglot's BigQuery printer makes this change itself — made here on the tree, the printed SQL
+    is the tree (compiler/verify.py compares them).
+
+    >>> from sqlglot import parse_one
+    >>> _group_by_aliases(parse_one("SELECT r.team AS team, SUM(x) AS s FROM r GROUP BY r.team ORDER BY team")).sql()
+    'SELECT r.team AS team, SUM(x) AS s FROM r GROUP BY team ORDER BY team'
+    """
+    for select in tree.find_all(exp.Select):
+        group, order = select.args.get("group"), select.args.get("order")
+        if not (group and order):
+            continue
+        aliases = {e.this: e.alias for e in select.expressions if isinstance(e, exp.Alias)}
+        for grouped in list(group.expressions):
+            alias = aliases.get(grouped)
+            if alias and not grouped.is_int:
+                grouped.replace(exp.column(alias))
+    return tree

@@ -27,10 +27,24 @@ def _to_float(e: exp.Expression) -> exp.Expression:
 def safe_divide(num: exp.Expression, den: exp.Expression) -> exp.Expression:
     """``CAST(num AS DOUBLE) / NULLIF(den, 0)``: a zero denominator gives NULL.
 
+    A denominator ``COALESCE(x, 0)`` (an additive measure, 0 when it has no rows) is divided
+    by as ``NULLIF(x, 0)``: NULL and 0 both give NULL there, so the COALESCE only costs
+    planning and a function call per row.
+
     >>> safe_divide(exp.column("a"), exp.column("b")).sql()
     'CAST(a AS DOUBLE) / NULLIF(b, 0)'
+    >>> safe_divide(exp.column("a"), exp.Coalesce(this=exp.column("b"), expressions=[exp.Literal.number(0)])).sql()
+    'CAST(a AS DOUBLE) / NULLIF(b, 0)'
     """
+    if _is_zero_default(den):
+        den = den.this
     return exp.Div(this=_to_float(num), expression=exp.Nullif(this=den, expression=exp.Literal.number(0)))
+
+
+def _is_zero_default(e: exp.Expression) -> bool:
+    """``COALESCE(x, 0)``."""
+    return (isinstance(e, exp.Coalesce) and len(e.expressions) == 1
+            and isinstance(e.expressions[0], exp.Literal) and e.expressions[0].to_py() == 0)
 
 
 def metric_expression(registry: Registry, name: str, dims: list[str], grain: str | None,

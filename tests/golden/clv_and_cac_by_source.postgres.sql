@@ -1,0 +1,85 @@
+WITH customers_agg AS (
+  SELECT
+    customers.source AS source,
+    CAST(DATE_TRUNC('QUARTER', customers.first_won_date) AS DATE) AS period,
+    SUM(customers.won_revenue) AS customers__customer_revenue,
+    SUM(customers.won_deals) AS customers__customer_won_deals,
+    SUM(customers.exposure_years) AS customers__customer_years,
+    COUNT(*) FILTER(WHERE
+      customers.is_churned) AS customers__churned_customer_count,
+    COUNT(*) AS customers__customer_count
+  FROM customer_facts AS customers
+  GROUP BY
+    customers.source,
+    CAST(DATE_TRUNC('QUARTER', customers.first_won_date) AS DATE)
+), spend_agg AS (
+  SELECT
+    spend.source AS source,
+    CAST(DATE_TRUNC('QUARTER', spend.period_start) AS DATE) AS period,
+    SUM(spend.amount) AS spend__spend_amount
+  FROM spend AS spend
+  GROUP BY
+    spend.source,
+    CAST(DATE_TRUNC('QUARTER', spend.period_start) AS DATE)
+), combined AS (
+  SELECT
+    source,
+    period,
+    MAX(customers__customer_revenue) AS customers__customer_revenue,
+    MAX(customers__customer_won_deals) AS customers__customer_won_deals,
+    MAX(customers__customer_years) AS customers__customer_years,
+    MAX(customers__churned_customer_count) AS customers__churned_customer_count,
+    MAX(customers__customer_count) AS customers__customer_count,
+    MAX(spend__spend_amount) AS spend__spend_amount
+  FROM (
+    SELECT
+      source,
+      period,
+      customers__customer_revenue,
+      customers__customer_won_deals,
+      customers__customer_years,
+      customers__churned_customer_count,
+      customers__customer_count,
+      NULL AS spend__spend_amount
+    FROM customers_agg
+    UNION ALL
+    SELECT
+      source,
+      period,
+      NULL AS customers__customer_revenue,
+      NULL AS customers__customer_won_deals,
+      NULL AS customers__customer_years,
+      NULL AS customers__churned_customer_count,
+      NULL AS customers__customer_count,
+      spend__spend_amount
+    FROM spend_agg
+  ) AS stacked
+  GROUP BY
+    source,
+    period
+)
+SELECT
+  source,
+  period,
+  (
+    CAST(COALESCE(customers__customer_revenue, 0) AS DOUBLE PRECISION) / NULLIF(customers__customer_won_deals, 0)
+  ) * (
+    CAST(COALESCE(customers__customer_won_deals, 0) AS DOUBLE PRECISION) / NULLIF(customers__customer_years, 0)
+  ) * (
+    CAST(COALESCE(customers__customer_years, 0) AS DOUBLE PRECISION) / NULLIF(customers__churned_customer_count, 0)
+  ) AS clv,
+  CAST(spend__spend_amount AS DOUBLE PRECISION) / NULLIF(customers__customer_count, 0) AS cac,
+  CAST((
+    CAST(COALESCE(customers__customer_revenue, 0) AS DOUBLE PRECISION) / NULLIF(customers__customer_won_deals, 0)
+  ) * (
+    CAST(COALESCE(customers__customer_won_deals, 0) AS DOUBLE PRECISION) / NULLIF(customers__customer_years, 0)
+  ) * (
+    CAST(COALESCE(customers__customer_years, 0) AS DOUBLE PRECISION) / NULLIF(customers__churned_customer_count, 0)
+  ) AS DOUBLE PRECISION) / NULLIF(
+    CAST(spend__spend_amount AS DOUBLE PRECISION) / NULLIF(customers__customer_count, 0),
+    0
+  ) AS ltv_to_cac
+FROM combined
+ORDER BY
+  source ASC,
+  period ASC

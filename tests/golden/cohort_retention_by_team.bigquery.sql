@@ -1,0 +1,13 @@
+SELECT
+  reps.team AS team,
+  CAST(DATE_TRUNC(customer_quarters.quarter_start, QUARTER) AS DATE) AS period,
+  CAST(COALESCE(COUNTIF(customer_quarters.bought), 0) AS FLOAT64) / NULLIF(COUNT(*), 0) AS cohort_retention
+FROM customer_quarters AS customer_quarters
+LEFT JOIN reps AS reps
+  ON customer_quarters.owner_id = reps.rep_id
+GROUP BY
+  team,
+  period
+ORDER BY
+  team ASC NULLS LAST,
+  period ASC NULLS LAST
