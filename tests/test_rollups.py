@@ -145,7 +145,7 @@ def test_against_pandas(layer, con):
 
 
 @pytest.mark.parametrize("why, query", [
-    ("rep is not one of its dimensions", Query(metrics=("backward_moves",), dimensions=("rep",))),
+    ("manager is not one of their dimensions", Query(metrics=("backward_moves",), dimensions=("manager",))),
     ("a range that cuts a month", Query(metrics=("backward_moves",), start=date(2026, 10, 15), end=date(2027, 1, 1))),
     ("a week is not made of months", Query(metrics=("backward_moves",), grain="week")),
     ("a median cannot be added up over pipelines", Query(metrics=("dwell_days_median",), dimensions=("pipeline",))),

@@ -72,6 +72,7 @@ def compile_query(registry: Registry, query: Query) -> Compiled:
     branch_outputs: list[tuple[str, list[str]]] = []
     used_names: set[str] = {name for name, _ in ctes}
     late: LatePlan | None = None
+    tie_order: tuple[tuple[str, bool], ...] = ()
     for branch in plan.branches:
         resolved = [_resolve(registry, branch, name, query) for name in dims]
         by_name = {f.name: f for f in resolved}
@@ -110,7 +111,12 @@ def compile_query(registry: Registry, query: Query) -> Compiled:
         if query.start is not None or query.end is not None:
             time_expr = time_column(registry, branch.model, branch.time_column, "", _who(branch)).expr
         # a rollup of semantic/rollups that holds all this branch reads (never under a row scope)
-        rollup = choose(registry, branch, query, dims, applied, start, query.end) if late is None and not scoped else None
+        rollup = choose(registry, branch, query, dims, applied, start, query.end) if not scoped else None
+        if rollup is not None and late is not None:
+            # A deal list whose rows a rollup holds with every column (semantic/rollups/deal_lists.yml)
+            # reads it instead of ranking the raw tables and joining the columns late; it is
+            # ordered as the late plan orders (ties broken by the key), so the rows are the same.
+            tie_order, late = late.order_by(query), None
         if rollup is not None:
             inside = (lambda e: membership(e, top.dimension, cte_name(top.dimension))) if top is not None else None
             select = rollup_branch(registry, rollup, branch, query, dims, applied, start, query.end, inside)
@@ -165,7 +171,8 @@ def compile_query(registry: Registry, query: Query) -> Compiled:
                 ctes.pop()
                 final = merged
     if late is None:
-        final = _order_and_limit(final, query, output, qualify_with="cur" if plan.pop_metrics else None)
+        ordered = query.model_copy(update={"order_by": tie_order}) if tie_order else query
+        final = _order_and_limit(final, ordered, output, qualify_with="cur" if plan.pop_metrics else None)
     else:
         narrow = query.model_copy(update={"dimensions": tuple(dims), "order_by": late.order_by(query)})
         ranked = _order_and_limit(final, narrow, output, qualify_with=None)

@@ -111,12 +111,43 @@ def covers(r: Rollup, branch: Branch, query: Query, dims: list[str], conditions:
         if any(d is not None and not aligned(d, r.grain) for d in (start, end)):
             return False
     if any(m.definition.agg in EXACT_ONLY for m in branch.measures):
-        if not set(r.dimensions) <= grouped | _fixed(conditions):
-            return False
-        if r.grain is not None and not (("period" in dims and query.grain == r.grain)
-                                        or ("period" not in dims and one_period(start, end, r.grain))):
+        if not (set(r.dimensions) <= grouped | _fixed(conditions) and _one_grain(r, query, dims, start, end)):
             return False
     return True
+
+
+def _one_grain(r: Rollup, query: Query, dims: list[str], start: date | None, end: date | None) -> bool:
+    """The query keeps ``r``'s periods apart: no grain, or ``period`` at ``r``'s grain, or one period."""
+    return r.grain is None or ("period" in dims and query.grain == r.grain) or (
+        "period" not in dims and one_period(start, end, r.grain))
+
+
+def _keyed(registry, r: Rollup, grouped: set[str]) -> bool:
+    """Does the query group by a dimension of ``r`` that is its model's whole primary key?
+
+    Then each of ``r``'s rows is one key (its other dimensions come through many_to_one joins,
+    so they are functions of the key), and so one of the query's groups."""
+    from .fields import resolve_dimension
+
+    key = registry.models[r.model].definition.key_columns
+    for name in grouped & set(r.dimensions):
+        e = resolve_dimension(registry, r.model, name).expr
+        if isinstance(e, exp.Column) and e.table == r.model and (e.name,) == tuple(key):
+            return True
+    return False
+
+
+def exact(registry, r: Rollup, query: Query, dims: list[str], conditions: list[exp.Expression],
+          start: date | None, end: date | None) -> bool:
+    """Is each row of ``r`` that the query reads one group of its answer? (then nothing is added up again)
+
+    True when the query groups by all of ``r``'s dimensions (or pins them with ``=``), or by its
+    model's key, and keeps its periods apart. A deal list read from a rollup of its rows (one per
+    deal) is then a plain ``WHERE`` and ``ORDER BY … LIMIT`` over that table."""
+    grouped = {d for d in dims if d != "period"}
+    if not _one_grain(r, query, dims, start, end):
+        return False
+    return set(r.dimensions) <= grouped | _fixed(conditions) or _keyed(registry, r, grouped)
 
 
 def choose(registry, branch: Branch, query: Query, dims: list[str], conditions: list[exp.Expression],
@@ -168,13 +199,35 @@ def rollup_branch(registry, r: Rollup, branch: Branch, query: Query, dims: list[
             where.append(rng)
     if membership is not None:
         where.append(membership(col(query.top.dimension)))
+    filtered = all(m.filter is not None for m in branch.measures)
+    cols = sorted({r.filter_columns[qualify(m.filter, branch.model).sql()] for m in branch.measures}) if filtered else []
+    if exprs and exact(registry, r, query, dims, conditions, start, end):
+        # one row per group already: the stored values, no GROUP BY (a deal list's rollup is
+        # a deal per row: grouping 10 wide columns again is what the rollup is there to avoid)
+        select.set("expressions", [exp.alias_(e.copy(), d) for d, e in zip(dims, exprs)]
+                   + [exp.alias_(_stored(r, m), measure_column(m)) for m in branch.measures])
+        if filtered:  # as the HAVING below: a row no measure's filter kept is not read
+            where.append(exp.or_(*[exp.GT(this=col(c), expression=exp.Literal.number(0)) for c in cols]))
+        return select.where(exp.and_(*where), copy=False) if where else select
     if where:
         select = select.where(exp.and_(*where), copy=False)
     if exprs:
         select = select.group_by(*[e.copy() for e in exprs], copy=False)
-    if exprs and all(m.filter is not None for m in branch.measures):
+    if exprs and filtered:
         # without GROUP BY an aggregate is one row either way; with it, the raw branch reads only rows some measure's filter keeps: a group with none is absent
-        cols = {r.filter_columns[qualify(m.filter, branch.model).sql()] for m in branch.measures}
         select = select.having(exp.or_(*[exp.GT(this=exp.Sum(this=col(c)), expression=exp.Literal.number(0))
-                                         for c in sorted(cols)]), copy=False)
+                                         for c in cols]), copy=False)
     return select
+
+
+def _stored(r: Rollup, m) -> exp.Expression:
+    """A measure's value in one rollup row, typed as :func:`_aggregate` types the sum of rows."""
+    col = exp.column(m.name, table=r.table)
+    agg = m.definition.agg
+    if agg == "count":
+        return exp.cast(col, "BIGINT")
+    if agg == "avg":
+        total = exp.cast(exp.column(f"{m.name}__sum", table=r.table), "DOUBLE")
+        n = exp.Nullif(this=exp.column(f"{m.name}__count", table=r.table), expression=exp.Literal.number(0))
+        return exp.Div(this=total, expression=n)
+    return col

@@ -211,13 +211,24 @@ def build_select(registry, r: Rollup) -> exp.Select:
                                    exp.alias_(exp.Count(this=value.copy()), f"{m.name}__count"), copy=False)
         else:
             select = select.select(exp.alias_(aggregate_expression(m), m.name), copy=False)
-    for cond, column in r.filter_columns.items():
-        from sqlglot import parse_one
+    from sqlglot import parse_one
 
-        hit = exp.Case(ifs=[exp.If(this=parse_one(cond, read="duckdb"), true=exp.Literal.number(1))])
+    kept = []
+    for cond, column in r.filter_columns.items():
+        kept.append(parse_one(cond, read="duckdb"))
+        hit = exp.Case(ifs=[exp.If(this=kept[-1].copy(), true=exp.Literal.number(1))])
         select = select.select(exp.alias_(exp.Count(this=hit), column), copy=False)
+    if kept and all(m.filter is not None for m in measures):
+        # Every measure is filtered, so every query of this rollup keeps a group only when some
+        # filter it reads kept a row (compiler.rollups: HAVING / filter_<i> > 0), and rows no
+        # filter keeps add nothing to any aggregate: they are left out of the table. A deal
+        # list's rollup (open or stalled deals, backward moves) is then the list's own rows.
+        select = select.where(exp.or_(*[exp.paren(c) for c in kept]) if len(kept) > 1 else kept[0], copy=False)
     if dims:
         select = select.group_by(*[f.expr.copy() for f in dims], copy=False)
+    if r.grain:
+        # stored by period (DuckDB keeps each row group's min/max): a period's rows are a few row groups
+        select = select.order_by(exp.Ordered(this=exp.column("period"), nulls_first=False), copy=False)
     return select
 
 
