@@ -117,6 +117,14 @@ def test_page_queries_read_rollups(layer, con):
     board = Query(metrics=("pipeline_amount", "open_deals"), dimensions=("stage", "stage_position"),
                   filters=(Filter(dimension="status", value="open"), Filter(dimension="pipeline", value="New Business")))
     assert "rollup_deal_board_stage" in layer.compile(layer.with_rollups(board, con))
+    # the Customers page's by-source table: its won-revenue and lead branches read rollups (spend and
+    # customer_facts are small and stored by time), with the raw query's answer
+    cac = Query(metrics=("marketing_spend", "new_customers", "cac", "cost_per_lead", "cost_per_mql", "source_roi"),
+                dimensions=("source",), start=date(2026, 7, 1), end=date(2026, 10, 1))
+    sql = layer.compile(layer.with_rollups(cac, con))
+    assert "rollup_won_by_source_day" in sql and "rollup_leads_by_month" in sql and "lead_scores" not in sql
+    got, raw = rows(layer, con, layer.with_rollups(cac, con)), rows(layer, con, cac.model_copy(update={"rollups": ()}))
+    assert len(raw) > 2 and same(got, raw)
 
 
 def test_against_pandas(layer, con):
