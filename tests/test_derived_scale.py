@@ -31,7 +31,7 @@ from pipelinebi.ingest.derived import load_derived
 from pipelinebi.settings import PROJECT_ROOT
 
 PLAIN = Path(__file__).parent / "fixtures" / "derived_plain"
-REWRITTEN = ("stage_funnel", "close_date_changes", "stage_win_rates")
+REWRITTEN = ("stage_intervals", "stage_funnel", "close_date_changes", "stage_win_rates")
 
 
 @pytest.fixture(scope="module")
@@ -145,7 +145,7 @@ def test_generating_in_chunks_gives_the_same_files(tmp_path, monkeypatch):
 
 def test_rewritten_tables_equal_the_plain_sql_on_the_demo_data(demo, tmp_path):
     diff = differences(demo, tmp_path)
-    assert diff["stage_funnel"][0] > 10_000
+    assert diff["stage_funnel"][0] > 10_000 and diff["stage_intervals"][0] > 10_000
     assert diff["close_date_changes"][0] > 1_000 and diff["stage_win_rates"][0] == 7
     assert {name: d[1:] for name, d in diff.items()} == {name: (0, 0) for name in REWRITTEN}
 
@@ -186,3 +186,26 @@ def test_reached_later_flags_follow_their_definition(con):
     """).fetchone()
     assert wrong == 0
     assert 1_000 < rnl < rl  # both occur, and "any higher" is the wider one
+
+
+def test_stage_intervals_equal_the_plain_sql_at_the_highest_funnel_positions(tmp_path):
+    # stage_intervals keeps a deal's later funnel positions as bits 1..62 of a BIGINT: the good
+    # fixture's New Business pipeline gets 57 stages before Discovery, so its deals move between
+    # positions 58 (Discovery) and 62 (Closed Won), the highest bits ingest accepts
+    good = tmp_path / "good"
+    shutil.copytree(Path(__file__).parent / "fixtures" / "ingest" / "good", good)
+    text = (good / "stages.csv").read_text()
+    for stage, pos in (("Discovery", 1), ("Qualification", 2), ("Proposal", 3), ("Negotiation", 4),
+                       ("Closed Won", 5), ("Closed Lost", 6)):
+        assert f"New Business,{stage},{pos}," in text
+        text = text.replace(f"New Business,{stage},{pos},", f"New Business,{stage},{pos + 57},")
+    text += "".join(f"New Business,Step {i},{i},0.05,open,pipeline\n" for i in range(1, 58))
+    (good / "stages.csv").write_text(text)
+    db = tmp_path / "high.duckdb"
+    assert ingest(good, db, semantic_dir=PROJECT_ROOT / "semantic").ok
+    with duckdb.connect(str(db), read_only=True) as c:
+        assert c.execute("SELECT max(funnel_position) FROM stage_intervals").fetchone()[0] == 62
+        # D2 went Qualification (59) -> Proposal (60) -> Qualification -> Proposal -> lost
+        assert c.execute("SELECT list(reached_next_later ORDER BY visit) FROM stage_intervals WHERE deal_id = 'D2' "
+                         "AND stage = 'Qualification'").fetchone()[0] == [True, True]
+    assert {name: d[1:] for name, d in differences(db, tmp_path).items()} == {name: (0, 0) for name in REWRITTEN}

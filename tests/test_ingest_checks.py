@@ -281,3 +281,17 @@ def test_spend_is_optional_and_checked_when_present(data, tmp_path):
     assert [w for w in warns if "spend" in w] == [
         f"{data}/spend.csv:5: row 4: column source: source 'billboards' is not the source of any deal or lead "
         "(spend.source uses the vocabulary of deals.source and leads.source)"]
+
+
+def test_a_pipeline_with_more_funnel_stages_than_stage_intervals_holds(data):
+    # stage_intervals keeps a deal's later funnel positions as the bits of one BIGINT: 62 open and
+    # won stages fit (the good file's Renewal pipeline, one open and one won, is given 60 more open ones), 63 do not
+    extra = "".join(f"Renewal,Step {i},{i + 3},0.5,open,pipeline\n" for i in range(60))
+    edit(data, "stages.csv", "Renewal,Churned,3,0,lost,omitted\n", "Renewal,Churned,3,0,lost,omitted\n" + extra)
+    assert errors(data) == []
+    edit(data, "stages.csv", "Renewal,Step 59,62,0.5,open,pipeline\n", "Renewal,Step 59,62,0.5,open,pipeline\n"
+         "Renewal,Step 60,63,0.5,open,pipeline\n")
+    assert errors(data) == [
+        f"{data}/stages.csv:8: row 7: column kind: pipeline 'Renewal' has 63 stages that are not lost; at most 62 are "
+        "supported (stage_intervals keeps a deal's later funnel positions as the bits of one 64-bit integer "
+        "(semantic/derived/stage_intervals.sql): merge stages)"]

@@ -23,6 +23,9 @@ from .report import Findings
 
 #: did-you-mean over more candidates than this is slow and rarely helpful (ids).
 _HINT_CANDIDATES = 5000
+#: funnel stages (open and won) a pipeline may have: stage_intervals keeps a deal's later funnel
+#: positions as the bits 1..62 of one BIGINT (semantic/derived/stage_intervals.sql)
+MAX_FUNNEL_STAGES = 62
 
 
 @dataclass(frozen=True)
@@ -214,6 +217,13 @@ def _other_checks(con, available: set[str]) -> list[Check]:
                          key="column kind", severity="warning",
                          message=lambda v: f"pipeline '{v[0]}' should have exactly one won stage",
                          hint=lambda v: "funnel positions put the won stage after the open ones"))
+        out.append(Check("stages", "SELECT min(_row) AS _row, pipeline, count(*) FROM t_stages "
+                                   f"WHERE kind <> 'lost' GROUP BY pipeline HAVING count(*) > {MAX_FUNNEL_STAGES}",
+                         key="column kind",
+                         message=lambda v: f"pipeline '{v[0]}' has {v[1]} stages that are not lost; "
+                                           f"at most {MAX_FUNNEL_STAGES} are supported",
+                         hint=lambda v: "stage_intervals keeps a deal's later funnel positions as the bits of one "
+                                        "64-bit integer (semantic/derived/stage_intervals.sql): merge stages"))
         out.append(Check("stages", "SELECT _row, pipeline, position FROM t_stages QUALIFY "
                                    "count(*) OVER (PARTITION BY pipeline, position) > 1",
                          key="column position", severity="warning",

@@ -69,6 +69,10 @@ SELECT_NODES = _classes("""
 #: Never in expressions, filters or model SQL: ``unnest`` there would multiply every deal.
 ROW_GENERATORS = _classes("GenerateSeries Explode Unnest Values Array")
 
+#: Bit operations on integers, for derived tables only: ``stage_intervals`` keeps the set of a
+#: deal's later funnel positions as the bits of one BIGINT (``bit_or``) instead of a sort of its own.
+BITWISE = _classes("BitwiseAnd BitwiseOr BitwiseLeftShift BitwiseRightShift BitwiseOrAgg")
+
 #: Functions sqlglot does not model (``exp.Anonymous``): accepted only by these names.
 ANONYMOUS_FUNCTIONS = frozenset({
     "greatest", "least", "nullif", "coalesce", "ifnull", "round", "floor", "ceil", "abs",
@@ -131,8 +135,9 @@ MODEL_SQL = _policy("a model's sql", SCALAR_NODES, SCALAR_FUNCTIONS, AGGREGATE_F
                     SELECT_NODES, star_only_in_count=False,
                     accepted="one SELECT (joins, CTEs, UNION, GROUP BY, windows) over canonical and derived tables")
 #: A derived table (``semantic/derived/*.sql``), built once at ingest: may expand rows.
-DERIVED_SQL = _policy("a derived table", MODEL_SQL.nodes, ROW_GENERATORS, star_only_in_count=False,
-                      accepted=MODEL_SQL.accepted + ", plus generate_series/unnest to expand rows")
+DERIVED_SQL = _policy("a derived table", MODEL_SQL.nodes, ROW_GENERATORS, BITWISE, star_only_in_count=False,
+                      accepted=MODEL_SQL.accepted + ", plus generate_series/unnest to expand rows and bit "
+                                                    "operations (&, |, <<, >>, bit_or)")
 #: What the compiler itself emits (checked again after printing, see compiler/verify.py).
 COMPILED = _policy("a compiled query", MODEL_SQL.nodes, star_only_in_count=False,
                    accepted="the compiler's own SELECT shapes")
