@@ -7,7 +7,10 @@ For each size, in this order and each in its own process (peak memory = that ste
 with the default settings (``PIPELINEBI_INGEST_MEMORY`` unset: a share of this machine's RAM;
 time, peak RSS, database size), then every page's query set cold and warm and its AppTest first
 run and cached rerun (``bench_pages.measure``).  The table at the end has one column per size
-and the ratio of the largest to the smallest size; the goals of issue #20 are checked against
+and the ratio of the largest to the smallest size, then the same for each ingest step (loading
+and checking the canonical tables, each derived table, scorecard and rollup: from ingest's
+progress lines) and for each page's five slowest queries (warm, median of ``--repeat``);
+the goals of issue #20 are checked against
 the largest size: ingest peak ≤ 6 GB and ≤ 10× the smallest size's time, pages ≤ 1 s warm,
 ≤ 50 ms cached rerun, first open ≤ 1.5 s.  The machine (cores, RAM, load average before and
 after) is printed with it: on a shared machine the ratios, measured in the same run, are the
@@ -22,6 +25,7 @@ import argparse
 import json
 import os
 import platform
+import re
 import shutil
 import subprocess
 import sys
@@ -37,12 +41,17 @@ proc = subprocess.run(sys.argv[1:], capture_output=True, text=True)
 wall = time.perf_counter() - t0
 peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss  # KiB on Linux
 print(json.dumps({"rc": proc.returncode, "seconds": wall, "peak_mib": peak_kib / 1024,
-                  "stdout": proc.stdout[-3000:], "stderr": proc.stderr[-3000:]}))
+                  "stdout": proc.stdout[-3000:], "stderr": proc.stderr[-3000:],
+                  "progress": [l for l in proc.stderr.splitlines() if l.startswith("[")]}))
 """
+
+#: a ConsoleProgress line: "[  27.4s] building derived table stage_intervals: 6/32 (19%)"
+PROGRESS = re.compile(r"^\[\s*([\d.]+)s\] (.*?)(?:: [\d,]+/[\d,]+ \(\d+%\))?$")
 
 PAGES = ("import json, sys; sys.path.insert(0, sys.argv[3]); sys.path.insert(0, sys.argv[4]); "
          "from pathlib import Path; import bench_pages; "
-         "r = bench_pages.measure(Path(sys.argv[1]), int(sys.argv[2]), sys.argv[5] == '1', show=lambda s: print(s, file=sys.stderr)); "
+         "r = bench_pages.measure(Path(sys.argv[1]), int(sys.argv[2]), sys.argv[5] == '1', "
+         "show=lambda s: print(s, file=sys.stderr), per_query=sys.argv[5] == '1'); "
          "print('RESULT' + json.dumps(r))")
 
 GB = 1e9
@@ -63,6 +72,37 @@ def pages(db: Path, repeat: int, env: dict, apptest: bool) -> dict:
     if out.returncode != 0 or "RESULT" not in out.stdout:
         raise SystemExit(f"pages failed:\n{out.stderr[-3000:]}")
     return json.loads(out.stdout.split("RESULT", 1)[1])
+
+
+def ingest_steps(progress: list[str], wall: float) -> dict[str, float]:
+    """Seconds per ingest step from its progress lines: loading and checking the canonical tables
+    (everything before the first derived table), each derived table, scorecard and rollup (from its
+    first line to the next step's), the swap and what follows it (to the end of the process).
+
+    >>> ingest_steps(["[   1.0s] reading deals.csv", "[  16.7s] building derived table won_deals: 0/2 (0%)",
+    ...               "[  17.5s] building derived table won_deals: 1/2 (50%)",
+    ...               "[  17.5s] building derived table stage_intervals: 1/2 (50%)",
+    ...               "[  27.4s] swapping in the new database"], 28.0)
+    {'load and check the canonical tables': 16.7, 'won_deals': 0.8, 'stage_intervals': 9.9, 'swap and finish': 0.6}
+    """
+    starts: dict[str, float] = {}
+    for line in progress:
+        m = PROGRESS.match(line)
+        if not m:
+            continue
+        step = m.group(2)
+        if step.startswith("building derived table "):
+            step = step.removeprefix("building derived table ")
+        elif step.startswith("swapping"):
+            step = "swap and finish"
+        elif not starts or next(iter(starts)) == "load and check the canonical tables" and len(starts) == 1:
+            step = "load and check the canonical tables"
+        starts.setdefault(step, float(m.group(1)))
+    names = list(starts)
+    if names and names[0] == "load and check the canonical tables":
+        starts[names[0]] = 0.0  # from the process start
+    ends = [starts[n] for n in names[1:]] + [wall]
+    return {n: round(e - starts[n], 1) for n, e in zip(names, ends)}
 
 
 def machine() -> str:
@@ -113,6 +153,7 @@ def main(argv=None) -> int:
             ing = measure(exe, "ingest", str(data), "--database", str(db), env=env)
             f["ingest_s"], f["ingest_peak_gb"] = ing["seconds"], ing["peak_mib"] * 2**20 / GB
             f["db_gb"] = db.stat().st_size / GB
+            f["ingest_steps"] = ingest_steps(ing.get("progress", []), ing["seconds"])
             print(f"{n:,} deals: ingest {ing['seconds']:.0f} s, peak {f['ingest_peak_gb']:.2f} GB", flush=True)
             if not args.no_pages:
                 f["pages"] = pages(db, args.repeat, env, apptest=True)
@@ -152,6 +193,25 @@ def main(argv=None) -> int:
         cells = "".join(f"{v:>16,.1f}" if unit != "GB" else f"{v:>16.2f}" for v in vals)
         ratio = vals[-1] / vals[0] if vals[0] else float("nan")
         print(f"{name:<42}{unit:>5}{cells}{ratio:>11.1f}x")
+    # ingest per step (derived tables, scorecards, rollups), largest size's slowest first
+    steps = sorted(figures[hi].get("ingest_steps", {}), key=lambda k: -figures[hi]["ingest_steps"][k])
+    if steps:
+        print(f"\n{'ingest step (seconds)':<42}{'':>5}{head}{f'{hi // lo}x deals':>12}")
+        for step in steps:
+            vals = [figures[n].get("ingest_steps", {}).get(step, float("nan")) for n in sizes]
+            ratio = vals[-1] / vals[0] if vals[0] else float("nan")
+            print(f"{step[:42]:<42}{'s':>5}{''.join(f'{v:>16,.1f}' for v in vals)}{ratio:>11.1f}x")
+    # each page's queries, warm (median of --repeat), the largest size's five slowest per page first
+    if not args.no_pages:
+        print(f"\n{'query (warm ms)':<42}{'':>5}{head}{f'{hi // lo}x deals':>12}")
+        for slug in figures[hi]["pages"]:
+            each = {n: {q["i"]: q for q in figures[n]["pages"].get(slug, {}).get("per_query", [])} for n in sizes}
+            for i in sorted(each[hi], key=lambda i: -each[hi][i]["ms"])[:5]:
+                q = each[hi][i]
+                name = f"{slug} #{i} {', '.join(q['metrics'])}"[:41]
+                vals = [each[n][i]["ms"] if i in each[n] else float("nan") for n in sizes]
+                ratio = vals[-1] / vals[0] if vals[0] else float("nan")
+                print(f"{name:<42}{'ms':>5}{''.join(f'{v:>16,.1f}' for v in vals)}{ratio:>11.1f}x")
     big = figures[hi]
     checks = [
         (f"ingest {hi:,} peak ≤ 6 GB", big["ingest_peak_gb"] <= 6, f"{big['ingest_peak_gb']:.2f} GB"),
