@@ -10,14 +10,17 @@ one); a copy gets each round's tables in schemas ``old_<i>`` / ``new_<i>`` (each
 its own schema first, so a new table reads new inputs), dropped after the round.  For each
 table of ``--only`` (the tables it reads are built too unless the file holds them already:
 then both read those) it prints the
-seconds and the peak of DuckDB's tracked memory per build, then the median ratio new ÷ old
-with the load average.  ``--settings`` applies DuckDB settings to the new builds only (e.g.
+seconds, DuckDB's CPU seconds (all threads, from its profile), the peak of its tracked memory
+(sampled), its peak buffer memory and the bytes it spilled per build, then the median ratio
+new ÷ old of each with the load average — on a shared machine the CPU seconds move far less
+than the wall time.  ``--settings`` applies DuckDB settings to the new builds only (e.g.
 ``preserve_insertion_order=false``), to measure a setting like a rewrite.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import statistics
@@ -42,11 +45,23 @@ def build(con, schema: str, models, settings: dict[str, str]) -> dict[str, tuple
     out = {}
     try:
         for m in models:
+            # DuckDB's own account of the build (CPU seconds of all threads, peak buffer memory,
+            # bytes spilled): on a shared machine the CPU time moves far less than the wall time
+            # (no output file: external access is off; the connection keeps the last profile)
+            con.execute("SET enable_profiling = 'no_output'")
             with Sampler(con) as s:
                 t = time.perf_counter()
                 con.execute(f"CREATE TABLE {schema}.{m.name} AS {m.sql}")
                 secs = time.perf_counter() - t
-            out[m.name] = (secs, s.peak_duck)
+            try:  # read before profiling is reset (a reset drops the profile)
+                prof = json.loads(con.get_profiling_information(format="json"))
+                cpu = float(prof["query"]["cpu_time"])
+                buffer_mib = prof["system"]["peak_buffer_memory"] / 2**20
+                spilled_mib = prof["system"].get("total_bytes_spilled", 0) / 2**20
+            except (AttributeError, ValueError, KeyError, TypeError):  # another DuckDB's profile: wall time only
+                cpu = buffer_mib = spilled_mib = float("nan")
+            con.execute("RESET enable_profiling")
+            out[m.name] = (secs, s.peak_duck, cpu, buffer_mib, spilled_mib)
     finally:
         for k in settings:
             con.execute(f"RESET {k}")
@@ -88,21 +103,28 @@ def main(argv=None) -> int:
         print(f"old = semantic/derived at {args.old_rev}, new = the working tree {settings or ''}; "
               f"memory_limit {con.execute('SELECT current_setting(?)', ['memory_limit']).fetchone()[0]}; "
               f"load average {', '.join(f'{x:.1f}' for x in os.getloadavg())}", flush=True)
-        times: dict[str, dict[str, list[float]]] = {}
+        times: dict[str, dict[str, list[tuple[float, ...]]]] = {}
         for i in range(args.rounds):
             for label, models, sets in (("old", old, {}), ("new", new, settings)):
                 r = build(con, f"{label}_{i}", models, sets)
-                for name, (secs, peak) in r.items():
-                    times.setdefault(name, {}).setdefault(label, []).append(secs)
+                for name, figures in r.items():
+                    times.setdefault(name, {}).setdefault(label, []).append(figures)
                     if name in only:
-                        print(f"round {i + 1} {label:<4}{name:<22}{secs:>8.1f} s{peak:>9.0f} MiB tracked  "
+                        secs, peak, cpu, buffer_mib, spilled = figures
+                        print(f"round {i + 1} {label:<4}{name:<22}{secs:>8.1f} s{cpu:>8.1f} s CPU{peak:>9.0f} MiB tracked"
+                              f"{buffer_mib:>9.0f} MiB peak buffer{spilled:>8.0f} MiB spilled  "
                               f"load {os.getloadavg()[0]:.1f}", flush=True)
                 con.execute(f"DROP SCHEMA {label}_{i} CASCADE")
                 con.execute("CHECKPOINT")
         print()
         for name in sorted(only):
-            o, n = statistics.median(times[name]["old"]), statistics.median(times[name]["new"])
-            print(f"{name:<22} old {o:8.1f} s  new {n:8.1f} s  new/old {n / o:5.2f}  (median of {args.rounds})")
+            def med(label: str, k: int) -> float:
+                return statistics.median(f[k] for f in times[name][label])
+            parts = []
+            for k, what, unit in ((0, "wall", "s"), (2, "CPU", "s"), (1, "tracked", "MiB"), (3, "peak buffer", "MiB")):
+                o, n = med("old", k), med("new", k)
+                parts.append(f"{what} {o:,.1f} -> {n:,.1f} {unit} ({n / o if o else float('nan'):.2f}x)")
+            print(f"{name:<22} " + "; ".join(parts) + f"  (new/old, median of {args.rounds})")
         con.close()
         return 0
     finally:
