@@ -336,3 +336,19 @@ def test_a_second_ingest_and_a_derive_keep_the_read_only_roles_grants(pg_url, po
     finally:
         for eng in (reader, auditor, nobody):
             eng.close()
+
+
+def test_routing_analysis_on_postgres_equals_the_reference_on_duckdb(layer, duck, pg):
+    """The Routing analysis's query run in PostgreSQL on the seeds equals the per-lead Python
+    reference (tests/routing_reference.py) on the same seeds in DuckDB, for everyone and for the
+    APAC team's reps (what the page passes for their manager)."""
+    from pipelinebi.rules.routing import compile_routing, load_routing
+    from pipelinebi.rules.routing_analysis import analyse
+    from routing_reference import analyse_reference, assert_same
+
+    compiled = compile_routing(layer.registry, load_routing(SEMANTIC))
+    apac = {r[0] for r in duck.execute("SELECT rep_id FROM reps WHERE team = 'APAC'").fetchall()}
+    for scope in (None, apac):
+        want = analyse_reference(duck, compiled, reps=scope)
+        assert want.owned > 1000 and want.what_if.leads > 300
+        assert_same(analyse(pg, compiled, reps=scope), want)

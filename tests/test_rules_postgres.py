@@ -73,3 +73,37 @@ def test_each_event_fires_once_across_ingests_into_postgres(postgres_dsn, semant
         assert "actions_previous" not in eng.tables()
         meta = eng.run("SELECT value FROM pipelinebi_meta WHERE key = 'rows.actions'").to_pylist()
         assert meta == [{"value": str(len(second))}]
+
+
+# ---------------------------------------------------------------- routing analysis on PostgreSQL
+def _on_postgres(duck_con, pg_conn, postgres_dsn, schema: str) -> PostgresEngine:
+    """The tables the routing analysis reads, copied as they are into ``schema``."""
+    from pg_helpers import load_duckdb_tables_into_postgres
+
+    load_duckdb_tables_into_postgres(duck_con, pg_conn, ["lead_facts", "reps", "activities"], schema=schema)
+    return PostgresEngine(parse_engine(f"{postgres_dsn}?schema={schema}"))
+
+
+def test_routing_analysis_on_postgres_by_hand_and_as_the_reference(postgres_dsn, pg_conn):
+    """The analysis's one query, printed for PostgreSQL (``derived_for``) and run there, gives the
+    hand-worked answers of tests/test_rules_routing_analysis.py, and on random tables the
+    per-lead reference's, every scope included (NULL segments and regions, owners outside the
+    reps table, touches before creation: where PostgreSQL's NULLs, integer division and median
+    could differ from DuckDB's)."""
+    from pipelinebi.rules.routing_analysis import analyse
+    from pipelinebi.semantic.loader import load_definitions
+    from pipelinebi.semantic.registry import build_registry
+    from routing_reference import analyse_reference, assert_same
+    from test_rules_routing_analysis import RULESETS, SCOPES, _compiled, _random_warehouse, assert_hand, hand_case
+
+    registry = build_registry(*load_definitions(PROJECT_ROOT / "semantic"), PROJECT_ROOT / "semantic")
+    con, compiled = hand_case(registry)
+    with _on_postgres(con, pg_conn, postgres_dsn, "routing_hand") as eng:
+        assert_hand(analyse(eng, compiled), analyse(eng, compiled, reps={"N2", "X9"}))
+    for seed in (0, 1):
+        con = _random_warehouse(seed)
+        with _on_postgres(con, pg_conn, postgres_dsn, f"routing_random{seed}") as eng:
+            for text in RULESETS.values():
+                compiled = _compiled(registry, text)
+                for scope in SCOPES:
+                    assert_same(analyse(eng, compiled, reps=scope), analyse_reference(con, compiled, reps=scope))

@@ -20,6 +20,15 @@ whatever the load — the caveat printed with it.
 history — what the Routing analysis page passes for a viewer whose row scope (or sidebar filter)
 covers only some reps, so nothing outside their view enters any number.
 
+How it runs: two set-based queries built as sqlglot trees from the routing's compiled SELECTs
+(:func:`analysis_query`: one row per rule; :func:`capacity_query`: the reps over capacity), run
+in the engine — DuckDB, or PostgreSQL / Spark printed in their dialect like PipelineBI's other
+SQL there — so only a few rows come back, whatever the number of leads. Whether an owner is in
+the pool is an equality join on the owner; the estimate depends on a lead only through its
+rule, segment and match values, so each pool is joined once per such group, not once per lead.
+(The first version fetched every owned lead and scanned every rep for each: it never finished
+at 1M deals; ``tests/routing_reference.py`` keeps it as the tests' independent computation.)
+
 >>> a = Analysis(rules=[RuleStats("r", "R", 2, 1, 1.5, 1, 1)], over_capacity=[], what_if=WhatIf(2, 0.5, 0.6, 2))
 >>> print(a.render().splitlines()[1])
 r (R): 2 leads with an owner, 50% in the rule's pool; first touch median 1.5 h; conversion 100% of 1 decided
@@ -29,12 +38,12 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from dataclasses import dataclass, field
-from statistics import median
 from typing import Any
 
 import duckdb
+from sqlglot import exp
 
-from .routing import CompiledRouting, _rows
+from .routing import CompiledRouting
 
 
 @dataclass
@@ -109,65 +118,229 @@ class Analysis:
         return "\n".join(ln for ln in lines if ln)
 
 
-def analyse(con: duckdb.DuckDBPyConnection, compiled: CompiledRouting,
-            reps: Collection[str] | None = None) -> Analysis:
-    """The analysis of every lead with an owner (only those ``reps`` own, when given)."""
+# ------------------------------------------------------------------ the queries
+# Names of the analysis query's CTEs and columns: fixed words of ours, never from YAML.
+_O, _R, _C, _SEG, _F, _G, _P, _E, _W, _S = "o", "r", "c", "seg", "f", "g", "p", "e", "w", "s"
+
+
+def _col(name: str, table: str) -> exp.Column:
+    return exp.column(name, table=table)
+
+
+def _num(text: str) -> exp.Literal:
+    return exp.Literal.number(text)
+
+
+def _count_if(cond: exp.Expression) -> exp.Expression:
+    """``SUM(CASE WHEN cond THEN 1 ELSE 0 END)``: a count every engine writes the same way
+    (PostgreSQL's and Spark's ``FILTER`` differ in corners; this does not)."""
+    return exp.Sum(this=exp.Case().when(cond, _num("1")).else_(_num("0")))
+
+
+def _double(e: exp.Expression) -> exp.Expression:
+    # PostgreSQL divides integers as integers: the rates are cast first
+    return exp.Cast(this=e, to=exp.DataType.build("DOUBLE"))
+
+
+def _within(column: exp.Expression, reps: Collection[str] | None) -> exp.Expression | None:
+    """``column IN (reps…)`` as literals (FALSE for no reps; None: no limit)."""
+    if reps is None:
+        return None
+    values = sorted({str(r) for r in reps})
+    if not values:
+        return exp.false()
+    return exp.In(this=column, expressions=[exp.Literal.string(v) for v in values])
+
+
+def _scoped(tree: exp.Select, alias: str, key: str, reps: Collection[str] | None,
+            *extra: exp.Expression) -> exp.Select:
+    """``SELECT * FROM (tree) AS alias`` limited to the rows of ``reps`` (column ``key``)."""
+    inner = tree.copy()
+    inner.set("order", None)  # order means nothing inside a CTE
+    out = exp.select(exp.Star()).from_(inner.subquery(alias))
+    conds = [c for c in (_within(_col(key, alias), reps), *extra) if c is not None]
+    return out.where(exp.and_(*conds)) if conds else out
+
+
+def _in_pool(compiled: CompiledRouting, i: int, lead: str, rep: str) -> exp.Expression:
+    """Whether rep row ``rep`` is in rule ``i``'s pool for lead row ``lead``: the rule's pool flag
+    and each ``match:`` pair equal (a lead without the value matches nobody, as :func:`route`)."""
+    rule = compiled.located.definition.rules[i]
+    conds: list[exp.Expression] = [_col(f"pool_{i}", rep)]
+    for ld, rd in rule.pool.match.items():
+        conds.append(exp.Not(this=exp.Is(this=_col(f"m_{ld}", lead), expression=exp.Null())))
+        conds.append(exp.EQ(this=_col(f"m_{ld}", lead), expression=_col(f"m_{ld}_{rd}", rep)))
+    return exp.and_(*conds)
+
+
+def _by_rule(compiled: CompiledRouting, lead: str, rep: str) -> exp.Expression:
+    """``COALESCE(CASE lead.rule WHEN 'name' THEN <in that rule's pool> … END, FALSE)``."""
+    case = exp.Case(this=_col("rule", lead))
+    for i, rule in enumerate(compiled.located.definition.rules):
+        case = case.when(exp.Literal.string(rule.name), _in_pool(compiled, i, lead, rep))
+    return exp.Coalesce(this=case, expressions=[exp.false()])
+
+
+def analysis_query(compiled: CompiledRouting, reps: Collection[str] | None = None) -> exp.Select:
+    """One row per rule (and one with ``rule`` NULL for the owned leads no rule matches):
+    ``rule, leads, agreeing, touch_median, decided, converted, est_sum, with_history``.
+
+    The CTEs, one job each::
+
+        o    the owned leads (the rule that would decide each now, its segment, match values,
+             owner, decided / converted, hours to the first touch), of ``reps`` only
+        r    the reps (pool flags, match values), of ``reps`` only
+        c    conversion per rep and segment (converted ÷ owned leads), of ``reps`` only
+        seg  each segment's overall rate (over c)
+        f    per lead: whether its owner is in its rule's pool — an equality join on the owner
+        g    the decided leads in groups that share an estimate: rule, segment, match values
+        p    per group, its pool's rates for the segment: the mean and the best
+        e    per group, its estimate (the segment's rate when the pool has no history)
+        w    per rule, the estimate summed over its decided leads
+        s    per rule, the counts and the median first touch
+
+    The estimate depends on a lead only through (rule, segment, match values), so the pool is
+    joined once per group, not once per lead: a few hundred rows however many leads.
+
+    >>> from pipelinebi.settings import Settings
+    >>> from pipelinebi.semantic import load_semantic_layer
+    >>> from pipelinebi.rules.routing import compile_routing, load_routing
+    >>> d = Settings().semantic_dir
+    >>> q = analysis_query(compile_routing(load_semantic_layer(d).registry, load_routing(d)), reps={"R1"})
+    >>> [c.alias for c in q.ctes]
+    ['o', 'r', 'c', 'seg', 'f', 'g', 'p', 'e', 'w', 's']
+    >>> "r.rep_id IN ('R1')" in q.sql("duckdb")
+    True
+    """
     r = compiled.located.definition
-    keep = (lambda rep_id: True) if reps is None else (lambda rep_id, within=frozenset(reps): rep_id in within)  # noqa: E731
-    owned = [row for row in _rows(con, compiled.owned) if keep(row["owner_id"])]
-    pool_reps = [row for row in _rows(con, compiled.reps) if keep(row["rep_id"])]
-    rate: dict[tuple[str, Any], float] = {}
-    seg_conv: dict[Any, list[int]] = {}
-    for row in _rows(con, compiled.conversion):
-        if row["leads"] and keep(row["owner_id"]):
-            rate[(row["owner_id"], row["segment"])] = row["converted"] / row["leads"]
-            acc = seg_conv.setdefault(row["segment"], [0, 0])
-            acc[0] += row["converted"]
-            acc[1] += row["leads"]
-    index = {rule.name: i for i, rule in enumerate(r.rules)}
-    per: dict[str, dict[str, Any]] = {rule.name: {"leads": 0, "agree": 0, "touch": [], "decided": 0, "conv": 0}
-                                      for rule in r.rules}
-    unmatched = 0
-    est: list[float] = []
-    actual: list[int] = []
-    with_history = 0
-    for lead in owned:
-        name = lead["rule"]
-        if name is None:
-            unmatched += 1
-            continue
-        i = index[name]
-        rule = r.rules[i]
-        pool = [rep for rep in pool_reps if rep[f"pool_{i}"]
-                and all(lead[f"m_{ld}"] is not None and lead[f"m_{ld}"] == rep[f"m_{ld}_{rd}"]
-                        for ld, rd in rule.pool.match.items())]
-        st = per[name]
-        st["leads"] += 1
-        st["agree"] += any(rep["rep_id"] == lead["owner_id"] for rep in pool)
-        if lead["hours_to_first_touch"] is not None and lead["hours_to_first_touch"] >= 0:
-            st["touch"].append(float(lead["hours_to_first_touch"]))
-        if lead["decided"]:
-            st["decided"] += 1
-            st["conv"] += bool(lead["converted"])
-            actual.append(int(bool(lead["converted"])))
-            rates = [rate[(rep["rep_id"], lead["segment"])] for rep in pool if (rep["rep_id"], lead["segment"]) in rate]
-            if rates:
-                with_history += 1
-                est.append(max(rates) if rule.prefer == "best_conversion" else sum(rates) / len(rates))
-            else:
-                c, n = seg_conv.get(lead["segment"], [0, 0])
-                est.append(c / n if n else 0.0)
-    stats = [RuleStats(rule.name, rule.label or rule.name, per[rule.name]["leads"], per[rule.name]["agree"],
-                       median(per[rule.name]["touch"]) if per[rule.name]["touch"] else None,
-                       per[rule.name]["decided"], per[rule.name]["conv"]) for rule in r.rules]
+    match_dims = sorted({d for rule in r.rules for d in rule.pool.match})
+    o = _scoped(compiled.owned, _O, "owner_id", reps)
+    rp = _scoped(compiled.reps, _R, "rep_id", reps)
+    c = (exp.select(exp.Star(), exp.alias_(exp.Div(this=_double(_col("converted", _C)), expression=_col("leads", _C)),
+                                           "rate"))
+         .from_(_scoped(compiled.conversion, _C, "owner_id", reps,
+                        exp.GT(this=_col("leads", _C), expression=_num("0"))).subquery(_C)))
+    seg = (exp.select(_col("segment", _C),
+                      exp.alias_(exp.Div(this=_double(exp.Sum(this=_col("converted", _C))),
+                                         expression=exp.Sum(this=_col("leads", _C))), "rate"))
+           .from_(_C).group_by(_col("segment", _C)))
+    hours = _col("hours_to_first_touch", _O)
+    f = (exp.select(_col("rule", _O), _col("segment", _O), *[_col(f"m_{d}", _O) for d in match_dims],
+                    _col("decided", _O), exp.alias_(exp.Coalesce(this=_col("converted", _O),
+                                                                 expressions=[exp.false()]), "converted"),
+                    exp.alias_(exp.Case().when(exp.GTE(this=hours.copy(), expression=_num("0")), hours), "touch_hours"),
+                    exp.alias_(_by_rule(compiled, _O, _R), "agree"))
+         .from_(_O).join(_R, join_type="LEFT", on=exp.EQ(this=_col("rep_id", _R), expression=_col("owner_id", _O))))
+    keys = [_col("rule", _F), _col("segment", _F), *[_col(f"m_{d}", _F) for d in match_dims]]
+    g = (exp.select(*keys, exp.alias_(exp.Count(this=exp.Star()), "n"),
+                    exp.alias_(exp.Window(this=exp.RowNumber(), order=exp.Order(expressions=[
+                        exp.Ordered(this=k.copy(), nulls_first=True) for k in keys])), "gid"))
+         .from_(_F).where(exp.and_(_col("decided", _F), exp.Not(this=exp.Is(this=_col("rule", _F), expression=exp.Null()))))
+         .group_by(*[k.copy() for k in keys]))
+    p = (exp.select(_col("gid", _G), exp.alias_(exp.Avg(this=_col("rate", _C)), "mean_rate"),
+                    exp.alias_(exp.Max(this=_col("rate", _C)), "best_rate"))
+         .from_(_G)
+         .join(_R, join_type="INNER", on=_by_rule(compiled, _G, _R))
+         .join(_C, join_type="INNER", on=exp.and_(
+             exp.EQ(this=_col("owner_id", _C), expression=_col("rep_id", _R)),
+             exp.NullSafeEQ(this=_col("segment", _C), expression=_col("segment", _G))))
+         .group_by(_col("gid", _G)))
+    rate = _col("mean_rate", _P)
+    best = [rule.name for rule in r.rules if rule.prefer == "best_conversion"]
+    if best:  # a best_conversion rule's estimate is the best rate in its pool
+        rate = exp.Case().when(exp.In(this=_col("rule", _G), expressions=[exp.Literal.string(b) for b in best]),
+                               _col("best_rate", _P)).else_(rate)
+    has = exp.Not(this=exp.Is(this=_col("gid", _P), expression=exp.Null()))
+    e = (exp.select(_col("rule", _G), _col("n", _G), exp.alias_(has, "has_history"),
+                    exp.alias_(exp.Case().when(has.copy(), rate).else_(
+                        exp.Coalesce(this=_col("rate", _SEG), expressions=[_num("0.0")])), "est"))
+         .from_(_G)
+         .join(_P, join_type="LEFT", on=exp.EQ(this=_col("gid", _P), expression=_col("gid", _G)))
+         .join(_SEG, join_type="LEFT", on=exp.NullSafeEQ(this=_col("segment", _SEG), expression=_col("segment", _G))))
+    w = (exp.select(_col("rule", _E),
+                    exp.alias_(exp.Sum(this=exp.Mul(this=_col("n", _E), expression=_col("est", _E))), "est_sum"),
+                    exp.alias_(exp.Sum(this=exp.Case().when(_col("has_history", _E), _col("n", _E)).else_(_num("0"))),
+                               "with_history"))
+         .from_(_E).group_by(_col("rule", _E)))
+    s = (exp.select(_col("rule", _F), exp.alias_(exp.Count(this=exp.Star()), "leads"),
+                    exp.alias_(_count_if(_col("agree", _F)), "agreeing"),
+                    exp.alias_(exp.Median(this=_col("touch_hours", _F)), "touch_median"),
+                    exp.alias_(_count_if(_col("decided", _F)), "decided"),
+                    exp.alias_(_count_if(exp.and_(_col("decided", _F), _col("converted", _F))), "converted"))
+         .from_(_F).group_by(_col("rule", _F)))
+    out = (exp.select(_col("rule", _S), _col("leads", _S), _col("agreeing", _S), _col("touch_median", _S),
+                      _col("decided", _S), _col("converted", _S), _col("est_sum", _W), _col("with_history", _W))
+           .from_(_S).join(_W, join_type="LEFT", on=exp.EQ(this=_col("rule", _W), expression=_col("rule", _S))))
+    for name, body in ((_O, o), (_R, rp), (_C, c), (_SEG, seg), (_F, f), (_G, g), (_P, p), (_E, e), (_W, w), (_S, s)):
+        out = out.with_(name, as_=body, copy=False)
+    return out
+
+
+def capacity_query(compiled: CompiledRouting, reps: Collection[str] | None = None) -> exp.Select | None:
+    """``rep_id, rep, open_leads``: the reps (of ``reps``) holding more open leads than ``capacity``
+    (None without a capacity). A rep missing from the reps table is named by its id."""
+    cap = compiled.located.definition.capacity
+    if cap is None:
+        return None
+    load = _scoped(compiled.load, "l", "owner_id", reps,
+                   exp.GT(this=_col("open_leads", "l"), expression=exp.Literal.number(cap)))
+    known = exp.Not(this=exp.Is(this=_col("rep_id", _R), expression=exp.Null()))
+    return (exp.select(exp.alias_(_col("owner_id", "l"), "rep_id"),
+                       exp.alias_(exp.Case().when(known, _col("rep", _R)).else_(_col("owner_id", "l")), "rep"),
+                       _col("open_leads", "l"))
+            .from_(load.subquery("l"))
+            .join(_scoped(compiled.reps, _R, "rep_id", reps).subquery(_R), join_type="LEFT",
+                  on=exp.EQ(this=_col("rep_id", _R), expression=_col("owner_id", "l"))))
+
+
+def _run(con: Any, tree: exp.Select, timeout: float | None) -> list[dict[str, Any]]:
+    """Run ``tree`` on a DuckDB connection or an engine, printed in its dialect (with the same
+    fixes as PipelineBI's other SQL there: :func:`pipelinebi.compiler.dialects.derived_for`)."""
+    from ..compiler.dialects import derived_for
+    from ..engines import dialect_of
+    from ..engines.duckdb import run_duckdb
+
+    if timeout is None:
+        from ..settings import get_settings
+
+        timeout = get_settings().query_timeout
+    dialect = dialect_of(con)
+    if isinstance(con, duckdb.DuckDBPyConnection):
+        cur = con.cursor()  # its own: the caller's may hold an unfinished result, or serve another thread
+        try:
+            return run_duckdb(cur, tree.sql("duckdb"), timeout).to_pylist()
+        finally:
+            cur.close()
+    return con.run(derived_for(tree, dialect), timeout=timeout).to_pylist()
+
+
+def analyse(con: Any, compiled: CompiledRouting, reps: Collection[str] | None = None,
+            timeout: float | None = None) -> Analysis:
+    """The analysis of every lead with an owner (only those ``reps`` own, when given), run as two
+    queries in the engine (:func:`analysis_query`, :func:`capacity_query`); ``con`` is a DuckDB
+    connection or an engine (:mod:`pipelinebi.engines`)."""
+    r = compiled.located.definition
+    got = {row["rule"]: row for row in _run(con, analysis_query(compiled, reps), timeout)}
+    stats: list[RuleStats] = []
+    decided = converted = with_history = 0
+    est = 0.0
+    for rule in r.rules:
+        row = got.get(rule.name) or {}
+        touch = row.get("touch_median")
+        stats.append(RuleStats(rule.name, rule.label or rule.name, int(row.get("leads") or 0),
+                               int(row.get("agreeing") or 0), None if touch is None else float(touch),
+                               int(row.get("decided") or 0), int(row.get("converted") or 0)))
+        decided += stats[-1].decided
+        converted += stats[-1].converted
+        est += float(row.get("est_sum") or 0.0)
+        with_history += int(row.get("with_history") or 0)
+    unmatched = int((got.get(None) or {}).get("leads") or 0)
     over: list[dict[str, Any]] = []
-    if r.capacity is not None:
-        names = {rep["rep_id"]: rep["rep"] for rep in pool_reps}
-        for row in _rows(con, compiled.load):
-            if row["open_leads"] > r.capacity and keep(row["owner_id"]):
-                over.append({"rep_id": row["owner_id"], "rep": names.get(row["owner_id"], row["owner_id"]),
-                             "open_leads": row["open_leads"], "capacity": r.capacity})
+    cap_tree = capacity_query(compiled, reps)
+    if cap_tree is not None:
+        over = [{"rep_id": row["rep_id"], "rep": row["rep"], "open_leads": int(row["open_leads"]),
+                 "capacity": r.capacity} for row in _run(con, cap_tree, timeout)]
         over.sort(key=lambda x: (-x["open_leads"], str(x["rep_id"])))
-    what_if = WhatIf(len(actual), sum(actual) / len(actual) if actual else None,
-                     sum(est) / len(est) if est else None, with_history)
+    what_if = WhatIf(decided, converted / decided if decided else None, est / decided if decided else None,
+                     with_history)
     return Analysis(stats, over, what_if, unmatched)
