@@ -1,5 +1,7 @@
 """The Routing analysis as set-based SQL (#17): :func:`pipelinebi.rules.routing_analysis.analyse`
-runs in the engine and returns only aggregates; here every number it gives equals the first,
+runs in the engine and returns only aggregates, its per-lead facts computed in the query or read
+from ``routing_leads`` (built at ingest; read only when built from the same rules — a table of
+other rules is stale and left alone); here every number it gives, both ways, equals the first,
 per-lead Python implementation (``tests/routing_reference.py``, the independent computation) on
 small random warehouses, on the demo data — territory ``match:``, both ``prefer`` modes, a rule
 set that leaves leads unmatched, capacity, and the ``reps`` scope (one rep, several, a rep id
@@ -13,7 +15,7 @@ import duckdb
 import pytest
 
 from pipelinebi.rules.routing import LocatedRouting, _RoutingFile, compile_routing
-from pipelinebi.rules.routing_analysis import analyse
+from pipelinebi.rules.routing_analysis import FACTS_TABLE, analyse, facts_select, stored_facts_current
 from pipelinebi.semantic.yaml_source import load_yaml_text
 from routing_reference import analyse_reference, assert_same
 from test_rules_routing import SEMANTIC, derived, lead, registry, reps  # noqa: F401 (registry: a fixture)
@@ -53,6 +55,11 @@ def _compiled(registry, text: str):
     return compile_routing(registry, LocatedRouting(_RoutingFile.model_validate(doc.data).routing, doc))
 
 
+def store_facts(con, compiled) -> None:
+    """routing_leads for ``compiled``, as ingest builds it (rules/build.py: the same SELECT)."""
+    con.execute(f"CREATE OR REPLACE TABLE {FACTS_TABLE} AS {facts_select(compiled).sql('duckdb')}")
+
+
 def _random_warehouse(seed: int) -> duckdb.DuckDBPyConnection:
     """Leads and touches drawn at random: NULL regions and sources, owners outside the reps table
     (ZZ), touches before a lead's creation (not counted), leads without an owner (not counted)."""
@@ -80,11 +87,18 @@ def _random_warehouse(seed: int) -> duckdb.DuckDBPyConnection:
 def test_equals_the_per_lead_reference_on_random_tables(registry, ruleset, seed):
     con = _random_warehouse(seed)
     compiled = _compiled(registry, RULESETS[ruleset])
-    answers = []
+    # the tiny warehouse's routing_leads was built from the seeds' rules: stale for these
+    assert not stored_facts_current(con, compiled)
+    answers, wants = [], []
     for scope in SCOPES:
         want = analyse_reference(con, compiled, reps=scope)
-        assert_same(analyse(con, compiled, reps=scope), want)
+        assert_same(analyse(con, compiled, reps=scope), want)  # the facts computed in the query
         answers.append((want.owned, want.what_if.leads, len(want.over_capacity)))
+        wants.append(want)
+    store_facts(con, compiled)  # as ingest builds it for these rules
+    assert stored_facts_current(con, compiled)
+    for scope, want in zip(SCOPES, wants):
+        assert_same(analyse(con, compiled, reps=scope), want)  # the facts read from routing_leads
     # not a comparison of empty answers: everyone's analysis has leads, decided ones, and nobody's none
     assert answers[0][0] > 10 and answers[0][1] > 3 and answers[-1] == (0, 0, 0)
 
@@ -153,6 +167,9 @@ def test_best_conversion_and_the_segments_rate_by_hand(registry):
     # What-if: 6 decided, actual 4/6, estimated 3.5/6; 1 unmatched.
     con, compiled = hand_case(registry)
     assert_hand(analyse(con, compiled), analyse(con, compiled, reps={"N2", "X9"}))
+    store_facts(con, compiled)
+    assert stored_facts_current(con, compiled)
+    assert_hand(analyse(con, compiled), analyse(con, compiled, reps={"N2", "X9"}))
 
 
 def assert_hand(a, scoped) -> None:
@@ -186,15 +203,20 @@ def _swapped() -> str:
                         "      prefer: best_conversion")
 
 
-@pytest.mark.parametrize("variant", ["seeds", "prefer_swapped"])
+@pytest.mark.parametrize("variant", ["seeds", "prefer_swapped", "threshold_changed"])
 def test_equals_the_reference_on_the_demo_data(registry, demo_db, variant):
-    text = SEEDS_RULES if variant == "seeds" else _swapped()
+    text = {"seeds": SEEDS_RULES, "prefer_swapped": _swapped(),
+            "threshold_changed": SEEDS_RULES.replace("lead_employees >= 1000", "lead_employees >= 500")}[variant]
     compiled = _compiled(registry, text)
     assert {r.prefer for r in compiled.located.definition.rules} == {"round_robin", "best_conversion"}
     with duckdb.connect(str(demo_db), read_only=True) as con:
+        # ingest stored routing_leads for the seeds' rules. `prefer` is applied in the query, not in
+        # the stored facts: they serve the swapped rules too; a changed condition makes them stale
+        assert stored_facts_current(con, compiled) == (variant != "threshold_changed")
         apac = {r[0] for r in con.execute("SELECT rep_id FROM reps WHERE team = 'APAC'").fetchall()}
         for scope in (None, apac):
             want = analyse_reference(con, compiled, reps=scope)
             assert want.owned > 1000 and want.what_if.leads > 300
             assert scope is not None or want.over_capacity  # the demo data has reps over capacity
             assert_same(analyse(con, compiled, reps=scope), want)
+            assert_same(analyse(con, compiled, reps=scope, stored=False), want)

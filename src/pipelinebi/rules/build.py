@@ -5,12 +5,13 @@ compiles every scorecard, verifies each printed SELECT parses back to the compil
 the derived-table allow-list, orders them (a scorecard may read another's table through a
 model, never its own) and adds :data:`~pipelinebi.semantic.scorecards.HITS_TABLE`: one row per
 subject and rule that fired — what the Catalog counts and what explains a score row by row —
-and, when ``triggers:`` exist, :data:`~pipelinebi.semantic.triggers.ACTIONS_TABLE` (built last: a
+with ``routing:``, :data:`~pipelinebi.rules.routing_analysis.FACTS_TABLE` (the routing analysis's
+per-lead facts) and, when ``triggers:`` exist, :data:`~pipelinebi.semantic.triggers.ACTIONS_TABLE` (built last: a
 trigger may read the scores).
 
 >>> from pipelinebi.settings import Settings
 >>> [t.name for t in score_tables(Settings().semantic_dir)]
-['deal_scores', 'lead_scores', 'score_rule_hits', 'actions']
+['deal_scores', 'lead_scores', 'score_rule_hits', 'routing_leads', 'actions']
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ from ..semantic.scorecards import HITS_TABLE, load_scorecards
 from ..semantic.tables import META_TABLE
 from ..semantic.triggers import ACTIONS_TABLE, load_triggers
 from .compile import _AS_OF, CompiledScorecard, compile_scorecard
+from .routing import compile_routing, load_routing
+from .routing_analysis import FACTS_TABLE, facts_select
 from .triggers import PREVIOUS_TABLE, carry_over, compile_triggers
 
 
@@ -107,7 +110,8 @@ def score_tables(semantic_dir: Path | str) -> list[ScoreTable]:
     """What ingest builds for ``semantic/rules/*.yml`` (nothing when there are no scorecards)."""
     semantic_dir = Path(semantic_dir)
     triggers = load_triggers(semantic_dir)
-    if not load_scorecards(semantic_dir) and triggers is None:
+    routing = load_routing(semantic_dir)
+    if not load_scorecards(semantic_dir) and triggers is None and routing is None:
         return []
     registry = build_registry(*load_definitions(semantic_dir), semantic_dir)
     compiled = compile_all(registry, semantic_dir)
@@ -121,6 +125,14 @@ def score_tables(semantic_dir: Path | str) -> list[ScoreTable]:
         sql = hits.sql("duckdb")
         _verify(sql, hits, known, "semantic/rules")
         out.append(ScoreTable(HITS_TABLE, Path(semantic_dir) / "rules", sql, frozenset(c.table for c in compiled)))
+    if routing is not None:
+        # the routing analysis's per-lead facts (rules/routing_analysis.py), so its page need not
+        # group every activity by lead on first open; read only while built from the same rules
+        facts = facts_select(compile_routing(registry, routing))
+        sql = facts.sql("duckdb")
+        _verify(sql, facts, known, routing.doc.path)
+        reads = frozenset(t.name for t in facts.find_all(exp.Table)) - {c.alias for c in facts.ctes}
+        out.append(ScoreTable(FACTS_TABLE, Path(routing.doc.path), sql, reads))
     if triggers is not None:
         # after the score tables: a trigger may read them (is_high_value)
         ct = compile_triggers(registry, triggers)

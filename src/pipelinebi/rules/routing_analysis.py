@@ -181,18 +181,70 @@ def _by_rule(compiled: CompiledRouting, lead: str, rep: str) -> exp.Expression:
     return exp.Coalesce(this=case, expressions=[exp.false()])
 
 
-def analysis_query(compiled: CompiledRouting, reps: Collection[str] | None = None) -> exp.Select:
+#: the per-lead facts of :func:`facts_select`, built at ingest (``rules/build.py``) so the page
+#: does not group every activity by lead and join it to every lead on each first open
+FACTS_TABLE = "routing_leads"
+
+
+def _match_dims(compiled: CompiledRouting) -> list[str]:
+    return sorted({d for rule in compiled.located.definition.rules for d in rule.pool.match})
+
+
+def _facts(compiled: CompiledRouting) -> exp.Select:
+    """Per owned lead (from CTEs ``o`` and ``r``): its owner, rule, segment, match values, whether
+    it is decided and converted, the hours to its first touch (NULL: none, or before creation),
+    and whether its owner is in its rule's pool — an equality join on the owner."""
+    hours = _col("hours_to_first_touch", _O)
+    return (exp.select(_col("owner_id", _O), _col("rule", _O), _col("segment", _O),
+                       *[_col(f"m_{d}", _O) for d in _match_dims(compiled)], _col("decided", _O),
+                       exp.alias_(exp.Coalesce(this=_col("converted", _O), expressions=[exp.false()]), "converted"),
+                       exp.alias_(exp.Case().when(exp.GTE(this=hours.copy(), expression=_num("0")), hours),
+                                  "touch_hours"),
+                       exp.alias_(_by_rule(compiled, _O, _R), "agree"))
+            .from_(_O).join(_R, join_type="LEFT", on=exp.EQ(this=_col("rep_id", _R), expression=_col("owner_id", _O))))
+
+
+def _with_lead_ctes(tree: exp.Select, compiled: CompiledRouting, reps: Collection[str] | None) -> exp.Select:
+    tree = tree.with_(_O, as_=_scoped(compiled.owned, _O, "owner_id", reps), copy=False)
+    return tree.with_(_R, as_=_scoped(compiled.reps, _R, "rep_id", reps), copy=False)
+
+
+def routing_key(compiled: CompiledRouting) -> str:
+    """A digest of the facts' SQL: what the stored table was built from, checked before it is read
+    (rules edited since the last ingest: the analysis computes the facts itself).
+
+    >>> from pipelinebi.settings import Settings
+    >>> from pipelinebi.semantic import load_semantic_layer
+    >>> from pipelinebi.rules.routing import compile_routing, load_routing
+    >>> d = Settings().semantic_dir
+    >>> len(routing_key(compile_routing(load_semantic_layer(d).registry, load_routing(d))))
+    16
+    """
+    import hashlib
+
+    return hashlib.sha256(_with_lead_ctes(_facts(compiled), compiled, None).sql("duckdb").encode()).hexdigest()[:16]
+
+
+def facts_select(compiled: CompiledRouting) -> exp.Select:
+    """The SELECT of :data:`FACTS_TABLE`: :func:`_facts` of every owned lead, and ``routing_key``."""
+    tree = _facts(compiled).select(exp.alias_(exp.Literal.string(routing_key(compiled)), "routing_key"), copy=False)
+    return _with_lead_ctes(tree, compiled, None)
+
+
+def analysis_query(compiled: CompiledRouting, reps: Collection[str] | None = None,
+                   stored: bool = False) -> exp.Select:
     """One row per rule (and one with ``rule`` NULL for the owned leads no rule matches):
     ``rule, leads, agreeing, touch_median, decided, converted, est_sum, with_history``.
 
     The CTEs, one job each::
 
-        o    the owned leads (the rule that would decide each now, its segment, match values,
-             owner, decided / converted, hours to the first touch), of ``reps`` only
-        r    the reps (pool flags, match values), of ``reps`` only
-        c    conversion per rep and segment (converted ÷ owned leads), of ``reps`` only
+        o, r the owned leads (the rule that would decide each now, its segment, match values,
+             owner, decided / converted, hours to the first touch) and the reps (pool flags,
+             match values), of ``reps`` only
+        f    per lead, of ``reps`` only: :func:`_facts` of o and r — or, ``stored``, read from
+             :data:`FACTS_TABLE` (built at ingest; then o and r are not needed for f)
+        c    conversion per rep and segment (converted ÷ owned leads), over f
         seg  each segment's overall rate (over c)
-        f    per lead: whether its owner is in its rule's pool — an equality join on the owner
         g    the decided leads in groups that share an estimate: rule, segment, match values
         p    per group, its pool's rates for the segment: the mean and the best
         e    per group, its estimate (the segment's rate when the pool has no history)
@@ -206,31 +258,36 @@ def analysis_query(compiled: CompiledRouting, reps: Collection[str] | None = Non
     >>> from pipelinebi.semantic import load_semantic_layer
     >>> from pipelinebi.rules.routing import compile_routing, load_routing
     >>> d = Settings().semantic_dir
-    >>> q = analysis_query(compile_routing(load_semantic_layer(d).registry, load_routing(d)), reps={"R1"})
-    >>> [c.alias for c in q.ctes]
-    ['o', 'r', 'c', 'seg', 'f', 'g', 'p', 'e', 'w', 's']
-    >>> "r.rep_id IN ('R1')" in q.sql("duckdb")
-    True
+    >>> compiled = compile_routing(load_semantic_layer(d).registry, load_routing(d))
+    >>> [c.alias for c in analysis_query(compiled, reps={"R1"}).ctes]
+    ['o', 'r', 'f', 'c', 'seg', 'g', 'p', 'e', 'w', 's']
+    >>> q = analysis_query(compiled, reps={"R1"}, stored=True)
+    >>> [c.alias for c in q.ctes], "FROM routing_leads AS f WHERE f.owner_id IN ('R1')" in q.sql("duckdb")
+    (['r', 'f', 'c', 'seg', 'g', 'p', 'e', 'w', 's'], True)
     """
     r = compiled.located.definition
-    match_dims = sorted({d for rule in r.rules for d in rule.pool.match})
-    o = _scoped(compiled.owned, _O, "owner_id", reps)
+    match_dims = _match_dims(compiled)
+    if stored:
+        cols = ["owner_id", "rule", "segment", *[f"m_{d}" for d in match_dims], "decided", "converted",
+                "touch_hours", "agree"]
+        f = exp.select(*[_col(c, _F) for c in cols]).from_(exp.to_table(FACTS_TABLE).as_(_F))
+        within = _within(_col("owner_id", _F), reps)
+        if within is not None:
+            f = f.where(within)
+    else:
+        f = _facts(compiled)
     rp = _scoped(compiled.reps, _R, "rep_id", reps)
-    c = (exp.select(exp.Star(), exp.alias_(exp.Div(this=_double(_col("converted", _C)), expression=_col("leads", _C)),
-                                           "rate"))
-         .from_(_scoped(compiled.conversion, _C, "owner_id", reps,
-                        exp.GT(this=_col("leads", _C), expression=_num("0"))).subquery(_C)))
+    # each rep's history per segment: their owned leads (all of them: open ones count as not converted)
+    c = (exp.select(_col("owner_id", _F), _col("segment", _F),
+                    exp.alias_(_count_if(_col("converted", _F)), "converted"),
+                    exp.alias_(exp.Count(this=exp.Star()), "leads"),
+                    exp.alias_(exp.Div(this=_double(_count_if(_col("converted", _F))),
+                                       expression=exp.Count(this=exp.Star())), "rate"))
+         .from_(_F).group_by(_col("owner_id", _F), _col("segment", _F)))
     seg = (exp.select(_col("segment", _C),
                       exp.alias_(exp.Div(this=_double(exp.Sum(this=_col("converted", _C))),
                                          expression=exp.Sum(this=_col("leads", _C))), "rate"))
            .from_(_C).group_by(_col("segment", _C)))
-    hours = _col("hours_to_first_touch", _O)
-    f = (exp.select(_col("rule", _O), _col("segment", _O), *[_col(f"m_{d}", _O) for d in match_dims],
-                    _col("decided", _O), exp.alias_(exp.Coalesce(this=_col("converted", _O),
-                                                                 expressions=[exp.false()]), "converted"),
-                    exp.alias_(exp.Case().when(exp.GTE(this=hours.copy(), expression=_num("0")), hours), "touch_hours"),
-                    exp.alias_(_by_rule(compiled, _O, _R), "agree"))
-         .from_(_O).join(_R, join_type="LEFT", on=exp.EQ(this=_col("rep_id", _R), expression=_col("owner_id", _O))))
     keys = [_col("rule", _F), _col("segment", _F), *[_col(f"m_{d}", _F) for d in match_dims]]
     g = (exp.select(*keys, exp.alias_(exp.Count(this=exp.Star()), "n"),
                     exp.alias_(exp.Window(this=exp.RowNumber(), order=exp.Order(expressions=[
@@ -271,8 +328,12 @@ def analysis_query(compiled: CompiledRouting, reps: Collection[str] | None = Non
     out = (exp.select(_col("rule", _S), _col("leads", _S), _col("agreeing", _S), _col("touch_median", _S),
                       _col("decided", _S), _col("converted", _S), _col("est_sum", _W), _col("with_history", _W))
            .from_(_S).join(_W, join_type="LEFT", on=exp.EQ(this=_col("rule", _W), expression=_col("rule", _S))))
-    for name, body in ((_O, o), (_R, rp), (_C, c), (_SEG, seg), (_F, f), (_G, g), (_P, p), (_E, e), (_W, w), (_S, s)):
-        out = out.with_(name, as_=body, copy=False)
+    if not stored:
+        out = out.with_(_O, as_=_scoped(compiled.owned, _O, "owner_id", reps), copy=False)
+    for name, body in ((_R, rp), (_F, f), (_C, c), (_SEG, seg), (_G, g), (_P, p), (_E, e), (_W, w), (_S, s)):
+        # stored facts are a plain scan: read three times rather than copied (1.8M rows at 1M deals,
+        # copying them cost DuckDB more than the three scans); computed ones are kept once
+        out = out.with_(name, as_=body, copy=False, materialized=False if (stored and name == _F) else None)
     return out
 
 
@@ -314,13 +375,29 @@ def _run(con: Any, tree: exp.Select, timeout: float | None) -> list[dict[str, An
     return con.run(derived_for(tree, dialect), timeout=timeout).to_pylist()
 
 
+def stored_facts_current(con: Any, compiled: CompiledRouting, timeout: float | None = None) -> bool:
+    """Whether :data:`FACTS_TABLE` exists and was built from these rules (its ``routing_key``)."""
+    from ..errors import PipelineBIError
+
+    probe = exp.select(exp.column("routing_key")).from_(exp.to_table(FACTS_TABLE)).limit(1)
+    try:
+        rows = _run(con, probe, timeout)
+    except PipelineBIError:  # no such table: a database built before it (or by another tool)
+        return False
+    return bool(rows) and rows[0]["routing_key"] == routing_key(compiled)
+
+
 def analyse(con: Any, compiled: CompiledRouting, reps: Collection[str] | None = None,
-            timeout: float | None = None) -> Analysis:
+            timeout: float | None = None, stored: bool | None = None) -> Analysis:
     """The analysis of every lead with an owner (only those ``reps`` own, when given), run as two
     queries in the engine (:func:`analysis_query`, :func:`capacity_query`); ``con`` is a DuckDB
-    connection or an engine (:mod:`pipelinebi.engines`)."""
+    connection or an engine (:mod:`pipelinebi.engines`). The per-lead facts are read from
+    :data:`FACTS_TABLE` when it was built from these rules (``stored=None``: checked), else
+    computed in the query (``stored=False`` forces that)."""
     r = compiled.located.definition
-    got = {row["rule"]: row for row in _run(con, analysis_query(compiled, reps), timeout)}
+    if stored is None:
+        stored = stored_facts_current(con, compiled, timeout)
+    got = {row["rule"]: row for row in _run(con, analysis_query(compiled, reps, stored=stored), timeout)}
     stats: list[RuleStats] = []
     decided = converted = with_history = 0
     est = 0.0
