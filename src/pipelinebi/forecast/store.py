@@ -59,7 +59,7 @@ SCORE_TYPES = {"deal_id": "VARCHAR", "win_probability": "DOUBLE", "win_reasons":
 
 
 #: DuckDB memory of the copy's write connection: it only inserts one snapshot's rows at a time.
-WRITE_MEMORY = "512MB"
+WRITE_MEMORY = "128MB"
 
 
 def describe_meta(info: dict) -> str:
