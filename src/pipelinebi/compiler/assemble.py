@@ -72,6 +72,7 @@ def compile_query(registry: Registry, query: Query) -> Compiled:
     branch_outputs: list[tuple[str, list[str]]] = []
     used_names: set[str] = {name for name, _ in ctes}
     late: LatePlan | None = None
+    late_rollup = None
     tie_order: tuple[tuple[str, bool], ...] = ()
     for branch in plan.branches:
         resolved = [_resolve(registry, branch, name, query) for name in dims]
@@ -112,14 +113,22 @@ def compile_query(registry: Registry, query: Query) -> Compiled:
             time_expr = time_column(registry, branch.model, branch.time_column, "", _who(branch)).expr
         # a rollup of semantic/rollups that holds all this branch reads (never under a row scope)
         rollup = choose(registry, branch, query, dims, applied, start, query.end) if not scoped else None
+        late_rollup = None
         if rollup is not None and late is not None:
             # A deal list whose rows a rollup holds with every column (semantic/rollups/deal_lists.yml)
             # reads it instead of ranking the raw tables and joining the columns late; it is
             # ordered as the late plan orders (ties broken by the key), so the rows are the same.
-            tie_order, late = late.order_by(query), None
+            if query.limit_per:
+                # ... and n per group (the board's cards) is a window, which sorts every column it
+                # carries: it ranks the key and the ordered columns, and the kept rows' other columns
+                # come from the rollup after (at 1M deals 184 -> 108 ms for the cards)
+                late_rollup = rollup
+            else:
+                tie_order, late = late.order_by(query), None
         if rollup is not None:
             inside = (lambda e: membership(e, top.dimension, cte_name(top.dimension))) if top is not None else None
-            select = rollup_branch(registry, rollup, branch, query, dims, applied, start, query.end, inside)
+            read = [f.name for f in late.early] if late_rollup is not None else dims
+            select = rollup_branch(registry, rollup, branch, query, read, applied, start, query.end, inside)
         else:
             select = build_branch(registry, branch, resolved, branch_conditions, time_expr, start, query.end, query.grain)
         branch_where = select.args.get("where")
@@ -178,7 +187,8 @@ def compile_query(registry: Registry, query: Query) -> Compiled:
         ranked = _order_and_limit(final, narrow, output, qualify_with=None)
         kept, late_name = _unique("kept_rows", used_names), _unique("late_columns", used_names)
         output = full_dims + list(query.metrics)
-        ranked, columns, final = late_select(registry, late, kept, late_name, output, ranked, branch_where)
+        ranked, columns, final = late_select(registry, late, kept, late_name, output, ranked, branch_where,
+                                             source=late_rollup)
         ctes += [(kept, ranked), (late_name, columns)]
     for name, select in ctes:
         final = final.with_(name, as_=select, copy=False)

@@ -165,20 +165,35 @@ def transferable(where: exp.Expression | None, models: set[str]) -> list[exp.Exp
 
 
 def late_select(registry: Registry, lp: LatePlan, kept: str, late: str, output: list[str],
-                ranked: exp.Select, branch_where: exp.Expression | None = None) -> tuple[exp.Select, exp.Select, exp.Select]:
-    """``(kept CTE, late CTE, final SELECT)`` from the ranked, limited narrow query."""
+                ranked: exp.Select, branch_where: exp.Expression | None = None,
+                source=None) -> tuple[exp.Select, exp.Select, exp.Select]:
+    """``(kept CTE, late CTE, final SELECT)`` from the ranked, limited narrow query.
+
+    ``source``: a rollup (:mod:`pipelinebi.compiler.rollups`) the narrow query read, one row per
+    key with every column: the late columns are its own, under the same ``WHERE``."""
     key = lp.key.name
     # The late columns, for the kept keys only (the IN lets the engine skip the other rows early).
-    needed: set[str] = set()
-    for f in lp.late:
-        needed |= set(f.models)
-    columns = from_with_joins(registry, lp.model, needed)
-    columns = columns.select(exp.alias_(lp.key.expr.copy(), key), copy=False)
-    for f in lp.late:
-        columns = columns.select(exp.alias_(f.expr.copy(), f.name), copy=False)
-    joined = {lp.model} | {t.alias_or_name for t in columns.find_all(exp.Table)}
-    keep = exp.In(this=lp.key.expr.copy(), query=exp.Subquery(this=exp.select(exp.column(key)).from_(kept)))
-    columns = columns.where(exp.and_(*transferable(branch_where, joined), keep), copy=False)
+    if source is not None:
+        table = source.table
+        columns = exp.select(exp.alias_(exp.column(key, table=table), key)).from_(
+            exp.Table(this=exp.to_identifier(table)), copy=False)
+        for f in lp.late:
+            columns = columns.select(exp.alias_(exp.column(f.name, table=table), f.name), copy=False)
+        keep = exp.In(this=exp.column(key, table=table), query=exp.Subquery(this=exp.select(exp.column(key)).from_(kept)))
+        cond = branch_where.this if isinstance(branch_where, exp.Where) else branch_where
+        same = [cond.copy()] if cond is not None else []
+        columns = columns.where(exp.and_(*same, keep), copy=False)
+    else:
+        needed: set[str] = set()
+        for f in lp.late:
+            needed |= set(f.models)
+        columns = from_with_joins(registry, lp.model, needed)
+        columns = columns.select(exp.alias_(lp.key.expr.copy(), key), copy=False)
+        for f in lp.late:
+            columns = columns.select(exp.alias_(f.expr.copy(), f.name), copy=False)
+        joined = {lp.model} | {t.alias_or_name for t in columns.find_all(exp.Table)}
+        keep = exp.In(this=lp.key.expr.copy(), query=exp.Subquery(this=exp.select(exp.column(key)).from_(kept)))
+        columns = columns.where(exp.and_(*transferable(branch_where, joined), keep), copy=False)
 
     # The outer order is the ranked query's own, on the kept rows' columns; the kept CTE needs
     # an ORDER BY only for its LIMIT (the top-per-group form has none).
