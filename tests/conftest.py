@@ -157,6 +157,25 @@ def spark_session(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def spark_seeds_url(spark_session, tmp_path_factory) -> str:
+    """``spark-local?warehouse=…&database=seeds``: the seeds ingested into a local Spark warehouse
+    by ``ingest_spark`` (every derived table built in Spark), once per test session: the Spark
+    engine tests and the Spark browser test share it (the Spark tier is to stay short)."""
+    import time
+
+    from pipelinebi.engines import parse_engine
+    from pipelinebi.engines.spark_build import ingest_spark
+    from pipelinebi.settings import PROJECT_ROOT
+
+    url = f"spark-local?warehouse={tmp_path_factory.mktemp('lake')}&database=seeds"
+    t0 = time.monotonic()
+    report = ingest_spark(PROJECT_ROOT / "seeds", parse_engine(url), semantic_dir=PROJECT_ROOT / "semantic")
+    assert report.ok, report.render()
+    print(f"\nseeds ingested into Spark, derived tables built there: {time.monotonic() - t0:.1f} s")
+    return url
+
+
+@pytest.fixture(scope="session")
 def spark_connect_url(spark_session) -> str:
     """``spark://127.0.0.1:PORT``: the Spark Connect server of :func:`spark_session`."""
     return f"spark://127.0.0.1:{spark_session.conf.get('spark.connect.grpc.binding.port')}"

@@ -15,6 +15,7 @@ import time
 
 import pytest
 
+from app_support import PAGES, app_test
 from parity import differences, normalised, parity_queries, same_rows
 from pg_helpers import free_port
 from pipelinebi.canonical import LOAD_ORDER
@@ -22,13 +23,13 @@ from pipelinebi.cli import main
 from pipelinebi.compiler.query import Query
 from pipelinebi.engines import parse_engine
 from pipelinebi.engines.spark import SparkEngine
-from pipelinebi.engines.spark_build import derive_spark, ingest_spark
+from pipelinebi.engines.spark_build import derive_spark
 from pipelinebi.errors import IngestError, QueryError, WarehouseError
 from pipelinebi.ingest import ingest
 from pipelinebi.ingest.derived import load_derived, scorecard_models
 from pipelinebi.semantic import load_semantic_layer
 from pipelinebi.settings import PROJECT_ROOT
-from pipelinebi.warehouse import open_readonly
+from pipelinebi.warehouse import database_as_of, open_readonly
 
 pytestmark = pytest.mark.spark
 
@@ -42,14 +43,9 @@ def layer():
 
 
 @pytest.fixture(scope="module")
-def spark_url(spark_session, tmp_path_factory) -> str:
+def spark_url(spark_seeds_url) -> str:
     """The seeds ingested into a spark-local warehouse by ``ingest_spark`` (derived tables built in Spark)."""
-    url = f"spark-local?warehouse={tmp_path_factory.mktemp('lake')}&database=seeds"
-    t0 = time.monotonic()
-    report = ingest_spark(PROJECT_ROOT / "seeds", parse_engine(url), semantic_dir=SEMANTIC)
-    assert report.ok, report.render()
-    print(f"\nseeds ingested into Spark, {len(DERIVED)} derived tables built there: {time.monotonic() - t0:.1f} s")
-    return url
+    return spark_seeds_url
 
 
 @pytest.fixture(scope="module")
@@ -60,12 +56,18 @@ def sp(spark_url):
 
 
 @pytest.fixture(scope="module")
-def duck(tmp_path_factory):
-    """The seeds ingested into DuckDB as ``spark_url`` ingests them into Spark (a plain ingest)."""
+def plain_db(tmp_path_factory):
+    """The seeds ingested into DuckDB as ``spark_url`` ingests them into Spark (a plain ingest:
+    the demo database also stores a backtest, which only ``pipelinebi backtest`` on DuckDB writes)."""
     db = tmp_path_factory.mktemp("plain") / "seeds.duckdb"
     report = ingest(PROJECT_ROOT / "seeds", db, semantic_dir=SEMANTIC)
     assert report.ok, report.render()
-    con = open_readonly(db)
+    return db
+
+
+@pytest.fixture(scope="module")
+def duck(plain_db):
+    con = open_readonly(plain_db)
     yield con
     con.close()
 
@@ -172,3 +174,99 @@ def test_unreachable_connect_server_is_warehouse_unavailable_without_the_token(c
     assert main(["query", "-m", "pipeline_amount", "--engine", url]) == 2
     err = capsys.readouterr().err
     assert "warehouse unavailable" in err and "s3cret" not in err and "Traceback" not in err
+
+
+def test_an_answer_over_the_row_cap_is_refused(spark_url, capsys, monkeypatch):
+    with SparkEngine(parse_engine(spark_url), timeout=120, max_rows=100) as capped:
+        with pytest.raises(QueryError, match=r"more than 100 rows .*PIPELINEBI_QUERY_MAX_ROWS"):
+            capped.run("SELECT deal_id FROM deals")
+        assert capped.run("SELECT deal_id FROM deals ORDER BY deal_id LIMIT 100").num_rows == 100  # at the cap: kept
+        with pytest.raises(QueryError, match="more than 5 rows"):
+            capped.run("SELECT deal_id FROM deals", max_rows=5)  # a caller's own, lower cap
+    # the setting, through the CLI: four teams, a cap of 2
+    monkeypatch.setenv("PIPELINEBI_QUERY_MAX_ROWS", "2")
+    assert main(["query", "-m", "pipeline_amount", "-b", "team", "--engine", spark_url]) == 2
+    err = capsys.readouterr().err
+    assert "more than 2 rows" in err and "Traceback" not in err
+
+
+def _on_screen(at) -> tuple[list, list]:
+    """KPI cards, the answer lines and the pacing line of a page, as a reader sees them."""
+    lines = [m.value for m in at.markdown if m.value.startswith("#### ") or "of the quarter gone" in m.value]
+    return [(m.label, m.value) for m in at.metric], lines
+
+
+def test_every_page_renders_on_spark_as_on_duckdb(spark_url, plain_db, tmp_path, monkeypatch):
+    """The same seeds on both: every page runs without an error on Spark and shows the same
+    KPI figures, answer lines and pacing line as on DuckDB (the pacing line read NULL days
+    on Spark before: ``TRUNC(date, 'DAY')`` is NULL there)."""
+    app_db = tmp_path / "seeds.duckdb"  # the app's own copy: the module's read-only connection holds the other
+    shutil.copy(plain_db, app_db)
+    monkeypatch.delenv("PIPELINEBI_SEMANTIC_DIR", raising=False)
+    cards, pacing, seconds = [], [], {}
+    for slug in PAGES:
+        monkeypatch.delenv("PIPELINEBI_DATABASE", raising=False)
+        monkeypatch.setenv("PIPELINEBI_ENGINE", spark_url)
+        t0 = time.monotonic()
+        on_spark = app_test(slug, timeout=300).run()
+        t1 = time.monotonic()
+        assert not on_spark.exception, (slug, [e.value for e in on_spark.exception])
+        assert not on_spark.error, (slug, [e.value for e in on_spark.error])
+        monkeypatch.delenv("PIPELINEBI_ENGINE")
+        monkeypatch.setenv("PIPELINEBI_DATABASE", str(app_db))
+        t2 = time.monotonic()
+        on_duckdb = app_test(slug, timeout=120).run()
+        seconds[slug] = (t1 - t0, time.monotonic() - t2)
+        assert _on_screen(on_spark) == _on_screen(on_duckdb), slug
+        cards += _on_screen(on_duckdb)[0]
+        pacing += [line for line in _on_screen(on_duckdb)[1] if "of the quarter gone" in line]
+    # a first run of each page (cold caches) on each engine, same seeds: a speed note, not a check
+    print("\npage: spark s / duckdb s = ratio\n" + "\n".join(f"{k}: {a:.1f} / {b:.1f} = {a / b:.1f}x"
+                                                            for k, (a, b) in seconds.items()))
+    # the pages showed figures, not only empty states; the pacing line had money closed in it
+    assert len([c for c in cards if any(ch.isdigit() for ch in c[1])]) >= 10, cards
+    assert pacing and all("closed" in line and "$0 closed" not in line for line in pacing), pacing
+
+
+# ------------------------------------------------ derive over canonical tables another tool landed
+@pytest.fixture(scope="module")
+def landed(duck, tmp_path_factory):
+    """The canonical tables as a CRM sync would land them: one Parquet file per table
+    (``<table>.parquet``), no pipelinebi_meta, no derived tables."""
+    import pyarrow.parquet as pq
+
+    folder = tmp_path_factory.mktemp("landed")
+    for table in LOAD_ORDER:
+        pq.write_table(duck.sql(f"SELECT * FROM {table}").to_arrow_table(), folder / f"{table}.parquet")
+    return folder
+
+
+def _semantic_with(tmp_path, *derived: str):
+    """A semantic folder whose derived tables are only ``derived`` (a smaller build: the Spark tier stays short)."""
+    semantic = tmp_path / "semantic"
+    (semantic / "derived").mkdir(parents=True)
+    for name in (*derived, "parameters.yml"):
+        shutil.copy(SEMANTIC / "derived" / name, semantic / "derived")
+    return semantic
+
+
+def test_cli_derive_over_the_tables_spark_sources_names(landed, duck, tmp_path, monkeypatch, capsys):
+    semantic = _semantic_with(tmp_path, "stage_intervals.sql", "close_date_changes.sql")
+    url = f"spark-local?warehouse={tmp_path / 'lake'}&database=synced"
+    monkeypatch.setenv("PIPELINEBI_SEMANTIC_DIR", str(semantic))
+    monkeypatch.setenv("PIPELINEBI_SPARK_SOURCES", str(landed))
+    assert main(["derive", "--engine", url]) == 0, capsys.readouterr().err
+    with SparkEngine(parse_engine(url), timeout=120) as eng:
+        assert database_as_of(eng) == database_as_of(duck)  # pipelinebi_meta written from the data, as ingest does
+        for table in ("stage_intervals", "close_date_changes"):
+            n, only_duck, only_spark = differences(duck, eng, table)
+            assert (only_duck, only_spark) == (0, 0) and n > 0, table
+        # the canonical tables are read where the sync left them: nothing copied
+        assert eng.run("SELECT count(*) AS n FROM deals").to_pylist() == [{"n": 3000}]
+    manifest = (tmp_path / "lake" / "synced" / "CURRENT").read_text()
+    assert str(landed / "deals.parquet") in manifest
+    # a JSON naming a file that is not there: a message, not a traceback
+    monkeypatch.setenv("PIPELINEBI_SPARK_SOURCES", '{"deals": "/nowhere/deals.parquet"}')
+    assert main(["derive", "--engine", url]) == 2
+    err = capsys.readouterr().err
+    assert "lacks the canonical tables" in err and "Traceback" not in err

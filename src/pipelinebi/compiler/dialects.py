@@ -2,7 +2,10 @@
 
 * **spark**: an exact percentile is ``PERCENTILE(x, p)``. sqlglot writes
   ``PERCENTILE_CONT(x, p)``, which Spark 4 refuses, and turns the ``WITHIN GROUP`` form into
-  ``PERCENTILE_APPROX`` (approximate, so a different number).
+  ``PERCENTILE_APPROX`` (approximate, so a different number). A date truncated to a grain
+  Spark's ``TRUNC(date, fmt)`` lacks (``day``: it answers NULL, so every day of the pacing line
+  was NULL) is ``DATE_TRUNC(unit, x)`` — a timestamp, made a date again by the compiler's
+  ``CAST(… AS DATE)``.
 * **bigquery**: there is no exact median or percentile *aggregate* (``PERCENTILE_CONT`` is an
   analytic function there, ``APPROX_QUANTILES`` is approximate), so such a query is refused
   with the metric named, rather than emitted as SQL BigQuery would reject or answer
@@ -14,6 +17,11 @@ Each rule is a small transform of the compiled tree, applied only for its dialec
 >>> from sqlglot import parse_one
 >>> for_dialect(parse_one("SELECT QUANTILE_CONT(d, 0.9) AS p90 FROM t", read="duckdb"), "spark").sql("spark")
 'SELECT PERCENTILE(d, 0.9) AS p90 FROM t'
+>>> from pipelinebi.compiler.fields import truncate
+>>> for_dialect(truncate(exp.column("close_date"), "day"), "spark").sql("spark")
+"CAST(DATE_TRUNC('DAY', close_date) AS DATE)"
+>>> for_dialect(truncate(exp.column("close_date"), "quarter"), "spark").sql("spark")
+"CAST(TRUNC(close_date, 'QUARTER') AS DATE)"
 >>> for_dialect(parse_one("SELECT MEDIAN(d) AS m FROM t", read="duckdb"), "bigquery")
 Traceback (most recent call last):
 ...
@@ -33,13 +41,20 @@ def for_dialect(expression: exp.Expression, dialect: str) -> exp.Expression:
     return rule(expression.copy()) if rule else expression
 
 
+#: the formats of Spark's ``TRUNC(date, fmt)`` (a date in, a date out); any other grain is NULL there
+_SPARK_TRUNC_UNITS = frozenset({"YEAR", "YYYY", "YY", "QUARTER", "MONTH", "MM", "MON", "WEEK"})
+
+
 def _spark(tree: exp.Expression) -> exp.Expression:
-    def exact_percentile(node: exp.Expression) -> exp.Expression:
+    def fix(node: exp.Expression) -> exp.Expression:
         if isinstance(node, exp.PercentileCont) and node.expression is not None:
             return exp.Anonymous(this="PERCENTILE", expressions=[node.this, node.expression])
+        if isinstance(node, exp.DateTrunc) and node.unit is not None and node.unit.name.upper() not in _SPARK_TRUNC_UNITS:
+            # sqlglot prints a date's truncation as TRUNC(x, 'DAY'), which Spark answers with NULL
+            return exp.TimestampTrunc(this=node.this, unit=exp.var(node.unit.name.upper()))
         return node
 
-    return tree.transform(exact_percentile)
+    return tree.transform(fix)
 
 
 def _bigquery(tree: exp.Expression) -> exp.Expression:
