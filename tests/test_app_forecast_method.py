@@ -144,6 +144,22 @@ def test_a_method_set_in_settings_is_the_headline(db, monkeypatch, method):
     assert len(bars) > 1
     for team, value in zip(bars["team"], bars["v"]):
         assert value == pytest.approx(per_team.get(team, 0.0), abs=0.01), team
+    # the gap card is the chosen method's too: target − that forecast (by hand), its side in words
+    gap = _target(db) - total
+    card = next(m for m in at.metric if m.label == "Gap to target")
+    assert card.value == money(abs(gap)), (card.value, gap)
+    assert card.delta == ("short of target" if gap > 0 else "ahead of target")
+
+
+def _target(db) -> float:
+    """The as-of quarter's target by hand: the reps' quota rows whose period starts in it."""
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        (start, end) = period_bounds(database_as_of(con), "quarter")
+        return float(con.execute("SELECT sum(amount) FROM targets WHERE rep_id IS NOT NULL "
+                                 "AND period_start >= ? AND period_start < ?", [start, end]).fetchone()[0])
+    finally:
+        con.close()
 
 
 def test_a_team_filter_cuts_the_chosen_method(db, monkeypatch):

@@ -212,3 +212,18 @@ def test_a_kpi_range_metric_is_checked_with_its_line(semantic_copy, layer):
     (problem,) = page.tile_problems[("tiles", 0)]
     assert "rng.yml:7:" in str(problem) and "tiles[0].items[0].range.weighted" in str(problem)
     assert "metric 'weighted_pipline' is not defined (did you mean 'weighted_pipeline'?)" in str(problem)
+
+
+def test_a_range_that_names_its_gap_needs_each_choices_gap():
+    """Else the gap card would tell the default method's gap beside another method's forecast."""
+    from pydantic import ValidationError
+
+    from pipelinebi.dashboards.models import ForecastRange
+
+    base = {"weighted": "weighted_pipeline", "amount": "pipeline_amount", "closed": "closed_won_amount",
+            "method": "stage probability", "backtest": "stage_probability", "gap": "target_gap"}
+    commit = {"metric": "forecast_commit", "weighted": "commit_open_amount", "method": "commit call"}
+    with pytest.raises(ValidationError, match="choices 'commit' need 'gap' too"):
+        ForecastRange(**base, choices={"commit": commit})
+    ok = ForecastRange(**base, choices={"commit": {**commit, "gap": "target_gap_commit"}})
+    assert ok.choices["commit"].gap == "target_gap_commit"

@@ -883,11 +883,12 @@ def _grid_data(page: _Page, tile: ChartTile, plan) -> tuple[list[str], pd.DataFr
     ans = page.run(plan.grid_query)
     if tile.bullet and len(tile.metrics) == 2:
         _tell_furthest_short(page, ans.df, dim, tile.metrics[0], tile.metrics[1])
-    metrics = [m for m in plan.grid_query.metrics if m in ans.df and m != "target_gap"]
+    gap = forecast_method.gap_metric(page.forecast)  # the chosen forecast method's gap to target
+    metrics = [m for m in plan.grid_query.metrics if m in ans.df and m != gap]
     # sorted and formatted once per answer (thousands of reps: most of a drill's server time);
     # the key is the viewer's scoped SQL and the data they see (spec_cache.key)
     options, full, as_text = _grid_frame(spec_cache.key("grid", ans.sql), _df=ans.df, _layer=page.layer, dim=dim,
-                                         metrics=tuple(metrics))
+                                         metrics=tuple(metrics), gap=gap)
     return options, full, as_text, metrics
 
 
@@ -958,15 +959,15 @@ def _grid(page: _Page, tile: ChartTile, plan, key: str, nxt: str,
 
 @st.cache_data(max_entries=200, show_spinner=False)
 def _grid_frame(key: str, _df: pd.DataFrame, _layer: Any, dim: str,
-                metrics: tuple[str, ...]) -> tuple[list[str], pd.DataFrame, list[str]]:
+                metrics: tuple[str, ...], gap: str = "target_gap") -> tuple[list[str], pd.DataFrame, list[str]]:
     """A grid's rows as shown: furthest short of target first, the gap in words, blanks as
     "—" (:func:`ui.display_frame`). Returns (the members, as text, in that order; the frame;
     its columns turned into text). Cached on ``key``: the answer's SQL and the data it ran on."""
     df = _df.copy()
-    if "target_gap" in df:
-        gap = pd.to_numeric(df["target_gap"], errors="coerce")
-        df["__gap"] = [gap_words(0 if v != v else -v, None if v != v else 0) for v in gap]
-        df = df.assign(__order=gap.fillna(float("-inf"))).sort_values("__order", ascending=False).drop(columns="__order")
+    if gap in df:
+        short = pd.to_numeric(df[gap], errors="coerce")
+        df["__gap"] = [gap_words(0 if v != v else -v, None if v != v else 0) for v in short]
+        df = df.assign(__order=short.fillna(float("-inf"))).sort_values("__order", ascending=False).drop(columns="__order")
     cols = [dim] + (["__gap"] if "__gap" in df else []) + list(metrics)
     df = df[cols].reset_index(drop=True)
     shown, as_text = ui.display_frame(_layer, df)

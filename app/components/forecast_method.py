@@ -45,6 +45,13 @@ class Forecast:
     metric: str             # the chosen method's forecast metric
     weighted: str           # … its per-deal weighted amount
     words: str              # … its name as the page says it ("historical win rate")
+    gap: str | None = None  # … its gap to target (the range's ``gap`` swapped for the choice's)
+
+    @property
+    def gaps(self) -> dict[str, str]:
+        """The page's gap metric → the chosen method's ({} when the range names no gap or nothing is swapped)."""
+        own = self.item.range.gap
+        return {own: self.gap} if own and self.gap and self.gap != own else {}
 
     @property
     def swapped(self) -> bool:
@@ -71,6 +78,12 @@ def offered(item: Any) -> dict[str, tuple[str, str, str]]:
             **{m: (c.metric, c.weighted, c.method) for m, c in r.choices.items()}}
 
 
+def _gap_of(item: Any, method: str) -> tuple[str, ...]:
+    """The method's gap metric, when the range names gaps (else nothing)."""
+    chosen = item.range.choices.get(method)
+    return (chosen.gap,) if chosen is not None and chosen.gap else ()
+
+
 def why_not(layer: Any, coverage: Any, state: Any, item: Any) -> dict[str, str | None]:
     """Each offered method → None when the page can compute it now, else why not (a verb phrase)."""
     methods = offered(item)
@@ -81,7 +94,7 @@ def why_not(layer: Any, coverage: Any, state: Any, item: Any) -> dict[str, str |
     for method, (metric, weighted, _) in methods.items():
         if method == item.range.backtest:
             out[method] = None
-        elif ui.missing_metrics(layer, (metric, weighted)):
+        elif ui.missing_metrics(layer, (metric, weighted, *_gap_of(item, method))):
             out[method] = "is not defined in this semantic layer"
         elif method == "model" and not coverage.has_scores:
             out[method] = "has no win scores yet (run `pipelinebi model train`)"
@@ -141,7 +154,8 @@ def resolve(page: Any, tiles) -> Forecast | None:
                      {m: why for m, why in reasons.items() if why is not None})
     choice = choose(wanted, item.range.backtest, reasons, best, source="settings" if wanted == setting else "page")
     metric, weighted, words = offered(item)[choice.method]
-    return Forecast(item, choice, best, metric, weighted, words)
+    chosen = item.range.choices.get(choice.method)
+    return Forecast(item, choice, best, metric, weighted, words, chosen.gap if chosen else item.range.gap)
 
 
 def swap(f: Forecast | None, layer: Any, tile: Any) -> Any:
@@ -149,19 +163,35 @@ def swap(f: Forecast | None, layer: Any, tile: Any) -> Any:
     if f is None or not f.swapped:
         return tile
     old, new = f.item.metric, f.metric
+    gaps = f.gaps  # the gap card and a grid's gap column tell the chosen method's gap too
     if isinstance(tile, KpiTile):
         items = []
         for i in tile.items:
             if i is f.item or (i.metric == old and i.range is not None and i.range.choices):
                 r = i.range.model_copy(update={"weighted": f.weighted, "method": f.words, "backtest": f.choice.method})
                 i = i.model_copy(update={"metric": new, "label": i.label or layer.metrics[old].label, "range": r})
+            elif i.metric in gaps:  # keeps its label ("Gap to target"): the headline names the method
+                i = i.model_copy(update={"metric": gaps[i.metric], "label": i.label or layer.metrics[i.metric].label})
             items.append(i)
         return tile.model_copy(update={"items": items})
-    if isinstance(tile, ChartTile) and old in tile.metrics:
-        update: dict[str, Any] = {"metrics": [new if m == old else m for m in tile.metrics]}
+    swaps = {old: new, **gaps}
+    if isinstance(tile, ChartTile) and swaps.keys() & {*tile.metrics, *_grid_metrics(tile)}:
+        update: dict[str, Any] = {"metrics": [swaps.get(m, m) for m in tile.metrics]}
         grid = tile.drill.grid if tile.drill is not None else None
-        if grid is not None and old in grid.metrics:
-            grid = grid.model_copy(update={"metrics": [new if m == old else m for m in grid.metrics]})
+        if grid is not None and swaps.keys() & set(grid.metrics):
+            grid = grid.model_copy(update={"metrics": [swaps.get(m, m) for m in grid.metrics]})
             update["drill"] = tile.drill.model_copy(update={"grid": grid})
         return tile.model_copy(update=update)
     return tile
+
+
+def _grid_metrics(tile: Any) -> list[str]:
+    grid = tile.drill.grid if tile.drill is not None else None
+    return list(grid.metrics) if grid is not None else []
+
+
+def gap_metric(f: Forecast | None) -> str:
+    """The gap to target the page shows: the chosen method's (``target_gap`` by default)."""
+    if f is None:
+        return "target_gap"
+    return f.gap or f.item.range.gap or "target_gap"

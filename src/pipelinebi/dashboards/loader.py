@@ -88,9 +88,11 @@ def _tile_names(tile: Any) -> tuple[list[tuple[str, Loc]], list[tuple[str, Loc]]
             if item.compare == "target":
                 metrics.append((item.target_metric, ("items", i, "target_metric" if item.target_metric != "target" else "compare")))
             if item.range is not None:
-                metrics += [(getattr(item.range, k), ("items", i, "range", k)) for k in ("weighted", "amount", "closed")]
+                metrics += [(getattr(item.range, k), ("items", i, "range", k)) for k in ("weighted", "amount", "closed", "gap")
+                            if getattr(item.range, k) is not None]
                 metrics += [(getattr(c, k), ("items", i, "range", "choices", name, k))
-                            for name, c in item.range.choices.items() for k in ("metric", "weighted")]
+                            for name, c in item.range.choices.items() for k in ("metric", "weighted", "gap")
+                            if getattr(c, k) is not None]
     elif isinstance(tile, ChartTile):
         metrics += [(m, ("metrics", i)) for i, m in enumerate(tile.metrics)]
         if tile.baseline:

@@ -49,6 +49,9 @@ class MethodMetrics(Strict):
     metric: Name = Field(description="the method's forecast (e.g. forecast_historical)")
     weighted: Name = Field(description="per-deal amount × the method's probability (e.g. weighted_pipeline_historical)")
     method: str = Field(description="the method's name on the page (e.g. 'historical win rate')")
+    gap: Name | None = Field(None, description=(
+        "the gap to target by this method (e.g. target_gap_historical): needed when the range names its own "
+        "``gap``, so the page's gap card and grid column tell the chosen method's gap, not the default one's"))
 
 
 class ForecastRange(Strict):
@@ -66,6 +69,9 @@ class ForecastRange(Strict):
             "this method's name in the forecast backtest: with a stored backtest, the headline says which "
             "method has been the most accurate over the last four completed quarters in the page's filters "
             "(lowest absolute % error) and how this one did — the backtest's recommendation"))
+    gap: Name | None = Field(None, description=(
+        "the gap to target by this method (e.g. target_gap = target − forecast): with ``choices``, the page's "
+        "copies of it (the gap card, a grid's gap column) are swapped for the chosen method's ``gap``"))
     choices: dict[LiveMethod, MethodMetrics] = Field(default_factory=dict, description=(
         "the other methods the headline can show instead (with ``backtest`` set): PIPELINEBI_FORECAST_METHOD "
         "or the page's Forecast method picker — auto: the backtest's most accurate — swaps the item's metric, "
@@ -77,6 +83,10 @@ class ForecastRange(Strict):
             raise ValueError("'choices' needs 'backtest' (this range's own method name)")
         if self.backtest in self.choices:
             raise ValueError(f"'choices' repeats this range's own method {self.backtest!r}")
+        lacking = [m for m, c in self.choices.items() if self.gap is not None and c.gap is None]
+        if lacking:
+            raise ValueError(f"the range names its gap ({self.gap!r}): choices {', '.join(map(repr, lacking))} need "
+                             "'gap' too (the chosen method's gap to target), or the gap card would tell another method's")
         return self
 
 
