@@ -16,7 +16,6 @@ from app_support import app_test, build_demo_db, chart_frames
 from pipelinebi.compiler.query import Filter, Query
 from pipelinebi.dashboards.page_state import PageState
 from pipelinebi.formatting import format_value, value_label
-from pipelinebi.semantic import load_semantic_layer
 from pipelinebi.warehouse import open_readonly
 
 REPO = Path(__file__).resolve().parents[1]
@@ -26,16 +25,6 @@ ALL_TIME = ("clv", "cac", "ltv_to_cac", "cac_payback_months", "repeat_purchase_r
 SPEND_KPIS = ("Customer acquisition cost", "LTV : CAC", "CAC payback (months)", "Marketing spend")
 
 
-@pytest.fixture(scope="module")
-def layer():
-    return load_semantic_layer(REPO / "semantic")
-
-
-@pytest.fixture(scope="module")
-def con(demo_db):
-    c = open_readonly(demo_db)
-    yield c
-    c.close()
 
 
 def run(slug="customers", params=None, user=None):

@@ -30,9 +30,8 @@ from datetime import date
 import pandas as pd
 import pytest
 
-from metric_fixtures import SEMANTIC, TINY, build_database
+from metric_fixtures import TINY, build_database
 from pipelinebi.compiler.query import Filter, Query
-from pipelinebi.semantic import load_semantic_layer
 
 MODELS = ("attributed_first_touch", "attributed_last_touch", "attributed_linear", "attributed_time_decay",
           "attributed_u_shaped")
@@ -93,10 +92,6 @@ TABLES = {"reps": TINY["reps"], "stages": TINY["stages"], "accounts": [], "deals
           "deal_history": [h for d in DEALS for h in _history(d)], "leads": LEADS, "activities": ACTIVITIES,
           "spend": SPEND}
 
-
-@pytest.fixture(scope="module")
-def layer():
-    return load_semantic_layer(SEMANTIC)
 
 
 @pytest.fixture(scope="module")

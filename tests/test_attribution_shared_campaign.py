@@ -30,9 +30,8 @@ from datetime import date
 import pandas as pd
 import pytest
 
-from metric_fixtures import SEMANTIC, TINY, build_database
+from metric_fixtures import TINY, build_database
 from pipelinebi.compiler.query import Query
-from pipelinebi.semantic import load_semantic_layer
 
 WON = 26000.0
 Q4 = dict(start=date(2026, 10, 1), end=date(2027, 1, 1))
@@ -80,10 +79,6 @@ TABLES = {"reps": TINY["reps"], "stages": TINY["stages"], "accounts": [], "deals
           "deal_history": [h for d in DEALS for h in _history(d)], "leads": [], "activities": ACTIVITIES,
           "spend": SPEND}
 
-
-@pytest.fixture(scope="module")
-def layer():
-    return load_semantic_layer(SEMANTIC)
 
 
 @pytest.fixture(scope="module")

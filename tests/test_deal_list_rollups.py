@@ -19,8 +19,7 @@ import pytest
 from pipelinebi.compiler.query import Filter, Query
 from pipelinebi.dashboards import load_dashboards, page_queries
 from pipelinebi.dashboards.queries import PageState, period_bounds
-from pipelinebi.semantic import load_semantic_layer
-from pipelinebi.warehouse import database_as_of, open_readonly
+from pipelinebi.warehouse import database_as_of
 
 REPO = Path(__file__).resolve().parents[1]
 #: the deal board's card columns as app/views/deal_board.py asks for them (with its optional fields)
@@ -33,16 +32,6 @@ DEALS = """FROM deals d LEFT JOIN accounts a ON a.account_id = d.account_id
     LEFT JOIN deal_scores s ON s.deal_id = d.deal_id LEFT JOIN win_scores w ON w.deal_id = d.deal_id"""
 
 
-@pytest.fixture(scope="module")
-def layer():
-    return load_semantic_layer(REPO / "semantic")
-
-
-@pytest.fixture(scope="module")
-def con(demo_db):
-    c = open_readonly(demo_db)
-    yield c
-    c.close()
 
 
 def answer(layer, con, q: Query, rollups: bool = True) -> list[tuple]:
