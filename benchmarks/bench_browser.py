@@ -114,8 +114,8 @@ def main() -> int:
     tmp = Path(tempfile.mkdtemp(prefix="bench_browser_"))
     db = Path(args.database) if args.database else None
     if db is None:
-        from pipelinebi.settings import Settings
         from pipelinebi.demo import ensure_database
+        from pipelinebi.settings import Settings
 
         db = ensure_database(Settings(database=tmp / "demo.duckdb"))
     hello = tmp / "hello.py"
@@ -146,7 +146,10 @@ def main() -> int:
                         try:
                             got[name].append(meter(lambda mark: action(url, mark, apps[name].proc.pid)))
                         except PlaywrightError as e:  # a busy machine: say so, keep measuring
-                            print(f"  ({name}: one run failed: {str(e).splitlines()[0]})", flush=True)
+                            shot = tmp / f"failed-{len(list(tmp.glob('failed-*.png')))}.png"
+                            page.screenshot(path=str(shot))  # what the page showed when it gave up
+                            print(f"  ({name}: one run failed: {str(e).splitlines()[0]}; the page then: {shot} "
+                                  f"at {page.url})", flush=True)
                             got[name].append(None)
                 out = {}
                 for name, runs in got.items():

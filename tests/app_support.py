@@ -21,8 +21,8 @@ ACTION_TEAMS = {"managers": "Managers", "presales": "Presales", "legal": "Legal"
 
 def build_demo_db(path: Path) -> Path:
     """The demo database from ``seeds/`` (what ``pipelinebi serve`` builds on first run)."""
-    from pipelinebi.settings import Settings
     from pipelinebi.demo import ensure_database
+    from pipelinebi.settings import Settings
 
     return ensure_database(Settings(database=path))
 

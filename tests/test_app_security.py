@@ -87,8 +87,8 @@ def write_hostile_seeds(dst):
 
 @pytest.fixture(scope="module")
 def hostile_db(tmp_path_factory):
-    from pipelinebi.settings import Settings
     from pipelinebi.demo import ensure_database
+    from pipelinebi.settings import Settings
 
     tmp = tmp_path_factory.mktemp("hostile")
     return ensure_database(Settings(database=tmp / "hostile.duckdb", seeds_dir=write_hostile_seeds(tmp / "seeds")))

@@ -36,8 +36,8 @@ def screenshot_dir() -> Path:
 def app_server(tmp_path_factory):
     """Base URL of ``app/streamlit_app.py`` served over a fresh demo database built from
     ``seeds/`` in a temp dir (``PIPELINEBI_DATABASE`` points at it)."""
-    from pipelinebi.settings import Settings
     from pipelinebi.demo import ensure_database
+    from pipelinebi.settings import Settings
 
     db = tmp_path_factory.mktemp("app_db") / "demo.duckdb"
     ensure_database(Settings(database=db))

@@ -24,8 +24,8 @@ CRM = "https://crm.example/deals/{deal_id}"
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
-    from pipelinebi.settings import Settings
     from pipelinebi.demo import ensure_database
+    from pipelinebi.settings import Settings
 
     db = tmp_path_factory.mktemp("actions_db") / "demo.duckdb"
     ensure_database(Settings(database=db))

@@ -31,8 +31,8 @@ CRM = "https://crm.example/deals/{deal_id}"
 @pytest.fixture(scope="module")
 def crm_server(tmp_path_factory):
     """The app over the demo data with a CRM link template set."""
-    from pipelinebi.settings import Settings
     from pipelinebi.demo import ensure_database
+    from pipelinebi.settings import Settings
 
     db = tmp_path_factory.mktemp("crm_db") / "demo.duckdb"
     ensure_database(Settings(database=db))

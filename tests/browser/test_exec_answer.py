@@ -121,8 +121,8 @@ def test_heatmap_legend_title_reads_whole(browser, app_server, screenshot_dir):
 @pytest.fixture(scope="module")
 def grid_server(tmp_path_factory):
     """The app with ``grid: {over: 2}`` on the Forecast page: a team's reps are a grid."""
-    from pipelinebi.settings import Settings
     from pipelinebi.demo import ensure_database
+    from pipelinebi.settings import Settings
 
     tmp = tmp_path_factory.mktemp("grid")
     db = ensure_database(Settings(database=tmp / "demo.duckdb"))

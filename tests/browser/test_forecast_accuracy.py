@@ -22,8 +22,8 @@ from test_a11y_screens import SIZES, run_axe, settle, axe_source  # noqa: F401,E
 @pytest.fixture(scope="module")
 def backtest_server(tmp_path_factory):
     from pipelinebi.forecast import commands
-    from pipelinebi.settings import Settings
     from pipelinebi.demo import ensure_database
+    from pipelinebi.settings import Settings
 
     db = tmp_path_factory.mktemp("accuracy_db") / "demo.duckdb"
     ensure_database(Settings(database=db))

@@ -23,7 +23,6 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
 import duckdb
-import pandas as pd
 import pytest
 
 from browser_helpers import REPO_ROOT, StreamlitServer
@@ -41,8 +40,8 @@ LABELS = {"stage_probability": "Stage probability", "historical_win_rate": "Hist
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory):
     """(database, base URL): the demo database built as the app builds it, served."""
-    from pipelinebi.settings import Settings
     from pipelinebi.demo import ensure_database
+    from pipelinebi.settings import Settings
 
     db = tmp_path_factory.mktemp("method_db") / "demo.duckdb"
     ensure_database(Settings(database=db))

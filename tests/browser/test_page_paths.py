@@ -19,8 +19,8 @@ PAGES = {"forecast": ("Forecast vs target", "Forecast vs target"), "bottlenecks"
 
 @pytest.fixture(scope="session")
 def demo_db(tmp_path_factory):
-    from pipelinebi.settings import Settings
     from pipelinebi.demo import ensure_database
+    from pipelinebi.settings import Settings
 
     return ensure_database(Settings(database=tmp_path_factory.mktemp("paths_db") / "demo.duckdb"))
 

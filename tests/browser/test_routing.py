@@ -21,8 +21,8 @@ SIZES, run_axe, settle = _a11y.SIZES, _a11y.run_axe, _a11y.settle
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
-    from pipelinebi.settings import Settings
     from pipelinebi.demo import ensure_database
+    from pipelinebi.settings import Settings
 
     db = tmp_path_factory.mktemp("routing_db") / "demo.duckdb"
     ensure_database(Settings(database=db))

@@ -94,8 +94,8 @@ def test_cli_query_csv_uses_the_safe_writer():
 def test_cli_query_csv_on_hostile_data(tmp_path, capsys):
     from test_app_security import write_hostile_seeds
 
-    from pipelinebi.settings import Settings
     from pipelinebi.demo import ensure_database
+    from pipelinebi.settings import Settings
 
     db = ensure_database(Settings(database=tmp_path / "h.duckdb", seeds_dir=write_hostile_seeds(tmp_path / "seeds")))
     capsys.readouterr()
