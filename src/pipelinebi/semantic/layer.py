@@ -3,8 +3,19 @@
 >>> from pipelinebi.settings import Settings
 >>> layer = SemanticLayer.load(Settings().semantic_dir)
 >>> from pipelinebi.compiler.query import Query
->>> print(layer.compile(Query(metrics=("pipeline_amount",), dimensions=("team",))).splitlines()[0])
-WITH deals_agg AS (
+>>> print(layer.compile(Query(metrics=("pipeline_amount",), dimensions=("team",))))
+SELECT
+  reps.team AS team,
+  COALESCE(SUM(deals.amount), 0) AS pipeline_amount
+FROM deals AS deals
+LEFT JOIN reps AS reps
+  ON deals.owner_id = reps.rep_id
+WHERE
+  deals.status = 'open'
+GROUP BY
+  reps.team
+ORDER BY
+  team ASC
 """
 
 from __future__ import annotations
