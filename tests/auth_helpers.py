@@ -48,11 +48,10 @@ def shown_kpi(layer, name: str, value) -> str:
     """A KPI card's figure as the app shows it: the gap to target (target − forecast) as its size
     ("$35.0M" of "$35.0M ahead"; the side is the card's delta, "ahead of target"), everything
     else in its compact format."""
-    from pipelinebi.formatting import format_value, gap_words, is_missing
+    from pipelinebi.formatting import format_value, gap_parts, is_missing
 
     if name == "target_gap":
-        words = gap_words(None if is_missing(value) else -float(value), None if is_missing(value) else 0.0)
-        return words.rpartition(" ")[0] if words.endswith((" ahead", " short")) else words
+        return gap_parts(None if is_missing(value) else -float(value), None if is_missing(value) else 0.0)[0]
     return format_value(value, layer.metrics[name].format, compact=True)
 
 

@@ -35,7 +35,7 @@ from pipelinebi.dashboards.queries import (NO_CLOSE_DATE_METRICS, PageState, cha
                                            table_query, table_totals_query)
 from pipelinebi.compiler.query import Query
 from pipelinebi.forecast import accuracy as FA
-from pipelinebi.formatting import MISSING, format_value, gap_words, is_missing, label_map, md_escape, plural, value_label
+from pipelinebi.formatting import MISSING, format_value, gap_parts, gap_words, is_missing, label_map, md_escape, plural, value_label
 
 from . import charts, data, deal_list, filters, forecast_method, narrow, pacing, partial_period, spec_cache, ui, waterfall
 
@@ -564,8 +564,7 @@ def _kpi(page: _Page, item: Any, row: dict[str, Any], prev: dict[str, Any], rng:
         # target − value, positive = short: said in words, one sign convention everywhere — the
         # size as the card's figure, the side under it in words and colour ("$1.26M ahead" as
         # one figure did not fit a quarter of a 1440-pixel screen)
-        words = gap_words(0 if _num(value) is None else -value, None if _num(value) is None else 0, m.format)
-        shown, _, side = words.rpartition(" ") if words.endswith((" ahead", " short")) else (words, "", "")
+        shown, side = gap_parts(0 if _num(value) is None else -value, None if _num(value) is None else 0, m.format)
         if side:
             delta = f"{side} of target"
             color, arrow = ("green", "up") if side == "ahead" else ("red", "down")
@@ -959,7 +958,7 @@ def _grid(page: _Page, tile: ChartTile, plan, key: str, nxt: str,
 
 @st.cache_data(max_entries=200, show_spinner=False)
 def _grid_frame(key: str, _df: pd.DataFrame, _layer: Any, dim: str,
-                metrics: tuple[str, ...], gap: str = "target_gap") -> tuple[list[str], pd.DataFrame, list[str]]:
+                metrics: tuple[str, ...], gap: str) -> tuple[list[str], pd.DataFrame, list[str]]:
     """A grid's rows as shown: furthest short of target first, the gap in words, blanks as
     "—" (:func:`ui.display_frame`). Returns (the members, as text, in that order; the frame;
     its columns turned into text). Cached on ``key``: the answer's SQL and the data it ran on."""

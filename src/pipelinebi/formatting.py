@@ -99,15 +99,26 @@ def format_value(v: Any, fmt: str | None, compact: bool = False) -> str:
     return f"{v:,.0f}"
 
 
+def gap_parts(value: Any, target: Any, fmt: str | None = "currency") -> tuple[str, str | None]:
+    """:func:`gap_words` in two parts, (the size or the whole words, the side or None), for a
+    card that shows the size as its figure and the side under it.
+
+    >>> gap_parts(224e6, 189e6), gap_parts(5, 5), gap_parts(None, 5)
+    (('$35.0M', 'ahead'), ('on target', None), ('—', None))
+    """
+    if _is_missing(value) or _is_missing(target):
+        return MISSING, None
+    diff = float(value) - float(target)
+    if abs(diff) < 0.5:
+        return "on target", None
+    return format_value(abs(diff), fmt, compact=True), "ahead" if diff > 0 else "short"
+
+
 def gap_words(value: Any, target: Any, fmt: str | None = "currency") -> str:
     """How far ``value`` (a forecast) lands from ``target``, in words: "$35.0M ahead",
     "$2.00M short", "on target"; "—" when either is blank. The one way the app says a gap."""
-    if _is_missing(value) or _is_missing(target):
-        return MISSING
-    diff = float(value) - float(target)
-    if abs(diff) < 0.5:
-        return "on target"
-    return f"{format_value(abs(diff), fmt, compact=True)} {'ahead' if diff > 0 else 'short'}"
+    size, side = gap_parts(value, target, fmt)
+    return f"{size} {side}" if side else size
 
 
 #: words of a code that are acronyms, shown upper case ("crm_sync" → "CRM Sync", "sdr" → "SDR"):
