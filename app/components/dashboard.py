@@ -1012,7 +1012,7 @@ def _detail(page: _Page, plan, ans, df: pd.DataFrame, heading: Callable[[], None
 def _chart_spec(key: str, _build) -> dict:
     """The Vega-Lite spec of a chart, built once per (tile, queries, state, database):
     building and validating Altair charts costs more than the cached queries behind them."""
-    return _build().to_dict()
+    return spec_cache.stable_dataset_names(_build().to_dict())
 
 
 def _worst(tile: ChartTile, df: pd.DataFrame, plan, baseline: str | None, label: str | None) -> list[tuple[str, str]]:

@@ -81,7 +81,46 @@ def to_spec(chart: Any) -> dict:
         del out["config"]["view"]
     if "config" in out and not out["config"]:
         del out["config"]
-    return out
+    return stable_dataset_names(out)
+
+
+def stable_dataset_names(spec: dict) -> dict:
+    """``spec`` with its datasets named by their order (``d0``, ``d1``, …) instead of by a hash
+    of their rows, as Altair names them.
+
+    Why: Streamlit moves a spec's datasets out of it and redraws a chart from scratch (a new
+    Vega view: compile, layout, every mark) whenever the spec's text changes, but only swaps
+    the rows when the spec is the same and the data alone changed. With hash names, new rows
+    meant a new spec, so a drill or a filter rebuilt every chart of the page; with stable
+    names, a chart whose picture is the same (axes, titles, encodings) gets its new rows in
+    place — the lower charts of Forecast vs target, on a team drill at 1M deals, were about a
+    third of the click's time in the browser.
+
+    >>> stable_dataset_names({"data": {"name": "data-9f3"}, "datasets": {"data-9f3": [{"a": 1}]},
+    ...                       "layer": [{"transform": [{"lookup": "a", "from": {"data": {"name": "data-9f3"}}}]}]})
+    {'data': {'name': 'd0'}, 'datasets': {'d0': [{'a': 1}]}, 'layer': [{'transform': [{'lookup': 'a', 'from': {'data': {'name': 'd0'}}}]}]}
+    """
+    names = {old: f"d{i}" for i, old in enumerate(spec.get("datasets") or {})}
+    if not names:
+        return spec
+
+    def walk(node: Any) -> Any:
+        if isinstance(node, dict):
+            out = {}
+            for k, v in node.items():
+                if k == "data" and isinstance(v, dict) and v.get("name") in names:
+                    v = {**v, "name": names[v["name"]]}
+                elif k == "datasets" and node is spec:
+                    v = {names[n]: rows for n, rows in v.items()}
+                    out[k] = v
+                    continue
+                out[k] = walk(v)
+            return out
+        if isinstance(node, list):
+            return [walk(v) for v in node]
+        return node
+
+    return walk(spec)
 
 
 @st.cache_data(max_entries=1000, show_spinner=False)

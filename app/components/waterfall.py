@@ -43,7 +43,8 @@ def bars_frame(layer: Any, bars: list[Bar], first_label: str, last_label: str) -
     for i, b in enumerate(bars):
         label = first_label if i == 0 else last_label if i == len(bars) - 1 else step_label(layer, b.metric)
         amount = format_value(b.value, "currency", compact=True)
-        words = amount if b.kind == "total" else f"{'+' if b.kind == 'in' else '−'}{amount}"
+        # no sign on nothing: "$0", not "−$0"
+        words = amount if b.kind == "total" or not b.value else f"{'+' if b.kind == 'in' else '−'}{amount}"
         rows.append({"step": label, "kind": b.kind, "what": KIND_WORDS[b.kind], "low": b.low, "high": b.high,
                      "value": b.value, "words": words, "order": i})
     return pd.DataFrame(rows)
@@ -58,17 +59,20 @@ def chart(df: pd.DataFrame, height: int | None = None) -> alt.LayerChart:
     colour = alt.Color("kind:N", scale=alt.Scale(domain=list(COLOURS), range=list(COLOURS.values())),
                        legend=alt.Legend(orient="top", title=None, labelExpr=(
                            "datum.label == 'total' ? 'Open pipeline' : datum.label == 'in' ? 'Came in' : 'Went out'")))
-    base = alt.Chart(df)
-    # room right of the longest bar for its amount (a phone is 390 px wide)
-    top = float(df["high"].max() or 1) * 1.25
+    # room right of the longest bar for its amount (a phone is 390 px wide): an unseen point a
+    # quarter past each bar's end widens the shared x scale. In the data, not a fixed domain in
+    # the spec, so another team's or quarter's figures change only the rows, and Streamlit swaps
+    # them into the drawn chart instead of drawing it anew (spec_cache.stable_dataset_names)
+    base = alt.Chart(df.assign(room=df["high"].clip(lower=0) * 1.25))
     bars = base.mark_bar(cornerRadius=2, height={"band": 0.7}).encode(
-        y=y, x=alt.X("low:Q", scale=alt.Scale(domain=[0, top]), axis=alt.Axis(format=money, labelExpr=axis_label_expr("currency"),
-                                              title="Open pipeline of the quarter", tickCount=5, grid=True)),
+        y=y, x=alt.X("low:Q", axis=alt.Axis(format=money, labelExpr=axis_label_expr("currency"),
+                                            title="Open pipeline of the quarter", tickCount=5, grid=True)),
         x2="high:Q", color=colour, tooltip=tooltip)
+    room = base.mark_point(opacity=0, aria=False).encode(y=y, x="room:Q")
     # the amount beside each bar, in the bar's colour (readable on the light and the dark theme)
     words = [w.encode(y=y, x="high:Q", text="words:N")
              for w in coloured_text(base, "kind", COLOURS, "words", align="left", dx=5, fontSize=12, fontWeight="bold")]
-    return alt.layer(bars, *words).properties(height=height or max(200, 34 * len(order) + 70))
+    return alt.layer(bars, room, *words).properties(height=height or max(200, 34 * len(order) + 70))
 
 
 def render(page: Any, tile: ChartTile, key: str) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from browser_helpers import wait_for_app
 
@@ -58,6 +59,16 @@ def _open(browser, app_server, scheme):
     page.get_by_role("heading", name=FOREST).first.wait_for(timeout=60_000)
     wait_for_app(page, 60_000)
     page.locator('g[class*=" pbiink_tick"] path').first.wait_for(state="attached", timeout=30_000)
+    # the theme's stylesheet (ui.accessible_theme: a style-only st.html, which Streamlit puts in
+    # its event container) can land a moment after the charts: a CI run read the charts' spec
+    # colours before it had. Wait for the rule to be in force on the tick (its fill is its text
+    # colour); if it never is, _check reports the colours the viewer is left with.
+    try:
+        page.wait_for_function("""() => [...document.querySelectorAll('g[class*=" pbiink_tick"] path')]
+                                   .every(e => getComputedStyle(e).fill === getComputedStyle(e).color)""",
+                               timeout=15_000)
+    except PlaywrightTimeout:
+        pass
     return context, page
 
 
