@@ -79,10 +79,42 @@ def _check(at, rules: pd.DataFrame, over: dict[str, int]) -> None:
                for c in at.caption)
 
 
+def _recomputed_note(at) -> bool:
+    return any("routing rules changed since the data was loaded" in c.value for c in at.caption)
+
+
 def test_routing_analysis_per_rule_against_hand_sql(env):
     rules, over = _hand(env)
     assert rules["leads"].sum() > 1000 and len(rules) == 3  # not two empty answers
-    _check(app_test("routing").run(), rules, over)
+    at = app_test("routing").run()
+    _check(at, rules, over)
+    assert not _recomputed_note(at)  # the facts stored at ingest, from these very rules
+
+
+def test_rules_edited_since_ingest_are_applied_and_the_page_says_why_it_is_slower(demo_db, tmp_path, monkeypatch):
+    """An analyst edits a rule's condition: the stored facts no longer match, the page works them
+    out from the edited rules (the hand SQL with the new threshold) and says so."""
+    import shutil
+
+    from pipelinebi.settings import Settings
+
+    semantic = tmp_path / "semantic"
+    shutil.copytree(Settings().semantic_dir, semantic)
+    rules_file = semantic / "rules" / "routing.yml"
+    text = rules_file.read_text()
+    assert 'when: "lead_employees >= 1000"' in text
+    rules_file.write_text(text.replace('when: "lead_employees >= 1000"', 'when: "lead_employees >= 500"'))
+    monkeypatch.setenv("PIPELINEBI_DATABASE", str(demo_db))
+    monkeypatch.setenv("PIPELINEBI_SEMANTIC_DIR", str(semantic))
+    at = app_test("routing").run()
+    edited = HAND.replace("l.employees >= 1000", "l.employees >= 500")
+    with duckdb.connect(str(demo_db), read_only=True) as con:
+        rules = con.execute(edited.format(where="TRUE")).df().set_index("rule")
+        over = dict(con.execute(OVER.format(where="TRUE")).fetchall())
+    before, _ = _hand(demo_db)
+    assert rules.loc["enterprise", "leads"] > before.loc["enterprise", "leads"]  # the edit moved leads
+    _check(at, rules, over)
+    assert _recomputed_note(at)
 
 
 def test_a_manager_sees_only_their_teams_reps(demo_db, monkeypatch):

@@ -66,6 +66,10 @@ def routing_page() -> None:
     if a.owned == 0:
         st.info("No leads with an owner in view.", icon=":material/alt_route:")
         return
+    if not a.facts_stored:  # why the page is slower than usual, and how to make it fast again
+        st.caption(":material/schedule: The routing rules changed since the data was loaded: each lead's facts are "
+                   "worked out now, from the current rules, which takes longer on a large database. The next "
+                   "`pipelinebi ingest` (or `pipelinebi derive`) stores them again.")
     w = a.what_if
     agreeing = sum(s.agreeing for s in a.rules)
     matched = sum(s.leads for s in a.rules)

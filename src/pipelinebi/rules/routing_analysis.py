@@ -86,6 +86,9 @@ class Analysis:
     what_if: WhatIf
     unmatched: int = 0  # owned leads no rule matches
     notes: list[str] = field(default_factory=list)
+    #: the per-lead facts came from FACTS_TABLE (built at ingest from these rules); False: the
+    #: rules changed since, and the query computed them (right, slower at scale)
+    facts_stored: bool = True
 
     @property
     def owned(self) -> int:
@@ -420,4 +423,4 @@ def analyse(con: Any, compiled: CompiledRouting, reps: Collection[str] | None = 
         over.sort(key=lambda x: (-x["open_leads"], str(x["rep_id"])))
     what_if = WhatIf(decided, converted / decided if decided else None, est / decided if decided else None,
                      with_history)
-    return Analysis(stats, over, what_if, unmatched)
+    return Analysis(stats, over, what_if, unmatched, facts_stored=stored)
