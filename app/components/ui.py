@@ -209,13 +209,19 @@ def table(layer: Any, df: pd.DataFrame, *, height: int | str = "auto", key: str 
 
 def scope_note(layer: Any, scope: Iterable[tuple[str, str]], ignored: Iterable[tuple[str, str]], why: str) -> None:
     """What a chart is narrowed to by the drill ("For team APAC, rep Ann Lee.") and, visibly,
-    the deeper drill values it is not narrowed to, and why."""
+    the deeper drill values it is not narrowed to, and why.
+
+    Always one element (a container, empty at the top level, where it takes no room): what
+    follows it keeps its place in the page whether the note is there or not, so a drill does
+    not remount the chart below it — the browser swaps the chart's rows in instead of drawing
+    it anew (see :func:`spec_cache.stable_dataset_names`)."""
     scope, ignored = list(scope), list(ignored)
-    if scope:
-        st.caption("For " + ", ".join(f"{dim_label(layer, k).lower()} {md_escape(value_label(v))}" for k, v in scope) + ".")
-    if ignored:
-        what = ", ".join(f"{dim_label(layer, k).lower()} '{md_escape(value_label(v))}'" for k, v in ignored)
-        st.info(f"Not narrowed to {what}: {why}", icon=":material/filter_alt_off:")
+    with st.container():
+        if scope:
+            st.caption("For " + ", ".join(f"{dim_label(layer, k).lower()} {md_escape(value_label(v))}" for k, v in scope) + ".")
+        if ignored:
+            what = ", ".join(f"{dim_label(layer, k).lower()} '{md_escape(value_label(v))}'" for k, v in ignored)
+            st.info(f"Not narrowed to {what}: {why}", icon=":material/filter_alt_off:")
 
 
 def warnings_note(warnings: Iterable[str]) -> None:
