@@ -182,6 +182,52 @@ def test_cohort_retention_heatmap_is_colour_blind_safe(env):
     assert "blueorange" in str(specs[0])  # never red against green
 
 
+def _retention_by_hand(con, source: str | None) -> dict[tuple[str, str], float]:
+    """Cohort retention from the raw ``deals`` table in pandas, not the derived tables: a
+    customer (an account, or a won deal without one) is acquired by its first win (close date,
+    then created date, then deal id), which also names its source; for each quarter k >= 1 after
+    the cohort's quarter that ended by the as-of date, the share of the cohort's customers that
+    won a deal closing in it. Keyed as the heatmap shows it: ("Q4 2024", "1")."""
+    deals = con.execute("SELECT deal_id, account_id, source, close_date, created_at FROM deals "
+                        "WHERE status = 'won' AND close_date IS NOT NULL").df()
+    as_of = pd.Timestamp(con.execute("SELECT max(value) FROM pipelinebi_meta WHERE key = 'as_of'").fetchone()[0])
+    deals["customer"] = deals.account_id.fillna("deal:" + deals.deal_id)
+    deals["q"] = pd.to_datetime(deals.close_date).dt.to_period("Q")
+    first = deals.sort_values(["close_date", "created_at", "deal_id"]).groupby("customer").head(1)
+    if source is not None:
+        first = first[first.source == source]
+    bought = set(zip(deals.customer, deals.q))
+    last_complete = as_of.to_period("Q") - 1
+    cells: dict[tuple[str, str], list[bool]] = {}
+    for customer, cohort in zip(first.customer, first.q):
+        for k in range(1, (last_complete - cohort).n + 1):
+            cells.setdefault((f"Q{cohort.quarter} {cohort.year}", str(k)), []).append((customer, cohort + k) in bought)
+    return {key: sum(v) / len(v) for key, v in cells.items()}
+
+
+def _heatmap(at) -> dict[tuple[str, str], float]:
+    frames = [f for spec, datasets in chart_frames(at) if "cohort_quarter" in str(spec) for f in datasets
+              if "cohort_quarter" in f.columns]
+    assert frames, "no cohort retention chart"
+    f = frames[0]
+    return {(str(r.cohort_quarter), str(r.quarters_since)): float(r.value) for r in f.itertuples() if not pd.isna(r.value)}
+
+
+def test_cohort_retention_heatmap_follows_a_source_drill(env, con):
+    """Drilled into a source on Acquisition cost (?source=inbound), the heatmap shows the
+    retention of the customers that source acquired — equal to pandas over the raw deals — and
+    says so; without the drill, every customer's."""
+    every = _heatmap(run())
+    assert every == pytest.approx(_retention_by_hand(con, None))
+    at = run(params={"source": "inbound"})
+    inbound = _heatmap(at)
+    want = _retention_by_hand(con, "inbound")
+    assert inbound == pytest.approx(want)
+    # the numbers changed: the drill narrowed the grid, it did not redraw every source's
+    assert inbound.keys() <= every.keys() and any(inbound[k] != pytest.approx(every[k]) for k in inbound)
+    assert any("Only source **Inbound** (the drill above)" in c.value for c in at.caption)
+
+
 @pytest.fixture
 def no_spend_env(tmp_path, monkeypatch):
     seeds = tmp_path / "seeds"

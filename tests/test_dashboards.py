@@ -135,6 +135,30 @@ FORECAST_CHART = {"type": "chart", "kind": "bar", "metrics": ["forecast", "targe
                                        "sort": "-pipeline_amount", "limit": 50}}}
 
 
+HEATMAP = {"type": "chart", "kind": "heatmap", "metrics": ["cohort_retention"], "dimension": "quarters_since",
+           "series": "cohort_quarter", "period": False, "follow_drill": True}
+
+
+def test_a_follow_drill_chart_narrows_to_the_drill_its_metrics_can_reach(layer):
+    tile = ChartTile.model_validate(HEATMAP)
+    # source → campaign (the Acquisition cost drill): customer_quarters has a source, no campaign
+    state = PageState(drill=(("source", "inbound"), ("campaign", "Webinars")))
+    plan = chart_plan(tile, state, layer=layer)
+    assert plan.followed == (("source", "inbound"),)
+    assert [(f.dimension, f.value) for f in plan.query.filters] == [("source", "inbound")]
+    assert plan.level == 0 and plan.dimension == "quarters_since"  # narrowed, not drilled
+    # without follow_drill the page's drill leaves the chart alone, as before
+    plain = chart_plan(ChartTile.model_validate({**HEATMAP, "follow_drill": False}), state, layer=layer)
+    assert plain.followed == () and plain.query.filters == ()
+    # a drill whose first dimension the metric cannot reach narrows nothing
+    assert chart_plan(tile, PageState(drill=(("campaign", "Webinars"),)), layer=layer).followed == ()
+
+
+def test_follow_drill_is_for_charts_without_their_own_drill():
+    with pytest.raises(ValueError, match="follow_drill"):
+        ChartTile.model_validate({**FORECAST_CHART, "follow_drill": True})
+
+
 def test_drill_levels_follow_the_url_values_in_order():
     tile = ChartTile.model_validate(FORECAST_CHART)
     q1, q2 = date(2026, 10, 1), date(2027, 1, 1)

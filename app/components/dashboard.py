@@ -692,7 +692,7 @@ def _on_pick(chart_key: str, dim: str, drill: bool, select: str | None, selected
 
 def chart(page: _Page, tile: ChartTile, key: str) -> None:
     layer, state = page.layer, page.state
-    plan = chart_plan(tile, state)
+    plan = chart_plan(tile, state, layer=layer)
     if not plan.answerable:
         page.hide(tile, plan.dropped)
         if plan.drilled:  # never strand a drilled view: the way back up stays
@@ -713,6 +713,10 @@ def chart(page: _Page, tile: ChartTile, key: str) -> None:
             st.info(plan.note, icon=":material/info:")
         if tile.caption and not plan.is_detail:
             st.caption(tile.caption)
+        if plan.followed:  # another chart's drill narrows this one: say to what
+            st.caption(":material/filter_alt: Only " + ", ".join(
+                f"{ui.dim_label(layer, d).lower()} **{md_escape(value_label(v))}**" for d, v in plan.followed)
+                + " (the drill above).")
 
     ans = page.run(plan.query)
     df = ans.df

@@ -271,6 +271,10 @@ class ChartTile(Strict):
     height: int = Field(320, ge=120, le=1200)
     select: bool = Field(False, description="clicking a mark filters the other tiles of the page by its value")
     drill: DrillPath | None = None
+    follow_drill: bool = Field(False, description=(
+        "narrow the chart to the page's drill values (another chart's ?source=…) on the dimensions every metric "
+        "of the chart can reach, in drill order, as the KPI rows do (a cohort heatmap under a source drill shows "
+        "that source's customers); a chart with its own drill path follows that path only"))
     split_by: Name | None = Field(None, description=(
         "one chart per value of this dimension, each with its own scale (one funnel per pipeline: the stages "
         "of two pipelines in one funnel are not a funnel)"))
@@ -299,6 +303,8 @@ class ChartTile(Strict):
             raise ValueError("dimension 'period' needs 'grain' (day, week, month, quarter or year)")
         if self.drill and self.drill.path[0] != self.dimension:
             raise ValueError(f"the drill path starts at '{self.drill.path[0]}' but the chart's dimension is '{self.dimension}'")
+        if self.follow_drill and self.drill:
+            raise ValueError("'follow_drill' is for a chart without its own 'drill' path (a drilling chart follows its path)")
         if self.baseline and self.baseline_periods:
             raise ValueError("use either 'baseline' (a metric) or 'baseline_periods' (the same metric earlier), not both")
         if self.series_top and not self.series:

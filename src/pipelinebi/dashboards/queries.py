@@ -57,13 +57,23 @@ def _time(tile_period: bool, state: PageState) -> dict[str, Any]:
 def kpi_scope(tile: KpiTile, state: PageState, layer: Any = None) -> tuple[tuple[str, str], ...]:
     """The drill values the KPI row honours: only dimensions every KPI metric can reach
     (a target cannot be split by stage, so a stage drill does not narrow the KPI row)."""
+    # every metric of the row, answerable or not: the row covers the same drill levels whatever
+    # the data holds (without targets it would otherwise narrow to a stage and show its $0s)
+    return drill_scope(kpi_metrics(tile), state, layer)
+
+
+def drill_scope(names: Iterable[str], state: PageState, layer: Any = None) -> tuple[tuple[str, str], ...]:
+    """The page's drill values, in drill order, up to the first dimension one of the metrics
+    ``names`` cannot reach (every drill value when ``layer`` is None).
+
+    >>> drill_scope(("clv",), PageState(drill=(("source", "event"),)))
+    (('source', 'event'),)
+    """
     if not state.drill:
         return ()
     if layer is None:
         return state.drill
-    # every metric of the row, answerable or not: the row covers the same drill levels whatever
-    # the data holds (without targets it would otherwise narrow to a stage and show its $0s)
-    names = kpi_metrics(tile)
+    names = tuple(names)
     scope = []
     for dim, value in state.drill:
         try:
@@ -165,11 +175,28 @@ class ChartPlan:
     #: shown instead of the bars when the level has more than ``grid_over`` members
     grid_query: Query | None = None
     grid_over: int | None = None
+    #: the page's drill values a chart with ``follow_drill`` narrowed to (another chart's drill)
+    followed: tuple[tuple[str, str], ...] = ()
 
     @property
     def answerable(self) -> bool:
         """False when the data can answer none of the tile's metrics (``query`` is None)."""
         return self.query is not None
+
+
+def followed_drill(tile: ChartTile, state: PageState, layer: Any = None) -> tuple[tuple[str, str], ...]:
+    """The drill values a ``follow_drill`` chart narrows to: the page's drill (another chart's
+    ``?source=…``) up to the first dimension one of the chart's metrics cannot reach, as a KPI
+    row follows it; () for any other chart.
+
+    >>> tile = ChartTile.model_validate({"type": "chart", "kind": "heatmap", "metrics": ["cohort_retention"],
+    ...     "dimension": "quarters_since", "series": "cohort_quarter", "follow_drill": True})
+    >>> followed_drill(tile, PageState(drill=(("source", "event"),)))
+    (('source', 'event'),)
+    """
+    if not tile.follow_drill or not state.drill:
+        return ()
+    return drill_scope(tuple(tile.metrics), state, layer)
 
 
 def drill_level(tile: ChartTile, state: PageState) -> tuple[int, tuple[tuple[str, str], ...]]:
@@ -185,16 +212,20 @@ def drill_level(tile: ChartTile, state: PageState) -> tuple[int, tuple[tuple[str
     return len(used), tuple(used)
 
 
-def chart_plan(tile: ChartTile, state: PageState, level: int | None = None) -> ChartPlan:
+def chart_plan(tile: ChartTile, state: PageState, level: int | None = None, layer: Any = None) -> ChartPlan:
+    """What ``tile`` shows in ``state``; ``layer`` (the semantic layer) tells which drill values
+    a ``follow_drill`` chart can follow (see :func:`followed_drill`)."""
     drilled: tuple[tuple[str, str], ...] = ()
     if level is None:
         level, drilled = drill_level(tile, state)
     else:
         drilled = tuple((d, "") for d in tile.drill.path[:level]) if tile.drill else ()
+    followed = followed_drill(tile, state, layer)
     # a chart over the picked dimension is not narrowed to one bar: it shows every value and
     # highlights the picked one (the renderer dims the rest); charts over other dimensions narrow
     selection = tuple((k, v) for k, v in state.selection if k != tile.dimension)
-    filters = state.filters + equals_filters(drilled) + equals_filters(selection) + tuple(tile.filters)
+    filters = (state.filters + equals_filters(drilled) + equals_filters(followed) + equals_filters(selection)
+               + tuple(tile.filters))
     path = tuple(tile.drill.path) if tile.drill else (tile.dimension,)
     dim = path[level]
     conf = tile.drill.levels.get(dim) if tile.drill else None
@@ -225,7 +256,7 @@ def chart_plan(tile: ChartTile, state: PageState, level: int | None = None) -> C
         metrics = ()
     if not metrics:
         return ChartPlan(None, dim, (), level, False, note, (), path, drilled, dropped=dropped, stack=stack,
-                         title=level_title)
+                         title=level_title, followed=followed)
     if dim == "period":
         end = state.end
         start = None
@@ -237,7 +268,7 @@ def chart_plan(tile: ChartTile, state: PageState, level: int | None = None) -> C
         q = Query(metrics=metrics, dimensions=dims, grain=tile.grain, filters=filters, top=top,
                   start=start if tile.period else None, end=end if tile.period else None)
         return ChartPlan(q, dim, metrics, level, False, note, (), path, drilled, dropped=dropped, stack=stack,
-                         title=level_title, order_by=order_by)
+                         title=level_title, order_by=order_by, followed=followed)
     dims = tuple(dict.fromkeys(d for d in (dim, tile.series, *order_by) if d))
     order = _order(tile.sort, (*metrics, *dims), dropped, metrics[0])
     if not order and order_by:
@@ -258,7 +289,7 @@ def chart_plan(tile: ChartTile, state: PageState, level: int | None = None) -> C
                          **_time(tile.period, state))
             grid_over = tile.drill.grid.over
     return ChartPlan(q, dim, metrics, level, False, note, (), path, drilled, baseline, span, dropped, stack,
-                     level_title, order_by, grid, grid_over)
+                     level_title, order_by, grid, grid_over, followed)
 
 
 def table_query(tile: TableTile, state: PageState) -> Query | None:
@@ -305,9 +336,9 @@ def tile_queries(tile: Any, state: PageState, layer: Any = None, all_levels: boo
         return [q for q in (p.current, p.previous, p.target) if q is not None]
     if isinstance(tile, ChartTile):
         if all_levels and tile.drill:
-            plans = [chart_plan(tile, state, level=i) for i in range(len(tile.drill.path))]
+            plans = [chart_plan(tile, state, level=i, layer=layer) for i in range(len(tile.drill.path))]
         else:
-            plans = [chart_plan(tile, state)]
+            plans = [chart_plan(tile, state, layer=layer)]
         return [q for p in plans for q in (p.query, p.baseline_query, p.baseline_span_query, p.grid_query)
                 if q is not None]
     if isinstance(tile, TableTile):
