@@ -3,8 +3,6 @@ WITH customers_agg AS (
     customers.source AS source,
     CAST(DATE_TRUNC('QUARTER', customers.first_won_date) AS DATE) AS period,
     SUM(customers.won_revenue) AS customers__customer_revenue,
-    SUM(customers.won_deals) AS customers__customer_won_deals,
-    SUM(customers.exposure_years) AS customers__customer_years,
     COUNT(*) FILTER(WHERE
       customers.is_churned) AS customers__churned_customer_count,
     COUNT(*) AS customers__customer_count
@@ -26,8 +24,6 @@ WITH customers_agg AS (
     source,
     period,
     MAX(customers__customer_revenue) AS customers__customer_revenue,
-    MAX(customers__customer_won_deals) AS customers__customer_won_deals,
-    MAX(customers__customer_years) AS customers__customer_years,
     MAX(customers__churned_customer_count) AS customers__churned_customer_count,
     MAX(customers__customer_count) AS customers__customer_count,
     MAX(spend__spend_amount) AS spend__spend_amount
@@ -36,8 +32,6 @@ WITH customers_agg AS (
       source,
       period,
       customers__customer_revenue,
-      customers__customer_won_deals,
-      customers__customer_years,
       customers__churned_customer_count,
       customers__customer_count,
       NULL AS spend__spend_amount
@@ -47,8 +41,6 @@ WITH customers_agg AS (
       source,
       period,
       NULL AS customers__customer_revenue,
-      NULL AS customers__customer_won_deals,
-      NULL AS customers__customer_years,
       NULL AS customers__churned_customer_count,
       NULL AS customers__customer_count,
       spend__spend_amount
@@ -61,21 +53,9 @@ WITH customers_agg AS (
 SELECT
   source,
   period,
-  (
-    CAST(COALESCE(customers__customer_revenue, 0) AS DOUBLE) / NULLIF(customers__customer_won_deals, 0)
-  ) * (
-    CAST(COALESCE(customers__customer_won_deals, 0) AS DOUBLE) / NULLIF(customers__customer_years, 0)
-  ) * (
-    CAST(COALESCE(customers__customer_years, 0) AS DOUBLE) / NULLIF(customers__churned_customer_count, 0)
-  ) AS clv,
+  CAST(COALESCE(customers__customer_revenue, 0) AS DOUBLE) / NULLIF(customers__churned_customer_count, 0) AS clv,
   CAST(spend__spend_amount AS DOUBLE) / NULLIF(customers__customer_count, 0) AS cac,
-  CAST((
-    CAST(COALESCE(customers__customer_revenue, 0) AS DOUBLE) / NULLIF(customers__customer_won_deals, 0)
-  ) * (
-    CAST(COALESCE(customers__customer_won_deals, 0) AS DOUBLE) / NULLIF(customers__customer_years, 0)
-  ) * (
-    CAST(COALESCE(customers__customer_years, 0) AS DOUBLE) / NULLIF(customers__churned_customer_count, 0)
-  ) AS DOUBLE) / NULLIF(CAST(spend__spend_amount AS DOUBLE) / NULLIF(customers__customer_count, 0), 0) AS ltv_to_cac
+  CAST(CAST(COALESCE(customers__customer_revenue, 0) AS DOUBLE) / NULLIF(customers__churned_customer_count, 0) AS DOUBLE) / NULLIF(CAST(spend__spend_amount AS DOUBLE) / NULLIF(customers__customer_count, 0), 0) AS ltv_to_cac
 FROM combined
 ORDER BY
   source ASC,

@@ -16,6 +16,7 @@ from ..semantic.definitions import (
     ConversionMetric, CumulativeMetric, DerivedMetric, PeriodOverPeriodMetric, RatioMetric, SimpleMetric,
 )
 from ..semantic.registry import Registry
+from .cancel import Product, Scale, cancelled
 from .plan import conversion_columns, measure_column
 from .ranges import from_start
 
@@ -66,6 +67,10 @@ def metric_expression(registry: Registry, name: str, dims: list[str], grain: str
     if isinstance(d, RatioMetric):
         return safe_divide(sub(d.numerator), sub(d.denominator))
     if isinstance(d, DerivedMetric):
+        product = cancelled(registry, name)
+        if product is not None:
+            return _product_expression(product, sub)
+
         def swap(node: exp.Expression) -> exp.Expression:
             if isinstance(node, exp.Column):
                 inner = sub(node.name)
@@ -97,6 +102,28 @@ def metric_expression(registry: Registry, name: str, dims: list[str], grain: str
     if isinstance(d, PeriodOverPeriodMetric):
         raise AssertionError("period-over-period metrics are computed in the final step")
     raise AssertionError(f"unknown metric type {d.type}")
+
+
+def _product_expression(product: Product, sub) -> exp.Expression:
+    """∏ numerators ÷ ∏ denominators as one safe division (NULL where a denominator is 0 or
+    NULL, as each ratio of the written formula was), then the formula's number factors.
+
+    >>> p = Product(("rev",), ("churned",), (Scale(True, exp.Literal.number(12)),), ())
+    >>> _product_expression(p, exp.column).sql()
+    'CAST(rev AS DOUBLE) / NULLIF(churned, 0) / 12'
+    """
+    def product_of(names: tuple[str, ...]) -> exp.Expression:
+        parts = [exp.Paren(this=e) if isinstance(e, (exp.Binary, exp.Connector)) else e for e in map(sub, names)]
+        out = parts[0] if parts else exp.Literal.number(1)
+        for p in parts[1:]:
+            out = exp.Mul(this=out, expression=p)
+        return out
+
+    value = (safe_divide(product_of(product.numerators), product_of(product.denominators))
+             if product.denominators else _to_float(product_of(product.numerators)))
+    for s in product.scale:
+        value = (exp.Div if s.divide else exp.Mul)(this=value, expression=s.number.copy())
+    return value
 
 
 def _grain_rank(grain: str) -> int:

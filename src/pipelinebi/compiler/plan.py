@@ -15,6 +15,7 @@ from ..semantic.definitions import (
     ConversionMetric, CumulativeMetric, DerivedMetric, PeriodOverPeriodMetric, RatioMetric, SimpleMetric,
 )
 from ..semantic.registry import Measure, Registry
+from .cancel import cancelled
 
 
 @dataclass
@@ -74,7 +75,9 @@ def plan_metrics(registry: Registry, metric_names: tuple[str, ...]) -> Plan:
             visit(d.numerator)
             visit(d.denominator)
         elif isinstance(d, DerivedMetric):
-            for ref in _formula_refs(registry, name):
+            # a measure divided away (compiler/cancel.py) is not aggregated at all
+            product = cancelled(registry, name)
+            for ref in (product.refs if product else _formula_refs(registry, name)):
                 visit(ref)
         elif isinstance(d, CumulativeMetric):
             visit(d.metric)

@@ -70,10 +70,19 @@ class MeasureDef(Strict):
     empty: Literal["zero", "unknown"] | None = Field(
         None, description="what no rows mean: zero (default for sum/count) or unknown (NULL, shown as —): "
                           "no quota rows is no target, not a target of $0")
+    positive_where: str | None = Field(None, description=(
+        "with agg: sum, a fact about the data the compiler may rely on: every row meeting this condition "
+        "has expr > 0 and no row has expr < 0 or NULL, so the sum is > 0 over any rows one of which meets "
+        "it ('true': every row). It lets a product of ratios divide this measure away without changing a "
+        "number - (revenue ÷ purchases) × (purchases ÷ customer-years) × (customer-years ÷ churned) is computed "
+        "as revenue ÷ churned (pipelinebi.compiler.cancel); tests/test_positive_measures.py checks every "
+        "declaration on the demo and generated data"))
     description: str | None = None
 
     @model_validator(mode="after")
     def _shape(self) -> "MeasureDef":
+        if self.positive_where is not None and self.agg != "sum":
+            raise ValueError("'positive_where' is for agg: sum (a count of rows is positive wherever it has a row)")
         if self.agg == "percentile" and self.percentile is None:
             raise ValueError("agg 'percentile' needs 'percentile: 0..1' (e.g. 0.9)")
         if self.agg != "percentile" and self.percentile is not None:

@@ -44,6 +44,8 @@ class Measure:
     expr: exp.Expression | None
     filter: exp.Expression | None
     time_column: str | None
+    #: ``positive_where``: rows meeting it have expr > 0, none has expr < 0 or NULL (a declared fact)
+    positive: exp.Expression | None = None
 
     @property
     def name(self) -> str:
@@ -234,6 +236,7 @@ def build_registry(models: list[Located], metrics: list[Located], semantic_dir: 
             try:
                 expr = check_expression(mea.expr, model.columns, joined) if mea.expr else None
                 cond = check_expression(mea.filter, model.columns, joined) if mea.filter else None
+                pos = check_expression(mea.positive_where, model.columns, joined) if mea.positive_where else None
             except ExpressionError as e:
                 problems += [model.located.problem(p.message, key=f"measures[{i}] ({mea.name})", hint=p.hint, subloc=sub)
                              for p in e.problems]
@@ -243,7 +246,7 @@ def build_registry(models: list[Located], metrics: list[Located], semantic_dir: 
                 problems.append(model.located.problem(f"time_dimension '{mea.time_dimension}' is not a column",
                                                       key=f"measures[{i}].time_dimension",
                                                       hint=unknown_name_hint(mea.time_dimension, model.columns), subloc=sub))
-            model.measures[mea.name] = Measure(d.name, mea, expr, cond, time_col)
+            model.measures[mea.name] = Measure(d.name, mea, expr, cond, time_col, pos)
 
     # ---- metrics
     metric_names: dict[str, Located] = {}
