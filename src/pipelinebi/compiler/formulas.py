@@ -16,7 +16,7 @@ from ..semantic.definitions import (
     ConversionMetric, CumulativeMetric, DerivedMetric, PeriodOverPeriodMetric, RatioMetric, SimpleMetric,
 )
 from ..semantic.registry import Registry
-from .cancel import Product, Scale, cancelled
+from .cancel import Product, cancelled
 from .plan import conversion_columns, measure_column
 from .ranges import from_start
 
@@ -108,6 +108,7 @@ def _product_expression(product: Product, sub) -> exp.Expression:
     """∏ numerators ÷ ∏ denominators as one safe division (NULL where a denominator is 0 or
     NULL, as each ratio of the written formula was), then the formula's number factors.
 
+    >>> from pipelinebi.compiler.cancel import Scale
     >>> p = Product(("rev",), ("churned",), (Scale(True, exp.Literal.number(12)),), ())
     >>> _product_expression(p, exp.column).sql()
     'CAST(rev AS DOUBLE) / NULLIF(churned, 0) / 12'
