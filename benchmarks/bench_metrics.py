@@ -373,6 +373,8 @@ def main(argv=None) -> int:
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--db", help="reuse an ingested database instead of generating one")
     ap.add_argument("--metrics", help="comma-separated metric names to time (default: all)")
+    ap.add_argument("--ordered", action="store_true",
+                    help="compile with the default ORDER BY of the dimensions (the hand-written queries have none)")
     args = ap.parse_args(argv)
     sys.path.insert(0, str(REPO / "src"))
     from pipelinebi.compiler.query import Filter, Query
@@ -404,7 +406,10 @@ def main(argv=None) -> int:
         if FILTERS.get(name) == "SNAPSHOT":
             filters = (Filter(dimension="snapshot_date", value=last_snapshot),)
         dims = ("team",) if "team" in layer.dimensions_for(name) else ()
-        q = Query(metrics=(name,), dimensions=dims, grain="quarter", filters=filters)
+        # rows compared as sets (_normal keys them by team and period) and the hand-written queries
+        # write no ORDER BY: the generated one is asked the same way (Query.ordered=False) unless
+        # --ordered times the default, rows ordered by the dimensions
+        q = Query(metrics=(name,), dimensions=dims, grain="quarter", filters=filters, ordered=args.ordered)
         # as `pipelinebi query` and the app compile it on this database: with the copies checked
         # on it (a team read off owner_team, no join: access/copies.py) — but without rollups,
         # which would answer from precomputed rows the hand-written query does not have

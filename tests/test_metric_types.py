@@ -175,6 +175,20 @@ def test_order_and_limit(layer, con):
         layer.compile(Query(metrics=("closed_won_amount",), order_by=(("nope", False),)))
 
 
+def test_an_unordered_query_has_no_order_by_and_the_same_rows(layer, con):
+    """``ordered=False``: the rows as a set (a chart sorts its own axes), no ORDER BY written;
+    a limit still orders, since it decides which rows are kept. By hand: rep R1 won 100 + 25,
+    R2 50 (DEALS above)."""
+    q = Query(metrics=("closed_won_amount",), dimensions=("rep",))
+    unordered = q.model_copy(update={"ordered": False})
+    assert "ORDER BY" in layer.compile(q, pretty=False)
+    assert "ORDER BY" not in layer.compile(unordered, pretty=False)
+    assert rows(layer, con, q) == [("Rep R1", 125), ("Rep R2", 50)]
+    assert sorted(rows(layer, con, unordered)) == [("Rep R1", 125), ("Rep R2", 50)]
+    top = Query(metrics=("closed_won_amount",), dimensions=("rep",), ordered=False, limit=1)
+    assert "ORDER BY" in layer.compile(top, pretty=False) and rows(layer, con, top) == [("Rep R1", 125)]
+
+
 def test_cumulative_and_pop_need_a_grain(layer):
     with pytest.raises(QueryError, match="needs a grain"):
         layer.compile(Query(metrics=("won_running",)))

@@ -293,7 +293,9 @@ def _period_over_period(registry: Registry, pops: list[str], query: Query, dims:
 def _order_and_limit(select: exp.Select, query: Query, output: list[str], qualify_with: str | None) -> exp.Select:
     if query.limit_per:
         return _top_per_group(select, query, output)
-    order = list(query.order_by) or [(d, False) for d in query.dimensions]
+    # rows in the dimensions' order unless the caller said it needs none (a limit always orders:
+    # it decides which rows are kept)
+    order = list(query.order_by) or ([(d, False) for d in query.dimensions] if query.ordered or query.limit else [])
     items = []
     for name, desc in order:
         if name not in output:

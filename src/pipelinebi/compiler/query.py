@@ -162,6 +162,11 @@ class Query(BaseModel):
     start: date | None = None  # inclusive, on each measure's time dimension
     end: date | None = None  # exclusive
     order_by: tuple[tuple[str, bool], ...] = ()  # (column, descending)
+    #: Without ``order_by``, rows come ordered by the dimensions. ``False``: the caller takes the
+    #: rows as a set keyed by its dimensions (a chart sorts its own axes, a lookup by key), so no
+    #: ORDER BY is written — sorting is what a hand-written query of the same question leaves
+    #: out, and on a 1 ms query it is a fifth of the time. ``order_by`` and ``limit`` still order.
+    ordered: bool = True
     limit: int | None = Field(None, ge=1)
     #: With ``limit``: the top ``limit`` rows *per value* of this dimension (e.g. 10 deals per stage).
     limit_per: str | None = None
