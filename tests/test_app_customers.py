@@ -5,6 +5,8 @@ rep's view leaves company-wide acquisition cost out with the reason."""
 
 from __future__ import annotations
 
+import copy
+import re
 import shutil
 from datetime import date
 from pathlib import Path
@@ -13,6 +15,7 @@ import pandas as pd
 import pytest
 
 from app_support import app_test, build_demo_db, chart_frames
+from colour_vision import delta_e
 from pipelinebi.compiler.query import Filter, Query
 from pipelinebi.dashboards.page_state import PageState
 from pipelinebi.formatting import format_value, value_label
@@ -175,11 +178,94 @@ def _period_points(points: dict) -> dict:
     return {(k[0], k[1]): v for k, v in points.items()}
 
 
+#: 8 equal steps over the colour scale's range (9 colours)
+STEPS = 8
+#: CIE76 ΔE*ab: neighbouring steps at least 10 apart (~4 just-noticeable differences), any two
+#: steps a quarter of the range or more apart at least 20 — under each deficiency simulated
+ADJACENT_MIN, APART_MIN = 10.0, 20.0
+DEFICIENCIES = (None, "deuteranopia", "protanopia", "tritanopia")
+CELL = re.compile(r'<path aria-label="([^"]*)"[^>]*?fill="(?:rgb\((\d+), (\d+), (\d+)\)|#([0-9a-fA-F]{6}))"')
+
+
+def _heatmap_spec(at) -> dict:
+    """The cohort heatmap's Vega-Lite spec as the page sends it, its data put back inline."""
+    import json
+
+    from streamlit.dataframe_util import convert_arrow_bytes_to_pandas_df
+
+    found = []
+
+    def walk(node) -> None:
+        for child in getattr(node, "children", {}).values():
+            if getattr(child, "type", "") == "vega_lite_chart" and "cohort_quarter" in child.proto.spec:
+                found.append(child.proto)
+            walk(child)
+
+    walk(at._tree)
+    assert found, "no cohort retention chart"
+    spec = json.loads(found[0].spec)
+    spec["datasets"] = {d.name: json.loads(convert_arrow_bytes_to_pandas_df(d.data.data).to_json(orient="records"))
+                        for d in found[0].datasets}
+    return spec
+
+
+def _cell_colours(spec: dict) -> list[tuple[str, tuple[int, int, int]]]:
+    """(aria label, fill) of every cell Vega draws for ``spec`` (rendered to SVG by vl-convert)."""
+    vl_convert = pytest.importorskip("vl_convert")
+    svg = vl_convert.vegalite_to_svg(spec)
+    cells = []
+    for label, r, g, b, hex_ in CELL.findall(svg):
+        rgb = (int(r), int(g), int(b)) if r else tuple(int(hex_[i:i + 2], 16) for i in (0, 2, 4))
+        cells.append((label, rgb))
+    return cells
+
+
+def _ramp(spec: dict) -> dict:
+    """The page's spec over STEPS + 1 cells whose values step evenly from the lowest to the
+    highest value the page shows: the same encoding and scale, so the same colours."""
+    spec = copy.deepcopy(spec)
+    name, rows = next(iter(spec["datasets"].items()))
+    x = spec["layer"][0]["encoding"]["x"]["field"]
+    values = [r["value"] for r in rows if r.get("value") is not None]
+    lo, hi = min(values), max(values)
+    spec["datasets"][name] = [{**rows[0], x: f"step{i}", "value": lo + (hi - lo) * i / STEPS, "dark": False}
+                              for i in range(STEPS + 1)]
+    return spec
+
+
+def _steps(spec: dict) -> list[tuple[int, int, int]]:
+    by_step = {int(m.group(1)): rgb for label, rgb in _cell_colours(spec) if (m := re.search(r"step(\d+)", label))}
+    assert sorted(by_step) == list(range(STEPS + 1)), by_step
+    return [by_step[i] for i in range(STEPS + 1)]
+
+
+def _too_close(colours) -> list[str]:
+    """Pairs of steps a viewer with each deficiency could not tell apart (by the thresholds)."""
+    out = []
+    for d in DEFICIENCIES:
+        for i in range(len(colours)):
+            for j in range(i + 1, len(colours)):
+                need = ADJACENT_MIN if j == i + 1 else APART_MIN
+                if (e := delta_e(colours[i], colours[j], d)) < need:
+                    out.append(f"{d or 'normal'}: steps {i}/{j} ΔE {e:.1f} < {need}")
+    return out
+
+
 def test_cohort_retention_heatmap_is_colour_blind_safe(env):
-    at = run()
-    specs = [spec for spec, _ in chart_frames(at) if "cohort_quarter" in str(spec)]
-    assert specs, "no cohort retention chart"
-    assert "blueorange" in str(specs[0])  # never red against green
+    """The colours Vega draws for the heatmap, not the scheme's name: the page's own spec
+    rendered (vl-convert), over an even ramp of its value range, keeps every step
+    distinguishable under simulated deuteranopia, protanopia and tritanopia (Machado 2009);
+    and the same check fails a red–yellow–green scale, so it can fail."""
+    spec = _heatmap_spec(run())
+    shown = {rgb for _, rgb in _cell_colours(spec)}
+    colours = _steps(_ramp(spec))
+    # the ramp is the page's scale: its ends are the colours of the page's lowest and highest cells
+    assert colours[0] in shown and colours[-1] in shown
+    assert len(set(colours)) == STEPS + 1
+    assert _too_close(colours) == []
+    red_green = copy.deepcopy(spec)
+    red_green["layer"][0]["encoding"]["color"]["scale"]["scheme"] = "redyellowgreen"
+    assert any(p.startswith("deuteranopia") for p in _too_close(_steps(_ramp(red_green))))
 
 
 def _retention_by_hand(con, source: str | None) -> dict[tuple[str, str], float]:
