@@ -13,6 +13,13 @@ WITH deals_agg AS (
     deals.stage,
     deals.deal_id,
     deals.close_date
+), group_rows AS (
+  SELECT
+    stage,
+    deal_id,
+    close_date,
+    COALESCE(deals__open_amount, 0) AS pipeline_amount
+  FROM deals_agg
 ), kept_rows AS (
   SELECT
     stage,
@@ -31,11 +38,31 @@ WITH deals_agg AS (
       ) AS row_in_group
     FROM (
       SELECT
-        stage,
-        deal_id,
-        close_date,
-        COALESCE(deals__open_amount, 0) AS pipeline_amount
-      FROM deals_agg
+        result.stage AS stage,
+        result.deal_id AS deal_id,
+        result.close_date AS close_date,
+        result.pipeline_amount AS pipeline_amount
+      FROM group_rows AS result
+      JOIN (
+        SELECT
+          stage,
+          COUNT(close_date) < 10 AS keep_all,
+          MAX(close_date) AS bound
+        FROM (
+          SELECT
+            stage,
+            close_date,
+            ROW_NUMBER() OVER (PARTITION BY stage ORDER BY close_date ASC) AS row_by_first
+          FROM group_rows
+        ) AS first_ranked
+        WHERE
+          row_by_first <= 10
+        GROUP BY
+          stage
+      ) AS bounds
+        ON result.stage IS NOT DISTINCT FROM bounds.stage
+      WHERE
+        bounds.keep_all OR result.close_date <= bounds.bound
     ) AS result
   ) AS ranked
   WHERE

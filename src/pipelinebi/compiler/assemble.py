@@ -27,6 +27,7 @@ from .query import Filter, Query
 from .ranges import from_start, read_start
 from .rollups import choose, rollup_branch
 from .scope import check_allowed, explain_unreachable, keyed_condition, scope_conditions
+from .top_per_group import top_per_group
 from .top_values import cte_name, hoist, membership, ranking_query
 
 
@@ -181,10 +182,11 @@ def compile_query(registry: Registry, query: Query) -> Compiled:
                 final = merged
     if late is None:
         ordered = query.model_copy(update={"order_by": tie_order}) if tie_order else query
-        final = _order_and_limit(final, ordered, output, qualify_with="cur" if plan.pop_metrics else None)
+        final = _order_and_limit(final, ordered, output, qualify_with="cur" if plan.pop_metrics else None,
+                                 ctes=ctes, used_names=used_names)
     else:
         narrow = query.model_copy(update={"dimensions": tuple(dims), "order_by": late.order_by(query)})
-        ranked = _order_and_limit(final, narrow, output, qualify_with=None)
+        ranked = _order_and_limit(final, narrow, output, qualify_with=None, ctes=ctes, used_names=used_names)
         kept, late_name = _unique("kept_rows", used_names), _unique("late_columns", used_names)
         output = full_dims + list(query.metrics)
         ranked, columns, final = late_select(registry, late, kept, late_name, output, ranked, branch_where,
@@ -290,9 +292,12 @@ def _period_over_period(registry: Registry, pops: list[str], query: Query, dims:
     return select
 
 
-def _order_and_limit(select: exp.Select, query: Query, output: list[str], qualify_with: str | None) -> exp.Select:
+def _order_and_limit(select: exp.Select, query: Query, output: list[str], qualify_with: str | None,
+                     ctes: list[tuple[str, exp.Expression]] | None = None,
+                     used_names: set[str] | None = None) -> exp.Select:
     if query.limit_per:
-        return _top_per_group(select, query, output)
+        # n rows per group: cut on the first key, then rank (compiler/top_per_group.py)
+        return top_per_group(select, query, output, ctes, used_names)
     # rows in the dimensions' order unless the caller said it needs none (a limit always orders:
     # it decides which rows are kept)
     order = list(query.order_by) or ([(d, False) for d in query.dimensions] if query.ordered or query.limit else [])
@@ -308,28 +313,3 @@ def _order_and_limit(select: exp.Select, query: Query, output: list[str], qualif
     if query.limit:
         select = select.limit(query.limit, copy=False)
     return select
-
-
-def _top_per_group(select: exp.Select, query: Query, output: list[str]) -> exp.Select:
-    """The first ``limit`` rows per value of ``limit_per``, in the query's order.
-
-    Spelled as a ROW_NUMBER() subquery rather than QUALIFY, so every engine runs it and
-    the outer ORDER BY is kept.
-    """
-    order = [(n, d) for n, d in query.order_by if n != query.limit_per] or [
-        (d, False) for d in query.dimensions if d != query.limit_per]
-    for name, _ in order:
-        if name not in output:
-            raise QueryError(Problem(f"cannot order by '{name}': it is not in the result",
-                                     hint=unknown_name_hint(name, output)))
-    within = [exp.Ordered(this=exp.column(n), desc=d, nulls_first=False) for n, d in order]
-    rank = exp.Window(this=exp.RowNumber(), partition_by=[exp.column(query.limit_per)],
-                      order=exp.Order(expressions=within) if within else None)
-    base = exp.Subquery(this=select, alias=exp.TableAlias(this=exp.to_identifier("result")))
-    ranked = exp.select(*[exp.column(c) for c in output], exp.alias_(rank, "row_in_group")).from_(base, copy=False)
-    outer = exp.select(*[exp.column(c) for c in output]).from_(
-        exp.Subquery(this=ranked, alias=exp.TableAlias(this=exp.to_identifier("ranked"))), copy=False)
-    outer = outer.where(exp.LTE(this=exp.column("row_in_group"), expression=exp.Literal.number(query.limit)), copy=False)
-    group_first = exp.Ordered(this=exp.column(query.limit_per), desc=dict(query.order_by).get(query.limit_per, False),
-                              nulls_first=False)
-    return outer.order_by(group_first, *[w.copy() for w in within], copy=False)
