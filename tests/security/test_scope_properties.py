@@ -10,7 +10,9 @@ tables (stages, stage norms, win rates) and dimension tables stay.  Then, for ge
 
     compile(query, scope=user) on the full warehouse  ==  compile(query) on the user's copy
 
-and no rep outside the user's set appears in any row.  A scoped query may also be refused
+and no rep outside the user's set appears in any row.  Half the scoped queries may read the full
+warehouse's rollups (the scope a condition on a rollup's team/region columns), half its raw
+tables; the expected side is always the raw tables of the user's copy.  A scoped query may also be refused
 (a metric whose model cannot reach the user's scope), never answered unscoped.  A second
 property has no compiler on the expected side at all: the seed CSVs cut to the user's reps and
 summed or counted with pandas (open pipeline, open deals, won amount, won revenue, new
@@ -226,12 +228,15 @@ def scopes(layer, warehouses):
 def test_scoped_answers_equal_answers_on_the_users_rows(layer, warehouses, scopes):
     full, copies = warehouses
     rep_names = dict(zip(REPS.rep_id, REPS.name))
-    seen = {"equal": 0, "refused_scope": 0, "invalid": 0, "late_columns": 0}
+    seen = {"equal": 0, "refused_scope": 0, "invalid": 0, "late_columns": 0, "rollups": 0}
+    held = layer.rollups_of(full)  # the full warehouse's rollups; the users' copies hold none current
+    assert held
 
     @settings(max_examples=EXAMPLES, deadline=None, database=None, derandomize=True,
               suppress_health_check=list(HealthCheck))
-    @given(case=cases(), email=st.sampled_from([u.email for u in POLICY.users]), mode=st.sampled_from(MODES))
-    def run(case, email, mode):
+    @given(case=cases(), email=st.sampled_from([u.email for u in POLICY.users]), mode=st.sampled_from(MODES),
+           rollups=st.booleans())
+    def run(case, email, mode, rollups):
         try:
             plain = Query(**case)
         except (ValueError, PipelineBIError):
@@ -239,12 +244,13 @@ def test_scoped_answers_equal_answers_on_the_users_rows(layer, warehouses, scope
             return
         scope = scopes[email, mode]
         try:
-            expected = layer.query(plain, copies[email])
+            expected = layer.query(plain.model_copy(update={"rollups": ()}), copies[email])
         except PipelineBIError:
             seen["invalid"] += 1  # not a valid question at all (unreachable dimension, …)
             return
         try:
-            got = layer.query(plain.model_copy(update={"scope": scope}), full)
+            # with the rollups, a scope is a condition on a rollup's own team/region columns (compiler/rollups.py)
+            got = layer.query(plain.model_copy(update={"scope": scope, "rollups": held if rollups else ()}), full)
         except QueryError as e:
             # Refused, never unscoped: only a model that cannot reach the scope is refused.
             assert "cannot be limited to the rows" in str(e), (case, email, mode, str(e))
@@ -257,10 +263,12 @@ def test_scoped_answers_equal_answers_on_the_users_rows(layer, warehouses, scope
             assert set(a["rep"].dropna()) <= allowed, (case, email)
         seen["equal"] += 1
         seen["late_columns"] += "late_columns" in got.sql
+        seen["rollups"] += "rollup_" in got.sql
 
     run()
     print("scope properties:", seen)
     assert seen["equal"] > EXAMPLES // 2, seen
+    assert seen["rollups"] > EXAMPLES // 50, seen  # scoped queries answered from rollups were among them
     assert seen["late_columns"] > EXAMPLES // 20, seen  # deal lists ranked on the key were among them
 
 

@@ -112,8 +112,10 @@ def compile_query(registry: Registry, query: Query) -> Compiled:
         time_expr = None
         if query.start is not None or query.end is not None:
             time_expr = time_column(registry, branch.model, branch.time_column, "", _who(branch)).expr
-        # a rollup of semantic/rollups that holds all this branch reads (never under a row scope)
-        rollup = choose(registry, branch, query, dims, applied, start, query.end) if not scoped else None
+        # a rollup of semantic/rollups that holds all this branch reads; a row scope is then a condition on
+        # the rollup's own columns, when it holds them (compiler/rollups.py scope_on), else the raw tables
+        chosen = choose(registry, branch, query, dims, applied, start, query.end, [c for c, _ in scoped])
+        rollup, on_rollup = chosen if chosen is not None else (None, [])
         late_rollup = None
         if rollup is not None and late is not None:
             # A deal list whose rows a rollup holds with every column (semantic/rollups/deal_lists.yml)
@@ -129,7 +131,8 @@ def compile_query(registry: Registry, query: Query) -> Compiled:
         if rollup is not None:
             inside = (lambda e: membership(e, top.dimension, cte_name(top.dimension))) if top is not None else None
             read = [f.name for f in late.early] if late_rollup is not None else dims
-            select = rollup_branch(registry, rollup, branch, query, read, applied, start, query.end, inside)
+            select = rollup_branch(registry, rollup, branch, query, read, applied + on_rollup, start, query.end,
+                                   inside)
         else:
             select = build_branch(registry, branch, resolved, branch_conditions, time_expr, start, query.end, query.grain)
         branch_where = select.args.get("where")

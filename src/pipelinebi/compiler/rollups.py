@@ -11,8 +11,11 @@ instead of its model when the database holds ``R`` (``Query.rollups``) and:
 * measures that cannot be added up again (median, percentile, count distinct) only at exactly
   ``R``'s grouping: ``R``'s dimensions are the query's, or fixed by an ``=`` filter.
 
-Row scopes are not applied to rollups: a scoped query reads the raw tables.  The rollup's
-groups are then added up again (``count`` → ``SUM``, ``avg`` → ``SUM(sum) / SUM(count)``), and a
+A row scope (``reps.team IN (…)``, :mod:`pipelinebi.compiler.scope`) is a condition on the
+rollup's groups like a filter, when the rollup holds each column it tests — a dimension of the
+same model with the same expression through the same joins (``team`` of deals is ``reps.team``
+through the owner; :func:`scope_on`); otherwise the scoped branch reads the raw tables.  The
+rollup's groups are then added up again (``count`` → ``SUM``, ``avg`` → ``SUM(sum) / SUM(count)``), and a
 group is kept only when a raw row would have been read (the ``filter_<i>`` counts), so the
 answer is the raw query's (``tests/test_rollups.py`` proves it for every rollup).
 
@@ -150,14 +153,68 @@ def exact(registry, r: Rollup, query: Query, dims: list[str], conditions: list[e
     return set(r.dimensions) <= grouped | _fixed(conditions) or _keyed(registry, r, grouped)
 
 
+def scope_on(registry, r: Rollup, scope: list[exp.Expression]) -> list[exp.Expression] | None:
+    """The row scope's conditions over ``r``'s dimension columns, or None when ``r`` lacks a column one tests.
+
+    A scope names columns as the access policy writes them (``reps.team``).  ``r`` answers for it
+    when it has a dimension that resolves, from ``r``'s model and without copies (as ``r`` was
+    built), to the same expression through the same joins: then every raw row carries the same
+    value in both, each of ``r``'s groups has one value of it, and the condition on the groups
+    keeps exactly the groups of the rows it keeps on the raw tables.
+
+    >>> from pipelinebi.settings import Settings
+    >>> from pipelinebi.semantic import load_semantic_layer
+    >>> from sqlglot import parse_one
+    >>> reg = load_semantic_layer(Settings().semantic_dir).registry
+    >>> [c.sql() for c in scope_on(reg, reg.rollups["open_deal_list"], [parse_one("reps.team IN ('APAC')")])]
+    ["team IN ('APAC')"]
+    >>> scope_on(reg, reg.rollups["open_deal_list"], [parse_one("reps.rep_id = 'R0001'")]) is None
+    True
+    """
+    from ..errors import QueryError
+    from .fields import resolve_dimension
+
+    def key(name: str):
+        f = resolve_dimension(registry, r.model, name)
+        return f.expr.sql(), f.models
+
+    held: dict = {}
+    for d in r.dimensions:
+        try:
+            held.setdefault(key(d), d)
+        except QueryError:
+            continue
+    out = []
+    for cond in scope:
+        names: dict[str, str] = {}
+        for n in dimension_names(cond):
+            try:
+                d = held.get(key(n))
+            except QueryError:  # not reachable from r's model: the raw branch refuses or answers it
+                return None
+            if d is None:
+                return None
+            names[n] = d
+        out.append(substitute(cond, lambda n: exp.column(names[n])))
+    return out
+
+
 def choose(registry, branch: Branch, query: Query, dims: list[str], conditions: list[exp.Expression],
-           start: date | None, end: date | None) -> Rollup | None:
-    """The smallest rollup the database holds that can answer this branch, or None."""
+           start: date | None, end: date | None,
+           scope: list[exp.Expression] | None = None) -> tuple[Rollup, list[exp.Expression]] | None:
+    """The smallest rollup the database holds that can answer this branch, with the row scope's
+    conditions over its columns (:func:`scope_on`; ``[]`` without a scope), or None."""
     if not query.rollups or branch.conversion or os.environ.get(ENV) == "0":
         return None
-    found = [r for n in query.rollups if (r := registry.rollups.get(n)) is not None
-             and covers(r, branch, query, dims, conditions, start, end)]
-    return min(found, key=lambda r: (len(r.dimensions), r.grain is not None, r.name)) if found else None
+    found = []
+    for n in query.rollups:
+        r = registry.rollups.get(n)
+        if r is None:
+            continue
+        mine = scope_on(registry, r, scope) if scope else []
+        if mine is not None and covers(r, branch, query, dims, conditions + mine, start, end):
+            found.append((r, mine))
+    return min(found, key=lambda f: (len(f[0].dimensions), f[0].grain is not None, f[0].name)) if found else None
 
 
 def _aggregate(r: Rollup, m) -> exp.Expression:
