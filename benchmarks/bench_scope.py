@@ -13,7 +13,12 @@ faster than the company's: they read fewer rows). Goal: ≤ 1.10× the unscoped 
 ``--before`` also times an earlier form of the same scope in the same interleaved rounds, so
 before and after share the machine: ``joined`` = the rules as written (every branch joins
 ``reps``), ``keys`` = resolved to rep ids but without the copies of the owner's team and region
-on ``lead_facts`` (the leads branch then joins ``reps`` for a manager or a regional lead).
+on ``lead_facts`` (the leads branch then joins ``reps`` for a manager or a regional lead),
+``rollups`` = the scoped queries on the raw tables, as before session 9 (with ``--rollups``).
+
+``--rollups``: every query may read the database's rollups (``semantic/rollups``), as the app's
+do — unscoped ones always could; a scoped one reads a rollup that holds its rule's column
+(``compiler/rollups.py`` ``scope_on``). Without it every query reads the raw tables.
 """
 
 from __future__ import annotations
@@ -66,7 +71,8 @@ def main(argv=None) -> int:
                     help="a person of semantic/access.yml (repeatable; default: a rep, a manager, a regional lead)")
     ap.add_argument("--joined", action="store_true",
                     help="apply the rules as written (each branch joins reps), not resolved to rep keys")
-    ap.add_argument("--before", choices=("joined", "keys"),
+    ap.add_argument("--rollups", action="store_true", help="let every query read the database's rollups, as the app does")
+    ap.add_argument("--before", choices=("joined", "keys", "rollups"),
                     help="also time this earlier form of each scope, interleaved in the same rounds")
     ap.add_argument("--page", action="append", metavar="SLUG", help="only these pages (repeatable)")
     args = ap.parse_args(argv)
@@ -114,7 +120,11 @@ def main(argv=None) -> int:
     worst: dict[str, float] = {}
     worst_before: dict[str, float] = {}
 
+    held = layer.rollups_of(con) if args.rollups else ()
+
     def compile_all(qs):
+        # the database's rollups for every query (--rollups), unless a query says otherwise (--before rollups)
+        qs = [q if q.rollups is not None else q.model_copy(update={"rollups": held}) for q in qs]
         return [(c, layer.sql(c)) for c in (layer.compile_expression(q) for q in qs)]
 
     def run(compiled):
@@ -151,7 +161,10 @@ def main(argv=None) -> int:
                 print(f"  ({slug}, {who}: {len(page_set) - len(queries)} of {len(page_set)} queries are beyond "
                       "the scope and left out of both timings)")
             scoped = [q.model_copy(update={"scope": scope}) for q in queries]
-            earlier = [q.model_copy(update={"scope": before[who]}) for q in queries] if who in before else None
+            if args.before == "rollups":
+                earlier = [q.model_copy(update={"scope": scope, "rollups": ()}) for q in queries]
+            else:
+                earlier = [q.model_copy(update={"scope": before[who]}) for q in queries] if who in before else None
             plain_c, mine_c = compile_all(queries), compile_all(scoped)
             old_c = compile_all(earlier) if earlier else None
             run(plain_c), run(mine_c)  # warm both

@@ -178,12 +178,16 @@ def scope_on(registry, r: Rollup, scope: list[exp.Expression]) -> list[exp.Expre
         f = resolve_dimension(registry, r.model, name)
         return f.expr.sql(), f.models
 
-    held: dict = {}
-    for d in r.dimensions:
-        try:
-            held.setdefault(key(d), d)
-        except QueryError:
-            continue
+    # r's columns by what they hold, once per registry (a scoped page compiles each query against every rollup)
+    by_rollup = registry.__dict__.setdefault("_rollup_scope_columns", {})
+    held = by_rollup.get(r.name)
+    if held is None:
+        held = by_rollup[r.name] = {}
+        for d in r.dimensions:
+            try:
+                held.setdefault(key(d), d)
+            except QueryError:
+                continue
     out = []
     for cond in scope:
         names: dict[str, str] = {}
