@@ -129,8 +129,8 @@ def test_convergence_charts_closest_and_bias(backtested, monkeypatch):
     said = at.success[0].value
     assert f"Most accurate, {_q(periods[0])} – {_q(periods[-1])}: {LABELS[method]}" in said
     assert f"absolute error {ape:.1%}" in said
-    # the time-in-period win rate is backtest-only: when it wins, the page says the Forecast page cannot show it
-    assert ("is measured in the backtest only" in said) == (method == "timed_win_rate"), (method, said)
+    # every method is computed live now (the time-in-period win rate too): no "backtest only" caveat
+    assert "backtest only" not in said, said
 
 
 def _check_cut(at, rows: pd.DataFrame, keep: pd.Series) -> None:

@@ -6,8 +6,10 @@ Every expected number is computed here with pandas from the raw tables (deals, s
 deal_history, win_scores) of a copy of the demo database — never through the semantic layer:
 closed won in the quarter + Σ amount × p over the open deals closing in it, p by the method:
 the stage's probability; the share won of closed deals that ever visited the stage (all history,
-the live definition of semantic/derived/stage_win_rates.sql); hand-set win scores written into
-win_scores; 1 for commit (and best case) calls.  For ``auto``, backtests with planted errors
+the live definition of semantic/derived/stage_win_rates.sql); for the time-in-period win rate, the
+share won in time of the deal-weeks a Monday-by-Monday pandas replay of deal_history counts at the
+point of the quarter the day after the as-of date is at (test_forecast_timed_live.replay), else the
+historical rate; hand-set win scores written into win_scores; 1 for commit (and best case) calls.  For ``auto``, backtests with planted errors
 make the right answer known (commit the most accurate; the model the most accurate but unscored)."""
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from pipelinebi.warehouse import database_as_of
 from test_app_forecast_range import shown
 
 WORDS = {"stage_probability": "stage probability", "historical_win_rate": "historical win rate",
+         "timed_win_rate": "win rate at this point of the quarter",
          "model": "learned model", "commit": "commit call", "best_case": "best-case call"}
 
 
@@ -42,7 +45,8 @@ def _tables(db):
     con = duckdb.connect(str(db), read_only=True)
     try:
         t = {n: con.execute(f"SELECT * FROM {n}").df() for n in ("deals", "stages", "deal_history", "win_scores")}
-        quarter = period_bounds(database_as_of(con), "quarter")
+        t["as_of"] = database_as_of(con)
+        quarter = period_bounds(t["as_of"], "quarter")
     finally:
         con.close()
     return t, quarter
@@ -66,13 +70,15 @@ def by_hand(db, method: str, team: str | None = None):
     open_ = q[q.status == "open"].merge(stages[["pipeline", "stage", "probability"]], on=["pipeline", "stage"])
     if method == "stage_probability":
         p = open_.probability.astype(float)
-    elif method == "historical_win_rate":
+    elif method in ("historical_win_rate", "timed_win_rate"):
         visited = t["deal_history"][["deal_id", "stage"]].merge(t["deals"][["deal_id", "pipeline", "status"]], on="deal_id")
         visited = visited.drop_duplicates(["deal_id", "pipeline", "stage"])
         closed = visited[visited.status.isin(["won", "lost"])]
         g = closed.groupby(["pipeline", "stage"]).status.agg(lambda s: (s == "won").mean())
         p = pd.Series([g.get((a, b), np.nan) for a, b in zip(open_.pipeline, open_.stage)], index=open_.index)
         p = p.fillna(open_.probability.astype(float))
+        if method == "timed_win_rate":
+            p = _timed(t, open_, p)
     elif method == "model":
         p = open_.deal_id.map(dict(zip(t["win_scores"].deal_id, t["win_scores"].win_probability))).fillna(0.0)
     elif method == "commit":
@@ -83,6 +89,21 @@ def by_hand(db, method: str, team: str | None = None):
     total = float(won.amount.sum() + weighted.sum())
     per_team = (won.groupby("team").amount.sum().add(open_.assign(w=weighted).groupby("team").w.sum(), fill_value=0))
     return total, bernoulli_range(open_.amount.to_numpy(float), p.to_numpy(float), float(won.amount.sum())), per_team
+
+
+def _timed(t, open_: pd.DataFrame, historical: pd.Series) -> pd.Series:
+    """Each open deal's win rate at this point of the quarter (the day after the as-of date), by the
+    pandas replay of deal_history; ``historical`` where the replay saw no deal-week of its stage there."""
+    from test_forecast_timed_live import replay
+
+    day = t["as_of"] + timedelta(days=1)
+    history = t["deal_history"].merge(t["deals"][["deal_id", "pipeline"]], on="deal_id")
+    rates = replay(history, t["stages"], day)
+    q = period_bounds(day, "quarter")[0]
+    week = (day - q).days // 7 + 1
+    bucket = 1 if week <= 4 else 2 if week <= 9 else 3
+    timed = [rates.get((a, b, bucket)) for a, b in zip(open_.pipeline, open_.stage)]
+    return pd.Series([r[1] / r[0] if r else np.nan for r in timed], index=open_.index).fillna(historical)
 
 
 @pytest.fixture
@@ -127,7 +148,8 @@ def _score_open_deals(db) -> None:
     store_scores(db, scores, {"model_cutoff": "2026-11-15", "scored_on": "2026-11-15"})
 
 
-@pytest.mark.parametrize("method", ["stage_probability", "historical_win_rate", "model", "commit", "best_case"])
+@pytest.mark.parametrize("method", ["stage_probability", "historical_win_rate", "timed_win_rate", "model", "commit",
+                                    "best_case"])
 def test_a_method_set_in_settings_is_the_headline(db, monkeypatch, method):
     if method == "model":
         _score_open_deals(db)
@@ -139,7 +161,7 @@ def test_a_method_set_in_settings_is_the_headline(db, monkeypatch, method):
     _, frames = chart_frames(at)[0]  # the bullet chart: one bar per team (v) with its target tick
     bars = frames[0]
     metric = {"stage_probability": "forecast", "historical_win_rate": "forecast_historical", "model": "forecast_model",
-              "commit": "forecast_commit", "best_case": "forecast_best_case"}[method]
+              "timed_win_rate": "forecast_timed", "commit": "forecast_commit", "best_case": "forecast_best_case"}[method]
     assert metric in bars.columns, list(bars.columns)
     assert len(bars) > 1
     for team, value in zip(bars["team"], bars["v"]):
@@ -213,7 +235,7 @@ def test_auto_shows_the_most_accurate_method_of_the_backtest(db, monkeypatch):
 
 
 def test_auto_skips_a_method_the_page_cannot_compute(db, monkeypatch):
-    _plant_backtest(db, {"stage_probability": 120.0, "historical_win_rate": 102.0, "timed_win_rate": 101.5,
+    _plant_backtest(db, {"stage_probability": 120.0, "historical_win_rate": 102.0, "timed_win_rate": 103.0,
                          "model": 100.5, "commit": 110.0, "best_case": 130.0})
     total, rng, _ = by_hand(db, "historical_win_rate")
     at = _page(monkeypatch, None)
@@ -256,7 +278,6 @@ def test_the_page_picker_overrides_the_setting(db, monkeypatch):
 
 # ------------------------------------------------------------------ methods the data cannot back
 NO_CALLS = "is not offered: this data has no forecast categories"
-TIMED_WHY = "is measured in the backtest only (Forecast accuracy): this page cannot compute it yet"
 
 
 def _calls_by_hand(db) -> int:
@@ -305,9 +326,9 @@ def test_calls_are_offered_when_the_data_has_forecast_categories(db, monkeypatch
     at = _page(monkeypatch, "stage_probability")
     assert {"Commit call", "Best-case call"} <= set(_picker(at).options)  # the picker shows labels
     assert "forecast categories" not in _sidebar_said(at)
-    # the backtest-only method is never offered, and the sidebar says why
-    assert "Win rate at this point of the quarter" not in _picker(at).options
-    assert f"Win rate at this point of the quarter {TIMED_WHY}." in _sidebar_said(at)
+    # the time-in-period win rate is computed live (timed_win_rates_now): offered, nothing said against it
+    assert "Win rate at this point of the quarter" in _picker(at).options
+    assert "Win rate at this point of the quarter" not in _sidebar_said(at)
 
 
 def test_calls_are_not_offered_without_forecast_categories(db, monkeypatch):
@@ -337,12 +358,17 @@ def test_auto_passes_over_calls_without_forecast_categories(db, monkeypatch):
     assert any(f"Commit call was more accurate (1.0%) but {NO_CALLS}." in shown(c.value) for c in at.caption)
 
 
-def test_auto_says_the_timed_win_rate_is_backtest_only(db, monkeypatch):
+def test_auto_shows_the_timed_win_rate_when_it_was_most_accurate(db, monkeypatch):
+    # the backtest ranks the time-in-period win rate first; the page computes it live, so auto shows it
     _plant_backtest(db, {"stage_probability": 120.0, "historical_win_rate": 104.0, "timed_win_rate": 100.5,
                          "model": 95.0, "commit": 110.0, "best_case": 130.0})
-    total, rng, _ = by_hand(db, "historical_win_rate")
+    total, rng, _ = by_hand(db, "timed_win_rate")
     at = _page(monkeypatch, None)
-    _expect(_headline(at), "historical_win_rate", "most accurate available in the last 4 quarters' backtest",
-            total, rng)
-    assert any(f"Win rate at this point of the quarter was more accurate (0.5%) but {TIMED_WHY}." in shown(c.value)
-               for c in at.caption)
+    _expect(_headline(at), "timed_win_rate", "most accurate in the last 4 quarters' backtest", total, rng)
+    assert not any("backtest only" in shown(c.value) for c in at.caption)
+    # the team bars are its forecast too (per team, by the pandas replay)
+    _, per_team = by_hand(db, "timed_win_rate")[::2]
+    bars = chart_frames(at)[0][1][0]
+    assert "forecast_timed" in bars.columns and len(bars) > 1
+    for team, value in zip(bars["team"], bars["v"]):
+        assert value == pytest.approx(per_team.get(team, 0.0), abs=0.01), team

@@ -29,10 +29,6 @@ PARAM = "f_method"
 #: The reps' calls: offered only when the data has forecast categories (commit / best case).
 CALLS = ("commit", "best_case")
 NO_CALLS = "is not offered: this data has no forecast categories"
-#: Gong's time-in-period win rate is measured in the backtest only: the semantic layer has no
-#: live metric for it yet (its rates per stage and week of the quarter are not a derived table).
-BACKTEST_ONLY = "timed_win_rate"
-BACKTEST_ONLY_WHY = "is measured in the backtest only (Forecast accuracy): this page cannot compute it yet"
 
 
 @dataclass(frozen=True)
@@ -104,8 +100,6 @@ def why_not(layer: Any, coverage: Any, state: Any, item: Any) -> dict[str, str |
             out[method] = "cannot be computed from this data"
         else:
             out[method] = None
-    # measured by the backtest, not computed live: auto passes over it, and the picker says why
-    out.setdefault(BACKTEST_ONLY, BACKTEST_ONLY_WHY)
     return out
 
 

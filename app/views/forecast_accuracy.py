@@ -15,7 +15,6 @@ import streamlit as st
 
 from components import data, filters, ui
 from components.charts import PALETTE, axis_format
-from components.forecast_method import BACKTEST_ONLY, BACKTEST_ONLY_WHY
 from pipelinebi.dashboards import answers
 from pipelinebi.forecast import accuracy as A
 from pipelinebi.formatting import format_value, md_escape
@@ -83,8 +82,7 @@ def _best_said(best: dict, span: str) -> str:
     bias = "" if best["bias"] is None else f"; it ran {'high' if best['bias'] > 0 else 'low'} by {abs(best['bias']):.1%}"
     return (f"**Most accurate, {span}: {md_escape(A.label(best['method']))}** — absolute error "
             f"{best['abs_pct_error']:.1%} of what closed over {best['snapshots']} weekly forecasts{bias}"
-            + (f"; against {others}" if others else "") + "."
-            + (f" {A.label(best['method'])} {BACKTEST_ONLY_WHY}." if best["method"] == BACKTEST_ONLY else ""))
+            + (f"; against {others}" if others else "") + ".")
 
 
 def page() -> None:

@@ -87,8 +87,8 @@ class Settings(BaseSettings):
     #: (``pipelinebi backtest``), or the CRM stage probability while no backtest is stored — or one
     #: method by name (:mod:`pipelinebi.forecast.choice`). The page's *Forecast method* picker
     #: overrides it for one view.
-    forecast_method: Literal["auto", "stage_probability", "historical_win_rate", "model", "commit",
-                             "best_case"] = "auto"
+    forecast_method: Literal["auto", "stage_probability", "historical_win_rate", "timed_win_rate", "model",
+                             "commit", "best_case"] = "auto"
 
     #: ``pipelinebi notify`` (README: Rules, playbooks and actions). A webhook receiving each open
     #: action as a JSON POST (the address and token are secrets: never printed or logged) …

@@ -49,6 +49,7 @@ NEEDS_BY_TABLE = {
     # close-date changes, pipeline as it stood on past dates
     "deal_history": STAGE_HISTORY, "stage_intervals": STAGE_HISTORY, "stage_funnel": STAGE_HISTORY,
     "stage_norms": STAGE_HISTORY, "stage_win_rates": STAGE_HISTORY, "close_date_changes": STAGE_HISTORY,
+    "timed_win_rates": STAGE_HISTORY, "timed_win_rates_now": STAGE_HISTORY,
     "pipeline_snapshots": STAGE_HISTORY, "pipeline_flow": STAGE_HISTORY, "quarter_flow": STAGE_HISTORY,
     "leads": LEADS, "lead_facts": LEADS,
     # acquisition cost, ROI, payback, cost per lead: without spend they are unknown, never $0

@@ -36,10 +36,10 @@ def _split_sort(sort: str) -> tuple[str, bool]:
     return sort.lstrip("-"), sort.startswith("-")
 
 
-#: Forecast methods a page can compute live (the backtest also has ``timed_win_rate``, which
-#: needs a week-by-week history replay and is not computed for the current quarter).
-LIVE_METHODS = ("stage_probability", "historical_win_rate", "model", "commit", "best_case")
-LiveMethod = Literal["stage_probability", "historical_win_rate", "model", "commit", "best_case"]
+#: Forecast methods a page can compute live: every method the backtest replays (``timed_win_rate``
+#: through the derived table ``timed_win_rates_now``, built at ingest).
+LIVE_METHODS = ("stage_probability", "historical_win_rate", "timed_win_rate", "model", "commit", "best_case")
+LiveMethod = Literal["stage_probability", "historical_win_rate", "timed_win_rate", "model", "commit", "best_case"]
 
 
 class MethodMetrics(Strict):

@@ -5,7 +5,7 @@
 * ``auto`` — the method with the lowest backtest error (Σ|forecast − actual| ÷ Σ actual) over the
   last four completed quarters in the page's filters (:func:`accuracy.recommend`), among the
   methods the page can compute now; the next best when the best cannot be (the learned model
-  before ``pipelinebi model train`` has scored the open deals, a backtest-only method); the page's
+  before ``pipelinebi model train`` has scored the open deals); the page's
   default (the CRM stage probability) while no backtest is stored.
 * a method's name — that method, when the page can compute it; otherwise the default, saying why.
 
