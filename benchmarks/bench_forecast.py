@@ -131,6 +131,10 @@ def main() -> None:
                     "and the new way (streamed a day at a time, FORECAST_MEMORY), each in a child process: "
                     "wall time and max RSS of both, and their ratio")
     ap.add_argument("--stream-child", choices=("old", "new"), help=argparse.SUPPRESS)
+    ap.add_argument("--batch", type=int, help="snapshot dates per open-pipeline query of the backtest "
+                    "(default snapshots.BATCH_DATES)")
+    ap.add_argument("--span-days", type=int, default=730, help="the backtest runs from as_of minus this many days "
+                    "(default 730: two years); fewer for a subset of the dates")
     a = ap.parse_args()
     if a.stream_child:
         return _stream_child(a.database, a.stream_child)
@@ -174,9 +178,10 @@ def main() -> None:
             text = timed("model train (held-out + final + score + store)", lambda: commands.train(db))
             print(text, flush=True)
         if a.only != "model":
-            start = (as_of - timedelta(days=730)).isoformat()
-            text = timed(f"backtest from {start} ({a.every}{', no model' if a.no_model else ''})",
-                         lambda: commands.backtest(db, start, None, a.every, not a.no_model, None))
+            start = (as_of - timedelta(days=a.span_days)).isoformat()
+            text = timed(f"backtest from {start} ({a.every}{', no model' if a.no_model else ''}"
+                         f"{f', batch {a.batch}' if a.batch else ''})",
+                         lambda: commands.backtest(db, start, None, a.every, not a.no_model, None, batch=a.batch))
             print(text, flush=True)
         # The baseline measured in this same run (same machine, same load): the ingest of the
         # same data; a ratio moves less with the load than the seconds do.

@@ -33,8 +33,8 @@ from ..progress import Progress, no_progress
 from . import model as M
 from .dates import month_starts, quarter_of
 from .methods import KEYS, NO_TEAM, keyed, period_forecasts, probabilities
-from .snapshots import (closed_at, closed_before, history_span, open_pipelines, timed_win_events, timed_win_rates,
-                        win_rate_events, win_rates_at)
+from .snapshots import (BATCH_DATES, closed_at, closed_before, history_span, open_pipelines, timed_win_events,
+                        timed_win_rates, win_rate_events, win_rates_at)
 
 COLUMNS = ["snapshot_date", "period_start", "period_end", "week_of_period", "method", "owner_id", "team", "region",
            "pipeline", "closed_won_to_date", "open_in_period", "open_weighted", "forecast", "actual", "error",
@@ -62,22 +62,25 @@ def _timed(items, timings: dict, key: str):
 
 
 def run(con, dates: list[date], as_of: date, *, with_model: bool = True,
-        progress: Progress = no_progress) -> tuple[pd.DataFrame, dict]:
+        progress: Progress = no_progress, batch: int = BATCH_DATES) -> tuple[pd.DataFrame, dict]:
     """Backtest rows for every date in ``dates`` (each < ``as_of``) and timings: one row per
     snapshot × method × (owner, pipeline) with anything won or open in the period or an actual.
     All rows in one frame — for small data (the demo, tests); the CLI streams :func:`stream`."""
     timings: dict = {}
-    rows = list(stream(con, dates, as_of, with_model=with_model, progress=progress, timings=timings))
+    rows = list(stream(con, dates, as_of, with_model=with_model, progress=progress, timings=timings, batch=batch))
     out = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(columns=COLUMNS)
     out["actual"] = out["actual"].astype(float)
     return out[COLUMNS], timings
 
 
 def stream(con, dates: list[date], as_of: date, *, with_model: bool = True, progress: Progress = no_progress,
-           timings: dict | None = None) -> Iterator[pd.DataFrame]:
+           timings: dict | None = None, batch: int = BATCH_DATES) -> Iterator[pd.DataFrame]:
     """:func:`run`'s rows one snapshot date at a time (in date order), so a caller can write them away and keep none: at 1M deals a
     2-year weekly backtest is ~15M rows (16,668 owners × 2 pipelines × 6 methods × 104 dates),
-    which kept as one pandas frame was most of an 8 GiB peak.  ``timings`` is filled as it runs."""
+    which kept as one pandas frame was most of an 8 GiB peak.  ``timings`` is filled as it runs.
+    ``batch``: snapshot dates per open-pipeline query (:func:`snapshots.open_pipelines`) — fewer
+    dates, a smaller sort in DuckDB for one more history scan; the rows are the same
+    (tests/test_forecast_batches.py)."""
     timings = {} if timings is None else timings
     timings.update({"snapshots_s": 0.0, "training_s": 0.0, "models": 0})
     dates = sorted(set(dates))
@@ -91,6 +94,9 @@ def stream(con, dates: list[date], as_of: date, *, with_model: bool = True, prog
     # the per-date time)
     won_now = known_now[known_now.outcome == "won"].assign(
         closed_at=pd.to_datetime(known_now.closed_at), closed_close_date=pd.to_datetime(known_now.closed_close_date))
+    # the models read only who closed how and when (model.examples); every other column of the
+    # ~1M closes is let go now, not held through the whole run
+    known_now = known_now[["deal_id", "outcome", "closed_at"]] if with_model else None
     period_won: dict[date, tuple[pd.DataFrame, pd.Series]] = {}
     # the time-in-period win rates' deal-weeks, read once for the last date (each date keeps the
     # deals closed before it: the same rows a query for that date returns)
@@ -107,7 +113,7 @@ def stream(con, dates: list[date], as_of: date, *, with_model: bool = True, prog
         M.fill_cache(con, month_starts(first, max(quarter_of(d)[0] for d in dates)) if first else [], cache)
     timings["snapshots_s"] += time.perf_counter() - t
     # the open pipelines, all dates in one streamed query (one history scan)
-    for i, (d, snap) in enumerate(_timed(open_pipelines(con, dates), timings, "snapshots_s")):
+    for i, (d, snap) in enumerate(_timed(open_pipelines(con, dates, batch=batch), timings, "snapshots_s")):
         progress("backtest", i, len(dates))
         start, end = quarter_of(d)
         model = None

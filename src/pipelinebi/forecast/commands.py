@@ -104,7 +104,7 @@ def score(database: Path, limit: int) -> str:
 
 
 def backtest(database: Path, start: str, end: str | None, every: str, with_model: bool, out: str | None,
-             *, save: bool = True) -> str:
+             *, save: bool = True, batch: int | None = None) -> str:
     """Backtest every method on snapshots from ``start`` to ``end`` (default: the as-of date);
     with ``save``, store the rows as table ``forecast_backtest`` (the Forecast accuracy page
     and the ``forecast_*`` metrics read it).
@@ -127,7 +127,8 @@ def backtest(database: Path, start: str, end: str | None, every: str, with_model
         sums, methods, count = [], set(), [0]
 
         def chunks():
-            for f in B.stream(con, dates, as_of, with_model=with_model, timings=timings):
+            for f in B.stream(con, dates, as_of, with_model=with_model, timings=timings,
+                              **({"batch": batch} if batch else {})):
                 if out:
                     f.to_csv(out, index=False, mode="a" if count[0] else "w", header=not count[0])
                 count[0] += len(f)
