@@ -76,6 +76,25 @@ def _progress(what: str, i: int, n: int) -> None:
               flush=True)
 
 
+def _watch_rss(every: float) -> None:
+    """Print this process's resident memory (now and its high-water mark) every ``every`` seconds,
+    from a daemon thread: where in a long step the peak comes, not only how high it was."""
+    import threading
+
+    def status() -> dict[str, str]:
+        with open("/proc/self/status") as f:
+            return dict(line.split(":", 1) for line in f if line.startswith(("VmRSS", "VmHWM")))
+
+    def loop() -> None:
+        while True:
+            time.sleep(every)
+            s = status()
+            print(f"    [rss {int(s['VmRSS'].split()[0]) / 1024:.0f} MiB, peak {int(s['VmHWM'].split()[0]) / 1024:.0f} MiB, "
+                  f"{time.perf_counter() - _T0:.0f} s since start, load {os.getloadavg()[0]:.1f}]", flush=True)
+
+    threading.Thread(target=loop, daemon=True).start()
+
+
 def _stream_child(db: Path, how: str) -> None:
     """One quarter of weekly open pipelines read the old way or the new way (a child process, so
     its max RSS is its own)."""
@@ -133,11 +152,14 @@ def main() -> None:
     ap.add_argument("--stream-child", choices=("old", "new"), help=argparse.SUPPRESS)
     ap.add_argument("--batch", type=int, help="snapshot dates per open-pipeline query of the backtest "
                     "(default snapshots.BATCH_DATES)")
+    ap.add_argument("--watch-rss", type=float, metavar="SECONDS", help="print the process's RSS every SECONDS")
     ap.add_argument("--span-days", type=int, default=730, help="the backtest runs from as_of minus this many days "
                     "(default 730: two years); fewer for a subset of the dates")
     a = ap.parse_args()
     if a.stream_child:
         return _stream_child(a.database, a.stream_child)
+    if a.watch_rss:
+        _watch_rss(a.watch_rss)
     if a.deals > 1_000_000:
         raise SystemExit("at most 1M deals here")
     work = a.work or Path(tempfile.mkdtemp(prefix="bench-forecast-"))
