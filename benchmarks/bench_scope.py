@@ -133,6 +133,7 @@ def main(argv=None) -> int:
 
     from pipelinebi.compiler.query import Query
     from pipelinebi.compiler.scope import OutOfScope
+    from pipelinebi.errors import QueryError
     from pipelinebi.dashboards.answers import page_metrics
 
     def in_scope(q, scope) -> bool:
@@ -141,6 +142,8 @@ def main(argv=None) -> int:
             return True
         except OutOfScope:  # e.g. marketing spend (no rep): the page leaves it out for a scoped viewer
             return False
+        except QueryError:  # a metric asked alone in a form it needs more for (a to-date total needs a grain)
+            return True
 
     def viewers_set(slug, scope):
         """The queries a dashboard page runs for this viewer: as the app does (answers.beyond_scope),
