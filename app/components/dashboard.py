@@ -713,10 +713,9 @@ def chart(page: _Page, tile: ChartTile, key: str) -> None:
             st.info(plan.note, icon=":material/info:")
         if tile.caption and not plan.is_detail:
             st.caption(tile.caption)
-        if plan.followed:  # another chart's drill narrows this one: say to what
-            st.caption(":material/filter_alt: Only " + ", ".join(
-                f"{ui.dim_label(layer, d).lower()} **{md_escape(value_label(v))}**" for d, v in plan.followed)
-                + " (the drill above).")
+        if tile.follow_drill:  # another chart's drill narrows this one: say to what ("For source Inbound.");
+            # one element drilled or not, so the chart below keeps its place and a drill swaps its rows in
+            ui.scope_note(layer, plan.followed, (), "")
 
     ans = page.run(plan.query)
     df = ans.df
