@@ -270,3 +270,40 @@ def test_cli_derive_over_the_tables_spark_sources_names(landed, duck, tmp_path, 
     assert main(["derive", "--engine", url]) == 2
     err = capsys.readouterr().err
     assert "lacks the canonical tables" in err and "Traceback" not in err
+
+
+# ------------------------------------------------------------------ statement timeout
+#: a query that needs hours on two cores (8·10¹² rows joined), so only the timeout can end it
+_FOREVER = ("SELECT count(*) AS n FROM range(20000) a CROSS JOIN range(20000) b CROSS JOIN range(20000) c "
+            "WHERE a.id + b.id + c.id = -1")
+
+
+@pytest.fixture
+def empty_lake(spark_session, tmp_path) -> str:
+    """A spark-local URL whose current build holds no tables (the timeout needs none)."""
+    import json
+
+    home = tmp_path / "lake" / "empty"
+    home.mkdir(parents=True)
+    (home / "CURRENT").write_text(json.dumps({"build": "b-empty", "tables": {}}))
+    return f"spark-local?warehouse={tmp_path / 'lake'}&database=empty"
+
+
+def test_a_local_query_past_the_timeout_is_cancelled(empty_lake, spark_session):
+    """The timeout stops a running local job (it used to let a 1 s limit run 680 s: a classic
+    session's ``interruptTag`` from the timer thread found no tag), the caller gets the timeout's
+    message, and the session answers the next query."""
+    with SparkEngine(parse_engine(empty_lake), timeout=2) as eng:
+        t0 = time.monotonic()
+        with pytest.raises(QueryError, match=r"stopped after 2 s .*PIPELINEBI_QUERY_TIMEOUT"):
+            eng.run(_FOREVER)
+        waited = time.monotonic() - t0
+        # hours of work ended by the limit: returned, and long before the query could have finished
+        assert waited < 60, waited
+        assert eng.run("SELECT count(*) AS n FROM range(10)").to_pylist() == [{"n": 10}]
+        assert eng.run(_FOREVER.replace("20000", "3"), timeout=0).to_pylist() == [{"n": 0}]  # no limit: runs
+    sc = spark_session.sparkContext
+    deadline = time.monotonic() + 30
+    while sc.statusTracker().getActiveJobsIds() and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert sc.statusTracker().getActiveJobsIds() == []  # the cancelled job is not left running

@@ -21,8 +21,9 @@ Bounded like every engine:
   ``SELECT``, set operations) and nothing else — parsed with sqlglot and refused *before* Spark
   sees it; functions that reach into the JVM (``reflect``, ``java_method``) are refused too, and
   a local session cannot read files by path in SQL (``spark.sql.runSQLOnFiles`` off);
-- **a statement timeout**: each query runs under a tag of its own, and a timer interrupts the
-  tag's jobs after ``PIPELINEBI_QUERY_TIMEOUT`` seconds (``SparkSession.interruptTag``);
+- **a statement timeout**: each query runs under a tag of its own, and a watcher thread cancels
+  the tag's jobs after ``PIPELINEBI_QUERY_TIMEOUT`` seconds (spark-local: the SparkContext's job
+  tags, tasks interrupted; Connect: ``SparkSession.interruptTag``) — :meth:`SparkEngine.bounded`;
 - **a row cap**: ``LIMIT cap + 1`` on the query's result, then refused past the cap;
 - **"warehouse unavailable — retrying"** when the server cannot be reached (or a local Spark
   cannot start: no Java), naming the URL without its token.
@@ -274,30 +275,53 @@ class SparkEngine:
         return table
 
     def bounded(self, fn: Callable[[], Any], timeout: float | None) -> Any:
-        """``fn()`` under a tag of its own, interrupted after ``timeout`` seconds."""
+        """``fn()`` with its Spark jobs tagged, cancelled after ``timeout`` seconds.
+
+        spark-local tags the jobs through the SparkContext (``addJobTag`` in this thread, which
+        the query's jobs inherit, and ``cancelJobsWithTag`` from the watcher, with their tasks'
+        threads interrupted): a classic session's ``interruptTag`` only sees tags the *calling*
+        thread added, so from a timer it cancelled nothing and a 1 s limit let a query run
+        680 s. Spark Connect tags the operation on the server, where ``interruptTag`` from any
+        thread finds it. After the limit the watcher cancels again every half second until
+        ``fn`` returns: a job that starts late (planning, a broadcast before the join) is
+        cancelled too."""
         spark = self.spark
         if not timeout:
             return self._guard(fn)
         tag = f"pipelinebi-{uuid.uuid4().hex}"
-        fired = threading.Event()
+        fired, done = threading.Event(), threading.Event()
+        sc = spark.sparkContext if self.local else None
 
-        def stop() -> None:
-            fired.set()
+        def cancel() -> None:
             try:
-                spark.interruptTag(tag)
-            except Exception:  # noqa: BLE001 — the query ended meanwhile
+                if sc is not None:
+                    sc.cancelJobsWithTag(tag)
+                else:
+                    spark.interruptTag(tag)
+            except Exception:  # noqa: BLE001 — the query ended meanwhile, or the session went away
                 pass
 
-        spark.addTag(tag)
-        timer = threading.Timer(timeout, stop)
-        timer.daemon = True
-        timer.start()
+        def watch() -> None:
+            if done.wait(timeout):
+                return
+            fired.set()
+            while not done.is_set():
+                cancel()
+                done.wait(0.5)
+
+        if sc is not None:
+            sc.addJobTag(tag)  # this thread's jobs (each Python thread has its own JVM thread)
+            sc.setInterruptOnCancel(True)  # stop the running tasks, not only the job
+        else:
+            spark.addTag(tag)
+        watcher = threading.Thread(target=watch, name=f"pipelinebi-timeout-{tag[-8:]}", daemon=True)
+        watcher.start()
         try:
             return self._guard(fn, stopped=fired, timeout=timeout)
         finally:
-            timer.cancel()
+            done.set()
             try:
-                spark.removeTag(tag)
+                sc.removeJobTag(tag) if sc is not None else spark.removeTag(tag)
             except Exception:  # noqa: BLE001 — a session that went away
                 pass
 
