@@ -307,3 +307,86 @@ def test_a_local_query_past_the_timeout_is_cancelled(empty_lake, spark_session):
     while sc.statusTracker().getActiveJobsIds() and time.monotonic() < deadline:
         time.sleep(0.5)
     assert sc.statusTracker().getActiveJobsIds() == []  # the cancelled job is not left running
+
+
+# ------------------------------------------------------------------ Spark Connect re-reads a new build
+def _counts(eng) -> dict:
+    return eng.run("SELECT count(*) AS deals, sum(amount) AS amount FROM deals").to_pylist()[0]
+
+
+def _job_mark(spark_session) -> int:
+    """An id past every Spark job run so far: a one-job probe in a job group of its own (job ids
+    count up across the JVM's sessions, the Connect server's included)."""
+    sc = spark_session.sparkContext
+    group = f"pipelinebi-mark-{time.monotonic_ns()}"
+    sc.setJobGroup(group, "a mark in the job ids")
+    try:
+        spark_session.range(1).collect()
+    finally:
+        sc.setLocalProperty("spark.jobGroup.id", None)
+    return max(sc.statusTracker().getJobIdsForGroup(group)) + 1
+
+
+def _failed_jobs(spark_session, first: int, last: int) -> list[int]:
+    tracker = spark_session.sparkContext.statusTracker()
+    return [j for j in range(first, last) if (info := tracker.getJobInfo(j)) and info.status == "FAILED"]
+
+
+def _duckdb_counts(export, semantic, tmp_path) -> dict:
+    """The reference: the same export ingested into DuckDB."""
+    db = tmp_path / f"ref-{export.name}.duckdb"
+    assert ingest(export, db, semantic_dir=semantic).ok
+    con = open_readonly(db)
+    try:
+        deals, amount = con.execute("SELECT count(*), sum(amount) FROM deals").fetchone()
+        intervals = con.execute("SELECT count(*) FROM stage_intervals").fetchone()[0]
+    finally:
+        con.close()
+    return {"deals": deals, "amount": amount, "intervals": intervals}
+
+
+def test_a_connect_reader_rereads_tables_after_ingest_and_derive(spark_connect_url, spark_session, tmp_path):
+    """The app's long-lived Spark Connect session sees each new build: after a second ingest
+    (a deal gone, an amount changed), and after a CRM sync appended a deal to ``deals`` in place
+    and ``derive`` ran. The server caches each table's file listing per session: a session
+    that is not told answers from the old files (the appended deal missing), or fails on the
+    files a swap deleted (FAILED_READ_FILE, an error in the server's log) and has to retry —
+    which is how the first query of each build went before ``version()`` re-read the tables."""
+    from ingest_support import GOOD, intervals_only_semantic
+    from pipelinebi.engines.spark_build import ingest_spark
+
+    semantic = intervals_only_semantic(tmp_path / "semantic")
+    url = parse_engine(f"{spark_connect_url}?database=reread")
+    assert ingest_spark(GOOD, url, semantic_dir=semantic).ok  # an export without leads: an empty table too
+    second = tmp_path / "second"
+    shutil.copytree(GOOD, second)
+    for name in ("deals.csv", "deal_history.csv"):  # D4 gone; D3 30,000 → 31,000
+        path = second / name
+        path.write_text("".join(line for line in path.read_text().splitlines(True) if not line.startswith("D4,")))
+    (second / "deals.csv").write_text((second / "deals.csv").read_text().replace(",30000,USD,", ",31000,USD,"))
+    first_ref, second_ref = _duckdb_counts(GOOD, semantic, tmp_path), _duckdb_counts(second, semantic, tmp_path)
+    assert first_ref != second_ref
+
+    with SparkEngine(url, timeout=120) as reader:
+        v1 = reader.version()
+        intervals = "SELECT count(*) AS n FROM stage_intervals"
+        assert {**_counts(reader), "intervals": reader.run(intervals).to_pylist()[0]["n"]} == first_ref
+
+        assert ingest_spark(second, url, semantic_dir=semantic).ok
+        first_job = _job_mark(spark_session)  # the Connect server runs in this JVM: its jobs are listed here
+        v2 = reader.version()  # what the app asks at the start of each run
+        assert v2 != v1
+        assert {**_counts(reader), "intervals": reader.run(intervals).to_pylist()[0]["n"]} == second_ref
+
+        # a sync tool appends a deal to the canonical table in place (another session), then derive
+        spark_session.sql("INSERT INTO reread.deals SELECT 'D9' AS deal_id, name, pipeline, account_id, owner_id, "
+                          "source, product, amount, currency, created_at, close_date, stage, status, "
+                          "forecast_category, lost_reason FROM reread.deals WHERE deal_id = 'D1'")
+        synced = spark_session.sql("SELECT count(*) AS deals, sum(amount) AS amount FROM reread.deals").collect()[0]
+        assert synced.deals == second_ref["deals"] + 1
+        derive_spark(url, semantic_dir=semantic)
+        assert reader.version() != v2
+        assert _counts(reader) == {"deals": synced.deals, "amount": synced.amount}
+        # re-read before the first query of each build, not after a query failed on files the
+        # swap deleted (FAILED_READ_FILE, an error in the server's log, then a retry)
+        assert _failed_jobs(spark_session, first_job, _job_mark(spark_session)) == []

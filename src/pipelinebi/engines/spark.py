@@ -12,7 +12,8 @@ Two ways in, one class:
   ``CURRENT`` changes (that is also the engine's :meth:`~SparkEngine.version`).
 - ``spark://host:15002?database=crm`` — a Spark Connect server (PySpark's Connect client):
   the tables of the server catalog's ``crm`` database; :meth:`~SparkEngine.version` is when
-  ``pipelinebi_meta`` says they were built. A token comes from ``?token=`` or the client's own
+  ``pipelinebi_meta`` says they were built, and when it changes the session re-reads every table
+  (the server caches their file listings per session). A token comes from ``?token=`` or the client's own
   ``SPARK_CONNECT_AUTHENTICATE_TOKEN``, and is never shown.
 
 Bounded like every engine:
@@ -146,6 +147,8 @@ class SparkEngine:
         self._spark: Any = None
         self._build: str | None = None  # spark-local: the build whose tables are registered
         self._views: set[str] = set()
+        self._seen: Hashable = None  # Connect: the build version() saw last
+        self._queried = False  # Connect: whether this session has read tables (and may cache them)
         self._lock = threading.RLock()
         self._parsed: dict[str, exp.Expression] = {}
 
@@ -233,18 +236,46 @@ class SparkEngine:
 
     def version(self) -> Hashable:
         """spark-local: the build ``CURRENT`` names (a file read, no query); Connect: when
-        ``pipelinebi_meta`` says the tables were built."""
+        ``pipelinebi_meta`` says the tables were built.
+
+        Connect: the server keeps each table's file listing in this session's catalog cache, so a
+        table another session rewrote in place (a CRM sync appending to ``deals``) would answer
+        from the old files. When the version changes (an ``ingest`` or ``derive`` finished), every
+        table of the database is refreshed first; the app asks for the version at the start of
+        each run, so the run reads the new build. ``pipelinebi_meta`` itself is refreshed before
+        each read (one catalog call), so the version is never read from a stale listing."""
         if self.local:
             manifest = read_current(self.home)
             return (self.name, manifest["build"] if manifest else None)
+        spark, queried = self.spark, self._queried
         try:
+            self._guard(lambda: spark.catalog.refreshTable(f"`{self.url.schema}`.`pipelinebi_meta`"))
             rows = self.execute("SELECT key, value FROM pipelinebi_meta WHERE key IN ('ingested_at', 'derived_at')")
         except WarehouseError as e:
             if "unavailable" in str(e):
                 raise
             return (self.name, None)
         meta = dict(rows.fetchall())
-        return (self.name, meta.get("derived_at") or meta.get("ingested_at"))
+        built = meta.get("derived_at") or meta.get("ingested_at")
+        if built != self._seen:
+            if queried:  # a session that has read nothing has nothing cached
+                self.reread()
+            self._seen = built
+        return (self.name, built)
+
+    def reread(self) -> None:
+        """Connect: forget this session's cached listings of every table of the database (the
+        next query lists their files again). A table gone meanwhile (a rename in progress) is skipped."""
+        if self.local:
+            return
+        spark = self.spark
+        for t in self._guard(lambda: spark.catalog.listTables(self.url.schema)):
+            if t.isTemporary:
+                continue
+            try:
+                spark.catalog.refreshTable(f"`{self.url.schema}`.`{t.name}`")
+            except Exception:  # noqa: BLE001 — dropped or renamed since it was listed
+                pass
 
     # -------------------------------------------------------------- query
     def run(self, query: exp.Expression | str, timeout: float | None = None, max_rows: int | None = None):
@@ -257,6 +288,8 @@ class SparkEngine:
         cap = self.max_rows if max_rows is None else max_rows
         spark = self.spark
 
+        self._queried = True
+
         def fetch():
             df = spark.sql(sql)
             return (df.limit(cap + 1) if cap else df).toArrow()
@@ -266,9 +299,9 @@ class SparkEngine:
         except QueryError as e:
             if self.local or "FAILED_READ_FILE" not in str(e):
                 raise
-            # Connect: a derive replaced the tables since this session listed their files
-            for t in self._guard(lambda: spark.catalog.listTables(self.url.schema)):
-                self._guard(lambda: spark.catalog.refreshTable(f"`{self.url.schema}`.`{t.name}`"))
+            # Connect: a derive replaced the tables since this session listed their files (and
+            # nobody asked version() since): list them again, once
+            self.reread()
             table = self.bounded(fetch, self.timeout if timeout is None else timeout)
         if cap and table.num_rows > cap:
             raise QueryError(too_many_rows(cap))

@@ -131,8 +131,13 @@ class _Build:
         else:
             import pyarrow as pa
 
+            from pyspark.sql.pandas.types import from_arrow_schema
+
             table = pa.Table.from_batches(list(batches), schema=schema)
-            self.write(name, self.engine._guard(lambda: self.spark.createDataFrame(table)))
+            # an empty table (no leads in the export) has no rows to infer from: the Connect
+            # client refuses it (CANNOT_INFER_EMPTY_SCHEMA) without the schema, given here
+            columns = from_arrow_schema(schema) if table.num_rows == 0 else None
+            self.write(name, self.engine._guard(lambda: self.spark.createDataFrame(table, schema=columns)))
 
     # ------------------------------------------------------------ outputs
     def write(self, name: str, df: Any) -> None:
