@@ -167,3 +167,35 @@ def test_clv_equals_revenue_over_churned_and_the_written_product_on_the_demo(con
     shown = {s: (None if v != v else float(v)) for s, v in zip(got.source, got.clv)}
     assert shown == pytest.approx(want)
     assert any(v is not None for v in want.values())
+
+
+def test_ingest_refuses_data_that_breaks_a_declared_promise_and_keeps_the_database(demo_db, tmp_path):
+    """An analyst declares a promise the data does not keep (won_deals − 1 is 0 for every
+    customer who bought once): ingest names the file, line and key, says why it matters, and
+    the database in use is not changed."""
+    import shutil
+
+    from pipelinebi.ingest import ingest
+    from pipelinebi.warehouse import database_version
+
+    semantic = tmp_path / "semantic"
+    shutil.copytree(REPO / "semantic", semantic)
+    models = semantic / "models" / "customers.yml"
+    text = models.read_text()
+    anchor = "      - name: customer_years\n"
+    assert anchor in text
+    models.write_text(text.replace(anchor, "      - name: repeat_wins\n        agg: sum\n        expr: won_deals - 1\n"
+                                           "        positive_where: \"true\"\n" + anchor))
+    line = models.read_text().splitlines().index("      - name: repeat_wins") + 4  # its positive_where, 1-based
+    db = tmp_path / "in_use.duckdb"
+    shutil.copy(demo_db, db)
+    before = database_version(db)
+    report = ingest(REPO / "seeds", db, semantic_dir=semantic)
+    assert not report.ok
+    (problem,) = [p for p in report.problems if "positive_where" in p.message]
+    assert problem.message.startswith("measure 'repeat_wins' breaks its positive_where ('true'): ")
+    assert "rows of customer_facts have a value ≤ 0" in problem.message
+    assert problem.file.endswith("customers.yml") and problem.line == line, (problem.file, problem.line, line)
+    assert f"customers.yml:{line}: " in str(problem)
+    assert "remove positive_where" in problem.hint
+    assert database_version(db) == before  # the database in use was not replaced

@@ -77,6 +77,7 @@ def ingest(path: Path | str, database: Path | str, *, mapping: Path | str | None
     if not derive:
         models = []
     findings = Findings()
+    promises = _promises(Path(semantic_dir), findings) if models else None
     with tempfile.TemporaryDirectory(prefix="pipelinebi-ingest-") as work:
         work = Path(work)
         folder, source = path, str(path.resolve())
@@ -98,12 +99,13 @@ def ingest(path: Path | str, database: Path | str, *, mapping: Path | str | None
                 con = _connect(":memory:", spill, run)
                 try:
                     report.row_counts, report.as_of = _build(con, files, work, findings, run, models, as_of,
-                                                             source)
+                                                             source, promises=promises)
                 finally:
                     con.close()
             else:
                 report.row_counts, report.as_of = _build_and_swap(database, files, work, findings, run,
-                                                                  models, as_of, source, spill, finish, carry)
+                                                                  models, as_of, source, spill, finish, carry,
+                                                                  promises)
         except IngestError as e:
             if isinstance(e.__cause__, duckdb.OutOfMemoryException):
                 raise run.out_of_memory(e.__cause__, database, dry_run) from None
@@ -207,8 +209,27 @@ def _connect(target: str, spill: Path, run: _Run | None = None) -> duckdb.DuckDB
     return con
 
 
+def _promises(semantic_dir: Path, findings: Findings):
+    """The check of the measures' ``positive_where`` promises on the new tables
+    (:func:`pipelinebi.semantic.positive.problems`), or None — with a warning — when the
+    semantic layer does not load (``pipelinebi validate`` says why; the data still loads)."""
+    from ..errors import PipelineBIError
+    from ..semantic import load_semantic_layer
+    from ..semantic.positive import declared, problems
+
+    try:
+        registry = load_semantic_layer(semantic_dir).registry
+    except PipelineBIError:
+        findings.warn(Problem("the semantic layer did not load, so the measures' positive_where promises were "
+                              "not checked against the new data", hint="run `pipelinebi validate`"))
+        return None
+    if not declared(registry):
+        return None
+    return lambda con: problems(registry, con)
+
+
 def _build_and_swap(database: Path, files, work, findings, run: _Run, models, as_of, source, spill: Path,
-                    finish=None, carry: str | None = None):
+                    finish=None, carry: str | None = None, promises=None):
     database.parent.mkdir(parents=True, exist_ok=True)
     for p in clean_stale(database):
         findings.note(f"removed {p.name}, left over from an interrupted ingest")
@@ -220,7 +241,7 @@ def _build_and_swap(database: Path, files, work, findings, run: _Run, models, as
     try:
         if carry is not None and not _copy_previous_actions(database, con):
             carry = None  # no previous ingest (or one without actions): nothing to keep
-        counts, as_of_txt = _build(con, files, work, findings, run, models, as_of, source, carry)
+        counts, as_of_txt = _build(con, files, work, findings, run, models, as_of, source, carry, promises)
         if not findings.errors and (p := wal_problem(database)):
             findings.error(p)
         if findings.errors:
@@ -267,9 +288,10 @@ def _copy_previous_actions(database: Path, con: duckdb.DuckDBPyConnection) -> bo
 
 def _build(con, files, work: Path, findings: Findings, progress: _Run,
            models: list[DerivedModel], as_of: date | None, source: str,
-           carry: str | None = None) -> tuple[dict[str, int], str | None]:
+           carry: str | None = None, promises=None) -> tuple[dict[str, int], str | None]:
     """Read and check everything into ``con``; if clean, load the tables and derive (and, with
-    ``carry``, add the previous ingest's actions the new data no longer fires)."""
+    ``carry``, add the previous ingest's actions the new data no longer fires); ``promises``
+    (:func:`_promises`) checks the derived tables against what the measures declare."""
     where: dict[str, Location] = {}
     available: set[str] = set()
     counts: dict[str, int] = progress.counts  # filled as tables are read: the data size if memory runs out
@@ -324,6 +346,12 @@ def _build(con, files, work: Path, findings: Findings, progress: _Run,
     # hold finished row groups back to write them in input order (issue #20: memory at 10M deals).
     con.execute("SET preserve_insertion_order = false")
     counts.update(build_derived(con, models, progress))
+    if promises is not None:
+        progress("checking the measures' positive_where promises")
+        for problem in promises(con):
+            findings.error(problem)
+        if findings.errors:
+            return counts, None
     if carry is not None and "actions" in counts:
         from ..rules.triggers import PREVIOUS_TABLE
 

@@ -49,6 +49,35 @@ def check_sql(registry: Registry, measure: Any) -> str:
     return select.select(exp.Count(this=exp.Star()), copy=False).where(bad, copy=False).sql("duckdb")
 
 
+def problems(registry: Registry, con: Any) -> list[Any]:
+    """:func:`broken` as problems that name the YAML file, line and key of each declaration the
+    data breaks (ingest refuses such data: the compiler would rely on a promise it breaks).
+
+    >>> import duckdb
+    >>> from pipelinebi.semantic import load_semantic_layer
+    >>> from pipelinebi.settings import PROJECT_ROOT
+    >>> registry = load_semantic_layer(PROJECT_ROOT / "semantic").registry
+    >>> con = duckdb.connect()
+    >>> _ = con.execute("CREATE TABLE customer_facts AS SELECT * FROM (VALUES (0, 1.0, true)) v(won_deals, exposure_years, is_churned)")
+    >>> [p.message for p in problems(registry, con)]  # doctest: +ELLIPSIS
+    ["measure 'customer_won_deals' breaks its positive_where ('true'): 1 row of customer_facts has ..."]
+    """
+    out = []
+    for name, n in broken(registry, con).items():
+        model_name, measure_name = name.split(".", 1)
+        model = registry.models[model_name]
+        i = next(i for i, m in enumerate(model.definition.measures) if m.name == measure_name)
+        m = model.measures[measure_name]
+        rows = f"{n:,} row{'s' if n != 1 else ''} of {model.definition.table} {'has' if n == 1 else 'have'}"
+        out.append(model.located.problem(
+            f"measure '{measure_name}' breaks its positive_where ('{m.definition.positive_where}'): {rows} "
+            f"a value ≤ 0 where it holds, or a negative or blank value",
+            key=f"measures[{i}].positive_where", subloc=("measures", i, "positive_where"),
+            hint="the compiler divides this measure away from products of ratios on that promise, so the "
+                 "numbers would be wrong: fix the data or the derived SQL, or remove positive_where"))
+    return out
+
+
 def broken(registry: Registry, con: Any) -> dict[str, int]:
     """``{model.measure: rows breaking its declaration}`` for every declaration ``con``'s
     database breaks (the models whose table it holds); empty when every one holds."""
