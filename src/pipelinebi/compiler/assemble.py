@@ -27,7 +27,7 @@ from .query import Filter, Query
 from .ranges import from_start, read_start
 from .rollups import choose, rollup_branch
 from .scope import check_allowed, explain_unreachable, keyed_condition, scope_conditions
-from .top_per_group import top_per_group
+from .top_per_group import top_per_group, unique_name
 from .top_values import cte_name, hoist, membership, ranking_query
 
 
@@ -136,7 +136,7 @@ def compile_query(registry: Registry, query: Query) -> Compiled:
         else:
             select = build_branch(registry, branch, resolved, branch_conditions, time_expr, start, query.end, query.grain)
         branch_where = select.args.get("where")
-        name = _unique(f"{branch.conversion or branch.model}_agg", used_names)
+        name = unique_name(f"{branch.conversion or branch.model}_agg", used_names)
         ctes.append((name, select))
         cols = list(conversion_columns(branch.conversion)) if branch.conversion else [measure_column(m) for m in branch.measures]
         branch_outputs.append((name, cols))
@@ -190,7 +190,7 @@ def compile_query(registry: Registry, query: Query) -> Compiled:
     else:
         narrow = query.model_copy(update={"dimensions": tuple(dims), "order_by": late.order_by(query)})
         ranked = _order_and_limit(final, narrow, output, qualify_with=None, ctes=ctes, used_names=used_names)
-        kept, late_name = _unique("kept_rows", used_names), _unique("late_columns", used_names)
+        kept, late_name = unique_name("kept_rows", used_names), unique_name("late_columns", used_names)
         output = full_dims + list(query.metrics)
         ranked, columns, final = late_select(registry, late, kept, late_name, output, ranked, branch_where,
                                              source=late_rollup)
@@ -242,14 +242,6 @@ def merge_single_branch(outer: exp.Select, inner: exp.Select, dims: list[str]) -
 
 def _who(branch: Branch) -> str:
     return f"metric {branch.conversion}" if branch.conversion else ", ".join(f"measure {m.qualified}" for m in branch.measures)
-
-
-def _unique(name: str, used: set[str]) -> str:
-    n, i = name, 2
-    while n in used:
-        n, i = f"{name}_{i}", i + 1
-    used.add(n)
-    return n
 
 
 def _resolve(registry: Registry, branch: Branch, name: str, query: Query) -> ResolvedField:

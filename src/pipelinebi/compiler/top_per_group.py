@@ -60,7 +60,7 @@ def top_per_group(select: exp.Select, query: Query, output: list[str],
                                      hint=unknown_name_hint(name, output)))
     within = [exp.Ordered(this=exp.column(n), desc=d, nulls_first=False) for n, d in order]
     if len(order) >= 2 and ctes is not None:
-        source = _unique("group_rows", used_names if used_names is not None else set())
+        source = unique_name("group_rows", used_names if used_names is not None else set())
         ctes.append((source, select))
         rows = _cut_on_first_key(source, group, order[0], query.limit, output)
     else:
@@ -99,7 +99,14 @@ def _cut_on_first_key(source: str, group: str, first: tuple[str, bool], n: int, 
     return exp.Subquery(this=rows, alias=exp.TableAlias(this=exp.to_identifier("result")))
 
 
-def _unique(name: str, used: set[str]) -> str:
+def unique_name(name: str, used: set[str]) -> str:
+    """``name``, or ``name_2``, ``name_3``, … — the first not in ``used`` (which it joins): a CTE
+    name no other CTE of the statement has.
+
+    >>> used = {"kept_rows"}
+    >>> unique_name("kept_rows", used), unique_name("kept_rows", used), unique_name("group_rows", used)
+    ('kept_rows_2', 'kept_rows_3', 'group_rows')
+    """
     n, i = name, 2
     while n in used:
         n, i = f"{name}_{i}", i + 1
