@@ -153,6 +153,12 @@ def test_a_big_level_is_a_grid_worst_first_with_the_hand_computed_numbers(grid_o
         assert abs(float(row["closed_won_amount"]) - won) < 0.01
         assert (target is None and row["target"] in (None, "—")) or abs(float(row["target"]) - target) < 0.01
         assert row["__gap"] == (gap_words(forecast, target) if target is not None else "—")
+    # amounts shown compact ("52.6K") say their unit in the header, as the deal lists do
+    import json
+
+    config = json.loads(at.dataframe[0].proto.columns)
+    assert config["closed_won_amount"]["label"] == "Closed won ($)"
+    assert config["closed_won_amount"]["type_config"]["format"] == "compact"
     # furthest short first
     gaps = [want[r][1] - want[r][0] for r in grid["rep"] if want[r][1] is not None]
     assert gaps == sorted(gaps, reverse=True)

@@ -949,10 +949,10 @@ def _grid(page: _Page, tile: ChartTile, plan, key: str, nxt: str,
     config = ui.column_config(layer, shown.columns, as_text)
     if "__gap" in shown:
         config["__gap"] = st.column_config.TextColumn("Gap to target", help="Forecast against target, in words")
-    for c in metrics:  # large amounts: no cents, compact like the KPIs
+    for c in metrics:  # large amounts: no cents, compact like the KPIs ("52.6K": the header says "($)")
         m = layer.metrics.get(c)
         if m is not None and m.format == "currency" and c not in as_text:
-            config[c] = st.column_config.NumberColumn(m.label, format="compact", help=m.description or None)
+            config[c] = st.column_config.NumberColumn(f"{m.label} ($)", format="compact", help=m.description or None)
     grid_key = _key(key, "grid", plan.drilled, search)
     st.dataframe(shown, hide_index=True, width="stretch", height=min(38 + 35 * len(shown), 560),
                  column_config=config, on_select=partial(_on_row, grid_key, dim, raw),
