@@ -104,23 +104,17 @@ def stable_dataset_names(spec: dict) -> dict:
     if not names:
         return spec
 
-    def walk(node: Any) -> Any:
-        if isinstance(node, dict):
-            out = {}
-            for k, v in node.items():
-                if k == "data" and isinstance(v, dict) and v.get("name") in names:
-                    v = {**v, "name": names[v["name"]]}
-                elif k == "datasets" and node is spec:
-                    v = {names[n]: rows for n, rows in v.items()}
-                    out[k] = v
-                    continue
-                out[k] = walk(v)
-            return out
-        if isinstance(node, list):
-            return [walk(v) for v in node]
-        return node
+    def entry(key: str, value: Any) -> Any:  # a {"data": {"name": …}} reference renamed, at any depth
+        if key == "data" and isinstance(value, dict) and value.get("name") in names:
+            return {**value, "name": names[value["name"]]}
+        if isinstance(value, list):
+            return [entry("", v) for v in value]
+        if isinstance(value, dict):
+            return {k: entry(k, v) for k, v in value.items()}
+        return value
 
-    return walk(spec)
+    # the rows themselves are not walked: only their names change
+    return {k: {names[n]: rows for n, rows in v.items()} if k == "datasets" else entry(k, v) for k, v in spec.items()}
 
 
 @st.cache_data(max_entries=1000, show_spinner=False)

@@ -104,21 +104,41 @@ def carry_over_sql(semantic_dir: Path) -> str | None:
         raise IngestError(e.problems) from None
 
 
-def rollup_models(semantic_dir: Path) -> list[DerivedModel]:
+class SemanticRegistry:
+    """The semantic layer's registry, with its rollups, for one ingest: built on first use and
+    kept, so the rollups' SQL (:func:`rollup_models`) and the measures' ``positive_where``
+    checks read one registry instead of parsing the YAML twice. A broken definition raises
+    :class:`DefinitionError` at each use (each caller says what it means for the ingest)."""
+
+    def __init__(self, semantic_dir: Path):
+        self.semantic_dir = Path(semantic_dir)
+        self._registry = None
+
+    @property
+    def registry(self):
+        if self._registry is None:
+            from ..semantic.loader import load_definitions
+            from ..semantic.registry import build_registry
+            from ..semantic.rollups import with_rollups
+
+            self._registry = with_rollups(build_registry(*load_definitions(self.semantic_dir), self.semantic_dir),
+                                          self.semantic_dir)
+        return self._registry
+
+
+def rollup_models(semantic_dir: Path, semantic: SemanticRegistry | None = None) -> list[DerivedModel]:
     """The rollups' tables (``semantic/rollups/*.yml``, :mod:`pipelinebi.semantic.rollups`),
     built last: their SQL is the compiler's, over the models' tables and joins, checked like any
-    compiled query.  A broken rollup (or model) is an IngestError at its file:line."""
+    compiled query.  A broken rollup (or model) is an IngestError at its file:line. ``semantic``:
+    the ingest's registry, when it has one."""
     from sqlglot import exp
 
-    from ..semantic.loader import load_definitions
-    from ..semantic.registry import build_registry
-    from ..semantic.rollups import build_select, rollup_files, with_rollups
+    from ..semantic.rollups import build_select, rollup_files
 
     if not rollup_files(semantic_dir):
         return []
     try:
-        registry = with_rollups(build_registry(*load_definitions(Path(semantic_dir)), Path(semantic_dir)),
-                                Path(semantic_dir))
+        registry = (semantic or SemanticRegistry(semantic_dir)).registry
     except DefinitionError as e:
         raise IngestError(e.problems) from None
     out = []

@@ -30,7 +30,8 @@ from ..progress import Progress, no_progress
 from .checks import Location
 from .columns import check_and_type, numbered_views
 from ..semantic.rollups import META_PREFIX as ROLLUP_META
-from .derived import DerivedModel, build_derived, carry_over_sql, load_derived, rollup_models, scorecard_models
+from .derived import (DerivedModel, SemanticRegistry, build_derived, carry_over_sql, load_derived, rollup_models,
+                      scorecard_models)
 from .files import discover
 from .read import load_raw, read_problem
 from .relations import check_relations
@@ -69,15 +70,16 @@ def ingest(path: Path | str, database: Path | str, *, mapping: Path | str | None
         from ..settings import get_settings
 
         semantic_dir = get_settings().semantic_dir
+    semantic = SemanticRegistry(Path(semantic_dir))  # read once: the rollups and the promises share it
     models = (load_derived(Path(semantic_dir) / "derived") + scorecard_models(Path(semantic_dir))
-              + rollup_models(Path(semantic_dir)))  # rollups last: they read the others
+              + rollup_models(Path(semantic_dir), semantic))  # rollups last: they read the others
     # the triggers' actions of the database in use are kept (each event fires once, see
     # pipelinebi.rules.triggers.carry_over): None when there are no triggers or no derived tables
     carry = carry_over_sql(Path(semantic_dir)) if derive and keep_actions else None
     if not derive:
         models = []
     findings = Findings()
-    promises = _promises(Path(semantic_dir), findings) if models else None
+    promises = _promises(semantic, findings) if models else None
     with tempfile.TemporaryDirectory(prefix="pipelinebi-ingest-") as work:
         work = Path(work)
         folder, source = path, str(path.resolve())
@@ -209,16 +211,15 @@ def _connect(target: str, spill: Path, run: _Run | None = None) -> duckdb.DuckDB
     return con
 
 
-def _promises(semantic_dir: Path, findings: Findings):
+def _promises(semantic: SemanticRegistry, findings: Findings):
     """The check of the measures' ``positive_where`` promises on the new tables
     (:func:`pipelinebi.semantic.positive.problems`), or None — with a warning — when the
     semantic layer does not load (``pipelinebi validate`` says why; the data still loads)."""
     from ..errors import PipelineBIError
-    from ..semantic import load_semantic_layer
     from ..semantic.positive import declared, problems
 
     try:
-        registry = load_semantic_layer(semantic_dir).registry
+        registry = semantic.registry
     except PipelineBIError:
         findings.warn(Problem("the semantic layer did not load, so the measures' positive_where promises were "
                               "not checked against the new data", hint="run `pipelinebi validate`"))
