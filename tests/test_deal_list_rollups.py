@@ -142,3 +142,40 @@ def test_a_stages_list_on_the_board(layer, con):
         ORDER BY d.amount DESC, d.deal_id LIMIT 20""", [lo, hi, stage]).fetchall()
     assert len(want) == 20 and isinstance(want[0][1], Decimal)
     assert answer(layer, con, q) == want == answer(layer, con, q, rollups=False)
+
+
+def forecast_slipped(layer, con, team: str | None = None) -> Query:
+    """The Forecast waterfall's slipped-deals list as the page asks for it, for the database's quarter."""
+    from pipelinebi.dashboards.movement import waterfall_plan
+
+    as_of = database_as_of(con)
+    start, end = period_bounds(as_of, "quarter")
+    page = next(p for p in load_dashboards(REPO / "semantic", layer) if p.slug == "forecast")
+    tile = next(t for t in page.definition.tiles if getattr(t, "waterfall", None) and t.waterfall.slipped)
+    filters = (Filter(dimension="team", value=team),) if team else ()
+    return waterfall_plan(tile, PageState(start, end, as_of=as_of, filters=filters)).slipped
+
+
+@pytest.mark.parametrize("by_team", [False, True])
+def test_forecast_slipped_deals(layer, con, by_team):
+    """The waterfall's slipped deals (pushed out of the quarter since its first day) read
+    ``rollup_slipped_deal_list`` and are the deals hand-written SQL over quarter_flow finds."""
+    as_of = database_as_of(con)
+    start, _ = period_bounds(as_of, "quarter")
+    team = con.execute("""SELECT r.team FROM quarter_flow q JOIN reps r ON r.rep_id = q.owner_id
+                          WHERE q.category = 'pushed_out' AND q.from_date = ? AND q.to_date = ? GROUP BY r.team
+                          ORDER BY count(*) DESC, r.team LIMIT 1""", [start, as_of]).fetchall()[0][0] if by_team else None
+    q = forecast_slipped(layer, con, team)
+    assert q is not None and "rollup_slipped_deal_list" in layer.compile(layer.with_rollups(q, con))
+    want = con.execute("""
+        SELECT d.name, d.close_date, r.name, d.stage, a.name, d.deal_id, sum(q.amount)
+        FROM quarter_flow q JOIN deals d ON d.deal_id = q.deal_id LEFT JOIN accounts a ON a.account_id = d.account_id
+        LEFT JOIN reps r ON r.rep_id = q.owner_id
+        WHERE q.category = 'pushed_out' AND q.from_date = ? AND q.to_date = ? AND (? IS NULL OR r.team = ?)
+        GROUP BY ALL""", [start, as_of, team, team]).fetchall()
+    # the demo quarter's slipped deals fit in the list, so it is compared whole (a team's may be one deal)
+    assert (1 <= len(want) if by_team else 1 < len(want)) and len(want) < q.limit
+    got = answer(layer, con, q)
+    assert sorted(got, key=repr) == sorted(want, key=repr)
+    assert [r[-1] for r in got] == sorted((r[-1] for r in got), reverse=True), "largest first"
+    assert sorted(answer(layer, con, q, rollups=False), key=repr) == sorted(want, key=repr)
