@@ -100,3 +100,41 @@ def test_many_deals_the_small_ones_as_one_normal():
     spread = full.p90 - full.p10
     assert abs(quick.p10 - full.p10) < 0.05 * spread and abs(quick.p90 - full.p90) < 0.05 * spread
     assert quick.mean == pytest.approx(full.mean)
+
+
+def _deals_table(n: int, seed: int):
+    """n deals with every case the reduction must keep apart: NULL and zero amounts, NULL,
+    zero, certain and over-certain weights, negative amounts, and ties in variance."""
+    rng = np.random.default_rng(seed)
+    amt = rng.choice([0.0, 100.0, 250.0, 1_000.0, 12_345.67, -50.0], n).astype(object)
+    prob = rng.choice([0.0, 0.1, 0.25, 0.5, 0.9, 1.0, 1.2], n)
+    w = (np.asarray(amt, dtype=float) * prob).astype(object)
+    amt[rng.random(n) < 0.05] = None
+    w[rng.random(n) < 0.05] = None
+    return pd.DataFrame({"deal_id": [f"D{i:05d}" for i in range(n)], "w": w, "amt": amt})
+
+
+@pytest.mark.parametrize("n,exact", [(40, 2000), (400, 25), (3000, 2000), (1, 5), (0, 5)])
+def test_the_engine_reduction_gives_the_numpy_range(n, exact):
+    """reduced_query run by DuckDB + from_reduced == from_table over the per-deal rows: the same
+    deals drawn one by one in the same order, the rest's mean and variance, the fixed part."""
+    import duckdb
+    from sqlglot import parse_one
+
+    from pipelinebi.forecast.ranges import from_reduced, reduced_query
+
+    frame = _deals_table(n, seed=n + exact)
+    con = duckdb.connect()
+    con.register("frame", frame)
+    con.execute("CREATE TABLE deals_t AS SELECT deal_id, CAST(w AS DECIMAL(18, 2)) AS w, "
+                "CAST(amt AS DECIMAL(18, 2)) AS amt FROM frame")
+    per_deal = parse_one("SELECT deal_id, w, amt FROM deals_t ORDER BY deal_id")
+    reduced = con.sql(reduced_query(per_deal, "w", "amt", exact).sql(dialect="duckdb")).to_arrow_table()
+    want = from_table(con.sql("SELECT * FROM deals_t").to_arrow_table(), "w", "amt", closed=10.0,
+                      exact_deals=exact)
+    got = from_reduced(reduced, closed=10.0)
+    assert reduced.num_rows == min(exact, want.deals) + 1
+    assert (want.approximated > 0) == (want.deals > exact)  # (400, 25) draws some as a normal
+    assert (got.deals, got.approximated, got.draws, got.seed) == (want.deals, want.approximated, want.draws, want.seed)
+    for f in ("mean", "p10", "p50", "p90"):
+        assert getattr(got, f) == pytest.approx(getattr(want, f), rel=1e-9, abs=1e-6), f
