@@ -10,88 +10,17 @@ no secret appears in any message.
 
 from __future__ import annotations
 
-import email
-import email.policy
 import json
-import socket
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import duckdb
 import pytest
 
 from app_support import ACTION_TEAMS
+from notify_support import SECRET, Receiver, free_port, smtp  # noqa: F401 (smtp: a fixture)
 from pipelinebi.errors import ConfigError
 from pipelinebi.notify.run import notify
 from pipelinebi.settings import Settings, get_settings
 from pipelinebi.warehouse import open_readonly
-
-SECRET = "s3cr3t-path-token"
-
-
-class Receiver:
-    """A webhook receiver on 127.0.0.1: records each POST; ``fail_first`` answers 500 to the
-    first attempt for each action id."""
-
-    def __init__(self, port: int = 0, fail_first: bool = False):
-        received: list[tuple[dict, dict]] = []
-        attempts: dict[str, int] = {}
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):  # noqa: N802
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                key = self.headers["Idempotency-Key"]
-                attempts[key] = attempts.get(key, 0) + 1
-                if fail_first and attempts[key] == 1:
-                    self.send_response(500)
-                    self.end_headers()
-                    return
-                received.append((body, dict(self.headers)))
-                self.send_response(204)
-                self.end_headers()
-
-            def log_message(self, *a):
-                pass
-
-        self.received, self.attempts = received, attempts
-        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
-        self.port = self.server.server_address[1]
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/hooks/{SECRET}"
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
-class Inbox:
-    async def handle_DATA(self, server, session, envelope):  # noqa: N802
-        self.messages.append((envelope.rcpt_tos, email.message_from_bytes(envelope.content, policy=email.policy.default)))
-        return "250 OK"
-
-    def __init__(self):
-        self.messages: list = []
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture
-def smtp():
-    from aiosmtpd.controller import Controller
-
-    inbox = Inbox()
-    ctl = Controller(inbox, hostname="127.0.0.1", port=free_port())
-    ctl.start()
-    yield inbox, ctl.port
-    ctl.stop()
-
 
 
 @pytest.fixture(scope="module")

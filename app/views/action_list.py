@@ -7,6 +7,11 @@ fired and what to do, with the deal and a link to its CRM record; "Open a deal" 
 deal (its row in the deal list and every action on it; ``?deal=`` in the URL, so it can be
 shared). The whole list downloads as CSV. Status: open (nobody touched the deal or lead since it
 fired), done, expired (nobody did within the trigger's expiry).
+
+"Notified" says what ``pipelinebi notify`` did with each listed action (webhook ✓ and when, failed
+and why, not sent yet), read from its ledger by :mod:`pipelinebi.notify.status`, with one line
+above the lists: "12 delivered, 1 failed (…): see <dead-letter file>". Only the listed actions'
+records are read, so the line counts what the viewer may see.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from pipelinebi.compiler.query import Filter, Query
 from pipelinebi.crm_links import deal_url
 from pipelinebi.export import safe_csv
 from pipelinebi.formatting import md_escape, plural, value_label
+from pipelinebi.notify.status import deliveries_for
 
 NEEDED = ("actions_fired", "actions_open")
 #: the list's columns, in order (those the layer has)
@@ -26,6 +32,7 @@ COLUMNS = ("fired_at", "action_rule_label", "action_message", "deal_name", "rep"
            "action_lead_id", "action_id", "action_team")
 STATUSES = {"Open": "open", "All": None, "Done": "done", "Expired": "expired"}
 LIMIT = 2000
+NOTIFIED = "notified"
 DEAL_COLUMNS = ("deal_id", "deal_name", "amount", "stage", "days_in_stage", "stage_norm_days", "close_date",
                 "deal_pushes", "rep", "hv_explanation")
 
@@ -77,6 +84,7 @@ def action_list() -> None:
                 icon=":material/task_alt:")
         return
     st.markdown(summary(df["action_team"], status, LIMIT))
+    df = _delivery(df)
     st.download_button("Download CSV", lambda: safe_csv(df), file_name="pipelinebi_actions.csv", mime="text/csv",
                        key="actions_csv", icon=":material/download:")
     template = data.snapshot().settings.crm_deal_url
@@ -89,14 +97,36 @@ def action_list() -> None:
         if template and "deal_id" in shown:
             shown.insert(1, deal_list.LINK, [deal_url(template, v) if isinstance(v, str) and v else None
                                              for v in shown["deal_id"]])
-        frame, as_text = ui.display_frame(layer, shown)
-        config = ui.column_config(layer, [c for c in frame.columns if c != deal_list.LINK], as_text)
+        # the delivery words stay as written ("webhook not sent yet" is no category code to title-case)
+        frame, as_text = ui.display_frame(layer, shown.drop(columns=[NOTIFIED]))
+        frame.insert(list(shown.columns).index(NOTIFIED), NOTIFIED, shown[NOTIFIED])
+        config = ui.column_config(layer, [c for c in frame.columns if c not in (deal_list.LINK, NOTIFIED)], as_text)
+        config[NOTIFIED] = st.column_config.TextColumn(
+            "Notified", help="What pipelinebi notify did with this action, per output: ✓ delivered (UTC time), "
+                             "failed N× (N notifier runs, each retried) and why, or not sent yet")
         if deal_list.LINK in frame:
             config[deal_list.LINK] = st.column_config.LinkColumn("CRM", display_text="Open ↗",
                                                                  help="The deal's record in the CRM")
         st.dataframe(frame, hide_index=True, width="stretch", column_config=config,
                      height=min(38 + 35 * len(frame), 420), key=f"actions-{team}")
     _drill(layer, df, g)
+
+
+def _delivery(df: pd.DataFrame) -> pd.DataFrame:
+    """The listed actions' delivery (column ``notified``, after the status) and, above the lists,
+    one line over them and whatever of the notifier's record could not be read."""
+    record = deliveries_for(data.snapshot().settings, df["action_id"])
+    statuses = dict(zip(df["action_id"], df["action_status"] if "action_status" in df else [None] * len(df)))
+    for problem in record.problems:
+        st.warning(md_escape(problem), icon=":material/report:")
+    line = "Delivery: " + record.summary(statuses)
+    if any(record.kind(a) == "failed" for a in statuses):
+        st.warning(md_escape(line), icon=":material/sync_problem:")
+    else:
+        st.caption(md_escape(line))
+    at = list(df.columns).index("action_status") + 1 if "action_status" in df else len(df.columns)
+    df.insert(at, NOTIFIED, [record.text(a, statuses.get(a)) for a in df["action_id"]])
+    return df
 
 
 def _drill(layer, df: pd.DataFrame, g) -> None:

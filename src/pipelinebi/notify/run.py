@@ -56,7 +56,13 @@ def outputs_from(settings: Settings) -> list[Any]:
 
 
 def state_path(settings: Settings) -> Path:
+    """The ledger (:mod:`.ledger`): ``PIPELINEBI_NOTIFY_STATE``, else ``<database>.notify.sqlite``."""
     return settings.notify_state or settings.database.with_name(settings.database.name + ".notify.sqlite")
+
+
+def dead_letter_path(settings: Settings) -> Path:
+    """The webhook's dead-letter file, beside the ledger: ``<database>.notify.dead-letter.jsonl``."""
+    return state_path(settings).with_suffix(".dead-letter.jsonl")
 
 
 def open_actions(layer: Any, con: Any, crm_deal_url: str | None) -> list[dict[str, Any]]:
@@ -81,7 +87,7 @@ def notify(settings: Settings, layer: Any, con: Any, *, dry_run: bool = False) -
     actions = open_actions(layer, con, settings.crm_deal_url)
     ledger = Ledger(state_path(settings))
     by_id = {a["action_id"]: a for a in actions}
-    dead = state_path(settings).with_suffix(".dead-letter.jsonl")
+    dead = dead_letter_path(settings)
     for out in outputs:
         todo = ledger.pending(out.name, list(by_id))
         already = len(by_id) - len(todo)
