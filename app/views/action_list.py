@@ -113,7 +113,7 @@ def action_list() -> None:
 
 
 def _delivery(df: pd.DataFrame) -> pd.DataFrame:
-    """The listed actions' delivery (column ``notified``, after the status) and, above the lists,
+    """The listed actions' delivery (column ``notified``, after what to do) and, above the lists,
     one line over them and whatever of the notifier's record could not be read."""
     record = deliveries_for(data.snapshot().settings, df["action_id"])
     statuses = dict(zip(df["action_id"], df["action_status"] if "action_status" in df else [None] * len(df)))
@@ -124,7 +124,8 @@ def _delivery(df: pd.DataFrame) -> pd.DataFrame:
         st.warning(md_escape(line), icon=":material/sync_problem:")
     else:
         st.caption(md_escape(line))
-    at = list(df.columns).index("action_status") + 1 if "action_status" in df else len(df.columns)
+    # beside what to do, before the deal's columns: on a desktop it is in view without scrolling the grid
+    at = list(df.columns).index("action_message") + 1 if "action_message" in df else len(df.columns)
     df.insert(at, NOTIFIED, [record.text(a, statuses.get(a)) for a in df["action_id"]])
     return df
 

@@ -1,7 +1,9 @@
 """#17 The Action list in Chromium at desktop (1440×900) and phone (390×844): each team's list
 drawn under its heading with the CRM link column, "Open a deal" from the URL shows the deal and
 every action on it, no error, axe-core 0 serious/critical; screenshots in
-``test-output/screenshots/actions_<size>.png`` (look at them)."""
+``test-output/screenshots/actions_<size>.png`` and ``actions_top_<size>.png`` (look at them). Before the server starts, the real
+notifier sends the open actions to a local webhook receiver that refuses one: the page says
+"N delivered, 1 failed" above the lists, and each row's "Notified" column says which."""
 
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ import pytest
 
 from app_support import ACTION_TEAMS
 from browser_helpers import REPO_ROOT, StreamlitServer
+from notify_support import Receiver
 
 _spec = importlib.util.spec_from_file_location("_a11y", Path(__file__).with_name("test_a11y_screens.py"))
 _a11y = importlib.util.module_from_spec(_spec)
@@ -29,10 +32,31 @@ def served(tmp_path_factory):
 
     db = tmp_path_factory.mktemp("actions_db") / "demo.duckdb"
     ensure_database(Settings(database=db))
+    _notify_all_but_the_newest(db)
     server = StreamlitServer(REPO_ROOT / "app" / "streamlit_app.py",
                              env={"PIPELINEBI_DATABASE": str(db), "PIPELINEBI_CRM_DEAL_URL": CRM}, cwd=REPO_ROOT)
     with server as url:
         yield url, db
+
+
+def _notify_all_but_the_newest(db) -> None:
+    """``pipelinebi notify`` (its ledger beside the database, where the app looks) to a receiver
+    that refuses the newest open action."""
+    from pipelinebi.notify.run import notify
+    from pipelinebi.semantic import load_semantic_layer
+    from pipelinebi.settings import Settings
+    from pipelinebi.warehouse import open_readonly
+
+    with duckdb.connect(str(db), read_only=True) as con:
+        newest = con.execute("SELECT action_id FROM actions WHERE status = 'open' "
+                             "ORDER BY fired_at DESC, action_id DESC LIMIT 1").fetchone()[0]
+    hook = Receiver(refuse=frozenset({newest}))
+    try:
+        s = Settings(database=db, notify_webhook_url=hook.url(), notify_backoff=0.01, notify_retries=2)
+        with open_readonly(db) as con:
+            assert notify(s, load_semantic_layer(REPO_ROOT / "semantic"), con).failed
+    finally:
+        hook.close()
 
 
 @pytest.mark.parametrize("size", list(SIZES))
@@ -55,6 +79,10 @@ def test_action_list(browser, served, screenshot_dir, size):
             heading = f"{ACTION_TEAMS[team]} · {k} action" + ("s" if k > 1 else "")  # "SDR", not "Sdr"
             assert page.get_by_role("heading", name=heading).count() == 1, heading
         assert page.get_by_test_id("stDataFrame").count() >= len(teams) + 1
+        opened = sum(teams.values())
+        line = page.get_by_text(f"Delivery: {opened - 1} delivered, 1 failed (webhook: HTTP 500 after 2 attempts)")
+        assert line.count() == 1 and line.is_visible()
+        page.screenshot(path=screenshot_dir / f"actions_top_{size}.png")
         page.get_by_text(f"Every action on this deal: {every} action").first.scroll_into_view_if_needed()
         assert page.get_by_text(f"Every action on this deal: {every} action").first.is_visible()
         page.screenshot(path=screenshot_dir / f"actions_{size}.png", full_page=size == "desktop")
