@@ -1,7 +1,7 @@
 """The examples in the docstrings of the app's chart helpers run (pytest's --doctest-modules
 covers src/ only; app/components is imported here the way the app imports it). They cover
 axis titles that say their unit (``measures_title``), tick counts (``time_ticks``), the running
-period's marks (``partial_period``) and chart descriptions (``a11y``)."""
+period's marks (``partial_period``), chart descriptions (``a11y``) and the lead list's column order."""
 
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ import pytest
 
 from app_support import APP_DIR
 
-MODULES = ("components.charts", "components.partial_period", "components.a11y", "components.cards")
+MODULES = ("components.charts", "components.partial_period", "components.a11y", "components.cards",
+           "components.lead_list")
 
 
 @pytest.mark.parametrize("name", MODULES)

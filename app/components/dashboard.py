@@ -37,7 +37,7 @@ from pipelinebi.compiler.query import Query
 from pipelinebi.forecast import accuracy as FA
 from pipelinebi.formatting import MISSING, format_value, gap_parts, gap_words, is_missing, label_map, md_escape, plural, value_label
 
-from . import charts, data, deal_list, filters, forecast_method, narrow, pacing, partial_period, spec_cache, ui, waterfall
+from . import charts, data, deal_list, filters, forecast_method, lead_list, narrow, pacing, partial_period, spec_cache, ui, waterfall
 
 
 class _Page:
@@ -1061,12 +1061,15 @@ def table(page: _Page, tile: TableTile) -> None:
         return
     page.drew()
     heading()
-    if "deal_id" in tile.columns:  # a deal list: what a manager acts on first, totals above, CRM link
+    if "deal_id" in tile.columns or "lead_id" in tile.columns:  # a deal or lead list: totals above
         tq = table_totals_query(tile, page.state)
         totals = _first_row(page.run(tq).df) if tq is not None else {}
-        deal_list.render(page.layer, df, key=_key("deals", tile.model_dump_json()),
-                         totals={m: totals.get(m) for m in (tq.metrics if tq is not None else ())},
-                         complete=len(ans.df) < tile.limit)
+        told = dict(totals={m: totals.get(m) for m in (tq.metrics if tq is not None else ())},
+                    complete=len(ans.df) < tile.limit)
+        if "deal_id" in tile.columns:  # what a manager acts on first, a CRM link
+            deal_list.render(page.layer, df, key=_key("deals", tile.model_dump_json()), **told)
+        else:  # score, grade, source, owner, why this score
+            lead_list.render(page.layer, df, key=_key("leads", tile.model_dump_json()), metrics=metrics, **told)
         return
     ui.table(page.layer, df, height=min(38 + 35 * len(df), 420))
     if len(ans.df) >= tile.limit:

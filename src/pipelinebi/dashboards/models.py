@@ -342,7 +342,9 @@ class TableTile(Strict):
     caption: str | None = None
     columns: list[Name] = Field(min_length=1, description="dimensions shown as columns")
     metrics: list[Name] = Field(min_length=1)
-    sort: str | None = None
+    sort: str | list[str] | None = Field(None, description=(
+        "column or metric to sort by, '-' prefix for descending; a list sorts by each in turn, so ties at the "
+        "limit are cut the same way every time: [-lead_score, lead_id]"))
     limit: int = Field(100, ge=1, le=10_000)
     filters: list[str] = []
     period: bool = True

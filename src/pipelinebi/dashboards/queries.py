@@ -37,16 +37,24 @@ from .movement import pacing_plan, waterfall_plan
 from .page_state import (TREND_BUCKETS, PageState, equals_filters, global_filters, parse_period_label,  # noqa: F401
                          period_bounds, period_label, period_options, quarter_bounds, shift_range)
 
-def _order(sort: str | None, columns: Iterable[str], dropped: Iterable[str] = (),
+def _order(sort: str | list[str] | None, columns: Iterable[str], dropped: Iterable[str] = (),
            fallback: str | None = None) -> tuple[tuple[str, bool], ...]:
-    """``-amount`` -> ((amount, descending),); a sort on a metric that was ``dropped`` sorts on
-    ``fallback`` (the first metric left) the same way."""
+    """``-amount`` -> ((amount, descending),); a list, each in turn; a sort on a metric that was
+    ``dropped`` sorts on ``fallback`` (the first metric left) the same way.
+
+    >>> _order(["-lead_score", "lead_id"], ("leads", "lead_score", "lead_id"))
+    (('lead_score', True), ('lead_id', False))
+    """
     if not sort:
         return ()
-    name = sort.lstrip("-")
-    if name in set(dropped) and fallback:
-        name = fallback
-    return ((name, sort.startswith("-")),) if name in set(columns) else ()
+    order: list[tuple[str, bool]] = []
+    for key in [sort] if isinstance(sort, str) else sort:
+        name = key.lstrip("-")
+        if name in set(dropped) and fallback:
+            name = fallback
+        if name in set(columns) and all(name != n for n, _ in order):
+            order.append((name, key.startswith("-")))
+    return tuple(order)
 
 
 def _time(tile_period: bool, state: PageState) -> dict[str, Any]:
