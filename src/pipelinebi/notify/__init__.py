@@ -5,5 +5,6 @@ it has not yet been sent (a ledger beside the database remembers every delivery,
 sends nothing twice), retries a failing endpoint, writes what still failed to a dead-letter
 file, and retries it at the next run. Modules, one job each: :mod:`.ledger` (what was sent),
 :mod:`.webhook` (JSON POST), :mod:`.digest` (SMTP digest), :mod:`.run` (reading actions, the
-report). Imports point down into ``compiler``/``semantic``; nothing imports this but the CLI.
+report), :mod:`.status` (what was delivered, read back for the Action list). Imports point down
+into ``compiler``/``semantic``; nothing imports this but the CLI and the Action list (``status``).
 """
