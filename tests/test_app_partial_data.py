@@ -329,7 +329,7 @@ def test_an_empty_period_says_so_once_per_page(use, slug):
     assert not at.metric  # no row of $0 cards
     # tiles of the period are not drawn one by one; current-state and trend tiles stay
     assert [s.value for s in at.subheader] == {"forecast": [], "bottlenecks": ["Stalled deals"],
-                                              "leads": ["Conversion within 30 days, by cohort"]}[slug]
+                                              "leads": ["Conversion within 30 days, by cohort", "Hottest open leads"]}[slug]
     assert_no_blank_words(at)
     at.button(key="open-latest-period").click().run()
     assert not at.exception
