@@ -115,6 +115,8 @@ def action_list() -> None:
 def _delivery(df: pd.DataFrame) -> pd.DataFrame:
     """The listed actions' delivery (column ``notified``, after what to do) and, above the lists,
     one line over them and whatever of the notifier's record could not be read."""
+    if "action_id" not in df:  # a semantic layer without the action's id: nothing to look up
+        return df
     record = deliveries_for(data.snapshot().settings, df["action_id"])
     statuses = dict(zip(df["action_id"], df["action_status"] if "action_status" in df else [None] * len(df)))
     for problem in record.problems:
