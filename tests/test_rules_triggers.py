@@ -95,12 +95,20 @@ def _ts(s: str) -> pd.Timestamp:
     return pd.Timestamp(s)
 
 
-@pytest.fixture(scope="module")
-def semantic(tmp_path_factory) -> Path:
-    d = tmp_path_factory.mktemp("semantic") / "semantic"
+def triggers_semantic(folder: Path, rollups: bool = True) -> Path:
+    """The project's semantic layer in ``folder/semantic`` with :data:`TRIGGERS` as its triggers
+    (``rollups=False``: without the rollups, which the other engines' tests leave out to save time)."""
+    d = folder / "semantic"
     shutil.copytree(PROJECT_ROOT / "semantic", d)
     (d / "rules" / "triggers.yml").write_text(TRIGGERS)
+    if not rollups:
+        shutil.rmtree(d / "rollups")
     return d
+
+
+@pytest.fixture(scope="module")
+def semantic(tmp_path_factory) -> Path:
+    return triggers_semantic(tmp_path_factory.mktemp("semantic"))
 
 
 def _export(folder: Path, second: bool = False, d3_won: bool = False) -> Path:

@@ -18,6 +18,14 @@ printed for Spark by :func:`pipelinebi.compiler.dialects.derived_for` — the on
 per-engine fixes live. Each table is written, then registered under its name in the build's
 session, so the next file reads it.
 
+Each event fires once across builds, as on DuckDB and PostgreSQL: before the swap, the ``actions``
+of the tables in use (the previous build's, still there: spark-local's build folder named by
+``CURRENT``, Connect's ``<database>.actions``) is registered as ``actions_previous`` in the
+build's session, and what it holds that the new ``actions`` lacks (still in the lookback
+window, trigger still defined) is appended to the new table —
+:func:`pipelinebi.rules.triggers.carry_over`, the one checked SELECT, printed for Spark by
+``derived_for``. Nothing of it is written but the appended rows.
+
 The swap: spark-local writes a new build folder and replaces ``CURRENT`` in one
 ``os.replace`` (the build before stays for readers still on it; older ones are removed).
 Spark Connect writes ``<table>__pbi_new`` tables and renames them over the old ones at the end
@@ -140,17 +148,66 @@ class _Build:
             self.write(name, self.engine._guard(lambda: self.spark.createDataFrame(table, schema=columns)))
 
     # ------------------------------------------------------------ outputs
-    def write(self, name: str, df: Any) -> None:
+    def write(self, name: str, df: Any, append: bool = False) -> None:
+        """``df`` written as table ``name`` of this build and registered under that name
+        (``append``: its rows added to the table this build wrote)."""
         if self.engine.local:
             path = self.folder / name
-            self.engine._guard(lambda: df.write.mode("errorifexists").parquet(str(path)))
+            # appended rows may read this very table (the carry-over's anti-join): Spark lists its
+            # files when the query is planned and moves the new ones in once every task is done
+            mode = "append" if append else "errorifexists"
+            self.engine._guard(lambda: df.write.mode(mode).parquet(str(path)))
             self.attach(name, {"path": str(path)})
         else:
             target = f"`{self.url.schema}`.`{name}{_NEW}`"
-            self.engine._guard(lambda: df.write.mode("overwrite").format("parquet").saveAsTable(target))
+            mode = "append" if append else "overwrite"
+            self.engine._guard(lambda: df.write.mode(mode).format("parquet").saveAsTable(target))
             self.new[name] = None
             self.attach(name, {"table": target})
             self.tables[name] = {"table": f"`{self.url.schema}`.`{name}`"}
+
+    def append(self, name: str, df: Any) -> None:
+        """Add ``df``'s rows to a table this build wrote, by position and cast to its columns'
+        types (as ``INSERT INTO name SELECT …`` does)."""
+        target = self.engine._guard(lambda: self.spark.table(name).schema)
+        rows = self.engine._guard(lambda: df.select(*[df[df.columns[i]].cast(f.dataType).alias(f.name)
+                                                      for i, f in enumerate(target.fields)]))
+        self.write(name, rows, append=True)
+
+    def previous_actions(self, existing: dict[str, dict]) -> bool:
+        """The ``actions`` of the tables in use (``existing``: the previous build's) as the view
+        ``actions_previous`` of this build's session; False when there is none (a first build, an
+        older table without the firing columns, a build folder gone)."""
+        from ..rules.triggers import FIRING_COLUMNS, PREVIOUS_TABLE
+
+        where = existing.get("actions")
+        if where is None:
+            return False
+        try:
+            df = self.engine._guard(lambda: self.spark.read.parquet(where["path"]) if "path" in where
+                                    else self.spark.table(where["table"]))
+            if not set(FIRING_COLUMNS) <= set(self.engine._guard(lambda: df.columns)):
+                return False
+            self.engine._guard(lambda: df.select(*FIRING_COLUMNS).createOrReplaceTempView(PREVIOUS_TABLE))
+        except WarehouseError as e:
+            if "unavailable" in str(e):
+                raise
+            return False  # unreadable: the new data's actions only, as on DuckDB
+        return True
+
+    def carry_over(self, carry: str, counts: dict[str, int]) -> None:
+        """Append the previous actions the new data no longer fires to ``actions`` (the checked
+        carry-over SELECT, printed for Spark like the derived tables); drop ``actions_previous``."""
+        from sqlglot import parse_one
+
+        from ..compiler.dialects import derived_for
+        from ..rules.triggers import PREVIOUS_TABLE
+
+        self.progress("keeping the actions the new data no longer fires")
+        text = derived_for(parse_one(carry, read="duckdb"), "spark")
+        self.append("actions", self.engine._guard(lambda: self.spark.sql(text)))
+        self.engine._guard(lambda: self.spark.catalog.dropTempView(PREVIOUS_TABLE))
+        counts["actions"] = self.rows("actions")
 
     def rows(self, name: str) -> int:
         """Rows of a table just written (spark-local: from the Parquet footers, no Spark job)."""
@@ -244,13 +301,25 @@ def _models(semantic_dir: Path | str):
     return load_derived(Path(semantic_dir) / "derived") + scorecard_models(Path(semantic_dir))
 
 
+def _derive_keeping_actions(build: _Build, models, carry: str | None, existing: dict[str, dict],
+                            progress: Progress) -> dict[str, int]:
+    """:func:`build_derived`, then the actions of ``existing`` (the tables in use) that the new
+    data no longer fires appended to the new ``actions`` (module docstring)."""
+    counts = build_derived(build, models, progress)
+    if carry is not None and "actions" in counts and build.previous_actions(existing):
+        build.carry_over(carry, counts)
+    return counts
+
+
 def ingest_spark(path: Path | str, url: EngineURL, *, mapping: Path | str | None = None,
                  semantic_dir: Path | str, progress: Progress = no_progress, dry_run: bool = False):
     """Check ``path`` like any ingest, then load it into Spark (module docstring)."""
     from ..ingest import ingest
+    from ..ingest.derived import carry_over_sql
     from ..warehouse import open_readonly
 
     models = _models(semantic_dir)
+    carry = carry_over_sql(Path(semantic_dir))
     with tempfile.TemporaryDirectory(prefix="pipelinebi-spark-ingest-") as work:
         staged = Path(work) / "staged.duckdb"
         report = ingest(path, staged, mapping=mapping, dry_run=dry_run, progress=progress,
@@ -273,7 +342,7 @@ def ingest_spark(path: Path | str, url: EngineURL, *, mapping: Path | str | None
             finally:
                 src.close()
             build.write_meta(meta)  # the derived SQL reads as_of from it
-            counts = build_derived(build, models, progress)
+            counts = _derive_keeping_actions(build, models, carry, build.existing(), progress)
             build.write_meta({**meta, **{f"rows.{t}": str(n) for t, n in counts.items()}})
             build.commit()
         except BaseException:
@@ -289,8 +358,10 @@ def derive_spark(url: EngineURL, *, semantic_dir: Path | str, sources: str | Non
                  progress: Progress = no_progress) -> dict[str, int]:
     """Rebuild only the derived tables over the canonical tables (module docstring); row counts."""
     from ..canonical import TABLES
+    from ..ingest.derived import carry_over_sql
 
     models = _models(semantic_dir)
+    carry = carry_over_sql(Path(semantic_dir))
     named = parse_sources(sources)
     build = _Build(url, progress)
     try:
@@ -313,7 +384,7 @@ def derive_spark(url: EngineURL, *, semantic_dir: Path | str, sources: str | Non
         else:
             meta = _first_meta(build, url)
             build.write_meta(meta)
-        counts = build_derived(build, models, progress)
+        counts = _derive_keeping_actions(build, models, carry, existing, progress)
         meta = {k: v for k, v in meta.items() if not k.startswith("rows.")}
         build.write_meta({**meta, **{f"rows.{t}": str(n) for t, n in counts.items()},
                           "derived_at": datetime.now(timezone.utc).isoformat()})
