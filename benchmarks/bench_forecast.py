@@ -133,6 +133,57 @@ def _probe_stream(db: Path) -> None:
           flush=True)
 
 
+def _sample_check(db: Path, resamples: int = 200) -> None:
+    """The model with the training budget (model.MAX_EXAMPLES, float32) against the model the way
+    it was before (≤ 20,000 deals per month start, no budget, float64), trained on the same
+    history before the last complete quarter and scored on the *same* test rows (that quarter's
+    month starts, ≤ 20,000 deals each): AUC and Brier of both and a paired bootstrap (seeded) of
+    the differences — does the sample make the model worse beyond noise?"""
+    import numpy as np
+    from sklearn.metrics import brier_score_loss, roc_auc_score
+
+    from pipelinebi.forecast import model as M
+    from pipelinebi.forecast.dates import month_starts, quarter_of
+
+    with open_readonly(db, memory_limit=commands.FORECAST_MEMORY) as con:
+        first, as_of = history_span(con)
+        test_start, _ = quarter_of(quarter_of(as_of)[0] - timedelta(days=1))
+        test_end = quarter_of(test_start)[1]
+        outcomes = closed_before(con, as_of + timedelta(days=1))
+        budget = M.MAX_EXAMPLES
+        fits = {}
+        for label, limit, dtype in (("before: <= 20,000 per month start, float64", 10**12, np.float64),
+                                    (f"budget: <= {budget:,} in all, float32", budget, np.float32)):
+            M.MAX_EXAMPLES = limit
+            try:
+                cache: dict = {}
+                M.fill_cache(con, [d for d in month_starts(first, test_start) if d < test_start], cache)
+                def one():
+                    _, x, y = M.examples(con, test_start, sorted(cache), closed_at(outcomes, test_start), cache=cache)
+                    return M.fit(x, y, {"examples": len(y)}, dtype=dtype)
+                fits[label] = timed(f"fit, {label}", one)
+            finally:
+                M.MAX_EXAMPLES = budget
+        M.MAX_EXAMPLES = 10**12
+        try:  # the test rows of the way before, for both models
+            _, xt, yt = M.examples(con, as_of, month_starts(test_start, test_end), closed_at(outcomes, as_of))
+        finally:
+            M.MAX_EXAMPLES = budget
+    rng = np.random.default_rng(16)
+    idx = [rng.integers(0, len(yt), len(yt)) for _ in range(resamples)]
+    preds = {k: m.predict(xt) for k, m in fits.items()}
+    print(f"held-out {test_start} … {test_end}: {len(yt):,} deal-snapshots, the same rows for both models; "
+          f"bootstrap {resamples}x (seed 16)", flush=True)
+    for k, p in preds.items():
+        print(f"  {k:44} examples {fits[k].meta['examples']:>9,}   AUC {roc_auc_score(yt, p):.4f}   "
+              f"Brier {brier_score_loss(yt, p):.4f}", flush=True)
+    (a, pa), (b, pb) = preds.items()
+    for name, f in (("AUC", roc_auc_score), ("Brier", brier_score_loss)):
+        d = np.array([f(yt[i], pb[i]) - f(yt[i], pa[i]) for i in idx])
+        print(f"  {name} budget − before: {f(yt, pb) - f(yt, pa):+.4f}  (95 % of resamples in "
+              f"{np.percentile(d, 2.5):+.4f} … {np.percentile(d, 97.5):+.4f})", flush=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--deals", type=int, default=100_000)
@@ -153,6 +204,8 @@ def main() -> None:
     ap.add_argument("--batch", type=int, help="snapshot dates per open-pipeline query of the backtest "
                     "(default snapshots.BATCH_DATES)")
     ap.add_argument("--watch-rss", type=float, metavar="SECONDS", help="print the process's RSS every SECONDS")
+    ap.add_argument("--sample-check", action="store_true", help="the model with the training budget vs "
+                    "the way before (no budget, float64) on the same held-out rows: AUC, Brier, bootstrap")
     ap.add_argument("--span-days", type=int, default=730, help="the backtest runs from as_of minus this many days "
                     "(default 730: two years); fewer for a subset of the dates")
     a = ap.parse_args()
@@ -195,6 +248,8 @@ def main() -> None:
         if a.database and a.probe_stream:
             _probe_stream(db)
         con.close()
+        if a.sample_check:
+            _sample_check(db)
         # the commands as the CLI runs them (FORECAST_MEMORY, rows streamed into the stored table)
         if a.only != "backtest":
             text = timed("model train (held-out + final + score + store)", lambda: commands.train(db))
@@ -203,7 +258,8 @@ def main() -> None:
             start = (as_of - timedelta(days=a.span_days)).isoformat()
             text = timed(f"backtest from {start} ({a.every}{', no model' if a.no_model else ''}"
                          f"{f', batch {a.batch}' if a.batch else ''})",
-                         lambda: commands.backtest(db, start, None, a.every, not a.no_model, None, batch=a.batch))
+                         lambda: commands.backtest(db, start, None, a.every, not a.no_model, None, batch=a.batch,
+                                                   progress=_progress))
             print(text, flush=True)
         # The baseline measured in this same run (same machine, same load): the ingest of the
         # same data; a ratio moves less with the load than the seconds do.

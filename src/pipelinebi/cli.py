@@ -338,11 +338,12 @@ def cmd_model(args: argparse.Namespace) -> int:
 def cmd_backtest(args: argparse.Namespace) -> int:
     from .forecast import commands
     from .demo import ensure_database
+    from .progress import ConsoleProgress
 
     _duckdb_only(args, "backtest")
     db = ensure_database(_settings(args))
     print(commands.backtest(db, args.start, args.end, args.every, not args.no_model, args.out,
-                            save=not args.no_store))
+                            save=not args.no_store, progress=ConsoleProgress(interval=5)))
     return 0
 
 

@@ -132,6 +132,8 @@ def stream(con, dates: list[date], as_of: date, *, with_model: bool = True, prog
         if start not in period_won:
             ccd = won_now.closed_close_date
             won = won_now[(ccd >= pd.Timestamp(start)) & (ccd <= pd.Timestamp(end))]
+            # dates come in order: an earlier period's wins are not read again
+            period_won.clear()
             period_won[start] = (won, actuals(won, start, end))
         won, act = period_won[start]
         act = act if done else None

@@ -14,6 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..errors import ConfigError, Problem
+from ..progress import Progress, no_progress
 from ..warehouse import open_readonly
 from . import backtest as B
 from . import model as M
@@ -62,8 +63,10 @@ def train(database: Path) -> str:
     path = M.model_path(Path(database))
     model.save(path)
     # score the deals open now and store them beside the other tables (deal board, deal lists)
+    t_score = time.perf_counter()
     with open_readonly(database, memory_limit=FORECAST_MEMORY) as con:
         scores = M.score_open(con, model, as_of + timedelta(days=1))
+    score_seconds = time.perf_counter() - t_score
     from .store import store_scores
     store_scores(Path(database), scores, {"model_cutoff": model.meta.get("cutoff"), "scored_on":
                                           (as_of + timedelta(days=1)).isoformat()})
@@ -81,7 +84,8 @@ def train(database: Path) -> str:
     for r in q["calibration"]:
         lines.append(f"    {r['bucket']:>8} {r['deals']:>6} {_pct(r['predicted']):>7} {_pct(r['actual']):>7}")
     lines.append(f"time {seconds:.1f} s, Python peak memory {peak / 2**20:.0f} MiB")
-    lines.append(f"scored {len(scores):,} open deals into table win_scores (the deal board and deal lists show them)")
+    lines.append(f"scored {len(scores):,} open deals in {score_seconds:.1f} s (their open pipeline, features, "
+                 "probabilities and reasons) into table win_scores (the deal board and deal lists show them)")
     return "\n".join(lines)
 
 
@@ -104,7 +108,7 @@ def score(database: Path, limit: int) -> str:
 
 
 def backtest(database: Path, start: str, end: str | None, every: str, with_model: bool, out: str | None,
-             *, save: bool = True, batch: int | None = None) -> str:
+             *, save: bool = True, batch: int | None = None, progress: Progress = no_progress) -> str:
     """Backtest every method on snapshots from ``start`` to ``end`` (default: the as-of date);
     with ``save``, store the rows as table ``forecast_backtest`` (the Forecast accuracy page
     and the ``forecast_*`` metrics read it).
@@ -127,7 +131,7 @@ def backtest(database: Path, start: str, end: str | None, every: str, with_model
         sums, methods, count = [], set(), [0]
 
         def chunks():
-            for f in B.stream(con, dates, as_of, with_model=with_model, timings=timings,
+            for f in B.stream(con, dates, as_of, with_model=with_model, timings=timings, progress=progress,
                               **({"batch": batch} if batch else {})):
                 if out:
                     f.to_csv(out, index=False, mode="a" if count[0] else "w", header=not count[0])

@@ -13,11 +13,14 @@ Training examples: every deal open on a monthly snapshot date before the cutoff 
 was known before the cutoff, labelled won/lost, with its features as of that snapshot.  A
 deal open on several snapshots appears once per snapshot (at different ages and stages).
 Deals still open at the cutoff are left out: their outcome is unknown then (this favours
-quicker deals slightly; see the held-out metrics).  At scale a snapshot holds more open deals
-than a linear model needs: each snapshot keeps at most :data:`MAX_PER_SNAPSHOT` of them, ranked
-by a hash of deal_id (deterministic, no random state; a deal kept on one date is mostly kept on
-the next), so memory stays bounded (1M deals: ~100k open per month start) and smaller data is
-untouched.
+quicker deals slightly; see the held-out metrics).  At scale the snapshots hold more open deals
+than a linear model needs (1M deals: ~100k open per month start, 30 month starts): the examples
+are a fixed budget, at most :data:`MAX_EXAMPLES` deal-snapshots in all, shared evenly by the
+month starts learned from (:func:`per_snapshot`, never more than :data:`MAX_PER_SNAPSHOT` each);
+a snapshot over its share keeps the deals whose deal_id hashes smallest (deterministic, no random
+state; a deal kept on one date is mostly kept on the next).  So the training matrix — float32,
+built in place — does not grow with the data or the length of the history, and data with fewer
+open deals than the share is untouched.
 
 >>> m = WinModel.from_dict({"numeric": {"x": [0.0, 1.0]}, "categorical": {}, "coef": [2.0],
 ...     "intercept": 0.0, "meta": {}})
@@ -47,9 +50,23 @@ FORMAT_VERSION = 1
 #: Regularisation strength (scikit-learn's C; smaller = simpler).  1.0 held up on held-out
 #: quarters of generated data; nothing here is tuned on the test quarter.
 C = 1.0
-#: Open deals per snapshot the training examples keep (see the module's docstring); 100k-deal
-#: data has ~11k open per snapshot, so only bigger data is sampled.
+#: Open deals per snapshot the training examples keep at most (see the module's docstring).
 MAX_PER_SNAPSHOT = 20_000
+#: Deal-snapshots the training examples of one model hold at most, over all its month starts:
+#: 250,000 rows × 33 float32 columns is a 33 MB matrix.  100k-deal data (~11k open per month
+#: start, 30 month starts) is sampled a little; a logistic regression with 33 weights needs far
+#: fewer rows (held-out AUC and Brier with and without the cap: README, Forecast intelligence).
+MAX_EXAMPLES = 250_000
+
+
+def per_snapshot(months: int) -> int:
+    """Open deals kept per month start when ``months`` month starts are learned from: an even
+    share of :data:`MAX_EXAMPLES`, at most :data:`MAX_PER_SNAPSHOT`.
+
+    >>> per_snapshot(6), per_snapshot(30), per_snapshot(120)
+    (20000, 8333, 2083)
+    """
+    return max(1, min(MAX_PER_SNAPSHOT, MAX_EXAMPLES // max(months, 1)))
 
 
 def sample(features: pd.DataFrame, limit: int = MAX_PER_SNAPSHOT) -> pd.DataFrame:
@@ -80,12 +97,22 @@ class WinModel:
     def columns(self) -> list[str]:
         return list(self.numeric) + [f"{c}={v}" for c, vals in self.categorical.items() for v in vals]
 
-    def matrix(self, x: pd.DataFrame) -> np.ndarray:
-        parts = [((x[c].astype(float).to_numpy() - m) / s)[:, None] for c, (m, s) in self.numeric.items()]
+    def matrix(self, x: pd.DataFrame, dtype=np.float64) -> np.ndarray:
+        """The design matrix of ``x``: standardised numeric columns, then one 0/1 column per known
+        category (an unseen value: all 0).  Written into one preallocated array — no per-column
+        parts, no Python string per row — so a fit's memory is the matrix itself."""
+        out = np.zeros((len(x), len(self.numeric) + sum(map(len, self.categorical.values()))), dtype=dtype)
+        i = 0
+        for c, (m, s) in self.numeric.items():
+            out[:, i] = (x[c].astype(float).to_numpy() - m) / s
+            i += 1
+        rows = np.arange(len(x))
         for c, vals in self.categorical.items():
-            col = x[c].astype(str).to_numpy()
-            parts.append(np.stack([(col == v).astype(float) for v in vals], axis=1) if vals else np.zeros((len(x), 0)))
-        return np.hstack(parts) if parts else np.zeros((len(x), 0))
+            codes = pd.Index(vals).get_indexer(x[c].astype(str))  # -1: a value not seen in training
+            hit = codes >= 0
+            out[rows[hit], i + codes[hit]] = 1
+            i += len(vals)
+        return out
 
     def _estimator(self) -> LogisticRegression:
         lr = LogisticRegression()
@@ -156,8 +183,9 @@ def model_path(database: Path) -> Path:
     return database.with_name(database.stem + ".winmodel.json")
 
 
-def fit(x: pd.DataFrame, y: np.ndarray, meta: dict | None = None) -> WinModel:
-    """Fit on model inputs ``x`` and labels ``y`` (1 = won) with scikit-learn."""
+def fit(x: pd.DataFrame, y: np.ndarray, meta: dict | None = None, dtype=np.float32) -> WinModel:
+    """Fit on model inputs ``x`` and labels ``y`` (1 = won) with scikit-learn, on a design matrix
+    of ``dtype`` (float64: the way before the budget, which benchmarks/bench_forecast.py compares)."""
     numeric = {}
     for c in F.NUMERIC:
         v = x[c].astype(float).to_numpy()
@@ -165,24 +193,30 @@ def fit(x: pd.DataFrame, y: np.ndarray, meta: dict | None = None) -> WinModel:
         numeric[c] = (float(v.mean()), sd if sd > 1e-9 else 1.0)
     categorical = {c: sorted(x[c].astype(str).unique().tolist()) for c in F.CATEGORICAL}
     shell = WinModel(numeric, categorical, np.zeros(0), 0.0)
-    m = shell.matrix(x)
-    if len(set(y.tolist())) < 2:
+    if len(np.unique(y)) < 2:
         raise ConfigError(Problem("the training window holds only won or only lost deals",
                                   hint="train on a longer history (an earlier cutoff has fewer closed deals)"))
+    # float32: half the memory of the fit, which scikit-learn's lbfgs takes as it is (no copy);
+    # standardised inputs and a tolerance of 1e-4 need no more digits
+    m = shell.matrix(x, dtype=dtype)
     lr = LogisticRegression(C=C, max_iter=2000).fit(m, y)
-    return WinModel(numeric, categorical, lr.coef_[0].copy(), float(lr.intercept_[0]),
-                    {**(meta or {}), "column_means": m.mean(axis=0).tolist()})
+    means = m.mean(axis=0, dtype=np.float64).tolist()
+    del m
+    return WinModel(numeric, categorical, lr.coef_[0].astype(float), float(lr.intercept_[0]),
+                    {**(meta or {}), "column_means": means})
 
 
 # -------------------------------------------------------------------- training data
 def fill_cache(con, dates: list[date], cache: dict) -> dict:
     """Put the sampled features of every date of ``dates`` not in ``cache`` into it, with one
     streamed query for all of them (:func:`open_pipelines`): the training examples of several
-    models (a held-out one, the final one, a backtest's quarterly ones) then cost one history scan."""
+    models (a held-out one, the final one, a backtest's quarterly ones) then cost one history scan.
+    Each date keeps at most :func:`per_snapshot` ``(len(dates))`` deals, so the cache holds at most
+    :data:`MAX_EXAMPLES` rows however long the history."""
+    limit = per_snapshot(len(dates))
     for d, snap in open_pipelines(con, [d for d in dates if d not in cache]):
-        f = sample(F.feature_frame(snap, d))
-        # a few distinct values per column: codes, not a Python string per row (a 1M-deal
-        # history keeps ~30 month starts × 20,000 deals here)
+        f = sample(F.feature_frame(snap, d), limit)
+        # a few distinct values per column: codes, not a string per row
         cache[d] = f.astype({c: "category" for c in F.CATEGORICAL})
     return cache
 
@@ -190,26 +224,30 @@ def fill_cache(con, dates: list[date], cache: dict) -> dict:
 def examples(con, cutoff: date, dates: list[date], outcomes: pd.DataFrame | None = None,
              cache: dict | None = None) -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray]:
     """(features, model inputs, labels) for deals open on ``dates`` whose outcome was known
-    before ``cutoff`` (``outcomes``: :func:`closed_before` for ``cutoff`` if not given)."""
+    before ``cutoff`` (``outcomes``: :func:`closed_before` for ``cutoff`` if not given); at most
+    :data:`MAX_EXAMPLES` rows (:func:`fill_cache`)."""
     outcomes = closed_before(con, cutoff) if outcomes is None else outcomes
-    won = dict(zip(outcomes.deal_id, outcomes.outcome == "won"))
+    # one hash index of the closed deals, looked up per snapshot (``Series.isin`` of a dict built
+    # a pyarrow scalar per closed deal on every call: at 1M deals most of a quarterly fit's time)
+    closed = pd.Index(outcomes.deal_id)
+    won = (outcomes.outcome == "won").to_numpy()
     cache = {} if cache is None else cache
     wanted = [d for d in dates if d < cutoff]
     # the snapshots not seen yet, in one streamed query; the cache keeps the (sampled)
     # features, not the whole snapshots
     fill_cache(con, wanted, cache)
-    frames = []
+    frames, labels = [], []
     for d in wanted:
         f = cache[d]
-        f = f[f.deal_id.isin(won)]
-        if len(f):
-            f = f.assign(snapshot_date=d)
-            frames.append(f)
+        at = closed.get_indexer(f.deal_id)
+        keep = at >= 0
+        if keep.any():
+            frames.append(f[keep])
+            labels.append(won[at[keep]])
     if not frames:
         return pd.DataFrame(), pd.DataFrame(), np.zeros(0)
     feats = pd.concat(frames, ignore_index=True)
-    y = feats.deal_id.map(won).astype(int).to_numpy()
-    return feats, F.model_inputs(feats), y
+    return feats, F.model_inputs(feats), np.concatenate(labels).astype(int)
 
 
 def train(con, cutoff: date, *, cache: dict | None = None, outcomes: pd.DataFrame | None = None) -> WinModel:
@@ -224,9 +262,11 @@ def train(con, cutoff: date, *, cache: dict | None = None, outcomes: pd.DataFram
     if len(y) == 0:
         raise ConfigError(Problem(f"no deal closed before {cutoff} was open on a month start",
                                   hint="choose a later cutoff"))
-    return fit(x, y, {"cutoff": cutoff.isoformat(), "trained_from": dates[0].isoformat() if dates else None,
-                      "examples": int(len(y)), "deals": int(feats.deal_id.nunique()),
-                      "won_share": float(y.mean()), "sample_per_snapshot": MAX_PER_SNAPSHOT})
+    meta = {"cutoff": cutoff.isoformat(), "trained_from": dates[0].isoformat() if dates else None,
+            "examples": int(len(y)), "deals": int(feats.deal_id.nunique()), "won_share": float(y.mean()),
+            "sample_per_snapshot": MAX_PER_SNAPSHOT, "max_examples": MAX_EXAMPLES}
+    del feats  # the fit needs only the model inputs
+    return fit(x, y, meta)
 
 
 # -------------------------------------------------------------------- quality
