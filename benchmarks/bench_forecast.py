@@ -193,8 +193,9 @@ def main() -> None:
     ap.add_argument("--work", type=Path)
     ap.add_argument("--database", type=Path, help="an ingested database to measure (copied into --work first; "
                     "the baseline is then one open-pipeline snapshot query instead of the ingest)")
-    ap.add_argument("--only", choices=("model", "backtest"), help="time only the model steps (train on "
-                    "everything, score) or only the backtest — two runs side by side on a loaded machine")
+    ap.add_argument("--only", choices=("model", "backtest", "none"), help="time only the model steps (train on "
+                    "everything, score) or only the backtest — two runs side by side on a loaded machine; "
+                    "none: neither (e.g. only --sample-check, in a process of its own)")
     ap.add_argument("--skip-probe", action="store_true", help="with --database: skip the old-vs-batched per-date probe")
     ap.add_argument("--probe-stream", action="store_true", help="with --database: read one quarter of weekly "
                     "open pipelines (13 dates) the old way (one frame, split per day, the app's DuckDB memory) "
@@ -251,10 +252,10 @@ def main() -> None:
         if a.sample_check:
             _sample_check(db)
         # the commands as the CLI runs them (FORECAST_MEMORY, rows streamed into the stored table)
-        if a.only != "backtest":
+        if a.only in (None, "model"):
             text = timed("model train (held-out + final + score + store)", lambda: commands.train(db))
             print(text, flush=True)
-        if a.only != "model":
+        if a.only in (None, "backtest"):
             start = (as_of - timedelta(days=a.span_days)).isoformat()
             text = timed(f"backtest from {start} ({a.every}{', no model' if a.no_model else ''}"
                          f"{f', batch {a.batch}' if a.batch else ''})",
