@@ -47,14 +47,15 @@ def _order(sort: str | list[str] | None, columns: Iterable[str], dropped: Iterab
     """
     if not sort:
         return ()
-    order: list[tuple[str, bool]] = []
+    dropped, columns = set(dropped), set(columns)
+    order: dict[str, bool] = {}  # name -> descending; the first key naming a column wins
     for key in [sort] if isinstance(sort, str) else sort:
         name = key.lstrip("-")
-        if name in set(dropped) and fallback:
+        if name in dropped and fallback:
             name = fallback
-        if name in set(columns) and all(name != n for n, _ in order):
-            order.append((name, key.startswith("-")))
-    return tuple(order)
+        if name in columns:
+            order.setdefault(name, key.startswith("-"))
+    return tuple(order.items())
 
 
 def _time(tile_period: bool, state: PageState) -> dict[str, Any]:
