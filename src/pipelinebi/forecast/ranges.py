@@ -35,9 +35,13 @@ still drawn exactly.  ``ForecastRange.approximated`` says how many deals went th
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from sqlglot import exp
 
 #: Simulated periods per range.  The sampling error of P10/P90 with 2,000 draws is 1–3 % of
 #: the spread for a few hundred deals (tests/test_forecast_ranges.py).
@@ -241,9 +245,8 @@ def from_reduced(table, closed: float = 0.0, **kw) -> ForecastRange:
     p = np.array([e[1] for e in exact], dtype=float)
     mean = float(total.get("s1") or 0.0)
     certain = float(total.get("certain") or 0.0)
-    if n <= a.size:
-        canon = np.lexsort((p, a))  # every deal is drawn: in the canonical order, as reduce_deals does
-        return simulate(Reduced(a[canon], p[canon], certain=certain, uncertain_mean=mean), closed, **kw)
+    if n <= a.size:  # every uncertain deal came back: reduce them here, as the NumPy path does
+        return simulate(replace(reduce_deals(a, p, exact_deals=a.size), certain=certain), closed, **kw)
     rest_mean = mean - float((a * p).sum())
     rest_var = float(total.get("s2") or 0.0) - float((a * a * p * (1 - p)).sum())
     return simulate(Reduced(a, p, rest_mean, rest_var, n - int(a.size), certain, mean), closed, **kw)
