@@ -5,7 +5,10 @@ same refusals: :func:`pipelinebi.ingest.ingest` into a private scratch file), th
 
 1. copies every canonical table and ``pipelinebi_meta`` into a new schema ``<schema>__building``
    with ``COPY … FROM STDIN`` (CSV written by Arrow, so NULL and the empty string stay apart);
-2. builds every derived table there (:func:`build_derived`);
+2. builds every derived table there (:func:`build_derived`), the scorecards' tables, then the
+   rollups of ``semantic/rollups`` (:func:`built_models`) — each rollup's fingerprint goes into
+   ``pipelinebi_meta`` as a DuckDB ingest records it, so queries read a rollup exactly when
+   they would on DuckDB (:func:`pipelinebi.semantic.rollups.available`);
 3. keeps the triggers' actions the new data no longer fires (each event fires once): the live
    schema's ``actions`` is read into the new schema before the build, as ``actions_previous``,
    and what it holds that the new ``actions`` lacks (still in the lookback window, trigger still
@@ -21,7 +24,9 @@ schema, and one another tool filled must not be dropped (``derive`` is for that 
 
 **derive** rebuilds only the derived tables over canonical tables already in the schema (the
 CRM sync tool landed them), in one transaction; without a ``pipelinebi_meta`` it writes one
-(the data's as-of date, the coverage facts). The ``actions`` it replaces are kept the same way
+(the data's as-of date, the coverage facts). It records the canonical tables' row counts with
+the rollups' fingerprints: once another tool changes the row count of a table a rollup reads,
+the raw tables answer until the next derive (an update in place is not seen: derive after a sync). The ``actions`` it replaces are kept the same way
 (copied aside first, in the same transaction), and so are the grants on the tables it rebuilds.
 
 The derived SQL is ``semantic/derived/*.sql`` (DuckDB, allow-listed), printed for PostgreSQL
@@ -104,9 +109,9 @@ def ingest_postgres(path: Path | str, url: EngineURL, *, mapping: Path | str | N
     from psycopg import sql
 
     from ..ingest import ingest
-    from ..ingest.derived import carry_over_sql, load_derived, scorecard_models
+    from ..ingest.derived import carry_over_sql
 
-    models = load_derived(Path(semantic_dir) / "derived") + scorecard_models(Path(semantic_dir))
+    models = built_models(Path(semantic_dir))
     carry = carry_over_sql(Path(semantic_dir))
     engine, conn = _writable(url)
     try:
@@ -128,7 +133,7 @@ def ingest_postgres(path: Path | str, url: EngineURL, *, mapping: Path | str | N
                 counts = build_derived(_Session(engine, conn), models, progress)
                 if kept:
                     _carry_over(conn, carry, counts)
-                _write_meta(conn, counts, derived_at=False)
+                _write_meta(conn, counts, models, derived_at=False)
                 progress("swapping in the new schema")
                 _swap(conn, building, url.schema)
             except BaseException:
@@ -150,9 +155,9 @@ def derive_postgres(url: EngineURL, *, semantic_dir: Path | str, progress: Progr
     import psycopg
     from psycopg import sql
 
-    from ..ingest.derived import carry_over_sql, load_derived, scorecard_models
+    from ..ingest.derived import carry_over_sql
 
-    models = load_derived(Path(semantic_dir) / "derived") + scorecard_models(Path(semantic_dir))
+    models = built_models(Path(semantic_dir))
     carry = carry_over_sql(Path(semantic_dir))
     engine, conn = _writable(url)
     try:
@@ -176,7 +181,9 @@ def derive_postgres(url: EngineURL, *, semantic_dir: Path | str, progress: Progr
             counts = build_derived(session, models, progress)
             if kept:
                 _carry_over(conn, carry, counts)
-            _write_meta(conn, counts, derived_at=True)
+            # the canonical tables as derive found them: the rollups hold their rows until another
+            # tool changes them (pipelinebi.semantic.rollups.available compares the counts)
+            _write_meta(conn, {**_canonical_counts(conn), **counts}, models, derived_at=True)
             _grant(conn, grants, url.schema)
         return counts
     except psycopg.OperationalError as e:
@@ -185,6 +192,23 @@ def derive_postgres(url: EngineURL, *, semantic_dir: Path | str, progress: Progr
         raise unavailable(url, e) from None
     finally:
         conn.close()
+
+
+def built_models(semantic_dir: Path) -> list:
+    """What ingest and derive build in PostgreSQL, in order: the derived SQL, the scorecards'
+    tables, then the rollups (``semantic/rollups``, last: they read the others) — as a DuckDB
+    ingest builds them."""
+    from ..ingest.derived import load_derived, rollup_models, scorecard_models
+
+    return load_derived(semantic_dir / "derived") + scorecard_models(semantic_dir) + rollup_models(semantic_dir)
+
+
+def _canonical_counts(conn) -> dict[str, int]:
+    from psycopg import sql
+
+    from ..canonical import TABLES
+
+    return {t: conn.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(t))).fetchone()[0] for t in TABLES}
 
 
 def _check_canonical(names: set[str], url: EngineURL) -> None:
@@ -312,12 +336,19 @@ def _copy_tables(staged: Path, conn, schema: str, progress: Progress) -> None:
         src.close()
 
 
-def _write_meta(conn, counts: dict[str, int], derived_at: bool) -> None:
+def _write_meta(conn, counts: dict[str, int], models: list, derived_at: bool) -> None:
+    """Row counts, the build time (derive) and which rollups the schema holds, built from which
+    SQL (``rollup.<table>`` = the fingerprint, as a DuckDB ingest records it): a query reads a
+    rollup only while its YAML still compiles to that SQL (:func:`pipelinebi.semantic.rollups.available`)."""
+    from ..semantic.rollups import META_PREFIX
+
     rows = [(f"rows.{t}", str(n)) for t, n in counts.items()]
+    rows += [(f"{META_PREFIX}{m.name}", m.fingerprint) for m in models if m.fingerprint is not None]
     if derived_at:
         rows.append(("derived_at", datetime.now(timezone.utc).isoformat()))
     keys = [k for k, _ in rows]
-    conn.execute("DELETE FROM pipelinebi_meta WHERE key = ANY(%s)", [keys])
+    # a rollup no longer declared is no longer claimed (its table may linger; nothing reads it)
+    conn.execute("DELETE FROM pipelinebi_meta WHERE key = ANY(%s) OR starts_with(key, %s)", [keys, META_PREFIX])
     with conn.cursor() as cur:
         cur.executemany("INSERT INTO pipelinebi_meta VALUES (%s, %s)", rows)
 

@@ -107,9 +107,12 @@ class SemanticLayer:
     def compile_expression(self, query: Query) -> Compiled:
         return compile_query(self.registry, query)
 
-    def compile(self, query: Query, dialect: str = "duckdb", pretty: bool = True) -> str:
-        if dialect != "duckdb" and query.rollups:
-            query = query.model_copy(update={"rollups": ()})  # rollup tables live in the DuckDB file only
+    def compile(self, query: Query, dialect: str = "duckdb", pretty: bool = True, rollups_in: str = "duckdb") -> str:
+        """The SQL of ``query`` in ``dialect``. ``rollups_in``: the dialect of the database whose
+        rollups ``query.rollups`` names (:meth:`rollups_of`); printed for another engine, the query
+        reads the raw tables — that engine's database may hold no rollups."""
+        if dialect != rollups_in and query.rollups:
+            query = query.model_copy(update={"rollups": ()})
         return self.sql(self.compile_expression(query), dialect, pretty)
 
     def with_rollups(self, query: Query, con: duckdb.DuckDBPyConnection) -> Query:
