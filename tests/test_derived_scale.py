@@ -31,7 +31,8 @@ from pipelinebi.ingest.derived import load_derived
 from pipelinebi.settings import PROJECT_ROOT
 
 PLAIN = Path(__file__).parent / "fixtures" / "derived_plain"
-REWRITTEN = ("stage_intervals", "stage_funnel", "close_date_changes", "stage_win_rates")
+REWRITTEN = ("stage_intervals", "stage_funnel", "close_date_changes", "stage_win_rates", "pipeline_snapshots",
+             "pipeline_flow", "quarter_flow")
 
 
 @pytest.fixture(scope="module")
@@ -147,6 +148,7 @@ def test_rewritten_tables_equal_the_plain_sql_on_the_demo_data(demo, tmp_path):
     diff = differences(demo, tmp_path)
     assert diff["stage_funnel"][0] > 10_000 and diff["stage_intervals"][0] > 10_000
     assert diff["close_date_changes"][0] > 1_000 and diff["stage_win_rates"][0] == 7
+    assert diff["pipeline_snapshots"][0] > 5_000 and diff["pipeline_flow"][0] > 10_000 and diff["quarter_flow"][0] > 1_000
     assert {name: d[1:] for name, d in diff.items()} == {name: (0, 0) for name in REWRITTEN}
 
 
@@ -166,6 +168,24 @@ def test_rewritten_tables_equal_the_plain_sql_when_funnel_stages_share_a_positio
                          "AND stage = 'Proposal'").fetchone()[0] is True
         assert c.execute("SELECT advanced_later FROM stage_funnel WHERE deal_id = 'D2' "
                          "AND stage = 'Proposal'").fetchone()[0] is False
+    assert {name: d[1:] for name, d in differences(db, tmp_path).items()} == {name: (0, 0) for name in REWRITTEN}
+
+
+def test_snapshots_keep_a_blank_amount_of_the_last_row_before_the_date(tmp_path):
+    # D3's amount is blanked at its second row (Negotiation, 2024-02-10): a snapshot after it must
+    # show no amount — the last row's — not the 30,000 of the row before (arg_max would skip the
+    # blank); every flow table built on the snapshots equals the ASOF JOIN version's
+    good = tmp_path / "good"
+    shutil.copytree(Path(__file__).parent / "fixtures" / "ingest" / "good", good)
+    history = (good / "deal_history.csv").read_text().replace(
+        "D3,2024-02-10 08:00:00,Negotiation,30000,", "D3,2024-02-10 08:00:00,Negotiation,,")
+    (good / "deal_history.csv").write_text(history)
+    db = tmp_path / "blank.duckdb"
+    assert ingest(good, db, semantic_dir=PROJECT_ROOT / "semantic").ok
+    with duckdb.connect(str(db), read_only=True) as c:
+        rows = c.execute("SELECT snapshot_date, stage, amount FROM pipeline_snapshots WHERE deal_id = 'D3' "
+                         "ORDER BY snapshot_date").fetchall()
+    assert rows and all(stage == "Negotiation" and amount is None for _, stage, amount in rows), rows
     assert {name: d[1:] for name, d in differences(db, tmp_path).items()} == {name: (0, 0) for name in REWRITTEN}
 
 
