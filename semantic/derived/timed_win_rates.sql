@@ -25,9 +25,11 @@ WITH meta AS (
     SELECT CAST(CAST(max(value) AS DATE) + INTERVAL 1 DAY AS TIMESTAMP) AS forecast_at
     FROM pipelinebi_meta WHERE key = 'as_of'
 ),
-known AS (  -- history rows known at D, with the stage's kind; order per deal by time
-    SELECT h.deal_id, h.changed_at, h.stage, h.close_date, d.pipeline, s.kind,
-           row_number() OVER (PARTITION BY h.deal_id ORDER BY h.changed_at) AS rn
+known AS (  -- history rows known at D, with the stage's kind
+    -- (no row number per deal: changed_at orders a deal's rows, one row per moment — ingest refuses
+    -- a repeated (deal_id, changed_at) —, and a window over all 46M history rows at 10M deals cost
+    -- a sort of its own; issue #20)
+    SELECT h.deal_id, h.changed_at, h.stage, h.close_date, d.pipeline, s.kind
     FROM deal_history h
     JOIN deals d ON d.deal_id = h.deal_id
     JOIN stages s ON s.pipeline = d.pipeline AND s.stage = h.stage
@@ -35,13 +37,13 @@ known AS (  -- history rows known at D, with the stage's kind; order per deal by
     WHERE h.changed_at < m.forecast_at
 ),
 closes AS (  -- the first closing row known at D: when and how the deal closed
-    SELECT deal_id, min(changed_at) AS closed_at, arg_min(kind, rn) AS outcome,
-           arg_min(close_date, rn) AS closed_close_date
+    SELECT deal_id, min(changed_at) AS closed_at, arg_min(kind, changed_at) AS outcome,
+           arg_min(close_date, changed_at) AS closed_close_date
     FROM known WHERE kind IN ('won', 'lost') GROUP BY deal_id
 ),
 spans AS (  -- each open history row of a closed deal, in force until the deal's next row
     SELECT k.pipeline, k.stage, k.kind, k.close_date, k.changed_at AS valid_from,
-           lead(k.changed_at) OVER (PARTITION BY k.deal_id ORDER BY k.rn) AS valid_to,
+           lead(k.changed_at) OVER (PARTITION BY k.deal_id ORDER BY k.changed_at) AS valid_to,
            c.closed_at, c.outcome, c.closed_close_date
     FROM known k JOIN closes c ON c.deal_id = k.deal_id
 ),
