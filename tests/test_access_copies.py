@@ -254,6 +254,40 @@ def test_the_copies_are_checked_once_per_database_version(layer, demo_db, few_li
         con.close()
 
 
+def test_the_orphan_counts_are_taken_once_per_database_version(layer, demo_db, few_literals, monkeypatch):
+    """A manager and a regional lead: each fact table's orphan count (one scan of it) once, not
+    once per person; a new database version counts again."""
+    con = open_readonly(demo_db)
+    counted = []
+
+    class Recorded(dict):  # stored once per (database version, model, key column, model)
+        def __setitem__(self, key, value):
+            counted.append(key[1:])
+            super().__setitem__(key, value)
+
+    monkeypatch.setattr(keys, "_CACHE", {})
+    monkeypatch.setattr(keys, "_ORPHANS", Recorded())
+    try:
+        stamp = keys.stamp_of(con)
+        scopes = [RowScope(who="APAC", conditions=("reps.team IN ('APAC')",)),
+                  RowScope(who="EMEA", conditions=("reps.region IN ('EMEA')",))]
+        first, second = (keys.resolve(layer, s, con, stamp) for s in scopes)
+        assert counted and len(counted) == len(set(counted))  # every relation counted once for both
+        once = list(counted)
+        # the cached counts give the same keys as counting again (a fresh cache, the same data)
+        monkeypatch.setattr(keys, "_CACHE", {})
+        monkeypatch.setattr(keys, "_ORPHANS", {})
+        assert [keys.resolve(layer, s, con, stamp) for s in scopes] == [first, second]
+        monkeypatch.setattr(keys, "_CACHE", {})
+        monkeypatch.setattr(keys, "_ORPHANS", Recorded())
+        counted.clear()
+        keys.resolve(layer, scopes[0], con, (stamp, "next version"))
+        assert sorted(counted) == sorted(once)
+        assert first.keys[0].clean and second.keys[0].clean  # what the counts decide is in the keys
+    finally:
+        con.close()
+
+
 @pytest.fixture
 def models_dir(tmp_path):
     root = tmp_path / "semantic"
