@@ -16,7 +16,8 @@ import time
 import pytest
 
 from app_support import PAGES, app_test
-from parity import differences, normalised, parity_queries, same_rows
+from parity import differences, normalised, parity_queries, rollup_differences, same_rows
+from rollup_cases import cases, rows
 from pg_helpers import free_port
 from pipelinebi.canonical import LOAD_ORDER
 from pipelinebi.cli import main
@@ -28,6 +29,7 @@ from pipelinebi.errors import IngestError, QueryError, WarehouseError
 from pipelinebi.ingest import ingest
 from pipelinebi.ingest.derived import load_derived, scorecard_models
 from pipelinebi.semantic import load_semantic_layer
+from pipelinebi.semantic.rollups import available
 from pipelinebi.settings import PROJECT_ROOT
 from pipelinebi.warehouse import database_as_of, open_readonly
 
@@ -91,6 +93,22 @@ def test_every_derived_table_built_in_spark_equals_duckdb(duck, sp):
     assert not wrong, "\n".join(wrong)
     # not two empty answers: only the tables the seeds leave empty (no backtest stored, no model) are
     assert set(empty) <= {"forecast_backtest", "win_scores"}, empty
+
+
+def test_rollups_built_in_spark_equal_duckdb_and_answer_as_the_raw_query(layer, duck, sp):
+    """The seeds' ingest built every rollup of semantic/rollups in Spark (DuckDB's rows; DOUBLE
+    columns to 1e-9 relative) and recorded their fingerprints; each rollup's own grouping read
+    from it on Spark (the SQL Spark ran names it) gives the raw query's answer on DuckDB."""
+    for r in layer.registry.rollups.values():
+        n, only_duck, only_spark = rollup_differences(duck, sp, r.table)
+        assert n > 0 and (only_duck, only_spark) == (0, 0), f"{r.table}: {n} rows, {only_duck} only in DuckDB, {only_spark} only in Spark"
+    assert set(available(layer.registry.rollups, sp)) == set(layer.registry.rollups)
+    for r in layer.registry.rollups.values():
+        q = cases(layer, duck, r)[0]
+        res = layer.query(q.model_copy(update={"rollups": (r.name,)}), sp)
+        assert r.table in res.sql, r.name
+        got = normalised(tuple(x[c] for c in res.columns) for x in res.table.to_pylist())
+        assert same_rows(normalised(rows(layer, duck, q.model_copy(update={"rollups": ()}))), got), r.name
 
 
 def test_every_metric_on_spark_equals_duckdb(layer, duck, sp):

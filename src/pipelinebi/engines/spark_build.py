@@ -12,9 +12,11 @@ Parquet files (or catalog tables) named by ``PIPELINEBI_SPARK_SOURCES`` — a fo
 canonical tables of the current build (spark-local) or of the catalog's database (Connect).
 Without a ``pipelinebi_meta`` it writes one (the data's as-of date, the coverage facts).
 
-The derived SQL is ``semantic/derived/*.sql`` and the scorecards' tables
-(:func:`pipelinebi.ingest.derived.scorecard_models`, the same list DuckDB and PostgreSQL build),
-printed for Spark by :func:`pipelinebi.compiler.dialects.derived_for` — the one place
+The derived SQL is ``semantic/derived/*.sql``, the scorecards' tables
+(:func:`pipelinebi.ingest.derived.scorecard_models`) and the rollups of ``semantic/rollups``
+(last: the same list DuckDB and PostgreSQL build; each rollup's fingerprint goes into
+``pipelinebi_meta`` as DuckDB records it, with the row counts — derive counts the canonical
+tables too — so queries read a rollup exactly when they would on DuckDB), printed for Spark by :func:`pipelinebi.compiler.dialects.derived_for` — the one place
 per-engine fixes live. Each table is written, then registered under its name in the build's
 session, so the next file reads it.
 
@@ -296,9 +298,21 @@ def build_derived(build: _Build, models, progress: Progress = no_progress) -> di
 
 
 def _models(semantic_dir: Path | str):
-    from ..ingest.derived import load_derived, scorecard_models
+    """The derived SQL, the scorecards' tables, then the rollups (``semantic/rollups``, last: they
+    read the others) — what every engine builds, in this order."""
+    from ..ingest.derived import load_derived, rollup_models, scorecard_models
 
-    return load_derived(Path(semantic_dir) / "derived") + scorecard_models(Path(semantic_dir))
+    return (load_derived(Path(semantic_dir) / "derived") + scorecard_models(Path(semantic_dir))
+            + rollup_models(Path(semantic_dir)))
+
+
+def _built_meta(counts: dict[str, int], models) -> dict[str, str]:
+    """Row counts and which rollups the build holds, from which SQL (``rollup.<table>`` = the
+    fingerprint, as a DuckDB ingest records it: :func:`pipelinebi.semantic.rollups.available`)."""
+    from ..semantic.rollups import META_PREFIX
+
+    return {**{f"rows.{t}": str(n) for t, n in counts.items()},
+            **{f"{META_PREFIX}{m.name}": m.fingerprint for m in models if m.fingerprint is not None}}
 
 
 def _derive_keeping_actions(build: _Build, models, carry: str | None, existing: dict[str, dict],
@@ -343,7 +357,7 @@ def ingest_spark(path: Path | str, url: EngineURL, *, mapping: Path | str | None
                 src.close()
             build.write_meta(meta)  # the derived SQL reads as_of from it
             counts = _derive_keeping_actions(build, models, carry, build.existing(), progress)
-            build.write_meta({**meta, **{f"rows.{t}": str(n) for t, n in counts.items()}})
+            build.write_meta({**meta, **_built_meta(counts, models)})
             build.commit()
         except BaseException:
             build.abort()
@@ -359,6 +373,7 @@ def derive_spark(url: EngineURL, *, semantic_dir: Path | str, sources: str | Non
     """Rebuild only the derived tables over the canonical tables (module docstring); row counts."""
     from ..canonical import TABLES
     from ..ingest.derived import carry_over_sql
+    from ..semantic.rollups import META_PREFIX
 
     models = _models(semantic_dir)
     carry = carry_over_sql(Path(semantic_dir))
@@ -385,8 +400,10 @@ def derive_spark(url: EngineURL, *, semantic_dir: Path | str, sources: str | Non
             meta = _first_meta(build, url)
             build.write_meta(meta)
         counts = _derive_keeping_actions(build, models, carry, existing, progress)
-        meta = {k: v for k, v in meta.items() if not k.startswith("rows.")}
-        build.write_meta({**meta, **{f"rows.{t}": str(n) for t, n in counts.items()},
+        meta = {k: v for k, v in meta.items() if not k.startswith(("rows.", META_PREFIX))}
+        # the canonical tables as derive found them: a rollup is read until their row counts change
+        found = {t: build.engine.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in TABLES}  # our own names
+        build.write_meta({**meta, **_built_meta({**found, **counts}, models),
                           "derived_at": datetime.now(timezone.utc).isoformat()})
         build.commit()
         return counts
