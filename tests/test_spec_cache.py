@@ -47,9 +47,12 @@ def as_viewer(data, auth, email):
 
 
 def spec_rows(spec: dict) -> list[dict]:
-    """The rows a spec draws (Altair puts them in ``datasets``)."""
+    """The rows a spec draws (Altair puts them in ``datasets``; the cache keeps them as the Arrow
+    bytes Streamlit sends)."""
+    from streamlit.dataframe_util import convert_arrow_bytes_to_pandas_df
+
     (rows,) = spec["datasets"].values()
-    return rows
+    return convert_arrow_bytes_to_pandas_df(rows).to_dict("records")
 
 
 def test_frame_digest_follows_values_columns_and_types(app):

@@ -117,13 +117,35 @@ def stable_dataset_names(spec: dict) -> dict:
     return {k: {names[n]: rows for n, rows in v.items()} if k == "datasets" else entry(k, v) for k, v in spec.items()}
 
 
+def arrow_datasets(spec: dict) -> dict:
+    """``spec`` with each dataset's rows turned into the Arrow IPC bytes Streamlit sends for
+    them — by Streamlit's own conversion, so the chart it draws is byte for byte the same.
+
+    Why: ``st.vega_lite_chart`` converts a spec's rows to a DataFrame and then to Arrow at
+    every call, and takes bytes as they are; done once here, a cached rerun only copies them
+    (the conversion was a fifth of a Bottlenecks rerun, 120 charts' rows per 20 reruns).
+
+    >>> from streamlit.dataframe_util import convert_arrow_bytes_to_pandas_df
+    >>> out = arrow_datasets({"mark": "bar", "datasets": {"d0": [{"a": 1}, {"a": 2}]}})
+    >>> convert_arrow_bytes_to_pandas_df(out["datasets"]["d0"])["a"].tolist(), out["mark"]
+    ([1, 2], 'bar')
+    """
+    from streamlit import dataframe_util
+
+    if not spec.get("datasets"):
+        return spec
+    return {**spec, "datasets": {name: rows if isinstance(rows, bytes) else dataframe_util.convert_anything_to_arrow_bytes(rows)
+                                 for name, rows in spec["datasets"].items()}}
+
+
 @st.cache_data(max_entries=1000, show_spinner=False)
 def _spec(key: str, _build: Callable[[], Any]) -> dict:
-    return to_spec(_build())
+    return arrow_datasets(to_spec(_build()))
 
 
 def spec(build: Callable[[], Any], *parts: Any, frames: Iterable[pd.DataFrame] = ()) -> dict:
     """The Vega-Lite spec of ``build()`` (an Altair chart), built on the first call for these
-    ``parts`` and ``frames`` and taken from the cache after that. ``parts`` and ``frames`` must
-    name everything the chart depends on (``build`` itself is not hashed)."""
+    ``parts`` and ``frames`` and taken from the cache after that, its rows as Arrow bytes
+    (:func:`arrow_datasets`). ``parts`` and ``frames`` must name everything the chart depends
+    on (``build`` itself is not hashed)."""
     return _spec(key(*parts, frames=tuple(frames)), _build=build)
