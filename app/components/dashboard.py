@@ -37,7 +37,8 @@ from pipelinebi.compiler.query import Query
 from pipelinebi.forecast import accuracy as FA
 from pipelinebi.formatting import MISSING, format_value, gap_parts, gap_words, is_missing, label_map, md_escape, plural, value_label
 
-from . import charts, data, deal_list, filters, forecast_method, lead_list, narrow, pacing, partial_period, spec_cache, ui, waterfall
+from . import (charts, data, deal_list, filters, forecast_method, lead_list, memo, narrow, pacing, partial_period, spec_cache,
+               ui, waterfall)
 
 
 class _Page:
@@ -79,6 +80,22 @@ class _Page:
         ans = data.run(query, benchmark=benchmark)
         self.warnings += ans.warnings
         return ans
+
+    def kept(self, name: str, compute: Callable[[], Any], *parts: Any) -> Any:
+        """:func:`memo.kept` for work that runs queries through :meth:`run`: the warnings those
+        queries gave are kept with the value and said again on a rerun that takes it."""
+        computed = []
+
+        def with_warnings() -> tuple[Any, tuple[str, ...]]:
+            n = len(self.warnings)
+            value = compute()
+            computed.append(True)
+            return value, tuple(self.warnings[n:])
+
+        value, warnings = memo.kept(name, with_warnings, *parts)
+        if not computed:
+            self.warnings += warnings
+        return value
 
     def defer(self, draw: Callable[[], None], query: Any = None) -> None:
         """Keep a place here for an empty tile's message (see :func:`render`); ``query``: what
@@ -465,7 +482,7 @@ def _backtest_verdict(page: _Page, item: Any) -> None:
         st.caption(f":material/info: {md_escape(f.choice.note)}")
     if not page.coverage.has_backtest or ui.missing_metrics(page.layer, FA.NEEDED_BY_RECOMMEND):
         return
-    best = f.best if f is not None else FA.recommend(lambda q: page.run(q).df, page.state.filters, page.state.end)
+    best = f.best if f is not None else forecast_method.recommend(page)
     if best is None:
         return
     errors = dict(best["ranking"])
@@ -508,13 +525,15 @@ def furthest_short_line(df: pd.DataFrame, dim: str, dim_label: str, value: str, 
     return f":material/check_circle: No {dim_label.lower()} is short of target; closest: {who} — {words}."
 
 
-def _tell_furthest_short(page: _Page, df: pd.DataFrame, dim: str, value: str, target: str) -> None:
-    """Say under the headline which member is furthest short (once: the first chart that can)."""
+def _tell_furthest_short(page: _Page, df: pd.DataFrame, dim: str, value: str, target: str, source: tuple) -> None:
+    """Say under the headline which member is furthest short (once: the first chart that can);
+    ``source``: what ``df`` is made from (the line is kept across reruns on it, :mod:`memo`)."""
     slot, page.furthest_short = page.furthest_short, None
     if slot is None or not all(c in df for c in (dim, value, target)):
         return
     fmt = page.layer.metrics[value].format if value in page.layer.metrics else None
-    line = furthest_short_line(df, dim, ui.dim_label(page.layer, dim), value, target, fmt)
+    line = memo.kept("furthest short", lambda: furthest_short_line(df, dim, ui.dim_label(page.layer, dim), value, target, fmt),
+                     source, dim, value, target)
     if line:
         slot.markdown(line)
 
@@ -782,9 +801,15 @@ def chart(page: _Page, tile: ChartTile, key: str) -> None:
         else:
             st.caption(f"No earlier {state.grain} has data to compare with: no baseline tick.")
     interactive = bool(tile.drill and plan.level < len(plan.path) - 1) or tile.select
+    tile_json = tile.model_dump_json()
+    # what this chart's frame is made from: the figures prepared from it (the worst members,
+    # the parts, the picker's members, the captions) are kept across reruns on it (memo)
+    source = ("chart", tile_json, plan.query, plan.baseline_span_query, plan.baseline_query, baseline_label, state,
+              interactive, plan.stack)
     if tile.bullet and not plan.stack and len(plan.metrics) == 2:
-        _tell_furthest_short(page, df, plan.dimension, plan.metrics[0], plan.metrics[1])
-    worst = _worst(tile, df, plan, baseline_col, baseline_label) if tile.highlight_worst else None
+        _tell_furthest_short(page, df, plan.dimension, plan.metrics[0], plan.metrics[1], source)
+    worst = (memo.kept("worst", lambda: tuple(_worst(tile, df, plan, baseline_col, baseline_label)), source)
+             if tile.highlight_worst else None)
     metrics = [m for m in plan.metrics if m != tile.baseline or plan.level > 0]
     def build():
         if tile.kind == "line" or plan.dimension == "period":
@@ -816,24 +841,37 @@ def chart(page: _Page, tile: ChartTile, key: str) -> None:
     # a value picked on this page's dimension: highlighted here, the rest dimmed (not narrowed)
     lit = dict(state.selection).get(plan.dimension)
     whole = df
-    parts = [(None, whole)]
-    if tile.split_by and tile.split_by in whole and whole[tile.split_by].nunique() > 1:
-        # one chart per value (one funnel per pipeline), in the order queried
-        parts = [(v, whole[whole[tile.split_by] == v]) for v in dict.fromkeys(whole[tile.split_by].dropna())]
+
+    def split() -> tuple:
+        if tile.split_by and tile.split_by in whole and whole[tile.split_by].nunique() > 1:
+            # one chart per value (one funnel per pipeline), in the order queried
+            return tuple(dict.fromkeys(whole[tile.split_by].dropna()))
+        return (None,)
+
+    def part_frame(part: Any) -> pd.DataFrame:
+        return whole if part is None else whole[whole[tile.split_by] == part]
+
+    def build_part(part: Any):
+        nonlocal df  # build() draws df: the part's rows, taken only when the spec is not kept
+        df = part_frame(part)
+        return build()
+
+    parts = memo.kept("parts", split, source)
     specs = []
-    for part, sub in parts:
-        df = sub
-        spec_key = _key("spec", tile.model_dump_json(), plan.query, plan.baseline_query, baseline_label, state.selection,
+    for part in parts:
+        spec_key = _key("spec", tile_json, plan.query, plan.baseline_query, baseline_label, state.selection,
                         interactive, plan.stack, data.db_key(), id(layer), part)
-        spec = _chart_spec(spec_key, _build=build)
+        spec = _chart_spec(spec_key, _build=partial(build_part, part))
         if lit is not None:
             spec = charts.dim_others(copy.deepcopy(spec), plan.dimension, value_label(lit))
         specs.append((part, spec))
+    last = parts[-1]  # what follows reads the last part's rows (the whole frame, unless split)
     ckey = _key(key, plan.level, plan.drilled, sel_now)
     if interactive and tile.drill:
         # the hint above the chart, and a keyboard path to every drill beside it
         nxt_label = ui.plural(ui.dim_label(layer, nxt).lower())
-        members = list(dict.fromkeys(df[plan.dimension].dropna().astype(str)))
+        members = list(memo.kept("members", lambda: tuple(dict.fromkeys(part_frame(last)[plan.dimension].dropna().astype(str))),
+                                 source, last))
         with st.container(horizontal=True, vertical_alignment="bottom", gap="medium"):
             st.caption(f":material/ads_click: Drill down: click a {dim_label.lower()}'s bar to see its {nxt_label}, "
                        f"or pick it here.")
@@ -845,6 +883,9 @@ def chart(page: _Page, tile: ChartTile, key: str) -> None:
         st.caption(f"Bars: {ui.metric_label(layer, metrics[0]).lower()}; tick: {ui.metric_label(layer, metrics[1]).lower()}. "
                    f"Sorted by the gap, furthest short first; bars short of {ui.metric_label(layer, metrics[1]).lower()} "
                    f"are orange and say so.")
+    # the labels a click reports, mapped back to the values (kept: a dict nobody changes)
+    raw = (memo.kept("label map", lambda: label_map(whole[plan.dimension].dropna().astype(str))
+                     if plan.dimension in whole else None, source) if interactive else None)
     for part, spec in specs:
         if part is not None:
             st.markdown(f"**{md_escape(ui.dim_label(layer, tile.split_by))}: {md_escape(part)}**")
@@ -853,19 +894,18 @@ def chart(page: _Page, tile: ChartTile, key: str) -> None:
             # the click is handled in a callback, before the next run: one run draws the level
             # below (handled inline, the run up to here would be drawn twice: a drill took two)
             st.vega_lite_chart(spec, on_select=partial(_on_pick, pkey, plan.dimension, bool(tile.drill),
-                                                        tile.dimension if tile.select else None, sel_now,
-                                                        label_map(whole[plan.dimension].dropna().astype(str))
-                                                        if plan.dimension in whole else None),
+                                                        tile.dimension if tile.select else None, sel_now, raw),
                                selection_mode=charts.PICK, key=pkey, width="stretch")
         elif tile.kind == "heatmap":  # unreadable at phone width: a ranked list there instead
             with narrow.wide(pkey):
                 st.vega_lite_chart(spec, key=pkey, width="stretch")
             with narrow.narrow(pkey):
-                narrow.ranked(layer, whole, plan.dimension, tile.series, metrics[0], pkey)
+                narrow.ranked(layer, whole, plan.dimension, tile.series, metrics[0], pkey, source=source)
         else:
             st.vega_lite_chart(spec, key=pkey, width="stretch")
     if tile.kind == "line" or plan.dimension == "period":  # the running period is marked: say so
-        note = partial_period.caption(df, metrics, defs, tile.grain or "month", state.as_of)
+        note = memo.kept("partial period", lambda: partial_period.caption(part_frame(last), metrics, defs, tile.grain or "month",
+                                                                           state.as_of), source, last)
         if note:
             st.caption(f":material/pending: {note}")
     if interactive and tile.select and sel_now is None and not tile.caption:
@@ -884,7 +924,7 @@ def _grid_data(page: _Page, tile: ChartTile, plan) -> tuple[list[str], pd.DataFr
     dim = plan.dimension
     ans = page.run(plan.grid_query)
     if tile.bullet and len(tile.metrics) == 2:
-        _tell_furthest_short(page, ans.df, dim, tile.metrics[0], tile.metrics[1])
+        _tell_furthest_short(page, ans.df, dim, tile.metrics[0], tile.metrics[1], ("grid", ans.sql))
     gap = forecast_method.gap_metric(page.forecast)  # the chosen forecast method's gap to target
     metrics = [m for m in plan.grid_query.metrics if m in ans.df and m != gap]
     # sorted and formatted once per answer (thousands of reps: most of a drill's server time);
@@ -1003,19 +1043,20 @@ def _detail(page: _Page, plan, ans, df: pd.DataFrame, heading: Callable[[], None
         totals = _first_row(page.run(tq).df)
         deal_list.render(layer, df[[c for c in (*plan.columns, *(nonzero or metrics[:1])) if c in df]],
                          key=_key(key, "detail", plan.drilled), totals={m: totals.get(m) for m in nonzero or metrics[:1]},
-                         complete=not (limit and len(ans.df) >= limit))
+                         complete=not (limit and len(ans.df) >= limit), source=("detail", ans.sql, plan.columns, plan.metrics))
         return
     st.caption(f"{plural(len(df), 'deal')}" + (f" (first {limit:,} by {plan.query.order_by[0][0].replace('_', ' ')})"
                                               if limit and len(ans.df) >= limit and plan.query.order_by else ""))
     ui.table(layer, df[[c for c in (*plan.columns, *(nonzero or metrics[:1])) if c in df]],
-             key=_key(key, "detail", plan.drilled))
+             key=_key(key, "detail", plan.drilled), source=("detail", ans.sql, plan.columns, plan.metrics))
 
 
 @st.cache_data(max_entries=1000, show_spinner=False)
 def _chart_spec(key: str, _build) -> dict:
     """The Vega-Lite spec of a chart, built once per (tile, queries, state, database):
-    building and validating Altair charts costs more than the cached queries behind them."""
-    return spec_cache.stable_dataset_names(_build().to_dict())
+    building and validating Altair charts costs more than the cached queries behind them. Its
+    rows are Arrow bytes already (:func:`spec_cache.arrow_datasets`)."""
+    return spec_cache.arrow_datasets(spec_cache.stable_dataset_names(_build().to_dict()))
 
 
 def _worst(tile: ChartTile, df: pd.DataFrame, plan, baseline: str | None, label: str | None) -> list[tuple[str, str]]:
@@ -1067,10 +1108,10 @@ def table(page: _Page, tile: TableTile) -> None:
         told = dict(totals={m: totals.get(m) for m in (tq.metrics if tq is not None else ())},
                     complete=len(ans.df) < tile.limit)
         if "deal_id" in tile.columns:  # what a manager acts on first, a CRM link
-            deal_list.render(page.layer, df, key=_key("deals", tile.model_dump_json()), **told)
+            deal_list.render(page.layer, df, key=_key("deals", tile.model_dump_json()), source=("table", ans.sql), **told)
         else:  # score, grade, source, owner, why this score
             lead_list.render(page.layer, df, key=_key("leads", tile.model_dump_json()), metrics=metrics, **told)
         return
-    ui.table(page.layer, df, height=min(38 + 35 * len(df), 420))
+    ui.table(page.layer, df, height=min(38 + 35 * len(df), 420), source=("table", ans.sql))
     if len(ans.df) >= tile.limit:
         st.caption(f"Showing the first {tile.limit:,} rows.")

@@ -134,6 +134,16 @@ def _picker(setting: str, usable: list[str], withheld: dict[str, str]) -> str:
     return value
 
 
+def recommend(page: Any) -> dict | None:
+    """The backtest's recommendation for the page's filters and period (:func:`FA.recommend`),
+    through the page's scoped runner; kept across reruns on them (``page.kept``: the scope and
+    the database version are in its key) — ranking the methods is a grouping of the backtest's
+    rows, a fifth of a Forecast rerun otherwise. Read it, never change it: it is shared."""
+    state = page.state
+    return page.kept("recommend", lambda: FA.recommend(lambda q: page.run(q).df, state.filters, state.end),
+                     state.filters, state.end)
+
+
 def resolve(page: Any, tiles) -> Forecast | None:
     """The page's forecast choice (None for a page without ``range.choices``)."""
     item = _item(tiles)
@@ -142,7 +152,7 @@ def resolve(page: Any, tiles) -> Forecast | None:
     reasons = why_not(page.layer, page.coverage, page.state, item)
     best = None
     if page.coverage.has_backtest and not ui.missing_metrics(page.layer, FA.NEEDED_BY_RECOMMEND):
-        best = FA.recommend(lambda q: page.run(q).df, page.state.filters, page.state.end)
+        best = recommend(page)
     setting = get_settings().forecast_method
     wanted = _picker(setting, [m for m, why in reasons.items() if why is None],
                      {m: why for m, why in reasons.items() if why is not None})

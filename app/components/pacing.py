@@ -8,6 +8,8 @@ says "no target" and draws no pace line. The queries are :func:`pipelinebi.dashb
 
 from __future__ import annotations
 
+import copy
+
 from datetime import date, timedelta
 from typing import Any
 
@@ -129,12 +131,27 @@ def render(page: Any, tile: ChartTile, key: str) -> None:
 
 
 def _draw(page: Any, tile: ChartTile, plan: Any, current: pd.DataFrame, heading: Any, key: str) -> None:
-    layer, state = page.layer, page.state
-    metric = tile.metrics[0]
-    start, end = state.start, state.end
     heading()
     if tile.caption:
         st.caption(tile.caption)
+    if not current.empty:
+        page.drew()
+    # the lines, their words and the chart's spec are kept across reruns (memo, with the warnings
+    # of the queries they read): on the tile, its queries and the page's state
+    text, note, spec = page.kept("pacing", lambda: _prepared(page, tile, plan, current), tile.model_dump_json(), plan,
+                                 page.state)
+    st.markdown(text)
+    ui.scope_note(page.layer, plan.scope, plan.ignored, "a deal's stage is Won once it closes, so closed won has no "
+                  "open stage; this is closed won of the levels above.")
+    st.caption(note)
+    st.vega_lite_chart(copy.deepcopy(spec), width="stretch", key=f"{key}-pacing")  # a copy: the kept one is shared
+
+
+def _prepared(page: Any, tile: ChartTile, plan: Any, current: pd.DataFrame) -> tuple[str, str, dict]:
+    """(the line over the chart, the caption under it, the chart's spec)."""
+    layer, state = page.layer, page.state
+    metric = tile.metrics[0]
+    start, end = state.start, state.end
     last_day = min(state.as_of, end - timedelta(days=1))
     cur = running_line(current, metric, start, last_day)
     cur["series"] = THIS
@@ -147,8 +164,6 @@ def _draw(page: Any, tile: ChartTile, plan: Any, current: pd.DataFrame, heading:
     if target:
         frames.append(pd.DataFrame({"day": pd.to_datetime([start, end]), "value": [0.0, target], "series": PACE}))
     lines = pd.concat(frames, ignore_index=True)
-    if not current.empty:
-        page.drew()
     closed = value_on(cur, last_day)
     before = value_on(prev, last_day)
     share_gone = pace_share(state) or 0.0
@@ -160,18 +175,16 @@ def _draw(page: Any, tile: ChartTile, plan: Any, current: pd.DataFrame, heading:
         behind = share < share_gone
         words = f"{abs(share - share_gone) * 100:.0f} pts {'behind' if behind else 'ahead of'} pace"
         badge = f":{'red' if behind else 'green'}-badge[:material/{'trending_down' if behind else 'trending_up'}: {words}]"
-        st.markdown(f"**{closed_txt}** closed: **{share:.0%}** of the {md_escape(format_value(target, 'currency', compact=True))} "
-                    f"{label} with **{share_gone:.0%}** of the quarter gone {badge}")
+        text = (f"**{closed_txt}** closed: **{share:.0%}** of the {md_escape(format_value(target, 'currency', compact=True))} "
+                f"{label} with **{share_gone:.0%}** of the quarter gone {badge}")
     else:
-        st.markdown(f"**{closed_txt}** closed with **{share_gone:.0%}** of the quarter gone. "
-                    f"**No {label}** for {md_escape(period_label(start, state.grain))}: no pace line.")
-    ui.scope_note(layer, plan.scope, plan.ignored, "a deal's stage is Won once it closes, so closed won has no "
-                  "open stage; this is closed won of the levels above.")
+        text = (f"**{closed_txt}** closed with **{share_gone:.0%}** of the quarter gone. "
+                f"**No {label}** for {md_escape(period_label(start, state.grain))}: no pace line.")
     change = "" if not before else f" ({(closed - before) / before:+.0%})"
-    st.caption(f"Day {day_n} of {(end - start).days}. Same day of the previous quarter: "
-               f"{format_value(before, 'currency', compact=True)} closed{change}.")
+    note = (f"Day {day_n} of {(end - start).days}. Same day of the previous quarter: "
+            f"{format_value(before, 'currency', compact=True)} closed{change}.")
     today = state.as_of if state.in_progress else None
     # built once per (lines, dates): building the Altair layers is most of a rerun's time
     spec = spec_cache.spec(lambda: chart(lines, start, end, today, tile.height), "pacing", start, end, today,
                            tile.height, frames=(lines,))
-    st.vega_lite_chart(spec, width="stretch", key=f"{key}-pacing")
+    return text, note, spec

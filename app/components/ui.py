@@ -7,13 +7,15 @@ import re
 import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 import pandas as pd
 import streamlit as st
 
 from pipelinebi.errors import PipelineBIError
 from pipelinebi.formatting import MISSING, format_value, is_missing, md_escape, name_label, value_label
+
+from . import memo
 
 log = logging.getLogger("pipelinebi.app")
 
@@ -200,11 +202,24 @@ def display_frame(layer: Any, df: pd.DataFrame) -> tuple[pd.DataFrame, list[str]
     return out, as_text
 
 
-def table(layer: Any, df: pd.DataFrame, *, height: int | str = "auto", key: str | None = None) -> None:
-    """A result table: labels and formats from the semantic layer; no cell shows None or nan."""
-    shown, as_text = display_frame(layer, df)
-    st.dataframe(shown, hide_index=True, width="stretch", height=height,
-                 column_config=column_config(layer, shown.columns, as_text), key=key)
+def prepared(layer: Any, make: Callable[[], pd.DataFrame], source: tuple | None = None) -> tuple[Any, dict, int]:
+    """The table of ``make()`` as :func:`table` draws it: (its rows as shown, an Arrow table;
+    its column config; its row count). ``source``: what the frame is made from (the answer's
+    SQL and how it was narrowed): then ``make`` runs once and the result is kept across reruns
+    (:func:`memo.kept`)."""
+    def prepare() -> tuple[Any, dict, int]:
+        shown, as_text = display_frame(layer, make())
+        return memo.arrow(shown), column_config(layer, shown.columns, as_text), len(shown)
+
+    return memo.kept("table", prepare, source) if source is not None else prepare()
+
+
+def table(layer: Any, df: pd.DataFrame, *, height: int | str = "auto", key: str | None = None,
+          source: tuple | None = None) -> None:
+    """A result table: labels and formats from the semantic layer; no cell shows None or nan.
+    ``source``: see :func:`prepared`."""
+    shown, config, _ = prepared(layer, lambda: df, source)
+    st.dataframe(shown, hide_index=True, width="stretch", height=height, column_config=config, key=key)
 
 
 def scope_note(layer: Any, scope: Iterable[tuple[str, str]], ignored: Iterable[tuple[str, str]], why: str) -> None:

@@ -20,7 +20,7 @@ from pipelinebi.dashboards.models import ChartTile
 from pipelinebi.dashboards.movement import Bar, unexplained, waterfall_bars, waterfall_plan
 from pipelinebi.formatting import axis_label_expr, d3_format, d3_tooltip_format, format_value, md_escape, plural
 
-from . import spec_cache, ui
+from . import memo, spec_cache, ui
 from .charts import NO_TARGET, PALETTE, SHORT, coloured_text
 
 #: colour per kind of bar; words beside each bar say in or out too (colour is never the only signal)
@@ -142,19 +142,32 @@ def render(page: Any, tile: ChartTile, key: str) -> None:
 
 def slipped(page: Any, tile: ChartTile, plan: Any, key: str) -> None:
     """The deals behind one bar (pushed out of the quarter): the same window and filters as the
-    bar, so the list adds up to it."""
+    bar, so the list adds up to it. Prepared once per answer and kept across reruns (:mod:`memo`)."""
     layer = page.layer
     spec = tile.waterfall.slipped
     st.subheader(spec.title or step_label(layer, spec.metric))
-    df = page.run(plan.slipped).df
-    df = df[pd.to_numeric(df[spec.metric], errors="coerce").fillna(0) != 0].reset_index(drop=True)
+    ans = page.run(plan.slipped)
     bar = step_label(layer, spec.metric)
-    if df.empty:
+    prepared = memo.kept("slipped", lambda: _slipped_table(layer, ans.df, spec, plan.slipped.limit, bar),
+                         ans.sql, spec.model_dump_json())
+    if prepared is None:
         st.info(f"No deal was {bar.lower()} of this quarter in the period.", icon=":material/check_circle:")
         return
+    caption, shown, config, n = prepared
+    st.caption(caption)
+    st.dataframe(shown, hide_index=True, width="stretch", height=min(38 + 35 * n, 420),
+                 column_config=config, key=f"{key}-slipped")
+
+
+def _slipped_table(layer: Any, df: pd.DataFrame, spec: Any, limit: int | None,
+                   bar: str) -> tuple[str, Any, dict, int] | None:
+    """(caption, the rows as shown — an Arrow table, column config, row count); None: no deal."""
+    df = df[pd.to_numeric(df[spec.metric], errors="coerce").fillna(0) != 0].reset_index(drop=True)
+    if df.empty:
+        return None
     total = pd.to_numeric(df[spec.metric], errors="coerce").sum()
-    limited = plan.slipped.limit and len(df) >= plan.slipped.limit
-    st.caption(f"{plural(len(df), 'deal')}{' (the largest)' if limited else ''}, "
+    limited = limit and len(df) >= limit
+    caption = (f"{plural(len(df), 'deal')}{' (the largest)' if limited else ''}, "
                f"{format_value(total, 'currency', compact=True)} — the '{bar}' bar. Amount as it was when the "
                f"close date moved; close date as it is now.")
     # the amount right after the first column (the deal): on a phone the grid scrolls sideways
@@ -170,5 +183,4 @@ def slipped(page: Any, tile: ChartTile, plan: Any, key: str) -> None:
                                                       help="The deal's amount when its close date moved out")
     if "close_date" in config:
         config["close_date"] = st.column_config.DateColumn("Close date now", format="YYYY-MM-DD")
-    st.dataframe(shown, hide_index=True, width="stretch", height=min(38 + 35 * len(shown), 420),
-                 column_config=config, key=f"{key}-slipped")
+    return caption, memo.arrow(shown), config, len(shown)

@@ -23,7 +23,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from components import data, deal_list, filters, ui
+from components import data, deal_list, filters, memo, ui
 from components.cards import CARD_CSS, card_html
 from pipelinebi.compiler.query import Filter, Query
 from pipelinebi.dashboards import answers
@@ -127,8 +127,9 @@ def board() -> None:
     scored = ("win_score",) if data.coverage().has_scores else ()
     extra = ui.offered(layer, "pipeline_amount", OPTIONAL_FIELDS + scored)
     # One query for every column: the `cap` largest open deals per stage.
-    cards = run(Query(metrics=("pipeline_amount",), dimensions=("stage",) + CARD_FIELDS + extra, filters=base,
-                      order_by=ORDERS[order] + (("deal_id", False),), limit=cap, limit_per="stage"))
+    cards_query = Query(metrics=("pipeline_amount",), dimensions=("stage",) + CARD_FIELDS + extra, filters=base,
+                        order_by=ORDERS[order] + (("deal_id", False),), limit=cap, limit_per="stage")
+    cards = run(cards_query)
     # the legend first: what the colours and the star mean, before the cards
     n_top = run(Query(metrics=("open_deals", "pipeline_amount"), filters=base + (Filter(dimension="is_top20", value=True),))) \
         if "is_top20" in extra else pd.DataFrame()
@@ -155,16 +156,23 @@ def board() -> None:
 
     def column(srow, where: str) -> None:
         stage = srow["stage"]
-        deals = cards[cards["stage"] == stage]
+
+        def stage_cards() -> tuple[int, str]:
+            deals = cards[cards["stage"] == stage]
+            # a column's cards are one HTML block: 70 cards as 140 Streamlit elements (a box and
+            # its markdown each) cost the browser ~5 s of rendering at every rerun
+            return len(deals), "".join(card_html(d, median.get(stage), judged=not invented, as_of=g.as_of)
+                                       for _, d in deals.iterrows())
+
+        # the cards' HTML is kept across reruns (memo): on the query that read them (so the
+        # viewer's scope and the filters), the stage, its norm and the as-of date
+        drawn, html = memo.kept("board cards", stage_cards, cards_query, stage, median.get(stage), invented, g.as_of)
         n = 0 if is_missing(srow["open_deals"]) else int(srow["open_deals"])
         st.markdown(f"**{md_escape(value_label(stage))}**  \n{plural(n, 'deal')} · "
                     f"{format_value(srow['pipeline_amount'], 'currency', compact=True)}")
-        if len(deals):
-            # a column's cards are one HTML block: 70 cards as 140 Streamlit elements (a box and
-            # its markdown each) cost the browser ~5 s of rendering at every rerun
-            st.html("".join(card_html(d, median.get(stage), judged=not invented, as_of=g.as_of)
-                            for _, d in deals.iterrows()))
-        more = n - len(deals)
+        if drawn:
+            st.html(html)
+        more = n - drawn
         if more > 0 and st.button(f"+{more:,} more: list all {n:,}", key=f"more-{where}-{stage}", type="tertiary",
                                   icon=":material/list:", help="Every open deal of this stage, in a list below the board"):
             st.session_state["board_list_stage"] = stage
@@ -192,12 +200,13 @@ def board() -> None:
                 st.rerun()
         fields = ui.offered(layer, "pipeline_amount", LIST_FIELDS + (("win_score",) if data.coverage().has_scores else ()))
         sf = base + (Filter(dimension="stage", value=listed),)
-        rows = run(Query(metrics=("pipeline_amount",), dimensions=fields, filters=sf,
-                         order_by=(("pipeline_amount", True), ("deal_id", False)), limit=1000))
+        rows_query = Query(metrics=("pipeline_amount",), dimensions=fields, filters=sf,
+                           order_by=(("pipeline_amount", True), ("deal_id", False)), limit=1000)
+        rows = run(rows_query)
         tot = run(Query(metrics=("open_deals", "pipeline_amount"), filters=sf))
         deal_list.render(layer, rows.drop(columns=["pipeline_amount"]), key=f"board-list-{listed}",
                          totals={m: tot[m].iloc[0] for m in tot.columns} if len(tot) else None,
-                         complete=len(rows) < 1000)
+                         complete=len(rows) < 1000, source=("board list", rows_query))
     ui.warnings_note(warnings)
 
 
