@@ -741,7 +741,7 @@ def chart(page: _Page, tile: ChartTile, key: str) -> None:
     if plan.is_detail:
         _detail(page, plan, ans, df, heading, key)
         return
-    if df.empty or df[list(plan.metrics)].isna().all().all():
+    if memo.kept("blank", lambda: bool(df.empty or df[list(plan.metrics)].isna().all().all()), ans.sql, plan.metrics):
         where = f" in {md_escape(filters.current().period)}" if tile.period and state.start else ""
         message = (f"No data for {', '.join(ui.metric_label(layer, m) for m in plan.metrics)}{where}"
                    f"{' with these filters' if state.filters or state.drill or state.selection else ''}.")

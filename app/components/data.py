@@ -5,7 +5,8 @@ results cached on the compiled SQL string.
   ingest that swaps the file in makes the next run open the new one;
 * the semantic layer is cached on the YAML files' modification times;
 * results are ``st.cache_data`` keyed on (compiled SQL, database version): the query object is
-  passed along but not hashed;
+  passed along but not hashed, and kept in :mod:`memo` on the same key, each caller getting a
+  copy (not unpickled at every rerun);
 * settings, database version and the YAML stamp are read once per script run
   (:func:`begin_run`), not once per query: a page of ten tiles otherwise re-reads the
   environment and stats every YAML file dozens of times per rerun;
@@ -22,6 +23,7 @@ results cached on the compiled SQL string.
 from __future__ import annotations
 
 import hashlib
+import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -63,8 +65,33 @@ class RunSnapshot:
 _RUN = threading.local()  # Streamlit runs each session's script in its own thread
 
 
+#: the settings last read, on what they were read from (see :func:`_settings`)
+_SETTINGS: tuple[Any, Settings] | None = None
+
+
+def _settings() -> Settings:
+    """:func:`get_settings`, read again only when what it reads changed: the ``PIPELINEBI_``
+    variables, the working folder and its ``.env`` file. Why: building the settings (pydantic
+    reading and validating every field from the environment) was a twentieth of a cached
+    rerun; a changed variable or ``.env`` is still seen at the next run."""
+    global _SETTINGS
+    env = tuple(sorted((k, v) for k, v in os.environ.items() if k.upper().startswith("PIPELINEBI_")))
+    try:
+        dotenv = os.stat(".env")
+        found: Any = (dotenv.st_mtime_ns, dotenv.st_size, dotenv.st_ino)
+    except OSError:
+        found = None
+    key = (env, os.getcwd(), found)
+    held = _SETTINGS
+    if held is not None and held[0] == key:
+        return held[1]
+    s = get_settings()  # ConfigError for a bad value: nothing kept
+    _SETTINGS = (key, s)
+    return s
+
+
 def _snapshot() -> RunSnapshot:
-    s = get_settings()
+    s = _settings()
     url = engine_url(s)
     if url.kind == "duckdb":
         return RunSnapshot(s, database_version(s.database), _semantic_stamp(Path(s.semantic_dir)),
@@ -295,11 +322,32 @@ def run(query: Query, benchmark: bool = False) -> Answer:
     """Run a semantic query for this run's viewer (cached on the compiled SQL); raises
     PipelineBIError. ``benchmark=True``: the company-wide answer when every metric is a
     benchmark of semantic/access.yml (``Answer.benchmark`` says so), else the viewer's own."""
+    from . import memo  # memo keys on this module's db_key: imported when first needed
+
     lay = layer()
     query = lay.benchmark(query) if benchmark else lay.scoped(query)
     sql, compiled = _compiled(query)
-    df, warnings = _execute(sql, db_key(), _compiled=compiled)
+    # Why not only _execute: st.cache_data unpickles a copy of the result at every call, and a
+    # page reads a score of results at every rerun (a fifth of a cached Bottlenecks rerun). The
+    # result is also kept here, on the same key (the scoped SQL, the database version and the
+    # viewer's scope), and every caller gets its own copy of it (DataFrame.copy: ~30x cheaper
+    # than unpickling), so no caller can change what another reads. Large results are not kept
+    # twice: they are read from _execute every time.
+    held = memo.kept("answer", lambda: _held(*_execute(sql, db_key(), _compiled=compiled)), sql)
+    if held is None:
+        df, warnings = _execute(sql, db_key(), _compiled=compiled)
+    else:
+        df, warnings = held[0].copy(), list(held[1])
     return Answer(df, sql, warnings, benchmark=lay.is_benchmark(query))
+
+
+#: most rows of a result :func:`run` keeps beside ``st.cache_data`` (a deal list holds 1,000)
+HELD_ROWS = 20_000
+
+
+def _held(df: pd.DataFrame, warnings: list[str]) -> tuple[pd.DataFrame, tuple[str, ...]] | None:
+    """A result as :func:`run` keeps it (None: too large to keep twice)."""
+    return (df.copy(), tuple(warnings)) if len(df) <= HELD_ROWS else None
 
 
 @st.cache_data(ttl=3600, show_spinner=False)

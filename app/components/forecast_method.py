@@ -20,9 +20,8 @@ from pipelinebi.dashboards import answers
 from pipelinebi.dashboards.models import ChartTile, KpiTile, RowTile
 from pipelinebi.forecast import accuracy as FA
 from pipelinebi.forecast.choice import AUTO, Choice, choose
-from pipelinebi.settings import get_settings
 
-from . import ui
+from . import data, ui
 
 #: The picker's URL parameter (like the sidebar's filters: ``f_team``, …).
 PARAM = "f_method"
@@ -153,7 +152,7 @@ def resolve(page: Any, tiles) -> Forecast | None:
     best = None
     if page.coverage.has_backtest and not ui.missing_metrics(page.layer, FA.NEEDED_BY_RECOMMEND):
         best = recommend(page)
-    setting = get_settings().forecast_method
+    setting = data.snapshot().settings.forecast_method  # read once per run (data.begin_run)
     wanted = _picker(setting, [m for m, why in reasons.items() if why is None],
                      {m: why for m, why in reasons.items() if why is not None})
     choice = choose(wanted, item.range.backtest, reasons, best, source="settings" if wanted == setting else "page")
