@@ -117,7 +117,13 @@ def derived_for(tree: exp.Expression, dialect: str) -> str:
       ``unnest(generate_series(…))`` loses the ``unnest`` (PostgreSQL's ``generate_series`` is a
       set already, DuckDB's a list). Two set-returning calls in one select list pair up row by
       row on both engines. A condition cast to a number goes through integer first; a subquery
-      in FROM gets a name; ``ASOF JOIN`` becomes a ``LATERAL`` subquery (:func:`_lateral_asof`).
+      in FROM gets a name; ``ASOF JOIN`` becomes a ``LATERAL`` subquery (:func:`_lateral_asof`),
+      or, over a CTE (no index to probe), a join on the key kept to the span of the row in
+      force (:func:`_span_asof`). ``last_value(x IGNORE NULLS) OVER w`` (PostgreSQL has no
+      IGNORE NULLS; sqlglot drops it with a warning) becomes the last of
+      ``array_agg(x) FILTER (WHERE x IS NOT NULL) OVER w`` (:func:`_pg_ignore_nulls`);
+      DuckDB's ``range(a, b, INTERVAL …)`` (end excluded) a ``generate_series`` ending a
+      microsecond before ``b`` (sqlglot writes ``b - 1``, which a timestamp refuses).
 
     >>> from sqlglot import parse_one
     >>> t = parse_one("SELECT arg_max(d, e) FILTER (WHERE c) AS x, any_value(k) AS k FROM t", read="duckdb")
@@ -151,6 +157,9 @@ def _postgres_derived(tree: exp.Expression) -> exp.Expression:
     unnamed = iter(range(1, 10_000))
 
     def fix(node: exp.Expression) -> exp.Expression:
+        if (isinstance(node, exp.Window) and isinstance(node.this, exp.IgnoreNulls)
+                and isinstance(node.this.this, (exp.FirstValue, exp.LastValue))):
+            return _pg_ignore_nulls(node)
         if isinstance(node, exp.Subquery) and not node.alias and isinstance(node.parent, (exp.From, exp.Join)):
             # PostgreSQL 15 wants a name on every subquery in FROM (16 does not)
             node.set("alias", exp.TableAlias(this=exp.to_identifier(f"_sub{next(unnamed)}")))
@@ -179,11 +188,52 @@ def _postgres_derived(tree: exp.Expression) -> exp.Expression:
             return exp.cast(exp.cast(node.this.copy(), exp.DataType.Type.INT), node.to.copy())
         return node
 
-    tree = tree.transform(fix)
+    tree = tree.transform(_pg_series).transform(fix)  # two passes: a node replaced is not visited inside
+    ctes = {cte.alias_or_name for cte in tree.find_all(exp.CTE)}
     for join in list(tree.find_all(exp.Join)):
         if (join.args.get("method") or "").upper() == "ASOF":
-            join.replace(_lateral_asof(join))
+            over_cte = isinstance(join.this, exp.Table) and not join.this.args.get("db") and join.this.name in ctes
+            # a base table has an index to probe once per row (deal_history); a CTE has none, and
+            # a LATERAL probe would scan it whole for every row
+            join.replace(_span_asof(join, "PostgreSQL") if over_cte else _lateral_asof(join))
     return tree
+
+
+def _pg_series(node: exp.Expression) -> exp.Expression:
+    """DuckDB's ``range(a, b, INTERVAL …)`` (``b`` excluded) as ``generate_series(a, b - 1 µs, …)``.
+
+    >>> from sqlglot import parse_one
+    >>> derived_for(parse_one("SELECT unnest(range(a, b, INTERVAL 7 DAY)) AS m", read="duckdb"), "postgres")
+    "SELECT GENERATE_SERIES(a, b - INTERVAL '1 MICROSECOND', INTERVAL '7 DAY') AS m"
+    """
+    if isinstance(node, exp.GenerateSeries) and node.args.get("is_end_exclusive") and isinstance(
+            node.args.get("step"), exp.Interval):
+        node.set("end", exp.Sub(this=node.args["end"], expression=exp.Interval(
+            this=exp.Literal.string("1"), unit=exp.var("MICROSECOND"))))
+        node.set("is_end_exclusive", None)
+    return node
+
+
+def _pg_ignore_nulls(window: exp.Window) -> exp.Expression:
+    """``first_value``/``last_value(x IGNORE NULLS) OVER w`` for PostgreSQL: the first, or the
+    ``count(x) OVER w``-th, element of ``array_agg(x) FILTER (WHERE x IS NOT NULL) OVER w`` — the
+    non-NULL values of the frame in order (NULL when there is none, as DuckDB gives).
+
+    >>> from sqlglot import parse_one
+    >>> derived_for(parse_one("SELECT last_value(x IGNORE NULLS) OVER w AS y FROM t "
+    ...                       "WINDOW w AS (PARTITION BY k ORDER BY r)", read="duckdb"), "postgres")
+    'SELECT (ARRAY_AGG(x) FILTER(WHERE NOT x IS NULL) OVER w)[COUNT(x) OVER w] AS y FROM t WINDOW w AS (PARTITION BY k ORDER BY r)'
+    """
+    func = window.this.this
+    value = func.this
+    agg = window.copy()
+    agg.set("this", exp.Filter(this=exp.ArrayAgg(this=value.copy()), expression=exp.Where(this=_not_null(value))))
+    if isinstance(func, exp.FirstValue):
+        at: exp.Expression = exp.Literal.number(1)
+    else:
+        at = window.copy()
+        at.set("this", exp.Count(this=value.copy()))
+    return exp.Bracket(this=exp.paren(agg), expressions=[at], offset=1)  # PostgreSQL's index: from 1, as written
 
 
 def _lateral_asof(join: exp.Join) -> exp.Join:
@@ -205,8 +255,10 @@ def _lateral_asof(join: exp.Join) -> exp.Join:
         raise QueryError(Problem(f"cannot rewrite ASOF JOIN {alias} for PostgreSQL: no inequality on {alias}",
                                  hint="write the ON condition as key = alias.key AND value > alias.time"))
     inner = exp.select("*").from_(table.copy()).where(on.copy()).order_by(order).limit(1)
-    return exp.Join(this=exp.Lateral(this=exp.Subquery(this=inner),
-                                     alias=exp.TableAlias(this=exp.to_identifier(alias))), kind="CROSS")
+    lateral = exp.Lateral(this=exp.Subquery(this=inner), alias=exp.TableAlias(this=exp.to_identifier(alias)))
+    if (join.args.get("side") or "").upper() == "LEFT":  # ASOF LEFT JOIN: a row without a match is kept
+        return exp.Join(this=lateral, side="LEFT", on=exp.true())
+    return exp.Join(this=lateral, kind="CROSS")
 
 
 def _spark_derived(tree: exp.Expression) -> exp.Expression:
@@ -265,7 +317,7 @@ def _spark_derived(tree: exp.Expression) -> exp.Expression:
         _one_generator(select)
     for join in list(tree.find_all(exp.Join)):
         if (join.args.get("method") or "").upper() == "ASOF":
-            join.replace(_spark_asof(join))
+            join.replace(_span_asof(join, "Spark"))
     return tree
 
 
@@ -295,11 +347,12 @@ def _one_generator(select: exp.Select) -> None:
     select.set("expressions", out)
 
 
-def _spark_asof(join: exp.Join) -> exp.Join:
-    """``ASOF JOIN t AS h ON k = h.k AND x > h.at`` (DuckDB) for Spark, which has no ASOF join:
-    each row of ``t`` gets the time of the key's next row (``LEAD``), and the join keeps the one
-    row whose span holds ``x`` — ``h.at < x <= next`` — an equi-join on the key, then a range
-    test. Rows of one key at the same time: the last in the window's order wins."""
+def _span_asof(join: exp.Join, engine: str) -> exp.Join:
+    """``ASOF [LEFT] JOIN t AS h ON k = h.k AND x > h.at`` (DuckDB) for an engine without an ASOF
+    join (Spark; PostgreSQL over a CTE): each row of ``t`` gets the time of the key's next row
+    (``LEAD``), and the join keeps the one row whose span holds ``x`` — ``h.at < x <= next`` —
+    an equi-join on the key, then a range test. Rows of one key at the same time: the last in
+    the window's order wins (``next`` of the others is their own time: no span)."""
     table = join.this
     alias = table.alias_or_name
     on = join.args["on"]
@@ -316,7 +369,7 @@ def _spark_asof(join: exp.Join) -> exp.Join:
             elif isinstance(left, exp.Column) and left.table == alias and isinstance(cond, (exp.LT, exp.LTE)):
                 bound = (right, left, isinstance(cond, exp.LTE))  # h.at < x
     if bound is None or not keys:
-        raise QueryError(Problem(f"cannot rewrite ASOF JOIN {alias} for Spark: no key or no 'x > {alias}.time' bound",
+        raise QueryError(Problem(f"cannot rewrite ASOF JOIN {alias} for {engine}: no key or no 'x > {alias}.time' bound",
                                  hint="write the ON condition as key = alias.key AND value > alias.time"))
     x, at, inclusive = bound
     nxt = exp.column("_asof_next", table=alias)
