@@ -143,6 +143,31 @@ def _spark_url(text: str) -> EngineURL:
     return EngineURL("spark", text, redact(text), schema=database, conninfo=remote)
 
 
+def data_key(url: EngineURL) -> str:
+    """A file-name-safe name for the data an engine URL points at — its kind, host, port, database
+    and schema; never the user, the password or a token (a model trained on it is stored under it).
+    A local Spark's warehouse folder is a short hash (a path does not fit a file name).
+
+    >>> data_key(parse_engine("postgresql://ann:s3cret@db.example:5433/sales?schema=crm"))
+    'postgres-db.example-5433-sales-crm'
+    >>> data_key(parse_engine("postgresql:///sales")), data_key(parse_engine("spark://h:15002?database=crm&token=t"))
+    ('postgres-local-5432-sales-public', 'spark-h-15002-crm')
+    >>> data_key(parse_engine("spark-local?warehouse=/srv/lake&database=crm"))
+    'spark-local-crm-5b3e4953'
+    """
+    import hashlib
+
+    if url.kind == "spark" and not url.conninfo:
+        folder = str(url.path.resolve()) if url.path else ""
+        parts = ["spark-local", url.schema, hashlib.sha256(folder.encode()).hexdigest()[:8]]
+    else:
+        where = urlsplit(url.conninfo if url.kind == "spark" else url.url)
+        port = where.port or (15002 if url.kind == "spark" else 5432)
+        database = where.path.strip("/") if url.kind == "postgres" else ""
+        parts = [url.kind, where.hostname or "local", str(port), *([database] if database else []), url.schema]
+    return "-".join(re.sub(r"[^A-Za-z0-9._-]+", "_", p) for p in parts if p)
+
+
 def engine_url(settings: Any) -> EngineURL:
     """The engine the settings name: ``settings.engine``, else the DuckDB file ``settings.database``.
     A local Spark without ``warehouse=`` keeps its tables in ``spark-warehouse/`` beside that file."""

@@ -16,7 +16,7 @@ coverage reader run unchanged on each.
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 from sqlglot import exp, parse_one
 
@@ -54,16 +54,32 @@ class EngineCursor:
         pass
 
 
-def bound(parsed: dict[str, exp.Expression], sql: str, params: Sequence[Any] = ()) -> exp.Expression:
-    """PipelineBI's own fixed SQL, written for DuckDB with ``?`` placeholders, as a tree with each
-    ``?`` replaced by the literal of its value; parsed once per text (``parsed``: the engine's cache).
-    Each engine then prints it in its dialect.
+def bound(parsed: dict[str, exp.Expression], sql: str, params: Sequence[Any] | Mapping[str, Any] = ()) -> exp.Expression:
+    """PipelineBI's own fixed SQL, written for DuckDB with ``?`` placeholders (``params`` a
+    sequence) or named ones, ``$name`` (``params`` a mapping), as a tree with each replaced by the
+    literal of its value — a date, a timestamp, a list of them (an ARRAY), a string or a number,
+    never text pasted into SQL; parsed once per text (``parsed``: the engine's cache). Each engine
+    then prints it in its dialect.
 
     >>> bound({}, "SELECT value FROM pipelinebi_meta WHERE key = ?", ["as_of"]).sql()
     "SELECT value FROM pipelinebi_meta WHERE key = 'as_of'"
+    >>> from datetime import datetime
+    >>> bound({}, "SELECT * FROM h WHERE changed_at < $as_of", {"as_of": datetime(2026, 1, 5)}).sql("postgres")
+    "SELECT * FROM h WHERE changed_at < CAST('2026-01-05 00:00:00' AS TIMESTAMP)"
+    >>> bound({}, "SELECT $nope", {})
+    Traceback (most recent call last):
+    ...
+    KeyError: 'no value for $nope'
     """
     tree = parsed.get(sql)
     if tree is None:
         tree = parsed[sql] = parse_one(sql, read="duckdb")
+    if isinstance(params, Mapping):
+        def value(n: exp.Placeholder) -> exp.Expression:
+            if n.name not in params:
+                raise KeyError(f"no value for ${n.name}")
+            return exp.convert(params[n.name])
+
+        return tree.transform(lambda n: value(n) if isinstance(n, exp.Placeholder) else n)
     values = iter(params)
     return tree.transform(lambda n: exp.convert(next(values)) if isinstance(n, exp.Placeholder) else n)

@@ -179,15 +179,28 @@ class PostgresEngine:
         return out
 
     def version(self) -> Hashable:
-        """When the data was last built (``pipelinebi_meta``: ``derived_at``, else ``ingested_at``)."""
+        """When the data was last built (``pipelinebi_meta``: ``derived_at``, else ``ingested_at``),
+        and when a table of results was last stored in it (``replaced_at``: a backtest, the model's
+        scores — :meth:`replace_table`), so the app's cached answers are not kept past either."""
         try:
-            rows = self.execute("SELECT key, value FROM pipelinebi_meta WHERE key IN ('ingested_at', 'derived_at')")
+            rows = self.execute("SELECT key, value FROM pipelinebi_meta "
+                                "WHERE key IN ('ingested_at', 'derived_at', 'replaced_at')")
         except WarehouseError as e:
             if "unavailable" in str(e):
                 raise
-            return (self.name, None)
+            return (self.name, None, None)
         meta = dict(rows.fetchall())
-        return (self.name, meta.get("derived_at") or meta.get("ingested_at"))
+        return (self.name, meta.get("derived_at") or meta.get("ingested_at"), meta.get("replaced_at"))
+
+    def replace_table(self, table: str, types: dict[str, str], chunks: Any, meta: Any, built: Hashable = None) -> int:
+        """Replace ``table`` of the schema with rows computed in Python (pandas frames of the
+        ``types`` columns) and its ``pipelinebi_meta`` rows (``meta(row_count, current_meta)``),
+        atomically, on a writable connection of its own (:mod:`.postgres_write`). ``built``: this
+        engine's :meth:`version` when the rows were computed — if the data was rebuilt since,
+        nothing is stored."""
+        from .postgres_write import replace_table
+
+        return replace_table(self.url, table, types, chunks, meta, built=None if built is None else built[1])
 
     def close(self) -> None:
         with self._lock:

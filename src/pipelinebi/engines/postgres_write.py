@@ -1,0 +1,133 @@
+"""Replace one table of the PostgreSQL schema with rows computed in Python, atomically: what
+``pipelinebi backtest`` and ``model train`` store there (``forecast_backtest``, ``win_scores``).
+
+1. the rows are ``COPY``-loaded into a new table ``<table>__pbi_new`` of the schema (CSV written
+   by Arrow, as ingest loads, so NULL and the empty string stay apart), frame by frame as they
+   come — a streamed backtest is never held whole;
+2. in **one transaction**: ``pipelinebi_meta`` is locked (an ingest or derive cannot rewrite it
+   meanwhile) and the data's build stamp (``ingested_at``/``derived_at``) compared with the one
+   the rows were computed from — changed, nothing is swapped ("the data changed while this
+   ran"); what others were granted on the old table is read, the old table dropped, the new one
+   renamed into place and granted the same (the app's read-only role keeps reading it); and the
+   ``pipelinebi_meta`` rows that describe it are replaced, with ``replaced_at`` (part of the
+   engine's version: the app's cached answers are let go). Readers see the old table and its
+   description, or the new ones.
+
+Names are this module's or the caller's constants, put in as identifiers; types come from
+:func:`pipelinebi.engines.postgres_build.postgres_type`; values only travel as CSV through COPY or
+as bound parameters.
+"""
+
+from __future__ import annotations
+
+import io
+from datetime import datetime, timezone
+from typing import Any, Callable, Hashable, Iterable
+
+from ..errors import Problem, WarehouseError
+from . import EngineURL
+
+#: suffix of the table being built beside the one in use
+BUILDING = "__pbi_new"
+
+
+def replace_table(url: EngineURL, table: str, types: dict[str, str], chunks: Iterable[Any],
+                  meta: Callable[[int, dict[str, str]], dict[str, str]], *, built: Hashable = None) -> int:
+    """Replace ``table`` with the rows of ``chunks`` (pandas frames holding the ``types`` columns,
+    DuckDB type names) and the ``pipelinebi_meta`` rows ``meta(row_count, current_meta)`` returns,
+    atomically (module docstring). ``built``: the ``(derived_at or ingested_at)`` stamp the rows
+    were computed from (None: not checked). Returns the row count."""
+    import psycopg
+    from psycopg import sql
+
+    from .postgres import PostgresEngine, unavailable
+    from .postgres_build import _grant, _grants_of
+
+    engine = PostgresEngine(url, timeout=0, read_only=False)  # a write of our own: no statement timeout
+    conn = engine.connect()
+    new = f"{table}{BUILDING}"
+    try:
+        conn.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(url.schema)))
+        conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier(url.schema, new)))
+        n = _load(conn, sql.Identifier(url.schema, new), types, chunks)
+        swapped = False
+        try:
+            with conn.transaction():
+                conn.execute("LOCK TABLE pipelinebi_meta IN SHARE ROW EXCLUSIVE MODE")
+                current = dict(conn.execute("SELECT key, value FROM pipelinebi_meta").fetchall())
+                stamp = current.get("derived_at") or current.get("ingested_at")
+                if built is not None and stamp != built:
+                    raise WarehouseError(Problem(
+                        f"the data in {url.redacted} changed while this ran (a new ingest or derive): not stored",
+                        hint="run the command again on the new data"))
+                grants = [g for g in _grants_of(conn, url.schema) if g[0] == "table" and g[1] == table]
+                conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier(url.schema, table)))
+                conn.execute(sql.SQL("ALTER TABLE {} RENAME TO {}").format(sql.Identifier(url.schema, new),
+                                                                          sql.Identifier(table)))
+                _grant(conn, grants, url.schema)
+                # replaced_at: part of the engine's version, so the app's cache lets go of old answers
+                rows = {**meta(n, current), "replaced_at": datetime.now(timezone.utc).isoformat()}
+                conn.execute("DELETE FROM pipelinebi_meta WHERE key = ANY(%s)", [list(rows)])
+                with conn.cursor() as cur:
+                    cur.executemany("INSERT INTO pipelinebi_meta VALUES (%s, %s)", list(rows.items()))
+            swapped = True
+        finally:
+            if not swapped and not conn.broken:
+                conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier(url.schema, new)))
+        conn.execute(sql.SQL("ANALYZE {}").format(sql.Identifier(url.schema, table)))
+        return n
+    except psycopg.errors.UndefinedTable as e:  # an ingest swapped the schema away under us
+        raise WarehouseError(Problem(f"the data in {url.redacted} changed while this ran: not stored "
+                                     f"({str(e).splitlines()[0]})", hint="run the command again on the new data")) from None
+    except psycopg.errors.InsufficientPrivilege as e:
+        raise WarehouseError(Problem(f"cannot write table {table} in schema {url.schema}: {str(e).splitlines()[0]}",
+                                     hint="run it as a role that may create and drop tables in the schema "
+                                          "(the one that runs ingest/derive)")) from None
+    except psycopg.OperationalError as e:
+        raise unavailable(url, e) from None
+    finally:
+        conn.close()
+
+
+def _load(conn, target, types: dict[str, str], chunks: Iterable[Any]) -> int:
+    """Create ``target`` with ``types`` and COPY every frame of ``chunks`` into it; the row count."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+    from psycopg import sql
+
+    from .postgres_build import postgres_type
+
+    names = list(types)
+    arrow = {"DATE": pa.date32(), "DOUBLE": pa.float64(), "INTEGER": pa.int32(), "VARCHAR": pa.string()}
+    schema = pa.schema([(c, arrow[t]) for c, t in types.items()])
+    conn.execute(sql.SQL("CREATE TABLE {} ({})").format(target, sql.SQL(", ").join(
+        sql.SQL("{} {}").format(sql.Identifier(c), sql.SQL(postgres_type(t))) for c, t in types.items())))
+    columns = sql.SQL(", ").join(sql.Identifier(c) for c in names)
+    options = pacsv.WriteOptions(include_header=False)
+    n = 0
+    with conn.cursor() as cur, cur.copy(sql.SQL("COPY {} ({}) FROM STDIN (FORMAT csv)").format(target, columns)) as copy:
+        for frame in chunks:
+            if not len(frame):
+                continue
+            batch = pa.Table.from_pandas(_typed(frame[names], types), schema=schema, preserve_index=False)
+            buf = io.BytesIO()
+            pacsv.write_csv(batch, buf, write_options=options)
+            copy.write(buf.getvalue())
+            n += len(frame)
+    return n
+
+
+def _typed(frame, types: dict[str, str]):
+    """``frame``'s columns in the Python types Arrow takes for ``types`` (dates as dates, missing as None)."""
+    import pandas as pd
+
+    out = frame.copy()
+    for c, t in types.items():
+        if t == "DATE":
+            d = pd.to_datetime(out[c])
+            out[c] = d.dt.date.astype(object).where(d.notna(), None)
+        elif t in ("DOUBLE", "INTEGER"):
+            out[c] = pd.to_numeric(out[c])  # NaN: NULL (Arrow's from_pandas)
+        else:
+            out[c] = out[c].astype(object).where(out[c].notna(), None)
+    return out
