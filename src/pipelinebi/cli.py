@@ -35,16 +35,6 @@ def _open(args: argparse.Namespace):
     return open_engine(_settings(args))
 
 
-def _duckdb_only(args: argparse.Namespace, what: str) -> None:
-    from .engines import engine_url
-    from .errors import ConfigError, Problem
-
-    url = engine_url(_settings(args))
-    if url.kind != "duckdb":
-        raise ConfigError(Problem(f"{what} runs on the DuckDB engine only (PIPELINEBI_ENGINE is {url.redacted})",
-                                  hint="use --engine duckdb:///path.duckdb, or unset PIPELINEBI_ENGINE"))
-
-
 # --------------------------------------------------------------------- data
 def cmd_generate(args: argparse.Namespace) -> int:
     from .generate import generate
@@ -325,24 +315,34 @@ def cmd_catalog(args: argparse.Namespace) -> int:
 
 
 # ---------------------------------------------------------------- forecast (#16)
+def _forecast_target(args: argparse.Namespace):
+    """Where the forecast commands run: the DuckDB file (built from the seeds on first use), or
+    the warehouse engine ``--engine`` / ``PIPELINEBI_ENGINE`` names (:mod:`pipelinebi.forecast.target`)."""
+    from .engines import engine_url
+    from .forecast.target import EngineTarget
+
+    settings = _settings(args)
+    if engine_url(settings).kind == "duckdb":
+        from .demo import ensure_database
+
+        return ensure_database(settings)
+    return EngineTarget(settings)
+
+
 def cmd_model(args: argparse.Namespace) -> int:
     from .forecast import commands
-    from .demo import ensure_database
 
-    _duckdb_only(args, "the forecast model")
-    db = ensure_database(_settings(args))
-    print(commands.train(db) if args.action == "train" else commands.score(db, args.limit))
+    where = _forecast_target(args)
+    print(commands.train(where) if args.action == "train" else commands.score(where, args.limit))
     return 0
 
 
 def cmd_backtest(args: argparse.Namespace) -> int:
     from .forecast import commands
-    from .demo import ensure_database
     from .progress import ConsoleProgress
 
-    _duckdb_only(args, "backtest")
-    db = ensure_database(_settings(args))
-    print(commands.backtest(db, args.start, args.end, args.every, not args.no_model, args.out,
+    where = _forecast_target(args)
+    print(commands.backtest(where, args.start, args.end, args.every, not args.no_model, args.out,
                             save=not args.no_store, progress=ConsoleProgress(interval=5)))
     return 0
 
@@ -422,8 +422,8 @@ def build_parser() -> argparse.ArgumentParser:
     dm.add_argument("--examples", type=int, default=3, metavar="N", help="example values per dimension (default 3)")
     dm.add_argument("--format", choices=["table", "csv", "json"], default="table")
 
-    mo = add("model", cmd_model, "Train the per-deal win-probability model (stored beside the database), "
-             "or score the open deals with it.")
+    mo = add("model", cmd_model, "Train the per-deal win-probability model (stored beside the DuckDB file, or in "
+             "PIPELINEBI_FORECAST_MODEL_DIR for an --engine), or score the open deals with it.")
     mo.add_argument("action", choices=["train", "score"])
     mo.add_argument("--limit", type=int, default=20, metavar="N", help="score: the N largest open deals (default 20)")
     bt = add("backtest", cmd_backtest, "Replay every forecast method on past snapshot dates, using only what was "

@@ -89,6 +89,12 @@ class Settings(BaseSettings):
     #: overrides it for one view.
     forecast_method: Literal["auto", "stage_probability", "historical_win_rate", "timed_win_rate", "model",
                              "commit", "best_case"] = "auto"
+    #: Folder of the win-probability models trained on a warehouse engine (``pipelinebi model train
+    #: --engine postgresql://…``): one file per engine URL's data, named by its kind, host, port,
+    #: database and schema (:func:`pipelinebi.engines.data_key`; never its user, password or token).
+    #: Unset: ``models/`` beside the DuckDB file (``.pipelinebi/models/``). A model of the DuckDB
+    #: file stays beside that file (``<name>.winmodel.json``).
+    forecast_model_dir: Path | None = None
 
     #: ``pipelinebi notify`` (README: Rules, playbooks and actions). A webhook receiving each open
     #: action as a JSON POST (the address and token are secrets: never printed or logged) …

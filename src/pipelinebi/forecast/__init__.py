@@ -10,5 +10,8 @@ Modules, one job each (arrows point down into the core; nothing in the core impo
 * :mod:`.model`      — scikit-learn logistic regression, stored as JSON (no pickle), reasons per deal
 * :mod:`.methods`    — the forecast of each method for one period from one snapshot
 * :mod:`.backtest`   — every snapshot date × method, actuals, accuracy
-* :mod:`.store`      — the backtest as table ``forecast_backtest`` in the database (copy, write, atomic swap)
+* :mod:`.store`      — the backtest as table ``forecast_backtest`` in the database (copy, write, atomic swap;
+  on a warehouse engine its ``replace_table``)
+* :mod:`.target`     — where the commands read, store and keep the model: the DuckDB file or an engine
+* :mod:`.commands`   — ``pipelinebi model train|score`` and ``backtest`` as text for the terminal
 """

@@ -33,7 +33,7 @@ from ..progress import Progress, no_progress
 from . import model as M
 from .dates import month_starts, quarter_of
 from .methods import KEYS, NO_TEAM, keyed, period_forecasts, probabilities
-from .snapshots import (BATCH_DATES, closed_at, closed_before, history_span, open_pipelines, timed_win_events,
+from .snapshots import (BATCH_DATES, closed_at, closed_before, history_span, open_pipelines, query_frame, timed_win_events,
                         timed_win_rates, win_rate_events, win_rates_at)
 
 COLUMNS = ["snapshot_date", "period_start", "period_end", "week_of_period", "method", "owner_id", "team", "region",
@@ -86,7 +86,7 @@ def stream(con, dates: list[date], as_of: date, *, with_model: bool = True, prog
     dates = sorted(set(dates))
     if not dates:
         return
-    reps = con.execute("SELECT rep_id, team, region FROM reps").df().drop_duplicates("rep_id").set_index("rep_id")
+    reps = query_frame(con, "SELECT rep_id, team, region FROM reps").drop_duplicates("rep_id").set_index("rep_id")
     t = time.perf_counter()
     known_now = closed_before(con, as_of + timedelta(days=1))
     # the forecasts and actuals read only won deals, a period's at a time: cut them once per

@@ -2,6 +2,8 @@
 
 Kept here (not in cli.py) so the CLI stays a thin parser and the commands can be tested
 without a subprocess.  Every database read goes through a read-only, locked connection.
+``where`` is the DuckDB file (a path) or a warehouse engine (:class:`.target.EngineTarget`):
+the same reads, results and model, kept where :mod:`.target` says.
 """
 
 from __future__ import annotations
@@ -9,36 +11,32 @@ from __future__ import annotations
 import time
 import tracemalloc
 from datetime import timedelta
-from pathlib import Path
 
 import pandas as pd
 
 from ..errors import ConfigError, Problem
 from ..progress import Progress, no_progress
-from ..warehouse import open_readonly
 from . import backtest as B
 from . import model as M
 from .dates import check_every, check_range, month_starts, parse_date, quarter_of, schedule
 from .features import feature_frame
 from .snapshots import closed_before, history_span, open_pipeline
+from .target import FORECAST_MEMORY, target_of
 
-
-#: DuckDB's memory limit for the forecast commands' reads (not the app's ``query_memory``, half
-#: the machine by default): their big query — every date's open pipeline in one pass — is sorted
-#: and streamed, spilling to the private temp directory beyond this.  With the copy's write
-#: connection (store.WRITE_MEMORY) and Python's own data it must fit the 2 GB goal at 1M deals:
-#: at 1 GB + 512 MB a 1M-deal weekly backtest passed 2.1 GiB (README, Forecast intelligence).
-FORECAST_MEMORY = "768MB"
+#: FORECAST_MEMORY: benchmarks/bench_forecast.py opens the file as the commands do
+__all__ = ["FORECAST_MEMORY", "backtest", "score", "train"]
 
 
 def _pct(v) -> str:
     return "—" if v is None or pd.isna(v) else f"{v:.1%}"
 
 
-def train(database: Path) -> str:
+def train(where) -> str:
     """Evaluate on the last complete quarter (trained on what came before), then train on
-    everything and store the model beside the database with that evaluation."""
-    with open_readonly(database, memory_limit=FORECAST_MEMORY) as con:
+    everything and store the model (beside the database, or in the models folder for an
+    engine) with that evaluation."""
+    target = target_of(where)
+    with target.reader() as con:
         first, as_of = history_span(con)
         test_start, _ = quarter_of(quarter_of(as_of)[0] - timedelta(days=1))
         test_end = quarter_of(test_start)[1]
@@ -60,16 +58,15 @@ def train(database: Path) -> str:
         seconds = time.perf_counter() - t0
     model.meta["holdout"] = {k: v for k, v in report.items() if k != "calibration"}
     model.meta["calibration"] = report["calibration"]
-    path = M.model_path(Path(database))
-    model.save(path)
+    path = target.model_path
+    target.save_model(model)
     # score the deals open now and store them beside the other tables (deal board, deal lists)
     t_score = time.perf_counter()
-    with open_readonly(database, memory_limit=FORECAST_MEMORY) as con:
+    with target.reader() as con:
         scores = M.score_open(con, model, as_of + timedelta(days=1))
     score_seconds = time.perf_counter() - t_score
-    from .store import store_scores
-    store_scores(Path(database), scores, {"model_cutoff": model.meta.get("cutoff"), "scored_on":
-                                          (as_of + timedelta(days=1)).isoformat()})
+    target.store_scores(scores, {"model_cutoff": model.meta.get("cutoff"), "scored_on":
+                                 (as_of + timedelta(days=1)).isoformat()})
     q = report
     lines = [f"trained on {model.meta['examples']:,} deal-snapshots ({model.meta['deals']:,} deals) "
              f"known before {as_of + timedelta(days=1)}; wrote {path}",
@@ -85,17 +82,19 @@ def train(database: Path) -> str:
         lines.append(f"    {r['bucket']:>8} {r['deals']:>6} {_pct(r['predicted']):>7} {_pct(r['actual']):>7}")
     lines.append(f"time {seconds:.1f} s, Python peak memory {peak / 2**20:.0f} MiB")
     lines.append(f"scored {len(scores):,} open deals in {score_seconds:.1f} s (their open pipeline, features, "
-                 "probabilities and reasons) into table win_scores (the deal board and deal lists show them)")
+                 f"probabilities and reasons) into table win_scores in {target.name} (the deal board and deal "
+                 "lists show them)")
     return "\n".join(lines)
 
 
-def score(database: Path, limit: int) -> str:
+def score(where, limit: int) -> str:
     """Win probability and top reasons of the deals open now (by amount, largest first)."""
     if limit < 1:
         raise ConfigError(Problem(f"must be at least 1, got {limit}", key="--limit"))
-    model = M.WinModel.load(M.model_path(Path(database)))
-    with open_readonly(database, memory_limit=FORECAST_MEMORY) as con:
-        _, as_of = history_span(con)
+    target = target_of(where)
+    with target.reader() as con:
+        _, as_of = history_span(con)  # first: an unreachable warehouse says so, whatever the model
+        model = M.WinModel.load(target.model_path)
         day = as_of + timedelta(days=1)
         snap = open_pipeline(con, day)
     feats = feature_frame(snap, day)
@@ -107,7 +106,7 @@ def score(database: Path, limit: int) -> str:
     return "\n".join(out)
 
 
-def backtest(database: Path, start: str, end: str | None, every: str, with_model: bool, out: str | None,
+def backtest(where, start: str, end: str | None, every: str, with_model: bool, out: str | None,
              *, save: bool = True, batch: int | None = None, progress: Progress = no_progress) -> str:
     """Backtest every method on snapshots from ``start`` to ``end`` (default: the as-of date);
     with ``save``, store the rows as table ``forecast_backtest`` (the Forecast accuracy page
@@ -118,7 +117,8 @@ def backtest(database: Path, start: str, end: str | None, every: str, with_model
     accuracy printed here."""
     every = check_every(every)
     d0 = parse_date(start, "--from")
-    with open_readonly(database, memory_limit=FORECAST_MEMORY) as con:
+    target = target_of(where)
+    with target.reader() as con:
         first, as_of = history_span(con)
         d1 = parse_date(end, "--to") if end else max(as_of, d0)  # only the --from problem when it is late
         check_range(d0, d1, first, as_of)
@@ -142,8 +142,7 @@ def backtest(database: Path, start: str, end: str | None, every: str, with_model
 
         if save:
             from .after_ingest import backtest_info
-            from .store import store
-            store(Path(database), chunks(), lambda n: backtest_info(dates, every, as_of, sorted(methods)))
+            target.store_backtest(chunks(), lambda n: backtest_info(dates, every, as_of, sorted(methods)))
         else:
             for _ in chunks():
                 pass
@@ -168,6 +167,6 @@ def backtest(database: Path, start: str, end: str | None, every: str, with_model
     if out:
         lines.append(f"wrote {n:,} rows to {out}")
     if save:
-        lines.append(f"stored {n:,} rows as table forecast_backtest in {database} "
+        lines.append(f"stored {n:,} rows as table forecast_backtest in {target.name} "
                      "(the Forecast accuracy page and the forecast_* metrics read it)")
     return "\n".join(lines)

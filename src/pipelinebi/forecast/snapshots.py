@@ -12,6 +12,9 @@ taken as they are now — the same choice ``pipeline_snapshots.sql`` makes.
 The SQL is fixed text (no user input is ever formatted into it), checked once with sqlglot to be
 a single SELECT, and run with the date as a bound parameter (``$as_of``) on the caller's
 connection — in the CLI a read-only, locked one (:func:`pipelinebi.warehouse.open_readonly`).
+``con`` may also be a warehouse engine (PostgreSQL, Spark: :mod:`pipelinebi.engines`): the same
+SQL, the dates bound as literals in its sqlglot tree, printed for the engine with the per-engine
+fixes (:func:`pipelinebi.engines.frames.read_frame`), answers as DuckDB's (same types, same order).
 
 """
 
@@ -24,6 +27,8 @@ import numpy as np
 import pandas as pd
 import sqlglot
 from sqlglot import exp
+
+from ..engines import dialect_of
 
 # Each deal's history rows known at D with its stage position/kind; row order per deal by time.
 _KNOWN = """
@@ -297,8 +302,22 @@ def _at(day: date) -> datetime:
     return datetime.combine(day, time())
 
 
+def _on_engine(con) -> bool:
+    """Whether ``con`` is a warehouse engine (PostgreSQL, Spark) rather than a DuckDB connection."""
+    return dialect_of(con) != "duckdb"
+
+
+def query_frame(con, sql: str, params: dict | None = None) -> pd.DataFrame:
+    """Fixed DuckDB ``sql`` with ``params`` (``$name``) on a DuckDB connection or an engine → pandas."""
+    if _on_engine(con):
+        from ..engines.frames import read_frame
+
+        return read_frame(con, sql, params or {})
+    return con.execute(sql, params).df() if params else con.execute(sql).df()
+
+
 def _run(con: duckdb.DuckDBPyConnection, sql: str, day: date) -> pd.DataFrame:
-    return con.execute(sql, {"as_of": _at(day)}).df()
+    return query_frame(con, sql, {"as_of": _at(day)})
 
 
 def open_pipeline(con: duckdb.DuckDBPyConnection, day: date) -> pd.DataFrame:
@@ -317,6 +336,9 @@ def open_pipelines(con: duckdb.DuckDBPyConnection, days, batch: int = BATCH_DATE
     caller may query ``con`` between two days (a backtest trains its quarterly models then).
     """
     days = sorted(set(days))
+    if _on_engine(con):
+        yield from _engine_pipelines(con, days, min(batch, ENGINE_BATCH_DATES))
+        return
     for i in range(0, len(days), batch):
         chunk = days[i:i + batch]
         cur = con.cursor()
@@ -341,6 +363,21 @@ def open_pipelines(con: duckdb.DuckDBPyConnection, days, batch: int = BATCH_DATE
 
 #: DuckDB vectors (2,048 rows) fetched per step of :func:`open_pipelines`' stream.
 STREAM_VECTORS = 32
+#: Dates per :data:`OPEN_MANY_SQL` query on a warehouse engine: its answer comes to Python whole
+#: (no streamed fetch through the engine interface), so a batch is a quarter of weekly dates —
+#: one history scan per quarter instead of per date, and at most ~13 days' open pipelines held.
+ENGINE_BATCH_DATES = 13
+
+
+def _engine_pipelines(con, days: list[date], batch: int):
+    """:func:`open_pipelines` on a warehouse engine: each batch's answer split by date."""
+    for i in range(0, len(days), batch):
+        chunk = days[i:i + batch]
+        f = query_frame(con, OPEN_MANY_SQL, {"dates": [_at(d) for d in chunk], "as_of": _at(max(chunk))})
+        at = f["as_of"].dt.date if len(f) else pd.Series([], dtype=object)
+        rest = f.drop(columns="as_of")
+        for d in chunk:
+            yield d, rest[(at == d).to_numpy()].reset_index(drop=True)
 
 
 def _by_day(cur):
@@ -389,7 +426,8 @@ def history_span(con: duckdb.DuckDBPyConnection) -> tuple[date | None, date]:
     """(first history date, the data's as-of date)."""
     first = con.execute("SELECT CAST(min(changed_at) AS DATE) FROM deal_history").fetchone()[0]
     as_of = con.execute("SELECT CAST(max(value) AS DATE) FROM pipelinebi_meta WHERE key = 'as_of'").fetchone()[0]
-    return first, as_of
+    # an engine may answer a date as a timestamp (Spark's CAST through Arrow): a date either way
+    return (first.date() if isinstance(first, datetime) else first), (as_of.date() if isinstance(as_of, datetime) else as_of)
 
 
 def week_bucket(day: date, period_start: date) -> int:

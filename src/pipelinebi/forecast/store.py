@@ -14,6 +14,11 @@ external access off, configuration locked; the rows come from a registered panda
 and every statement is fixed text (no value is formatted into SQL; the JSON goes as a bound
 parameter).
 
+On a warehouse engine (PostgreSQL) the same tables and ``pipelinebi_meta`` rows are written by
+the engine's ``replace_table`` (:func:`store_on_engine`, :func:`store_scores_on_engine`): a new
+table of the schema swapped in by one transaction, refused likewise if the data was rebuilt
+since the rows were computed (:mod:`pipelinebi.engines.postgres_write`).
+
 >>> describe_meta({"from": "2025-01-06"})
 '{"from": "2025-01-06"}'
 """
@@ -163,6 +168,43 @@ def store_scores(database: Path, scores: pd.DataFrame, info: dict) -> None:
     """Replace the database's ``win_scores`` with ``scores`` (:data:`SCORE_TYPES` columns: each
     open deal's win probability and its reasons) and record ``info``, atomically."""
     _swap_in(database, lambda con: write_scores(con, scores, info))
+
+
+# ------------------------------------------------------------ on a warehouse engine
+def _engine_meta(meta_key: str, info, coverage_update):
+    """``meta(n, current)`` for :meth:`engine.replace_table`: the description and the coverage
+    rows of ``pipelinebi_meta``, as :func:`_replace` writes them on DuckDB."""
+    def rows(n: int, current: dict[str, str]) -> dict[str, str]:
+        described = info(n) if callable(info) else info
+        try:
+            cov = Coverage.from_json(current[COVERAGE_KEY])
+        except (KeyError, ValueError, TypeError):
+            cov = Coverage()
+        cov = Coverage(**{**cov.__dict__, **coverage_update(n)})
+        return {meta_key: describe_meta({**described, "rows": n}), COVERAGE_KEY: cov.to_json()}
+
+    return rows
+
+
+def _sorted(frames, order: str):
+    keys = [k.strip() for k in order.split(",")]
+    for f in frames:
+        yield f.sort_values(keys, kind="stable", na_position="last") if len(f) else f
+
+
+def store_on_engine(engine, rows, info, built=None) -> int:
+    """:func:`store` on a warehouse engine (PostgreSQL): ``forecast_backtest`` becomes a table of
+    its schema, replaced with its description and coverage in one transaction; ``built``: the
+    engine's version when the rows were computed (changed since: nothing is stored)."""
+    chunks = [rows] if isinstance(rows, pd.DataFrame) else rows
+    return engine.replace_table(TABLE, TYPES, _sorted(chunks, BACKTEST_ORDER),
+                                _engine_meta(META_KEY, info, lambda n: {"backtest_rows": n}), built=built)
+
+
+def store_scores_on_engine(engine, scores: pd.DataFrame, info: dict, built=None) -> None:
+    """:func:`store_scores` on a warehouse engine: ``win_scores`` replaced the same way."""
+    engine.replace_table(SCORES_TABLE, SCORE_TYPES, _sorted([scores], "deal_id"),
+                         _engine_meta(SCORES_META_KEY, info, lambda n: {"scored_deals": n}), built=built)
 
 
 def stored_info(con: duckdb.DuckDBPyConnection, key: str = META_KEY) -> dict | None:
