@@ -10,7 +10,7 @@ like ``derive``'s build, not an interactive query).
 
 Two things are made alike so the forecast code downstream sees what it sees on DuckDB:
 
-* **types**: the Arrow answer goes through an in-memory DuckDB's ``.df()`` (dates and timestamps
+* **types**: the Arrow answer goes through a locked in-memory DuckDB's ``.df()`` (dates and timestamps
   as ``datetime64``, integers with NULLs as nullable integers, decimals as floats);
 * **order**: the query's final ``ORDER BY`` columns are sorted again in pandas (stable, NULLs
   last, strings by code point: DuckDB's byte order). A server's collation (``en_US``) orders
@@ -49,10 +49,11 @@ def read_frame(engine: Any, sql: str, params: Sequence[Any] | Mapping[str, Any] 
 
 
 def duckdb_frame(table: Any) -> pd.DataFrame:
-    """An Arrow table as DuckDB's ``.df()`` gives it (an in-memory DuckDB of its own)."""
-    import duckdb
+    """An Arrow table as DuckDB's ``.df()`` gives it (a locked in-memory DuckDB of its own:
+    :func:`pipelinebi.connections.scratch`)."""
+    from ..connections import scratch
 
-    mem = duckdb.connect()
+    mem = scratch()
     try:
         mem.register("answer", table)
         return mem.execute("SELECT * FROM answer").df()
