@@ -18,6 +18,10 @@ the trained model          ``<file>.winmodel.json`` beside the file     ``<forec
 >>> t = EngineTarget(Settings(engine="postgresql://ann:s3cret@db.example/sales?schema=crm", database="/srv/bi/x.duckdb"))
 >>> t.name, str(t.model_path)
 ('postgresql://ann:***@db.example/sales?schema=crm', '/srv/bi/models/postgres-db.example-5432-sales-crm.winmodel.json')
+>>> EngineTarget(Settings(engine="spark-local?database=crm"))
+Traceback (most recent call last):
+...
+pipelinebi.errors.ConfigError: the forecast model and backtest run on DuckDB and PostgreSQL, not yet on Spark (PIPELINEBI_ENGINE is spark-local?database=crm) (run them on the DuckDB file or a PostgreSQL copy of the data: --engine postgresql://…)
 """
 
 from __future__ import annotations
@@ -27,6 +31,8 @@ from pathlib import Path
 from typing import Any, Hashable, Iterator
 
 import pandas as pd
+
+from ..errors import ConfigError, Problem
 
 #: DuckDB's memory limit for the forecast commands' reads (not the app's ``query_memory``, half
 #: the machine by default): their big query — every date's open pipeline in one pass — is sorted
@@ -78,6 +84,11 @@ class EngineTarget:
 
         self.settings = settings
         self.url = engine_url(settings)
+        if self.url.kind != "postgres":  # refused before any read: Spark has no replace_table yet
+            raise ConfigError(Problem(f"the forecast model and backtest run on DuckDB and PostgreSQL, not yet on "
+                                      f"Spark (PIPELINEBI_ENGINE is {self.url.redacted})",
+                                      hint="run them on the DuckDB file or a PostgreSQL copy of the data: "
+                                           "--engine postgresql://…"))
         self.name = self.url.redacted
         folder = getattr(settings, "forecast_model_dir", None) or Path(settings.database).parent / "models"
         self.model_path = Path(folder) / f"{data_key(self.url)}.winmodel.json"
