@@ -36,6 +36,20 @@ def demo_db(tmp_path_factory) -> Path:
     return build_demo_db(tmp_path_factory.mktemp("demo") / "demo.duckdb")
 
 
+@pytest.fixture(scope="session")
+def plain_seeds_db(tmp_path_factory) -> Path:
+    """The seeds ingested by a plain ``pipelinebi ingest`` (no backtest: only the demo build stores
+    one) — what the warehouse tiers ingest into PostgreSQL and Spark and compare with. Built once
+    per test session; tests only read it (a test that writes, e.g. a backtest, builds its own)."""
+    from pipelinebi.ingest import ingest
+    from pipelinebi.settings import PROJECT_ROOT
+
+    db = tmp_path_factory.mktemp("plain") / "seeds.duckdb"
+    report = ingest(PROJECT_ROOT / "seeds", db, semantic_dir=PROJECT_ROOT / "semantic")
+    assert report.ok, report.render()
+    return db
+
+
 @pytest.fixture(scope="module")
 def layer():
     """The project's semantic layer (``semantic/``); a module that needs another defines its own."""

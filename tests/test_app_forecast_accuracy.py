@@ -14,8 +14,6 @@ import pytest
 from app_support import app_test, chart_frames
 from pipelinebi.dashboards.queries import period_label
 from pipelinebi.forecast import commands
-from pipelinebi.ingest import ingest
-from pipelinebi.settings import PROJECT_ROOT
 
 LABELS = {"stage_probability": "Stage probability", "historical_win_rate": "Historical win rate",
           "timed_win_rate": "Win rate at this point of the quarter",
@@ -51,11 +49,9 @@ def _run(monkeypatch, db, params=None, user: str | None = None):
 
 
 @pytest.fixture(scope="module")
-def plain_db(tmp_path_factory):
+def plain_db(plain_seeds_db):
     """The seeds ingested by `pipelinebi ingest` (no backtest: only the demo build adds one)."""
-    db = tmp_path_factory.mktemp("plain") / "plain.duckdb"
-    assert ingest(PROJECT_ROOT / "seeds", db, semantic_dir=PROJECT_ROOT / "semantic").ok
-    return db
+    return plain_seeds_db
 
 
 def test_without_a_backtest_the_page_says_how_to_get_one(plain_db, monkeypatch):

@@ -25,7 +25,6 @@ from pipelinebi.engines import parse_engine
 from pipelinebi.engines.postgres import PostgresEngine
 from pipelinebi.engines.postgres_build import derive_postgres, ingest_postgres
 from pipelinebi.errors import IngestError, QueryError, WarehouseError
-from pipelinebi.ingest import ingest
 from pipelinebi.ingest.derived import load_derived, rollup_models, scorecard_models
 from pipelinebi.semantic import load_semantic_layer
 from pipelinebi.settings import PROJECT_ROOT
@@ -61,14 +60,11 @@ def pg(pg_url):
 
 
 @pytest.fixture(scope="module")
-def duck(tmp_path_factory):
+def duck(plain_seeds_db):
     """The seeds ingested into DuckDB exactly as ``pg_url`` ingests them into PostgreSQL: a plain
     ingest (the demo database also stores a backtest, which ``pipelinebi backtest`` writes on
     DuckDB only, so it is not what PostgreSQL is compared with)."""
-    db = tmp_path_factory.mktemp("plain") / "seeds.duckdb"
-    report = ingest(PROJECT_ROOT / "seeds", db, semantic_dir=SEMANTIC)
-    assert report.ok, report.render()
-    con = open_readonly(db)
+    con = open_readonly(plain_seeds_db)
     yield con
     con.close()
 

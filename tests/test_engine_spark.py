@@ -58,13 +58,10 @@ def sp(spark_url):
 
 
 @pytest.fixture(scope="module")
-def plain_db(tmp_path_factory):
+def plain_db(plain_seeds_db):
     """The seeds ingested into DuckDB as ``spark_url`` ingests them into Spark (a plain ingest:
     the demo database also stores a backtest, which only ``pipelinebi backtest`` on DuckDB writes)."""
-    db = tmp_path_factory.mktemp("plain") / "seeds.duckdb"
-    report = ingest(PROJECT_ROOT / "seeds", db, semantic_dir=SEMANTIC)
-    assert report.ok, report.render()
-    return db
+    return plain_seeds_db
 
 
 @pytest.fixture(scope="module")

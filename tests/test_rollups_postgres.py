@@ -26,7 +26,6 @@ from pipelinebi.compiler.query import Filter, Query, RowScope
 from pipelinebi.engines import parse_engine
 from pipelinebi.engines.postgres import PostgresEngine
 from pipelinebi.engines.postgres_build import derive_postgres, ingest_postgres
-from pipelinebi.ingest import ingest
 from pipelinebi.semantic.rollups import available
 from pipelinebi.settings import PROJECT_ROOT
 from pipelinebi.warehouse import open_readonly
@@ -51,12 +50,9 @@ def pg(postgres_dsn):
 
 
 @pytest.fixture(scope="module")
-def duck(tmp_path_factory):
+def duck(plain_seeds_db):
     """The seeds ingested into DuckDB as ``pg`` ingests them into PostgreSQL (no stored backtest)."""
-    db = tmp_path_factory.mktemp("plain") / "seeds.duckdb"
-    report = ingest(PROJECT_ROOT / "seeds", db, semantic_dir=SEMANTIC)
-    assert report.ok, report.render()
-    con = open_readonly(db)
+    con = open_readonly(plain_seeds_db)
     yield con
     con.close()
 
