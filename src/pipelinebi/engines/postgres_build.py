@@ -306,9 +306,30 @@ def _carry_over(conn, carry: str, counts: dict[str, int]) -> None:
     counts["actions"] = conn.execute("SELECT count(*) FROM actions").fetchone()[0]
 
 
+def copy_into(conn, target, types: dict[str, str], batches) -> int:
+    """Create table ``target`` (a ``psycopg.sql`` identifier) with ``types`` (column -> DuckDB type)
+    and ``COPY`` every Arrow batch of ``batches`` into it as CSV written by Arrow (NULL and the
+    empty string stay apart); the row count. Ingest's tables and the forecast's stored results
+    (:mod:`.postgres_write`) both load this way."""
+    import pyarrow.csv as pacsv
+    from psycopg import sql
+
+    conn.execute(sql.SQL("CREATE TABLE {} ({})").format(target, sql.SQL(", ").join(
+        sql.SQL("{} {}").format(sql.Identifier(c), sql.SQL(postgres_type(t))) for c, t in types.items())))
+    columns = sql.SQL(", ").join(sql.Identifier(c) for c in types)
+    options = pacsv.WriteOptions(include_header=False)
+    n = 0
+    with conn.cursor() as cur, cur.copy(sql.SQL("COPY {} ({}) FROM STDIN (FORMAT csv)").format(target, columns)) as copy:
+        for batch in batches:
+            buf = io.BytesIO()
+            pacsv.write_csv(batch, buf, write_options=options)
+            copy.write(buf.getvalue())
+            n += batch.num_rows
+    return n
+
+
 def _copy_tables(staged: Path, conn, schema: str, progress: Progress) -> None:
     """Every table of the checked scratch DuckDB file into ``schema`` (COPY, CSV from Arrow)."""
-    import pyarrow.csv as pacsv
     from psycopg import sql
 
     from ..warehouse import open_readonly
@@ -317,20 +338,11 @@ def _copy_tables(staged: Path, conn, schema: str, progress: Progress) -> None:
     try:
         tables = [r[0] for r in src.execute("SELECT table_name FROM information_schema.tables WHERE table_catalog = "
                                             "current_database() AND table_schema = 'main' ORDER BY table_name").fetchall()]
-        options = pacsv.WriteOptions(include_header=False)
         for i, table in enumerate(tables, 1):
             progress(f"copying {table} into PostgreSQL", i - 1, len(tables))
             cols = src.execute(f'DESCRIBE "{table}"').fetchall()  # names from our own scratch file
-            target = sql.Identifier(schema, table)
-            conn.execute(sql.SQL("CREATE TABLE {} ({})").format(target, sql.SQL(", ").join(
-                sql.SQL("{} {}").format(sql.Identifier(name), sql.SQL(postgres_type(type_))) for name, type_, *_ in cols)))
-            names = sql.SQL(", ").join(sql.Identifier(name) for name, *_ in cols)
             reader = src.sql(f'SELECT * FROM "{table}"').to_arrow_reader(100_000)
-            with conn.cursor() as cur, cur.copy(sql.SQL("COPY {} ({}) FROM STDIN (FORMAT csv)").format(target, names)) as copy:
-                for batch in reader:
-                    buf = io.BytesIO()
-                    pacsv.write_csv(batch, buf, write_options=options)
-                    copy.write(buf.getvalue())
+            copy_into(conn, sql.Identifier(schema, table), {name: type_ for name, type_, *_ in cols}, reader)
         progress("copying into PostgreSQL", len(tables), len(tables))
     finally:
         src.close()

@@ -20,7 +20,6 @@ as bound parameters.
 
 from __future__ import annotations
 
-import io
 from datetime import datetime, timezone
 from typing import Any, Callable, Hashable, Iterable
 
@@ -90,31 +89,18 @@ def replace_table(url: EngineURL, table: str, types: dict[str, str], chunks: Ite
 
 
 def _load(conn, target, types: dict[str, str], chunks: Iterable[Any]) -> int:
-    """Create ``target`` with ``types`` and COPY every frame of ``chunks`` into it; the row count."""
+    """Create ``target`` with ``types`` and COPY every frame of ``chunks`` into it, as ingest loads
+    (:func:`.postgres_build.copy_into`); the row count."""
     import pyarrow as pa
-    import pyarrow.csv as pacsv
-    from psycopg import sql
 
-    from .postgres_build import postgres_type
+    from .postgres_build import copy_into
 
-    names = list(types)
     arrow = {"DATE": pa.date32(), "DOUBLE": pa.float64(), "INTEGER": pa.int32(), "VARCHAR": pa.string()}
     schema = pa.schema([(c, arrow[t]) for c, t in types.items()])
-    conn.execute(sql.SQL("CREATE TABLE {} ({})").format(target, sql.SQL(", ").join(
-        sql.SQL("{} {}").format(sql.Identifier(c), sql.SQL(postgres_type(t))) for c, t in types.items())))
-    columns = sql.SQL(", ").join(sql.Identifier(c) for c in names)
-    options = pacsv.WriteOptions(include_header=False)
-    n = 0
-    with conn.cursor() as cur, cur.copy(sql.SQL("COPY {} ({}) FROM STDIN (FORMAT csv)").format(target, columns)) as copy:
-        for frame in chunks:
-            if not len(frame):
-                continue
-            batch = pa.Table.from_pandas(_typed(frame[names], types), schema=schema, preserve_index=False)
-            buf = io.BytesIO()
-            pacsv.write_csv(batch, buf, write_options=options)
-            copy.write(buf.getvalue())
-            n += len(frame)
-    return n
+    names = list(types)
+    batches = (pa.Table.from_pandas(_typed(frame[names], types), schema=schema, preserve_index=False)
+               for frame in chunks if len(frame))
+    return copy_into(conn, target, types, batches)
 
 
 def _typed(frame, types: dict[str, str]):
