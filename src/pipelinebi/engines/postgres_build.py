@@ -352,10 +352,10 @@ def _write_meta(conn, counts: dict[str, int], models: list, derived_at: bool) ->
     """Row counts, the build time (derive) and which rollups the schema holds, built from which
     SQL (``rollup.<table>`` = the fingerprint, as a DuckDB ingest records it): a query reads a
     rollup only while its YAML still compiles to that SQL (:func:`pipelinebi.semantic.rollups.available`)."""
+    from ..ingest.derived import built_meta
     from ..semantic.rollups import META_PREFIX
 
-    rows = [(f"rows.{t}", str(n)) for t, n in counts.items()]
-    rows += [(f"{META_PREFIX}{m.name}", m.fingerprint) for m in models if m.fingerprint is not None]
+    rows = list(built_meta(counts, models).items())
     if derived_at:
         rows.append(("derived_at", datetime.now(timezone.utc).isoformat()))
     keys = [k for k, _ in rows]

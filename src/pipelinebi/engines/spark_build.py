@@ -306,15 +306,6 @@ def _models(semantic_dir: Path | str):
             + rollup_models(Path(semantic_dir)))
 
 
-def _built_meta(counts: dict[str, int], models) -> dict[str, str]:
-    """Row counts and which rollups the build holds, from which SQL (``rollup.<table>`` = the
-    fingerprint, as a DuckDB ingest records it: :func:`pipelinebi.semantic.rollups.available`)."""
-    from ..semantic.rollups import META_PREFIX
-
-    return {**{f"rows.{t}": str(n) for t, n in counts.items()},
-            **{f"{META_PREFIX}{m.name}": m.fingerprint for m in models if m.fingerprint is not None}}
-
-
 def _derive_keeping_actions(build: _Build, models, carry: str | None, existing: dict[str, dict],
                             progress: Progress) -> dict[str, int]:
     """:func:`build_derived`, then the actions of ``existing`` (the tables in use) that the new
@@ -329,7 +320,7 @@ def ingest_spark(path: Path | str, url: EngineURL, *, mapping: Path | str | None
                  semantic_dir: Path | str, progress: Progress = no_progress, dry_run: bool = False):
     """Check ``path`` like any ingest, then load it into Spark (module docstring)."""
     from ..ingest import ingest
-    from ..ingest.derived import carry_over_sql
+    from ..ingest.derived import built_meta, carry_over_sql
     from ..warehouse import open_readonly
 
     models = _models(semantic_dir)
@@ -357,7 +348,7 @@ def ingest_spark(path: Path | str, url: EngineURL, *, mapping: Path | str | None
                 src.close()
             build.write_meta(meta)  # the derived SQL reads as_of from it
             counts = _derive_keeping_actions(build, models, carry, build.existing(), progress)
-            build.write_meta({**meta, **_built_meta(counts, models)})
+            build.write_meta({**meta, **built_meta(counts, models)})
             build.commit()
         except BaseException:
             build.abort()
@@ -372,7 +363,7 @@ def derive_spark(url: EngineURL, *, semantic_dir: Path | str, sources: str | Non
                  progress: Progress = no_progress) -> dict[str, int]:
     """Rebuild only the derived tables over the canonical tables (module docstring); row counts."""
     from ..canonical import TABLES
-    from ..ingest.derived import carry_over_sql
+    from ..ingest.derived import built_meta, carry_over_sql
     from ..semantic.rollups import META_PREFIX
 
     models = _models(semantic_dir)
@@ -403,7 +394,7 @@ def derive_spark(url: EngineURL, *, semantic_dir: Path | str, sources: str | Non
         meta = {k: v for k, v in meta.items() if not k.startswith(("rows.", META_PREFIX))}
         # the canonical tables as derive found them: a rollup is read until their row counts change
         found = {t: build.engine.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in TABLES}  # our own names
-        build.write_meta({**meta, **_built_meta({**found, **counts}, models),
+        build.write_meta({**meta, **built_meta({**found, **counts}, models),
                           "derived_at": datetime.now(timezone.utc).isoformat()})
         build.commit()
         return counts

@@ -150,6 +150,21 @@ def rollup_models(semantic_dir: Path, semantic: SemanticRegistry | None = None) 
     return out
 
 
+def built_meta(counts: dict[str, int], models: list[DerivedModel]) -> dict[str, str]:
+    """The ``pipelinebi_meta`` rows a build writes about its tables, on every engine: ``rows.<table>``
+    (row counts) and ``rollup.<table>`` = the fingerprint of the SQL each rollup was built from (a
+    query reads a rollup only while its YAML still compiles to that SQL:
+    :func:`pipelinebi.semantic.rollups.available`).
+
+    >>> built_meta({"a": 3}, [DerivedModel("rollup_x", Path("x.yml"), "SELECT 1", frozenset(), "f1")])
+    {'rows.a': '3', 'rollup.rollup_x': 'f1'}
+    """
+    from ..semantic.rollups import META_PREFIX
+
+    return {**{f"rows.{t}": str(n) for t, n in counts.items()},
+            **{f"{META_PREFIX}{m.name}": m.fingerprint for m in models if m.fingerprint is not None}}
+
+
 def build_derived(con: duckdb.DuckDBPyConnection, models: list[DerivedModel],
                   progress: Progress = no_progress) -> dict[str, int]:
     """Create each derived table; returns row counts.  A failing file raises IngestError."""

@@ -29,8 +29,7 @@ from ..formatting import file_size
 from ..progress import Progress, no_progress
 from .checks import Location
 from .columns import check_and_type, numbered_views
-from ..semantic.rollups import META_PREFIX as ROLLUP_META
-from .derived import (DerivedModel, SemanticRegistry, build_derived, carry_over_sql, load_derived, rollup_models,
+from .derived import (DerivedModel, SemanticRegistry, build_derived, built_meta, carry_over_sql, load_derived, rollup_models,
                       scorecard_models)
 from .files import discover
 from .read import load_raw, read_problem
@@ -359,12 +358,8 @@ def _build(con, files, work: Path, findings: Findings, progress: _Run,
         con.execute(f"INSERT INTO actions {carry}")  # the checked SELECT of rules/build.carry_over_sql
         con.execute(f"DROP TABLE {PREVIOUS_TABLE}")
         counts["actions"] = con.execute("SELECT count(*) FROM actions").fetchone()[0]
-    con.executemany("INSERT INTO pipelinebi_meta VALUES (?, ?)",
-                    [(f"rows.{t}", str(n)) for t, n in counts.items()])
-    # which rollups this file holds, and from which SQL (pipelinebi.semantic.rollups.available)
-    built = [(f"{ROLLUP_META}{m.name}", m.fingerprint) for m in models if m.fingerprint is not None]
-    if built:
-        con.executemany("INSERT INTO pipelinebi_meta VALUES (?, ?)", built)
+    # row counts, and which rollups this file holds from which SQL (pipelinebi.semantic.rollups.available)
+    con.executemany("INSERT INTO pipelinebi_meta VALUES (?, ?)", list(built_meta(counts, models).items()))
     return counts, meta["as_of"]
 
 
