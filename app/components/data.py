@@ -43,6 +43,8 @@ from pipelinebi.errors import AccessError, Problem
 from pipelinebi.settings import Settings, get_settings
 from pipelinebi.warehouse import database_as_of, database_version, open_readonly
 
+from . import memo, run_context
+
 
 @dataclass(frozen=True)
 class RunSnapshot:
@@ -198,6 +200,10 @@ def db_key() -> str:
     return f"{snapshot().db_key}#{scope_key()}"
 
 
+# every cache keyed on the run's data (memo, chart specs) reads it through run_context
+run_context.provide(lambda: f"{db_key()}|{snapshot().semantic_stamp}")
+
+
 def connection():
     """The session queries run on: the locked DuckDB connection, or the warehouse engine."""
     snap = snapshot()
@@ -322,8 +328,6 @@ def run(query: Query, benchmark: bool = False) -> Answer:
     """Run a semantic query for this run's viewer (cached on the compiled SQL); raises
     PipelineBIError. ``benchmark=True``: the company-wide answer when every metric is a
     benchmark of semantic/access.yml (``Answer.benchmark`` says so), else the viewer's own."""
-    from . import memo  # memo keys on this module's db_key: imported when first needed
-
     lay = layer()
     query = lay.benchmark(query) if benchmark else lay.scoped(query)
     sql, compiled = _compiled(query)

@@ -9,9 +9,9 @@ Here it is done once per
 * the caller's ``parts`` — what the output is made from: the compiled, scoped SQL of the
   answers it reads (the result cache's own key, so the viewer's scope and the filters are in
   it) and every other argument that shapes it;
-* :func:`data.db_key` — the database version and the viewer's scope, again: an access-scoped
-  viewer is never handed a frame prepared for another, even from equal-looking SQL;
-* the semantic layer's stamp — labels and formats from the YAML.
+* :func:`run_context.current` — the database version, the viewer's scope and the semantic
+  layer's stamp (labels and formats from the YAML): an access-scoped viewer is never handed a
+  frame prepared for another, even from equal-looking SQL.
 
 A new database version, another viewer, another filter, widget value or YAML edit is another
 key, so nothing is ever stale; the first run of each computes as before.

@@ -8,8 +8,8 @@ widget) redraws each chart of the page, so the spec is kept here and rebuilt onl
 it shows changes.
 
 The cache key is a digest of the frames the chart is drawn from (their values, columns and
-types), the builder's other arguments, :func:`data.db_key` (database version and the
-viewer's scope) and the semantic layer's stamp (labels and formats). The spec holds the frames' rows, so the same key always means the same
+types), the builder's other arguments and :func:`run_context.current` (database version, the
+viewer's scope and the semantic layer's stamp: labels and formats). The spec holds the frames' rows, so the same key always means the same
 picture: one viewer's rows can never be handed to another whose data differs, and the scope
 in the key keeps even equal-looking answers apart.
 
@@ -26,7 +26,7 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from . import data
+from . import run_context
 
 
 def frame_digest(df: pd.DataFrame) -> str:
@@ -49,8 +49,7 @@ def key(*parts: Any, frames: Iterable[pd.DataFrame] = ()) -> str:
     h = hashlib.sha256(repr(parts).encode())
     for df in frames:
         h.update(frame_digest(df).encode())
-    h.update(data.db_key().encode())  # database version and the viewer's scope
-    h.update(data.snapshot().semantic_stamp.encode())  # labels and formats from the YAML
+    h.update(run_context.current().encode())  # database version, viewer's scope and YAML stamp
     return h.hexdigest()
 
 
