@@ -137,7 +137,7 @@ class Settings(BaseSettings):
     def _engine(cls, value: str | None) -> str | None:
         if value is None or not value.strip():
             return None
-        from .engines import parse_engine
+        from .engines.url import parse_engine
         from .errors import ConfigError
 
         try:
@@ -149,7 +149,7 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _duckdb_engine_names_the_file(self) -> "Settings":
         if self.engine and self.engine.lower().startswith("duckdb://"):
-            from .engines import parse_engine
+            from .engines.url import parse_engine
 
             object.__setattr__(self, "database", parse_engine(self.engine).path)  # frozen: set once here
         return self
@@ -178,7 +178,7 @@ def _shown_input(err: dict) -> str:
         return "(the value, hidden)"
     value = err.get("input")
     if err.get("loc") == ("engine",) and isinstance(value, str):  # an engine URL without its password
-        from .engines import redact
+        from .engines.url import redact
 
         return repr(redact(value))
     return repr(value)

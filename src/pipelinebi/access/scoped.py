@@ -102,7 +102,7 @@ class ScopedLayer:
     def compile(self, query: Query, dialect: str = "duckdb", pretty: bool = True) -> str:
         """The SQL this person's query runs (what Explore's SQL panel shows): in the dialect of
         the database queried, with the rollups it holds; in another, on the raw tables."""
-        from ..engines import dialect_of
+        from ..engines.url import dialect_of
 
         held_in = dialect_of(self.connection) if self.connection is not None else "duckdb"
         return self.base.compile(self.scoped(query), dialect=dialect, pretty=pretty, rollups_in=held_in)

@@ -38,7 +38,7 @@ from urllib.parse import urlsplit
 from sqlglot import exp
 
 from ..errors import ConfigError, Problem, QueryError, WarehouseError
-from . import EngineURL
+from .url import EngineURL
 from .cursor import EngineCursor, Rows, bound
 from .duckdb import too_many_rows
 

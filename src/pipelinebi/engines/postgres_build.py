@@ -44,7 +44,7 @@ from typing import Any
 
 from ..errors import IngestError, Problem, WarehouseError
 from ..progress import Progress, no_progress
-from . import EngineURL
+from .url import EngineURL
 
 _SIMPLE_TYPES = {
     "VARCHAR": "text", "BOOLEAN": "boolean", "TINYINT": "smallint", "SMALLINT": "smallint",

@@ -24,7 +24,7 @@ from datetime import datetime, timezone
 from typing import Any, Callable, Hashable, Iterable
 
 from ..errors import Problem, WarehouseError
-from . import EngineURL
+from .url import EngineURL
 
 #: suffix of the table being built beside the one in use
 BUILDING = "__pbi_new"

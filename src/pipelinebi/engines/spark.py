@@ -52,7 +52,7 @@ from typing import Any, Callable, Hashable, Sequence
 from sqlglot import exp, parse
 
 from ..errors import ConfigError, Problem, QueryError, WarehouseError
-from . import EngineURL
+from .url import EngineURL
 from .duckdb import too_many_rows
 from .cursor import EngineCursor, Rows, bound
 

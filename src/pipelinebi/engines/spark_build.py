@@ -49,7 +49,7 @@ from typing import Any
 
 from ..errors import ConfigError, IngestError, Problem, WarehouseError
 from ..progress import Progress, no_progress
-from . import EngineURL
+from .url import EngineURL
 from .spark import SparkEngine, attach, read_current
 
 META = "pipelinebi_meta"

@@ -28,7 +28,7 @@ import pandas as pd
 import sqlglot
 from sqlglot import exp
 
-from ..engines import dialect_of
+from ..engines.url import dialect_of
 
 # Each deal's history rows known at D with its stage position/kind; row order per deal by time.
 _KNOWN = """

@@ -80,7 +80,7 @@ class EngineTarget:
     """The warehouse engine ``settings`` name (``PIPELINEBI_ENGINE`` / ``--engine``)."""
 
     def __init__(self, settings: Any):
-        from ..engines import data_key, engine_url
+        from ..engines.url import data_key, engine_url
 
         self.settings = settings
         self.url = engine_url(settings)

@@ -361,7 +361,7 @@ def _run(con: Any, tree: exp.Select, timeout: float | None) -> list[dict[str, An
     """Run ``tree`` on a DuckDB connection or an engine, printed in its dialect (with the same
     fixes as PipelineBI's other SQL there: :func:`pipelinebi.compiler.dialects.derived_for`)."""
     from ..compiler.dialects import derived_for
-    from ..engines import dialect_of
+    from ..engines.url import dialect_of
     from ..engines.duckdb import run_duckdb
 
     if timeout is None:

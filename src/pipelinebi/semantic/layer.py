@@ -185,7 +185,7 @@ class SemanticLayer:
         The query is interrupted after ``timeout`` seconds (default: the ``query_timeout``
         setting); whatever the engine refuses comes back as a :class:`QueryError` saying why.
         """
-        from ..engines import dialect_of
+        from ..engines.url import dialect_of
         from ..engines.duckdb import run_duckdb
 
         if timeout is None:
