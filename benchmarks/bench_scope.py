@@ -75,6 +75,8 @@ def main(argv=None) -> int:
     ap.add_argument("--before", choices=("joined", "keys", "rollups"),
                     help="also time this earlier form of each scope, interleaved in the same rounds")
     ap.add_argument("--page", action="append", metavar="SLUG", help="only these pages (repeatable)")
+    ap.add_argument("--per-query", type=int, default=0, metavar="N",
+                    help="also print each page's N slowest scoped queries beside the same query unscoped")
     args = ap.parse_args(argv)
 
     folder = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="pipelinebi-bench-"))
@@ -193,6 +195,14 @@ def main(argv=None) -> int:
                 shown = f"{o:>9.1f}{o / a if a else float('nan'):>7.2f}x"
             print(f"{slug:<13}{who:<34}{a:>9.1f}{b:>9.1f}{ratio:>7.2f}x{shown}{ca:>12.1f}{cb:>9.1f}{cb / ca:>7.2f}x",
                   flush=True)
+            if args.per_query:
+                each = [(statistics.median(timed(lambda c=c: run([c])) for _ in range(args.repeat)),
+                         statistics.median(timed(lambda p=p: run([p])) for _ in range(args.repeat)), q)
+                        for q, p, c in zip(queries, plain_c, mine_c)]
+                for mine, plain, q in sorted(each, key=lambda e: -e[0])[:args.per_query]:
+                    print(f"    {mine:8.1f} ms scoped, {plain:8.1f} ms unscoped: {', '.join(q.metrics)}"
+                          f" by {', '.join(q.dimensions) or '-'}"
+                          f"{' where ' + ', '.join(str(getattr(f, 'dimension', f)) for f in q.filters) if q.filters else ''}", flush=True)
     con.close()
     print("\nworst page run per person (goal ≤ 1.10x for the overhead of scoping, 'every region'):")
     for who, r in worst.items():

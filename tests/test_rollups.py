@@ -184,3 +184,43 @@ def test_the_apps_layer_gives_every_query_the_rollups(layer, con):
     assert rows(layer, con, manager.scoped(q)) == rows(layer, con, manager.scoped(q).model_copy(update={"rollups": ()}))
     # the SQL panel in another dialect shows the raw query (rollup tables live in the DuckDB file)
     assert "rollup_" not in everyone.compile(q, dialect="postgres")
+
+
+def test_a_regional_leads_leads_read_the_rollups_by_the_owners_region(layer, demo_db, tmp_path):
+    """A regional lead's scope tests the owner's region (reps.region); a lead's own ``region`` is
+    another column. The leads rollups hold the owner's region (``owner_region``), so the Leads
+    page's counts for a regional lead read ``rollup_leads_by_month`` — and equal a hand count over
+    lead_facts joined to reps, not one by the lead's own region. In the demo data every lead sits in
+    its owner's region, so a copy moves every third lead to another region and rebuilds the rollups."""
+    import shutil
+
+    import duckdb
+
+    from pipelinebi.ingest.derived import rollup_models
+
+    db = tmp_path / "moved.duckdb"
+    shutil.copy(demo_db, db)
+    w = duckdb.connect(str(db))
+    w.execute("UPDATE lead_facts SET region = CASE region WHEN 'EMEA' THEN 'NA' ELSE 'EMEA' END "
+              "WHERE hash(lead_id) % 3 = 0")
+    for m in rollup_models(REPO / "semantic"):  # as ingest builds them (name and SQL: the compiler's)
+        w.execute(f"CREATE OR REPLACE TABLE {m.name} AS {m.sql}")
+    w.close()
+    con = open_readonly(db)
+    by_owner = """
+        SELECT count(*), count(*) FILTER (WHERE l.is_converted), avg(s.lead_score)
+        FROM lead_facts l JOIN reps r ON r.rep_id = l.owner_id
+        LEFT JOIN lead_scores s ON s.lead_id = l.lead_id
+        WHERE r.region = ? AND l.created_at >= DATE '2026-07-01' AND l.created_at < DATE '2026-10-01'"""
+    by_own = ("SELECT count(*) FROM lead_facts WHERE region = ? AND created_at >= DATE '2026-07-01' "
+              "AND created_at < DATE '2026-10-01'")
+    for region in ("EMEA", "NA"):
+        scope = RowScope(who=f"{region} lead", conditions=(f"reps.region IN ('{region}')",))
+        q = Query(metrics=("leads", "converted_leads", "avg_lead_score"), start=date(2026, 7, 1),
+                  end=date(2026, 10, 1), scope=scope, rollups=tuple(layer.registry.rollups))
+        assert "rollup_leads_by_month" in layer.compile(q)
+        (got,) = rows(layer, con, q)
+        want = con.execute(by_owner, [region]).fetchone()
+        assert want[0] > 0 and got[:2] == want[:2] and abs(got[2] - want[2]) < 1e-9, (region, got, want)
+        assert con.execute(by_own, [region]).fetchone()[0] != want[0]  # the lead's own region: another answer
+    con.close()

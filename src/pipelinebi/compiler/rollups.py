@@ -175,8 +175,11 @@ def scope_on(registry, r: Rollup, scope: list[exp.Expression]) -> list[exp.Expre
     from .fields import resolve_dimension
 
     def key(name: str):
+        # the joins beyond r's own model: a dimension declared on the model over a joined column
+        # (leads.owner_region = reps.region) names the model among its own, one written through
+        # the join (reps.region) does not; both read the same column through the same joins
         f = resolve_dimension(registry, r.model, name)
-        return f.expr.sql(), f.models
+        return f.expr.sql(), f.models - {r.model}
 
     # r's columns by what they hold, once per registry (a scoped page compiles each query against every rollup)
     by_rollup = registry.__dict__.setdefault("_rollup_scope_columns", {})
