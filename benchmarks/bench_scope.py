@@ -52,7 +52,9 @@ def scopes(layer, con, emails):
     regions = [r for (r,) in cur.execute("SELECT DISTINCT region FROM reps ORDER BY 1").fetchall()]
     cur.close()
     listed = ", ".join("'" + r.replace("'", "''") + "'" for r in regions)
-    out.append((EVERY_REGION, RowScope(who="every region", conditions=(f"reps.region IN ({listed})",))))
+    # a regional lead of every region: the policy's benchmarks too, as every scoped viewer has them
+    out.append((EVERY_REGION, RowScope(who="every region", conditions=(f"reps.region IN ({listed})",),
+                                       benchmarks=tuple(policy.benchmarks))))
     return out
 
 
@@ -60,6 +62,26 @@ def timed(fn) -> float:
     t = time.perf_counter()
     fn()
     return (time.perf_counter() - t) * 1000
+
+
+def benchmark_queries(pages, state, layer, sets) -> dict[str, list]:
+    """Per page, the queries the app asks with ``benchmark=True``: each chart's baseline queries
+    (``components/dashboard.py``) and the deal board's stage norms (``views/deal_board.py``)."""
+    from pipelinebi.dashboards.models import ChartTile, RowTile
+    from pipelinebi.dashboards.queries import chart_plan
+
+    def tiles(ts):
+        for t in ts:
+            yield from tiles(t.tiles) if isinstance(t, RowTile) else (t,)
+
+    out: dict[str, list] = {}
+    for slug, page in pages.items():
+        for t in tiles(page.tiles):
+            if isinstance(t, ChartTile) and t.kind not in ("waterfall", "pacing"):
+                plan = chart_plan(t, state, layer=layer)
+                out.setdefault(slug, []).extend(q for q in (plan.baseline_query, plan.baseline_span_query) if q)
+    out.setdefault("deal-board", []).extend(q for q in sets.get("deal-board", ()) if q.metrics == ("dwell_days_median",))
+    return out
 
 
 def main(argv=None) -> int:
@@ -98,6 +120,7 @@ def main(argv=None) -> int:
     sets.update(python_page_queries(layer, state, as_of))
     if args.page:
         sets = {slug: qs for slug, qs in sets.items() if slug in args.page}
+    as_benchmark = benchmark_queries(pages, state, layer, sets)
     written = scopes(layer, con, args.emails or PEOPLE)
     people = written
     if not args.joined:  # as the app does: the rule resolved to rep keys once per database version
@@ -165,7 +188,11 @@ def main(argv=None) -> int:
             if len(queries) < len(page_set):
                 print(f"  ({slug}, {who}: {len(page_set) - len(queries)} of {len(page_set)} queries are beyond "
                       "the scope and left out of both timings)")
-            scoped = [q.model_copy(update={"scope": scope}) for q in queries]
+            # as the app asks: a chart's baseline and the board's stage norms company-wide when every
+            # metric is a benchmark of semantic/access.yml (ScopedLayer.benchmark), the rest scoped
+            scoped = [q.model_copy(update={"scope": scope.as_benchmark() if q in as_benchmark.get(slug, ())
+                                           and set(q.metrics) <= set(scope.benchmarks) else scope})
+                      for q in queries]
             if args.before == "rollups":
                 earlier = [q.model_copy(update={"scope": scope, "rollups": ()}) for q in queries]
             else:
