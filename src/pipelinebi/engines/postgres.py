@@ -192,15 +192,18 @@ class PostgresEngine:
         meta = dict(rows.fetchall())
         return (self.name, meta.get("derived_at") or meta.get("ingested_at"), meta.get("replaced_at"))
 
-    def replace_table(self, table: str, types: dict[str, str], chunks: Any, meta: Any, built: Hashable = None) -> int:
+    def replace_table(self, table: str, types: dict[str, str], chunks: Any, meta: Any, built: Hashable = None,
+                      retire: Any = ()) -> int:
         """Replace ``table`` of the schema with rows computed in Python (pandas frames of the
-        ``types`` columns) and its ``pipelinebi_meta`` rows (``meta(row_count, current_meta)``),
-        atomically, on a writable connection of its own (:mod:`.postgres_write`). ``built``: this
-        engine's :meth:`version` when the rows were computed — if the data was rebuilt since,
-        nothing is stored."""
+        ``types`` columns) and its ``pipelinebi_meta`` rows (``meta(row_count, current_meta)``,
+        ``rows.<table>``), atomically, on a writable connection of its own (:mod:`.postgres_write`).
+        ``built``: this engine's :meth:`version` when the rows were computed — if the data was
+        rebuilt since, nothing is stored. ``retire``: the rollups reading ``table`` (None: all),
+        no longer claimed (they hold the old rows)."""
         from .postgres_write import replace_table
 
-        return replace_table(self.url, table, types, chunks, meta, built=None if built is None else built[1])
+        return replace_table(self.url, table, types, chunks, meta, built=None if built is None else built[1],
+                             retire=retire)
 
     def close(self) -> None:
         with self._lock:

@@ -9,9 +9,12 @@
    the rows were computed from — changed, nothing is swapped ("the data changed while this
    ran"); what others were granted on the old table is read, the old table dropped, the new one
    renamed into place and granted the same (the app's read-only role keeps reading it); and the
-   ``pipelinebi_meta`` rows that describe it are replaced, with ``replaced_at`` (part of the
-   engine's version: the app's cached answers are let go). Readers see the old table and its
-   description, or the new ones.
+   ``pipelinebi_meta`` rows that describe it are replaced: its description, ``rows.<table>`` (the
+   real row count, as a build records it), ``replaced_at`` (part of the engine's version: the
+   app's cached answers are let go), and the ``rollup.<name>`` claims of the rollups that read
+   the table are withdrawn (``retire``: built from the old rows, they would answer with them —
+   the raw tables answer until the next ingest or derive rebuilds them). Readers see the old
+   table and its description, or the new ones.
 
 Names are this module's or the caller's constants, put in as identifiers; types come from
 :func:`pipelinebi.engines.postgres_build.postgres_type`; values only travel as CSV through COPY or
@@ -31,11 +34,14 @@ BUILDING = "__pbi_new"
 
 
 def replace_table(url: EngineURL, table: str, types: dict[str, str], chunks: Iterable[Any],
-                  meta: Callable[[int, dict[str, str]], dict[str, str]], *, built: Hashable = None) -> int:
+                  meta: Callable[[int, dict[str, str]], dict[str, str]], *, built: Hashable = None,
+                  retire: Iterable[str] | None = ()) -> int:
     """Replace ``table`` with the rows of ``chunks`` (pandas frames holding the ``types`` columns,
     DuckDB type names) and the ``pipelinebi_meta`` rows ``meta(row_count, current_meta)`` returns,
     atomically (module docstring). ``built``: the ``(derived_at or ingested_at)`` stamp the rows
-    were computed from (None: not checked). Returns the row count."""
+    were computed from (None: not checked). ``retire``: the rollup tables that read ``table``
+    (None: every rollup the schema claims — when which ones read it is not known). Returns the
+    row count."""
     import psycopg
     from psycopg import sql
 
@@ -65,10 +71,8 @@ def replace_table(url: EngineURL, table: str, types: dict[str, str], chunks: Ite
                                                                           sql.Identifier(table)))
                 _grant(conn, grants, url.schema)
                 # replaced_at: part of the engine's version, so the app's cache lets go of old answers
-                rows = {**meta(n, current), "replaced_at": datetime.now(timezone.utc).isoformat()}
-                conn.execute("DELETE FROM pipelinebi_meta WHERE key = ANY(%s)", [list(rows)])
-                with conn.cursor() as cur:
-                    cur.executemany("INSERT INTO pipelinebi_meta VALUES (%s, %s)", list(rows.items()))
+                write_meta(conn, {**stored_meta(table, n, meta(n, current), current, retire),
+                                  "replaced_at": datetime.now(timezone.utc).isoformat()})
             swapped = True
         finally:
             if not swapped and not conn.broken:
@@ -86,6 +90,48 @@ def replace_table(url: EngineURL, table: str, types: dict[str, str], chunks: Ite
         raise unavailable(url, e) from None
     finally:
         conn.close()
+
+
+def stored_meta(table: str, n: int, described: dict[str, str], current: dict[str, str],
+                retire: Iterable[str] | None = ()) -> dict[str, str | None]:
+    """The ``pipelinebi_meta`` rows a store of ``n`` rows into ``table`` writes (``None``: the key
+    is removed): ``described`` (its description, the coverage), ``rows.<table>`` — the count a
+    build records and :func:`pipelinebi.semantic.rollups.available` compares — and the ``rollup.``
+    claims of ``retire`` (None: all of ``current``'s) withdrawn.
+
+    >>> stored_meta("win_scores", 7, {"win_scores": "{}"}, {"rollup.r1": "f1", "rollup.r2": "f2"}, ["r2"])
+    {'win_scores': '{}', 'rows.win_scores': '7', 'rollup.r2': None}
+    >>> sorted(stored_meta("t", 0, {}, {"rollup.r1": "f1", "as_of": "x"}, None))
+    ['rollup.r1', 'rows.t']
+    """
+    from ..semantic.rollups import META_PREFIX
+
+    claimed = [k[len(META_PREFIX):] for k in current if k.startswith(META_PREFIX)] if retire is None else retire
+    return {**described, f"rows.{table}": str(n), **{f"{META_PREFIX}{t}": None for t in claimed}}
+
+
+def write_meta(conn, rows: dict[str, str | None]) -> None:
+    """Replace these keys of ``pipelinebi_meta`` (the connection's schema) with these values; a
+    ``None`` value removes its key."""
+    conn.execute("DELETE FROM pipelinebi_meta WHERE key = ANY(%s)", [list(rows)])
+    with conn.cursor() as cur:
+        cur.executemany("INSERT INTO pipelinebi_meta VALUES (%s, %s)", [(k, v) for k, v in rows.items() if v is not None])
+
+
+def replace_in_build(conn, table: str, types: dict[str, str], chunks: Iterable[Any],
+                     meta: Callable[[int, dict[str, str]], dict[str, str]]) -> int:
+    """:func:`replace_table` inside a build (``ingest``/``derive --engine``: the schema on the
+    connection's ``search_path`` is the one being built, swapped in or committed with everything
+    else): ``table`` dropped and loaded again, its ``pipelinebi_meta`` rows written. No rollup is
+    retired: the build makes the tables reading ``table`` after this. The row count."""
+    from psycopg import sql
+
+    conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier(table)))
+    n = _load(conn, sql.Identifier(table), types, chunks)
+    conn.execute(sql.SQL("ANALYZE {}").format(sql.Identifier(table)))
+    current = dict(conn.execute("SELECT key, value FROM pipelinebi_meta").fetchall())
+    write_meta(conn, stored_meta(table, n, meta(n, current), current))
+    return n
 
 
 def _load(conn, target, types: dict[str, str], chunks: Iterable[Any]) -> int:

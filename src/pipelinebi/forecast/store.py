@@ -192,19 +192,31 @@ def _sorted(frames, order: str):
         yield f.sort_values(keys, kind="stable", na_position="last") if len(f) else f
 
 
-def store_on_engine(engine, rows, info, built=None) -> int:
+def store_on_engine(engine, rows, info, built=None, retire=()) -> int:
     """:func:`store` on a warehouse engine (PostgreSQL): ``forecast_backtest`` becomes a table of
-    its schema, replaced with its description and coverage in one transaction; ``built``: the
-    engine's version when the rows were computed (changed since: nothing is stored)."""
+    its schema, replaced with its description, coverage and row count in one transaction;
+    ``built``: the engine's version when the rows were computed (changed since: nothing is
+    stored); ``retire``: the rollups that read the table (None: all), no longer claimed."""
     chunks = [rows] if isinstance(rows, pd.DataFrame) else rows
     return engine.replace_table(TABLE, TYPES, _sorted(chunks, BACKTEST_ORDER),
-                                _engine_meta(META_KEY, info, lambda n: {"backtest_rows": n}), built=built)
+                                _engine_meta(META_KEY, info, lambda n: {"backtest_rows": n}), built=built,
+                                retire=retire)
 
 
-def store_scores_on_engine(engine, scores: pd.DataFrame, info: dict, built=None) -> None:
+def store_scores_on_engine(engine, scores: pd.DataFrame, info: dict, built=None, retire=()) -> None:
     """:func:`store_scores` on a warehouse engine: ``win_scores`` replaced the same way."""
     engine.replace_table(SCORES_TABLE, SCORE_TYPES, _sorted([scores], "deal_id"),
-                         _engine_meta(SCORES_META_KEY, info, lambda n: {"scored_deals": n}), built=built)
+                         _engine_meta(SCORES_META_KEY, info, lambda n: {"scored_deals": n}), built=built,
+                         retire=retire)
+
+
+def write_scores_in_build(session, scores: pd.DataFrame, info: dict) -> int:
+    """:func:`write_scores` inside a warehouse build (``ingest``/``derive --engine postgresql://…``:
+    ``session`` is the build's, :meth:`pipelinebi.engines.postgres_build._Session.replace_table`):
+    ``win_scores`` loaded with its description, coverage and row count, before the rollups that
+    read it are built; the row count."""
+    return session.replace_table(SCORES_TABLE, SCORE_TYPES, _sorted([scores], "deal_id"),
+                                 _engine_meta(SCORES_META_KEY, info, lambda n: {"scored_deals": n}))
 
 
 def stored_info(con: duckdb.DuckDBPyConnection, key: str = META_KEY) -> dict | None:

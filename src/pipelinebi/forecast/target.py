@@ -112,21 +112,34 @@ class EngineTarget:
 
         return open_engine(self.settings)  # replace_table opens its own writable connection
 
+    def rollups_reading(self, table: str) -> tuple[str, ...] | None:
+        """The rollup tables (``semantic/rollups``) whose SQL reads ``table``: a store of new rows
+        into it withdraws their claim (built from the old rows, they would answer with them); None
+        (every rollup) when the semantic folder cannot say."""
+        from ..errors import DefinitionError
+        from ..ingest.derived import SemanticRegistry
+
+        try:
+            rollups = SemanticRegistry(Path(self.settings.semantic_dir)).registry.rollups
+        except DefinitionError:
+            return None
+        return tuple(sorted(r.table for r in rollups.values() if table in r.reads))
+
     def store_backtest(self, rows, info) -> int:
-        from .store import store_on_engine
+        from .store import TABLE, store_on_engine
 
         engine = self._writer()
         try:
-            return store_on_engine(engine, rows, info, built=self.built)
+            return store_on_engine(engine, rows, info, built=self.built, retire=self.rollups_reading(TABLE))
         finally:
             engine.close()
 
     def store_scores(self, scores: pd.DataFrame, info: dict) -> None:
-        from .store import store_scores_on_engine
+        from .store import SCORES_TABLE, store_scores_on_engine
 
         engine = self._writer()
         try:
-            store_scores_on_engine(engine, scores, info, built=self.built)
+            store_scores_on_engine(engine, scores, info, built=self.built, retire=self.rollups_reading(SCORES_TABLE))
         finally:
             engine.close()
 
