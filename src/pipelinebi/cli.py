@@ -67,8 +67,11 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     if url.kind == "postgres":
         from .engines.postgres_build import ingest_postgres
 
+        from .forecast.after_ingest import engine_finisher
+
         report = ingest_postgres(Path(args.path), url, mapping=mapping, dry_run=args.dry_run,
-                                 progress=ConsoleProgress(), semantic_dir=settings.semantic_dir)
+                                 progress=ConsoleProgress(), semantic_dir=settings.semantic_dir,
+                                 finish=engine_finisher(settings))  # the stored win model scores the new deals
     elif url.kind == "spark":
         from .engines.spark_build import ingest_spark
 
@@ -95,6 +98,7 @@ def cmd_derive(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     url = engine_url(settings)
+    notes: list[str] = []
     if url.kind == "duckdb":
         from .errors import ConfigError, Problem
 
@@ -108,11 +112,15 @@ def cmd_derive(args: argparse.Namespace) -> int:
                               progress=ConsoleProgress())
     else:
         from .engines.postgres_build import derive_postgres
+        from .forecast.after_ingest import engine_finisher
 
-        counts = derive_postgres(url, semantic_dir=settings.semantic_dir, progress=ConsoleProgress())
+        counts = derive_postgres(url, semantic_dir=settings.semantic_dir, progress=ConsoleProgress(),
+                                 finish=engine_finisher(settings), notes=notes)  # the stored model re-scores
     for table, n in counts.items():
         print(f"{table:22} {n:>12,} rows")
     print(f"built {len(counts)} derived tables in {url.redacted}")
+    for note in notes:
+        print(f"note: {note}")
     return 0
 
 

@@ -8,7 +8,10 @@ same refusals: :func:`pipelinebi.ingest.ingest` into a private scratch file), th
 2. builds every derived table there (:func:`build_derived`), the scorecards' tables, then the
    rollups of ``semantic/rollups`` (:func:`built_models`) — each rollup's fingerprint goes into
    ``pipelinebi_meta`` as a DuckDB ingest records it, so queries read a rollup exactly when
-   they would on DuckDB (:func:`pipelinebi.semantic.rollups.available`);
+   they would on DuckDB (:func:`pipelinebi.semantic.rollups.available`). The CLI's ``finish``
+   step (the stored win model scoring the open deals into ``win_scores``, as a DuckDB ingest
+   does before its swap) runs in the build once ``win_scores`` exists and before the rollups
+   reading it (:func:`after_finish`), so they and ``rows.win_scores`` hold the fresh scores;
 3. keeps the triggers' actions the new data no longer fires (each event fires once): the live
    schema's ``actions`` is read into the new schema before the build, as ``actions_previous``,
    and what it holds that the new ``actions`` lacks (still in the lookback window, trigger still
@@ -26,7 +29,8 @@ schema, and one another tool filled must not be dropped (``derive`` is for that 
 CRM sync tool landed them), in one transaction; without a ``pipelinebi_meta`` it writes one
 (the data's as-of date, the coverage facts). It records the canonical tables' row counts with
 the rollups' fingerprints: once another tool changes the row count of a table a rollup reads,
-the raw tables answer until the next derive (an update in place is not seen: derive after a sync). The ``actions`` it replaces are kept the same way
+the raw tables answer until the next derive (an update in place is not seen: derive after a sync). Its
+``finish`` step re-scores the open deals with the stored model, as ingest's. The ``actions`` it replaces are kept the same way
 (copied aside first, in the same transaction), and so are the grants on the tables it rebuilds.
 
 The derived SQL is ``semantic/derived/*.sql`` (DuckDB, allow-listed), printed for PostgreSQL
@@ -40,7 +44,7 @@ import io
 import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Collection
 
 from ..errors import IngestError, Problem, WarehouseError
 from ..progress import Progress, no_progress
@@ -72,13 +76,36 @@ def postgres_type(duckdb_type: str) -> str:
 
 class _Session:
     """A writable psycopg connection that also runs PipelineBI's DuckDB-written SQL
-    (``execute(sql, params)``, translated like :meth:`PostgresEngine.execute`)."""
+    (``execute(sql, params)``, translated like :meth:`PostgresEngine.execute`), and is engine
+    enough for the forecast's reads (``translate`` and ``run``: :func:`pipelinebi.engines.frames.read_frame`)
+    and for its ``finish`` step to store a table in the build (:meth:`replace_table`) — on the
+    build's connection, so it reads and writes the schema being built, not the one in use."""
+
+    dialect = "postgres"
 
     def __init__(self, engine: Any, conn: Any):
         self.engine, self.conn = engine, conn
+        #: what the build's ``finish`` step said (the report's notes)
+        self.notes: list[str] = []
 
     def execute(self, sql: str, params: Any = ()):
         return self.conn.execute(self.engine.translate(sql, params))
+
+    def translate(self, sql: str, params: Any = ()) -> str:
+        return self.engine.translate(sql, params)
+
+    def run(self, sql: str, timeout: float | None = None, max_rows: int | None = None):
+        """PostgreSQL text → Arrow table, on the build's connection (no cap: a batch read)."""
+        from .postgres import to_arrow
+
+        cur = self.conn.execute(sql)
+        return to_arrow([(d.name, d.type_code) for d in cur.description or ()], cur.fetchall())
+
+    def replace_table(self, table: str, types: dict[str, str], chunks: Any, meta: Any) -> int:
+        """``table`` replaced with ``chunks`` inside the build (:func:`.postgres_write.replace_in_build`)."""
+        from .postgres_write import replace_in_build
+
+        return replace_in_build(self.conn, table, types, chunks, meta)
 
 
 def _writable(url: EngineURL):
@@ -103,8 +130,11 @@ def _schema_state(conn, schema: str) -> tuple[bool, bool]:
 
 
 def ingest_postgres(path: Path | str, url: EngineURL, *, mapping: Path | str | None = None,
-                    semantic_dir: Path | str, progress: Progress = no_progress, dry_run: bool = False):
-    """Check ``path`` like any ingest, then load it into PostgreSQL (module docstring)."""
+                    semantic_dir: Path | str, progress: Progress = no_progress, dry_run: bool = False,
+                    finish: Callable[[Any], list[str]] | None = None):
+    """Check ``path`` like any ingest, then load it into PostgreSQL (module docstring).
+    ``finish``: the step a DuckDB ingest runs before its swap (:func:`build_derived`), run in the
+    build; its notes go into the report."""
     import psycopg
     from psycopg import sql
 
@@ -130,7 +160,8 @@ def ingest_postgres(path: Path | str, url: EngineURL, *, mapping: Path | str | N
                 _copy_tables(staged, conn, building, progress)
                 conn.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(building)))
                 kept = carry is not None and _copy_previous_actions(conn, url.schema)
-                counts = build_derived(_Session(engine, conn), models, progress)
+                session = _Session(engine, conn)
+                counts = build_derived(session, models, progress, finish=finish)
                 if kept:
                     _carry_over(conn, carry, counts)
                 _write_meta(conn, counts, models, derived_at=False)
@@ -141,6 +172,7 @@ def ingest_postgres(path: Path | str, url: EngineURL, *, mapping: Path | str | N
                     conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(building)))
                 raise
             report.row_counts.update(counts)
+            report.notes.extend(session.notes)
             return report
     except psycopg.OperationalError as e:
         from .postgres import unavailable
@@ -150,8 +182,10 @@ def ingest_postgres(path: Path | str, url: EngineURL, *, mapping: Path | str | N
         conn.close()
 
 
-def derive_postgres(url: EngineURL, *, semantic_dir: Path | str, progress: Progress = no_progress) -> dict[str, int]:
-    """Rebuild only the derived tables in ``url``'s schema, in one transaction; returns row counts."""
+def derive_postgres(url: EngineURL, *, semantic_dir: Path | str, progress: Progress = no_progress,
+                    finish: Callable[[Any], list[str]] | None = None, notes: list[str] | None = None) -> dict[str, int]:
+    """Rebuild only the derived tables in ``url``'s schema, in one transaction; returns row counts.
+    ``finish``: as for :func:`ingest_postgres`, its notes appended to ``notes``."""
     import psycopg
     from psycopg import sql
 
@@ -178,7 +212,9 @@ def derive_postgres(url: EngineURL, *, semantic_dir: Path | str, progress: Progr
             grants = [g for g in _grants_of(conn, url.schema) if g[0] == "table"]  # on the tables dropped below
             for m in reversed(models):  # dependants first: a table another one reads goes last
                 conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier(m.name)))
-            counts = build_derived(session, models, progress)
+            counts = build_derived(session, models, progress, finish=finish)
+            if notes is not None:
+                notes.extend(session.notes)
             if kept:
                 _carry_over(conn, carry, counts)
             # the canonical tables as derive found them: the rollups hold their rows until another
@@ -238,13 +274,42 @@ def _first_meta(session: _Session, url: EngineURL) -> None:
         cur.executemany("INSERT INTO pipelinebi_meta VALUES (%s, %s)", list(rows.items()))
 
 
-def build_derived(session: _Session, models, progress: Progress = no_progress) -> dict[str, int]:
-    """Create each derived table in the session's schema, in dependency order; row counts."""
+def after_finish(models: list, writes: Collection[str]) -> tuple[list, list]:
+    """``models`` (in dependency order) split in two, each still in that order: those to build
+    before a ``finish`` step that fills the tables ``writes`` (those tables themselves, and every
+    table not reading them), and those to build after it (reading them, directly or through
+    another table) — so a rollup over ``win_scores`` holds the scores ``finish`` stored.
+
+    >>> from types import SimpleNamespace as M
+    >>> ms = [M(name="w", depends_on=set()), M(name="a", depends_on={"w"}), M(name="b", depends_on=set()),
+    ...       M(name="c", depends_on={"a"})]
+    >>> [[m.name for m in part] for part in after_finish(ms, {"w"})]
+    [['w', 'b'], ['a', 'c']]
+    """
+    later: set[str] = set()
+    for m in models:  # dependency order: what a model reads was seen before it
+        if m.name not in writes and set(m.depends_on) & (set(writes) | later):
+            later.add(m.name)
+    return [m for m in models if m.name not in later], [m for m in models if m.name in later]
+
+
+def build_derived(session: _Session, models, progress: Progress = no_progress,
+                  finish: Callable[[Any], list[str]] | None = None) -> dict[str, int]:
+    """Create each derived table in the session's schema, in dependency order; row counts.
+
+    ``finish`` (the forecast's: the stored win model scores the open deals into ``win_scores``)
+    runs once the tables it fills (its ``writes``) are built, before the tables reading them:
+    what a DuckDB ingest does after its build, done here where the rollups still see it. It is
+    skipped when the folder declares none of its tables; its notes go to ``session.notes``."""
     import psycopg
     from psycopg import sql
     from sqlglot import parse_one
 
     from ..compiler.dialects import derived_for
+
+    writes = set(getattr(finish, "writes", ())) & {m.name for m in models} if finish is not None else set()
+    first, then = after_finish(models, writes) if writes else (models, [])
+    models = first + then
 
     session.conn.execute("CREATE INDEX IF NOT EXISTS pipelinebi_deal_history_asof ON deal_history (deal_id, changed_at)")
     from ..canonical import TABLES
@@ -253,6 +318,8 @@ def build_derived(session: _Session, models, progress: Progress = no_progress) -
         session.conn.execute(sql.SQL("ANALYZE {}").format(sql.Identifier(table)))
     counts: dict[str, int] = {}
     for i, m in enumerate(models, 1):
+        if writes and i == len(first) + 1:
+            _finish(session, finish, writes, counts, progress)
         progress(f"building derived table {m.name} in PostgreSQL", i - 1, len(models))
         text = derived_for(parse_one(m.sql, read="duckdb"), "postgres")
         try:
@@ -270,7 +337,20 @@ def build_derived(session: _Session, models, progress: Progress = no_progress) -
             raise IngestError(Problem(f"derived table {m.name} failed in PostgreSQL: {str(e).splitlines()[0]}",
                                       file=str(m.path), hint="nothing was swapped in; the tables in use are unchanged")) from None
         progress(f"building derived table {m.name} in PostgreSQL", i, len(models))
+    if writes and not then:
+        _finish(session, finish, writes, counts, progress)
     return counts
+
+
+def _finish(session: _Session, finish: Callable[[Any], list[str]], writes: set[str], counts: dict[str, int],
+            progress: Progress) -> None:
+    """Run ``finish`` in the build; the tables it filled are counted again."""
+    from psycopg import sql
+
+    progress(f"filling {', '.join(sorted(writes))}")
+    session.notes.extend(finish(session) or ())
+    for t in sorted(writes):
+        counts[t] = session.conn.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(t))).fetchone()[0]
 
 
 def _copy_previous_actions(conn, live: str) -> bool:

@@ -8,6 +8,11 @@ so these tables land all or nothing with the data, without a second copy of the 
   the new data's open deals into ``win_scores``; a re-ingest no longer leaves the deal board
   without probabilities.  The model is *not* retrained (that is the command's job, minutes at
   scale): the note says which cutoff it learned from, so stale learning is visible.
+* :class:`ScoreInBuild` — the same for ``ingest``/``derive --engine postgresql://…``: the model
+  kept for that engine (``PIPELINEBI_FORECAST_MODEL_DIR``, :class:`.target.EngineTarget`) scores
+  the open deals inside the build, before the rollups reading ``win_scores`` are built, so the
+  schema swapped in (or the derive committed) carries fresh scores and rollups built from them.
+  No model stored: ``win_scores`` stays as the derived SQL builds it (empty), as on DuckDB.
 * :func:`recent_backtest` — the demo database (built from ``seeds/`` on first start) gets a
   weekly backtest of its last :data:`DEMO_QUARTERS` completed quarters, so the Forecast accuracy
   page shows real content on first open (a few seconds on the 3,000 seed deals).
@@ -18,16 +23,19 @@ datetime.date(2026, 7, 6)
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Callable
+
+import pandas as pd
 
 from ..errors import PipelineBIError
 from . import backtest as B
 from . import model as M
 from .dates import quarter_of, schedule
 from .snapshots import history_span
-from .store import SCORES_TABLE, TABLE, write_backtest, write_scores
+from .store import SCORES_TABLE, TABLE, write_backtest, write_scores, write_scores_in_build
 
 #: Completed quarters the demo's backtest covers (the accuracy page shows 4 by default).
 DEMO_QUARTERS = 4
@@ -46,6 +54,12 @@ def apply_model(con, database: Path) -> list[str]:
     path = M.model_path(Path(database))
     if not path.is_file() or not _declared(con, SCORES_TABLE):
         return []
+    return _score_with(con, path, lambda scores, info: write_scores(con, scores, info))
+
+
+def _score_with(con, path: Path, write: Callable[[pd.DataFrame, dict], object]) -> list[str]:
+    """Score the open deals on ``con`` (the day after its as-of date) with the model in ``path``
+    and ``write(scores, info)`` them; the notes for the report."""
     try:
         model = M.WinModel.load(path)
     except PipelineBIError as e:
@@ -54,9 +68,39 @@ def apply_model(con, database: Path) -> list[str]:
     day = as_of + timedelta(days=1)
     scores = M.score_open(con, model, day)
     cutoff = model.meta.get("cutoff")
-    write_scores(con, scores, {"model_cutoff": cutoff, "scored_on": day.isoformat(), "applied_at": "ingest"})
+    write(scores, {"model_cutoff": cutoff, "scored_on": day.isoformat(), "applied_at": "ingest"})
     return [f"scored {len(scores):,} open deals with the win model in {path.name} (trained on outcomes known "
             f"before {cutoff}); run `pipelinebi model train` to learn from the new data"]
+
+
+@dataclass(frozen=True)
+class ScoreInBuild:
+    """The ``finish`` step of a warehouse build (:func:`pipelinebi.engines.postgres_build.build_derived`):
+    the win model in ``model_path`` (none there: nothing to do) scores the open deals into
+    ``win_scores`` of the schema being built, on the build's session, with its description,
+    coverage (``scored_deals``) and row count in that schema's ``pipelinebi_meta``.  ``writes``:
+    the tables it fills — the build makes the tables reading them (the deal lists' rollups) after it.
+
+    >>> ScoreInBuild(Path("/nowhere/m.winmodel.json"))(object())  # no model stored
+    []
+    """
+
+    model_path: Path
+    writes: tuple[str, ...] = (SCORES_TABLE,)
+
+    def __call__(self, session) -> list[str]:
+        if not Path(self.model_path).is_file():
+            return []
+        return _score_with(session, Path(self.model_path),
+                           lambda scores, info: write_scores_in_build(session, scores, info))
+
+
+def engine_finisher(settings) -> ScoreInBuild:
+    """The ``finish`` step of ``ingest``/``derive`` on the warehouse engine ``settings`` names: the
+    model ``pipelinebi model train --engine …`` keeps for that engine (:class:`.target.EngineTarget`)."""
+    from .target import EngineTarget
+
+    return ScoreInBuild(EngineTarget(settings).model_path)
 
 
 def backtest_info(dates: list[date], every: str, as_of: date, methods: list[str], **extra) -> dict:
