@@ -11,8 +11,10 @@ floating-point sums); everything else exactly.
 from __future__ import annotations
 
 import json
+import shutil
 from datetime import date
 
+import duckdb
 import numpy as np
 import pandas as pd
 import psycopg
@@ -28,10 +30,12 @@ from pipelinebi.engines.postgres_build import ingest_postgres
 from pipelinebi.errors import WarehouseError
 from pipelinebi.forecast import commands
 from pipelinebi.forecast import snapshots as S
+from pipelinebi.forecast.after_ingest import apply_model
 from pipelinebi.forecast.dates import schedule
 from pipelinebi.forecast.store import store_on_engine
 from pipelinebi.forecast.target import EngineTarget
 from pipelinebi.ingest import ingest
+from pipelinebi.semantic.rollups import available
 from pipelinebi.settings import PROJECT_ROOT, get_settings
 from pipelinebi.warehouse import open_readonly
 
@@ -238,6 +242,47 @@ def test_model_train_on_postgres_scores_the_open_deals_duckdb_scores(trained, po
     assert json.loads(meta["coverage"])["scored_deals"] == len(want)
 
 
+def real_counts(postgres_dsn: str, schema: str, tables) -> dict[str, str]:
+    """``count(*)`` of each table, by hand SQL on the test's own connection, as meta stores them (text)."""
+    return {f"rows.{t}": str(pg_table(postgres_dsn, f'SELECT count(*) AS n FROM {schema}."{t}"').n[0]) for t in tables}
+
+
+def pg_meta(postgres_dsn: str) -> dict[str, str]:
+    return dict(pg_table(postgres_dsn, "SELECT key, value FROM fc.pipelinebi_meta").itertuples(index=False))
+
+
+def held_rollups(layer, pg_url) -> set[str]:
+    """The rollups a query on ``pg_url`` reads (fingerprint claimed, counts unchanged)."""
+    eng = PostgresEngine(parse_engine(pg_url))
+    try:
+        return set(available(layer.registry.rollups, eng))
+    finally:
+        eng.close()
+
+
+def reading_scores(layer) -> set[str]:
+    return {n for n, r in layer.registry.rollups.items() if "win_scores" in r.reads}
+
+
+def test_a_store_records_the_real_row_counts_and_retires_the_rollups_reading_it(backtests, trained, postgres_dsn,
+                                                                                pg_url, layer):
+    """After ``backtest`` and ``model train`` stored their tables, ``rows.<table>`` in
+    ``pipelinebi_meta`` is the table's real row count, and the rollups built from the old
+    (empty) ``win_scores`` — the deal lists, whose win_score column it fills — are no longer
+    claimed, so queries read the raw tables (with the scores); every other rollup is still read."""
+    meta = pg_meta(postgres_dsn)
+    stored = real_counts(postgres_dsn, "fc", ["win_scores", "forecast_backtest"])
+    assert int(stored["rows.win_scores"]) > 200 and int(stored["rows.forecast_backtest"]) > 1000
+    assert {k: meta[k] for k in stored} == stored
+    # every other table's count is still the real one (the store touched no other rows.*)
+    rows = [k[len("rows."):] for k in meta if k.startswith("rows.")]
+    assert {k: v for k, v in meta.items() if k.startswith("rows.")} == real_counts(postgres_dsn, "fc", rows)
+    assert reading_scores(layer) >= {"open_deal_list", "stalled_deal_list"}
+    tables = {n: r.table for n, r in layer.registry.rollups.items()}
+    assert not any(f"rollup.{tables[n]}" in meta for n in reading_scores(layer))
+    assert held_rollups(layer, pg_url) == set(layer.registry.rollups) - reading_scores(layer)
+
+
 def test_model_score_on_postgres_prints_what_duckdb_prints(trained, target, duck_db):
     assert commands.score(target(), 5) == commands.score(duck_db, 5)
 
@@ -259,6 +304,74 @@ def test_the_forecast_accuracy_page_on_postgres_shows_what_duckdb_shows(backtest
     assert pages[0] == pages[1]
     charts, tables, said = pages[1]
     assert charts and any("Most accurate" in s for s in said), said
+
+
+# ------------------------------------------------ ingest and derive with a stored model
+@pytest.fixture(scope="module")
+def duck_scored(trained, plain_seeds_db, tmp_path_factory):
+    """DuckDB's ingest-time scores with PostgreSQL's stored model: a copy of the plain seeds file,
+    the model put beside it, and the step a DuckDB ingest runs before its swap."""
+    t = trained[0]
+    db = tmp_path_factory.mktemp("duck_scored") / "seeds.duckdb"
+    shutil.copyfile(plain_seeds_db, db)
+    shutil.copyfile(t.model_path, commands.M.model_path(db))
+    con = duckdb.connect(str(db))
+    try:
+        notes = apply_model(con, db)
+    finally:
+        con.close()
+    assert notes and notes[0].startswith("scored ")
+    return duck_table(db, "SELECT * FROM win_scores")
+
+
+def same_scores(postgres_dsn: str, want: pd.DataFrame) -> None:
+    """``fc.win_scores`` holds DuckDB's rows: ids, reasons and dates exactly, probabilities to 1e-9."""
+    got = pg_table(postgres_dsn, "SELECT * FROM fc.win_scores")
+    assert len(want) > 200
+    got, want = (f.sort_values("deal_id", ignore_index=True) for f in (got, want))
+    assert got.deal_id.tolist() == want.deal_id.tolist() and got.win_reasons.tolist() == want.win_reasons.tolist()
+    assert (pd.to_datetime(got.scored_on) == pd.to_datetime(want.scored_on)).all()
+    assert np.abs(got.win_probability.astype(float).to_numpy() - want.win_probability.to_numpy()).max() <= 1e-9
+
+
+def rebuilt_meta_is_right(postgres_dsn: str, pg_url: str, layer, n: int) -> None:
+    """After a build with the model: meta counts are the real ones, the scores described, every
+    rollup read again, and the deal list's rollup holds the scores (hand SQL over the raw tables)."""
+    meta = pg_meta(postgres_dsn)
+    rows = [k[len("rows."):] for k in meta if k.startswith("rows.")]
+    assert "win_scores" in rows and {k: v for k, v in meta.items() if k.startswith("rows.")} == real_counts(
+        postgres_dsn, "fc", rows)
+    assert meta["rows.win_scores"] == str(n)
+    assert json.loads(meta["win_scores"])["applied_at"] == "ingest" and json.loads(meta["win_scores"])["rows"] == n
+    assert json.loads(meta["coverage"])["scored_deals"] == n
+    assert held_rollups(layer, pg_url) == set(layer.registry.rollups)
+    # built after the scores: the open-deal list carries them (none missing, none stale)
+    off = pg_table(postgres_dsn, """
+        SELECT count(*) AS n FROM fc.rollup_open_deal_list r JOIN fc.deals d ON d.deal_id = r.deal_id
+        LEFT JOIN fc.win_scores w ON w.deal_id = d.deal_id
+        WHERE r.win_score IS DISTINCT FROM w.win_reasons""").n[0]
+    scored = pg_table(postgres_dsn, "SELECT count(*) AS n FROM fc.rollup_open_deal_list WHERE win_score IS NOT NULL").n[0]
+    assert off == 0 and scored == n
+
+
+def test_ingest_on_postgres_scores_the_open_deals_with_the_stored_model_as_duckdb_does(
+        trained, duck_scored, postgres_dsn, pg_url, layer, capsys):
+    assert main(["ingest", str(PROJECT_ROOT / "seeds"), "--engine", pg_url]) == 0
+    out = capsys.readouterr().out
+    assert f"scored {len(duck_scored):,} open deals with the win model in {trained[0].model_path.name}" in out, out
+    same_scores(postgres_dsn, duck_scored)
+    rebuilt_meta_is_right(postgres_dsn, pg_url, layer, len(duck_scored))
+
+
+def test_derive_on_postgres_scores_again_with_the_stored_model(trained, duck_scored, postgres_dsn, pg_url, layer,
+                                                               capsys):
+    with psycopg.connect(postgres_dsn, autocommit=True) as c:  # what derive must rebuild, emptied by hand
+        c.execute("DELETE FROM fc.win_scores")
+    assert main(["derive", "--engine", pg_url]) == 0
+    out = capsys.readouterr().out
+    assert f"note: scored {len(duck_scored):,} open deals" in out, out
+    same_scores(postgres_dsn, duck_scored)
+    rebuilt_meta_is_right(postgres_dsn, pg_url, layer, len(duck_scored))
 
 
 # --------------------------------------------------------------- errors
