@@ -75,9 +75,13 @@ rates AS (
     SELECT pipeline, stage, bucket, count(*) AS deal_weeks, count(*) FILTER (WHERE won_in_time) AS won_in_time
     FROM counted GROUP BY pipeline, stage, bucket
 ),
-visited AS (  -- the historical win rate's deals: visited the stage, closed before D
-    SELECT DISTINCT k.deal_id, k.pipeline, k.stage, c.outcome
-    FROM known k JOIN closes c ON c.deal_id = k.deal_id
+visited AS (  -- the historical win rate's deals: visited the stage (its first visit known at D), closed
+    -- before D. One row per deal and stage: stage_intervals' first visits, not a DISTINCT over the
+    -- history (34M pairs at 10M deals); a stage the deal entered is a stage of a known row, and the
+    -- first row in it starts its first visit
+    SELECT i.deal_id, i.pipeline, i.stage, c.outcome
+    FROM stage_intervals i JOIN closes c ON c.deal_id = i.deal_id CROSS JOIN meta m
+    WHERE i.visit = 1 AND i.entered_at < m.forecast_at
 ),
 historical AS (
     SELECT s.pipeline, s.stage, s.probability AS stage_probability,
