@@ -29,10 +29,16 @@ def _settings(args: argparse.Namespace):
 
 
 def _open(args: argparse.Namespace):
-    """A read-only session on the engine of ``--engine`` / ``PIPELINEBI_ENGINE`` (default: the DuckDB file)."""
-    from .engines import open_engine
+    """A read-only session on the engine of ``--engine`` / ``PIPELINEBI_ENGINE`` (default: the DuckDB
+    file, built from the seeds first when it does not exist: the embedded demo)."""
+    from .demo import ensure_database
+    from .engines import engine_url, open_engine
 
-    return open_engine(_settings(args))
+    settings = _settings(args)
+    url = engine_url(settings)
+    if url.kind == "duckdb":
+        ensure_database(settings.model_copy(update={"database": url.path}))
+    return open_engine(settings)
 
 
 # --------------------------------------------------------------------- data

@@ -69,18 +69,17 @@ def open_engine(settings: Any, *, read_only: bool = True) -> Any:
     """A read-only session on the engine the settings name.
 
     For DuckDB a :class:`~pipelinebi.engines.duckdb.DuckDBEngine` on the locked connection of
-    :func:`pipelinebi.warehouse.open_readonly` (the database is built from the seeds first when
-    it does not exist); for PostgreSQL a
+    :func:`pipelinebi.warehouse.open_readonly` ("database not found" when the file is missing:
+    the CLI and ``serve`` build the demo database first, :func:`pipelinebi.demo.ensure_database` —
+    an engine does not know about the demo); for PostgreSQL a
     :class:`~pipelinebi.engines.postgres.PostgresEngine` whose every transaction is read-only.
     ``read_only=False`` is for ``ingest`` and ``derive`` only.
     """
     url = engine_url(settings)
     if url.kind == "duckdb":
-        from ..demo import ensure_database
         from .duckdb import DuckDBEngine
 
-        path = ensure_database(settings.model_copy(update={"database": url.path}))
-        return DuckDBEngine(path, timeout=settings.query_timeout)
+        return DuckDBEngine(url.path, timeout=settings.query_timeout)
     if url.kind == "spark":
         from .spark import SparkEngine
 

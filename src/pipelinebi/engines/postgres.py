@@ -200,10 +200,16 @@ class PostgresEngine:
         ``built``: this engine's :meth:`version` when the rows were computed — if the data was
         rebuilt since, nothing is stored. ``retire``: the rollups reading ``table`` (None: all),
         no longer claimed (they hold the old rows)."""
+        import psycopg
+
         from .postgres_write import replace_table
 
-        return replace_table(self.url, table, types, chunks, meta, built=None if built is None else built[1],
-                             retire=retire)
+        try:  # a write of our own: no statement timeout
+            conn = PostgresEngine(self.url, timeout=0, read_only=False).connect()
+            return replace_table(conn, self.url, table, types, chunks, meta,
+                                 built=None if built is None else built[1], retire=retire)
+        except psycopg.OperationalError as e:
+            raise unavailable(self.url, e) from None
 
     def close(self) -> None:
         with self._lock:

@@ -40,7 +40,6 @@ by :func:`pipelinebi.compiler.dialects.derived_for` — the one place per-engine
 
 from __future__ import annotations
 
-import io
 import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
@@ -48,30 +47,8 @@ from typing import Any, Callable, Collection
 
 from ..errors import IngestError, Problem, WarehouseError
 from ..progress import Progress, no_progress
+from .postgres_tables import copy_into, grant, grants_of
 from .url import EngineURL
-
-_SIMPLE_TYPES = {
-    "VARCHAR": "text", "BOOLEAN": "boolean", "TINYINT": "smallint", "SMALLINT": "smallint",
-    "INTEGER": "integer", "BIGINT": "bigint", "FLOAT": "real", "DOUBLE": "double precision",
-    "DATE": "date", "TIMESTAMP": "timestamp", "TIMESTAMP WITH TIME ZONE": "timestamptz",
-    "HUGEINT": "numeric(39,0)", "UBIGINT": "numeric(20,0)", "UINTEGER": "bigint",
-}
-
-
-def postgres_type(duckdb_type: str) -> str:
-    """The PostgreSQL column type for a canonical column's DuckDB type.
-
-    >>> postgres_type("DECIMAL(18,2)"), postgres_type("VARCHAR"), postgres_type("TIMESTAMP")
-    ('numeric(18,2)', 'text', 'timestamp')
-    """
-    t = duckdb_type.strip().upper()
-    if t.startswith("DECIMAL("):
-        return "numeric" + t[len("DECIMAL"):].replace(" ", "")
-    if t.startswith("ENUM("):
-        return "text"
-    if t not in _SIMPLE_TYPES:
-        raise IngestError(Problem(f"no PostgreSQL type for the DuckDB type {duckdb_type}"))
-    return _SIMPLE_TYPES[t]
 
 
 class _Session:
@@ -209,7 +186,7 @@ def derive_postgres(url: EngineURL, *, semantic_dir: Path | str, progress: Progr
                 _first_meta(session, url)
             # before the drops below: the actions in use, to keep what the new data no longer fires
             kept = carry is not None and _copy_previous_actions(conn, url.schema)
-            grants = [g for g in _grants_of(conn, url.schema) if g[0] == "table"]  # on the tables dropped below
+            grants = [g for g in grants_of(conn, url.schema) if g[0] == "table"]  # on the tables dropped below
             for m in reversed(models):  # dependants first: a table another one reads goes last
                 conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier(m.name)))
             counts = build_derived(session, models, progress, finish=finish)
@@ -220,7 +197,7 @@ def derive_postgres(url: EngineURL, *, semantic_dir: Path | str, progress: Progr
             # the canonical tables as derive found them: the rollups hold their rows until another
             # tool changes them (pipelinebi.semantic.rollups.available compares the counts)
             _write_meta(conn, {**_canonical_counts(conn), **counts}, models, derived_at=True)
-            _grant(conn, grants, url.schema)
+            grant(conn, grants, url.schema)
         return counts
     except psycopg.OperationalError as e:
         from .postgres import unavailable
@@ -386,27 +363,6 @@ def _carry_over(conn, carry: str, counts: dict[str, int]) -> None:
     counts["actions"] = conn.execute("SELECT count(*) FROM actions").fetchone()[0]
 
 
-def copy_into(conn, target, types: dict[str, str], batches) -> int:
-    """Create table ``target`` (a ``psycopg.sql`` identifier) with ``types`` (column -> DuckDB type)
-    and ``COPY`` every Arrow batch of ``batches`` into it as CSV written by Arrow (NULL and the
-    empty string stay apart); the row count. Ingest's tables and the forecast's stored results
-    (:mod:`.postgres_write`) both load this way."""
-    import pyarrow.csv as pacsv
-    from psycopg import sql
-
-    conn.execute(sql.SQL("CREATE TABLE {} ({})").format(target, sql.SQL(", ").join(
-        sql.SQL("{} {}").format(sql.Identifier(c), sql.SQL(postgres_type(t))) for c, t in types.items())))
-    columns = sql.SQL(", ").join(sql.Identifier(c) for c in types)
-    options = pacsv.WriteOptions(include_header=False)
-    n = 0
-    with conn.cursor() as cur, cur.copy(sql.SQL("COPY {} ({}) FROM STDIN (FORMAT csv)").format(target, columns)) as copy:
-        for batch in batches:
-            buf = io.BytesIO()
-            pacsv.write_csv(batch, buf, write_options=options)
-            copy.write(buf.getvalue())
-            n += batch.num_rows
-    return n
-
 
 def _copy_tables(staged: Path, conn, schema: str, progress: Progress) -> None:
     """Every table of the checked scratch DuckDB file into ``schema`` (COPY, CSV from Arrow)."""
@@ -463,62 +419,11 @@ def _swap(conn, building: str, schema: str) -> None:
 
 
 #: privileges a grant may carry (what ``aclexplode`` names), checked before they go into a GRANT
-_PRIVILEGES = frozenset({"SELECT", "INSERT", "UPDATE", "DELETE", "TRUNCATE", "REFERENCES", "TRIGGER", "USAGE",
-                         "CREATE", "MAINTAIN"})
-
 
 def _keep_grants(conn, old: str, new: str) -> None:
     """Give ``new`` (the schema just swapped in) the privileges others held on ``old``, in the
-    swap's transaction (:func:`_grants_of`, then :func:`_grant`)."""
-    _grant(conn, _grants_of(conn, old), new)
+    swap's transaction (:func:`grants_of`, then :func:`grant`)."""
+    grant(conn, grants_of(conn, old), new)
 
 
-def _grants_of(conn, schema: str) -> list[tuple[str, str | None, int, str, bool, str | None]]:
-    """What others were granted in ``schema``, as ``(kind, table, grantee oid, privilege, grantable, role)``:
 
-    - ``schema``: on the schema itself (``GRANT USAGE ON SCHEMA crm TO bi_reader``);
-    - ``table``: on one table, by name (the owner's own left out);
-    - ``default``: the schema's default privileges for tables (``ALTER DEFAULT PRIVILEGES FOR ROLE
-      role IN SCHEMA crm GRANT SELECT ON TABLES TO bi_reader``; ``role`` is None when this session
-      may not set that role's defaults, and then only the tables get the grant)."""
-    out: list = [("schema", None, g, p, o, None) for g, p, o in conn.execute(
-        "SELECT a.grantee, a.privilege_type, a.is_grantable FROM pg_namespace n, aclexplode(n.nspacl) a "
-        "WHERE n.nspname = %s AND a.grantee <> n.nspowner", [schema]).fetchall()]
-    out += [("table", t, g, p, o, None) for t, g, p, o in conn.execute(
-        "SELECT c.relname, a.grantee, a.privilege_type, a.is_grantable "
-        "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace, aclexplode(c.relacl) a "
-        "WHERE n.nspname = %s AND c.relkind IN ('r', 'v', 'm', 'p') AND a.grantee <> c.relowner", [schema]).fetchall()]
-    out += [("default", None, g, p, o, r if mine else None) for r, mine, g, p, o in conn.execute(
-        "SELECT r.rolname, pg_has_role(current_user, d.defaclrole, 'MEMBER'), a.grantee, a.privilege_type, "
-        "a.is_grantable FROM pg_default_acl d JOIN pg_namespace n ON n.oid = d.defaclnamespace "
-        "JOIN pg_roles r ON r.oid = d.defaclrole, aclexplode(d.defaclacl) a "
-        "WHERE n.nspname = %s AND d.defaclobjtype = 'r'", [schema]).fetchall()]
-    return out
-
-
-def _grant(conn, grants: list, schema: str) -> None:
-    """The grants :func:`_grants_of` read, given again in ``schema`` (a table it lacks is
-    skipped). A default privilege is also granted on every table already there: they were
-    created before it existed. Names go in as identifiers; privileges are checked against
-    :data:`_PRIVILEGES`."""
-    from psycopg import sql
-
-    target = sql.Identifier(schema)
-    tables = {r[0] for r in conn.execute("SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-                                         "WHERE n.nspname = %s", [schema]).fetchall()}
-    for kind, table, grantee_oid, privilege, grantable, role in grants:
-        if privilege not in _PRIVILEGES or (kind == "table" and table not in tables):
-            continue
-        grantee = sql.SQL("PUBLIC") if grantee_oid == 0 else sql.Identifier(
-            conn.execute("SELECT rolname FROM pg_roles WHERE oid = %s", [grantee_oid]).fetchone()[0])
-        option = sql.SQL(" WITH GRANT OPTION" if grantable else "")
-        if kind == "schema":
-            on = sql.SQL("SCHEMA {}").format(target)
-        elif kind == "table":
-            on = sql.SQL("TABLE {}.{}").format(target, sql.Identifier(table))
-        else:
-            if role is not None:
-                conn.execute(sql.SQL("ALTER DEFAULT PRIVILEGES FOR ROLE {} IN SCHEMA {} GRANT {} ON TABLES TO {}{}").format(
-                    sql.Identifier(role), target, sql.SQL(privilege), grantee, option))
-            on = sql.SQL("ALL TABLES IN SCHEMA {}").format(target)
-        conn.execute(sql.SQL("GRANT {} ON {} TO {}{}").format(sql.SQL(privilege), on, grantee, option))

@@ -17,7 +17,7 @@
    table and its description, or the new ones.
 
 Names are this module's or the caller's constants, put in as identifiers; types come from
-:func:`pipelinebi.engines.postgres_build.postgres_type`; values only travel as CSV through COPY or
+:func:`pipelinebi.engines.postgres_tables.postgres_type`; values only travel as CSV through COPY or
 as bound parameters.
 """
 
@@ -27,29 +27,27 @@ from datetime import datetime, timezone
 from typing import Any, Callable, Hashable, Iterable
 
 from ..errors import Problem, WarehouseError
+from .postgres_tables import copy_into, grant, grants_of
 from .url import EngineURL
 
 #: suffix of the table being built beside the one in use
 BUILDING = "__pbi_new"
 
 
-def replace_table(url: EngineURL, table: str, types: dict[str, str], chunks: Iterable[Any],
+def replace_table(conn, url: EngineURL, table: str, types: dict[str, str], chunks: Iterable[Any],
                   meta: Callable[[int, dict[str, str]], dict[str, str]], *, built: Hashable = None,
                   retire: Iterable[str] | None = ()) -> int:
     """Replace ``table`` with the rows of ``chunks`` (pandas frames holding the ``types`` columns,
     DuckDB type names) and the ``pipelinebi_meta`` rows ``meta(row_count, current_meta)`` returns,
     atomically (module docstring). ``built``: the ``(derived_at or ingested_at)`` stamp the rows
     were computed from (None: not checked). ``retire``: the rollup tables that read ``table``
-    (None: every rollup the schema claims — when which ones read it is not known). Returns the
+    (None: every rollup the schema claims — when which ones read it is not known). ``conn``: a
+    writable connection of its own, without a statement timeout (:meth:`PostgresEngine.replace_table`
+    opens it, and turns a lost server into "warehouse unavailable"); closed here. Returns the
     row count."""
     import psycopg
     from psycopg import sql
 
-    from .postgres import PostgresEngine, unavailable
-    from .postgres_build import _grant, _grants_of
-
-    engine = PostgresEngine(url, timeout=0, read_only=False)  # a write of our own: no statement timeout
-    conn = engine.connect()
     new = f"{table}{BUILDING}"
     try:
         conn.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(url.schema)))
@@ -65,11 +63,11 @@ def replace_table(url: EngineURL, table: str, types: dict[str, str], chunks: Ite
                     raise WarehouseError(Problem(
                         f"the data in {url.redacted} changed while this ran (a new ingest or derive): not stored",
                         hint="run the command again on the new data"))
-                grants = [g for g in _grants_of(conn, url.schema) if g[0] == "table" and g[1] == table]
+                grants = [g for g in grants_of(conn, url.schema) if g[0] == "table" and g[1] == table]
                 conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier(url.schema, table)))
                 conn.execute(sql.SQL("ALTER TABLE {} RENAME TO {}").format(sql.Identifier(url.schema, new),
                                                                           sql.Identifier(table)))
-                _grant(conn, grants, url.schema)
+                grant(conn, grants, url.schema)
                 # replaced_at: part of the engine's version, so the app's cache lets go of old answers
                 write_meta(conn, {**stored_meta(table, n, meta(n, current), current, retire),
                                   "replaced_at": datetime.now(timezone.utc).isoformat()})
@@ -86,8 +84,6 @@ def replace_table(url: EngineURL, table: str, types: dict[str, str], chunks: Ite
         raise WarehouseError(Problem(f"cannot write table {table} in schema {url.schema}: {str(e).splitlines()[0]}",
                                      hint="run it as a role that may create and drop tables in the schema "
                                           "(the one that runs ingest/derive)")) from None
-    except psycopg.OperationalError as e:
-        raise unavailable(url, e) from None
     finally:
         conn.close()
 
@@ -136,10 +132,9 @@ def replace_in_build(conn, table: str, types: dict[str, str], chunks: Iterable[A
 
 def _load(conn, target, types: dict[str, str], chunks: Iterable[Any]) -> int:
     """Create ``target`` with ``types`` and COPY every frame of ``chunks`` into it, as ingest loads
-    (:func:`.postgres_build.copy_into`); the row count."""
+    (:func:`.postgres_tables.copy_into`); the row count."""
     import pyarrow as pa
 
-    from .postgres_build import copy_into
 
     arrow = {"DATE": pa.date32(), "DOUBLE": pa.float64(), "INTEGER": pa.int32(), "VARCHAR": pa.string()}
     schema = pa.schema([(c, arrow[t]) for c, t in types.items()])
