@@ -45,6 +45,11 @@ QUERIES = {
         metrics=("pipeline_amount",), dimensions=("stage", "deal_id", "deal_name", "account", "rep", "close_date"),
         filters=(Filter(dimension="status", value="open"), Filter(dimension="pipeline", value="New Business")),
         order_by=(("close_date", False), ("pipeline_amount", True)), limit=10, limit_per="stage"),
+    # the Leads page's hottest open leads: grouped by the leads' key, so each group is one lead and
+    # the count is 1 per row, no GROUP BY — ORDER BY … LIMIT runs as a top-n (compiler/one_row_groups.py)
+    "hot_leads_list": Query(
+        metrics=("leads",), dimensions=("lead_score", "lead_grade", "source", "rep", "lead_score_explanation", "lead_id"),
+        filters=("lead_status IN ('new', 'working')",), order_by=(("lead_score", True), ("lead_id", False)), limit=25),
 }
 DIALECTS = ("duckdb", "postgres", "spark", "snowflake", "bigquery")
 

@@ -12,6 +12,7 @@ from datetime import date
 from sqlglot import exp
 
 from ..semantic.registry import Measure, Registry
+from . import one_row_groups
 from .fields import ResolvedField, join_path_models, qualify
 from .plan import Branch, conversion_columns, measure_column
 
@@ -104,11 +105,18 @@ def build_branch(registry: Registry, branch: Branch, dims: list[ResolvedField],
             where.append(rng)
     for f in dims:
         select = select.select(exp.alias_(f.expr.copy(), f.name), copy=False)
-    for m in branch.measures:
-        select = select.select(exp.alias_(aggregate_expression(m, use_filter=shared_filter is None), measure_column(m)), copy=False)
+    # grouped by the model's key: each group is one row, read as it is (compiler/one_row_groups.py)
+    per_row = None
+    if dims and one_row_groups.enabled() and one_row_groups.one_row_per_group(registry, branch.model, dims, needed):
+        per_row = [one_row_groups.row_value(registry, m, use_filter=shared_filter is None) for m in branch.measures]
+        if any(v is None for v in per_row):
+            per_row = None
+    for i, m in enumerate(branch.measures):
+        value = per_row[i] if per_row is not None else aggregate_expression(m, use_filter=shared_filter is None)
+        select = select.select(exp.alias_(value, measure_column(m)), copy=False)
     if where:
         select = select.where(exp.and_(*where), copy=False)
-    if dims:
+    if dims and per_row is None:
         select = select.group_by(*[f.expr.copy() for f in dims], copy=False)
     return select
 
