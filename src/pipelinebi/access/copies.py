@@ -7,7 +7,8 @@ while every copy equals, row for row, what the join gives (a warehouse whose CRM
 ``reps`` after ``pipelinebi derive`` would hold stale copies). So each model's copies are
 checked once per database version, by one scan (:func:`pipelinebi.access.keys.copies_agree`,
 the check row-level security already relies on), and only for the models a query reads: a
-page that never reads ``leads`` never pays for checking it.
+page that never reads ``leads`` never pays for checking it. A database built by ingest holds
+the answers already (:mod:`pipelinebi.access.facts`): then nothing is scanned.
 
 >>> import duckdb
 >>> from pipelinebi.semantic import load_semantic_layer
@@ -37,6 +38,7 @@ from ..compiler.filters import dimension_names, to_condition
 from ..compiler.plan import plan_metrics
 from ..compiler.query import Query
 from ..errors import PipelineBIError
+from .facts import Stored
 from .keys import copies_agree, stamp_of
 
 
@@ -60,9 +62,10 @@ def checked_copies(registry: Any, query: Query, con: Any) -> tuple[str, ...]:
     if cursor is None:
         return ()
     stamp = stamp_of(con)
+    facts = Stored(cursor, stamp)  # the answers ingest stored, when the database holds them
     try:
         return tuple(m for m in with_copies
-                     if all(copies_agree(cursor, registry, m, j.to, stamp)
+                     if all(copies_agree(cursor, registry, m, j.to, stamp, facts)
                             for j in registry.models[m].definition.joins if j.copies))
     finally:
         cursor.close()

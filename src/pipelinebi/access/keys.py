@@ -27,7 +27,10 @@ that is the same test.  What this module checks so that it is:
 Nothing here widens a scope: a condition that cannot be resolved stays a joined condition, and a
 branch that cannot reach it is refused by the compiler as before.  The answer depends on the
 data, so it is cached per (database version, conditions) and the resolved scope — keys included —
-is part of the compiled SQL and every cache key.
+is part of the compiled SQL and every cache key.  The scans of the fact tables (orphans, copies)
+are facts of one build, whoever asks: ingest counts them and stores them with the data
+(:mod:`pipelinebi.access.facts`), and they are scanned here only for a database that holds no
+answer belonging to its data (an older build, a PostgreSQL or Spark one, a table changed since).
 
 >>> from pipelinebi.semantic import load_semantic_layer
 >>> from pipelinebi.settings import PROJECT_ROOT
@@ -58,6 +61,7 @@ from ..compiler.fields import resolve_dimension
 from ..compiler.filters import dimension_names, substitute, to_condition
 from ..compiler.query import RowScope, ScopeKeys
 from ..errors import QueryError
+from .facts import Stored, copies_query, forget, orphans_query
 
 #: Keys written out as literals (a longer IN list costs DuckDB more to plan than a join: 43 ms
 #: for 5,000 rep ids against 10 ms for joining reps, at 1M deals).
@@ -91,7 +95,9 @@ def resolve(layer: Any, scope: RowScope, con, stamp: Hashable | None = None) -> 
     registry = layer.registry
     cursor = con.cursor()  # the app's connection is shared by sessions (threads)
     try:
-        found = tuple(k for k in (_keys_of(registry, c, cursor, stamp) for c in scope.conditions) if k is not None)
+        facts = Stored(cursor, stamp)  # what ingest counted, when the database holds it
+        found = tuple(k for k in (_keys_of(registry, c, cursor, stamp, facts) for c in scope.conditions)
+                      if k is not None)
     finally:
         cursor.close()
     out = scope.model_copy(update={"keys": found})
@@ -101,6 +107,7 @@ def resolve(layer: Any, scope: RowScope, con, stamp: Hashable | None = None) -> 
                 _CACHE.clear()
                 _COPIES.clear()
                 _ORPHANS.clear()
+                forget()
             _CACHE[key] = out
     return out
 
@@ -144,7 +151,8 @@ def _model_of(registry, condition: exp.Expression) -> str | None:
     return found
 
 
-def _keys_of(registry, text: str, cursor, stamp: Hashable | None = None) -> ScopeKeys | None:
+def _keys_of(registry, text: str, cursor, stamp: Hashable | None = None,
+             facts: Stored | None = None) -> ScopeKeys | None:
     condition = to_condition(text)  # allow-listed again, as the compiler does
     model = _model_of(registry, condition)
     if model is None:
@@ -185,12 +193,12 @@ def _keys_of(registry, text: str, cursor, stamp: Hashable | None = None) -> Scop
             if len(on) != 1 or list(on.values())[0] != pk:
                 continue
             fk = exp.column(list(on)[0], table=name)
-            orphans, nulls = _orphans(cursor, registry, name, fk, model, key, stamp)
+            orphans, nulls = _orphans(cursor, registry, name, fk, model, key, stamp, facts)
             if orphans == 0:
                 clean.append(f"{name}.{fk.name}")
                 if nulls == 0:
                     not_null.append(f"{name}.{fk.name}")
-            if other.copies_of(model) and copies_agree(cursor, registry, name, model, stamp):
+            if other.copies_of(model) and copies_agree(cursor, registry, name, model, stamp, facts):
                 copied.append(name)
     present: list[str] = []
     if matched == total and copied:  # every key: "has a rep" can be read off a copy that is never NULL for a rep
@@ -205,10 +213,13 @@ def _keys_of(registry, text: str, cursor, stamp: Hashable | None = None) -> Scop
                      copied=tuple(copied), present=tuple(present))
 
 
-def copies_agree(cursor, registry, name: str, model: str, stamp: Hashable | None) -> bool:
+def copies_agree(cursor, registry, name: str, model: str, stamp: Hashable | None,
+                 facts: Stored | None = None) -> bool:
     """Every copy column of ``name`` equals, on every row, the column of ``model`` it copies as
     the join gives it (NULL = NULL: a row without a rep has NULL copies).  ``model``'s key is
-    unique (checked by the caller), so the LEFT JOIN keeps one row per row of ``name``."""
+    unique (checked by the caller), so the LEFT JOIN keeps one row per row of ``name``.  The
+    answer ingest stored (``facts``, :mod:`pipelinebi.access.facts`) when it belongs to the data,
+    else one scan; kept per database version (``stamp``)."""
     copies = registry.models[name].copies_of(model)
     cache_key = (stamp, name, model, tuple(sorted(copies.items())))  # another layer may declare others
     if stamp is not None:
@@ -216,19 +227,13 @@ def copies_agree(cursor, registry, name: str, model: str, stamp: Hashable | None
             hit = _COPIES.get(cache_key)
         if hit is not None:
             return hit
-    on = registry.models[name].many_to_one[model]
-    join = exp.and_(*[exp.EQ(this=exp.column(mine, table=name), expression=exp.column(theirs, table=model))
-                      for mine, theirs in on.items()])
-    differs = exp.or_(*[exp.NullSafeNEQ(this=exp.column(mine, table=name), expression=exp.column(theirs, table=model))
-                        for theirs, mine in sorted(copies.items())])
-    q = (exp.select(exp.alias_(exp.Count(this=exp.Star()), "n"))
-         .from_(source_table(registry, name))
-         .join(source_table(registry, model), on=join, join_type="LEFT")
-         .where(differs))
-    try:
-        agree = cursor.execute(q.sql("duckdb")).fetchone()[0] == 0
-    except duckdb.Error:  # a database built before the copies existed: no such column, so no copies
-        agree = False
+    sql = copies_query(registry, name, model).sql("duckdb")
+    agree = (facts or Stored(cursor, stamp)).answer(sql)
+    if not isinstance(agree, bool):
+        try:
+            agree = cursor.execute(sql).fetchone()[0] == 0
+        except duckdb.Error:  # a database built before the copies existed: no such column, so no copies
+            agree = False
     if stamp is not None:
         with _LOCK:
             _COPIES[cache_key] = agree
@@ -241,29 +246,23 @@ def _list(cursor, src, key, where) -> tuple:
 
 
 def _orphans(cursor, registry, name: str, fk: exp.Column, model: str, key: exp.Column,
-             stamp: Hashable | None = None) -> tuple[int, int]:
-    """(non-NULL values of ``fk`` that are no key of ``model``, NULLs of ``fk``); kept per database
-    version (``stamp``), like :func:`copies_agree`."""
+             stamp: Hashable | None = None, facts: Stored | None = None) -> tuple[int, int]:
+    """(non-NULL values of ``fk`` that are no key of ``model``, NULLs of ``fk``): the answer ingest
+    stored (``facts``) when it belongs to the data, else one scan; kept per database version
+    (``stamp``), like :func:`copies_agree`."""
     cache_key = (stamp, name, fk.name, model)
     if stamp is not None:
         with _LOCK:
             hit = _ORPHANS.get(cache_key)
         if hit is not None:
             return hit
-    other = exp.Subquery(this=exp.select(exp.alias_(key.copy(), "k")).from_(source_table(registry, model)),
-                         alias=exp.TableAlias(this=exp.to_identifier("scope_keys")))
-    missing = exp.and_(exp.Not(this=exp.Is(this=fk.copy(), expression=exp.Null())),
-                       exp.Is(this=exp.column("k", table="scope_keys"), expression=exp.Null()))
-
-    def count_of(cond: exp.Expression) -> exp.Expression:
-        return exp.Sum(this=exp.Case(ifs=[exp.If(this=cond, true=exp.Literal.number(1))], default=exp.Literal.number(0)))
-
-    q = (exp.select(exp.alias_(count_of(missing), "orphans"),
-                    exp.alias_(count_of(exp.Is(this=fk.copy(), expression=exp.Null())), "nulls"))
-         .from_(source_table(registry, name))
-         .join(other, on=exp.EQ(this=fk.copy(), expression=exp.column("k", table="scope_keys")), join_type="LEFT"))
-    orphans, nulls = cursor.execute(q.sql("duckdb")).fetchone()
-    out = int(orphans or 0), int(nulls or 0)
+    sql = orphans_query(registry, name, fk.name, model, key.name).sql("duckdb")
+    held = (facts or Stored(cursor, stamp)).answer(sql)
+    if isinstance(held, list) and len(held) == 2 and all(isinstance(v, int) for v in held):
+        out = held[0], held[1]
+    else:
+        orphans, nulls = cursor.execute(sql).fetchone()
+        out = int(orphans or 0), int(nulls or 0)
     if stamp is not None:
         with _LOCK:
             _ORPHANS[cache_key] = out

@@ -106,7 +106,7 @@ def ingest(path: Path | str, database: Path | str, *, mapping: Path | str | None
             else:
                 report.row_counts, report.as_of = _build_and_swap(database, files, work, findings, run,
                                                                   models, as_of, source, spill, finish, carry,
-                                                                  promises)
+                                                                  promises, _scope_facts(semantic) if models else None)
         except IngestError as e:
             if isinstance(e.__cause__, duckdb.OutOfMemoryException):
                 raise run.out_of_memory(e.__cause__, database, dry_run) from None
@@ -228,8 +228,23 @@ def _promises(semantic: SemanticRegistry, findings: Findings):
     return lambda con: problems(registry, con)
 
 
+def _scope_facts(semantic: SemanticRegistry):
+    """What row-level security asks of every build's data (:mod:`pipelinebi.access.facts`: rows
+    pointing at no rep, copies of the owner's team that disagree with reps), as a function of the
+    built connection giving the ``pipelinebi_meta`` rows; None when the semantic layer does not
+    load (the access code then counts them itself, as for a database built before these rows)."""
+    from ..access.facts import scope_facts
+    from ..errors import PipelineBIError
+
+    try:
+        registry = semantic.registry
+    except PipelineBIError:
+        return None  # _promises warned already
+    return lambda con: scope_facts(registry, con, semantic.semantic_dir)
+
+
 def _build_and_swap(database: Path, files, work, findings, run: _Run, models, as_of, source, spill: Path,
-                    finish=None, carry: str | None = None, promises=None):
+                    finish=None, carry: str | None = None, promises=None, facts=None):
     database.parent.mkdir(parents=True, exist_ok=True)
     for p in clean_stale(database):
         findings.note(f"removed {p.name}, left over from an interrupted ingest")
@@ -249,6 +264,13 @@ def _build_and_swap(database: Path, files, work, findings, run: _Run, models, as
         if finish is not None:
             for note in finish(con) or ():
                 findings.note(note)
+        if facts is not None:
+            # after every table is written (the forecast's scores too): the answers must be
+            # those of the tables swapped in, sealed with the file's checkpoint count
+            from ..access.facts import store
+
+            progress("counting rows without a rep, for row-level security")
+            store(con, building, facts(con))
         progress("swapping in the new database")
         con.execute("CHECKPOINT")
         con.close()
