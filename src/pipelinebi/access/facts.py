@@ -242,7 +242,9 @@ class Stored:
         with _LOCK:
             held = _STORED.get(self.stamp)
         if held is None:
-            held = _belonging(self.cursor, self.stamp[0]) if isinstance(self.stamp, tuple) else {}
+            # stamp_of's (path, version); any other stamp names no file whose header can be read
+            path = self.stamp[0] if isinstance(self.stamp, tuple) and self.stamp else None
+            held = _belonging(self.cursor, path) if isinstance(path, str) else {}
             with _LOCK:
                 if len(_STORED) > 16:
                     _STORED.clear()
