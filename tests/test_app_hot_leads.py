@@ -47,7 +47,7 @@ def _check(at, hand: pd.DataFrame, total: int) -> None:
     for score, why in zip(hand["lead_score"], hand["lead_score_explanation"]):
         assert why.startswith(f"Score {score}: ")  # "Score 60: 1,000+ employees +25, …"
     listed = f"{min(total, LIMIT)} lead{'s' if min(total, LIMIT) != 1 else ''} listed"
-    line = f":material/functions: Leads **{total:,}** · {listed}" + (", the first by the list's order" if total >= LIMIT else "")
+    line = f":material/functions: Open leads **{total:,}** · {listed}" + (", the first by the list's order" if total >= LIMIT else "")
     assert line in [m.value for m in at.markdown]
     # the phone's list: the same rows, one item each, the explanation whole; after the first 10,
     # the rest behind "N more leads"

@@ -42,6 +42,15 @@ def test_page_queries_read_rollups(layer, con):
     board = Query(metrics=("pipeline_amount", "open_deals"), dimensions=("stage", "stage_position"),
                   filters=(Filter(dimension="status", value="open"), Filter(dimension="pipeline", value="New Business")))
     assert "rollup_deal_board_stage" in layer.compile(layer.with_rollups(board, con))
+    # the Leads page's hottest open leads: the open leads' own rollup, ranked there (no join to the scores)
+    hot = Query(metrics=("open_leads",), dimensions=("lead_score", "lead_grade", "source", "rep",
+                                                      "lead_score_explanation", "lead_id"),
+                filters=(Filter(dimension="lead_status", op="in", value=["new", "working"]),),
+                order_by=(("lead_score", True), ("lead_id", False)), limit=25)
+    sql = layer.compile(layer.with_rollups(hot, con))
+    assert "rollup_open_lead_list" in sql and "lead_scores" not in sql, sql
+    got, raw = rows(layer, con, layer.with_rollups(hot, con)), rows(layer, con, hot.model_copy(update={"rollups": ()}))
+    assert len(raw) == 25 and same(got, raw)
     # the Customers page's by-source table: its won-revenue and lead branches read rollups (spend and
     # customer_facts are small and stored by time), with the raw query's answer
     cac = Query(metrics=("marketing_spend", "new_customers", "cac", "cost_per_lead", "cost_per_mql", "source_roi"),
