@@ -40,9 +40,11 @@ def _chart_after(page, heading: str):
     return page.locator(f"xpath=//h3[normalize-space()='{heading}']/following::*[@data-testid='stVegaLiteChart'][1]")
 
 
-def test_forecast_page_and_a_drill_in_chromium_on_spark(page, spark_app, demo_db, screenshot_dir):
+def test_forecast_page_and_a_drill_in_chromium_on_spark(page, spark_app, plain_seeds_db, screenshot_dir):
     layer = load_semantic_layer(SEMANTIC)
-    duck = open_readonly(demo_db)  # the reference: DuckDB on the same seeds
+    # the reference: DuckDB on the same seeds, ingested as they were into Spark (the session's
+    # plain ingest, which the Spark engine tests share: no demo build in the Spark tier)
+    duck = open_readonly(plain_seeds_db)
     try:
         start, end = period_bounds(database_as_of(duck), "quarter")
         row = layer.query(Query(metrics=("target", "closed_won_amount"), start=start, end=end), duck).table.to_pylist()[0]
