@@ -17,6 +17,7 @@ import shutil
 from decimal import Decimal
 from pathlib import Path
 
+import duckdb
 import pandas as pd
 import pytest
 
@@ -513,3 +514,8 @@ def test_dimensions_lists_each_dimension_with_model_and_values_from_the_database
     assert stage["examples"].split(", ")[0] == top.index[0]  # most frequent first
     assert rows[("close_date", "deals")]["examples"] == f"{raw.close.min():%Y-%m-%d} … {raw.close.max():%Y-%m-%d}"
     assert rows[("lead_status", "leads")]["values (distinct)"] == "4"
+    # a dimension over a joined model (leads.owner_region = the owner's reps.region): read through the join
+    with duckdb.connect(str(db), read_only=True) as con:
+        owners = con.execute("SELECT count(DISTINCT r.region) FROM leads l JOIN reps r ON r.rep_id = l.owner_id "
+                             "WHERE r.region IS NOT NULL").fetchone()[0]
+    assert rows[("owner_region", "leads")]["values (distinct)"] == str(owners)

@@ -56,7 +56,21 @@ def _source(model) -> exp.Expression:
     return exp.alias_(exp.to_table(model.definition.table), model.name, table=True)
 
 
-def examples_query(model, dimension, examples: int) -> exp.Select:
+def _from(select: exp.Select, model, dimension, registry) -> exp.Select:
+    """``select`` FROM the model, LEFT JOINed to each model the dimension's expression names,
+    through the model's many_to_one join to it (``leads.owner_region`` is ``reps.region``): one
+    row per row of the model, as the compiler joins them."""
+    select = select.from_(_source(model))
+    others = sorted({c.table for c in dimension.expr.find_all(exp.Column) if c.table and c.table != model.name})
+    for other in others if registry is not None else ():
+        on = model.many_to_one[other]  # the semantic layer checked that the expression reaches it
+        cond = exp.and_(*(exp.EQ(this=exp.column(fk, table=model.name), expression=exp.column(pk, table=other))
+                          for fk, pk in on.items()))
+        select = select.join(_source(registry.models[other]), on=cond, join_type="left")
+    return select
+
+
+def examples_query(model, dimension, examples: int, registry=None) -> exp.Select:
     """SELECT of a dimension's example values, frequency first (or its range), and its distinct count.
 
     >>> from types import SimpleNamespace as NS
@@ -70,13 +84,13 @@ def examples_query(model, dimension, examples: int) -> exp.Select:
     present = exp.Not(this=exp.Is(this=value.copy(), expression=exp.Null()))
     if dimension.definition.type in ("time", "number"):
         # a range says more than the most frequent dates or amounts
-        return (exp.select(exp.cast(exp.Min(this=value), "VARCHAR").as_("lo"),
+        return (_from(exp.select(exp.cast(exp.Min(this=value), "VARCHAR").as_("lo"),
                            exp.cast(exp.Max(this=value.copy()), "VARCHAR").as_("hi"),
-                           exp.Count(this=exp.Distinct(expressions=[value.copy()])).as_("distinct_values"))
-                .from_(_source(model)).where(present))
+                           exp.Count(this=exp.Distinct(expressions=[value.copy()])).as_("distinct_values")),
+                      model, dimension, registry).where(present))
     text = exp.cast(value, "VARCHAR")
-    inner = (exp.select(text.as_("v"), exp.Count(this=exp.Star()).as_("n"))
-             .from_(_source(model)).where(present).group_by(text.copy()))
+    inner = (_from(exp.select(text.as_("v"), exp.Count(this=exp.Star()).as_("n")), model, dimension, registry)
+             .where(present).group_by(text.copy()))
     return (exp.select("v", "n", exp.Window(this=exp.Count(this=exp.Star())).as_("distinct_values"))
             .from_(inner.subquery("x")).order_by(exp.Ordered(this=exp.column("n"), desc=True), "v")
             .limit(exp.Literal.number(int(examples))))
@@ -91,7 +105,7 @@ def dimension_examples(layer, con: duckdb.DuckDBPyConnection, examples: int = 3,
             continue
         for dim in model.dimensions.values():
             d = dim.definition
-            sql = examples_query(model, dim, examples).sql("duckdb")
+            sql = examples_query(model, dim, examples, layer.registry).sql("duckdb")
             try:
                 rows = con.execute(sql).fetchall()
             except duckdb.CatalogException:
