@@ -11,7 +11,7 @@ same refusals: :func:`pipelinebi.ingest.ingest` into a private scratch file), th
    they would on DuckDB (:func:`pipelinebi.semantic.rollups.available`). The CLI's ``finish``
    step (the stored win model scoring the open deals into ``win_scores``, as a DuckDB ingest
    does before its swap) runs in the build once ``win_scores`` exists and before the rollups
-   reading it (:func:`after_finish`), so they and ``rows.win_scores`` hold the fresh scores;
+   reading it (:func:`pipelinebi.ingest.derived.after_finish`), so they and ``rows.win_scores`` hold the fresh scores;
 3. keeps the triggers' actions the new data no longer fires (each event fires once): the live
    schema's ``actions`` is read into the new schema before the build, as ``actions_previous``,
    and what it holds that the new ``actions`` lacks (still in the lookback window, trigger still
@@ -43,7 +43,7 @@ from __future__ import annotations
 import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Collection
+from typing import Any, Callable
 
 from ..errors import IngestError, Problem, WarehouseError
 from ..progress import Progress, no_progress
@@ -251,25 +251,6 @@ def _first_meta(session: _Session, url: EngineURL) -> None:
         cur.executemany("INSERT INTO pipelinebi_meta VALUES (%s, %s)", list(rows.items()))
 
 
-def after_finish(models: list, writes: Collection[str]) -> tuple[list, list]:
-    """``models`` (in dependency order) split in two, each still in that order: those to build
-    before a ``finish`` step that fills the tables ``writes`` (those tables themselves, and every
-    table not reading them), and those to build after it (reading them, directly or through
-    another table) — so a rollup over ``win_scores`` holds the scores ``finish`` stored.
-
-    >>> from types import SimpleNamespace as M
-    >>> ms = [M(name="w", depends_on=set()), M(name="a", depends_on={"w"}), M(name="b", depends_on=set()),
-    ...       M(name="c", depends_on={"a"})]
-    >>> [[m.name for m in part] for part in after_finish(ms, {"w"})]
-    [['w', 'b'], ['a', 'c']]
-    """
-    later: set[str] = set()
-    for m in models:  # dependency order: what a model reads was seen before it
-        if m.name not in writes and set(m.depends_on) & (set(writes) | later):
-            later.add(m.name)
-    return [m for m in models if m.name not in later], [m for m in models if m.name in later]
-
-
 def build_derived(session: _Session, models, progress: Progress = no_progress,
                   finish: Callable[[Any], list[str]] | None = None) -> dict[str, int]:
     """Create each derived table in the session's schema, in dependency order; row counts.
@@ -284,7 +265,9 @@ def build_derived(session: _Session, models, progress: Progress = no_progress,
 
     from ..compiler.dialects import derived_for
 
-    writes = set(getattr(finish, "writes", ())) & {m.name for m in models} if finish is not None else set()
+    from ..ingest.derived import after_finish, finish_writes
+
+    writes = finish_writes(finish, models)
     first, then = after_finish(models, writes) if writes else (models, [])
     models = first + then
 

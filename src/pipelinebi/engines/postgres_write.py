@@ -48,6 +48,8 @@ def replace_table(conn, url: EngineURL, table: str, types: dict[str, str], chunk
     import psycopg
     from psycopg import sql
 
+    from ..ingest.derived import stored_meta  # the rows a DuckDB store writes too
+
     new = f"{table}{BUILDING}"
     try:
         conn.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(url.schema)))
@@ -88,24 +90,6 @@ def replace_table(conn, url: EngineURL, table: str, types: dict[str, str], chunk
         conn.close()
 
 
-def stored_meta(table: str, n: int, described: dict[str, str], current: dict[str, str],
-                retire: Iterable[str] | None = ()) -> dict[str, str | None]:
-    """The ``pipelinebi_meta`` rows a store of ``n`` rows into ``table`` writes (``None``: the key
-    is removed): ``described`` (its description, the coverage), ``rows.<table>`` — the count a
-    build records and :func:`pipelinebi.semantic.rollups.available` compares — and the ``rollup.``
-    claims of ``retire`` (None: all of ``current``'s) withdrawn.
-
-    >>> stored_meta("win_scores", 7, {"win_scores": "{}"}, {"rollup.r1": "f1", "rollup.r2": "f2"}, ["r2"])
-    {'win_scores': '{}', 'rows.win_scores': '7', 'rollup.r2': None}
-    >>> sorted(stored_meta("t", 0, {}, {"rollup.r1": "f1", "as_of": "x"}, None))
-    ['rollup.r1', 'rows.t']
-    """
-    from ..semantic.rollups import META_PREFIX
-
-    claimed = [k[len(META_PREFIX):] for k in current if k.startswith(META_PREFIX)] if retire is None else retire
-    return {**described, f"rows.{table}": str(n), **{f"{META_PREFIX}{t}": None for t in claimed}}
-
-
 def write_meta(conn, rows: dict[str, str | None]) -> None:
     """Replace these keys of ``pipelinebi_meta`` (the connection's schema) with these values; a
     ``None`` value removes its key."""
@@ -125,6 +109,8 @@ def replace_in_build(conn, table: str, types: dict[str, str], chunks: Iterable[A
     conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier(table)))
     n = _load(conn, sql.Identifier(table), types, chunks)
     conn.execute(sql.SQL("ANALYZE {}").format(sql.Identifier(table)))
+    from ..ingest.derived import stored_meta
+
     current = dict(conn.execute("SELECT key, value FROM pipelinebi_meta").fetchall())
     write_meta(conn, stored_meta(table, n, meta(n, current), current))
     return n

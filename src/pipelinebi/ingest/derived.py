@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable, Collection, Iterable
 
 import duckdb
 
@@ -126,6 +127,23 @@ class SemanticRegistry:
         return self._registry
 
 
+def rollups_reading(semantic_dir: Path | str, table: str) -> tuple[str, ...] | None:
+    """The rollup tables (``semantic/rollups``) whose SQL reads ``table``: a store of new rows
+    into it (``pipelinebi model train``, ``backtest``, on any engine) withdraws their claim —
+    built from the old rows, they would answer with them; None (every rollup) when the semantic
+    folder cannot say.
+
+    >>> from pipelinebi.settings import Settings
+    >>> rollups_reading(Settings().semantic_dir, "win_scores")
+    ('rollup_open_deal_list', 'rollup_stalled_deal_list')
+    """
+    try:
+        rollups = SemanticRegistry(Path(semantic_dir)).registry.rollups
+    except DefinitionError:
+        return None
+    return tuple(sorted(r.table for r in rollups.values() if table in r.reads))
+
+
 def rollup_models(semantic_dir: Path, semantic: SemanticRegistry | None = None) -> list[DerivedModel]:
     """The rollups' tables (``semantic/rollups/*.yml``, :mod:`pipelinebi.semantic.rollups`),
     built last: their SQL is the compiler's, over the models' tables and joins, checked like any
@@ -165,11 +183,83 @@ def built_meta(counts: dict[str, int], models: list[DerivedModel]) -> dict[str, 
             **{f"{META_PREFIX}{m.name}": m.fingerprint for m in models if m.fingerprint is not None}}
 
 
+def stored_meta(table: str, n: int, described: dict[str, str], current: dict[str, str],
+                retire: Iterable[str] | None = ()) -> dict[str, str | None]:
+    """The ``pipelinebi_meta`` rows a store of ``n`` rows into ``table`` writes, on every engine
+    (``None``: the key is removed): ``described`` (its description, the coverage),
+    ``rows.<table>`` — the count a build records and :func:`pipelinebi.semantic.rollups.available`
+    compares — and the ``rollup.`` claims of ``retire`` (None: all of ``current``'s) withdrawn.
+
+    >>> stored_meta("win_scores", 7, {"win_scores": "{}"}, {"rollup.r1": "f1", "rollup.r2": "f2"}, ["r2"])
+    {'win_scores': '{}', 'rows.win_scores': '7', 'rollup.r2': None}
+    >>> sorted(stored_meta("t", 0, {}, {"rollup.r1": "f1", "as_of": "x"}, None))
+    ['rollup.r1', 'rows.t']
+    """
+    from ..semantic.rollups import META_PREFIX
+
+    claimed = [k[len(META_PREFIX):] for k in current if k.startswith(META_PREFIX)] if retire is None else retire
+    return {**described, f"rows.{table}": str(n), **{f"{META_PREFIX}{t}": None for t in claimed}}
+
+
+def write_meta(con: duckdb.DuckDBPyConnection, rows: dict[str, str | None]) -> None:
+    """Replace these keys of a DuckDB file's ``pipelinebi_meta`` with these values (``None``
+    removes the key) — a key is never written twice.
+
+    >>> con = duckdb.connect(); _ = con.execute("CREATE TABLE pipelinebi_meta (key VARCHAR, value VARCHAR)")
+    >>> write_meta(con, {"a": "1", "b": "2"}); write_meta(con, {"a": "3", "b": None})
+    >>> con.execute("SELECT * FROM pipelinebi_meta").fetchall()
+    [('a', '3')]
+    """
+    con.executemany("DELETE FROM pipelinebi_meta WHERE key = ?", [[k] for k in rows])
+    kept = [[k, v] for k, v in rows.items() if v is not None]
+    if kept:
+        con.executemany("INSERT INTO pipelinebi_meta VALUES (?, ?)", kept)
+
+
+def after_finish(models: list, writes: Collection[str]) -> tuple[list, list]:
+    """``models`` (in dependency order) split in two, each still in that order: those to build
+    before a ``finish`` step that fills the tables ``writes`` (those tables themselves, and every
+    table not reading them), and those to build after it (reading them, directly or through
+    another table) — so a rollup over ``win_scores`` holds the scores ``finish`` stored.
+
+    >>> from types import SimpleNamespace as M
+    >>> ms = [M(name="w", depends_on=set()), M(name="a", depends_on={"w"}), M(name="b", depends_on=set()),
+    ...       M(name="c", depends_on={"a"})]
+    >>> [[m.name for m in part] for part in after_finish(ms, {"w"})]
+    [['w', 'b'], ['a', 'c']]
+    """
+    later: set[str] = set()
+    for m in models:  # dependency order: what a model reads was seen before it
+        if m.name not in writes and set(m.depends_on) & (set(writes) | later):
+            later.add(m.name)
+    return [m for m in models if m.name not in later], [m for m in models if m.name in later]
+
+
+def finish_writes(finish: Callable | None, models: list) -> set[str]:
+    """The tables of ``models`` a ``finish`` step fills (its ``writes`` attribute): the build runs
+    it between them and the tables reading them (:func:`after_finish`); empty when it declares
+    none of them (then it runs after the whole build, as any step that fills no built table)."""
+    return set(getattr(finish, "writes", ())) & {m.name for m in models} if finish is not None else set()
+
+
 def build_derived(con: duckdb.DuckDBPyConnection, models: list[DerivedModel],
-                  progress: Progress = no_progress) -> dict[str, int]:
-    """Create each derived table; returns row counts.  A failing file raises IngestError."""
+                  progress: Progress = no_progress,
+                  finish: Callable[[duckdb.DuckDBPyConnection], list[str]] | None = None,
+                  notes: list[str] | None = None) -> dict[str, int]:
+    """Create each derived table; returns row counts.  A failing file raises IngestError.
+
+    ``finish`` (the forecast's: the stored win model scores the open deals into ``win_scores``)
+    runs once the tables it fills (:func:`finish_writes`) are built, before the tables reading
+    them — the deal lists' rollups are built from the fresh scores, not retired by them; those
+    tables are counted again after it; its notes go to ``notes``. It does not run here when it
+    declares none of the tables (the caller runs it)."""
+    writes = finish_writes(finish, models)
+    first, then = after_finish(models, writes) if writes else (models, [])
+    models = first + then
     counts: dict[str, int] = {}
     for i, m in enumerate(models, 1):
+        if writes and i == len(first) + 1:
+            _finish(con, finish, writes, counts, progress, notes)
         progress(f"building derived table {m.name}", i - 1, len(models))
         try:
             # The name was checked against _NAME; the SQL is the allow-listed, re-printed file.
@@ -179,4 +269,17 @@ def build_derived(con: duckdb.DuckDBPyConnection, models: list[DerivedModel],
                                       file=str(m.path))) from e
         counts[m.name] = con.execute(f"SELECT count(*) FROM {m.name}").fetchone()[0]
         progress(f"building derived table {m.name}", i, len(models))
+    if writes and not then:
+        _finish(con, finish, writes, counts, progress, notes)
     return counts
+
+
+def _finish(con, finish, writes: set[str], counts: dict[str, int], progress: Progress,
+            notes: list[str] | None) -> None:
+    """Run ``finish`` in the build; the tables it filled are counted again."""
+    progress(f"filling {', '.join(sorted(writes))}")
+    said = finish(con) or ()
+    if notes is not None:
+        notes.extend(said)
+    for t in sorted(writes):  # names of the semantic folder's derived tables (checked _NAME)
+        counts[t] = con.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
