@@ -333,13 +333,14 @@ def _forecast_target(args: argparse.Namespace):
     """Where the forecast commands run: the DuckDB file (built from the seeds on first use), or
     the warehouse engine ``--engine`` / ``PIPELINEBI_ENGINE`` names (:mod:`pipelinebi.forecast.target`)."""
     from .engines import engine_url
-    from .forecast.target import EngineTarget
+    from .forecast.target import EngineTarget, FileTarget
 
     settings = _settings(args)
     if engine_url(settings).kind == "duckdb":
         from .demo import ensure_database
 
-        return ensure_database(settings)
+        # the command's semantic folder says which rollups read a stored table (retired with it)
+        return FileTarget(ensure_database(settings), settings.semantic_dir)
     return EngineTarget(settings)
 
 

@@ -38,6 +38,7 @@ from ..coverage import META_KEY as COVERAGE_KEY
 from ..coverage import Coverage
 from ..coverage import read as read_coverage
 from ..errors import WarehouseError, Problem
+from ..ingest.derived import stored_meta, write_meta
 from ..ingest.swap import discard_building, replace_atomically, wal_problem
 from .backtest import COLUMNS
 
@@ -111,10 +112,13 @@ def _swap_in(database: Path, write) -> None:
 
 
 def _replace(con, table: str, types: dict[str, str], chunks, order: str, meta_key: str, info,
-             coverage_update) -> int:
+             coverage_update, retire=()) -> int:
     """Replace ``table`` with the rows of ``chunks`` (frames, inserted one at a time, each sorted
     by ``order``: in the order they come, the table is then sorted), record ``info`` (a dict, or a
-    function of the row count giving it) and the coverage (``coverage_update(rows)``); the row count."""
+    function of the row count giving it), the coverage (``coverage_update(rows)``) and
+    ``rows.<table>``, and withdraw the ``rollup.`` claims of ``retire`` (the rollups reading
+    ``table``, None: all — built from the old rows, the raw tables answer until the next ingest),
+    as PostgreSQL's store does (:func:`pipelinebi.ingest.derived.stored_meta`); the row count."""
     # Fixed text: table, columns and types are this module's constants, never input.
     con.execute(f"CREATE OR REPLACE TABLE {table} (" + ", ".join(f"{c} {t}" for c, t in types.items()) + ")")
     insert = (f"INSERT INTO {table} SELECT " + ", ".join(f"CAST({c} AS {t}) AS {c}" for c, t in types.items())
@@ -130,9 +134,9 @@ def _replace(con, table: str, types: dict[str, str], chunks, order: str, meta_ke
     info = info(n) if callable(info) else info
     cov = read_coverage(con)
     cov = Coverage(**{**cov.__dict__, **coverage_update(n)})
-    con.execute("DELETE FROM pipelinebi_meta WHERE key IN (?, ?)", [meta_key, COVERAGE_KEY])
-    con.execute("INSERT INTO pipelinebi_meta VALUES (?, ?), (?, ?)",
-                [meta_key, describe_meta({**info, "rows": n}), COVERAGE_KEY, cov.to_json()])
+    current = dict(con.execute("SELECT key, value FROM pipelinebi_meta").fetchall())
+    write_meta(con, stored_meta(table, n, {meta_key: describe_meta({**info, "rows": n}), COVERAGE_KEY: cov.to_json()},
+                                current, retire))
     return n
 
 
@@ -140,34 +144,40 @@ def _replace(con, table: str, types: dict[str, str], chunks, order: str, meta_ke
 BACKTEST_ORDER = "period_start, snapshot_date, method, owner_id, pipeline"
 
 
-def write_backtest(con, rows, info) -> int:
+def write_backtest(con, rows, info, retire=()) -> int:
     """On a writable connection (a copy, or a database ingest is building): replace
     ``forecast_backtest`` with ``rows`` — one frame, or frames one snapshot date each in date
-    order (:func:`backtest.stream`) — and record ``info`` (or ``info(row_count)``) and the
-    coverage's row count."""
+    order (:func:`backtest.stream`) — and record ``info`` (or ``info(row_count)``), the
+    coverage's row count and ``rows.forecast_backtest``; ``retire``: the rollups reading it
+    (:func:`_replace`; none inside a build, which builds them after this)."""
     chunks = [rows] if isinstance(rows, pd.DataFrame) else rows
-    return _replace(con, TABLE, TYPES, chunks, BACKTEST_ORDER, META_KEY, info, lambda n: {"backtest_rows": n})
+    return _replace(con, TABLE, TYPES, chunks, BACKTEST_ORDER, META_KEY, info, lambda n: {"backtest_rows": n},
+                    retire)
 
 
-def write_scores(con, scores: pd.DataFrame, info: dict) -> None:
-    """On a writable connection: replace ``win_scores`` with ``scores`` and record ``info``."""
+def write_scores(con, scores: pd.DataFrame, info: dict, retire=()) -> None:
+    """On a writable connection: replace ``win_scores`` with ``scores`` and record ``info``
+    (and ``rows.win_scores``; ``retire`` as for :func:`write_backtest`)."""
     _replace(con, SCORES_TABLE, SCORE_TYPES, [scores], "deal_id", SCORES_META_KEY, info,
-             lambda n: {"scored_deals": n})
+             lambda n: {"scored_deals": n}, retire)
 
 
-def store(database: Path, rows, info) -> int:
+def store(database: Path, rows, info, retire=None) -> int:
     """Replace the database's ``forecast_backtest`` with ``rows`` (backtest.COLUMNS: a frame, or
     an iterable of frames in snapshot order, written as they come) and record ``info`` (or
-    ``info(row_count)``) under ``pipelinebi_meta.forecast_backtest``, atomically; the row count."""
+    ``info(row_count)``) under ``pipelinebi_meta.forecast_backtest``, atomically; the row count.
+    ``retire``: the rollups reading the table (:meth:`.target.FileTarget.rollups_reading`;
+    None: every rollup the file claims), withdrawn in the same swap."""
     n = []
-    _swap_in(database, lambda con: n.append(write_backtest(con, rows, info)))
+    _swap_in(database, lambda con: n.append(write_backtest(con, rows, info, retire)))
     return n[0]
 
 
-def store_scores(database: Path, scores: pd.DataFrame, info: dict) -> None:
+def store_scores(database: Path, scores: pd.DataFrame, info: dict, retire=None) -> None:
     """Replace the database's ``win_scores`` with ``scores`` (:data:`SCORE_TYPES` columns: each
-    open deal's win probability and its reasons) and record ``info``, atomically."""
-    _swap_in(database, lambda con: write_scores(con, scores, info))
+    open deal's win probability and its reasons) and record ``info``, atomically; ``retire`` as
+    for :func:`store` (the deal lists' rollups carry ``win_score``)."""
+    _swap_in(database, lambda con: write_scores(con, scores, info, retire))
 
 
 # ------------------------------------------------------------ on a warehouse engine

@@ -43,11 +43,23 @@ FORECAST_MEMORY = "768MB"
 
 
 class FileTarget:
-    """The DuckDB file ``database``."""
+    """The DuckDB file ``database``; ``semantic_dir`` (default: the settings') says which rollups
+    read a stored table (:meth:`rollups_reading`)."""
 
-    def __init__(self, database: Path | str):
+    def __init__(self, database: Path | str, semantic_dir: Path | str | None = None):
         self.database = Path(database)
         self.name = str(self.database)
+        self.semantic_dir = semantic_dir
+
+    def rollups_reading(self, table: str) -> tuple[str, ...] | None:
+        """:meth:`EngineTarget.rollups_reading` for the file: withdrawn in the same swap."""
+        from ..ingest.derived import rollups_reading
+
+        if self.semantic_dir is None:
+            from ..settings import get_settings
+
+            self.semantic_dir = get_settings().semantic_dir
+        return rollups_reading(self.semantic_dir, table)
 
     @property
     def model_path(self) -> Path:
@@ -63,14 +75,14 @@ class FileTarget:
             yield con
 
     def store_backtest(self, rows, info) -> int:
-        from .store import store
+        from .store import TABLE, store
 
-        return store(self.database, rows, info)
+        return store(self.database, rows, info, retire=self.rollups_reading(TABLE))
 
     def store_scores(self, scores: pd.DataFrame, info: dict) -> None:
-        from .store import store_scores
+        from .store import SCORES_TABLE, store_scores
 
-        store_scores(self.database, scores, info)
+        store_scores(self.database, scores, info, retire=self.rollups_reading(SCORES_TABLE))
 
     def save_model(self, model) -> None:
         model.save(self.model_path)
@@ -116,14 +128,9 @@ class EngineTarget:
         """The rollup tables (``semantic/rollups``) whose SQL reads ``table``: a store of new rows
         into it withdraws their claim (built from the old rows, they would answer with them); None
         (every rollup) when the semantic folder cannot say."""
-        from ..errors import DefinitionError
-        from ..ingest.derived import SemanticRegistry
+        from ..ingest.derived import rollups_reading
 
-        try:
-            rollups = SemanticRegistry(Path(self.settings.semantic_dir)).registry.rollups
-        except DefinitionError:
-            return None
-        return tuple(sorted(r.table for r in rollups.values() if table in r.reads))
+        return rollups_reading(self.settings.semantic_dir, table)
 
     def store_backtest(self, rows, info) -> int:
         from .store import TABLE, store_on_engine
