@@ -1,7 +1,9 @@
 """What the forecast adds to a database ingest has just built, before it is swapped in.
 
 Ingest calls ``finish(con)`` on the new database (:func:`pipelinebi.ingest.ingest`'s ``finish``),
-so these tables land all or nothing with the data, without a second copy of the file:
+so these tables land all or nothing with the data, without a second copy of the file; it runs
+once the tables it fills are built and before the rollups reading them (``finish.writes``), so
+the deal lists' rollups are built from the fresh scores and stay valid:
 
 * :func:`apply_model` — the issue's "applied at ingest or on demand": if a win model was trained
   for this database (``<name>.winmodel.json`` beside it, ``pipelinebi model train``), it scores
@@ -156,4 +158,7 @@ def finisher(database: Path, *, backtest: bool = False) -> Callable[[object], li
                 notes.append(f"no backtest built ({type(e).__name__}: {e}); the Forecast accuracy page says to run "
                              "`pipelinebi backtest`")
         return notes
+    # the tables it fills: ingest runs it once they are built, before the rollups reading them
+    # (the deal lists' win_score), so those are built from the fresh scores and stay valid
+    finish.writes = (SCORES_TABLE, TABLE) if backtest else (SCORES_TABLE,)
     return finish

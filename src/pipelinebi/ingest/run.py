@@ -29,8 +29,8 @@ from ..formatting import file_size
 from ..progress import Progress, no_progress
 from .checks import Location
 from .columns import check_and_type, numbered_views
-from .derived import (DerivedModel, SemanticRegistry, build_derived, built_meta, carry_over_sql, load_derived, rollup_models,
-                      scorecard_models)
+from .derived import (DerivedModel, SemanticRegistry, build_derived, built_meta, carry_over_sql, finish_writes,
+                      load_derived, rollup_models, scorecard_models, write_meta)
 from .files import discover
 from .read import load_raw, read_problem
 from .relations import check_relations
@@ -50,9 +50,12 @@ def ingest(path: Path | str, database: Path | str, *, mapping: Path | str | None
            keep_actions: bool = True) -> IngestReport:
     """Validate a folder of canonical files (or a CRM export with ``mapping``) and load it.
 
-    ``finish``: called with the connection to the new database once it is built and checked,
-    before it is swapped in (so what it writes lands all or nothing with the data); returns
-    notes for the report.  The CLI passes the forecast's (:mod:`pipelinebi.forecast.after_ingest`:
+    ``finish``: called with the connection to the new database before it is swapped in (so what
+    it writes lands all or nothing with the data); returns notes for the report. When it names
+    the derived tables it fills (``finish.writes``, e.g. ``win_scores``), it runs once they are
+    built and before the tables reading them (the deal lists' rollups carry its scores and stay
+    valid: :func:`pipelinebi.ingest.derived.build_derived`); otherwise once everything is built
+    and checked.  The CLI passes the forecast's (:mod:`pipelinebi.forecast.after_ingest`:
     the stored win model applied to the new deals) — this module never imports the forecast.
 
     Returns a report; ``report.ok`` is False when problems blocked the load, and then
@@ -256,12 +259,15 @@ def _build_and_swap(database: Path, files, work, findings, run: _Run, models, as
     try:
         if carry is not None and not _copy_previous_actions(database, con):
             carry = None  # no previous ingest (or one without actions): nothing to keep
-        counts, as_of_txt = _build(con, files, work, findings, run, models, as_of, source, carry, promises)
+        # a finish filling derived tables runs inside the build, before the rollups reading them
+        in_build = bool(finish_writes(finish, models))
+        counts, as_of_txt = _build(con, files, work, findings, run, models, as_of, source, carry, promises,
+                                   finish if in_build else None)
         if not findings.errors and (p := wal_problem(database)):
             findings.error(p)
         if findings.errors:
             return counts, as_of_txt
-        if finish is not None:
+        if finish is not None and not in_build:
             for note in finish(con) or ():
                 findings.note(note)
         if facts is not None:
@@ -310,10 +316,11 @@ def _copy_previous_actions(database: Path, con: duckdb.DuckDBPyConnection) -> bo
 
 def _build(con, files, work: Path, findings: Findings, progress: _Run,
            models: list[DerivedModel], as_of: date | None, source: str,
-           carry: str | None = None, promises=None) -> tuple[dict[str, int], str | None]:
+           carry: str | None = None, promises=None, finish=None) -> tuple[dict[str, int], str | None]:
     """Read and check everything into ``con``; if clean, load the tables and derive (and, with
     ``carry``, add the previous ingest's actions the new data no longer fires); ``promises``
-    (:func:`_promises`) checks the derived tables against what the measures declare."""
+    (:func:`_promises`) checks the derived tables against what the measures declare; ``finish``
+    runs inside the derive (:func:`pipelinebi.ingest.derived.build_derived`), its notes noted."""
     where: dict[str, Location] = {}
     available: set[str] = set()
     counts: dict[str, int] = progress.counts  # filled as tables are read: the data size if memory runs out
@@ -367,7 +374,10 @@ def _build(con, files, work: Path, findings: Findings, progress: _Run,
     # order whatever this says); the others may be written as the threads finish, so DuckDB does not
     # hold finished row groups back to write them in input order (issue #20: memory at 10M deals).
     con.execute("SET preserve_insertion_order = false")
-    counts.update(build_derived(con, models, progress))
+    notes: list[str] = []
+    counts.update(build_derived(con, models, progress, finish=finish, notes=notes))
+    for note in notes:
+        findings.note(note)
     if promises is not None:
         progress("checking the measures' positive_where promises")
         for problem in promises(con):
@@ -381,7 +391,8 @@ def _build(con, files, work: Path, findings: Findings, progress: _Run,
         con.execute(f"DROP TABLE {PREVIOUS_TABLE}")
         counts["actions"] = con.execute("SELECT count(*) FROM actions").fetchone()[0]
     # row counts, and which rollups this file holds from which SQL (pipelinebi.semantic.rollups.available)
-    con.executemany("INSERT INTO pipelinebi_meta VALUES (?, ?)", list(built_meta(counts, models).items()))
+    # (replacing the rows.<table> a finish's store wrote: the same count)
+    write_meta(con, built_meta(counts, models))
     return counts, meta["as_of"]
 
 
