@@ -376,14 +376,14 @@ def _build(con, files, work: Path, findings: Findings, progress: _Run,
     con.execute("SET preserve_insertion_order = false")
     notes: list[str] = []
     counts.update(build_derived(con, models, progress, finish=finish, notes=notes))
-    for note in notes:
-        findings.note(note)
     if promises is not None:
         progress("checking the measures' positive_where promises")
         for problem in promises(con):
             findings.error(problem)
         if findings.errors:
             return counts, None
+    for note in notes:  # what finish did, said only of a build that goes on to be swapped in
+        findings.note(note)
     if carry is not None and "actions" in counts:
         from ..rules.triggers import PREVIOUS_TABLE
 
