@@ -57,17 +57,15 @@ def _source(model) -> exp.Expression:
 
 
 def _from(select: exp.Select, model, dimension, registry) -> exp.Select:
-    """``select`` FROM the model, LEFT JOINed to each model the dimension's expression names,
-    through the model's many_to_one join to it (``leads.owner_region`` is ``reps.region``): one
-    row per row of the model, as the compiler joins them."""
-    select = select.from_(_source(model))
-    others = sorted({c.table for c in dimension.expr.find_all(exp.Column) if c.table and c.table != model.name})
-    for other in others if registry is not None else ():
-        on = model.many_to_one[other]  # the semantic layer checked that the expression reaches it
-        cond = exp.and_(*(exp.EQ(this=exp.column(fk, table=model.name), expression=exp.column(pk, table=other))
-                          for fk, pk in on.items()))
-        select = select.join(_source(registry.models[other]), on=cond, join_type="left")
-    return select
+    """``select`` FROM the model, LEFT JOINed (:func:`~pipelinebi.compiler.aggregate.from_with_joins`,
+    as the compiler joins) to each model the dimension's expression names
+    (``leads.owner_region`` is ``reps.region``): one row per row of the model."""
+    others = {c.table for c in dimension.expr.find_all(exp.Column) if c.table and c.table != model.name}
+    if not others or registry is None:
+        return select.from_(_source(model))
+    from .compiler.aggregate import from_with_joins
+
+    return from_with_joins(registry, model.name, others).select(*select.expressions, copy=False)
 
 
 def examples_query(model, dimension, examples: int, registry=None) -> exp.Select:
