@@ -14,7 +14,8 @@ B 200 + G 1000 × 4/7 + H 500 × 0 = 771.43 (stage probability: 800).
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from bisect import bisect_left
+from datetime import date, datetime, timedelta
 
 import pandas as pd
 import pytest
@@ -64,33 +65,36 @@ def replay(history: pd.DataFrame, stages: pd.DataFrame, day: date) -> dict:
     on which its last row before M was open and expected to close in M's quarter, counted under
     (pipeline, stage, bucket of M), and won in time if the deal was won with a close date in M's
     quarter.  Returns {(pipeline, stage, bucket): (deal_weeks, won_in_time)}."""
-    at = pd.Timestamp(day)
+    at = pd.Timestamp(day).to_pydatetime()
     kinds = {(p, s): k for p, s, k in zip(stages.pipeline, stages.stage, stages.kind)}
     h = history[pd.to_datetime(history.changed_at) < at].assign(changed_at=lambda f: pd.to_datetime(f.changed_at))
     out: dict = {}
+    # Plain Python over each deal's rows (pandas row filtering per Monday made this the slowest
+    # test helper): "its last row before M" is the row just left of bisect_left(changed, M).
     for _, rows in h.sort_values("changed_at").groupby("deal_id"):
-        rows = rows.reset_index(drop=True)
+        changed = [t.to_pydatetime() for t in rows.changed_at]
         kind = [kinds[(p, s)] for p, s in zip(rows.pipeline, rows.stage)]
+        stage, pipeline = list(rows.stage), list(rows.pipeline)
+        close = [pd.Timestamp(c).to_pydatetime() for c in rows.close_date]
         closing = [i for i, k in enumerate(kind) if k in ("won", "lost")]
         if not closing:
             continue
         c = closing[0]
-        closed_at, won = rows.changed_at[c], kind[c] == "won"
-        closed_close = pd.Timestamp(rows.close_date[c])
-        m = rows.changed_at[0].normalize() - pd.Timedelta(days=rows.changed_at[0].weekday())
+        closed_at, won, closed_close = changed[c], kind[c] == "won", close[c]
+        first = changed[0]
+        m = datetime(first.year, first.month, first.day) - timedelta(days=first.weekday())
         while m < min(closed_at, at):
-            before = rows[rows.changed_at < m]
-            if len(before):
-                i = before.index[-1]
-                q = pd.Timestamp(quarter_of(m.date())[0])
-                q_end = q + pd.DateOffset(months=3)
-                cd = pd.Timestamp(rows.close_date[i])
-                if kind[i] == "open" and q <= cd < q_end:
+            i = bisect_left(changed, m) - 1
+            if i >= 0:
+                q0 = quarter_of(m.date())[0]
+                q = datetime(q0.year, q0.month, q0.day)
+                q_end = datetime(q.year + (q.month + 2) // 12, (q.month + 2) % 12 + 1, 1)
+                if kind[i] == "open" and q <= close[i] < q_end:
                     week = (m - q).days // 7 + 1
-                    key = (rows.pipeline[i], rows.stage[i], 1 if week <= 4 else 2 if week <= 9 else 3)
+                    key = (pipeline[i], stage[i], 1 if week <= 4 else 2 if week <= 9 else 3)
                     n, w = out.get(key, (0, 0))
                     out[key] = (n + 1, w + int(won and q <= closed_close < q_end))
-            m += pd.Timedelta(days=7)
+            m += timedelta(days=7)
     return out
 
 
