@@ -13,7 +13,6 @@ from pathlib import Path
 
 import pytest
 
-from app_support import build_demo_db
 from pipelinebi import coverage as coverage_module
 from pipelinebi.access.scoped import ScopedLayer
 from pipelinebi.compiler.query import RowScope
@@ -25,8 +24,8 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
-def con(tmp_path_factory):
-    c = open_readonly(build_demo_db(tmp_path_factory.mktemp("cov") / "demo.duckdb"))
+def con(demo_db):
+    c = open_readonly(demo_db)  # the session's demo database: read only
     yield c
     c.close()
 

@@ -11,7 +11,7 @@ from datetime import timedelta
 import pandas as pd
 import pytest
 
-from app_support import app_test, build_demo_db, chart_frames
+from app_support import app_test, chart_frames
 from partial_data import build
 from pipelinebi.dashboards.queries import period_bounds
 from pipelinebi.formatting import format_value
@@ -19,9 +19,10 @@ from pipelinebi.warehouse import database_as_of, open_readonly
 
 
 @pytest.fixture(scope="module")
-def dbs(tmp_path_factory):
+def dbs(tmp_path_factory, demo_db):
     folder = tmp_path_factory.mktemp("movement")
-    return {"seeds": build_demo_db(folder / "demo.duckdb"), "no_targets": build("no_targets", folder)}
+    return {"seeds": demo_db,  # the session's demo database (read only here)
+            "no_targets": build("no_targets", folder)}
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from datetime import date
 
 import pytest
 
-from app_support import PAGES, app_test, board_cards, build_demo_db, card_lines, card_parts, chart_frames
+from app_support import PAGES, app_test, board_cards, card_lines, card_parts, chart_frames
 from partial_data import LATE_AS_OF, build, changed_deals
 from pipelinebi.formatting import format_value
 from pipelinebi.warehouse import open_readonly
@@ -27,10 +27,10 @@ TARGET_KPIS = ("Target", "Gap to target", "Attainment", "Pipeline coverage")
 
 
 @pytest.fixture(scope="module")
-def dbs(tmp_path_factory):
+def dbs(tmp_path_factory, demo_db):
     folder = tmp_path_factory.mktemp("partial")
     out = {kind: build(kind, folder) for kind in ("no_targets", "synthetic_history", "late_as_of")}
-    out["seeds"] = build_demo_db(folder / "seeds.duckdb")
+    out["seeds"] = demo_db  # the session's demo database (read only here)
     return out
 
 

@@ -96,13 +96,11 @@ def test_funnel_positions_per_pipeline(db):
         ("Closed Lost", None)]
 
 
-def test_period_filtered_tables_are_stored_in_time_order(tmp_path):
+def test_period_filtered_tables_are_stored_in_time_order(demo_db):
     # stage_funnel ends with ORDER BY its model's time dimension, so a one-quarter query skips
     # row groups by their min/max (see semantic/derived/README.md).
     # DuckDB keeps insertion order: rowid order must be time order, NULLs last.
-    from app_support import build_demo_db
-
-    db = build_demo_db(tmp_path / "demo.duckdb")
+    db = demo_db  # the demo build (ensure_database) of this session
     for table, column in (("stage_funnel", "first_entered_at"),):
         values = [r[0] for r in rows(db, f"SELECT {column} FROM {table} ORDER BY rowid")]
         assert len(values) > 1000, table
