@@ -28,6 +28,10 @@ REPO_ROOT = TESTS_DIR.parent
 # stages.probability, the demo database holding a backtest) keep that method;
 # tests/test_app_forecast_method.py sets the variable itself (auto, and each method).
 os.environ.setdefault("PIPELINEBI_FORECAST_METHOD", "stage_probability")
+# Every chart spec a test builds (AppTest pages, and the servers the browser tiers start, which
+# inherit this environment) is validated against the Vega-Lite schema; a server skips it
+# (app/components/spec_cache.VALIDATE).
+os.environ["PIPELINEBI_VALIDATE_CHARTS"] = "1"
 
 
 @pytest.fixture(scope="session")

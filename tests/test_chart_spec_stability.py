@@ -66,3 +66,18 @@ def test_renaming_follows_every_reference():
     assert out["data"] == {"name": "d0"} and out["layer"][0]["data"] == {"name": "d1"}
     assert out["layer"][1]["transform"][0]["from"] == {"data": {"name": "d0"}, "key": "k"}
     assert "data-aa" not in json.dumps(out) and "data-bb" not in json.dumps(out)
+
+
+def test_the_tests_validate_every_spec_they_build():
+    """A server skips Vega-Lite validation (spec_cache.VALIDATE); the tests turn it on, so a chart
+    the pages build wrongly fails here instead of reaching a browser as an empty frame."""
+    import altair as alt
+    import pandas as pd
+    from altair.utils.schemapi import SchemaValidationError
+
+    assert spec_cache.VALIDATE  # tests/conftest.py sets PIPELINEBI_VALIDATE_CHARTS=1 before the app is imported
+    broken = alt.Chart(pd.DataFrame({"a": [1]})).mark_bar().encode(x=alt.X("a:Q", bin="every ten"))
+    with pytest.raises(SchemaValidationError):
+        spec_cache.to_spec(broken)
+    fine = alt.Chart(pd.DataFrame({"a": [1]})).mark_bar().encode(x="a:Q")
+    assert spec_cache.to_spec(fine)["mark"] == {"type": "bar"}

@@ -1056,7 +1056,7 @@ def _chart_spec(key: str, _build) -> dict:
     """The Vega-Lite spec of a chart, built once per (tile, queries, state, database):
     building and validating Altair charts costs more than the cached queries behind them. Its
     rows are Arrow bytes already (:func:`spec_cache.arrow_datasets`)."""
-    return spec_cache.arrow_datasets(spec_cache.stable_dataset_names(_build().to_dict()))
+    return spec_cache.arrow_datasets(spec_cache.stable_dataset_names(spec_cache.as_dict(_build())))
 
 
 def _worst(tile: ChartTile, df: pd.DataFrame, plan, baseline: str | None, label: str | None) -> list[tuple[str, str]]:
