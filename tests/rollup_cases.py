@@ -11,6 +11,7 @@ from datetime import date
 from decimal import Decimal
 
 from pipelinebi.compiler.query import Filter, Query
+from pipelinebi.compiler.rollups import time_dimension
 from pipelinebi.semantic.definitions import SimpleMetric
 from pipelinebi.semantic.rollups import EXACT_ONLY
 
@@ -87,4 +88,14 @@ def cases(layer, con, r) -> list[Query]:
             out.append(Query(metrics=metrics, dimensions=dims, start=start, end=end))
         else:
             out.append(Query(metrics=metrics, dimensions=dims[:1], start=start, end=end))
+    if r.grain is None and time_dimension(layer.registry, r, r.time_column):
+        # no periods stored, the time column itself held (a deal list's close_date): a range is a
+        # condition on the stored values, whatever its ends — a quarter, and days that cut months
+        held = sorted({row[dims.index(time_dimension(layer.registry, r, r.time_column))] for row in base} - {None})
+        mid = held[len(held) // 2]
+        start = date(mid.year, (mid.month - 1) // 3 * 3 + 1, 1)
+        end = date(start.year + (start.month + 2) // 12, (start.month + 2) % 12 + 1, 1)
+        out.append(Query(metrics=metrics, dimensions=dims, start=start, end=end))
+        out.append(Query(metrics=metrics, dimensions=dims[:1], start=held[len(held) // 3], end=mid))
+        out.append(Query(metrics=metrics, start=mid))
     return out

@@ -14,6 +14,7 @@ from __future__ import annotations
 from datetime import date
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from rollup_cases import cases, check, rows, same
@@ -61,6 +62,31 @@ def test_page_queries_read_rollups(layer, con):
     assert len(raw) > 2 and same(got, raw)
 
 
+def test_the_forecast_ranges_read_each_open_deal_from_the_deal_list(layer, con):
+    """The Forecast page's P10-P90 range asks each open deal of the quarter for its weighted amount
+    by the page's method (dashboards.queries.range_query): the open deals' rollup answers it, as
+    the 10M deals joined to stages and win rates would, and as pandas over the raw tables does."""
+    from pipelinebi.dashboards.queries import period_bounds
+    from pipelinebi.warehouse import database_as_of
+
+    start, end = period_bounds(database_as_of(con), "quarter")
+    deals = con.execute("SELECT d.deal_id, d.amount, d.close_date, s.probability FROM deals d "
+                        "JOIN stages s USING (pipeline, stage) WHERE d.status = 'open'").df()
+    deals = deals[(deals.close_date >= pd.Timestamp(start)) & (deals.close_date < pd.Timestamp(end))]
+    want = {r.deal_id: float(r.amount) * float(r.probability) for r in deals.itertuples()}
+    for weighted in ("weighted_pipeline", "weighted_pipeline_historical", "weighted_pipeline_timed",
+                     "weighted_pipeline_model"):
+        if weighted not in layer.registry.metrics:
+            continue
+        q = Query(metrics=(weighted, "pipeline_amount"), dimensions=("deal_id",), start=start, end=end)
+        sql = layer.compile(layer.with_rollups(q, con))
+        assert "rollup_open_deal_list" in sql and "stages" not in sql, (weighted, sql)
+        got, raw = rows(layer, con, layer.with_rollups(q, con)), rows(layer, con, q.model_copy(update={"rollups": ()}))
+        assert len(raw) > 50 and same(got, raw), weighted
+        if weighted == "weighted_pipeline":
+            assert {d: float(w) for d, w, _ in got} == pytest.approx(want, rel=1e-12)
+
+
 def test_against_pandas(layer, con):
     """Independent of the compiler: the board's column headers and its median dwell, by hand."""
     deals = con.execute("SELECT d.stage, d.amount, d.status, d.pipeline FROM deals d").df()
@@ -93,6 +119,10 @@ def test_against_pandas(layer, con):
     ("a median cannot be added up over pipelines", Query(metrics=("dwell_days_median",), dimensions=("pipeline",))),
     ("a median over two quarters is not two medians",
      Query(metrics=("dwell_days_median",), dimensions=("stage",), start=date(2026, 4, 1), end=date(2026, 10, 1))),
+    ("a rollup without grain holds no periods to split by",
+     Query(metrics=("pipeline_amount",), dimensions=("deal_id",), grain="month")),
+    ("a range on created_at, a column the deal lists do not hold",
+     Query(metrics=("created_deals",), dimensions=("deal_id",), start=date(2026, 4, 1), end=date(2026, 7, 1))),
     ("a rep's row scope: no rollup holds rep_id", Query(metrics=("backward_moves",), dimensions=("stage",),
                           scope=RowScope(who="a rep", conditions=("reps.rep_id = 'R0001'",)))),
 ])

@@ -8,6 +8,9 @@ instead of its model when the database holds ``R`` (``Query.rollups``) and:
 * ``period`` (and a time range) only with ``R``'s grain on the branch's time column, the query's
   grain the same or coarser (month → quarter, year; day → anything), the range's ends on
   boundaries of ``R``'s grain — so whole rollup periods are in or out, as raw rows would be;
+  a time range without ``period`` also on a rollup with no grain that holds the time column
+  itself as a dimension (a deal list's ``close_date``): the range is then a condition on the
+  stored values, the raw rows' own (:func:`time_dimension`);
 * measures that cannot be added up again (median, percentile, count distinct) only at exactly
   ``R``'s grouping: ``R``'s dimensions are the query's, or fixed by an ``=`` filter.
 
@@ -92,9 +95,29 @@ def _fixed(conditions: list[exp.Expression]) -> set[str]:
     return out
 
 
+def time_dimension(registry, r: Rollup, time_col: str | None) -> str | None:
+    """The dimension of a rollup without grain that is the branch's time column itself
+    (``close_date`` of deals), or None: a time range is then that column's condition.
+
+    >>> from pipelinebi.settings import Settings
+    >>> from pipelinebi.semantic import load_semantic_layer
+    >>> reg = load_semantic_layer(Settings().semantic_dir).registry
+    >>> r = reg.rollups["open_deal_list"]
+    >>> time_dimension(reg, r, r.time_column), time_dimension(reg, r, "created_at")
+    ('close_date', None)
+    """
+    if r.grain is not None or time_col is None or r.time_column != time_col:
+        return None
+    from .fields import resolve_dimension, time_column
+
+    raw = time_column(registry, r.model, time_col, "", f"rollup {r.name}").expr
+    return next((n for n in r.dimensions if resolve_dimension(registry, r.model, n).expr == raw), None)
+
+
 def covers(r: Rollup, branch: Branch, query: Query, dims: list[str], conditions: list[exp.Expression],
-           start: date | None, end: date | None) -> bool:
-    """Can ``r`` answer this branch exactly? (the rules in the module docstring)"""
+           start: date | None, end: date | None, time_dim: str | None = None) -> bool:
+    """Can ``r`` answer this branch exactly? (the rules in the module docstring; ``time_dim``:
+    :func:`time_dimension` of ``r``)"""
     if r.model != branch.model or any(m.name not in r.measures for m in branch.measures):
         return False
     grouped = {d for d in dims if d != "period"}
@@ -106,8 +129,12 @@ def covers(r: Rollup, branch: Branch, query: Query, dims: list[str], conditions:
     if not read <= set(r.dimensions):
         return False
     timed = "period" in dims or start is not None or end is not None
-    if timed:
-        if r.grain is None or r.time_column != branch.time_column:
+    if timed and r.grain is None:
+        # no periods stored: only a range, on the stored time column (the raw rows' values)
+        if "period" in dims or time_dim is None:
+            return False
+    elif timed:
+        if r.time_column != branch.time_column:
             return False
         if "period" in dims and query.grain not in _COARSER[r.grain]:
             return False
@@ -219,7 +246,8 @@ def choose(registry, branch: Branch, query: Query, dims: list[str], conditions: 
         if r is None:
             continue
         mine = scope_on(registry, r, scope) if scope else []
-        if mine is not None and covers(r, branch, query, dims, conditions + mine, start, end):
+        if mine is not None and covers(r, branch, query, dims, conditions + mine, start, end,
+                                       time_dimension(registry, r, branch.time_column)):
             found.append((r, mine))
     return min(found, key=lambda f: (len(f[0].dimensions), f[0].grain is not None, f[0].name)) if found else None
 
@@ -257,10 +285,12 @@ def rollup_branch(registry, r: Rollup, branch: Branch, query: Query, dims: list[
     for m in branch.measures:
         select = select.select(exp.alias_(_aggregate(r, m), measure_column(m)), copy=False)
     where = [substitute(c, col) for c in conditions]
-    if r.grain is not None:
-        rng = time_range_condition(col("period"), start, end)
-        if rng is not None:
-            where.append(rng)
+    held = col("period") if r.grain is not None else None
+    if r.grain is None and (start is not None or end is not None):
+        held = col(time_dimension(registry, r, branch.time_column))  # covers() found it
+    rng = time_range_condition(held, start, end) if held is not None else None
+    if rng is not None:
+        where.append(rng)
     if membership is not None:
         where.append(membership(col(query.top.dimension)))
     filtered = all(m.filter is not None for m in branch.measures)
