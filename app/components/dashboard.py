@@ -196,10 +196,9 @@ def _known_drill(layer: Any, g: Any, d: Any, drill: tuple,
             kept.append((dim, value))
             where[dim] = value
             continue
-        known = data.dimension_values(dim, where, every=True)
-        if known and value not in known:
-            if (probes or {}).get(dim) and value in data.dimension_values(dim, where, every=True,
-                                                                          probes=probes[dim]):
+        any_known, known = data.has_value(dim, value, where, every=True)  # two booleans, not the list
+        if any_known and not known:
+            if (probes or {}).get(dim) and data.has_value(dim, value, where, every=True, probes=probes[dim])[1]:
                 dealless.append((dim, value))
                 kept.append((dim, value))
                 where[dim] = value

@@ -423,9 +423,42 @@ def dimension_values(dimension: str, where: dict[str, str | None] | None = None,
     values any probe metric finds (open, closed, won deals and targets alike: whether a drill
     link's value exists at all), not only the first probe's. ``probes``: other metrics to ask
     instead of the deal and target ones (a source with spend and no deal is in ``marketing_spend``'s
-    values only)."""
-    pairs = tuple(sorted((k, v) for k, v in (where or {}).items() if v))
-    return _values(dimension, db_key(), snapshot().semantic_stamp, pairs, every, tuple(probes))
+    values only).
+
+    A cached list comes back as a copy on every call (unpickled): for a dimension with many
+    values (166,000 reps at 10M deals: ~40 ms a rerun) ask :func:`picker_values` or
+    :func:`has_value` instead, which keep only what the page needs."""
+    return _values(dimension, db_key(), snapshot().semantic_stamp, _pairs(where), every, tuple(probes))
+
+
+def _pairs(where: dict[str, str | None] | None) -> tuple[tuple[str, str], ...]:
+    return tuple(sorted((k, v) for k, v in (where or {}).items() if v))
+
+
+@st.cache_data(ttl=3600, max_entries=500, show_spinner=False)
+def _picker(dimension: str, db: str, stamp: str, where: tuple[tuple[str, str], ...], cap: int) -> tuple[int, list[str]]:
+    values = _values(dimension, db, stamp, where)
+    return len(values), (values if len(values) <= cap else [])
+
+
+def picker_values(dimension: str, where: dict[str, str | None] | None = None, cap: int = 500) -> tuple[int, list[str]]:
+    """(how many values :func:`dimension_values` finds, those values — none when more than
+    ``cap``): a picker's options, kept small in the cache when there are too many to offer."""
+    return _picker(dimension, db_key(), snapshot().semantic_stamp, _pairs(where), cap)
+
+
+@st.cache_data(ttl=3600, max_entries=2000, show_spinner=False)
+def _has(dimension: str, value: str, db: str, stamp: str, where: tuple[tuple[str, str], ...], every: bool,
+         probes: tuple[str, ...]) -> tuple[bool, bool]:
+    values = _values(dimension, db, stamp, where, every, probes)
+    return bool(values), value in values
+
+
+def has_value(dimension: str, value: str, where: dict[str, str | None] | None = None, every: bool = False,
+              probes: tuple[str, ...] = ()) -> tuple[bool, bool]:
+    """(whether :func:`dimension_values` finds any value, whether ``value`` is one of them): a
+    drill link's check, cached as two booleans rather than the whole list."""
+    return _has(dimension, value, db_key(), snapshot().semantic_stamp, _pairs(where), every, tuple(probes))
 
 
 @st.cache_data(ttl=3600, max_entries=200, show_spinner=False)

@@ -66,13 +66,13 @@ def board() -> None:
             pipeline = st.segmented_control("Pipeline", pipelines, default=pipelines[0] if pipelines else None,
                                             format_func=lambda v: md_escape(value_label(v)), key="board_pipeline")
         # only the reps of the sidebar's team/region (16,000 reps at 1M deals otherwise)
-        reps = data.dimension_values("rep", {"team": g.team, "region": g.region})
-        if len(reps) > MAX_PICKER:
+        n_reps, reps = data.picker_values("rep", {"team": g.team, "region": g.region}, MAX_PICKER)
+        if n_reps > MAX_PICKER:
             # thousands of options cost the browser seconds at every rerun (its list is built
             # whether opened or not): a rep is picked once a team narrows the list
             rep = None
             st.selectbox("Rep", ["All reps"], key="board_rep_all", width=260, disabled=True,
-                         help=f"{len(reps):,} reps: pick a team (or region) in the sidebar to choose one")
+                         help=f"{n_reps:,} reps: pick a team (or region) in the sidebar to choose one")
         else:
             rep = st.selectbox("Rep", ["All reps"] + reps, key="board_rep", width=260)
         # closing soonest by default: sorted by size, the top 20% badge would sit on nearly every card
