@@ -201,6 +201,14 @@ def measure(db: Path, repeat: int = 5, apptest: bool = True, show=print, per_que
         # size: the first page run of a fresh process would count them, a person never waits
         # for them twice). "first" below is then a page's own first run: its queries and drawing.
         from streamlit.testing.v1 import AppTest
+        import streamlit.testing.v1.app_test as app_test_module
+        from streamlit.runtime.scriptrunner.script_cache import ScriptCache
+
+        # A server compiles each page script once (one ScriptCache per Runtime); AppTest makes a
+        # new cache on every run, so each rerun parsed and compiled the Python pages again (~10 ms
+        # of a cached rerun, py-spy): one shared cache, as the server has.
+        shared_scripts = ScriptCache()
+        app_test_module.ScriptCache = lambda: shared_scripts
 
         AppTest.from_string(f"import sys\nsys.path.insert(0, {str(REPO / 'app')!r})\nimport streamlit_app\n"
                             "from components import data\ndata.begin_run()\ndata.base_layer()\n"

@@ -21,8 +21,9 @@ ORDER BY
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Mapping
 
 from ..compiler.assemble import Compiled, compile_query
 from ..compiler.dialects import for_dialect
@@ -61,6 +62,8 @@ class SemanticLayer:
         self.registry = registry
         self.semantic_dir = semantic_dir
         self._timeout: float | None = None  # the query_timeout setting, read on first use
+        self._metrics: Mapping[str, MetricBase] = MappingProxyType({})
+        self._metrics_of: Any = None  # the registry.metrics _metrics was built from
 
     @classmethod
     def load(cls, semantic_dir: Path | str) -> "SemanticLayer":
@@ -72,8 +75,14 @@ class SemanticLayer:
 
     # ---------------------------------------------------------------- info
     @property
-    def metrics(self) -> dict[str, MetricBase]:
-        return {n: loc.definition for n, loc in self.registry.metrics.items()}
+    def metrics(self) -> Mapping[str, MetricBase]:
+        """Each metric's definition by name (read-only; built once per registry: a picker's
+        ``format_func`` reads it once per option on every rerun)."""
+        src = self.registry.metrics
+        if self._metrics_of is not src:
+            self._metrics = MappingProxyType({n: loc.definition for n, loc in src.items()})
+            self._metrics_of = src
+        return self._metrics
 
     def metric(self, name: str) -> MetricBase:
         try:
