@@ -23,7 +23,7 @@ from pipelinebi.canonical import LOAD_ORDER
 from pipelinebi.cli import main
 from pipelinebi.compiler.query import Query
 from pipelinebi.engines import parse_engine
-from pipelinebi.engines.spark import SparkEngine
+from pipelinebi.engines.spark import SparkEngine, read_current, stored_schema
 from pipelinebi.engines.spark_build import derive_spark
 from pipelinebi.errors import IngestError, QueryError, WarehouseError
 from pipelinebi.ingest import ingest
@@ -76,6 +76,21 @@ def test_ingest_loads_every_canonical_table_exactly(duck, sp):
         n, only_duck, only_spark = differences(duck, sp, table)
         assert (only_duck, only_spark) == (0, 0), f"{table}: {only_duck} rows only in DuckDB, {only_spark} only in Spark"
     assert differences(duck, sp, "deals")[0] == 3000
+
+
+def test_each_table_is_read_with_the_columns_spark_infers_from_its_files(sp):
+    """The build's manifest stores each table's columns, so every session registers the tables
+    without Spark opening their files to infer them (spark.attach): they are exactly what
+    Spark infers from those files (every column nullable in both), for the tables written with
+    PyArrow (canonical, pipelinebi_meta) and by Spark (derived, rollups) alike."""
+    manifest = read_current(sp.home)
+    assert set(DERIVED) | set(LOAD_ORDER) | {"pipelinebi_meta"} <= set(manifest["tables"])
+    wrong = []
+    for name, where in manifest["tables"].items():
+        inferred = stored_schema(sp.spark.read.parquet(where["path"]).schema)
+        if where.get("schema") != inferred:
+            wrong.append(f"{name}: stored {where.get('schema')} but Spark infers {inferred}")
+    assert not wrong, "\n".join(wrong)
 
 
 def test_every_derived_table_built_in_spark_equals_duckdb(duck, sp):

@@ -5,8 +5,8 @@ Two ways in, one class:
 - ``spark-local?warehouse=/srv/lake&database=crm`` — a local SparkSession in this process
   (2 cores, 2 shuffle partitions, no UI, a private temp folder). Its tables are Parquet folders
   under ``<warehouse>/<database>/<build>/``; the file ``<warehouse>/<database>/CURRENT`` names the
-  build in use and where each table lives (a build's own folder, or the Parquet files of the
-  canonical tables named by ``PIPELINEBI_SPARK_SOURCES``). Ingest and derive write a new build
+  build in use and where each table lives (a build's own folder, with the columns it wrote, or
+  the Parquet files of the canonical tables named by ``PIPELINEBI_SPARK_SOURCES``). Ingest and derive write a new build
   and replace ``CURRENT`` in one ``os.replace``: readers see the old tables or the new ones.
   Each engine's session registers the build's tables as its own temporary views, again when
   ``CURRENT`` changes (that is also the engine's :meth:`~SparkEngine.version`).
@@ -441,9 +441,58 @@ def read_current(home: Path) -> dict | None:
 
 
 def attach(spark, name: str, where: dict) -> None:
-    """Register a table as a temporary view of ``spark``: ``{"path": parquet}`` or ``{"table": name}``."""
-    df = spark.read.parquet(where["path"]) if "path" in where else spark.table(where["table"])
-    df.createOrReplaceTempView(name)
+    """Register a table as a temporary view of ``spark``: ``{"path": parquet}`` or ``{"table": name}``.
+
+    A build's own table also carries ``"schema"`` (its columns as written, Spark's JSON form:
+    :func:`stored_schema`): Spark reads the files with it instead of inferring it, which is a
+    Spark job per table (opening a file's footer) — about a quarter second each, for the ~55
+    tables of a build, on every session that registers them (each engine, each ingest step).
+    Canonical files another tool landed (``PIPELINEBI_SPARK_SOURCES``) have none: inferred."""
+    read_table(spark, where).createOrReplaceTempView(name)
+
+
+def read_table(spark, where: dict):
+    """The DataFrame of a manifest entry (:func:`attach`): Parquet files, with their stored
+    schema when the entry has one, or a catalog table."""
+    if "table" in where:
+        return spark.table(where["table"])
+    reader = spark.read
+    if where.get("schema"):
+        from pyspark.sql.types import StructType
+
+        reader = reader.schema(StructType.fromJson(where["schema"]))
+    return reader.parquet(where["path"])
+
+
+def stored_schema(schema: Any) -> dict:
+    """A Spark ``StructType`` (or an Arrow schema) as the manifest stores it: Spark's JSON form,
+    every column nullable (:func:`all_nullable`). Arrow timestamps without a zone are
+    ``timestamp_ntz``, as :data:`SESSION_CONF` infers them (the Spark tier checks every table of
+    a build against what Spark infers from its files)."""
+    if not hasattr(schema, "jsonValue"):  # an Arrow schema (ingest writes the canonical tables with PyArrow)
+        from pyspark.sql.pandas.types import from_arrow_schema
+
+        schema = from_arrow_schema(schema, prefer_timestamp_ntz=True)
+    return all_nullable(schema.jsonValue())
+
+
+def all_nullable(node: Any) -> Any:
+    """A schema's JSON form with every column (and array element, map value) nullable — as
+    Spark reads back any Parquet it wrote, or PyArrow's optional columns: a column stored as
+    NOT NULL that held a NULL would read wrong; nullable never does.
+
+    >>> all_nullable({"type": "struct", "fields": [{"name": "id", "type": "long", "nullable": False, "metadata": {}}]})
+    {'type': 'struct', 'fields': [{'name': 'id', 'type': 'long', 'nullable': True, 'metadata': {}}]}
+    """
+    if isinstance(node, dict):
+        out = {k: all_nullable(v) for k, v in node.items()}
+        for key in ("nullable", "containsNull", "valueContainsNull"):
+            if key in out:
+                out[key] = True
+        return out
+    if isinstance(node, list):
+        return [all_nullable(v) for v in node]
+    return node
 
 
 # ------------------------------------------------------------------ errors

@@ -50,7 +50,7 @@ from typing import Any
 from ..errors import ConfigError, IngestError, Problem, WarehouseError
 from ..progress import Progress, no_progress
 from .url import EngineURL
-from .spark import SparkEngine, attach, read_current
+from .spark import SparkEngine, attach, read_current, read_table, stored_schema
 
 META = "pipelinebi_meta"
 _NEW = "__pbi_new"
@@ -137,7 +137,7 @@ class _Build:
             with pq.ParquetWriter(path / "part-0.parquet", schema) as writer:
                 for batch in batches:
                     writer.write_batch(batch)
-            self.attach(name, {"path": str(path)})
+            self.attach(name, {"path": str(path), "schema": stored_schema(schema)})
         else:
             import pyarrow as pa
 
@@ -158,8 +158,11 @@ class _Build:
             # appended rows may read this very table (the carry-over's anti-join): Spark lists its
             # files when the query is planned and moves the new ones in once every task is done
             mode = "append" if append else "errorifexists"
+            # the columns as written (appended rows are cast to them): registered without a
+            # schema inference (spark.attach), here and by every session reading the build
+            schema = self.tables[name]["schema"] if append else stored_schema(self.engine._guard(lambda: df.schema))
             self.engine._guard(lambda: df.write.mode(mode).parquet(str(path)))
-            self.attach(name, {"path": str(path)})
+            self.attach(name, {"path": str(path), "schema": schema})
         else:
             target = f"`{self.url.schema}`.`{name}{_NEW}`"
             mode = "append" if append else "overwrite"
@@ -186,8 +189,7 @@ class _Build:
         if where is None:
             return False
         try:
-            df = self.engine._guard(lambda: self.spark.read.parquet(where["path"]) if "path" in where
-                                    else self.spark.table(where["table"]))
+            df = self.engine._guard(lambda: read_table(self.spark, where))
             if not set(FIRING_COLUMNS) <= set(self.engine._guard(lambda: df.columns)):
                 return False
             self.engine._guard(lambda: df.select(*FIRING_COLUMNS).createOrReplaceTempView(PREVIOUS_TABLE))
@@ -229,7 +231,7 @@ class _Build:
             path = self.folder / META
             path.mkdir(exist_ok=True)
             pq.write_table(table, path / "part-0.parquet")
-            self.attach(META, {"path": str(path)})
+            self.attach(META, {"path": str(path), "schema": stored_schema(table.schema)})
         else:
             self.write(META, self.engine._guard(lambda: self.spark.createDataFrame(table)))
 
