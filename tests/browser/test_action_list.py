@@ -26,12 +26,8 @@ CRM = "https://crm.example/deals/{deal_id}"
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory):
-    from pipelinebi.demo import ensure_database
-    from pipelinebi.settings import Settings
-
-    db = tmp_path_factory.mktemp("actions_db") / "demo.duckdb"
-    ensure_database(Settings(database=db))
+def served(demo_copy):
+    db = demo_copy("actions_db")  # its own: the notify ledger is written beside it
     _notify_all_but_the_newest(db)
     server = StreamlitServer(REPO_ROOT / "app" / "streamlit_app.py",
                              env={"PIPELINEBI_DATABASE": str(db), "PIPELINEBI_CRM_DEAL_URL": CRM}, cwd=REPO_ROOT)

@@ -29,13 +29,9 @@ CRM = "https://crm.example/deals/{deal_id}"
 
 
 @pytest.fixture(scope="module")
-def crm_server(tmp_path_factory):
+def crm_server(demo_copy):
     """The app over the demo data with a CRM link template set."""
-    from pipelinebi.demo import ensure_database
-    from pipelinebi.settings import Settings
-
-    db = tmp_path_factory.mktemp("crm_db") / "demo.duckdb"
-    ensure_database(Settings(database=db))
+    db = demo_copy("crm_db")
     server = StreamlitServer(REPO_ROOT / "app" / "streamlit_app.py",
                              env={"PIPELINEBI_DATABASE": str(db), "PIPELINEBI_CRM_DEAL_URL": CRM}, cwd=REPO_ROOT)
     with server as url:

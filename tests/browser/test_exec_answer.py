@@ -119,14 +119,10 @@ def test_heatmap_legend_title_reads_whole(browser, app_server, screenshot_dir):
 
 
 @pytest.fixture(scope="module")
-def grid_server(tmp_path_factory):
+def grid_server(demo_copy):
     """The app with ``grid: {over: 2}`` on the Forecast page: a team's reps are a grid."""
-    from pipelinebi.demo import ensure_database
-    from pipelinebi.settings import Settings
-
-    tmp = tmp_path_factory.mktemp("grid")
-    db = ensure_database(Settings(database=tmp / "demo.duckdb"))
-    semantic = tmp / "semantic"
+    db = demo_copy("grid")
+    semantic = db.parent / "semantic"
     shutil.copytree(REPO_ROOT / "semantic", semantic)
     page = semantic / "dashboards" / "forecast.yml"
     page.write_text(page.read_text().replace("over: 15", "over: 2"))

@@ -20,13 +20,10 @@ from test_a11y_screens import SIZES, run_axe, settle, axe_source  # noqa: F401,E
 
 
 @pytest.fixture(scope="module")
-def backtest_server(tmp_path_factory):
+def backtest_server(demo_copy):
     from pipelinebi.forecast import commands
-    from pipelinebi.demo import ensure_database
-    from pipelinebi.settings import Settings
 
-    db = tmp_path_factory.mktemp("accuracy_db") / "demo.duckdb"
-    ensure_database(Settings(database=db))
+    db = demo_copy("accuracy_db")
     commands.backtest(db, "2025-10-06", None, "week", False, None)
     server = StreamlitServer(REPO_ROOT / "app" / "streamlit_app.py", env={"PIPELINEBI_DATABASE": str(db)}, cwd=REPO_ROOT)
     with server as url:

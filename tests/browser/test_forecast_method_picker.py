@@ -25,7 +25,6 @@ from urllib.parse import parse_qs, urlparse
 import duckdb
 import pytest
 
-from browser_helpers import REPO_ROOT, StreamlitServer
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the a11y test's helpers, shared
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the AppTest's by-hand forecast
@@ -38,17 +37,10 @@ LABELS = {"stage_probability": "Stage probability", "historical_win_rate": "Hist
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory):
-    """(database, base URL): the demo database built as the app builds it, served."""
-    from pipelinebi.demo import ensure_database
-    from pipelinebi.settings import Settings
-
-    db = tmp_path_factory.mktemp("method_db") / "demo.duckdb"
-    ensure_database(Settings(database=db))
-    server = StreamlitServer(REPO_ROOT / "app" / "streamlit_app.py", env={"PIPELINEBI_DATABASE": str(db)},
-                             cwd=REPO_ROOT)
-    with server as url:
-        yield db, url
+def demo(app_db, app_server):
+    """(database, base URL): the demo database built as the app builds it, served (the session's
+    server: the pick lives in the URL and the session, so other tests' sessions do not see it)."""
+    return app_db, app_server
 
 
 def _semantic(db, metric: str) -> float:

@@ -18,11 +18,8 @@ PAGES = {"forecast": ("Forecast vs target", "Forecast vs target"), "bottlenecks"
 
 
 @pytest.fixture(scope="session")
-def demo_db(tmp_path_factory):
-    from pipelinebi.demo import ensure_database
-    from pipelinebi.settings import Settings
-
-    return ensure_database(Settings(database=tmp_path_factory.mktemp("paths_db") / "demo.duckdb"))
+def demo_db(demo_copy):
+    return demo_copy("paths_db")
 
 
 @pytest.fixture

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 
-from browser_helpers import REPO_ROOT, StreamlitServer
 
 _spec = importlib.util.spec_from_file_location("_a11y", Path(__file__).with_name("test_a11y_screens.py"))
 _a11y = importlib.util.module_from_spec(_spec)
@@ -20,16 +19,9 @@ SIZES, run_axe, settle = _a11y.SIZES, _a11y.run_axe, _a11y.settle
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory):
-    from pipelinebi.demo import ensure_database
-    from pipelinebi.settings import Settings
-
-    db = tmp_path_factory.mktemp("routing_db") / "demo.duckdb"
-    ensure_database(Settings(database=db))
-    server = StreamlitServer(REPO_ROOT / "app" / "streamlit_app.py", env={"PIPELINEBI_DATABASE": str(db)},
-                             cwd=REPO_ROOT)
-    with server as url:
-        yield url
+def served(app_server):
+    """The session's demo server: this page needs no setting of its own."""
+    return app_server
 
 
 @pytest.mark.parametrize("size", list(SIZES))
