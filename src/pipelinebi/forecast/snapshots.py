@@ -247,9 +247,12 @@ spans AS (  -- each history row of a deal closed before D, valid until the deal'
            c.closed_at, c.outcome, c.closed_close_date
     FROM known k JOIN closes c ON c.deal_id = k.deal_id
 ),
+first_monday AS (  -- a CTE, not a scalar subquery in range(): Spark refuses a subquery inside
+    -- the higher-order FILTER(SEQUENCE(…)) that range() prints as there
+    SELECT CAST(date_trunc('week', min(changed_at)) AS TIMESTAMP) AS f FROM known
+),
 mondays AS (
-    SELECT unnest(range(CAST(date_trunc('week', (SELECT min(changed_at) FROM known)) AS TIMESTAMP),
-                        CAST($as_of AS TIMESTAMP), INTERVAL 7 DAY)) AS m
+    SELECT unnest(range(f, CAST($as_of AS TIMESTAMP), INTERVAL 7 DAY)) AS m FROM first_monday
 ),
 states AS (  -- the deal's state at M 00:00: its last row before M, open, before its close
     SELECT s.pipeline, s.stage, s.close_date, s.closed_at, s.outcome, s.closed_close_date, m.m,
@@ -259,8 +262,9 @@ states AS (  -- the deal's state at M 00:00: its last row before M, open, before
 ),
 counted AS (
     SELECT pipeline, stage,
-           CASE WHEN (CAST(m AS DATE) - q_start) // 7 + 1 <= {{b1}} THEN 1
-                WHEN (CAST(m AS DATE) - q_start) // 7 + 1 <= {{b2}} THEN 2 ELSE 3 END AS bucket,
+           -- date_diff, not date - date: Spark's difference of dates is an INTERVAL, not days
+           CASE WHEN date_diff('day', q_start, CAST(m AS DATE)) // 7 + 1 <= {{b1}} THEN 1
+                WHEN date_diff('day', q_start, CAST(m AS DATE)) // 7 + 1 <= {{b2}} THEN 2 ELSE 3 END AS bucket,
            CAST(closed_at AS DATE) AS closed_day,
            outcome = 'won' AND closed_close_date >= q_start
                AND closed_close_date < q_start + INTERVAL 3 MONTH AS won_in_time
