@@ -119,15 +119,25 @@ def replace_in_build(conn, table: str, types: dict[str, str], chunks: Iterable[A
 def _load(conn, target, types: dict[str, str], chunks: Iterable[Any]) -> int:
     """Create ``target`` with ``types`` and COPY every frame of ``chunks`` into it, as ingest loads
     (:func:`.postgres_tables.copy_into`); the row count."""
-    import pyarrow as pa
+    return copy_into(conn, target, types, arrow_tables(types, chunks)[1])
 
+
+def arrow_tables(types: dict[str, str], chunks: Iterable[Any]):
+    """``(schema, tables)``: each non-empty pandas frame of ``chunks`` as an Arrow table of the
+    ``types`` columns (DuckDB type names), lazily — what PostgreSQL COPYs and Spark writes as Parquet.
+
+    >>> import pandas as pd
+    >>> schema, tables = arrow_tables({"d": "DATE", "x": "DOUBLE"}, [pd.DataFrame({"d": ["2026-01-05"], "x": [1]})])
+    >>> [t.to_pylist() for t in tables]
+    [[{'d': datetime.date(2026, 1, 5), 'x': 1.0}]]
+    """
+    import pyarrow as pa
 
     arrow = {"DATE": pa.date32(), "DOUBLE": pa.float64(), "INTEGER": pa.int32(), "VARCHAR": pa.string()}
     schema = pa.schema([(c, arrow[t]) for c, t in types.items()])
     names = list(types)
-    batches = (pa.Table.from_pandas(_typed(frame[names], types), schema=schema, preserve_index=False)
-               for frame in chunks if len(frame))
-    return copy_into(conn, target, types, batches)
+    return schema, (pa.Table.from_pandas(_typed(frame[names], types), schema=schema, preserve_index=False)
+                    for frame in chunks if len(frame))
 
 
 def _typed(frame, types: dict[str, str]):

@@ -145,7 +145,7 @@ class SparkEngine:
         self.read_only = read_only
         self.connect_retries = connect_retries
         self._spark: Any = None
-        self._build: str | None = None  # spark-local: the build whose tables are registered
+        self._build: Hashable = None  # spark-local: the (build, replaced_at) whose tables are registered
         self._views: set[str] = set()
         self._seen: Hashable = None  # Connect: the build version() saw last
         self._queried = False  # Connect: whether this session has read tables (and may cache them)
@@ -213,7 +213,8 @@ class SparkEngine:
                                              hint="load them: `pipelinebi ingest <folder> --engine spark-local…`, or "
                                                   "name canonical Parquet files in PIPELINEBI_SPARK_SOURCES and run "
                                                   "`pipelinebi derive --engine spark-local…`"))
-            if manifest["build"] == self._build:
+            stamp = (manifest["build"], manifest.get("replaced_at"))  # a store replaces tables too
+            if stamp == self._build:
                 return
             spark = self.spark
             for name, where in manifest["tables"].items():
@@ -221,7 +222,7 @@ class SparkEngine:
             for gone in self._views - set(manifest["tables"]):
                 spark.catalog.dropTempView(gone)
             self._views = set(manifest["tables"])
-            self._build = manifest["build"]
+            self._build = stamp
 
     def tables(self) -> dict[str, list[tuple[str, str]]]:
         self._refresh()
@@ -236,7 +237,9 @@ class SparkEngine:
 
     def version(self) -> Hashable:
         """spark-local: the build ``CURRENT`` names (a file read, no query); Connect: when
-        ``pipelinebi_meta`` says the tables were built.
+        ``pipelinebi_meta`` says the tables were built. Then when a table of results was last
+        stored (``replaced_at``: a backtest, the model's scores — :meth:`replace_table`), so the
+        app's cached answers are not kept past either.
 
         Connect: the server keeps each table's file listing in this session's catalog cache, so a
         table another session rewrote in place (a CRM sync appending to ``deals``) would answer
@@ -246,22 +249,24 @@ class SparkEngine:
         each read (one catalog call), so the version is never read from a stale listing."""
         if self.local:
             manifest = read_current(self.home)
-            return (self.name, manifest["build"] if manifest else None)
+            return (self.name, manifest["build"] if manifest else None, manifest.get("replaced_at") if manifest else None)
         spark, queried = self.spark, self._queried
         try:
             self._guard(lambda: spark.catalog.refreshTable(f"`{self.url.schema}`.`pipelinebi_meta`"))
-            rows = self.execute("SELECT key, value FROM pipelinebi_meta WHERE key IN ('ingested_at', 'derived_at')")
+            rows = self.execute("SELECT key, value FROM pipelinebi_meta "
+                                "WHERE key IN ('ingested_at', 'derived_at', 'replaced_at')")
         except WarehouseError as e:
             if "unavailable" in str(e):
                 raise
-            return (self.name, None)
+            return (self.name, None, None)
         meta = dict(rows.fetchall())
         built = meta.get("derived_at") or meta.get("ingested_at")
-        if built != self._seen:
+        seen = (built, meta.get("replaced_at"))
+        if seen != self._seen:
             if queried:  # a session that has read nothing has nothing cached
                 self.reread()
-            self._seen = built
-        return (self.name, built)
+            self._seen = seen
+        return (self.name, built, meta.get("replaced_at"))
 
     def reread(self) -> None:
         """Connect: forget this session's cached listings of every table of the database (the
@@ -405,6 +410,26 @@ class SparkEngine:
         if self.local or not self.read_only:  # this session's views (a build's, or the current build's)
             return {t.name for t in self._guard(lambda: spark.catalog.listTables()) if t.isTemporary}
         return {t.name for t in self._guard(lambda: spark.catalog.listTables(self.url.schema))}
+
+    def replace_table(self, table: str, types: dict[str, str], chunks: Any, meta: Any, built: Hashable = None,
+                      retire: Any = ()) -> int:
+        """Replace ``table`` with rows computed in Python (pandas frames of the ``types`` columns)
+        and its ``pipelinebi_meta`` rows (``meta(row_count, current_meta)``, ``rows.<table>``),
+        swapped in whole (:mod:`.spark_write`): the contract of
+        :meth:`PostgresEngine.replace_table <pipelinebi.engines.postgres.PostgresEngine.replace_table>`.
+        ``built``: this engine's :meth:`version` when the rows were computed — if the data was
+        rebuilt since, nothing is stored. ``retire``: the rollups reading ``table`` (None: all),
+        no longer claimed (they hold the old rows). The row count."""
+        from .spark_write import replace_connect, replace_local
+
+        stamp = None if built is None else built[1]
+        if self.local:
+            return replace_local(self, table, types, chunks, meta, built=stamp, retire=retire)
+        writer = SparkEngine(self.url, timeout=0, read_only=False, connect_retries=self.connect_retries)
+        try:  # a write of our own: its own session, no statement timeout
+            return replace_connect(writer, table, types, chunks, meta, built=stamp, retire=retire)
+        finally:
+            writer.close()
 
     def cursor(self) -> EngineCursor:
         """A cursor over this engine: Spark sessions take queries from several threads (``close()`` is harmless)."""

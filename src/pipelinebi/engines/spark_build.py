@@ -51,6 +51,7 @@ from ..errors import ConfigError, IngestError, Problem, WarehouseError
 from ..progress import Progress, no_progress
 from .url import EngineURL
 from .spark import SparkEngine, attach, read_current, read_table, stored_schema
+from .spark_write import manifest_lock
 
 META = "pipelinebi_meta"
 _NEW = "__pbi_new"
@@ -242,8 +243,9 @@ class _Build:
             manifest = {"build": self.id, "tables": self.tables}
             tmp = self.home / f".CURRENT-{self.id}"
             tmp.write_text(json.dumps(manifest, indent=1))
-            previous = read_current(self.home)
-            os.replace(tmp, self.home / "CURRENT")
+            with manifest_lock(self.home):  # a store's swap (spark_write) does not interleave with this one
+                previous = read_current(self.home)
+                os.replace(tmp, self.home / "CURRENT")
             keep = {self.id, previous["build"] if previous else None}
             for where in self.tables.values():  # a derive keeps the canonical files of an earlier ingest
                 try:

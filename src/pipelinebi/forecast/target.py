@@ -6,9 +6,12 @@ model: the DuckDB file, or a warehouse engine (PostgreSQL, Spark).
 =========================  ==========================================  ===========================================
 reads                      the file, read-only and locked, with         the engine's read-only session; the same
                            ``FORECAST_MEMORY``                          SQL printed for it (snapshots.py)
-``forecast_backtest``,     a copy of the file, swapped in               tables of the schema, built beside and
-``win_scores``             (:mod:`.store`)                              swapped in one transaction (the engine's
-                                                                        ``replace_table``)
+``forecast_backtest``,     a copy of the file, swapped in               tables of the schema (PostgreSQL: built
+``win_scores``             (:mod:`.store`)                              beside, swapped in one transaction) or of
+                                                                        the Spark warehouse (a new Parquet folder
+                                                                        named by a new ``CURRENT``; Connect: a
+                                                                        ``__pbi_new`` table renamed in): the
+                                                                        engine's ``replace_table``
 the trained model          ``<file>.winmodel.json`` beside the file     ``<forecast_model_dir>/<data key>.winmodel.json``
                                                                         (default ``models/`` beside the DuckDB
                                                                         file; :func:`pipelinebi.engines.data_key`)
@@ -18,10 +21,8 @@ the trained model          ``<file>.winmodel.json`` beside the file     ``<forec
 >>> t = EngineTarget(Settings(engine="postgresql://ann:s3cret@db.example/sales?schema=crm", database="/srv/bi/x.duckdb"))
 >>> t.name, str(t.model_path)
 ('postgresql://ann:***@db.example/sales?schema=crm', '/srv/bi/models/postgres-db.example-5432-sales-crm.winmodel.json')
->>> EngineTarget(Settings(engine="spark-local?database=crm"))
-Traceback (most recent call last):
-...
-pipelinebi.errors.ConfigError: the forecast model and backtest run on DuckDB and PostgreSQL, not yet on Spark (PIPELINEBI_ENGINE is spark-local?database=crm) (run them on the DuckDB file or a PostgreSQL copy of the data: --engine postgresql://…)
+>>> EngineTarget(Settings(engine="spark-local?warehouse=/srv/lake&database=crm", database="/srv/bi/x.duckdb")).model_path.name
+'spark-local-crm-5b3e4953.winmodel.json'
 """
 
 from __future__ import annotations
@@ -31,8 +32,6 @@ from pathlib import Path
 from typing import Any, Hashable, Iterator
 
 import pandas as pd
-
-from ..errors import ConfigError, Problem
 
 #: DuckDB's memory limit for the forecast commands' reads (not the app's ``query_memory``, half
 #: the machine by default): their big query — every date's open pipeline in one pass — is sorted
@@ -96,11 +95,6 @@ class EngineTarget:
 
         self.settings = settings
         self.url = engine_url(settings)
-        if self.url.kind != "postgres":  # refused before any read: Spark has no replace_table yet
-            raise ConfigError(Problem(f"the forecast model and backtest run on DuckDB and PostgreSQL, not yet on "
-                                      f"Spark (PIPELINEBI_ENGINE is {self.url.redacted})",
-                                      hint="run them on the DuckDB file or a PostgreSQL copy of the data: "
-                                           "--engine postgresql://…"))
         self.name = self.url.redacted
         folder = getattr(settings, "forecast_model_dir", None) or Path(settings.database).parent / "models"
         self.model_path = Path(folder) / f"{data_key(self.url)}.winmodel.json"

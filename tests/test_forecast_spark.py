@@ -1,0 +1,251 @@
+"""The forecast commands on Spark (issue #18): ``pipelinebi backtest`` and ``model train|score``
+with a ``spark-local`` engine read the warehouse through the engine's read-only session and
+store ``forecast_backtest`` and ``win_scores`` with :meth:`SparkEngine.replace_table` — a new
+Parquet folder named by a new ``CURRENT`` (spark-local), or a ``__pbi_new`` table renamed into
+place (Spark Connect).
+
+The reference is DuckDB on the same seeds, run independently in this test (a plain ingest of
+the seeds, the same commands on that file). Spark's tables are read back by a new engine
+session (the app's reader) and by pyarrow from the Parquet files ``CURRENT`` names; counts by
+hand SQL. Doubles are compared with a tolerance (the model's probabilities are floating-point
+sums); everything else exactly.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+
+from pipelinebi.engines import parse_engine
+from pipelinebi.engines.spark import SparkEngine, read_current
+from pipelinebi.errors import WarehouseError
+from pipelinebi.forecast import commands
+from pipelinebi.forecast.store import SCORE_TYPES, store_on_engine, store_scores_on_engine
+from pipelinebi.forecast.target import EngineTarget
+from pipelinebi.ingest import ingest
+from pipelinebi.semantic.rollups import available
+from pipelinebi.settings import PROJECT_ROOT, get_settings
+from pipelinebi.warehouse import open_readonly
+
+pytestmark = pytest.mark.spark
+
+SEMANTIC = PROJECT_ROOT / "semantic"
+#: one quarter of weekly snapshots, with the learned model (one quarterly model trained), as on PostgreSQL
+FROM, TO = "2026-04-06", "2026-06-29"
+KEYS = ["snapshot_date", "method", "owner_id", "pipeline"]
+DOUBLES = ["closed_won_to_date", "open_in_period", "open_weighted", "forecast", "actual", "error", "abs_error"]
+
+
+@pytest.fixture(scope="module")
+def monkeypatch_module():
+    mp = pytest.MonkeyPatch()
+    yield mp
+    mp.undo()
+
+
+@pytest.fixture(scope="module")
+def spark_url(spark_seeds_url, tmp_path_factory) -> str:
+    """A warehouse of its own over the session's seeds build: its ``CURRENT`` copied into a new
+    folder (the manifest names the build's Parquet folders by path, read only), so what this
+    module stores never reaches the other Spark tests' ``spark_seeds_url``."""
+    src = SparkEngine(parse_engine(spark_seeds_url)).home
+    lake = tmp_path_factory.mktemp("fc_lake")
+    (lake / "seeds").mkdir()
+    shutil.copyfile(src / "CURRENT", lake / "seeds" / "CURRENT")
+    return f"spark-local?warehouse={lake}&database=seeds"
+
+
+@pytest.fixture(scope="module")
+def duck_db(tmp_path_factory):
+    """The seeds ingested into a DuckDB file as ``ingest_spark`` checks them (no demo backtest)."""
+    db = tmp_path_factory.mktemp("fc_duck") / "seeds.duckdb"
+    assert ingest(PROJECT_ROOT / "seeds", db, semantic_dir=SEMANTIC).ok
+    return db
+
+
+@pytest.fixture(scope="module")
+def target(spark_url, tmp_path_factory, monkeypatch_module):
+    monkeypatch_module.setenv("PIPELINEBI_FORECAST_MODEL_DIR", str(tmp_path_factory.mktemp("models")))
+    return lambda: EngineTarget(get_settings(engine=spark_url))
+
+
+@pytest.fixture(scope="module")
+def backtests(target, duck_db):
+    """The same weekly backtest (with the model) run on Spark and on the DuckDB file."""
+    return commands.backtest(target(), FROM, TO, "week", True, None), commands.backtest(duck_db, FROM, TO, "week",
+                                                                                       True, None)
+
+
+@pytest.fixture(scope="module")
+def trained(target, duck_db, backtests):
+    """``model train`` on Spark and on the DuckDB file: (target, its output, DuckDB's output)."""
+    t = target()
+    return t, commands.train(t), commands.train(duck_db)
+
+
+def spark_table(url: str, sql: str) -> pd.DataFrame:
+    """A query by a new read-only engine session (what the app opens)."""
+    with SparkEngine(parse_engine(url), timeout=0) as eng:
+        return eng.run(sql).to_pandas()
+
+
+def parquet_table(url: str, table: str) -> pd.DataFrame:
+    """``table`` read by pyarrow from the Parquet folder ``CURRENT`` names (not through Spark)."""
+    home = SparkEngine(parse_engine(url)).home
+    return pq.read_table(read_current(home)["tables"][table]["path"]).to_pandas()
+
+
+def spark_meta(url: str) -> dict[str, str]:
+    return dict(spark_table(url, "SELECT key, value FROM pipelinebi_meta").itertuples(index=False))
+
+
+def duck_table(db, sql: str) -> pd.DataFrame:
+    with open_readonly(db) as con:
+        return con.execute(sql).df()
+
+
+def same_rows(a: pd.DataFrame, b: pd.DataFrame, keys: list[str], doubles: list[str], rtol=1e-6, atol=0.005) -> None:
+    """``a`` and ``b`` hold the same rows: keys and every other column exactly, doubles within
+    ``rtol`` relative and ``atol`` absolute."""
+    assert list(a.columns) == list(b.columns)
+    assert len(a) == len(b) and len(a) > 0
+
+    def norm(f: pd.DataFrame) -> pd.DataFrame:
+        f = f.copy()
+        for c in f.columns:
+            if c in doubles:
+                f[c] = pd.to_numeric(f[c]).astype(float)
+            elif c.endswith(("_date", "_start", "_end", "scored_on")):
+                f[c] = pd.to_datetime(f[c])
+            else:
+                f[c] = f[c].astype(object).where(f[c].notna(), None)
+        return f.sort_values(keys, kind="stable").reset_index(drop=True)
+
+    a, b = norm(a), norm(b)
+    exact = [c for c in a.columns if c not in doubles]
+    pd.testing.assert_frame_equal(a[exact], b[exact], check_dtype=False)
+    for c in doubles:
+        x, y = a[c].to_numpy(float), b[c].to_numpy(float)
+        assert (np.isnan(x) == np.isnan(y)).all(), c
+        ok = ~np.isnan(x)
+        assert np.allclose(x[ok], y[ok], rtol=rtol, atol=atol), (c, np.abs(x[ok] - y[ok]).max())
+
+
+# -------------------------------------------------------------- backtest
+def test_backtest_on_spark_stores_the_rows_duckdb_stores(backtests, spark_url, duck_db):
+    on_spark, on_duck = backtests
+    assert "stored" in on_spark and f"in {spark_url}" in on_spark
+    want = duck_table(duck_db, "SELECT * FROM forecast_backtest")
+    assert set(want.method) >= {"model", "stage_probability", "historical_win_rate", "timed_win_rate"}
+    assert want.snapshot_date.nunique() == 13
+    same_rows(spark_table(spark_url, "SELECT * FROM forecast_backtest"), want, KEYS, DOUBLES)
+    same_rows(parquet_table(spark_url, "forecast_backtest"), want, KEYS, DOUBLES)
+    # the accuracy printed is the same (every line but the timing one)
+    assert on_spark.splitlines()[1:-1] == on_duck.splitlines()[1:-1]
+
+
+def test_the_backtest_is_described_and_counted_in_pipelinebi_meta(backtests, spark_url):
+    meta = spark_meta(spark_url)
+    # the engine's version names the store, so sessions re-register their views and the app's
+    # cached answers (keyed on it) are let go
+    with SparkEngine(parse_engine(spark_url)) as eng:
+        assert eng.version()[2] == meta["replaced_at"] is not None
+    n = spark_table(spark_url, "SELECT count(*) AS n FROM forecast_backtest").n[0]
+    info = json.loads(meta["forecast_backtest"])
+    assert (info["from"], info["to"], info["every"], info["rows"]) == (FROM, TO, "week", n)
+    assert json.loads(meta["coverage"])["backtest_rows"] == n
+    assert meta["rows.forecast_backtest"] == str(n)
+
+
+def test_rows_computed_from_data_rebuilt_since_are_not_stored(backtests, spark_url):
+    home = SparkEngine(parse_engine(spark_url)).home
+    before = (home / "CURRENT").read_text()
+    folders = sorted(p.name for p in home.iterdir())
+    rows = spark_table(spark_url, "SELECT * FROM forecast_backtest LIMIT 5")
+    with SparkEngine(parse_engine(spark_url)) as eng:
+        with pytest.raises(WarehouseError, match="changed while this ran"):
+            store_on_engine(eng, rows, {"from": "x"}, built=(eng.name, "an older build", None))
+    assert (home / "CURRENT").read_text() == before
+    assert sorted(p.name for p in home.iterdir()) == folders  # the new rows' folder removed
+
+
+# ----------------------------------------------------------------- model
+def test_model_train_on_spark_learns_what_it_learns_on_duckdb(trained, duck_db):
+    t, on_spark, on_duck = trained
+    assert t.model_path.name.startswith("spark-local-seeds-") and t.model_path.name.endswith(".winmodel.json")
+    spark_model = json.loads(t.model_path.read_text())
+    duck_model = json.loads(commands.M.model_path(duck_db).read_text())
+    for method in ("model", "historical_win_rate", "stage_probability"):
+        a, b = spark_model["meta"]["holdout"][method], duck_model["meta"]["holdout"][method]
+        assert a["rows"] == b["rows"] > 100
+        assert a["auc"] == pytest.approx(b["auc"], abs=1e-9) and a["brier"] == pytest.approx(b["brier"], abs=1e-9)
+    assert np.allclose(spark_model["coef"], duck_model["coef"], atol=1e-6)
+    keep = [i for i, line in enumerate(on_duck.splitlines()) if not line.startswith(("trained on", "time ", "scored "))]
+    assert [on_spark.splitlines()[i] for i in keep] == [on_duck.splitlines()[i] for i in keep]
+
+
+def test_model_train_on_spark_scores_the_open_deals_duckdb_scores(trained, spark_url, duck_db):
+    """``win_scores`` holds DuckDB's rows: ids, reasons and dates exactly, probabilities to 1e-9."""
+    want = duck_table(duck_db, "SELECT * FROM win_scores")
+    assert len(want) > 200
+    for got in (spark_table(spark_url, "SELECT * FROM win_scores"), parquet_table(spark_url, "win_scores")):
+        same_rows(got, want, ["deal_id"], ["win_probability"], rtol=0, atol=1e-9)
+    meta = spark_meta(spark_url)
+    assert json.loads(meta["coverage"])["scored_deals"] == len(want)
+
+
+def test_a_store_records_the_real_row_counts_and_retires_the_rollups_reading_it(trained, spark_url, layer):
+    """After ``backtest`` and ``model train`` stored their tables, ``rows.<table>`` is the
+    table's real row count (hand ``count(*)``), and the rollups built from the old (empty)
+    ``win_scores`` are no longer claimed, so queries read the raw tables (with the scores);
+    every other rollup is still read."""
+    meta = spark_meta(spark_url)
+    for table in ("win_scores", "forecast_backtest"):
+        n = spark_table(spark_url, f"SELECT count(*) AS n FROM {table}").n[0]
+        assert meta[f"rows.{table}"] == str(n) and n > 200
+    reading = {n for n, r in layer.registry.rollups.items() if "win_scores" in r.reads}
+    assert reading >= {"open_deal_list", "stalled_deal_list"}
+    assert not any(f"rollup.{layer.registry.rollups[n].table}" in meta for n in reading)
+    with SparkEngine(parse_engine(spark_url), timeout=0) as eng:
+        assert set(available(layer.registry.rollups, eng)) == set(layer.registry.rollups) - reading
+
+
+def test_model_score_on_spark_prints_what_duckdb_prints(trained, target, duck_db):
+    assert commands.score(target(), 5) == commands.score(duck_db, 5)
+
+
+# ---------------------------------------------------------- Spark Connect
+def test_replace_table_on_spark_connect_swaps_the_table_and_its_meta(spark_session, spark_connect_url, duck_db):
+    """On a Connect server the table is written as ``win_scores__pbi_new`` and renamed over the
+    old one, ``pipelinebi_meta`` rewritten with its row count and the rollup reading it retired;
+    rows from data rebuilt since are refused, the tables left as they were."""
+    db = "fc_connect"
+    spark_session.sql(f"DROP DATABASE IF EXISTS {db} CASCADE")
+    spark_session.sql(f"CREATE DATABASE {db}")
+    spark_session.createDataFrame([("ingested_at", "2026-12-01T00:00:00"), ("rollup.rollup_open_deal_list", "f1"),
+                                   ("rollup.rollup_other", "f2")], "key string, value string") \
+        .write.format("parquet").saveAsTable(f"{db}.pipelinebi_meta")
+    spark_session.sql(f"CREATE TABLE {db}.win_scores (deal_id string) USING parquet")
+    scores = duck_table(duck_db, "SELECT * FROM win_scores")
+    url = f"{spark_connect_url}?database={db}"
+    with SparkEngine(parse_engine(url), timeout=0) as eng:
+        with pytest.raises(WarehouseError, match="changed while this ran"):
+            store_scores_on_engine(eng, scores, {"x": 1}, built=(eng.name, "an older build", None))
+        assert spark_session.table(f"{db}.win_scores").columns == ["deal_id"]
+        store_scores_on_engine(eng, scores, {"x": 1}, built=eng.version(), retire=["rollup_open_deal_list"])
+        got = eng.run("SELECT * FROM win_scores").to_pandas()
+        meta = dict(eng.run("SELECT key, value FROM pipelinebi_meta").to_pandas().itertuples(index=False))
+        n = eng.run("SELECT count(*) AS n FROM win_scores").to_pandas().n[0]
+        assert eng.version()[2] == meta["replaced_at"]
+    assert list(got.columns) == list(SCORE_TYPES)
+    same_rows(got, scores, ["deal_id"], ["win_probability"], rtol=0, atol=1e-9)
+    assert meta["rows.win_scores"] == str(n) == str(len(scores))
+    assert "rollup.rollup_open_deal_list" not in meta and meta["rollup.rollup_other"] == "f2"
+    assert json.loads(meta["win_scores"])["rows"] == n
+    left = [t.name for t in spark_session.catalog.listTables(db) if t.name.endswith("__pbi_new")]
+    assert left == []
