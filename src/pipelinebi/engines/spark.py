@@ -41,7 +41,6 @@ pipelinebi.errors.QueryError: the query path only runs one SELECT (this is a DRO
 
 from __future__ import annotations
 
-import json
 import os
 import tempfile
 import threading
@@ -55,6 +54,7 @@ from ..errors import ConfigError, Problem, QueryError, WarehouseError
 from .url import EngineURL
 from .duckdb import too_many_rows
 from .cursor import EngineCursor, Rows, bound
+from .spark_manifest import read_current
 
 #: functions that reach outside the query: Java methods by name
 _REFUSED_FUNCTIONS = frozenset({"REFLECT", "JAVA_METHOD", "TRY_REFLECT"})
@@ -457,14 +457,6 @@ class SparkEngine:
 
 
 # ------------------------------------------------------------------ builds
-def read_current(home: Path) -> dict | None:
-    """spark-local: the manifest ``CURRENT`` — ``{"build": id, "tables": {name: where}}`` — or None."""
-    try:
-        return json.loads((home / "CURRENT").read_text())
-    except FileNotFoundError:
-        return None
-
-
 def attach(spark, name: str, where: dict) -> None:
     """Register a table as a temporary view of ``spark``: ``{"path": parquet}`` or ``{"table": name}``.
 

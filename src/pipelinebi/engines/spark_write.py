@@ -27,36 +27,20 @@ Names are the caller's constants, put in as quoted identifiers; values only trav
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import shutil
 import time
 import uuid
-from contextlib import contextmanager
 from datetime import datetime, timezone
-from pathlib import Path
-from typing import Any, Callable, Hashable, Iterable, Iterator
+from typing import Any, Callable, Hashable, Iterable
 
 from ..errors import Problem, WarehouseError
 from .postgres_write import arrow_tables
-from .spark import read_current
+from .spark_manifest import manifest_lock, read_current
 
 META = "pipelinebi_meta"
 _NEW = "__pbi_new"
-
-
-@contextmanager
-def manifest_lock(home: Path) -> Iterator[None]:
-    """spark-local: hold the database's lock file while ``CURRENT`` is read and replaced, so a
-    store and a build (or two stores) never swap in a manifest made from an older one."""
-    home.mkdir(parents=True, exist_ok=True)
-    with open(home / ".lock", "a") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
 
 
 def changed(name: str) -> WarehouseError:
