@@ -21,6 +21,7 @@ import psycopg
 import pytest
 
 from app_support import app_test, chart_frames
+from forecast_tables import duck_table, same_rows
 from pg_helpers import free_port
 from pipelinebi.cli import main
 from pipelinebi.dashboards.queries import period_label
@@ -105,38 +106,6 @@ def pg_table(postgres_dsn: str, sql: str, role: str | None = None) -> pd.DataFra
             c.execute(f"SET ROLE {role}")  # a fixed test role name
         cur = c.execute(sql)
         return pd.DataFrame(cur.fetchall(), columns=[d.name for d in cur.description])
-
-
-def duck_table(db, sql: str) -> pd.DataFrame:
-    with open_readonly(db) as con:
-        return con.execute(sql).df()
-
-
-def same_rows(a: pd.DataFrame, b: pd.DataFrame, keys: list[str], doubles: list[str]) -> None:
-    """``a`` and ``b`` hold the same rows: keys and every other column exactly, doubles within 1e-6
-    relative (and 0.005 absolute: money)."""
-    assert list(a.columns) == list(b.columns)
-    assert len(a) == len(b) and len(a) > 0
-
-    def norm(f: pd.DataFrame) -> pd.DataFrame:
-        f = f.copy()
-        for c in f.columns:
-            if c in doubles:
-                f[c] = pd.to_numeric(f[c]).astype(float)
-            elif c.endswith(("_date", "_start", "_end", "scored_on")):
-                f[c] = pd.to_datetime(f[c])
-            else:
-                f[c] = f[c].astype(object).where(f[c].notna(), None)
-        return f.sort_values(keys, kind="stable").reset_index(drop=True)
-
-    a, b = norm(a), norm(b)
-    exact = [c for c in a.columns if c not in doubles]
-    pd.testing.assert_frame_equal(a[exact], b[exact], check_dtype=False)
-    for c in doubles:
-        x, y = a[c].to_numpy(float), b[c].to_numpy(float)
-        assert (np.isnan(x) == np.isnan(y)).all(), c
-        ok = ~np.isnan(x)
-        assert np.allclose(x[ok], y[ok], rtol=1e-6, atol=0.005), (c, np.abs(x[ok] - y[ok]).max())
 
 
 # ----------------------------------------------------------------- reads
