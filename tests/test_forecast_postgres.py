@@ -35,7 +35,6 @@ from pipelinebi.forecast.after_ingest import apply_model
 from pipelinebi.forecast.dates import schedule
 from pipelinebi.forecast.store import store_on_engine
 from pipelinebi.forecast.target import EngineTarget
-from pipelinebi.ingest import ingest
 from pipelinebi.semantic.rollups import available
 from pipelinebi.settings import PROJECT_ROOT, get_settings
 from pipelinebi.warehouse import open_readonly
@@ -64,10 +63,11 @@ def pg_url(postgres_dsn) -> str:
 
 
 @pytest.fixture(scope="module")
-def duck_db(tmp_path_factory):
-    """The seeds ingested into a DuckDB file exactly as ``pg_url`` ingests them (no demo backtest)."""
+def duck_db(tmp_path_factory, plain_seeds_db):
+    """The seeds ingested into a DuckDB file exactly as ``pg_url`` ingests them (no demo backtest): a copy of
+    the session's plain seeds build, since these tests store a backtest and scores in it."""
     db = tmp_path_factory.mktemp("fc_duck") / "seeds.duckdb"
-    assert ingest(PROJECT_ROOT / "seeds", db, semantic_dir=SEMANTIC).ok
+    shutil.copyfile(plain_seeds_db, db)
     return db
 
 

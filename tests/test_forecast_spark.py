@@ -28,7 +28,6 @@ from pipelinebi.errors import WarehouseError
 from pipelinebi.forecast import commands
 from pipelinebi.forecast.store import SCORE_TYPES, store_on_engine, store_scores_on_engine
 from pipelinebi.forecast.target import EngineTarget
-from pipelinebi.ingest import ingest
 from pipelinebi.semantic.rollups import available
 from pipelinebi.settings import PROJECT_ROOT, get_settings
 
@@ -64,10 +63,11 @@ def spark_url(spark_seeds_url, tmp_path_factory) -> str:
 
 
 @pytest.fixture(scope="module")
-def duck_db(tmp_path_factory):
-    """The seeds ingested into a DuckDB file as ``ingest_spark`` checks them (no demo backtest)."""
+def duck_db(tmp_path_factory, plain_seeds_db):
+    """The seeds ingested into a DuckDB file as ``ingest_spark`` checks them (no demo backtest): a copy of
+    the session's plain seeds build, since these tests store a backtest and scores in it."""
     db = tmp_path_factory.mktemp("fc_duck") / "seeds.duckdb"
-    assert ingest(PROJECT_ROOT / "seeds", db, semantic_dir=SEMANTIC).ok
+    shutil.copyfile(plain_seeds_db, db)
     return db
 
 
