@@ -28,6 +28,7 @@ from typing import Any, Callable, Hashable, Iterable
 
 from ..errors import Problem, WarehouseError
 from .postgres_tables import copy_into, grant, grants_of
+from .store_rows import arrow_tables
 from .url import EngineURL
 
 #: suffix of the table being built beside the one in use
@@ -120,37 +121,3 @@ def _load(conn, target, types: dict[str, str], chunks: Iterable[Any]) -> int:
     """Create ``target`` with ``types`` and COPY every frame of ``chunks`` into it, as ingest loads
     (:func:`.postgres_tables.copy_into`); the row count."""
     return copy_into(conn, target, types, arrow_tables(types, chunks)[1])
-
-
-def arrow_tables(types: dict[str, str], chunks: Iterable[Any]):
-    """``(schema, tables)``: each non-empty pandas frame of ``chunks`` as an Arrow table of the
-    ``types`` columns (DuckDB type names), lazily — what PostgreSQL COPYs and Spark writes as Parquet.
-
-    >>> import pandas as pd
-    >>> schema, tables = arrow_tables({"d": "DATE", "x": "DOUBLE"}, [pd.DataFrame({"d": ["2026-01-05"], "x": [1]})])
-    >>> [t.to_pylist() for t in tables]
-    [[{'d': datetime.date(2026, 1, 5), 'x': 1.0}]]
-    """
-    import pyarrow as pa
-
-    arrow = {"DATE": pa.date32(), "DOUBLE": pa.float64(), "INTEGER": pa.int32(), "VARCHAR": pa.string()}
-    schema = pa.schema([(c, arrow[t]) for c, t in types.items()])
-    names = list(types)
-    return schema, (pa.Table.from_pandas(_typed(frame[names], types), schema=schema, preserve_index=False)
-                    for frame in chunks if len(frame))
-
-
-def _typed(frame, types: dict[str, str]):
-    """``frame``'s columns in the Python types Arrow takes for ``types`` (dates as dates, missing as None)."""
-    import pandas as pd
-
-    out = frame.copy()
-    for c, t in types.items():
-        if t == "DATE":
-            d = pd.to_datetime(out[c])
-            out[c] = d.dt.date.astype(object).where(d.notna(), None)
-        elif t in ("DOUBLE", "INTEGER"):
-            out[c] = pd.to_numeric(out[c])  # NaN: NULL (Arrow's from_pandas)
-        else:
-            out[c] = out[c].astype(object).where(out[c].notna(), None)
-    return out

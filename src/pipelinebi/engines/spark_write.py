@@ -36,7 +36,7 @@ from datetime import datetime, timezone
 from typing import Any, Callable, Hashable, Iterable
 
 from ..errors import Problem, WarehouseError
-from .postgres_write import arrow_tables
+from .store_rows import arrow_tables
 from .spark_manifest import manifest_lock, read_current
 
 META = "pipelinebi_meta"
