@@ -55,6 +55,7 @@ from typing import Any, Hashable
 from sqlglot import exp
 
 from ..compiler.aggregate import source_table
+from .keyed_model import model_of
 
 META_PREFIX = "scope_fact."
 #: the file's checkpoint count once the answers were stored
@@ -134,7 +135,6 @@ def rule_models(registry: Any, semantic_dir: Path | str) -> set[str]:
     open or broken (``pipelinebi validate`` says why)."""
     from ..compiler.filters import to_condition
     from ..errors import PipelineBIError
-    from .keys import _model_of
     from .policy import _sample_user, load_policy
     from .rules import rule_condition
 
@@ -145,7 +145,7 @@ def rule_models(registry: Any, semantic_dir: Path | str) -> set[str]:
             if role.sees_everything:
                 continue
             condition = to_condition(rule_condition(role.rows, _sample_user(), name).sql("duckdb"))
-            model = _model_of(registry, condition)
+            model = model_of(registry, condition)
             if model is not None:
                 found.add(model)
     except (PipelineBIError, OSError):

@@ -58,10 +58,10 @@ from sqlglot import exp
 
 from ..compiler.aggregate import source_table
 from ..compiler.fields import resolve_dimension
-from ..compiler.filters import dimension_names, substitute, to_condition
+from ..compiler.filters import substitute, to_condition
 from ..compiler.query import RowScope, ScopeKeys
-from ..errors import QueryError
 from .facts import Stored, copies_query, forget, orphans_query
+from .keyed_model import model_of
 
 #: Keys written out as literals (a longer IN list costs DuckDB more to plan than a join: 43 ms
 #: for 5,000 rep ids against 10 ms for joining reps, at 1M deals).
@@ -132,29 +132,10 @@ def stamp_of(con) -> Hashable | None:
     return (path, version) if version is not None else None
 
 
-def _model_of(registry, condition: exp.Expression) -> str | None:
-    """The one model whose own columns are every dimension ``condition`` names."""
-    names = dimension_names(condition)
-    if not names:
-        return None
-    found = None
-    for model_name, model in registry.models.items():
-        if len(model.definition.key_columns) != 1:
-            continue
-        try:
-            if all(resolve_dimension(registry, model_name, n).models == {model_name} for n in names):
-                if found is not None:
-                    return None  # two candidates: leave it to the joins
-                found = model_name
-        except QueryError:
-            continue
-    return found
-
-
 def _keys_of(registry, text: str, cursor, stamp: Hashable | None = None,
              facts: Stored | None = None) -> ScopeKeys | None:
     condition = to_condition(text)  # allow-listed again, as the compiler does
-    model = _model_of(registry, condition)
+    model = model_of(registry, condition)
     if model is None:
         return None
     pk = registry.models[model].definition.key_columns[0]
