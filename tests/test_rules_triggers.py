@@ -276,3 +276,44 @@ def test_trigger_errors_name_file_line_and_close_match(tmp_path):
     with pytest.raises(DefinitionError) as e:
         load_triggers(d)
     assert "rules/triggers.yml:" in str(e.value) and "exactly one of 'time'" in str(e.value)
+
+
+def test_nth_event_is_counted_over_all_history_not_the_lookback_window(tmp_path, second_db):
+    # The second ingest (as_of 03-25) holds D4's two pushes: 03-20 12:00 and 03-25 09:00. With a
+    # 3-day lookback only the second is inside the window, yet it is still D4's 2nd push (the
+    # compiled SQL numbers only subjects with an event in the window, but over all their history):
+    # nth 2 fires on 03-25 09:00 and nth 1 fires for nobody (D4's 1st push is older than the window).
+    from pipelinebi.rules.triggers import compile_triggers
+    from pipelinebi.semantic.loader import load_definitions
+    from pipelinebi.semantic.registry import build_registry
+    from pipelinebi.semantic.triggers import load_triggers
+
+    d = triggers_semantic(tmp_path, rollups=False)
+    (d / "rules" / "triggers.yml").write_text("""\
+triggers:
+  lookback_days: 3
+  expires_after_days: 30
+  rules:
+    - name: pushed_twice
+      model: close_date_changes
+      time: close_date_change_at
+      when: "is_close_date_push"
+      nth: 2
+      team: managers
+      message: "{deal_name} pushed to {slipped_to}"
+    - name: pushed_once
+      model: close_date_changes
+      time: close_date_change_at
+      when: "is_close_date_push"
+      nth: 1
+      team: managers
+      message: "{deal_name} pushed to {slipped_to}"
+""")
+    compiled = compile_triggers(build_registry(*load_definitions(d), d), load_triggers(d))
+    with duckdb.connect(str(second_db), read_only=True) as con:
+        assert con.execute("SELECT value FROM pipelinebi_meta WHERE key = 'as_of'").fetchone()[0] == "2024-03-25"
+        pushes = con.execute("SELECT changed_at FROM close_date_changes WHERE deal_id = 'D4' AND is_push "
+                             "ORDER BY changed_at").fetchall()
+        fired = con.execute(f"SELECT action_rule, deal_id, fired_at FROM ({compiled.sql}) ORDER BY 1").fetchall()
+    assert [p[0] for p in pushes] == [_ts("2024-03-20 12:00:00"), _ts("2024-03-25 09:00:00")]
+    assert fired == [("pushed_twice", "D4", _ts("2024-03-25 09:00:00"))]
