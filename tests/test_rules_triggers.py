@@ -40,6 +40,16 @@ from pipelinebi.settings import PROJECT_ROOT
 
 GOOD = PROJECT_ROOT / "tests" / "fixtures" / "ingest" / "good"
 
+PUSHED_TWICE = """\
+    - name: pushed_twice
+      model: close_date_changes
+      time: close_date_change_at
+      when: "is_close_date_push"
+      nth: 2
+      team: managers
+      message: "{deal_name} pushed to {slipped_to}"
+"""
+
 TRIGGERS = """\
 triggers:
   lookback_days: 3650
@@ -57,13 +67,7 @@ triggers:
       when: "is_regression"
       team: managers
       message: "{deal_name} from {stage} to {next_stage}"
-    - name: pushed_twice
-      model: close_date_changes
-      time: close_date_change_at
-      when: "is_close_date_push"
-      nth: 2
-      team: managers
-      message: "{deal_name} pushed to {slipped_to}"
+""" + PUSHED_TWICE + """\
     - name: open_idle
       model: deals
       when: "status = 'open'"
@@ -289,26 +293,9 @@ def test_nth_event_is_counted_over_all_history_not_the_lookback_window(tmp_path,
     from pipelinebi.semantic.triggers import load_triggers
 
     d = triggers_semantic(tmp_path, rollups=False)
-    (d / "rules" / "triggers.yml").write_text("""\
-triggers:
-  lookback_days: 3
-  expires_after_days: 30
-  rules:
-    - name: pushed_twice
-      model: close_date_changes
-      time: close_date_change_at
-      when: "is_close_date_push"
-      nth: 2
-      team: managers
-      message: "{deal_name} pushed to {slipped_to}"
-    - name: pushed_once
-      model: close_date_changes
-      time: close_date_change_at
-      when: "is_close_date_push"
-      nth: 1
-      team: managers
-      message: "{deal_name} pushed to {slipped_to}"
-""")
+    pushed_once = PUSHED_TWICE.replace("pushed_twice", "pushed_once").replace("nth: 2", "nth: 1")
+    (d / "rules" / "triggers.yml").write_text("triggers:\n  lookback_days: 3\n  expires_after_days: 30\n  rules:\n"
+                                              + PUSHED_TWICE + pushed_once)
     compiled = compile_triggers(build_registry(*load_definitions(d), d), load_triggers(d))
     with duckdb.connect(str(second_db), read_only=True) as con:
         assert con.execute("SELECT value FROM pipelinebi_meta WHERE key = 'as_of'").fetchone()[0] == "2024-03-25"
