@@ -23,7 +23,7 @@ import pytest
 
 from forecast_tables import duck_table, same_rows
 from pipelinebi.engines import parse_engine
-from pipelinebi.engines.spark import SparkEngine, read_current
+from pipelinebi.engines.spark import SparkEngine, read_current, stored_schema
 from pipelinebi.errors import WarehouseError
 from pipelinebi.forecast import commands
 from pipelinebi.forecast.store import SCORE_TYPES, store_on_engine, store_scores_on_engine
@@ -184,6 +184,24 @@ def test_a_store_records_the_real_row_counts_and_retires_the_rollups_reading_it(
     assert not any(f"rollup.{layer.registry.rollups[n].table}" in meta for n in reading)
     with SparkEngine(parse_engine(spark_url), timeout=0) as eng:
         assert set(available(layer.registry.rollups, eng)) == set(layer.registry.rollups) - reading
+
+
+def test_a_stored_table_is_registered_with_the_columns_it_was_written_with(trained, spark_url):
+    """As for a build's tables (test_engine_spark's ``test_each_table_is_read_with_the_columns_spark_infers_from_its_files``),
+    ``CURRENT`` names each stored table and its new ``pipelinebi_meta`` with their columns:
+    exactly what Spark infers from their files, and what a new session registers them with (no
+    inference). Before, a store's entries had no columns and every session inferred them."""
+    manifest = read_current(SparkEngine(parse_engine(spark_url)).home)
+    assert all("schema" in where for where in manifest["tables"].values()), \
+        [name for name, where in manifest["tables"].items() if "schema" not in where]
+    with SparkEngine(parse_engine(spark_url), timeout=0) as eng:
+        registered = eng.tables()
+        for name in ("forecast_backtest", "win_scores", "pipelinebi_meta"):
+            where = manifest["tables"][name]
+            assert where["schema"] == stored_schema(eng.spark.read.parquet(where["path"]).schema), name
+            assert stored_schema(eng.spark.table(name).schema) == where["schema"], name
+            assert [c for c, _ in registered[name]] == [f["name"] for f in where["schema"]["fields"]], name
+    assert [f["name"] for f in manifest["tables"]["win_scores"]["schema"]["fields"]] == list(SCORE_TYPES)
 
 
 def test_model_score_on_spark_prints_what_duckdb_prints(trained, target, duck_db):

@@ -54,7 +54,7 @@ from ..errors import ConfigError, Problem, QueryError, WarehouseError
 from .url import EngineURL
 from .duckdb import too_many_rows
 from .cursor import EngineCursor, Rows, bound
-from .spark_manifest import read_current
+from .spark_manifest import read_current, stored_schema  # noqa: F401 — stored_schema: attach's form, imported here too
 
 #: functions that reach outside the query: Java methods by name
 _REFUSED_FUNCTIONS = frozenset({"REFLECT", "JAVA_METHOD", "TRY_REFLECT"})
@@ -479,37 +479,6 @@ def read_table(spark, where: dict):
 
         reader = reader.schema(StructType.fromJson(where["schema"]))
     return reader.parquet(where["path"])
-
-
-def stored_schema(schema: Any) -> dict:
-    """A Spark ``StructType`` (or an Arrow schema) as the manifest stores it: Spark's JSON form,
-    every column nullable (:func:`all_nullable`). Arrow timestamps without a zone are
-    ``timestamp_ntz``, as :data:`SESSION_CONF` infers them (the Spark tier checks every table of
-    a build against what Spark infers from its files)."""
-    if not hasattr(schema, "jsonValue"):  # an Arrow schema (ingest writes the canonical tables with PyArrow)
-        from pyspark.sql.pandas.types import from_arrow_schema
-
-        schema = from_arrow_schema(schema, prefer_timestamp_ntz=True)
-    return all_nullable(schema.jsonValue())
-
-
-def all_nullable(node: Any) -> Any:
-    """A schema's JSON form with every column (and array element, map value) nullable — as
-    Spark reads back any Parquet it wrote, or PyArrow's optional columns: a column stored as
-    NOT NULL that held a NULL would read wrong; nullable never does.
-
-    >>> all_nullable({"type": "struct", "fields": [{"name": "id", "type": "long", "nullable": False, "metadata": {}}]})
-    {'type': 'struct', 'fields': [{'name': 'id', 'type': 'long', 'nullable': True, 'metadata': {}}]}
-    """
-    if isinstance(node, dict):
-        out = {k: all_nullable(v) for k, v in node.items()}
-        for key in ("nullable", "containsNull", "valueContainsNull"):
-            if key in out:
-                out[key] = True
-        return out
-    if isinstance(node, list):
-        return [all_nullable(v) for v in node]
-    return node
 
 
 # ------------------------------------------------------------------ errors

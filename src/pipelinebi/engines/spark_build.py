@@ -50,8 +50,8 @@ from typing import Any
 from ..errors import ConfigError, IngestError, Problem, WarehouseError
 from ..progress import Progress, no_progress
 from .url import EngineURL
-from .spark import SparkEngine, attach, read_table, stored_schema
-from .spark_manifest import manifest_lock, read_current
+from .spark import SparkEngine, attach, read_table
+from .spark_manifest import manifest_lock, read_current, stored_schema
 
 META = "pipelinebi_meta"
 _NEW = "__pbi_new"

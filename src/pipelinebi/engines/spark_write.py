@@ -11,7 +11,8 @@ contract of PostgreSQL's store (:mod:`pipelinebi.engines.postgres_write`).
    is swapped ("the data changed while this ran"); else ``pipelinebi_meta`` is read from its
    Parquet, its rows for the table replaced (:func:`pipelinebi.ingest.derived.stored_meta`: the
    description, ``rows.<table>``, the ``rollup.`` claims of the rollups reading the table
-   withdrawn) and written beside the table, and a new ``CURRENT`` naming both — the same build,
+   withdrawn) and written beside the table, and a new ``CURRENT`` naming both with their columns
+   (as a build names its tables: sessions register them without Spark inferring a schema) — the same build,
    with a ``replaced_at`` stamp that is part of the engine's version, so sessions re-register
    their views and the app's cached answers are let go — replaces the old one in one
    ``os.replace``. Readers see the old table and meta, or the new ones. The folder is removed
@@ -37,7 +38,7 @@ from typing import Any, Callable, Hashable, Iterable
 
 from ..errors import Problem, WarehouseError
 from .store_rows import arrow_tables
-from .spark_manifest import manifest_lock, read_current
+from .spark_manifest import manifest_lock, read_current, stored_schema
 
 META = "pipelinebi_meta"
 _NEW = "__pbi_new"
@@ -97,11 +98,15 @@ def replace_local(engine: Any, table: str, types: dict[str, str], chunks: Iterab
             current = dict(zip(got["key"], got["value"]))
             new_meta = _merged(current, _meta_rows(table, n, meta, current, retire))
             (folder / META).mkdir()
-            pq.write_table(pa.table({"key": pa.array(list(new_meta), pa.string()),
-                                     "value": pa.array(list(new_meta.values()), pa.string())}),
-                           folder / META / "part-0.parquet")
-            manifest = {**manifest, "tables": {**manifest["tables"], table: {"path": str(folder / table)},
-                                               META: {"path": str(folder / META)}},
+            meta_table = pa.table({"key": pa.array(list(new_meta), pa.string()),
+                                   "value": pa.array(list(new_meta.values()), pa.string())})
+            pq.write_table(meta_table, folder / META / "part-0.parquet")
+            # each entry with the columns as written, as a build records its tables: every session
+            # registers them without a Spark job inferring the schema from the files (spark.attach)
+            manifest = {**manifest, "tables": {**manifest["tables"],
+                                               table: {"path": str(folder / table), "schema": stored_schema(schema)},
+                                               META: {"path": str(folder / META),
+                                                      "schema": stored_schema(meta_table.schema)}},
                         "replaced_at": new_meta["replaced_at"]}
             tmp = home / f".CURRENT-{folder_id}"
             tmp.write_text(json.dumps(manifest, indent=1))
