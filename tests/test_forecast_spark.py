@@ -19,13 +19,17 @@ import shutil
 import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
+import duckdb
 import pytest
 
 from forecast_tables import duck_table, same_rows
 from pipelinebi.engines import parse_engine
 from pipelinebi.engines.spark import SparkEngine, read_current, stored_schema
+from pipelinebi.cli import main
+from pipelinebi.engines import spark_build
 from pipelinebi.errors import WarehouseError
 from pipelinebi.forecast import commands
+from pipelinebi.forecast.after_ingest import apply_model
 from pipelinebi.forecast.store import SCORE_TYPES, store_on_engine, store_scores_on_engine
 from pipelinebi.forecast.target import EngineTarget
 from pipelinebi.semantic.rollups import available
@@ -206,6 +210,73 @@ def test_a_stored_table_is_registered_with_the_columns_it_was_written_with(train
 
 def test_model_score_on_spark_prints_what_duckdb_prints(trained, target, duck_db):
     assert commands.score(target(), 5) == commands.score(duck_db, 5)
+
+
+# --------------------------------------------------- derive with a stored model
+@pytest.fixture(scope="module")
+def duck_scored(trained, plain_seeds_db, tmp_path_factory):
+    """DuckDB's ingest-time scores with the model Spark trained: a copy of the plain seeds file,
+    the model put beside it, and the step a DuckDB ingest runs before its swap."""
+    db = tmp_path_factory.mktemp("duck_scored") / "seeds.duckdb"
+    shutil.copyfile(plain_seeds_db, db)
+    shutil.copyfile(trained[0].model_path, commands.M.model_path(db))
+    con = duckdb.connect(str(db))
+    try:
+        notes = apply_model(con, db)
+    finally:
+        con.close()
+    assert notes and notes[0].startswith("scored ")
+    return duck_table(db, "SELECT * FROM win_scores")
+
+
+def up_to_the_deal_list(models):
+    """The derived tables the open-deal list's rollup reads, directly or not (``win_scores`` among
+    them), in their order: what this test needs built (the whole derive is test_engine_spark's)."""
+    by = {m.name: m for m in models}
+    need, todo = set(), ["rollup_open_deal_list"]
+    while todo:
+        name = todo.pop()
+        if name in by and name not in need:
+            need.add(name)
+            todo.extend(by[name].depends_on)
+    return [m for m in models if m.name in need]
+
+
+def test_derive_on_spark_scores_the_open_deals_with_the_stored_model_as_duckdb_does(
+        trained, duck_scored, spark_seeds_url, layer, tmp_path, monkeypatch, capsys):
+    """``derive --engine spark-local…`` with a model stored for that engine fills ``win_scores``
+    in the build with DuckDB's ingest-time scores (ids, reasons, dates exactly; probabilities to
+    1e-9), describes and counts them in ``pipelinebi_meta``, and builds the open-deal list's rollup
+    after them (its ``win_score`` is each deal's reasons, hand SQL) and claims it. Before, a Spark
+    derive left ``win_scores`` empty. The derive builds only the tables up to that rollup, in a
+    warehouse of its own over the session's seeds build (its ``CURRENT`` copied)."""
+    lake = tmp_path / "lake"
+    (lake / "seeds").mkdir(parents=True)
+    shutil.copyfile(SparkEngine(parse_engine(spark_seeds_url)).home / "CURRENT", lake / "seeds" / "CURRENT")
+    url = f"spark-local?warehouse={lake}&database=seeds"
+    model = EngineTarget(get_settings(engine=url)).model_path  # the model kept for this engine
+    shutil.copyfile(trained[0].model_path, model)
+    models = spark_build._models
+    monkeypatch.setattr(spark_build, "_models", lambda semantic_dir: up_to_the_deal_list(models(semantic_dir)))
+    assert main(["derive", "--engine", url]) == 0
+    out = capsys.readouterr().out
+    n = len(duck_scored)
+    assert f"note: scored {n:,} open deals with the win model in {model.name}" in out, out
+    for got in (spark_table(url, "SELECT * FROM win_scores"), parquet_table(url, "win_scores")):
+        same_rows(got, duck_scored, ["deal_id"], ["win_probability"], rtol=0, atol=1e-9)
+    meta = spark_meta(url)
+    assert meta["rows.win_scores"] == str(n) == str(spark_table(url, "SELECT count(*) AS n FROM win_scores").n[0])
+    assert json.loads(meta["win_scores"])["applied_at"] == "ingest" and json.loads(meta["win_scores"])["rows"] == n
+    assert json.loads(meta["coverage"])["scored_deals"] == n
+    off = spark_table(url, """
+        SELECT count(*) AS n FROM rollup_open_deal_list r JOIN deals d ON d.deal_id = r.deal_id
+        LEFT JOIN win_scores w ON w.deal_id = d.deal_id WHERE NOT (r.win_score <=> w.win_reasons)""").n[0]
+    scored = spark_table(url, "SELECT count(*) AS n FROM rollup_open_deal_list WHERE win_score IS NOT NULL").n[0]
+    assert off == 0 and scored == n
+    with SparkEngine(parse_engine(url), timeout=0) as eng:
+        assert "open_deal_list" in available(layer.registry.rollups, eng)
+        where = read_current(eng.home)["tables"]["win_scores"]
+        assert where["schema"] == stored_schema(eng.spark.read.parquet(where["path"]).schema)
 
 
 # ---------------------------------------------------------- Spark Connect

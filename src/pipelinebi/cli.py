@@ -81,8 +81,11 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     elif url.kind == "spark":
         from .engines.spark_build import ingest_spark
 
+        from .forecast.after_ingest import engine_finisher
+
         report = ingest_spark(Path(args.path), url, mapping=mapping, dry_run=args.dry_run,
-                              progress=ConsoleProgress(), semantic_dir=settings.semantic_dir)
+                              progress=ConsoleProgress(), semantic_dir=settings.semantic_dir,
+                              finish=engine_finisher(settings))  # the stored win model scores the new deals
     else:
         report = ingest(Path(args.path), settings.database, mapping=mapping, dry_run=args.dry_run,
                         progress=ConsoleProgress(), semantic_dir=settings.semantic_dir,
@@ -114,8 +117,11 @@ def cmd_derive(args: argparse.Namespace) -> int:
     if url.kind == "spark":
         from .engines.spark_build import derive_spark
 
+        from .forecast.after_ingest import engine_finisher
+
         counts = derive_spark(url, semantic_dir=settings.semantic_dir, sources=settings.spark_sources,
-                              progress=ConsoleProgress())
+                              progress=ConsoleProgress(), finish=engine_finisher(settings),
+                              notes=notes)  # the stored model re-scores
     else:
         from .engines.postgres_build import derive_postgres
         from .forecast.after_ingest import engine_finisher

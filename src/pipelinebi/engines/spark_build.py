@@ -20,6 +20,15 @@ tables too — so queries read a rollup exactly when they would on DuckDB), prin
 per-engine fixes live. Each table is written, then registered under its name in the build's
 session, so the next file reads it.
 
+The stored win model re-scores the open deals, as a DuckDB or PostgreSQL ingest does: the CLI's
+``finish`` step (:class:`pipelinebi.forecast.after_ingest.ScoreInBuild`, the model
+``model train --engine spark…`` kept for this engine) runs in the build once ``win_scores`` is
+written and before the rollups reading it (:func:`pipelinebi.ingest.derived.after_finish`): it
+reads the new tables on the build's session and replaces ``win_scores`` of this build
+(:class:`_FinishSession`), so the deal lists' rollups, ``rows.win_scores`` and the scores'
+description in ``pipelinebi_meta`` all come from the fresh scores. No model stored: ``win_scores``
+stays as the derived SQL builds it (empty).
+
 Each event fires once across builds, as on DuckDB and PostgreSQL: before the swap, the ``actions``
 of the tables in use (the previous build's, still there: spark-local's build folder named by
 ``CURRENT``, Connect's ``<database>.actions``) is registered as ``actions_previous`` in the
@@ -45,7 +54,7 @@ import time
 import uuid
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from ..errors import ConfigError, IngestError, Problem, WarehouseError
 from ..progress import Progress, no_progress
@@ -105,6 +114,8 @@ class _Build:
         self.engine = SparkEngine(url, timeout=0, read_only=False)
         self.spark = self.engine.spark
         self.tables: dict[str, dict] = {}  # name -> where (spark-local's manifest)
+        #: what the build's ``finish`` step said (the report's notes)
+        self.notes: list[str] = []
         self.new: dict[str, None] = {}  # Connect: tables written as <name>__pbi_new, in order
         if self.engine.local:
             self.home = self.engine.home
@@ -171,6 +182,19 @@ class _Build:
             self.new[name] = None
             self.attach(name, {"table": target})
             self.tables[name] = {"table": f"`{self.url.schema}`.`{name}`"}
+
+    def replace(self, name: str, types: dict[str, str], chunks: Any) -> int:
+        """Table ``name`` of this build (one the derived SQL wrote) replaced with rows computed in
+        Python (pandas frames of the ``types`` columns, as a store takes them:
+        :func:`.store_rows.arrow_tables`), registered with its columns; the row count."""
+        from .store_rows import arrow_tables
+
+        schema, tables = arrow_tables(types, chunks)
+        tables = list(tables)  # the scores of the open deals: one frame, small
+        if self.engine.local:  # the derived SQL's files go: load_arrow writes the folder anew
+            shutil.rmtree(self.folder / name, ignore_errors=True)
+        self.load_arrow(name, (batch for table in tables for batch in table.to_batches()), schema)
+        return sum(table.num_rows for table in tables)
 
     def append(self, name: str, df: Any) -> None:
         """Add ``df``'s rows to a table this build wrote, by position and cast to its columns'
@@ -275,14 +299,59 @@ class _Build:
         self.engine.close()
 
 
-def build_derived(build: _Build, models, progress: Progress = no_progress) -> dict[str, int]:
-    """Each derived table written in Spark, in dependency order; row counts."""
+class _FinishSession:
+    """The build as a ``finish`` step sees it — what PostgreSQL's build session is to it
+    (:class:`pipelinebi.engines.postgres_build._Session`): engine enough for the forecast's reads
+    (``execute``, ``translate``, ``run`` on the build's session, so they read the new tables) and
+    :meth:`replace_table`, which replaces a table of this build and writes its ``pipelinebi_meta``
+    rows into ``meta`` (the build's, written again at the end with the row counts)."""
+
+    dialect = "spark"
+
+    def __init__(self, build: _Build, meta: dict[str, str]):
+        self.build, self.meta = build, meta
+
+    def execute(self, sql: str, params: Any = ()):
+        return self.build.engine.execute(sql, params)
+
+    def translate(self, sql: str, params: Any = ()) -> str:
+        return self.build.engine.translate(sql, params)
+
+    def run(self, sql: Any, timeout: float | None = None, max_rows: int | None = None):
+        return self.build.engine.run(sql, timeout=timeout, max_rows=max_rows)
+
+    def replace_table(self, table: str, types: dict[str, str], chunks: Any, meta: Any) -> int:
+        """``table`` replaced inside the build (:meth:`_Build.replace`), its description, coverage and
+        ``rows.<table>`` put in the build's meta — none retired: the build makes the rollups
+        reading ``table`` after this. The row count."""
+        from ..ingest.derived import stored_meta
+
+        n = self.build.replace(table, types, chunks)
+        self.meta.update(stored_meta(table, n, meta(n, dict(self.meta)), dict(self.meta)))
+        self.build.write_meta(self.meta)
+        return n
+
+
+def build_derived(build: _Build, models, progress: Progress = no_progress,
+                  finish: Callable[[Any], list[str]] | None = None, meta: dict[str, str] | None = None) -> dict[str, int]:
+    """Each derived table written in Spark, in dependency order; row counts.
+
+    ``finish`` (the forecast's: the stored win model scores the open deals into ``win_scores``)
+    runs once the tables it fills (its ``writes``) are built and before the tables reading them,
+    as on DuckDB and PostgreSQL; ``meta``: the build's ``pipelinebi_meta`` rows, which it
+    updates (:class:`_FinishSession`); its notes go to ``build.notes``."""
     from sqlglot import parse_one
 
     from ..compiler.dialects import derived_for
+    from ..ingest.derived import after_finish, finish_writes
 
+    writes = finish_writes(finish, models)
+    first, then = after_finish(models, writes) if writes else (models, [])
+    models = first + then
     counts: dict[str, int] = {}
     for i, m in enumerate(models, 1):
+        if writes and i == len(first) + 1:
+            _finish(build, finish, writes, meta if meta is not None else {}, counts, progress)
         progress(f"building derived table {m.name} in Spark", i - 1, len(models))
         text = derived_for(parse_one(m.sql, read="duckdb"), "spark")
         try:
@@ -298,7 +367,18 @@ def build_derived(build: _Build, models, progress: Progress = no_progress) -> di
             raise IngestError(Problem(f"derived table {m.name} failed in Spark: {message}", file=str(m.path),
                                       hint="nothing was swapped in; the tables in use are unchanged")) from None
         progress(f"building derived table {m.name} in Spark", i, len(models))
+    if writes and not then:
+        _finish(build, finish, writes, meta if meta is not None else {}, counts, progress)
     return counts
+
+
+def _finish(build: _Build, finish: Callable[[Any], list[str]], writes: set[str], meta: dict[str, str],
+            counts: dict[str, int], progress: Progress) -> None:
+    """Run ``finish`` in the build; the tables it filled are counted again."""
+    progress(f"filling {', '.join(sorted(writes))}")
+    build.notes.extend(finish(_FinishSession(build, meta)) or ())
+    for t in sorted(writes):
+        counts[t] = build.rows(t)
 
 
 def _models(semantic_dir: Path | str):
@@ -311,18 +391,23 @@ def _models(semantic_dir: Path | str):
 
 
 def _derive_keeping_actions(build: _Build, models, carry: str | None, existing: dict[str, dict],
-                            progress: Progress) -> dict[str, int]:
-    """:func:`build_derived`, then the actions of ``existing`` (the tables in use) that the new
-    data no longer fires appended to the new ``actions`` (module docstring)."""
-    counts = build_derived(build, models, progress)
+                            progress: Progress, finish: Callable[[Any], list[str]] | None = None,
+                            meta: dict[str, str] | None = None) -> dict[str, int]:
+    """:func:`build_derived` (with ``finish`` and the build's ``meta``), then the actions of
+    ``existing`` (the tables in use) that the new data no longer fires appended to the new
+    ``actions`` (module docstring)."""
+    counts = build_derived(build, models, progress, finish=finish, meta=meta)
     if carry is not None and "actions" in counts and build.previous_actions(existing):
         build.carry_over(carry, counts)
     return counts
 
 
 def ingest_spark(path: Path | str, url: EngineURL, *, mapping: Path | str | None = None,
-                 semantic_dir: Path | str, progress: Progress = no_progress, dry_run: bool = False):
-    """Check ``path`` like any ingest, then load it into Spark (module docstring)."""
+                 semantic_dir: Path | str, progress: Progress = no_progress, dry_run: bool = False,
+                 finish: Callable[[Any], list[str]] | None = None):
+    """Check ``path`` like any ingest, then load it into Spark (module docstring). ``finish``: the
+    step a DuckDB ingest runs before its swap (:func:`build_derived`), run in the build; its notes
+    go into the report."""
     from ..ingest import ingest
     from ..ingest.derived import built_meta, carry_over_sql
     from ..warehouse import open_readonly
@@ -351,9 +436,10 @@ def ingest_spark(path: Path | str, url: EngineURL, *, mapping: Path | str | None
             finally:
                 src.close()
             build.write_meta(meta)  # the derived SQL reads as_of from it
-            counts = _derive_keeping_actions(build, models, carry, build.existing(), progress)
+            counts = _derive_keeping_actions(build, models, carry, build.existing(), progress, finish, meta)
             build.write_meta({**meta, **built_meta(counts, models)})
             build.commit()
+            report.notes.extend(build.notes)
         except BaseException:
             build.abort()
             raise
@@ -364,8 +450,10 @@ def ingest_spark(path: Path | str, url: EngineURL, *, mapping: Path | str | None
 
 
 def derive_spark(url: EngineURL, *, semantic_dir: Path | str, sources: str | None = None,
-                 progress: Progress = no_progress) -> dict[str, int]:
-    """Rebuild only the derived tables over the canonical tables (module docstring); row counts."""
+                 progress: Progress = no_progress, finish: Callable[[Any], list[str]] | None = None,
+                 notes: list[str] | None = None) -> dict[str, int]:
+    """Rebuild only the derived tables over the canonical tables (module docstring); row counts.
+    ``finish``: as for :func:`ingest_spark`, its notes appended to ``notes``."""
     from ..canonical import TABLES
     from ..ingest.derived import built_meta, carry_over_sql
     from ..semantic.rollups import META_PREFIX
@@ -394,13 +482,15 @@ def derive_spark(url: EngineURL, *, semantic_dir: Path | str, sources: str | Non
         else:
             meta = _first_meta(build, url)
             build.write_meta(meta)
-        counts = _derive_keeping_actions(build, models, carry, existing, progress)
+        counts = _derive_keeping_actions(build, models, carry, existing, progress, finish, meta)
         meta = {k: v for k, v in meta.items() if not k.startswith(("rows.", META_PREFIX))}
         # the canonical tables as derive found them: a rollup is read until their row counts change
         found = {t: build.engine.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in TABLES}  # our own names
         build.write_meta({**meta, **built_meta({**found, **counts}, models),
                           "derived_at": datetime.now(timezone.utc).isoformat()})
         build.commit()
+        if notes is not None:
+            notes.extend(build.notes)
         return counts
     except BaseException:
         build.abort()
