@@ -279,6 +279,27 @@ def test_derive_on_spark_scores_the_open_deals_with_the_stored_model_as_duckdb_d
         assert where["schema"] == stored_schema(eng.spark.read.parquet(where["path"]).schema)
 
 
+def test_a_build_keeps_the_folders_of_the_build_before_it_stores_included(spark_session, tmp_path):
+    """A build's swap removes the folders nobody reads any more, and keeps every folder the
+    ``CURRENT`` it replaces named — a stored table's (``replace_table`` writes its own folder),
+    not only the previous build's — since readers may still be on that one. Before, a derive
+    after a store removed the stored table's folder from under them."""
+    home = tmp_path / "lake" / "crm"
+    for folder in ("b1-previous", "b2-stored", "b0-older"):
+        (home / folder).mkdir(parents=True)
+    (home / "CURRENT").write_text(json.dumps({"build": "b1-previous", "tables": {
+        "deals": {"path": str(home / "b1-previous" / "deals")},
+        "win_scores": {"path": str(home / "b2-stored" / "win_scores")}}}))
+    build = spark_build._Build(parse_engine(f"spark-local?warehouse={tmp_path / 'lake'}&database=crm"),
+                               spark_build.no_progress)
+    try:
+        build.commit()
+    finally:
+        build.close()
+    assert read_current(home)["build"] == build.id
+    assert sorted(p.name for p in home.iterdir() if p.is_dir()) == sorted(["b1-previous", "b2-stored", build.id])
+
+
 # ---------------------------------------------------------- Spark Connect
 def test_replace_table_on_spark_connect_swaps_the_table_and_its_meta(spark_session, spark_connect_url, duck_db):
     """On a Connect server the table is written as ``win_scores__pbi_new`` and renamed over the

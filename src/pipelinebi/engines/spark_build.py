@@ -271,7 +271,10 @@ class _Build:
                 previous = read_current(self.home)
                 os.replace(tmp, self.home / "CURRENT")
             keep = {self.id, previous["build"] if previous else None}
-            for where in self.tables.values():  # a derive keeps the canonical files of an earlier ingest
+            # a derive keeps the canonical files of an earlier ingest; readers still on the previous
+            # build keep reading every folder it named (a stored backtest's or scores' among them)
+            named = list(self.tables.values()) + list((previous or {}).get("tables", {}).values())
+            for where in named:
                 try:
                     keep.add(Path(where.get("path", "")).resolve().relative_to(self.home.resolve()).parts[0])
                 except (ValueError, IndexError):
