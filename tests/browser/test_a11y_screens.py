@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from browser_helpers import REPO_ROOT, wait_for_app
+from browser_helpers import REPO_ROOT, settle, wait_for_drawn  # noqa: F401 (shared with the other screen tests)
 
 PAGES = {"forecast": "Forecast vs target", "bottlenecks": "Bottlenecks", "deal-board": "Deal board",
          "actions": "Action list", "leads": "Leads", "explore": "Explore", "catalog": "Metric catalog",
@@ -59,12 +59,6 @@ def run_axe(page, axe_source: str) -> list[dict]:
                                        nodes: v.nodes.slice(0, 5).map(n => [n.target.join(' '), n.failureSummary])}));
     }""")
     return [v for v in result if v["impact"] in ("serious", "critical")]
-
-
-def settle(page) -> None:
-    wait_for_app(page, timeout=60_000)
-    page.wait_for_timeout(1000)  # charts and grids draw after the run ends
-    wait_for_app(page, timeout=60_000)
 
 
 @pytest.mark.parametrize("theme", THEMES)

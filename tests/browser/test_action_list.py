@@ -81,6 +81,7 @@ def test_action_list(browser, served, screenshot_dir, size):
         page.screenshot(path=screenshot_dir / f"actions_top_{size}.png")
         page.get_by_text(f"Every action on this deal: {every} action").first.scroll_into_view_if_needed()
         assert page.get_by_text(f"Every action on this deal: {every} action").first.is_visible()
+        _a11y.wait_for_drawn(page)  # the grids in view painted before the screenshot
         page.screenshot(path=screenshot_dir / f"actions_{size}.png", full_page=size == "desktop")
         bad = run_axe(page, _a11y._axe_path().read_text())
         assert not bad, json.dumps(bad, indent=1)

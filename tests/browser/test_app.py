@@ -10,7 +10,7 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 
-from browser_helpers import wait_for_app
+from browser_helpers import settle
 
 PAGES = {"": "Forecast vs target", "bottlenecks": "Bottlenecks", "deal-board": "Deal board", "leads": "Leads",
          "explore": "Explore", "catalog": "Metric catalog"}
@@ -21,12 +21,6 @@ VIEWPORT = {"width": 1440, "height": 1800}
 def big_page(page):
     page.set_viewport_size(VIEWPORT)
     return page
-
-
-def settle(page):
-    wait_for_app(page, timeout=60_000)
-    page.wait_for_timeout(800)  # charts and dataframes draw after the run ends
-    wait_for_app(page, timeout=60_000)
 
 
 def params(page) -> dict[str, str]:
@@ -42,9 +36,9 @@ def test_page_renders(big_page, app_server, screenshot_dir, path):
     assert page.get_by_test_id("stException").count() == 0
     assert page.get_by_test_id("stAlertContentError").count() == 0
     if path in ("", "bottlenecks", "leads"):
-        # waited for, not counted at once: under load a chart can mount after settle's pause
-        # (two xdist runs at load 10-12 counted 0 here and the page then drew it)
+        # waited for, not counted at once: under load a chart can mount late
         page.get_by_test_id("stVegaLiteChart").first.wait_for(timeout=30_000)
+        settle(page)  # and drawn before the screenshot
         assert page.get_by_test_id("stVegaLiteChart").count() >= 1
     page.screenshot(path=screenshot_dir / f"page_{path or 'forecast'}.png", full_page=True)
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from browser_helpers import wait_for_app
+from browser_helpers import settle, wait_for_drawn
 
 # the axe check of the page-by-page accessibility test, not a copy of it
 _spec = importlib.util.spec_from_file_location("_a11y", Path(__file__).with_name("test_a11y_screens.py"))
@@ -33,9 +33,8 @@ def _open(browser, app_server, size, theme, slug="leads"):
                               has_touch=size == "phone", device_scale_factor=1)
     page = ctx.new_page()
     page.goto(f"{app_server}/{slug}")
-    wait_for_app(page, 60_000)
-    page.wait_for_timeout(1500)
-    wait_for_app(page, 60_000)
+    page.get_by_test_id("stVegaLiteChart").first.wait_for(timeout=60_000)
+    settle(page)
     return ctx, page
 
 
@@ -62,7 +61,7 @@ def test_trend_marks_the_incomplete_quarter(browser, app_server, screenshot_dir,
         charts = page.get_by_test_id("stVegaLiteChart")
         last = charts.nth(charts.count() - 1)
         last.scroll_into_view_if_needed()
-        page.wait_for_timeout(500)
+        wait_for_drawn(page)
         # the dashed legend entry is drawn (SVG text), and the caption says why
         assert last.locator("text", has_text="incomplete").count() >= 1
         assert page.get_by_text("Dashed:", exact=False).count() >= 1
@@ -78,7 +77,8 @@ def test_viewers_can_choose_light_or_dark(browser, app_server):
         # the menu offers System / Light / Dark (radio items) to viewers
         assert page.get_by_test_id("stMainMenuItem-theme-Light").count() == 1
         page.get_by_test_id("stMainMenuItem-theme-Dark").click()
-        page.wait_for_timeout(500)
+        page.wait_for_function("() => getComputedStyle(document.querySelector('[data-testid=stApp]')).colorScheme == 'dark'",
+                               timeout=10_000)
         bg = page.evaluate("() => getComputedStyle(document.querySelector('[data-testid=stApp]')).backgroundColor")
         assert sum(int(x) for x in bg[bg.index("(") + 1:bg.index(")")].split(",")[:3]) < 200, bg
     finally:
@@ -94,7 +94,7 @@ def test_hottest_open_leads_say_why(browser, app_server, screenshot_dir, axe_sou
     try:
         heading = page.get_by_role("heading", name="Hottest open leads")
         heading.evaluate("e => e.scrollIntoView({block: 'start'})")
-        page.wait_for_timeout(1000)  # the grid draws on its canvas after it scrolled in
+        wait_for_drawn(page)  # the grid paints its canvas once it is scrolled in
         assert page.get_by_test_id("stException").count() == 0
         assert page.get_by_text("25 leads listed, the first by the list's order").count() == 1
         phone_list = page.locator("[class*='st-key-narrow-leads-']")

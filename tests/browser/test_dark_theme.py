@@ -12,7 +12,7 @@ import re
 import pytest
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
-from browser_helpers import wait_for_app
+from browser_helpers import settle, wait_for_app
 
 FOREST = "Forecast vs target"
 
@@ -57,8 +57,8 @@ def _open(browser, app_server, scheme):
     page = context.new_page()
     page.goto(f"{app_server}/forecast")
     page.get_by_role("heading", name=FOREST).first.wait_for(timeout=60_000)
-    wait_for_app(page, 60_000)
-    page.locator('g[class*=" pbiink_tick"] path').first.wait_for(state="attached", timeout=30_000)
+    page.locator('g[class*=" pbiink_tick"] path').first.wait_for(state="attached", timeout=60_000)
+    settle(page)
     # the theme's stylesheet (ui.accessible_theme: a style-only st.html, which Streamlit puts in
     # its event container) can land a moment after the charts: a CI run read the charts' spec
     # colours before it had. Wait for the rule to be in force on the tick (its fill is its text

@@ -10,7 +10,7 @@ import json
 
 import pytest
 
-from browser_helpers import REPO_ROOT, StreamlitServer
+from browser_helpers import REPO_ROOT, StreamlitServer, wait_for_drawn
 import importlib.util
 from pathlib import Path
 
@@ -72,7 +72,7 @@ def test_bottlenecks(browser, crm_server, screenshot_dir, axe_source, size, them
         if size == "phone":
             for name, shot in (("Conversion by rep and stage", "heatmap"), ("Stalled deals", "lists")):
                 page.get_by_role("heading", name=name).first.scroll_into_view_if_needed()
-                page.wait_for_timeout(800)
+                wait_for_drawn(page)
                 page.screenshot(path=screenshot_dir / f"deals_bottlenecks_{size}_{theme}_{shot}.png")
         bad = run_axe(page, axe_source)
         assert not bad, json.dumps(bad, indent=1)[:4000]
@@ -98,13 +98,13 @@ def test_deal_board(browser, crm_server, screenshot_dir, axe_source, size, theme
         # "+N more" leads to the stage's full list
         visible = cols if size == "desktop" else tabs
         visible.get_by_role("button", name="more").first.click()
-        settle(page)
-        page.get_by_role("heading", name="All open deals in").first.wait_for(timeout=30_000)
+        page.get_by_role("heading", name="All open deals in").first.wait_for(timeout=60_000)
+        settle(page)  # the run that drew the list is over and the page still before it is measured
         # … right where it was pressed: the list's heading starts on the same screen, no search for it
         box = page.get_by_role("heading", name="All open deals in").first.bounding_box()
         assert 0 <= box["y"] < SIZES[size]["height"] - 40, box
         page.get_by_role("heading", name="All open deals in").first.scroll_into_view_if_needed()
-        page.wait_for_timeout(800)
+        wait_for_drawn(page)
         page.screenshot(path=screenshot_dir / f"deals_board_{size}_{theme}_list.png")
     finally:
         context.close()

@@ -17,6 +17,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the a11y test's sizes and settle, shared
 from test_a11y_screens import SIZES, settle  # noqa: E402
+from browser_helpers import wait_for_drawn  # noqa: E402
 
 TEAMS = "Forecast vs target by team"
 REPS = "Forecast vs target by rep"
@@ -51,7 +52,7 @@ def test_a_drill_keeps_the_view_on_the_chart(browser, app_server, screenshot_dir
         assert top["y"] > 0.5 * view["height"], f"the team chart is not below the first screen's middle: {top}"
         # scroll the way a person does: the team chart's heading at the top of the screen
         heading.evaluate("el => el.scrollIntoView({block: 'start'})")
-        page.wait_for_timeout(400)
+        wait_for_drawn(page)  # the scroll has come to rest, the charts in view drawn
         before = page.evaluate(SCROLLED)
         assert before > 100, before
         bar = _chart_after(page, TEAMS).locator("g.mark-rect path").first

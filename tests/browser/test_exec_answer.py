@@ -20,7 +20,7 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 
-from browser_helpers import REPO_ROOT, StreamlitServer
+from browser_helpers import REPO_ROOT, StreamlitServer, wait_for_drawn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the a11y test's axe helpers, shared
 from test_a11y_screens import SIZES, THEMES, _axe_path, run_axe, settle  # noqa: E402
@@ -58,7 +58,7 @@ def test_phone_the_worst_team_is_on_the_first_screen(browser, app_server, screen
         first.wait_for(timeout=30_000)
         assert f"team: {team};" in (first.get_attribute("aria-label") or "").replace("Team: ", "team: ")
         page.evaluate("() => document.querySelector('[data-testid=stMain]').scrollTo(0, 0)")
-        page.wait_for_timeout(300)
+        wait_for_drawn(page)
         page.screenshot(path=screenshot_dir / f"exec_phone_first_screen_{theme}.png")
         bad = run_axe(page, axe_js)
         assert bad == [], bad

@@ -85,10 +85,9 @@ def test_charts_offer_viewers_no_developer_actions(browser, app_server, screensh
         chart = page.get_by_test_id("stVegaLiteChart").first
         chart.scroll_into_view_if_needed()
         chart.hover()
-        page.wait_for_timeout(500)
-        page.screenshot(path=screenshot_dir / "polish_chart_hover.png")
         toolbar = page.get_by_test_id("stElementToolbar").first
         toolbar.wait_for(timeout=10_000)
+        page.screenshot(path=screenshot_dir / "polish_chart_hover.png")
         # what a viewer can press: the chart's toolbar buttons (shown on hover)
         shown = [b.get_attribute("aria-label") for b in page.locator("[data-testid=stElementToolbar] button").all()
                  if b.is_visible()]

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from browser_helpers import REPO_ROOT, StreamlitServer
+from browser_helpers import REPO_ROOT, StreamlitServer, wait_for_drawn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the a11y test's axe helpers, shared
 from test_a11y_screens import SIZES, run_axe, settle, axe_source  # noqa: F401,E402 (fixture)
@@ -60,11 +60,11 @@ def test_accuracy_page_draws(browser, backtest_server, screenshot_dir, axe_sourc
         grids = page.get_by_test_id("stDataFrame")
         assert grids.count() == 2
         page.get_by_role("heading", name="Forecasts converging on the actual").first.scroll_into_view_if_needed()
-        page.wait_for_timeout(500)
+        wait_for_drawn(page)
         page.screenshot(path=screenshot_dir / f"forecast_accuracy_{size}_{theme}.png")
         head = page.get_by_role("heading", name="Which method was closest").first
         head.evaluate("el => el.scrollIntoView({block: 'start'})")
-        page.wait_for_timeout(800)  # the grids draw on a canvas after they scroll in
+        wait_for_drawn(page)  # the grids paint their canvas once they are scrolled in
         page.screenshot(path=screenshot_dir / f"forecast_accuracy_tables_{size}_{theme}.png")
         bad = run_axe(page, axe_source)
         assert not bad, json.dumps(bad, indent=1)[:4000]

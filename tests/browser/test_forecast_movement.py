@@ -14,6 +14,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the a11y test's axe helpers, shared
 from test_a11y_screens import SIZES, THEMES, run_axe, settle, axe_source  # noqa: F401 (fixture)
+from browser_helpers import wait_for_drawn  # noqa: E402
 
 CHARTS = {"pacing": "Closed won through the quarter", "categories": "Forecast categories by team",
           "waterfall": "Where the money moved", "slipped": "Slipped deals"}
@@ -53,7 +54,8 @@ def test_forecast_movement_charts(browser, app_server, screenshot_dir, axe_sourc
             if name == "slipped":
                 grid = page.locator(f"xpath=//h3[normalize-space()='{heading}']/following::*[@data-testid='stDataFrame'][1]")
                 grid.wait_for(timeout=30_000)
-                page.wait_for_timeout(500)  # the grid draws on a canvas after it mounts
+                grid.scroll_into_view_if_needed()
+                wait_for_drawn(page)  # the grid paints its canvas once it is in view
                 box = grid.bounding_box()
                 assert box and box["height"] > 60
             else:
@@ -66,9 +68,8 @@ def test_forecast_movement_charts(browser, app_server, screenshot_dir, axe_sourc
                     .filter(a => !(a.getAttribute('aria-label') || '').includes('discrete'))
                     .map(a => [a.getAttribute('aria-label'), a.querySelectorAll('g.role-axis-label text').length])""")
                 assert ticks and max(n for _, n in ticks) <= 8, f"{name}: axis labels {ticks}"
-            page.wait_for_timeout(300)
             head.evaluate("el => el.scrollIntoView({block: 'start'})")
-            page.wait_for_timeout(300)
+            wait_for_drawn(page)
             page.screenshot(path=screenshot_dir / f"forecast_{name}_{size}_{theme}.png")
         bad = run_axe(page, axe_source)
         assert not bad, json.dumps(bad, indent=1)[:4000]

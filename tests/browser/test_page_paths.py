@@ -9,7 +9,7 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 
-from browser_helpers import REPO_ROOT, StreamlitServer, wait_for_app
+from browser_helpers import REPO_ROOT, StreamlitServer, settle, wait_for_app
 
 #: url path -> (page heading, nav label)
 PAGES = {"forecast": ("Forecast vs target", "Forecast vs target"), "bottlenecks": ("Bottlenecks", "Bottlenecks"),
@@ -34,9 +34,7 @@ def opened(page, url: str, heading: str) -> None:
     page.set_viewport_size({"width": 1440, "height": 1000})
     page.goto(url)
     page.get_by_role("heading", name=heading, exact=True).first.wait_for(timeout=60_000)
-    wait_for_app(page, timeout=60_000)
-    page.wait_for_timeout(500)  # a "Page not found" dialog would be up by now
-    wait_for_app(page, timeout=60_000)
+    settle(page)  # drawn and still: a "Page not found" dialog would be up by now
     assert page.get_by_text("Page not found").count() == 0
     assert page.get_by_test_id("stException").count() == 0
 

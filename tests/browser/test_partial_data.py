@@ -9,7 +9,7 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 
-from browser_helpers import REPO_ROOT, StreamlitServer, wait_for_app
+from browser_helpers import REPO_ROOT, StreamlitServer, settle, wait_for_drawn
 from partial_data import build, changed_deals
 
 DESKTOP = {"width": 1440, "height": 900}
@@ -49,12 +49,6 @@ def open_page(page, url: str, heading: str) -> None:
     page.goto(url)
     page.get_by_role("heading", name=heading, exact=True).first.wait_for(timeout=60_000)
     settle(page)
-
-
-def settle(page) -> None:
-    wait_for_app(page, timeout=60_000)
-    page.wait_for_timeout(800)  # charts and dataframes draw after the run ends
-    wait_for_app(page, timeout=60_000)
 
 
 def main_text(page) -> str:
@@ -101,7 +95,7 @@ def test_no_targets_drill_reaches_lost_deals(desk, servers, screenshot_dir):
     open_page(page, f"{servers('no_targets')}/forecast?team=APAC&rep=Ava%20Chen", "What makes up the forecast, by stage")
     chart = page.get_by_test_id("stVegaLiteChart").first
     chart.scroll_into_view_if_needed()
-    page.wait_for_timeout(300)
+    wait_for_drawn(page)
     page.screenshot(path=screenshot_dir / "partial_stage_level.png")
     bar = chart.locator(
         "g.mark-rect path[aria-label*='Stage: Closed Lost'][aria-label*='Metric: Closed lost']").first

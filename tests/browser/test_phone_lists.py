@@ -3,7 +3,7 @@ no sideways scrolling (usable one-handed); on a desktop the full list shows inst
 
 from __future__ import annotations
 
-from browser_helpers import wait_for_app
+from browser_helpers import settle
 
 #: the grids' own scroller: wider content than its box means scrolling sideways
 WIDTHS = """() => [...document.querySelectorAll('[data-testid=stDataFrame]')]
@@ -26,9 +26,8 @@ def _grids(browser, app_server, viewport):
     try:
         page.goto(f"{app_server}/bottlenecks")
         page.get_by_role("heading", name="Stalled deals").first.wait_for(timeout=60_000)
-        wait_for_app(page, 60_000)
-        page.wait_for_function(f"() => ({WIDTHS})().length >= 2", timeout=30_000)  # the grids draw after the run
-        page.wait_for_timeout(500)
+        page.wait_for_function(f"() => ({WIDTHS})().length >= 2", timeout=60_000)  # the grids mount after the run
+        settle(page)  # and are painted and still before they are measured
         return page.evaluate(WIDTHS)
     finally:
         context.close()

@@ -43,6 +43,7 @@ def test_routing_analysis(browser, served, screenshot_dir, size):
         method = page.get_by_text("Method: each decided lead at its rule's pool's historical conversion").first
         method.scroll_into_view_if_needed()
         assert method.is_visible()
+        _a11y.wait_for_drawn(page)  # the grids in view painted before the screenshot
         page.screenshot(path=screenshot_dir / f"routing_{size}.png", full_page=size == "desktop")
         bad = run_axe(page, _a11y._axe_path().read_text())
         assert not bad, json.dumps(bad, indent=1)
