@@ -17,10 +17,9 @@ SEEDS = PROJECT_ROOT / "seeds"
 
 
 @pytest.fixture(scope="module")
-def seeds_db(tmp_path_factory):
-    db = tmp_path_factory.mktemp("coverage") / "seeds.duckdb"
-    assert ingest(SEEDS, db, semantic_dir=PROJECT_ROOT / "semantic").ok
-    return db
+def seeds_db(plain_seeds_db):
+    """The seeds as a plain ``ingest`` builds them: the session's build (conftest), read only here."""
+    return plain_seeds_db
 
 
 def test_coverage_of_the_seeds_equals_pandas(seeds_db):

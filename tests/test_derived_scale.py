@@ -36,10 +36,10 @@ REWRITTEN = ("stage_intervals", "stage_funnel", "close_date_changes", "stage_win
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory) -> Path:
-    db = tmp_path_factory.mktemp("scale") / "demo.duckdb"
-    assert ingest(PROJECT_ROOT / "seeds", db, semantic_dir=PROJECT_ROOT / "semantic").ok
-    return db
+def demo(plain_seeds_db) -> Path:
+    """The seeds as a plain ``ingest`` builds them: the session's build (conftest); read only
+    (``differences`` rewrites a copy)."""
+    return plain_seeds_db
 
 
 @pytest.fixture(scope="module")

@@ -54,11 +54,12 @@ def listed(layer, con) -> tuple[str, dict[str, str]]:
 
 
 @pytest.fixture(scope="module")
-def ingested(tmp_path_factory):
+def ingested(tmp_path_factory, plain_seeds_db):
     """A database trained once (model B), then re-ingested with a changed model (A: intercept
-    moved) stored beside it: the ingest scores with A; returns the file and B's scores."""
+    moved) stored beside it: the ingest scores with A; returns the file and B's scores.  The
+    first build is a copy of the session's plain seeds ingest (conftest), not a second ingest."""
     db = tmp_path_factory.mktemp("duckscore") / "seeds.duckdb"
-    assert ingest(SEEDS, db, semantic_dir=SEMANTIC).ok
+    shutil.copyfile(plain_seeds_db, db)
     commands.train(db)
     with open_readonly(db) as con:
         trained = dict(con.execute("SELECT deal_id, win_reasons FROM win_scores").fetchall())

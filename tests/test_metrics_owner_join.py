@@ -53,15 +53,13 @@ def tiny(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def seeds(tmp_path_factory):
+def seeds(request):
     if not (SEEDS / "deals.csv").exists():
         pytest.skip("seeds/ not there yet")
     import duckdb
-    from pipelinebi.ingest import ingest
 
-    db = tmp_path_factory.mktemp("seeds-owner") / "seeds.duckdb"
-    assert ingest(SEEDS, db, semantic_dir=SEMANTIC).ok
-    c = duckdb.connect(str(db), read_only=True)
+    # the seeds as a plain ``ingest`` builds them: the session's build (conftest), read only here
+    c = duckdb.connect(str(request.getfixturevalue("plain_seeds_db")), read_only=True)
     yield c
     c.close()
 

@@ -16,13 +16,11 @@ Q4 = dict(start=date(2026, 10, 1), end=date(2027, 1, 1))
 
 
 @pytest.fixture(scope="module")
-def con(tmp_path_factory):
+def con(plain_seeds_db):
+    """The seeds as a plain ``ingest`` builds them: the session's build (conftest), read only here."""
     import duckdb
-    from pipelinebi.ingest import ingest
 
-    db = tmp_path_factory.mktemp("seeds") / "seeds.duckdb"
-    assert ingest(SEEDS, db, semantic_dir=SEMANTIC).ok
-    c = duckdb.connect(str(db), read_only=True)
+    c = duckdb.connect(str(plain_seeds_db), read_only=True)
     yield c
     c.close()
 
