@@ -27,6 +27,17 @@ def build_demo_db(path: Path) -> Path:
     return ensure_database(Settings(database=path))
 
 
+def build_seeds_db(seeds: Path, path: Path) -> Path:
+    """``seeds`` (a changed copy of ``seeds/``) ingested into ``path`` as the demo's tables, without
+    the demo's backtest: for a page test that reads no backtest (Customers), the minute of
+    backtest the demo build adds buys nothing (``build_demo_db`` is the full demo build)."""
+    from pipelinebi.ingest import ingest
+
+    report = ingest(seeds, path, semantic_dir=REPO_ROOT / "semantic")
+    assert report.ok, report.render()
+    return path
+
+
 def page_script(slug: str) -> str:
     return (f"import sys\nsys.path.insert(0, {str(APP_DIR)!r})\n"
             f"from streamlit_app import run\nrun(default={slug!r})\n")

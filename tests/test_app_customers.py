@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from app_support import app_test, build_demo_db, chart_frames
+from app_support import app_test, build_seeds_db, chart_frames
 from colour_vision import delta_e
 from pipelinebi.compiler.query import Filter, Query
 from pipelinebi.dashboards.page_state import PageState
@@ -320,7 +320,7 @@ def no_spend_env(tmp_path, monkeypatch):
     shutil.copytree(REPO / "seeds", seeds)
     (seeds / "spend.csv").unlink()
     monkeypatch.setenv("PIPELINEBI_SEEDS_DIR", str(seeds))
-    db = build_demo_db(tmp_path / "nospend.duckdb")
+    db = build_seeds_db(seeds, tmp_path / "nospend.duckdb")  # the Customers page reads no backtest
     monkeypatch.setenv("PIPELINEBI_DATABASE", str(db))
     monkeypatch.delenv("PIPELINEBI_SEMANTIC_DIR", raising=False)
     return db
@@ -457,7 +457,7 @@ def spend_only_env(tmp_path, monkeypatch):
     with (seeds / "spend.csv").open("a", encoding="utf-8") as f:
         f.writelines(f"{','.join(r)},USD\n" for r in PODCAST)
     monkeypatch.setenv("PIPELINEBI_SEEDS_DIR", str(seeds))
-    db = build_demo_db(tmp_path / "podcast.duckdb")
+    db = build_seeds_db(seeds, tmp_path / "podcast.duckdb")  # the Customers page reads no backtest
     monkeypatch.setenv("PIPELINEBI_DATABASE", str(db))
     monkeypatch.delenv("PIPELINEBI_SEMANTIC_DIR", raising=False)
     return db

@@ -87,11 +87,11 @@ def write_hostile_seeds(dst):
 
 @pytest.fixture(scope="module")
 def hostile_db(tmp_path_factory):
-    from pipelinebi.demo import ensure_database
-    from pipelinebi.settings import Settings
+    from app_support import build_seeds_db
 
     tmp = tmp_path_factory.mktemp("hostile")
-    return ensure_database(Settings(database=tmp / "hostile.duckdb", seeds_dir=write_hostile_seeds(tmp / "seeds")))
+    # the demo's tables without its backtest: the deal board reads none
+    return build_seeds_db(write_hostile_seeds(tmp / "seeds"), tmp / "hostile.duckdb")
 
 
 def test_hostile_names_in_the_data_are_shown_as_text_on_the_deal_board(hostile_db, monkeypatch):

@@ -32,7 +32,12 @@ def test_the_command_binds_to_loopback_by_default():
 
 
 @pytest.fixture
-def fake_popen(monkeypatch, tmp_path):
+def fake_popen(monkeypatch, tmp_path, demo_db):
+    """``subprocess.Popen`` recording the command, on a copy of the session's demo database
+    (what serve finds on a second start: no build here; tests/test_cli_semantic.py has serve build one)."""
+    import shutil
+
+    shutil.copyfile(demo_db, tmp_path / "demo.duckdb")
     calls = []
 
     class FakeProcess:

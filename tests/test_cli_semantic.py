@@ -121,7 +121,9 @@ def test_serve_runs_streamlit_headless_on_the_resolved_database(tmp_path, monkey
             return 0
 
     monkeypatch.setattr(subprocess, "Popen", FakeProcess)
-    seeds = PROJECT_ROOT / "seeds"
+    # a tiny seeds folder (4 deals): serve builds the demo from it as from seeds/, in a fraction
+    # of the time (the seeds' build is the session's demo_db, tests/conftest.py)
+    seeds = PROJECT_ROOT / "tests" / "fixtures" / "ingest" / "good"
     monkeypatch.setenv("PIPELINEBI_SEEDS_DIR", str(seeds))
     db = tmp_path / "demo.duckdb"
     assert main(["serve", "--port", "8599", "--database", str(db)]) == 0
