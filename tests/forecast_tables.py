@@ -1,14 +1,38 @@
 """Shared by the forecast tests on the warehouse engines (tests/test_forecast_postgres.py,
 tests/test_forecast_spark.py): a table read from the DuckDB file the engine's answers are
 compared with, and the comparison of two stored tables (``forecast_backtest``, ``win_scores``)
-whatever each engine's types and row order."""
+whatever each engine's types and row order; and DuckDB's ingest-time scores with an engine's
+stored model (``scored_copy``)."""
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
+
+import duckdb
 import numpy as np
 import pandas as pd
 
 from pipelinebi.warehouse import open_readonly
+
+
+def scored_copy(plain_seeds_db: Path, model_path: Path, folder: Path) -> pd.DataFrame:
+    """DuckDB's ingest-time scores with an engine's stored model: a copy of the plain seeds file
+    in ``folder``, the model put beside it, and the step a DuckDB ingest runs before its swap;
+    the ``win_scores`` it wrote."""
+    from pipelinebi.forecast import commands
+    from pipelinebi.forecast.after_ingest import apply_model
+
+    db = folder / "seeds.duckdb"
+    shutil.copyfile(plain_seeds_db, db)
+    shutil.copyfile(model_path, commands.M.model_path(db))
+    con = duckdb.connect(str(db))
+    try:
+        notes = apply_model(con, db)
+    finally:
+        con.close()
+    assert notes and notes[0].startswith("scored ")
+    return duck_table(db, "SELECT * FROM win_scores")
 
 
 def duck_table(db, sql: str) -> pd.DataFrame:

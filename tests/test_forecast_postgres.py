@@ -14,14 +14,13 @@ import json
 import shutil
 from datetime import date
 
-import duckdb
 import numpy as np
 import pandas as pd
 import psycopg
 import pytest
 
 from app_support import app_test, chart_frames
-from forecast_tables import duck_table, same_rows
+from forecast_tables import duck_table, same_rows, scored_copy
 from pg_helpers import free_port
 from pipelinebi.cli import main
 from pipelinebi.dashboards.queries import period_label
@@ -31,7 +30,6 @@ from pipelinebi.engines.postgres_build import ingest_postgres
 from pipelinebi.errors import WarehouseError
 from pipelinebi.forecast import commands
 from pipelinebi.forecast import snapshots as S
-from pipelinebi.forecast.after_ingest import apply_model
 from pipelinebi.forecast.dates import schedule
 from pipelinebi.forecast.store import store_on_engine
 from pipelinebi.forecast.target import EngineTarget
@@ -280,17 +278,7 @@ def test_the_forecast_accuracy_page_on_postgres_shows_what_duckdb_shows(backtest
 def duck_scored(trained, plain_seeds_db, tmp_path_factory):
     """DuckDB's ingest-time scores with PostgreSQL's stored model: a copy of the plain seeds file,
     the model put beside it, and the step a DuckDB ingest runs before its swap."""
-    t = trained[0]
-    db = tmp_path_factory.mktemp("duck_scored") / "seeds.duckdb"
-    shutil.copyfile(plain_seeds_db, db)
-    shutil.copyfile(t.model_path, commands.M.model_path(db))
-    con = duckdb.connect(str(db))
-    try:
-        notes = apply_model(con, db)
-    finally:
-        con.close()
-    assert notes and notes[0].startswith("scored ")
-    return duck_table(db, "SELECT * FROM win_scores")
+    return scored_copy(plain_seeds_db, trained[0].model_path, tmp_path_factory.mktemp("duck_scored"))
 
 
 def same_scores(postgres_dsn: str, want: pd.DataFrame) -> None:

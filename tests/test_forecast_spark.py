@@ -19,17 +19,15 @@ import shutil
 import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
-import duckdb
 import pytest
 
-from forecast_tables import duck_table, same_rows
+from forecast_tables import duck_table, same_rows, scored_copy
 from pipelinebi.engines import parse_engine
 from pipelinebi.engines.spark import SparkEngine, read_current, stored_schema
 from pipelinebi.cli import main
 from pipelinebi.engines import spark_build
 from pipelinebi.errors import WarehouseError
 from pipelinebi.forecast import commands
-from pipelinebi.forecast.after_ingest import apply_model
 from pipelinebi.forecast.store import SCORE_TYPES, store_on_engine, store_scores_on_engine
 from pipelinebi.forecast.target import EngineTarget
 from pipelinebi.semantic.rollups import available
@@ -217,16 +215,7 @@ def test_model_score_on_spark_prints_what_duckdb_prints(trained, target, duck_db
 def duck_scored(trained, plain_seeds_db, tmp_path_factory):
     """DuckDB's ingest-time scores with the model Spark trained: a copy of the plain seeds file,
     the model put beside it, and the step a DuckDB ingest runs before its swap."""
-    db = tmp_path_factory.mktemp("duck_scored") / "seeds.duckdb"
-    shutil.copyfile(plain_seeds_db, db)
-    shutil.copyfile(trained[0].model_path, commands.M.model_path(db))
-    con = duckdb.connect(str(db))
-    try:
-        notes = apply_model(con, db)
-    finally:
-        con.close()
-    assert notes and notes[0].startswith("scored ")
-    return duck_table(db, "SELECT * FROM win_scores")
+    return scored_copy(plain_seeds_db, trained[0].model_path, tmp_path_factory.mktemp("duck_scored"))
 
 
 def up_to_the_deal_list(models):
