@@ -28,7 +28,7 @@ def build_demo_db(path: Path) -> Path:
 
 
 def build_seeds_db(seeds: Path, path: Path) -> Path:
-    """``seeds`` (a changed copy of ``seeds/``) ingested into ``path`` as the demo's tables, without
+    """``seeds`` (``seeds/`` or a changed copy of it) ingested into ``path`` by a plain ingest, without
     the demo's backtest: for a page test that reads no backtest (Customers), the minute of
     backtest the demo build adds buys nothing (``build_demo_db`` is the full demo build)."""
     from pipelinebi.ingest import ingest

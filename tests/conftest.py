@@ -17,7 +17,7 @@ TESTS_DIR = Path(__file__).resolve().parent
 if str(TESTS_DIR) not in sys.path:
     sys.path.insert(0, str(TESTS_DIR))
 
-from app_support import build_demo_db  # noqa: E402
+from app_support import build_demo_db, build_seeds_db  # noqa: E402
 from ingest_support import built_database, intervals_only_semantic  # noqa: E402
 from pg_helpers import PostgresCluster, find_pg_bin  # noqa: E402
 
@@ -61,13 +61,7 @@ def plain_seeds_db(tmp_path_factory) -> Path:
     """The seeds ingested by a plain ``pipelinebi ingest`` (no backtest: only the demo build stores
     one) — what the warehouse tiers ingest into PostgreSQL and Spark and compare with. Built once
     per test session; tests only read it (a test that writes, e.g. a backtest, builds its own)."""
-    from pipelinebi.ingest import ingest
-    from pipelinebi.settings import PROJECT_ROOT
-
-    db = tmp_path_factory.mktemp("plain") / "seeds.duckdb"
-    report = ingest(PROJECT_ROOT / "seeds", db, semantic_dir=PROJECT_ROOT / "semantic")
-    assert report.ok, report.render()
-    return db
+    return build_seeds_db(REPO_ROOT / "seeds", tmp_path_factory.mktemp("plain") / "seeds.duckdb")
 
 
 @pytest.fixture(scope="module")
