@@ -23,7 +23,8 @@ from pipelinebi.canonical import LOAD_ORDER
 from pipelinebi.cli import main
 from pipelinebi.compiler.query import Query
 from pipelinebi.engines import parse_engine
-from pipelinebi.engines.spark import SparkEngine, read_current, stored_schema
+from pipelinebi.engines.spark import SparkEngine
+from pipelinebi.engines.spark_manifest import read_current, stored_schema
 from pipelinebi.engines.spark_build import derive_spark
 from pipelinebi.errors import IngestError, QueryError, WarehouseError
 from pipelinebi.ingest import ingest

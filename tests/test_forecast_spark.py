@@ -23,7 +23,8 @@ import pytest
 
 from forecast_tables import duck_table, same_rows, scored_copy
 from pipelinebi.engines import parse_engine
-from pipelinebi.engines.spark import SparkEngine, read_current, stored_schema
+from pipelinebi.engines.spark import SparkEngine
+from pipelinebi.engines.spark_manifest import read_current, stored_schema
 from pipelinebi.cli import main
 from pipelinebi.engines import spark_build
 from pipelinebi.errors import WarehouseError

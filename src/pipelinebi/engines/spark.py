@@ -54,7 +54,7 @@ from ..errors import ConfigError, Problem, QueryError, WarehouseError
 from .url import EngineURL
 from .duckdb import too_many_rows
 from .cursor import EngineCursor, Rows, bound
-from .spark_manifest import read_current, stored_schema  # noqa: F401 — stored_schema: attach's form, imported here too
+from .spark_manifest import read_current
 
 #: functions that reach outside the query: Java methods by name
 _REFUSED_FUNCTIONS = frozenset({"REFLECT", "JAVA_METHOD", "TRY_REFLECT"})
@@ -461,7 +461,7 @@ def attach(spark, name: str, where: dict) -> None:
     """Register a table as a temporary view of ``spark``: ``{"path": parquet}`` or ``{"table": name}``.
 
     A build's own table also carries ``"schema"`` (its columns as written, Spark's JSON form:
-    :func:`stored_schema`): Spark reads the files with it instead of inferring it, which is a
+    :func:`.spark_manifest.stored_schema`): Spark reads the files with it instead of inferring it, which is a
     Spark job per table (opening a file's footer) — about a quarter second each, for the ~55
     tables of a build, on every session that registers them (each engine, each ingest step).
     Canonical files another tool landed (``PIPELINEBI_SPARK_SOURCES``) have none: inferred."""
