@@ -70,22 +70,16 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         check_output_file(Path(args.report))  # a folder: refused before the load, not after it
     url = engine_url(settings)
     mapping = Path(args.mapping) if args.mapping else None
-    if url.kind == "postgres":
-        from .engines.postgres_build import ingest_postgres
-
+    if url.kind in ("postgres", "spark"):
         from .forecast.after_ingest import engine_finisher
 
-        report = ingest_postgres(Path(args.path), url, mapping=mapping, dry_run=args.dry_run,
-                                 progress=ConsoleProgress(), semantic_dir=settings.semantic_dir,
-                                 finish=engine_finisher(settings))  # the stored win model scores the new deals
-    elif url.kind == "spark":
-        from .engines.spark_build import ingest_spark
-
-        from .forecast.after_ingest import engine_finisher
-
-        report = ingest_spark(Path(args.path), url, mapping=mapping, dry_run=args.dry_run,
-                              progress=ConsoleProgress(), semantic_dir=settings.semantic_dir,
-                              finish=engine_finisher(settings))  # the stored win model scores the new deals
+        if url.kind == "postgres":
+            from .engines.postgres_build import ingest_postgres as ingest_into
+        else:
+            from .engines.spark_build import ingest_spark as ingest_into
+        report = ingest_into(Path(args.path), url, mapping=mapping, dry_run=args.dry_run,
+                             progress=ConsoleProgress(), semantic_dir=settings.semantic_dir,
+                             finish=engine_finisher(settings))  # the stored win model scores the new deals
     else:
         report = ingest(Path(args.path), settings.database, mapping=mapping, dry_run=args.dry_run,
                         progress=ConsoleProgress(), semantic_dir=settings.semantic_dir,
@@ -114,20 +108,19 @@ def cmd_derive(args: argparse.Namespace) -> int:
         raise ConfigError(Problem(f"derive builds the derived tables inside a warehouse; {url.redacted} is the "
                                   "embedded DuckDB file, which `pipelinebi ingest` builds whole",
                                   hint="pass --engine postgresql://user@host/db?schema=crm, or --engine spark-local"))
+    from .forecast.after_ingest import engine_finisher
+
+    finish = engine_finisher(settings)  # the stored model re-scores the open deals in the build
     if url.kind == "spark":
         from .engines.spark_build import derive_spark
 
-        from .forecast.after_ingest import engine_finisher
-
         counts = derive_spark(url, semantic_dir=settings.semantic_dir, sources=settings.spark_sources,
-                              progress=ConsoleProgress(), finish=engine_finisher(settings),
-                              notes=notes)  # the stored model re-scores
+                              progress=ConsoleProgress(), finish=finish, notes=notes)
     else:
         from .engines.postgres_build import derive_postgres
-        from .forecast.after_ingest import engine_finisher
 
         counts = derive_postgres(url, semantic_dir=settings.semantic_dir, progress=ConsoleProgress(),
-                                 finish=engine_finisher(settings), notes=notes)  # the stored model re-scores
+                                 finish=finish, notes=notes)
     for table, n in counts.items():
         print(f"{table:22} {n:>12,} rows")
     print(f"built {len(counts)} derived tables in {url.redacted}")
